@@ -1,0 +1,397 @@
+"""The tools/call benchmark: gateway versus direct, same upstream, same run.
+
+For each upstream (fast bare-ASGI echo, real SDK server) x era (legacy, modern) x path (direct, gateway):
+latency at 1 connection and throughput at 32 connections, measured with wrk.
+
+    python -m bench.run [--quick] [--duration S] [--out FILE]
+"""
+
+import argparse
+import contextlib
+import datetime
+import http.client
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+UPSTREAMS = {"fast": "bench.fast_upstream", "sdk": "bench.sdk_upstream"}
+ERAS = ("legacy", "modern")
+LEGACY_VERSION, MODERN_VERSION = "2025-11-25", "2026-07-28"
+CLIENT_INFO = {"name": "lockgate-bench", "version": "1"}
+ECHO_TEXT = "lockgate-bench"
+CONNECTIONS = 32
+GATEWAY_YAML = """\
+servers:
+  - {{name: upstream, transport: http, url: "http://127.0.0.1:{port}/mcp"}}
+gateways:
+  - name: bench
+    servers:
+      - {{server: upstream}}
+hosts:
+  - {{name: bench, kind: token}}
+"""
+# wrk prints its own JSON summary. Each request gets a fresh JSON-RPC id: a legacy session has 32 in flight.
+WRK_SCRIPT = """\
+wrk.method = "POST"
+{headers}
+local prefix, suffix, n = '{{"id":', [=[,{rest}]=], 0
+request = function()
+  n = n + 1
+  return wrk.format(nil, nil, nil, prefix .. n .. suffix)
+end
+done = function(s, latency, requests)
+  local e = s.errors
+  io.write(string.format('{{"requests":%d,"duration_us":%d,"non_2xx":%d,"socket_errors":%d,'
+    .. '"p50_us":%d,"p99_us":%d}}\\n', s.requests, s.duration, e.status,
+    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+@dataclass
+class Endpoint:
+    """One MCP endpoint opened in one era: what every request to it carries."""
+
+    url: str
+    era: str
+    headers: dict[str, str]
+
+
+# ---------------------------------------------------------------- JSON-RPC over HTTP, just enough to verify
+
+
+def rpc_message(era: str, method: str, params: dict[str, Any], msg_id: int | None = 1) -> dict[str, Any]:
+    if era == "modern":
+        params = {
+            **params,
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": MODERN_VERSION,
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": CLIENT_INFO,
+            },
+        }
+    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "params": params}
+    if msg_id is not None:
+        message["id"] = msg_id
+    return message
+
+
+def rpc_headers(endpoint: Endpoint, method: str, name: str | None = None) -> dict[str, str]:
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    headers.update(endpoint.headers)
+    if endpoint.era == "modern":
+        headers["Mcp-Method"] = method
+        if name:
+            headers["Mcp-Name"] = name
+    return headers
+
+
+def exchange(
+    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], str]:
+    """One HTTP exchange on a fresh connection: (status, lower-cased headers, body text)."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    try:
+        connection.request(method, parts.path, body, headers or {})
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read().decode()
+    finally:
+        connection.close()
+
+
+def post(url: str, headers: dict[str, str], message: dict[str, Any]) -> tuple[dict[str, str], Any]:
+    """POST one message; returns (response headers, the JSON-RPC response or None), from JSON or SSE."""
+    status, response_headers, body = exchange("POST", url, json.dumps(message).encode(), headers)
+    if status >= 300:
+        raise RuntimeError(f"HTTP {status} for {message.get('method')}: {body[:300]!r}")
+    if not body:
+        return response_headers, None
+    if "text/event-stream" in response_headers.get("content-type", ""):
+        events = [
+            json.loads(line[5:])
+            for line in body.splitlines()
+            if line.startswith("data:") and line[5:].strip()
+        ]
+        return response_headers, next(e for e in events if e.get("id") == message.get("id"))
+    return response_headers, json.loads(body)
+
+
+def call(endpoint: Endpoint, method: str, params: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+    _, response = post(
+        endpoint.url, rpc_headers(endpoint, method, name), rpc_message(endpoint.era, method, params)
+    )
+    if "result" not in response:
+        raise RuntimeError(f"{method} failed: {response}")
+    return response["result"]
+
+
+def open_endpoint(url: str, era: str, auth: dict[str, str]) -> Endpoint:
+    if era == "modern":
+        return Endpoint(url, era, {**auth, "MCP-Protocol-Version": MODERN_VERSION})
+    hello = Endpoint(url, era, auth)
+    params = {"protocolVersion": LEGACY_VERSION, "capabilities": {}, "clientInfo": CLIENT_INFO}
+    headers, _ = post(url, rpc_headers(hello, "initialize"), rpc_message(era, "initialize", params))
+    session_id = headers["mcp-session-id"]
+    endpoint = Endpoint(
+        url, era, {**auth, "Mcp-Session-Id": session_id, "MCP-Protocol-Version": LEGACY_VERSION}
+    )
+    initialized = rpc_message(era, "notifications/initialized", {}, msg_id=None)
+    post(url, rpc_headers(endpoint, "notifications/initialized"), initialized)
+    return endpoint
+
+
+def find_echo_tool(endpoint: Endpoint) -> str:
+    """The echo tool's name as this endpoint lists it (a gateway may prefix it)."""
+    names = [tool["name"] for tool in call(endpoint, "tools/list", {})["tools"]]
+    return next(name for name in names if name == "echo" or name.endswith("echo"))
+
+
+def check_echo(endpoint: Endpoint, tool: str) -> None:
+    result = call(endpoint, "tools/call", {"name": tool, "arguments": {"text": ECHO_TEXT}}, name=tool)
+    ok = result.get("content") == [{"type": "text", "text": ECHO_TEXT}] and not result.get("isError")
+    if endpoint.era == "modern":
+        ok = ok and result.get("resultType") == "complete"
+    if not ok:
+        raise RuntimeError(f"echo through {endpoint.url} ({endpoint.era}) returned {result}")
+
+
+# ---------------------------------------------------------------- wrk
+
+
+def run_wrk(endpoint: Endpoint, tool: str, connections: int, seconds: int, workdir: Path) -> dict[str, Any]:
+    headers = rpc_headers(endpoint, "tools/call", tool)
+    message = rpc_message(endpoint.era, "tools/call", {"name": tool, "arguments": {"text": ECHO_TEXT}}, None)
+    script = workdir / "call.lua"
+    script.write_text(
+        WRK_SCRIPT.format(
+            headers="\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()),
+            rest=json.dumps(message, separators=(",", ":"))[1:],
+        )
+    )
+    # One wrk thread: the servers need the other core far more than wrk does. Nothing is pinned (taskset): on
+    # this 2-core box pinning wrk to one core and the servers to the other gave no steadier figures and a
+    # slower 1-connection p50 (cross-core wake-ups), so the scheduler places everything.
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), endpoint.url]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    stats = json.loads(output.strip().splitlines()[-1])
+    return {
+        "calls_per_s": round(stats["requests"] / (stats["duration_us"] / 1e6), 1),
+        "p50_ms": stats["p50_us"] / 1000,
+        "p99_ms": stats["p99_us"] / 1000,
+        "requests": stats["requests"],
+        "non_2xx": stats["non_2xx"],
+        "socket_errors": stats["socket_errors"],
+    }
+
+
+def measure(endpoint: Endpoint, warmup: int, seconds: int, workdir: Path) -> dict[str, Any]:
+    tool = find_echo_tool(endpoint)
+    check_echo(endpoint, tool)
+    run_wrk(endpoint, tool, CONNECTIONS, warmup, workdir)
+    check_echo(endpoint, tool)
+    single = run_wrk(endpoint, tool, 1, seconds, workdir)
+    check_echo(endpoint, tool)
+    loaded = run_wrk(endpoint, tool, CONNECTIONS, seconds, workdir)
+    return {"tool": tool, "c1": single, f"c{CONNECTIONS}": loaded}
+
+
+# ---------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def process(
+    command: list[str], log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+    """Wait until url answers anything over HTTP."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
+        try:
+            exchange("GET", url)
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} not up after {timeout}s:\n{log.read_text()[-2000:]}")
+
+
+@contextlib.contextmanager
+def upstream(module: str, workdir: Path) -> Iterator[str]:
+    port, log = free_port(), workdir / f"{module}.log"
+    with process([sys.executable, "-m", module, "--port", str(port)], log) as proc:
+        wait_until_up(f"http://127.0.0.1:{port}/mcp", proc, log)
+        yield f"http://127.0.0.1:{port}/mcp"
+
+
+@contextlib.contextmanager
+def gateway(upstream_url: str, workdir: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """A fresh Lockgate (own data dir, default settings) fronting upstream_url: (MCP URL, auth header)."""
+    lockgate = str(Path(sys.executable).with_name("lockgate"))
+    data_dir = Path(tempfile.mkdtemp(prefix="gateway-", dir=workdir))
+    env = {**os.environ, "LOCKGATE_DATA_DIR": str(data_dir)}
+    config = data_dir / "gateway.yaml"
+    config.write_text(GATEWAY_YAML.format(port=upstream_url.split(":")[2].split("/")[0]))
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([lockgate, *args], env=env, cwd=ROOT, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(
+                f"lockgate {' '.join(args)} failed:\n{done.stdout[-1000:]}{done.stderr[-2000:]}"
+            )
+        return done.stdout
+
+    cli("init")
+    cli("apply", "-f", str(config))
+    token = cli("token", "create", "--host", "bench", "--gateway", "bench").strip().splitlines()[-1]
+    port, log = free_port(), workdir / "lockgate.log"
+    with process([lockgate, "serve", "--host", "127.0.0.1", "--port", str(port)], log, env) as proc:
+        wait_until_up(f"http://127.0.0.1:{port}/healthz", proc, log)
+        yield f"http://127.0.0.1:{port}/mcp/bench", {"Authorization": f"Bearer {token}"}
+
+
+# ---------------------------------------------------------------- the run
+
+
+def machine() -> dict[str, Any]:
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = next(
+        (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if "model name" in line), "?"
+    )
+    wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split(" [")[0]
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "wrk": wrk_version.strip(),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "loadavg_at_start": os.getloadavg()[0],
+    }
+
+
+def run(warmup: int, seconds: int, workdir: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    rows, problems = [], {}
+    for name, module in UPSTREAMS.items():
+        with upstream(module, workdir) as upstream_url, contextlib.ExitStack() as stack:
+            paths: dict[str, tuple[str, dict[str, str]]] = {"direct": (upstream_url, {})}
+            try:
+                paths["gateway"] = stack.enter_context(gateway(upstream_url, workdir))
+            except (OSError, RuntimeError) as error:
+                problems[f"{name}/gateway"] = str(error)
+            for era in ERAS:
+                for path, (url, auth) in paths.items():
+                    print(f"  {name} {era} {path} ...", file=sys.stderr, flush=True)
+                    try:
+                        result = measure(open_endpoint(url, era, auth), warmup, seconds, workdir)
+                    except Exception as error:  # recorded in the report; the other paths still run
+                        problems[f"{name}/{era}/{path}"] = repr(error)
+                        continue
+                    rows.append({"upstream": name, "era": era, "path": path, **result})
+    return rows, problems
+
+
+def compare(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Gateway against direct for each upstream x era: added p50 ms at 1 connection, throughput ratio."""
+    by_key = {(r["upstream"], r["era"], r["path"]): r for r in rows}
+    comparisons = []
+    for (name, era, path), gw in by_key.items():
+        direct = by_key.get((name, era, "direct"))
+        if path != "gateway" or direct is None:
+            continue
+        comparisons.append(
+            {
+                "upstream": name,
+                "era": era,
+                "added_p50_ms": round(gw["c1"]["p50_ms"] - direct["c1"]["p50_ms"], 3),
+                "throughput_ratio": round(gw["c32"]["calls_per_s"] / direct["c32"]["calls_per_s"], 3),
+            }
+        )
+    return comparisons
+
+
+def render(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    lines = [
+        f"tools/call benchmark {m['date']}: {m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['wrk']}",
+        f"each wrk run {report['seconds']} s after a {report['warmup']} s warm-up; "
+        f"load average at start {m['loadavg_at_start']:.2f}",
+        "",
+        f"{'upstream':8} {'era':7} {'path':8} {'p50 ms':>7} {'p99 ms':>7} | {'calls/s':>8} {'p50 ms':>7} "
+        f"{'p99 ms':>7} {'non-2xx':>7} | {'+p50 ms':>7} {'x calls':>7}",
+        f"{'':25}{'--- 1 connection ---':>16} | {'-------------- 32 connections -------------':>41} |",
+    ]
+    ratios = {(c["upstream"], c["era"]): c for c in report["comparisons"]}
+    for r in report["rows"]:
+        c1, c32 = r["c1"], r["c32"]
+        extra = ""
+        if r["path"] == "gateway" and (r["upstream"], r["era"]) in ratios:
+            c = ratios[(r["upstream"], r["era"])]
+            extra = f"{c['added_p50_ms']:>7.2f} {c['throughput_ratio']:>7.2f}"
+        bad = c1["non_2xx"] + c32["non_2xx"] + c1["socket_errors"] + c32["socket_errors"]
+        lines.append(
+            f"{r['upstream']:8} {r['era']:7} {r['path']:8} {c1['p50_ms']:>7.2f} {c1['p99_ms']:>7.2f} | "
+            f"{c32['calls_per_s']:>8.0f} {c32['p50_ms']:>7.2f} {c32['p99_ms']:>7.2f} {bad:>7} | {extra}"
+        )
+    for what, problem in report["problems"].items():
+        last_line = next((line for line in reversed(problem.splitlines()) if line.strip()), "")
+        lines.append(f"NOT MEASURED {what}: {last_line[:200]}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 s runs, 1 s warm-up (under a minute)")
+    parser.add_argument("--duration", type=int, help="seconds per wrk run (default 6, quick 2)")
+    parser.add_argument("--out", type=Path, help="JSON report (default bench/results/<timestamp>.json)")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk not found: apt-get install wrk")
+    seconds = args.duration or (2 if args.quick else 6)
+    warmup = 1 if args.quick else 2
+    report: dict[str, Any] = {"machine": machine(), "seconds": seconds, "warmup": warmup}
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="lockgate-bench-") as tmp:
+        report["rows"], report["problems"] = run(warmup, seconds, Path(tmp))
+    report["comparisons"] = compare(report["rows"])
+    report["wall_s"] = round(time.monotonic() - started, 1)
+    out = args.out or ROOT / "bench" / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(render(report))
+    print(f"\n{report['wall_s']} s; written to {os.path.relpath(out)}")
+
+
+if __name__ == "__main__":
+    main()

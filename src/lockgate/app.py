@@ -1,0 +1,111 @@
+"""The composition root: builds the ASGI app from settings. The whole app on one screen."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from lockgate.audit.recorder import AuditRecorder
+from lockgate.dataplane.endpoint import McpEndpoint
+from lockgate.dataplane.forwarding import Forwarder
+from lockgate.dataplane.guard import HostOriginGuard
+from lockgate.dataplane.hub import Hub
+from lockgate.dataplane.sessions import SessionRegistry
+from lockgate.settings import Settings
+from lockgate.store.access import load_access
+from lockgate.store.audit_log import save_entries
+from lockgate.store.engine import open_engine, upgrade
+from lockgate.upstream.base import JsonObject
+from lockgate.upstream.pool import UpstreamPool
+
+log = logging.getLogger("lockgate")
+
+
+@dataclass(slots=True)
+class Gateway:
+    """The running parts, reachable from tests as ``app.state.lockgate``."""
+
+    engine: Engine
+    pool: UpstreamPool
+    recorder: AuditRecorder
+    sessions: SessionRegistry
+    forwarder: Forwarder
+    hub: Hub
+
+
+def build_app(settings: Settings, engine: Engine | None = None) -> Starlette:
+    """The Lockgate ASGI app: ``/mcp/{gateway}`` (the data plane) and ``/healthz``."""
+    engine = engine or open_engine(settings.resolved_database_url)
+    key = settings.key_bytes()
+    hub_box: list[Hub] = []
+
+    async def on_server_notification(server_id: int, message: JsonObject) -> None:
+        await hub_box[0].on_server_notification(server_id, message)
+
+    pool = UpstreamPool(on_server_notification)
+    recorder = AuditRecorder(
+        lambda entries: save_entries(engine, entries),
+        batch_size=settings.audit_batch_size,
+        max_pending=settings.audit_max_pending,
+        flush_interval=settings.audit_flush_interval,
+    )
+    sessions = SessionRegistry()
+    cursor_key = hashlib.sha256(b"lockgate-cursor:" + key).digest()
+    forwarder = Forwarder(pool, timeout=settings.upstream_timeout, cursor_key=cursor_key)
+    hub_box.append(Hub(sessions, forwarder.index))
+    hosts, origins = settings.guard_patterns()
+    endpoint = McpEndpoint(
+        load_access=lambda token_hash: load_access(engine, token_hash),
+        token_key=key,
+        forwarder=forwarder,
+        recorder=recorder,
+        sessions=sessions,
+        hub=hub_box[0],
+        guard=HostOriginGuard(hosts, origins),
+        max_body_bytes=settings.max_body_bytes,
+    )
+    gateway = Gateway(engine, pool, recorder, sessions, forwarder, hub_box[0])
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        upgrade(engine)
+        await pool.start()
+        recorder.start()
+        try:
+            yield
+        finally:
+            sessions.close_all()
+            await pool.close()
+            await recorder.close()
+            log.info("audit: %s", recorder.stats)
+
+    async def healthz(_request: Request) -> JSONResponse:
+        stats: dict[str, Any] = {"status": "ok", "audit": _stats(recorder)}
+        return JSONResponse(stats)
+
+    app = Starlette(
+        routes=[Route("/mcp/{gateway}", endpoint), Route("/healthz", healthz)],
+        lifespan=lifespan,
+    )
+    app.state.lockgate = gateway
+    return app
+
+
+def _stats(recorder: AuditRecorder) -> dict[str, int]:
+    s = recorder.stats
+    return {
+        "recorded": s.recorded,
+        "written": s.written,
+        "write_failures": s.write_failures,
+        "backpressure_waits": s.backpressure_waits,
+    }

@@ -1,0 +1,1 @@
+"""The one writer of audit entries."""

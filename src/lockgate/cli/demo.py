@@ -1,0 +1,144 @@
+"""``lockgate demo``: a gateway in front of real servers, a token, and client configuration, in one go.
+
+Servers: ``time`` (stdio, ``mcp-server-time`` from PyPI), ``memory`` (stdio,
+``@modelcontextprotocol/server-memory`` from npm) and ``everything`` (Streamable HTTP,
+``@modelcontextprotocol/server-everything`` from npm, started by the demo). The npm packages come
+from ``npm ci`` in the repository (``./dev demo`` does it); nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lockgate.cli.context import fail, load_settings, open_store
+from lockgate.cli.serve import run
+from lockgate.domain.declaration import Declaration
+from lockgate.store.catalog import apply_declaration
+from lockgate.store.tokens import create_token
+
+GATEWAY, HOST = "demo", "demo-agent"
+
+
+def find_node_modules() -> Path:
+    """``node_modules`` in the working directory or the source checkout."""
+    for base in (Path.cwd(), Path(__file__).resolve().parents[3]):
+        candidate = base / "node_modules" / "@modelcontextprotocol"
+        if (candidate / "server-everything").is_dir():
+            return candidate
+    fail("the npm servers are not installed: run `npm ci` in the repository (./dev demo does it)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], deadline: float = 20.0) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            fail("the everything server exited at start")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.05)  # polling a port we do not own; there is no event to wait on
+    fail(f"the everything server did not listen on port {port} within {deadline:g}s")
+
+
+def demo_declaration(node_modules: Path, everything_url: str) -> Declaration:
+    return Declaration.model_validate(
+        {
+            "servers": [
+                {
+                    "name": "time",
+                    "transport": "stdio",
+                    "command": sys.executable,
+                    "args": ["-m", "mcp_server_time"],
+                },
+                {
+                    "name": "memory",
+                    "transport": "stdio",
+                    "command": "node",
+                    "args": [str(node_modules / "server-memory" / "dist" / "index.js")],
+                },
+                {"name": "everything", "transport": "http", "url": everything_url},
+            ],
+            "gateways": [
+                {
+                    "name": GATEWAY,
+                    "servers": [
+                        {"server": "time", "prefix": "time"},
+                        {"server": "memory", "prefix": "memory"},
+                        {"server": "everything"},
+                    ],
+                }
+            ],
+            "hosts": [{"name": HOST, "kind": "token"}],
+        }
+    )
+
+
+def demo(port: Annotated[int, typer.Option(help="Port for the gateway.")] = 8080) -> None:
+    """Set up a demo gateway in front of real MCP servers, mint a token, print client config, serve."""
+    settings = load_settings()
+    settings.port = port
+    node_modules = find_node_modules()
+    everything_port = free_port()
+    everything = subprocess.Popen(
+        ["node", str(node_modules / "server-everything" / "dist" / "index.js"), "streamableHttp"],
+        env={
+            "PORT": str(everything_port),
+            "PATH": str(Path(sys.executable).parent) + ":/usr/local/bin:/usr/bin:/bin",
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(everything_port, everything)
+        engine = open_store(settings)
+        for change in apply_declaration(
+            engine, demo_declaration(node_modules, f"http://127.0.0.1:{everything_port}/mcp")
+        ):
+            typer.echo(str(change))
+        _, token = create_token(engine, settings.key_bytes(), HOST, GATEWAY, None)
+        print_instructions(f"http://127.0.0.1:{port}/mcp/{GATEWAY}", token)
+        run(settings)
+    finally:
+        everything.terminate()
+        everything.wait(timeout=5)
+
+
+def print_instructions(url: str, token: str) -> None:
+    config = {
+        "mcpServers": {
+            "lockgate-demo": {"type": "http", "url": url, "headers": {"Authorization": f"Bearer {token}"}}
+        }
+    }
+    typer.echo(
+        f"""
+Lockgate demo gateway
+  URL:    {url}
+  Token:  {token}   (shown once; `lockgate token create --host {HOST} --gateway {GATEWAY}` makes another)
+
+Claude Code:
+  claude mcp add --transport http lockgate-demo {url} --header "Authorization: Bearer {token}"
+
+Cursor / Claude Desktop (mcp.json):
+{json.dumps(config, indent=2)}
+
+MCP inspector:
+  npx @modelcontextprotocol/inspector-cli --cli {url} --transport http --method tools/list \\
+    --header "Authorization: Bearer {token}"
+
+Audit log:  lockgate logs        Break-glass:  lockgate servers disable time
+"""
+    )

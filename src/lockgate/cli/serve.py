@@ -1,0 +1,46 @@
+"""``lockgate serve``: run the gateway."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from lockgate.app import build_app
+from lockgate.cli.context import load_settings, open_store
+
+
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind (default LOCKGATE_HOST or 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind (default LOCKGATE_PORT or 8080).")] = None,
+) -> None:
+    """Serve the MCP endpoint /mcp/{gateway} and /healthz until interrupted."""
+    settings = load_settings()
+    if host is not None:
+        settings.host = host
+    if port is not None:
+        settings.port = port
+    run(settings)
+
+
+def run(settings) -> None:  # type: ignore[no-untyped-def]
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    engine = open_store(settings)
+    app = build_app(settings, engine)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )

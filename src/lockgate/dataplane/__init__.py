@@ -1,0 +1,1 @@
+"""MCP Streamable HTTP facing hosts, both protocol eras: sessions, routing, forwarding."""

@@ -1,0 +1,62 @@
+"""Host authentication: ``Authorization: Bearer <API token>`` → the access it grants, checked fresh.
+
+Refusals (product spec §5.3, §5.4; RFC 6750 §3):
+401 no or unknown token (``WWW-Authenticate: Bearer``, with ``error="invalid_token"`` for a bad one),
+401 a revoked token, 403 a token for another gateway, 404 an archived gateway, 403 a disabled host,
+connection or gateway, naming which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from lockgate.dataplane.errors import REFUSED, JsonRpcError
+from lockgate.domain.model import Access
+from lockgate.domain.tokens import hash_token
+
+LoadAccess = Callable[[str], Access | None]
+REALM = 'Bearer realm="lockgate"'
+
+
+class AuthError(JsonRpcError):
+    """A refused request, with the reason recorded in the audit and the challenge to send."""
+
+    def __init__(self, status: int, message: str, reason: str, challenge: str | None = None) -> None:
+        super().__init__(REFUSED, message, {"reason": reason}, http_status=status)
+        self.reason = reason
+        self.challenge = challenge
+
+
+def bearer_token(headers: Mapping[str, str]) -> str | None:
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def authenticate(load_access: LoadAccess, key: bytes, headers: Mapping[str, str], gateway: str) -> Access:
+    """The caller's access to ``gateway``.
+
+    Raises:
+        AuthError: the request is refused; the message says which layer refused it.
+    """
+    token = bearer_token(headers)
+    if token is None:
+        raise AuthError(
+            401, "an API token is required: Authorization: Bearer <token>", "unauthenticated", REALM
+        )
+    access = load_access(hash_token(key, token))
+    invalid = f'{REALM}, error="invalid_token"'
+    if access is None:
+        raise AuthError(401, "the API token is not valid", "invalid_token", invalid)
+    if access.token_revoked:
+        raise AuthError(401, "the API token has been revoked", "token_revoked", invalid)
+    if access.principal.gateway != gateway:
+        raise AuthError(403, f"the API token is not valid for gateway {gateway!r}", "wrong_gateway")
+    if access.gateway_archived:
+        raise AuthError(404, f"gateway {gateway!r} does not exist", "gateway_archived")
+    if not access.gateway_enabled:
+        raise AuthError(403, f"gateway {gateway!r} is disabled", "gateway_disabled")
+    if not access.host_enabled:
+        raise AuthError(403, f"host {access.principal.host!r} is disabled", "host_disabled")
+    if not access.connection_enabled:
+        raise AuthError(403, "this connection (host, gateway, user) is disabled", "connection_disabled")
+    return access

@@ -1,0 +1,496 @@
+"""The MCP endpoint ``/mcp/{gateway}``: Streamable HTTP for both protocol eras on one URL.
+
+One POST carries one JSON-RPC message (no batches since 2025-06-18). The era is chosen by the
+message: modern ``_meta`` (or a modern ``MCP-Protocol-Version``) is served statelessly; anything else
+is legacy and, but for ``initialize``, needs its ``Mcp-Session-Id``. GET opens a legacy session's
+stream for notifications unrelated to any call; DELETE ends a session; modern clients get 405 for both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from lockgate.audit.recorder import AuditRecorder, Leg
+from lockgate.dataplane.auth import AuthError, LoadAccess, authenticate
+from lockgate.dataplane.errors import INVALID_REQUEST, PARSE_ERROR, JsonRpcError, error_message
+from lockgate.dataplane.exchange import Exchange
+from lockgate.dataplane.forwarding import Forwarder, is_error_response
+from lockgate.dataplane.front import discover_result, initialize_result, modern_result
+from lockgate.dataplane.guard import HostOriginGuard
+from lockgate.dataplane.hub import LISTEN_FILTERS, Hub, Listener
+from lockgate.dataplane.modern import is_modern, validate_modern
+from lockgate.dataplane.responder import Responder, send_json
+from lockgate.dataplane.sessions import FrontSession, SessionRegistry
+from lockgate.domain.model import Access
+from lockgate.upstream.base import (
+    LEGACY_VERSIONS,
+    META_CLIENT_CAPABILITIES,
+    META_CLIENT_INFO,
+    Client,
+    Era,
+    JsonObject,
+)
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+SESSION_HEADER = b"mcp-session-id"
+RELAYED_METHODS = {
+    "sampling/createMessage": "sampling",
+    "elicitation/create": "elicitation",
+    "roots/list": "roots",
+}
+
+
+class BodyTooLargeError(Exception):
+    pass
+
+
+@dataclass(slots=True)
+class Incoming:
+    """One HTTP request to the endpoint, as far as parsed."""
+
+    gateway: str
+    headers: dict[str, str]
+    raw_headers: list[tuple[str, str]]
+    correlation_id: str
+    receive: Receive
+
+
+class McpEndpoint:
+    """ASGI app serving ``/mcp/{gateway}``. Every request is authenticated and its toggles read fresh."""
+
+    def __init__(
+        self,
+        *,
+        load_access: LoadAccess,
+        token_key: bytes,
+        forwarder: Forwarder,
+        recorder: AuditRecorder,
+        sessions: SessionRegistry,
+        hub: Hub,
+        guard: HostOriginGuard,
+        max_body_bytes: int,
+    ) -> None:
+        self._load_access = load_access
+        self._key = token_key
+        self._forwarder = forwarder
+        self._recorder = recorder
+        self._sessions = sessions
+        self._hub = hub
+        self._guard = guard
+        self._max_body = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+        incoming = Incoming(scope["path_params"]["gateway"], dict(raw), raw, str(uuid.uuid4()), receive)
+        refused = self._guard.check(incoming.headers.get("host"), incoming.headers.get("origin"))
+        if refused is not None:
+            status, reason = refused
+            await send_json(
+                send, status, orjson.dumps(error_message(None, {"code": INVALID_REQUEST, "message": reason}))
+            )
+            return
+        method = scope["method"]
+        if method == "POST":
+            await self._post(incoming, receive, send)
+        elif method in ("GET", "DELETE"):
+            await self._session_request(method, incoming, send)
+        else:
+            await self._plain(
+                send,
+                405,
+                None,
+                JsonRpcError(INVALID_REQUEST, f"{method} is not supported"),
+                [(b"allow", b"GET, POST, DELETE")],
+            )
+
+    # -- helpers -----------------------------------------------------------------------------------
+    async def _plain(
+        self,
+        send: Send,
+        status: int,
+        request_id: Any,
+        error: JsonRpcError,
+        extra: list[tuple[bytes, bytes]] | None = None,
+    ) -> bytes:
+        body = orjson.dumps(error_message(request_id, error.to_error()))
+        await send_json(send, status, body, extra)
+        return body
+
+    def _authenticate(self, incoming: Incoming) -> Access:
+        return authenticate(self._load_access, self._key, incoming.headers, incoming.gateway)
+
+    def _leg(
+        self, incoming: Incoming, access: Access | None, leg_type: str, method: str | None, **fields: Any
+    ) -> None:
+        principal = access.principal if access else None
+        self._recorder.record(
+            Leg(
+                correlation_id=incoming.correlation_id,
+                type=leg_type,
+                method=method,
+                user_email=principal.user_email if principal else None,
+                host=principal.host if principal else None,
+                gateway=principal.gateway if principal else incoming.gateway,
+                **fields,
+            )
+        )
+
+    async def _refuse(
+        self,
+        incoming: Incoming,
+        send: Send,
+        access: Access | None,
+        method: str | None,
+        request_id: Any,
+        error: JsonRpcError,
+        reason: str,
+    ) -> None:
+        """Answer a refusal and record its three legs (request, refusal, response)."""
+        self._leg(
+            incoming,
+            access,
+            "gateway_refused",
+            method,
+            status=error.http_status,
+            error=f"{reason}: {error.message}",
+        )
+        extra = []
+        if isinstance(error, AuthError) and error.challenge:
+            extra.append((b"www-authenticate", error.challenge.encode()))
+        body = await self._plain(send, error.http_status, request_id, error, extra)
+        self._leg(incoming, access, "proxy_response_error", method, status=error.http_status, body=body)
+
+    # -- POST --------------------------------------------------------------------------------------
+    async def _read_body(self, receive: Receive) -> bytes:
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max_body:
+                raise BodyTooLargeError
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    async def _post(self, incoming: Incoming, receive: Receive, send: Send) -> None:
+        await self._recorder.wait_for_room()
+        try:
+            body = await self._read_body(receive)
+        except BodyTooLargeError:
+            await self._plain(
+                send, 413, None, JsonRpcError(INVALID_REQUEST, f"the body exceeds {self._max_body} bytes")
+            )
+            return
+        try:
+            message = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            await self._plain(send, 400, None, JsonRpcError(PARSE_ERROR, "Parse error: the body is not JSON"))
+            return
+        if isinstance(message, list):
+            await self._plain(
+                send, 400, None, JsonRpcError(INVALID_REQUEST, "JSON-RPC batches are not supported")
+            )
+            return
+        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+            await self._plain(send, 400, None, JsonRpcError(INVALID_REQUEST, "not a JSON-RPC 2.0 message"))
+            return
+        method = message.get("method")
+        request_id = message.get("id")
+        self._leg(incoming, None, "proxy_request_success", method, body=body, headers=incoming.raw_headers)
+        try:
+            access = self._authenticate(incoming)
+        except AuthError as exc:
+            await self._refuse(incoming, send, None, method, request_id, exc, exc.reason)
+            return
+        params = message.get("params")
+        if not isinstance(method, str):
+            await self._client_response(incoming, access, message, send)
+        elif "id" not in message:
+            await self._client_notification(incoming, access, method, params, send)
+        elif is_modern(incoming.headers, params):
+            await self._modern_request(incoming, access, message, send)
+        else:
+            await self._legacy_request(incoming, access, message, send)
+
+    async def _accepted(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 202, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    def _session(self, incoming: Incoming, access: Access) -> FrontSession | None:
+        session_id = incoming.headers.get("mcp-session-id")
+        if session_id is None:
+            return None
+        session = self._sessions.get(session_id, access.principal.connection_id)
+        if session is not None:
+            session.server_ids = frozenset(a.server.id for a in access.assignments if a.server.enabled)
+        return session
+
+    async def _client_response(
+        self, incoming: Incoming, access: Access, message: JsonObject, send: Send
+    ) -> None:
+        """A legacy client answering a server→client request the gateway relayed to it."""
+        session = self._session(incoming, access)
+        future = session.pending.pop(str(message.get("id")), None) if session else None
+        if future is None:
+            error = JsonRpcError(
+                INVALID_REQUEST, "no pending request has this id", http_status=404 if session is None else 400
+            )
+            await self._plain(send, error.http_status, None, error)
+            return
+        if not future.done():
+            future.set_result({k: v for k, v in message.items() if k in ("result", "error")})
+        self._leg(incoming, access, "proxy_response_success", None, status=202)
+        await self._accepted(send)
+
+    async def _client_notification(
+        self, incoming: Incoming, access: Access, method: str, params: Any, send: Send
+    ) -> None:
+        session = self._session(incoming, access)
+        if session is not None and method == "notifications/cancelled" and isinstance(params, dict):
+            task = session.in_flight.get(params.get("requestId"))
+            if task is not None:
+                task.cancel()
+        self._leg(incoming, access, "proxy_response_success", method, status=202)
+        await self._accepted(send)
+
+    async def _legacy_request(
+        self, incoming: Incoming, access: Access, message: JsonObject, send: Send
+    ) -> None:
+        method, request_id, params = message["method"], message.get("id"), message.get("params")
+        if method == "initialize":
+            params = params if isinstance(params, dict) else {}
+            result = initialize_result(params.get("protocolVersion"))
+            session = self._sessions.create(
+                access.principal.connection_id, access.principal.gateway_id, result["protocolVersion"], params
+            )
+            body = orjson.dumps({"jsonrpc": "2.0", "id": request_id, "result": result})
+            await send_json(send, 200, body, [(SESSION_HEADER, session.id.encode())])
+            self._leg(incoming, access, "proxy_response_success", method, status=200, body=body)
+            return
+        version = incoming.headers.get("mcp-protocol-version")
+        session = self._session(incoming, access)
+        if version is not None and version.strip() not in LEGACY_VERSIONS:
+            error = JsonRpcError(
+                INVALID_REQUEST, f"unsupported MCP-Protocol-Version {version!r}", http_status=400
+            )
+            await self._refuse(incoming, send, access, method, request_id, error, "unsupported_version")
+        elif "mcp-session-id" not in incoming.headers:
+            error = JsonRpcError(
+                INVALID_REQUEST, "Mcp-Session-Id is required: send initialize first", http_status=400
+            )
+            await self._refuse(incoming, send, access, method, request_id, error, "no_session")
+        elif session is None:
+            error = JsonRpcError(
+                INVALID_REQUEST, "unknown or expired session: initialize again", http_status=404
+            )
+            await self._refuse(incoming, send, access, method, request_id, error, "unknown_session")
+        else:
+            client = Client(capabilities=session.capabilities, info=session.client_info)
+            await self._exchange(incoming, access, Era.LEGACY, message, client, send, session)
+
+    async def _modern_request(
+        self, incoming: Incoming, access: Access, message: JsonObject, send: Send
+    ) -> None:
+        method, request_id, params = message["method"], message.get("id"), message.get("params")
+        try:
+            validate_modern(incoming.headers, method, params)
+        except JsonRpcError as exc:
+            await self._refuse(incoming, send, access, method, request_id, exc, "invalid_request")
+            return
+        meta = params["_meta"]
+        client = Client(capabilities=meta[META_CLIENT_CAPABILITIES], info=meta.get(META_CLIENT_INFO) or {})
+        if method == "subscriptions/listen":
+            await self._listen(incoming, access, request_id, params, send)
+            return
+        await self._exchange(incoming, access, Era.MODERN, message, client, send, None)
+
+    async def _exchange(
+        self,
+        incoming: Incoming,
+        access: Access,
+        era: Era,
+        message: JsonObject,
+        client: Client,
+        send: Send,
+        session: FrontSession | None,
+    ) -> None:
+        """Serve or forward one request and answer it, relaying what comes before the answer."""
+        request_id = message.get("id")
+        responder = Responder(send, prime=era is Era.LEGACY)
+        client.on_notification = responder.emit
+        if session is not None:
+            client.on_request = self._relay_to(session, client, responder)
+        ex = Exchange(
+            incoming.correlation_id,
+            access,
+            era,
+            message["method"],
+            message.get("params"),
+            client,
+            self._recorder,
+            request_id,
+        )
+        task = asyncio.current_task()
+        if session is not None and task is not None:
+            session.in_flight[request_id] = task
+        watcher = asyncio.create_task(_cancel_on_disconnect(task, incoming)) if era is Era.MODERN else None
+        try:
+            response = await self._answer(ex)
+        except JsonRpcError as exc:
+            response = {"error": exc.to_error()}
+        except asyncio.CancelledError:
+            ex.record("proxy_response_error", error="cancelled by the client")
+            raise
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            if session is not None:
+                session.in_flight.pop(request_id, None)
+        if era is Era.MODERN and "result" in response:
+            response = {"result": modern_result(response["result"])}
+        body = await responder.finish({"jsonrpc": "2.0", "id": request_id, **response})
+        ex.record(
+            "proxy_response_error" if is_error_response(response) else "proxy_response_success",
+            status=200,
+            duration_ms=ex.elapsed_ms(),
+            body=body,
+        )
+
+    async def _answer(self, ex: Exchange) -> JsonObject:
+        if ex.method == "ping":
+            return {"result": {}}
+        if ex.method == "server/discover":
+            return {"result": discover_result()}
+        return await self._forwarder.handle(ex)
+
+    def _relay_to(
+        self, session: FrontSession, client: Client, responder: Responder
+    ) -> Callable[[str, JsonObject | None], Awaitable[JsonObject]]:
+        """Relays a server→client request on the call's stream, under a gateway-minted id."""
+
+        async def relay(method: str, params: JsonObject | None) -> JsonObject:
+            capability = RELAYED_METHODS.get(method)
+            if capability is None or capability not in client.capabilities:
+                return {
+                    "error": {"code": -32601, "message": f"the client did not declare {capability or method}"}
+                }
+            request_id = session.mint_request_id()
+            future: asyncio.Future[JsonObject] = asyncio.get_running_loop().create_future()
+            session.pending[request_id] = future
+            message: JsonObject = {"jsonrpc": "2.0", "id": request_id, "method": method}
+            if params is not None:
+                message["params"] = params
+            try:
+                await responder.emit(message)
+                return await future
+            finally:
+                session.pending.pop(request_id, None)
+
+        return relay
+
+    # -- modern subscriptions ------------------------------------------------------------------------
+    async def _listen(
+        self, incoming: Incoming, access: Access, request_id: Any, params: JsonObject, send: Send
+    ) -> None:
+        """``subscriptions/listen``: acknowledge, then stream the requested notifications until the
+        client closes the stream (MCP 2026-07-28 basic/patterns/subscriptions)."""
+        wanted_filter = params.get("notifications") or {}
+        wanted = frozenset(m for m, flag in LISTEN_FILTERS.items() if wanted_filter.get(flag))
+        uris = frozenset(u for u in wanted_filter.get("resourceSubscriptions") or () if isinstance(u, str))
+        honoured = {flag: True for m, flag in LISTEN_FILTERS.items() if m in wanted}
+        if uris:
+            honoured["resourceSubscriptions"] = sorted(uris)
+        server_ids = frozenset(a.server.id for a in access.assignments if a.server.enabled)
+        listener = Listener(lambda: server_ids, wanted, uris)
+        responder = Responder(send, prime=False)
+        self._leg(incoming, access, "proxy_response_success", "subscriptions/listen", status=200)
+        ack = {
+            "jsonrpc": "2.0",
+            "method": "notifications/subscriptions/acknowledged",
+            "params": {
+                "notifications": honoured,
+                "_meta": {"io.modelcontextprotocol/subscriptionId": request_id},
+            },
+        }
+        self._hub.add(listener)
+        watcher = asyncio.create_task(_cancel_on_disconnect(asyncio.current_task(), incoming))
+        try:
+            await responder.emit(ack)
+            while True:
+                note = await listener.queue.get()
+                note["params"] = {
+                    **note.get("params", {}),
+                    "_meta": {"io.modelcontextprotocol/subscriptionId": request_id},
+                }
+                await responder.emit(note)
+        finally:
+            watcher.cancel()
+            self._hub.remove(listener)
+
+    # -- GET and DELETE ------------------------------------------------------------------------------
+    async def _session_request(self, method: str, incoming: Incoming, send: Send) -> None:
+        if incoming.headers.get("mcp-protocol-version", "").strip() not in ("", *LEGACY_VERSIONS):
+            await self._plain(
+                send,
+                405,
+                None,
+                JsonRpcError(INVALID_REQUEST, f"{method} is not part of the modern protocol"),
+                [(b"allow", b"POST")],
+            )
+            return
+        try:
+            access = self._authenticate(incoming)
+        except AuthError as exc:
+            await self._refuse(incoming, send, None, method, None, exc, exc.reason)
+            return
+        session = self._session(incoming, access)
+        if session is None:
+            status = 400 if "mcp-session-id" not in incoming.headers else 404
+            await self._plain(
+                send, status, None, JsonRpcError(INVALID_REQUEST, "a valid Mcp-Session-Id is required")
+            )
+            return
+        if method == "DELETE":
+            self._sessions.end(session)
+            await send_json(send, 200, b"{}")
+            return
+        if session.stream is not None:
+            await self._plain(
+                send, 409, None, JsonRpcError(INVALID_REQUEST, "this session already has a GET stream")
+            )
+            return
+        await self._stream(session, incoming, send)
+
+    async def _stream(self, session: FrontSession, incoming: Incoming, send: Send) -> None:
+        queue: asyncio.Queue[JsonObject] = asyncio.Queue()
+        session.stream = queue
+        responder = Responder(send, prime=True)
+        watcher = asyncio.create_task(_cancel_on_disconnect(asyncio.current_task(), incoming))
+        try:
+            await responder.open_stream()
+            while message := await queue.get():
+                await responder.emit(message)
+            await responder.end_stream()
+        finally:
+            watcher.cancel()
+            if session.stream is queue:
+                session.stream = None
+
+
+async def _cancel_on_disconnect(task: asyncio.Task[Any] | None, incoming: Incoming) -> None:
+    """Cancel ``task`` when the client goes away (modern era: closing the stream is cancellation)."""
+    while True:
+        message = await incoming.receive()
+        if message["type"] == "http.disconnect":
+            if task is not None:
+                task.cancel()
+            return

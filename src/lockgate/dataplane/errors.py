@@ -1,0 +1,42 @@
+"""JSON-RPC errors the gateway answers with (JSON-RPC 2.0 §5.1; MCP 2026-07-28 basic §error codes).
+
+Gateway-specific failures use the implementation-defined range -32000..-32019 and always name the
+server in ``data.server`` so the user knows where to look.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+UPSTREAM_UNAVAILABLE = -32010
+UPSTREAM_TIMEOUT = -32011
+UPSTREAM_FAILED = -32012
+REFUSED = -32013
+HEADER_MISMATCH = -32020
+UNSUPPORTED_PROTOCOL_VERSION = -32022
+
+
+class JsonRpcError(Exception):
+    """An error to answer a client message with, and the HTTP status to send it under."""
+
+    def __init__(self, code: int, message: str, data: Any = None, http_status: int = 200) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+        self.http_status = http_status
+
+    def to_error(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            error["data"] = self.data
+        return error
+
+
+def error_message(request_id: Any, error: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "error": error}

@@ -1,0 +1,55 @@
+"""One client message on its way through the gateway: who sent it, in which era, and its audit legs."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from lockgate.audit.recorder import AuditRecorder, Leg
+from lockgate.domain.model import Access, Assignment
+from lockgate.upstream.base import Client, Era, JsonObject
+
+
+@dataclass(slots=True)
+class Exchange:
+    """The context every step of forwarding one client message shares.
+
+    ``access`` is what the store said about the caller on this very request; ``client`` is what the
+    front client declared and how to reach it; ``feature_name`` is filled in once routing knows it.
+    """
+
+    correlation_id: str
+    access: Access
+    era: Era
+    method: str
+    params: JsonObject | None
+    client: Client
+    recorder: AuditRecorder
+    request_id: Any = None
+    feature_name: str | None = None
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def enabled_assignments(self) -> list[Assignment]:
+        return [a for a in self.access.assignments if a.server.enabled]
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+    def record(self, leg_type: str, *, server: str | None = None, **fields: Any) -> None:
+        """Record a leg attributed to this message's user, host, gateway, method and feature."""
+        principal = self.access.principal
+        self.recorder.record(
+            Leg(
+                correlation_id=self.correlation_id,
+                type=leg_type,
+                method=self.method,
+                feature_name=self.feature_name,
+                user_email=principal.user_email,
+                host=principal.host,
+                gateway=principal.gateway,
+                server=server,
+                **fields,
+            )
+        )

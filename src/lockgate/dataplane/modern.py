@@ -1,0 +1,97 @@
+"""Validation of modern (2026-07-28) requests at the front (MCP basic/transports/streamable-http
+§Header validation, basic/versioning).
+
+The mirrored headers must agree with the body: ``MCP-Protocol-Version`` with the ``_meta`` version,
+``Mcp-Method`` with the method, ``Mcp-Name`` with ``params.name``/``params.uri`` (values trimmed of
+optional whitespace, RFC 9110 §5.5; ``=?base64?...?=`` decoded).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from typing import Any
+
+from lockgate.dataplane.errors import (
+    HEADER_MISMATCH,
+    INVALID_PARAMS,
+    METHOD_NOT_FOUND,
+    UNSUPPORTED_PROTOCOL_VERSION,
+    JsonRpcError,
+)
+from lockgate.upstream.base import (
+    LEGACY_VERSIONS,
+    META_CLIENT_CAPABILITIES,
+    META_PROTOCOL_VERSION,
+    MODERN_VERSIONS,
+)
+
+MODERN_METHODS = frozenset(
+    {
+        "server/discover",
+        "tools/list",
+        "tools/call",
+        "prompts/list",
+        "prompts/get",
+        "resources/list",
+        "resources/read",
+        "resources/templates/list",
+        "completion/complete",
+        "subscriptions/listen",
+    }
+)
+NAME_KEYS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+
+
+def decode_header(value: str) -> str:
+    value = value.strip()
+    if value.startswith("=?base64?") and value.endswith("?="):
+        try:
+            return base64.b64decode(value[9:-2], validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return value
+    return value
+
+
+def is_modern(headers: Mapping[str, str], params: Any) -> bool:
+    """A request is modern when its ``_meta`` or its ``MCP-Protocol-Version`` header says so."""
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    if isinstance(meta, dict) and META_PROTOCOL_VERSION in meta:
+        return True
+    return headers.get("mcp-protocol-version", "").strip() in MODERN_VERSIONS
+
+
+def validate_modern(headers: Mapping[str, str], method: str, params: Any) -> None:
+    """Raise the error a modern request earns, if any.
+
+    Raises:
+        JsonRpcError: 400 -32022 unsupported version, 400 -32602 missing ``_meta`` field, 400 -32020
+        header mismatch, 404 -32601 a method the modern era does not have.
+    """
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    meta = meta if isinstance(meta, dict) else {}
+    version = meta.get(META_PROTOCOL_VERSION)
+    if version is None:
+        raise JsonRpcError(INVALID_PARAMS, f"_meta is missing {META_PROTOCOL_VERSION}", http_status=400)
+    if version not in MODERN_VERSIONS:
+        data = {"supported": [*MODERN_VERSIONS, *LEGACY_VERSIONS], "requested": version}
+        raise JsonRpcError(
+            UNSUPPORTED_PROTOCOL_VERSION, "Unsupported protocol version", data, http_status=400
+        )
+    if method not in MODERN_METHODS:
+        raise JsonRpcError(METHOD_NOT_FOUND, f"Method not found: {method}", http_status=404)
+    if not isinstance(meta.get(META_CLIENT_CAPABILITIES), dict):
+        raise JsonRpcError(INVALID_PARAMS, f"_meta is missing {META_CLIENT_CAPABILITIES}", http_status=400)
+    _expect_header(headers, "mcp-protocol-version", version)
+    _expect_header(headers, "mcp-method", method)
+    key = NAME_KEYS.get(method)
+    if key is not None:
+        _expect_header(headers, "mcp-name", params.get(key))
+
+
+def _expect_header(headers: Mapping[str, str], name: str, expected: Any) -> None:
+    present = headers.get(name)
+    if present is None or decode_header(present) != str(expected):
+        message = f"header {name} is {'missing' if present is None else 'not ' + repr(expected)}"
+        raise JsonRpcError(HEADER_MISMATCH, message, {"header": name}, http_status=400)

@@ -1,0 +1,116 @@
+"""Which assignment serves a named feature, and under which upstream name.
+
+Prefixed assignments are recognised from the name alone. Unprefixed ones are looked up in each
+server's feature names, listed in full on first need and dropped when the server announces a
+``list_changed`` (or when a lookup misses, so a server that changed without telling is re-read).
+When a gateway has one enabled unprefixed server there is nothing to look up: it gets the call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from lockgate.domain.features import FeatureKind, split_name
+from lockgate.domain.model import Assignment
+from lockgate.upstream.base import Client
+
+ListNames = Callable[[Assignment, FeatureKind, Client], Awaitable[frozenset[str]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    assignment: Assignment
+    upstream_name: str
+
+
+class FeatureIndex:
+    """Per server (and revision): the names of its features of each kind, as last listed."""
+
+    def __init__(self, list_names: ListNames) -> None:
+        self._list_names = list_names
+        self._names: dict[tuple[int, str, FeatureKind], frozenset[str]] = {}
+
+    def forget(self, server_id: int, kind: FeatureKind | None = None) -> None:
+        for key in [k for k in self._names if k[0] == server_id and (kind is None or k[2] is kind)]:
+            del self._names[key]
+
+    async def names(self, assignment: Assignment, kind: FeatureKind, client: Client) -> frozenset[str]:
+        key = (assignment.server.id, assignment.server.revision, kind)
+        names = self._names.get(key)
+        if names is None:
+            names = await self._list_names(assignment, kind, client)
+            self._names[key] = names
+        return names
+
+    def store(self, assignment: Assignment, kind: FeatureKind, names: frozenset[str]) -> None:
+        self._names[(assignment.server.id, assignment.server.revision, kind)] = names
+
+    def known(self, assignment: Assignment, kind: FeatureKind) -> bool:
+        return (assignment.server.id, assignment.server.revision, kind) in self._names
+
+
+async def resolve_named(
+    index: FeatureIndex, assignments: tuple[Assignment, ...], kind: FeatureKind, name: str, client: Client
+) -> Route | None:
+    """The route for a tool or prompt ``name``; disabled servers are included (the caller refuses them).
+
+    Prefixed assignments first, then unprefixed ones in gateway order (the first server that has the
+    name wins a collision).
+    """
+    for assignment in assignments:
+        if assignment.prefix:
+            upstream_name = split_name(assignment.prefix, name)
+            if upstream_name is not None:
+                return Route(assignment, upstream_name)
+    plain = [a for a in assignments if not a.prefix]
+    enabled = [a for a in plain if a.server.enabled]
+    if len(plain) == 1 and len(enabled) == 1:
+        return Route(enabled[0], name)
+    for refresh in (False, True):
+        for assignment in plain:
+            if refresh and index.known(assignment, kind):
+                index.forget(assignment.server.id, kind)
+            elif refresh:
+                continue
+            if name in await index.names(assignment, kind, client):
+                return Route(assignment, name)
+    return None
+
+
+def template_pattern(template: str) -> re.Pattern[str]:
+    """A regex matching the URIs an RFC 6570 template can expand to (enough to route, not to parse)."""
+    out, pos = [], 0
+    for match in re.finditer(r"\{([+#./;?&]?)([^}]*)\}", template):
+        out.append(re.escape(template[pos : match.start()]))
+        operator = match.group(1)
+        out.append(
+            {"+": ".*", "#": "(#.*)?", "?": r"(\?.*)?", "&": "(&.*)?", "/": "(/[^/?#]*)*"}.get(
+                operator, "[^/?#]*"
+            )
+        )
+        pos = match.end()
+    out.append(re.escape(template[pos:]))
+    return re.compile("".join(out) + r"\Z")
+
+
+async def resolve_uri(
+    index: FeatureIndex, assignments: tuple[Assignment, ...], uri: str, client: Client
+) -> Assignment | None:
+    """The assignment whose server lists ``uri`` as a resource, or has a template that matches it."""
+    plain = list(assignments)
+    enabled = [a for a in plain if a.server.enabled]
+    if len(plain) == 1 and len(enabled) == 1:
+        return enabled[0]
+    for refresh in (False, True):
+        for assignment in plain:
+            if refresh:
+                index.forget(assignment.server.id, FeatureKind.RESOURCE)
+                index.forget(assignment.server.id, FeatureKind.RESOURCE_TEMPLATE)
+            if uri in await index.names(assignment, FeatureKind.RESOURCE, client):
+                return assignment
+            templates = await index.names(assignment, FeatureKind.RESOURCE_TEMPLATE, client)
+            if any(template_pattern(t).match(uri) for t in templates):
+                return assignment
+    return None

@@ -1,0 +1,90 @@
+"""Legacy (2025-11-25) front sessions: ``Mcp-Session-Id`` and what hangs off it.
+
+A session id is 256 random bits and is bound to the connection (host × gateway × user) of the token
+that created it; any other caller presenting it gets 404, as if it did not exist (MCP security best
+practices §Session Hijacking: sessions are never authentication). Modern clients have no sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from lockgate.upstream.base import JsonObject
+
+
+@dataclass(slots=True)
+class FrontSession:
+    id: str
+    connection_id: int
+    gateway_id: int
+    protocol_version: str
+    capabilities: JsonObject
+    client_info: JsonObject
+    server_ids: frozenset[int] = frozenset()
+    stream: asyncio.Queue[JsonObject] | None = None  # the GET stream, when open
+    pending: dict[str, asyncio.Future[JsonObject]] = field(default_factory=dict)
+    in_flight: dict[Any, asyncio.Task[Any]] = field(default_factory=dict)
+    subscriptions: set[str] = field(default_factory=set)
+    last_used: float = field(default_factory=time.monotonic)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def mint_request_id(self) -> str:
+        """A gateway-minted id for a server→client request relayed to this client."""
+        return f"lockgate-{next(self._ids)}"
+
+    def close(self) -> None:
+        for future in self.pending.values():
+            future.cancel()
+        for task in self.in_flight.values():
+            task.cancel()
+        if self.stream is not None:
+            self.stream.put_nowait({})  # an empty message ends the GET stream
+
+
+class SessionRegistry:
+    """Open sessions, least recently used evicted first past ``max_sessions``."""
+
+    def __init__(self, max_sessions: int = 10_000) -> None:
+        self._sessions: OrderedDict[str, FrontSession] = OrderedDict()
+        self._max = max_sessions
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(list(self._sessions.values()))
+
+    def create(self, connection_id: int, gateway_id: int, version: str, params: JsonObject) -> FrontSession:
+        session = FrontSession(
+            id=secrets.token_urlsafe(32),
+            connection_id=connection_id,
+            gateway_id=gateway_id,
+            protocol_version=version,
+            capabilities=params.get("capabilities") or {},
+            client_info=params.get("clientInfo") or {},
+        )
+        self._sessions[session.id] = session
+        while len(self._sessions) > self._max:
+            _, old = self._sessions.popitem(last=False)
+            old.close()
+        return session
+
+    def get(self, session_id: str, connection_id: int) -> FrontSession | None:
+        """The session, or None when unknown or bound to another connection."""
+        session = self._sessions.get(session_id)
+        if session is None or session.connection_id != connection_id:
+            return None
+        self._sessions.move_to_end(session_id)
+        session.last_used = time.monotonic()
+        return session
+
+    def end(self, session: FrontSession) -> None:
+        self._sessions.pop(session.id, None)
+        session.close()
+
+    def close_all(self) -> None:
+        for session in list(self._sessions.values()):
+            self.end(session)

@@ -1,0 +1,1 @@
+"""Pure data: the product's nouns. Imports nothing of ours."""

@@ -1,0 +1,96 @@
+"""The declarative file ``lockgate apply -f`` reads: servers, gateways and hosts.
+
+Validation errors name the offending field (pydantic's location, e.g. ``servers.0.url``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from lockgate.domain.model import HostKind, Transport
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+PREFIX = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+Name = Annotated[str, Field(pattern=NAME)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSpec(_Strict):
+    name: Name
+    transport: Transport
+    enabled: bool = True
+    command: str | None = None
+    args: list[str] = []
+    env: dict[str, str] = {}
+    cwd: str | None = None
+    url: str | None = None
+    headers: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _fits_transport(self) -> Self:
+        if self.transport is Transport.STDIO:
+            if not self.command:
+                raise ValueError(f"server {self.name!r}: a stdio server needs 'command'")
+            if self.url or self.headers:
+                raise ValueError(f"server {self.name!r}: 'url' and 'headers' are for http and sse servers")
+        else:
+            if not self.url or not re.match(r"^https?://", self.url):
+                raise ValueError(f"server {self.name!r}: an {self.transport} server needs an http(s) 'url'")
+            if self.command or self.args or self.env or self.cwd:
+                raise ValueError(
+                    f"server {self.name!r}: 'command', 'args', 'env', 'cwd' are for stdio servers"
+                )
+        return self
+
+    def config(self) -> dict[str, object]:
+        """The transport-specific configuration as stored."""
+        if self.transport is Transport.STDIO:
+            return {"command": self.command, "args": self.args, "env": self.env, "cwd": self.cwd}
+        return {"url": self.url, "headers": self.headers}
+
+
+class AssignmentSpec(_Strict):
+    server: Name
+    prefix: Annotated[str, Field(pattern=PREFIX)] | None = None
+
+
+class GatewaySpec(_Strict):
+    name: Name
+    enabled: bool = True
+    servers: list[AssignmentSpec] = []
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Self:
+        names = [a.server for a in self.servers]
+        if len(names) != len(set(names)):
+            raise ValueError(f"gateway {self.name!r}: a server is assigned twice")
+        prefixes = [a.prefix for a in self.servers if a.prefix]
+        if len(prefixes) != len(set(prefixes)):
+            raise ValueError(f"gateway {self.name!r}: two assignments share a prefix")
+        return self
+
+
+class HostSpec(_Strict):
+    name: Name
+    kind: HostKind = HostKind.TOKEN
+    enabled: bool = True
+
+
+class Declaration(_Strict):
+    servers: list[ServerSpec] = []
+    gateways: list[GatewaySpec] = []
+    hosts: list[HostSpec] = []
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Self:
+        for kind, items in (("server", self.servers), ("gateway", self.gateways), ("host", self.hosts)):
+            names = [i.name for i in items]
+            if len(names) != len(set(names)):
+                raise ValueError(f"a {kind} name is declared twice")
+        return self

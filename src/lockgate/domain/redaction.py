@@ -1,0 +1,83 @@
+"""Secret redaction for anything stored or logged (product spec §7.6).
+
+"authorization, cookie, set-cookie, access_token, refresh_token, client_secret, password and similar
+keys are replaced with [REDACTED] before storage."
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+REDACTED = "[REDACTED]"
+
+_SECRET_KEYS = frozenset(
+    {
+        "authorization",
+        "proxyauthorization",
+        "cookie",
+        "setcookie",
+        "password",
+        "passwd",
+        "pwd",
+        "passphrase",
+        "secret",
+        "apikey",
+        "xapikey",
+        "privatekey",
+        "credential",
+        "credentials",
+        "mcpsessionid",
+        "bearer",
+        "token",
+    }
+)
+_SECRET_SUFFIXES = ("token", "secret", "password", "apikey", "privatekey", "credential")
+_NOT_SECRET = frozenset({"progresstoken", "nexttoken", "maxtokens"})
+_SECRET_HINTS = (
+    b"auth",
+    b"cookie",
+    b"pass",
+    b"pwd",
+    b"secret",
+    b"key",
+    b"token",
+    b"credential",
+    b"bearer",
+    b"session",
+)
+
+
+def _normalize(key: str) -> str:
+    return key.lower().replace("-", "").replace("_", "")
+
+
+def is_secret_key(key: str) -> bool:
+    """True when a mapping key names a secret (``Authorization``, ``client_secret``, ``X-Api-Key``...)."""
+    norm = _normalize(key)
+    if norm in _NOT_SECRET:
+        return False
+    return norm in _SECRET_KEYS or norm.endswith(_SECRET_SUFFIXES)
+
+
+def redact(value: Any) -> Any:
+    """A copy of a JSON value with the value of every secret key replaced by ``[REDACTED]``, at any depth."""
+    if isinstance(value, Mapping):
+        return {k: (REDACTED if is_secret_key(k) else redact(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def may_hold_secret_keys(raw: bytes) -> bool:
+    """A cheap pre-check on serialized JSON: False means no key in it can be a secret key.
+
+    Lets the audit store a body verbatim without walking it when no key could match.
+    """
+    lowered = raw.lower()
+    return any(hint in lowered for hint in _SECRET_HINTS)
+
+
+def redact_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """HTTP headers as a dict, secret ones replaced by ``[REDACTED]``."""
+    return {k: (REDACTED if is_secret_key(k) else v) for k, v in headers}

@@ -1,0 +1,81 @@
+"""Settings: every field from the environment as ``LOCKGATE_<FIELD>`` (pydantic-settings)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_KEY_FILE = "secret.key"
+
+
+class Settings(BaseSettings):
+    """Lockgate's configuration. Each field is read from ``LOCKGATE_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="LOCKGATE_", extra="ignore")
+
+    data_dir: Path = Field(Path(".lockgate"), description="Where the SQLite store and the secret key live.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite in data_dir. postgresql://... uses PostgreSQL."
+    )
+    secret_key: SecretStr | None = Field(
+        None, description="Key for hashing API tokens and signing cursors; default: data_dir/secret.key."
+    )
+    host: str = Field("127.0.0.1", description="Address `lockgate serve` binds.")
+    port: int = Field(8080, description="Port `lockgate serve` binds.")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Extra Host header values accepted (host:port, port may be *). Loopback is always accepted.",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Extra Origin values accepted (scheme://host:port, port may be *). Loopback is always accepted.",
+    )
+    upstream_timeout: float = Field(
+        60.0, gt=0, description="Seconds an upstream call may take before -32011."
+    )
+    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Largest POST body accepted (413 above).")
+    audit_batch_size: int = Field(1000, gt=0, description="Audit legs written per batch.")
+    audit_max_pending: int = Field(
+        50_000, gt=0, description="Unwritten audit legs at which new messages wait for the writer."
+    )
+    audit_flush_interval: float = Field(0.05, gt=0, description="Seconds between audit batch writes.")
+    log_level: str = Field("info", description="Log level of the server.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'lockgate.db'}"
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return self.data_dir
+
+    def key_bytes(self, create: bool = True) -> bytes:
+        """The instance secret: from ``LOCKGATE_SECRET_KEY``, else the owner-only key file (created
+        when missing and ``create``).
+
+        Raises:
+            FileNotFoundError: no key configured and ``create`` is False.
+        """
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.data_dir / SECRET_KEY_FILE
+        if not path.exists():
+            if not create:
+                raise FileNotFoundError(f"no secret key at {path}: run `lockgate init`")
+            self.ensure_data_dir()
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+        return path.read_text().strip().encode()
+
+    def guard_patterns(self) -> tuple[list[str], list[str]]:
+        loopback = ["127.0.0.1", "localhost", "[::1]"]
+        hosts = [f"{h}:*" for h in loopback] + self.allowed_hosts
+        if self.host not in ("0.0.0.0", "::", *loopback):  # noqa: S104 - compared, not bound
+            hosts.append(f"{self.host}:*")
+        origins = [f"http://{h}:*" for h in loopback] + self.allowed_origins
+        return hosts, origins

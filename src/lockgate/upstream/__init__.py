@@ -1,0 +1,1 @@
+"""How the gateway reaches servers: one module per transport behind the ``Upstream`` protocol."""

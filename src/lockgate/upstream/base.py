@@ -1,0 +1,89 @@
+"""The seam to upstream servers: the ``Upstream`` protocol, protocol eras and upstream failures."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+JsonObject = dict[str, Any]
+
+
+class Era(StrEnum):
+    """The two protocol eras (MCP 2026-07-28 basic/versioning): the value is the version we speak."""
+
+    LEGACY = "2025-11-25"
+    MODERN = "2026-07-28"
+
+
+LEGACY_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
+MODERN_VERSIONS = ("2026-07-28",)
+META_PREFIX = "io.modelcontextprotocol/"
+META_PROTOCOL_VERSION = META_PREFIX + "protocolVersion"
+META_CLIENT_CAPABILITIES = META_PREFIX + "clientCapabilities"
+META_CLIENT_INFO = META_PREFIX + "clientInfo"
+META_LOG_LEVEL = META_PREFIX + "logLevel"
+RELAYED_CLIENT_CAPABILITIES = ("roots", "sampling", "elicitation")
+"""Client capabilities the gateway can relay; only these (as the front client declared them) are
+declared upstream (MCP 2025-11-25 basic/lifecycle: both sides MUST only use negotiated capabilities)."""
+
+
+class UpstreamError(Exception):
+    """The server could not be reached or broke the protocol. The message is safe to show a client.
+
+    ``sent`` is False when the request never left the gateway (the server could not be started or
+    connected to), so the audit can tell "not sent" from "sent, no answer".
+    """
+
+    sent = True
+
+
+class UpstreamUnavailableError(UpstreamError):
+    """The server is down: it could not be started, connected to, or it exited mid-call."""
+
+
+@dataclass(slots=True)
+class Client:
+    """The front client an upstream exchange is made for: what it declared and how to reach it.
+
+    ``on_request`` relays a server→client request (sampling, elicitation, roots) to the front
+    client and returns its JSON-RPC response (``result`` or ``error``); None means the front client
+    cannot be asked now. ``on_notification`` relays a notification related to the call (progress,
+    logging).
+    """
+
+    capabilities: JsonObject = field(default_factory=dict)
+    info: JsonObject = field(default_factory=lambda: {"name": "lockgate", "version": "0"})
+    on_request: Callable[[str, JsonObject | None], Awaitable[JsonObject]] | None = None
+    on_notification: Callable[[JsonObject], Awaitable[None]] | None = None
+
+
+def relayed_capabilities(capabilities: JsonObject | None) -> JsonObject:
+    """The part of a front client's capabilities the gateway declares upstream."""
+    if not capabilities:
+        return {}
+    return {k: v for k, v in capabilities.items() if k in RELAYED_CLIENT_CAPABILITIES}
+
+
+class Upstream(Protocol):
+    """One live connection (session, process or stateless channel) to a server.
+
+    ``request`` returns the server's JSON-RPC response object (with ``result`` or ``error``, ``id``
+    removed). It raises ``UpstreamError`` when no response can be had. Cancelling the awaiting task
+    cancels the request upstream (``notifications/cancelled``, or closing the HTTP stream).
+    """
+
+    era: Era
+    server_capabilities: JsonObject
+    server_info: JsonObject
+
+    async def request(self, method: str, params: JsonObject | None, client: Client) -> JsonObject: ...
+
+    async def notify(self, method: str, params: JsonObject | None) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+OnServerNotification = Callable[[JsonObject], Awaitable[None]]
+"""Receives notifications unrelated to any call (list_changed, resources/updated)."""

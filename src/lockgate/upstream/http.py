@@ -1,0 +1,206 @@
+"""Streamable HTTP servers of either era (MCP 2025-11-25 and 2026-07-28 basic/transports).
+
+One aiohttp session (keep-alive connection pool) is shared by every HTTP upstream. Legacy servers
+get one initialized ``Mcp-Session-Id`` per upstream, reused for every call, re-initialized when the
+server forgets it (404), and a GET stream for notifications unrelated to any call. Modern servers
+are stateless: every request carries its ``_meta`` and the ``Mcp-Method``/``Mcp-Name`` headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+
+import aiohttp
+import orjson
+
+from lockgate.upstream.base import (
+    Client,
+    Era,
+    JsonObject,
+    OnServerNotification,
+    UpstreamError,
+    UpstreamUnavailableError,
+)
+from lockgate.upstream.rpc import RpcPeer
+from lockgate.upstream.session import RpcUpstream
+from lockgate.upstream.sse_events import iter_events
+
+log = logging.getLogger(__name__)
+NAMED_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+MODERN_ERRORS = (-32020, -32021, -32022)
+RESUME_ATTEMPTS = 3
+
+
+def header_value(value: str) -> str:
+    """A header-safe value: ASCII as is, anything else as ``=?base64?...?=`` (MCP 2026-07-28 streamable-http)."""
+    if value.isascii() and value.isprintable() and value == value.strip():
+        return value
+    return "=?base64?" + base64.b64encode(value.encode()).decode() + "?="
+
+
+class StreamableHttpUpstream(RpcUpstream):
+    label = "server"
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        headers: dict[str, str],
+        http: aiohttp.ClientSession,
+        on_unrelated: OnServerNotification,
+        era: Era | None = None,
+    ) -> None:
+        super().__init__(name, on_unrelated, era=era)
+        self._url = url
+        self._static_headers = dict(headers)
+        self._http = http
+        self._session_id: str | None = None
+        self._protocol_version: str | None = None
+        self._get_stream: asyncio.Task[None] | None = None
+
+    def _cancels_by_notification(self) -> bool:
+        return self.era is Era.LEGACY
+
+    def _negotiated(self, version: str | None) -> None:
+        self._protocol_version = version
+
+    async def _open(self) -> None:
+        self._session_id = None
+        self._protocol_version = None
+
+    async def _handshake(self, peer: RpcPeer, client: Client) -> None:
+        await super()._handshake(peer, client)
+        if self.era is Era.LEGACY and self._session_id and self._get_stream is None:
+            self._get_stream = asyncio.create_task(self._listen_unrelated())
+
+    def _headers(self, message: JsonObject) -> dict[str, str]:
+        headers = {
+            **self._static_headers,
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+        }
+        method = message.get("method")
+        if self.era is Era.MODERN or method == "server/discover":
+            headers["MCP-Protocol-Version"] = Era.MODERN.value
+            if method:
+                headers["Mcp-Method"] = method
+                key = NAMED_METHODS.get(method)
+                name = (message.get("params") or {}).get(key) if key else None
+                if isinstance(name, str):
+                    headers["Mcp-Name"] = header_value(name)
+            return headers
+        if self._protocol_version:
+            headers["MCP-Protocol-Version"] = self._protocol_version
+        if self._session_id:
+            headers["Mcp-Session-Id"] = self._session_id
+        return headers
+
+    async def _send(self, message: JsonObject) -> None:
+        try:
+            await self._post(message)
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailableError(f"server {self.name!r} is unreachable: {exc}") from exc
+
+    async def _post(self, message: JsonObject) -> None:
+        body = orjson.dumps(message)
+        async with self._http.post(
+            self._url, data=body, headers=self._headers(message), allow_redirects=False
+        ) as response:
+            if response.status == 404 and self._session_id and message.get("method") != "initialize":
+                self._lost(f"server {self.name!r} ended the session; it is re-initialized on the next call")
+                raise UpstreamUnavailableError(f"server {self.name!r} ended its session")
+            if message.get("method") == "initialize" and "mcp-session-id" in response.headers:
+                self._session_id = response.headers["mcp-session-id"]
+            if response.status == 202 or "id" not in message or "method" not in message:
+                return
+            await self._read_reply(response, message["id"])
+
+    async def _read_reply(self, response: aiohttp.ClientResponse, request_id: int) -> None:
+        content_type = response.headers.get("content-type", "")
+        peer = self._peer
+        if response.status >= 400 and "application/json" not in content_type:
+            raise UpstreamError(f"server {self.name!r} answered HTTP {response.status}")
+        if "text/event-stream" in content_type:
+            await self._read_stream(response, request_id)
+            return
+        raw = await response.read()
+        try:
+            reply = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamError(f"server {self.name!r} answered HTTP {response.status} without JSON") from exc
+        if response.status >= 400 and not self._is_modern_error(reply):
+            raise UpstreamError(f"server {self.name!r} answered HTTP {response.status}")
+        if peer is not None and isinstance(reply, dict):
+            if reply.get("id") is None and "error" in reply:
+                reply["id"] = request_id  # some servers answer validation failures without an id
+            await peer.receive(reply, related=request_id)
+
+    def _is_modern_error(self, reply: object) -> bool:
+        return (
+            isinstance(reply, dict)
+            and isinstance(reply.get("error"), dict)
+            and (reply["error"].get("code") in MODERN_ERRORS or reply["error"].get("code") == -32601)
+        )
+
+    async def _read_stream(self, response: aiohttp.ClientResponse, request_id: int) -> None:
+        """Pump one POST's SSE stream; resume with GET + Last-Event-ID if it ends early (legacy only)."""
+        last_id = await self._pump(response, request_id)
+        for _ in range(RESUME_ATTEMPTS):
+            if self._answered(request_id) or last_id is None or self.era is Era.MODERN:
+                return
+            headers = self._headers({}) | {"Accept": "text/event-stream", "Last-Event-ID": last_id}
+            async with self._http.get(self._url, headers=headers, allow_redirects=False) as resumed:
+                if resumed.status != 200:
+                    break
+                last_id = await self._pump(resumed, request_id) or last_id
+        if not self._answered(request_id):
+            raise UpstreamUnavailableError(f"server {self.name!r} closed the stream before answering")
+
+    def _answered(self, request_id: int) -> bool:
+        peer = self._peer
+        return peer is None or not peer.waiting_for(request_id)
+
+    async def _pump(self, response: aiohttp.ClientResponse, request_id: int) -> str | None:
+        last_id = None
+        async for event in iter_events(response.content):
+            last_id = event.id or last_id
+            if not event.data:
+                continue
+            peer = self._peer
+            message = orjson.loads(event.data)
+            if peer is not None and isinstance(message, dict):
+                await peer.receive(message, related=request_id)
+            if self._answered(request_id):
+                break
+        return last_id
+
+    async def _listen_unrelated(self) -> None:
+        """The legacy GET stream: notifications and requests unrelated to any call."""
+        while self._peer is not None and self._session_id:
+            try:
+                async with self._http.get(
+                    self._url, headers=self._headers({}) | {"Accept": "text/event-stream"}
+                ) as r:
+                    if r.status != 200:
+                        return  # 405: the server offers no such stream
+                    async for event in iter_events(r.content):
+                        peer = self._peer
+                        if event.data and peer is not None:
+                            await peer.receive(orjson.loads(event.data))
+            except (aiohttp.ClientError, orjson.JSONDecodeError) as exc:
+                log.debug("GET stream of %s ended: %s", self.name, exc)
+            await asyncio.sleep(1)  # reconnect back-off, not a wait for an event
+
+    async def _shutdown(self) -> None:
+        task, self._get_stream = self._get_stream, None
+        if task is not None:
+            task.cancel()
+        session_id, self._session_id = self._session_id, None
+        if session_id and self.era is Era.LEGACY:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    headers = {**self._static_headers, "Mcp-Session-Id": session_id}
+                    await self._http.delete(self._url, headers=headers)

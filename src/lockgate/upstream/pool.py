@@ -1,0 +1,132 @@
+"""The upstream pool: one live connection per server (and, for legacy-era servers, per set of client
+capabilities declared at ``initialize``), reused by every call. Never one per call.
+
+The era of each server is detected once and cached; a server whose configuration changes (a new
+``revision``) gets a new connection and the old one is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import orjson
+
+from lockgate.domain.model import Server, Transport
+from lockgate.upstream.base import Client, Era, JsonObject, Upstream, relayed_capabilities
+from lockgate.upstream.http import StreamableHttpUpstream
+from lockgate.upstream.session import RpcUpstream
+from lockgate.upstream.sse import SseUpstream
+from lockgate.upstream.stdio import StdioUpstream
+
+log = logging.getLogger(__name__)
+OnPoolNotification = Callable[[int, JsonObject], Awaitable[None]]
+_Key = tuple[int, str, bytes]
+
+
+class UpstreamPool:
+    """Hands out the pooled ``Upstream`` for a server. ``on_notification(server_id, message)`` receives
+    every server notification unrelated to a call (list_changed, resources/updated)."""
+
+    def __init__(self, on_notification: OnPoolNotification) -> None:
+        self._on_notification = on_notification
+        self._upstreams: dict[_Key, RpcUpstream] = {}
+        self._eras: dict[tuple[int, str], Era] = {}
+        self._http: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=512, limit_per_host=256, keepalive_timeout=60)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
+        self._http = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=True)
+
+    async def close(self) -> None:
+        upstreams, self._upstreams = list(self._upstreams.values()), {}
+        await asyncio.gather(*(u.close() for u in upstreams), return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()
+
+    def live(self, server_id: int) -> list[RpcUpstream]:
+        """The open connections to one server (for tests and diagnostics)."""
+        return [u for (sid, _, _), u in self._upstreams.items() if sid == server_id]
+
+    def get(self, server: Server, client: Client) -> Upstream:
+        """The pooled connection for ``server`` as seen by ``client``; created (not yet opened) if new."""
+        era = self._eras.get((server.id, server.revision))
+        caps = (
+            b""
+            if era is Era.MODERN
+            else orjson.dumps(relayed_capabilities(client.capabilities), option=orjson.OPT_SORT_KEYS)
+        )
+        key = (server.id, server.revision, caps)
+        upstream = self._upstreams.get(key)
+        if upstream is None:
+            self._retire_old_revisions(server)
+            upstream = self._create(server, era)
+            self._upstreams[key] = upstream
+        return _EraRecorder(self, key, upstream) if era is None else upstream
+
+    def _retire_old_revisions(self, server: Server) -> None:
+        stale = [k for k in self._upstreams if k[0] == server.id and k[1] != server.revision]
+        for key in stale:
+            old = self._upstreams.pop(key)
+            asyncio.get_running_loop().create_task(old.close())
+
+    def _learned(self, key: _Key, upstream: RpcUpstream) -> None:
+        """First contact told us the era: cache it, and share a modern connection across capabilities."""
+        server_id, revision, _ = key
+        if (server_id, revision) in self._eras:
+            return
+        self._eras[(server_id, revision)] = upstream.era
+        if upstream.era is Era.MODERN and self._upstreams.get(key) is upstream:
+            del self._upstreams[key]
+            self._upstreams.setdefault((server_id, revision, b""), upstream)
+
+    def _create(self, server: Server, era: Era | None) -> RpcUpstream:
+        async def notify(message: JsonObject) -> None:
+            await self._on_notification(server.id, message)
+
+        if server.transport is Transport.STDIO:
+            assert server.command is not None
+            return StdioUpstream(
+                server.name, server.command, server.args, dict(server.env), server.cwd, notify
+            )
+        assert server.url is not None and self._http is not None
+        if server.transport is Transport.SSE:
+            return SseUpstream(server.name, server.url, dict(server.headers), self._http, notify)
+        return StreamableHttpUpstream(server.name, server.url, dict(server.headers), self._http, notify, era)
+
+
+class _EraRecorder:
+    """Wraps a connection whose era is not yet known and reports it to the pool after first use."""
+
+    def __init__(self, pool: UpstreamPool, key: _Key, upstream: RpcUpstream) -> None:
+        self._pool, self._key, self._upstream = pool, key, upstream
+
+    @property
+    def era(self) -> Era:
+        return self._upstream.era
+
+    @property
+    def server_capabilities(self) -> JsonObject:
+        return self._upstream.server_capabilities
+
+    @property
+    def server_info(self) -> JsonObject:
+        return self._upstream.server_info
+
+    async def request(self, method: str, params: JsonObject | None, client: Client) -> JsonObject:
+        try:
+            return await self._upstream.request(method, params, client)
+        finally:
+            if self._upstream._era_known:
+                self._pool._learned(self._key, self._upstream)
+
+    async def notify(self, method: str, params: JsonObject | None) -> None:
+        await self._upstream.notify(method, params)
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._upstream.close()

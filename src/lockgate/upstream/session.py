@@ -1,0 +1,188 @@
+"""``RpcUpstream``: an ``Upstream`` over an ``RpcPeer``, with era detection and reconnection.
+
+Each transport (stdio, Streamable HTTP, HTTP+SSE) subclasses it and supplies how to open the
+channel, send one message and close. The era is detected once per connection and the caller
+(the pool) caches it per server (MCP 2026-07-28 basic/versioning §Backward compatibility).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from lockgate.upstream.base import (
+    META_CLIENT_CAPABILITIES,
+    META_CLIENT_INFO,
+    META_PREFIX,
+    META_PROTOCOL_VERSION,
+    Client,
+    Era,
+    JsonObject,
+    OnServerNotification,
+    UpstreamError,
+    UpstreamUnavailableError,
+    relayed_capabilities,
+)
+from lockgate.upstream.rpc import RpcPeer
+
+log = logging.getLogger(__name__)
+GATEWAY_INFO = {"name": "lockgate", "version": "0.1.0"}
+
+
+def modern_params(params: JsonObject | None, client: Client) -> JsonObject:
+    """``params`` with the per-request ``_meta`` a modern server requires (MCP 2026-07-28 basic §_meta):
+    the front client's own version fields where it sent them, its relayable capabilities otherwise."""
+    params = dict(params or {})
+    meta = dict(params.get("_meta") or {})
+    meta[META_PROTOCOL_VERSION] = Era.MODERN.value
+    meta[META_CLIENT_CAPABILITIES] = relayed_capabilities(
+        meta.get(META_CLIENT_CAPABILITIES, client.capabilities)
+    )
+    meta.setdefault(META_CLIENT_INFO, client.info)
+    params["_meta"] = meta
+    return params
+
+
+def legacy_params(params: JsonObject | None) -> JsonObject | None:
+    """``params`` without the modern ``io.modelcontextprotocol/*`` ``_meta`` fields."""
+    if not params or not isinstance(params.get("_meta"), dict):
+        return params
+    meta = {k: v for k, v in params["_meta"].items() if not k.startswith(META_PREFIX)}
+    out = {k: v for k, v in params.items() if k != "_meta"}
+    if meta:
+        out["_meta"] = meta
+    return out
+
+
+class RpcUpstream:
+    """Base of the message-based upstreams. Opens lazily, re-opens after the channel dies."""
+
+    label = "server"
+
+    def __init__(self, name: str, on_unrelated: OnServerNotification, *, era: Era | None = None) -> None:
+        self.name = name
+        self.era: Era = era or Era.LEGACY
+        self._era_known = era is not None
+        self.server_capabilities: JsonObject = {}
+        self.server_info: JsonObject = {}
+        self._on_unrelated = on_unrelated
+        self._peer: RpcPeer | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    # -- what a transport provides -------------------------------------------------------------
+    async def _open(self) -> None:
+        raise NotImplementedError
+
+    async def _send(self, message: JsonObject) -> None:
+        raise NotImplementedError
+
+    async def _shutdown(self) -> None:
+        raise NotImplementedError
+
+    def _cancels_by_notification(self) -> bool:
+        return True
+
+    # -- the Upstream protocol -----------------------------------------------------------------
+    async def request(self, method: str, params: JsonObject | None, client: Client) -> JsonObject:
+        peer = await self._connected(client)
+        if self.era is Era.MODERN:
+            return await peer.request(method, modern_params(params, client), client)
+        return await peer.request(method, legacy_params(params), client)
+
+    async def notify(self, method: str, params: JsonObject | None) -> None:
+        peer = self._peer
+        if peer is None:
+            return
+        message: dict[str, Any] = {"method": method}
+        if params is not None:
+            message["params"] = legacy_params(params) if self.era is Era.LEGACY else params
+        await peer.notify_raw(message)
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._peer is not None:
+            self._peer.fail_all(UpstreamUnavailableError(f"{self.label} {self.name!r} is shutting down"))
+            self._peer = None
+        await self._shutdown()
+
+    # -- connection management -----------------------------------------------------------------
+    def _lost(self, reason: str) -> None:
+        """The channel died: fail what is waiting; the next request opens a new one."""
+        peer, self._peer = self._peer, None
+        if peer is not None:
+            peer.fail_all(UpstreamUnavailableError(reason))
+
+    async def _connected(self, client: Client) -> RpcPeer:
+        if self._peer is not None:
+            return self._peer
+        async with self._lock:
+            if self._peer is not None:
+                return self._peer
+            if self._closed:
+                raise UpstreamUnavailableError(f"{self.label} {self.name!r} is shutting down")
+            peer = RpcPeer(self._send, self._on_unrelated, send_cancellations=self._cancels_by_notification())
+            self._peer = peer
+            try:
+                await self._open()
+                await self._handshake(peer, client)
+            except UpstreamError as exc:
+                exc.sent = False
+                self._peer = None
+                with contextlib.suppress(Exception):
+                    await self._shutdown()
+                raise
+            except BaseException:
+                self._peer = None
+                with contextlib.suppress(Exception):
+                    await self._shutdown()
+                raise
+            return peer
+
+    async def _handshake(self, peer: RpcPeer, client: Client) -> None:
+        if not self._era_known or self.era is Era.MODERN:
+            discovered = await self._discover(peer, client)
+            if discovered is not None:
+                self.era, self._era_known = Era.MODERN, True
+                self.server_capabilities = discovered.get("capabilities") or {}
+                meta = discovered.get("_meta") or {}
+                self.server_info = meta.get(META_PREFIX + "serverInfo") or discovered.get("serverInfo") or {}
+                return
+        self.era, self._era_known = Era.LEGACY, True
+        await self._initialize(peer, client)
+
+    async def _discover(self, peer: RpcPeer, client: Client) -> JsonObject | None:
+        """``server/discover``: a DiscoverResult that lists our version means modern; anything else
+        (an error, a timeout) means legacy. The fallback is not keyed to one error code."""
+        try:
+            async with asyncio.timeout(5):
+                response = await peer.request("server/discover", modern_params({}, client), client)
+        except (TimeoutError, UpstreamError) as exc:
+            if isinstance(exc, UpstreamUnavailableError) and self._peer is None:
+                raise
+            return None
+        result = response.get("result")
+        if isinstance(result, dict) and Era.MODERN.value in (result.get("supportedVersions") or ()):
+            return result
+        return None
+
+    async def _initialize(self, peer: RpcPeer, client: Client) -> None:
+        params = {
+            "protocolVersion": Era.LEGACY.value,
+            "capabilities": relayed_capabilities(client.capabilities),
+            "clientInfo": GATEWAY_INFO,
+        }
+        response = await peer.request("initialize", params, client)
+        result = response.get("result")
+        if not isinstance(result, dict):
+            error = (response.get("error") or {}).get("message", "no result")
+            raise UpstreamUnavailableError(f"{self.label} {self.name!r} refused initialize: {error}")
+        self.server_capabilities = result.get("capabilities") or {}
+        self.server_info = result.get("serverInfo") or {}
+        self._negotiated(result.get("protocolVersion"))
+        await peer.notify_raw({"method": "notifications/initialized"})
+
+    def _negotiated(self, version: str | None) -> None:
+        """Hook for transports that must echo the negotiated version (HTTP's MCP-Protocol-Version)."""

@@ -1,0 +1,106 @@
+"""Servers on the deprecated HTTP+SSE transport (MCP 2024-11-05 basic/transports).
+
+A GET opens the event stream; its first ``endpoint`` event names the URL to POST messages to; every
+reply arrives on the stream. Legacy era only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+import orjson
+
+from lockgate.upstream.base import (
+    Era,
+    JsonObject,
+    OnServerNotification,
+    UpstreamError,
+    UpstreamUnavailableError,
+)
+from lockgate.upstream.session import RpcUpstream
+from lockgate.upstream.sse_events import iter_events
+
+log = logging.getLogger(__name__)
+
+
+class SseUpstream(RpcUpstream):
+    label = "sse server"
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        headers: dict[str, str],
+        http: aiohttp.ClientSession,
+        on_unrelated: OnServerNotification,
+    ) -> None:
+        super().__init__(name, on_unrelated, era=Era.LEGACY)
+        self._url = url
+        self._headers = dict(headers)
+        self._http = http
+        self._endpoint: str | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def _open(self) -> None:
+        loop = asyncio.get_running_loop()
+        endpoint: asyncio.Future[str] = loop.create_future()
+        self._reader = asyncio.create_task(self._read(endpoint))
+        try:
+            async with asyncio.timeout(10):
+                self._endpoint = await endpoint
+        except TimeoutError as exc:
+            raise UpstreamUnavailableError(f"sse server {self.name!r} sent no endpoint event") from exc
+
+    async def _read(self, endpoint: asyncio.Future[str]) -> None:
+        reason = "closed its event stream"
+        try:
+            headers = self._headers | {"Accept": "text/event-stream"}
+            async with self._http.get(
+                self._url, headers=headers, timeout=aiohttp.ClientTimeout(), allow_redirects=False
+            ) as response:
+                if response.status != 200:
+                    raise UpstreamUnavailableError(
+                        f"sse server {self.name!r} answered HTTP {response.status}"
+                    )
+                async for event in iter_events(response.content):
+                    if event.event == "endpoint" and not endpoint.done():
+                        endpoint.set_result(self._same_origin(event.data))
+                    elif event.event == "message" and event.data and self._peer is not None:
+                        await self._peer.receive(orjson.loads(event.data))
+        except (aiohttp.ClientError, UpstreamError, orjson.JSONDecodeError) as exc:
+            reason = f"is unreachable: {exc}"
+            if not endpoint.done():
+                endpoint.set_exception(UpstreamUnavailableError(f"sse server {self.name!r} {reason}"))
+        self._lost(f"sse server {self.name!r} {reason}")
+
+    def _same_origin(self, path: str) -> str:
+        """The POST endpoint, refused unless it stays on the server's origin (no redirect of our messages)."""
+        url = urljoin(self._url, path)
+        if urlsplit(url)[:2] != urlsplit(self._url)[:2]:
+            raise UpstreamError(f"sse server {self.name!r} named an endpoint on another origin")
+        return url
+
+    async def _send(self, message: JsonObject) -> None:
+        if self._endpoint is None:
+            raise UpstreamUnavailableError(f"sse server {self.name!r} is not connected")
+        headers = self._headers | {"Content-Type": "application/json"}
+        try:
+            async with self._http.post(
+                self._endpoint, data=orjson.dumps(message), headers=headers, allow_redirects=False
+            ) as response:
+                if response.status >= 400:
+                    raise UpstreamError(f"sse server {self.name!r} answered HTTP {response.status}")
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailableError(f"sse server {self.name!r} is unreachable: {exc}") from exc
+
+    async def _shutdown(self) -> None:
+        reader, self._reader = self._reader, None
+        self._endpoint = None
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(BaseException):
+                await reader

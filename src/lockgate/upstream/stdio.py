@@ -1,0 +1,134 @@
+"""stdio servers: a supervised subprocess speaking newline-delimited JSON-RPC (MCP basic/transports/stdio).
+
+Started on the first request, restarted on the next request after it exits, shut down by closing
+stdin, then SIGTERM, then SIGKILL. Its stderr is kept (the last lines) and logged at debug level. Its
+environment is explicit: only ``PATH``, ``HOME``, ``LANG`` and the variables declared for the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import os
+
+import orjson
+
+from lockgate.upstream.base import JsonObject, OnServerNotification, UpstreamUnavailableError
+from lockgate.upstream.session import RpcUpstream
+
+log = logging.getLogger(__name__)
+INHERITED_ENV = ("PATH", "HOME", "LANG")
+LINE_LIMIT = 16 * 1024 * 1024
+STDERR_LINES = 200
+
+
+def server_environment(declared: dict[str, str]) -> dict[str, str]:
+    """The environment a stdio server starts with: a few inherited basics plus what was declared."""
+    base = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
+    return base | declared
+
+
+class StdioUpstream(RpcUpstream):
+    label = "stdio server"
+
+    def __init__(
+        self,
+        name: str,
+        command: str,
+        args: tuple[str, ...],
+        env: dict[str, str],
+        cwd: str | None,
+        on_unrelated: OnServerNotification,
+    ) -> None:
+        super().__init__(name, on_unrelated)
+        self._argv = (command, *args)
+        self._env = server_environment(env)
+        self._cwd = cwd
+        self._process: asyncio.subprocess.Process | None = None
+        self._readers: list[asyncio.Task[None]] = []
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
+        self.starts = 0
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    async def _open(self) -> None:
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *self._argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=self._env,
+                cwd=self._cwd,
+                limit=LINE_LIMIT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise UpstreamUnavailableError(
+                f"stdio server {self.name!r} could not start: {exc.strerror}"
+            ) from exc
+        self.starts += 1
+        log.info("started stdio server %s (pid %s)", self.name, process.pid)
+        self._process = process
+        self._readers = [
+            asyncio.create_task(self._read_stdout(process)),
+            asyncio.create_task(self._read_stderr(process)),
+        ]
+
+    async def _read_stdout(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        while line := await process.stdout.readline():
+            try:
+                message = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                log.warning("stdio server %s wrote a line that is not JSON; ignored", self.name)
+                continue
+            peer = self._peer
+            if peer is not None and isinstance(message, dict):
+                await peer.receive(message)
+        code = await process.wait()
+        if self._process is process:
+            self._process = None
+            log.warning("stdio server %s exited with code %s", self.name, code)
+            self._lost(f"stdio server {self.name!r} exited (code {code})")
+
+    async def _read_stderr(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stderr is not None
+        while line := await process.stderr.readline():
+            text = line.decode(errors="replace").rstrip()
+            self.stderr_tail.append(text)
+            log.debug("[%s stderr] %s", self.name, text)
+
+    async def _send(self, message: JsonObject) -> None:
+        process = self._process
+        if process is None or process.stdin is None or process.returncode is not None:
+            raise UpstreamUnavailableError(f"stdio server {self.name!r} is not running")
+        try:
+            process.stdin.write(orjson.dumps(message) + b"\n")
+            await process.stdin.drain()
+        except (ConnectionError, RuntimeError) as exc:
+            raise UpstreamUnavailableError(f"stdio server {self.name!r} is not running") from exc
+
+    async def _shutdown(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.returncode is None:
+            if process.stdin is not None:
+                with contextlib.suppress(Exception):
+                    process.stdin.close()
+            for stop in (None, process.terminate, process.kill):
+                if stop is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        stop()
+                try:
+                    async with asyncio.timeout(2):
+                        await process.wait()
+                    break
+                except TimeoutError:
+                    continue
+        for task in self._readers:
+            task.cancel()
+        self._readers = []
