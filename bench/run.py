@@ -32,6 +32,7 @@ LEGACY_VERSION, MODERN_VERSION = "2025-11-25", "2026-07-28"
 CLIENT_INFO = {"name": "lockgate-bench", "version": "1"}
 ECHO_TEXT = "lockgate-bench"
 CONNECTIONS = 32
+T0 = time.monotonic()
 GATEWAY_YAML = """\
 servers:
   - {{name: upstream, transport: http, url: "http://127.0.0.1:{port}/mcp"}}
@@ -312,7 +313,7 @@ def run(warmup: int, seconds: int, workdir: Path) -> tuple[list[dict[str, Any]],
                 problems[f"{name}/gateway"] = str(error)
             for era in ERAS:
                 for path, (url, auth) in paths.items():
-                    print(f"  {name} {era} {path} ...", file=sys.stderr, flush=True)
+                    print(f"  {time.monotonic() - T0:5.1f}s {name} {era} {path}", file=sys.stderr, flush=True)
                     try:
                         result = measure(open_endpoint(url, era, auth), warmup, seconds, workdir)
                     except Exception as error:  # recorded in the report; the other paths still run

@@ -10,6 +10,7 @@ import os
 import uvicorn
 from mcp.server.mcpserver import MCPServer, RequestStateSecurity
 from starlette.applications import Starlette
+
 from tests.conformance.fixture.catalog import PROMPTS, RESOURCES
 from tests.conformance.fixture.event_log import MemoryEventLog
 from tests.conformance.fixture.input_required import INPUT_REQUIRED_TOOLS, test_input_required_result_prompt

@@ -205,13 +205,24 @@ class McpEndpoint:
             return
         method = message.get("method")
         request_id = message.get("id")
-        self._leg(incoming, None, "proxy_request_success", method, body=body, headers=incoming.raw_headers)
+        params = message.get("params")
+        arrived = Leg(
+            incoming.correlation_id,
+            "proxy_request_success",
+            method=method,
+            feature_name=_feature_name(params),
+            gateway=incoming.gateway,
+            body=body,
+            headers=incoming.raw_headers,
+        )
         try:
             access = self._authenticate(incoming)
         except AuthError as exc:
+            self._recorder.record(arrived)
             await self._refuse(incoming, send, None, method, request_id, exc, exc.reason)
             return
-        params = message.get("params")
+        arrived.user_email, arrived.host = access.principal.user_email, access.principal.host
+        self._recorder.record(arrived)
         if not isinstance(method, str):
             await self._client_response(incoming, access, message, send)
         elif "id" not in message:
@@ -484,6 +495,13 @@ class McpEndpoint:
             watcher.cancel()
             if session.stream is queue:
                 session.stream = None
+
+
+def _feature_name(params: Any) -> str | None:
+    if not isinstance(params, dict):
+        return None
+    name = params.get("name", params.get("uri"))
+    return name if isinstance(name, str) else None
 
 
 async def _cancel_on_disconnect(task: asyncio.Task[Any] | None, incoming: Incoming) -> None:

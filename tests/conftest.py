@@ -1,0 +1,232 @@
+"""Shared fixtures: a store on SQLite or PostgreSQL (LOCKGATE_TEST_DATABASE), a running gateway, and
+real upstream servers (the SDK fixture, npm's server-everything in each transport, PyPI's time server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import queue
+import re
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import psycopg
+import pytest
+import uvicorn
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from sqlalchemy import Engine, text
+
+from lockgate.app import build_app
+from lockgate.domain.declaration import Declaration
+from lockgate.settings import Settings
+from lockgate.store.catalog import apply_declaration
+from lockgate.store.engine import open_engine, upgrade
+from lockgate.store.schema import metadata
+from lockgate.store.tokens import create_token
+
+ROOT = Path(__file__).resolve().parents[1]
+NPM = ROOT / "node_modules" / "@modelcontextprotocol"
+EVERYTHING = NPM / "server-everything" / "dist" / "index.js"
+DEADLINE = 30.0
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ChildServer:
+    """A server subprocess, ready once it printed a line matching ``ready`` (on stdout or stderr)."""
+
+    def __init__(self, argv: list[str], ready: str, env: dict[str, str] | None = None) -> None:
+        self.process = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        lines: queue.Queue[str | None] = queue.Queue()
+
+        def pump() -> None:
+            assert self.process.stdout is not None
+            for line in self.process.stdout:
+                lines.put(line)
+            lines.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+        seen = []
+        while True:
+            line = lines.get(timeout=DEADLINE)
+            if line is None:
+                raise RuntimeError(f"{argv} exited before it was ready:\n{''.join(seen)}")
+            seen.append(line)
+            if re.search(ready, line):
+                return
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+@contextlib.contextmanager
+def child(argv: list[str], ready: str, env: dict[str, str] | None = None) -> Iterator[ChildServer]:
+    server = ChildServer(argv, ready, env)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def sdk_http_url() -> Iterator[str]:
+    port = free_port()
+    with child([sys.executable, "-m", "tests.fixtures.sdk_server", "--http", str(port)], "^ready"):
+        yield f"http://127.0.0.1:{port}/mcp"
+
+
+@pytest.fixture(scope="session")
+def everything_http_url() -> Iterator[str]:
+    port = free_port()
+    with child(["node", str(EVERYTHING), "streamableHttp"], str(port), {"PORT": str(port)}):
+        yield f"http://127.0.0.1:{port}/mcp"
+
+
+@pytest.fixture(scope="session")
+def everything_sse_url() -> Iterator[str]:
+    port = free_port()
+    with child(["node", str(EVERYTHING), "sse"], str(port), {"PORT": str(port)}):
+        yield f"http://127.0.0.1:{port}/sse"
+
+
+# -- the store ------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    name = f"lockgate_test_{uuid.uuid4().hex[:10]}"
+    admin = "postgresql://postgres@127.0.0.1:5432/test"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if os.environ.get("LOCKGATE_TEST_DATABASE", "sqlite") == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path / 'lockgate.db'}"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        secret_key="test-secret-key",  # type: ignore[arg-type]
+        upstream_timeout=10,
+        audit_flush_interval=0.01,
+    )
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = open_engine(settings.resolved_database_url)
+    upgrade(engine)
+    if engine.dialect.name == "postgresql":
+        tables = ", ".join(t.name for t in metadata.sorted_tables)
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield engine
+    engine.dispose()
+
+
+# -- a running gateway ----------------------------------------------------------------------------
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = threading.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        self.loop = asyncio.get_running_loop()
+        self.ready.set()
+
+
+@dataclass
+class RunningGateway:
+    """A Lockgate server on a free port, in a thread of its own, with helpers to configure it."""
+
+    settings: Settings
+    engine: Engine
+    port: int
+    server: _Server
+    app: Any
+
+    def url(self, gateway: str) -> str:
+        return f"http://127.0.0.1:{self.port}/mcp/{gateway}"
+
+    def declare(self, declaration: dict[str, Any]) -> None:
+        apply_declaration(self.engine, Declaration.model_validate(declaration))
+
+    def token(self, host: str, gateway: str, user: str | None = None) -> str:
+        return create_token(self.engine, self.settings.key_bytes(), host, gateway, user)[1]
+
+    def on_loop(self, coroutine: Any, timeout: float = DEADLINE) -> Any:
+        """Run a coroutine on the gateway's own event loop and wait for its result."""
+        assert self.server.loop is not None
+        return asyncio.run_coroutine_threadsafe(coroutine, self.server.loop).result(timeout)
+
+    def flush_audit(self) -> None:
+        self.on_loop(self.app.state.lockgate.recorder.flush())
+
+
+@pytest.fixture
+def lockgate(settings: Settings, engine: Engine) -> Iterator[RunningGateway]:
+    port = free_port()
+    app = build_app(settings, engine)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = _Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    assert server.ready.wait(DEADLINE), "the gateway did not start"
+    try:
+        yield RunningGateway(settings, engine, port, server, app)
+    finally:
+        server.should_exit = True
+        thread.join(DEADLINE)
+
+
+@contextlib.asynccontextmanager
+async def mcp_client(url: str, token: str | None, mode: str = "auto", **kwargs: Any) -> AsyncIterator[Client]:
+    """The Python SDK's client, connected through the gateway with a bearer token."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=DEADLINE) as http,
+        Client(streamable_http_client(url, http_client=http), mode=mode, **kwargs) as client,
+    ):
+        yield client
