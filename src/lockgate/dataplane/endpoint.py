@@ -41,6 +41,7 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 SESSION_HEADER = b"mcp-session-id"
+CORRELATION_HEADER = b"x-correlation-id"
 RELAYED_METHODS = {
     "sampling/createMessage": "sampling",
     "elicitation/create": "elicitation",
@@ -124,6 +125,10 @@ class McpEndpoint:
         await send_json(send, status, body, extra)
         return body
 
+    @staticmethod
+    def _correlation(incoming: Incoming) -> list[tuple[bytes, bytes]]:
+        return [(CORRELATION_HEADER, incoming.correlation_id.encode())]
+
     def _authenticate(self, incoming: Incoming) -> Access:
         return authenticate(self._load_access, self._key, incoming.headers, incoming.gateway)
 
@@ -162,7 +167,7 @@ class McpEndpoint:
             status=error.http_status,
             error=f"{reason}: {error.message}",
         )
-        extra = []
+        extra = self._correlation(incoming)
         if isinstance(error, AuthError) and error.challenge:
             extra.append((b"www-authenticate", error.challenge.encode()))
         body = await self._plain(send, error.http_status, request_id, error, extra)
@@ -284,7 +289,7 @@ class McpEndpoint:
                 access.principal.connection_id, access.principal.gateway_id, result["protocolVersion"], params
             )
             body = orjson.dumps({"jsonrpc": "2.0", "id": request_id, "result": result})
-            await send_json(send, 200, body, [(SESSION_HEADER, session.id.encode())])
+            await send_json(send, 200, body, [(SESSION_HEADER, session.id.encode()), *self._correlation(incoming)])
             self._leg(incoming, access, "proxy_response_success", method, status=200, body=body)
             return
         version = incoming.headers.get("mcp-protocol-version")
@@ -336,7 +341,7 @@ class McpEndpoint:
     ) -> None:
         """Serve or forward one request and answer it, relaying what comes before the answer."""
         request_id = message.get("id")
-        responder = Responder(send, prime=era is Era.LEGACY)
+        responder = Responder(send, prime=era is Era.LEGACY, extra_headers=self._correlation(incoming))
         client.on_notification = responder.emit
         if session is not None:
             client.on_request = self._relay_to(session, client, responder)
