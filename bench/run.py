@@ -21,6 +21,7 @@ import tempfile
 import time
 import urllib.parse
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ CLIENT_INFO = {"name": "lockgate-bench", "version": "1"}
 ECHO_TEXT = "lockgate-bench"
 CONNECTIONS = 32
 T0 = time.monotonic()
+LOCKGATE = str(Path(sys.executable).with_name("lockgate"))  # the lockgate of this venv
 GATEWAY_YAML = """\
 servers:
   - {{name: upstream, transport: http, url: "http://127.0.0.1:{port}/mcp"}}
@@ -203,7 +205,7 @@ def measure(endpoint: Endpoint, warmup: int, seconds: int, workdir: Path) -> dic
     check_echo(endpoint, tool)
     run_wrk(endpoint, tool, CONNECTIONS, warmup, workdir)
     check_echo(endpoint, tool)
-    single = run_wrk(endpoint, tool, 1, seconds, workdir)
+    single = run_wrk(endpoint, tool, 1, max(1, seconds // 2), workdir)  # the median settles quickly
     check_echo(endpoint, tool)
     loaded = run_wrk(endpoint, tool, CONNECTIONS, seconds, workdir)
     return {"tool": tool, "c1": single, f"c{CONNECTIONS}": loaded}
@@ -250,24 +252,22 @@ def wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: f
 
 
 @contextlib.contextmanager
-def upstream(module: str, workdir: Path) -> Iterator[str]:
-    port, log = free_port(), workdir / f"{module}.log"
+def upstream(module: str, port: int, workdir: Path) -> Iterator[str]:
+    log = workdir / f"{module}.log"
     with process([sys.executable, "-m", module, "--port", str(port)], log) as proc:
         wait_until_up(f"http://127.0.0.1:{port}/mcp", proc, log)
         yield f"http://127.0.0.1:{port}/mcp"
 
 
-@contextlib.contextmanager
-def gateway(upstream_url: str, workdir: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """A fresh Lockgate (own data dir, default settings) fronting upstream_url: (MCP URL, auth header)."""
-    lockgate = str(Path(sys.executable).with_name("lockgate"))
+def prepare_gateway(upstream_port: int, workdir: Path) -> tuple[dict[str, str], str]:
+    """A fresh Lockgate data dir (default settings) configured for one upstream: (environment, token)."""
     data_dir = Path(tempfile.mkdtemp(prefix="gateway-", dir=workdir))
     env = {**os.environ, "LOCKGATE_DATA_DIR": str(data_dir)}
     config = data_dir / "gateway.yaml"
-    config.write_text(GATEWAY_YAML.format(port=upstream_url.split(":")[2].split("/")[0]))
+    config.write_text(GATEWAY_YAML.format(port=upstream_port))
 
     def cli(*args: str) -> str:
-        done = subprocess.run([lockgate, *args], env=env, cwd=ROOT, capture_output=True, text=True)
+        done = subprocess.run([LOCKGATE, *args], env=env, cwd=ROOT, capture_output=True, text=True)
         if done.returncode:
             raise RuntimeError(
                 f"lockgate {' '.join(args)} failed:\n{done.stdout[-1000:]}{done.stderr[-2000:]}"
@@ -276,9 +276,14 @@ def gateway(upstream_url: str, workdir: Path) -> Iterator[tuple[str, dict[str, s
 
     cli("init")
     cli("apply", "-f", str(config))
-    token = cli("token", "create", "--host", "bench", "--gateway", "bench").strip().splitlines()[-1]
-    port, log = free_port(), workdir / "lockgate.log"
-    with process([lockgate, "serve", "--host", "127.0.0.1", "--port", str(port)], log, env) as proc:
+    return env, cli("token", "create", "--host", "bench", "--gateway", "bench").strip().splitlines()[-1]
+
+
+@contextlib.contextmanager
+def gateway(env: dict[str, str], token: str, log: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """`lockgate serve` on a prepared data dir: (MCP URL, auth header)."""
+    port = free_port()
+    with process([LOCKGATE, "serve", "--host", "127.0.0.1", "--port", str(port)], log, env) as proc:
         wait_until_up(f"http://127.0.0.1:{port}/healthz", proc, log)
         yield f"http://127.0.0.1:{port}/mcp/bench", {"Authorization": f"Bearer {token}"}
 
@@ -303,12 +308,18 @@ def machine() -> dict[str, Any]:
 
 
 def run(warmup: int, seconds: int, workdir: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    rows, problems = [], {}
+    rows: list[dict[str, Any]] = []
+    problems: dict[str, str] = {}
+    ports = {name: free_port() for name in UPSTREAMS}
+    # The lockgate CLI takes seconds per command: set up all gateways at once, before anything is measured.
+    with ThreadPoolExecutor() as pool:
+        prepared = {name: pool.submit(prepare_gateway, port, workdir) for name, port in ports.items()}
     for name, module in UPSTREAMS.items():
-        with upstream(module, workdir) as upstream_url, contextlib.ExitStack() as stack:
+        with upstream(module, ports[name], workdir) as upstream_url, contextlib.ExitStack() as stack:
             paths: dict[str, tuple[str, dict[str, str]]] = {"direct": (upstream_url, {})}
             try:
-                paths["gateway"] = stack.enter_context(gateway(upstream_url, workdir))
+                env, token = prepared[name].result()
+                paths["gateway"] = stack.enter_context(gateway(env, token, workdir / f"lockgate-{name}.log"))
             except (OSError, RuntimeError) as error:
                 problems[f"{name}/gateway"] = str(error)
             for era in ERAS:
@@ -346,12 +357,13 @@ def render(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines = [
         f"tools/call benchmark {m['date']}: {m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['wrk']}",
-        f"each wrk run {report['seconds']} s after a {report['warmup']} s warm-up; "
-        f"load average at start {m['loadavg_at_start']:.2f}",
+        f"wrk: {report['seconds']} s at 32 connections, half at 1, after {report['warmup']} s of warm-up; "
+        f"load average {m['loadavg_at_start']:.2f} at start, {report['loadavg_at_end']:.2f} at end",
         "",
+        f"{'':25}{'-- 1 connection --':>16} | {'---------------- 32 connections ----------------':>49} |"
+        f" gateway/direct",
         f"{'upstream':8} {'era':7} {'path':8} {'p50 ms':>7} {'p99 ms':>7} | {'calls/s':>8} {'p50 ms':>7} "
-        f"{'p99 ms':>7} {'non-2xx':>7} | {'+p50 ms':>7} {'x calls':>7}",
-        f"{'':25}{'--- 1 connection ---':>16} | {'-------------- 32 connections -------------':>41} |",
+        f"{'p99 ms':>7} {'non-2xx':>8} {'sock err':>8} | {'+p50 ms':>7} {'calls/s x':>9}",
     ]
     ratios = {(c["upstream"], c["era"]): c for c in report["comparisons"]}
     for r in report["rows"]:
@@ -359,11 +371,12 @@ def render(report: dict[str, Any]) -> str:
         extra = ""
         if r["path"] == "gateway" and (r["upstream"], r["era"]) in ratios:
             c = ratios[(r["upstream"], r["era"])]
-            extra = f"{c['added_p50_ms']:>7.2f} {c['throughput_ratio']:>7.2f}"
-        bad = c1["non_2xx"] + c32["non_2xx"] + c1["socket_errors"] + c32["socket_errors"]
+            extra = f"{c['added_p50_ms']:>7.2f} {c['throughput_ratio']:>9.2f}"
+        non_2xx, socket_errors = c1["non_2xx"] + c32["non_2xx"], c1["socket_errors"] + c32["socket_errors"]
         lines.append(
             f"{r['upstream']:8} {r['era']:7} {r['path']:8} {c1['p50_ms']:>7.2f} {c1['p99_ms']:>7.2f} | "
-            f"{c32['calls_per_s']:>8.0f} {c32['p50_ms']:>7.2f} {c32['p99_ms']:>7.2f} {bad:>7} | {extra}"
+            f"{c32['calls_per_s']:>8.0f} {c32['p50_ms']:>7.2f} {c32['p99_ms']:>7.2f} {non_2xx:>8} "
+            f"{socket_errors:>8} | {extra}"
         )
     for what, problem in report["problems"].items():
         last_line = next((line for line in reversed(problem.splitlines()) if line.strip()), "")
@@ -373,19 +386,29 @@ def render(report: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 s runs, 1 s warm-up (under a minute)")
-    parser.add_argument("--duration", type=int, help="seconds per wrk run (default 6, quick 2)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: --duration 2, 1 s warm-up")
+    parser.add_argument(
+        "--duration",
+        type=int,
+        help="seconds of each 32-connection run, half that at 1 connection (default 8)",
+    )
     parser.add_argument("--out", type=Path, help="JSON report (default bench/results/<timestamp>.json)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install wrk")
-    seconds = args.duration or (2 if args.quick else 6)
+    seconds = args.duration or (2 if args.quick else 8)
     warmup = 1 if args.quick else 2
-    report: dict[str, Any] = {"machine": machine(), "seconds": seconds, "warmup": warmup}
+    report: dict[str, Any] = {
+        "machine": machine(),
+        "seconds": seconds,
+        "warmup": warmup,
+        "connections": [1, CONNECTIONS],
+    }
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="lockgate-bench-") as tmp:
         report["rows"], report["problems"] = run(warmup, seconds, Path(tmp))
     report["comparisons"] = compare(report["rows"])
+    report["loadavg_at_end"] = os.getloadavg()[0]
     report["wall_s"] = round(time.monotonic() - started, 1)
     out = args.out or ROOT / "bench" / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

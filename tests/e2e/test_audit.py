@@ -15,7 +15,12 @@ from lockgate.store.schema import audit_entries
 from tests.conftest import RunningGateway, free_port
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
-FORWARDED_OK = ["proxy_request_success", "mcp_request_success", "mcp_response_success", "proxy_response_success"]
+FORWARDED_OK = [
+    "proxy_request_success",
+    "mcp_request_success",
+    "mcp_response_success",
+    "proxy_response_success",
+]
 FORWARDED_ERR = ["proxy_request_success", "mcp_request_success", "mcp_response_error", "proxy_response_error"]
 REFUSED = ["proxy_request_success", "gateway_refused", "proxy_response_error"]
 NOT_SENT = ["proxy_request_success", "mcp_request_error", "proxy_response_error"]
@@ -89,7 +94,9 @@ async def test_each_call_leaves_exactly_the_legs_that_happened_joined_by_correla
     async with httpx2.AsyncClient(timeout=30) as http:
         for bearer, tool, arguments, legs in cases:
             body, headers = modern_call(tool, arguments)
-            response = await http.post(gateway.url("g"), json=body, headers=headers | {"Authorization": f"Bearer {bearer}"})
+            response = await http.post(
+                gateway.url("g"), json=body, headers=headers | {"Authorization": f"Bearer {bearer}"}
+            )
             expected[response.headers["x-correlation-id"]] = legs
     gateway.flush_audit()
     for correlation_id, legs in expected.items():

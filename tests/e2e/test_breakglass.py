@@ -78,7 +78,9 @@ async def test_revoked_token_is_refused_on_the_next_call(gateway: RunningGateway
         assert "revoked" in str(refused.value)
 
 
-async def test_another_token_of_the_same_host_keeps_working_after_one_is_revoked(gateway: RunningGateway) -> None:
+async def test_another_token_of_the_same_host_keeps_working_after_one_is_revoked(
+    gateway: RunningGateway,
+) -> None:
     first, second = gateway.token("agent", "g"), gateway.token("agent", "g")
     revoke_token(gateway.engine, list_tokens(gateway.engine)[0]["id"])
     async with mcp_client(gateway.url("g"), second, mode="2026-07-28") as client:

@@ -50,7 +50,11 @@ UPSTREAMS = {
         "entities",
     ),
     "stdio-sdk-fixture": Upstream(
-        {"transport": "stdio", "command": sys.executable, "args": ["-m", "tests.fixtures.sdk_server", "--stdio"]},
+        {
+            "transport": "stdio",
+            "command": sys.executable,
+            "args": ["-m", "tests.fixtures.sdk_server", "--stdio"],
+        },
         "echo",
         {"text": "hi"},
         "hi",
@@ -58,13 +62,25 @@ UPSTREAMS = {
         resources=True,
     ),
     "http-legacy-everything": Upstream(
-        {"transport": "http"}, "echo", {"message": "hi"}, "Echo: hi", ("simple-prompt", {}), True, "everything_http_url"
+        {"transport": "http"},
+        "echo",
+        {"message": "hi"},
+        "Echo: hi",
+        ("simple-prompt", {}),
+        True,
+        "everything_http_url",
     ),
     "http-modern-sdk": Upstream(
         {"transport": "http"}, "echo", {"text": "hi"}, "hi", ("greet", {"name": "Ada"}), True, "sdk_http_url"
     ),
     "sse-legacy-everything": Upstream(
-        {"transport": "sse"}, "echo", {"message": "hi"}, "Echo: hi", ("simple-prompt", {}), True, "everything_sse_url"
+        {"transport": "sse"},
+        "echo",
+        {"message": "hi"},
+        "Echo: hi",
+        ("simple-prompt", {}),
+        True,
+        "everything_sse_url",
     ),
 }
 

@@ -22,8 +22,8 @@ pytestmark = [
 def assert_no_regression(suite: Suite, workdir: Path) -> None:
     comparison = compare_suite(suite, workdir)
     print(comparison.table())
-    details = f"{comparison.describe_regressions()}\n(logs and results under {workdir})"
-    assert not comparison.regressions(), details
+    if comparison.regressions():
+        pytest.fail(f"{comparison.describe_regressions()}\n(logs and results under {workdir})", pytrace=False)
 
 
 def suite(name: str) -> Suite:

@@ -42,6 +42,7 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 SESSION_HEADER = b"mcp-session-id"
 CORRELATION_HEADER = b"x-correlation-id"
+MODERN_HTTP_400 = (-32020, -32021, -32022)  # errors a modern server answers under HTTP 400
 RELAYED_METHODS = {
     "sampling/createMessage": "sampling",
     "elicitation/create": "elicitation",
@@ -289,7 +290,9 @@ class McpEndpoint:
                 access.principal.connection_id, access.principal.gateway_id, result["protocolVersion"], params
             )
             body = orjson.dumps({"jsonrpc": "2.0", "id": request_id, "result": result})
-            await send_json(send, 200, body, [(SESSION_HEADER, session.id.encode()), *self._correlation(incoming)])
+            await send_json(
+                send, 200, body, [(SESSION_HEADER, session.id.encode()), *self._correlation(incoming)]
+            )
             self._leg(incoming, access, "proxy_response_success", method, status=200, body=body)
             return
         version = incoming.headers.get("mcp-protocol-version")
@@ -310,7 +313,7 @@ class McpEndpoint:
             )
             await self._refuse(incoming, send, access, method, request_id, error, "unknown_session")
         else:
-            client = Client(capabilities=session.capabilities, info=session.client_info)
+            client = Client(capabilities=session.capabilities, era=Era.LEGACY, info=session.client_info)
             await self._exchange(incoming, access, Era.LEGACY, message, client, send, session)
 
     async def _modern_request(
@@ -323,7 +326,9 @@ class McpEndpoint:
             await self._refuse(incoming, send, access, method, request_id, exc, "invalid_request")
             return
         meta = params["_meta"]
-        client = Client(capabilities=meta[META_CLIENT_CAPABILITIES], info=meta.get(META_CLIENT_INFO) or {})
+        client = Client(
+            capabilities=meta[META_CLIENT_CAPABILITIES], era=Era.MODERN, info=meta.get(META_CLIENT_INFO) or {}
+        )
         if method == "subscriptions/listen":
             await self._listen(incoming, access, request_id, params, send)
             return
@@ -373,7 +378,9 @@ class McpEndpoint:
                 session.in_flight.pop(request_id, None)
         if era is Era.MODERN and "result" in response:
             response = {"result": modern_result(response["result"])}
-        body = await responder.finish({"jsonrpc": "2.0", "id": request_id, **response})
+        error_code = (response.get("error") or {}).get("code")
+        status = 400 if era is Era.MODERN and error_code in MODERN_HTTP_400 else 200
+        body = await responder.finish({"jsonrpc": "2.0", "id": request_id, **response}, status)
         ex.record(
             "proxy_response_error" if is_error_response(response) else "proxy_response_success",
             status=200,

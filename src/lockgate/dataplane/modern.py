@@ -74,6 +74,7 @@ def validate_modern(headers: Mapping[str, str], method: str, params: Any) -> Non
     version = meta.get(META_PROTOCOL_VERSION)
     if version is None:
         raise JsonRpcError(INVALID_PARAMS, f"_meta is missing {META_PROTOCOL_VERSION}", http_status=400)
+    _expect_header(headers, "mcp-protocol-version", version)
     if version not in MODERN_VERSIONS:
         data = {"supported": [*MODERN_VERSIONS, *LEGACY_VERSIONS], "requested": version}
         raise JsonRpcError(

@@ -69,7 +69,9 @@ class Responder:
                 return
             if not self.streaming:
                 await self.open_stream()
-            await self._event(orjson.dumps(message))
+            await self._event(
+                orjson.dumps(message if "jsonrpc" in message else {"jsonrpc": "2.0", **message})
+            )
 
     async def end_stream(self) -> None:
         """End an open stream with no further message (a GET stream whose session ended)."""

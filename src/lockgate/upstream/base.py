@@ -54,6 +54,7 @@ class Client:
     """
 
     capabilities: JsonObject = field(default_factory=dict)
+    era: Era | None = None  # the front client's era; a dual-era HTTP server is spoken to in the same one
     info: JsonObject = field(default_factory=lambda: {"name": "lockgate", "version": "0"})
     on_request: Callable[[str, JsonObject | None], Awaitable[JsonObject]] | None = None
     on_notification: Callable[[JsonObject], Awaitable[None]] | None = None

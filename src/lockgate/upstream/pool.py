@@ -55,12 +55,13 @@ class UpstreamPool:
     def get(self, server: Server, client: Client) -> Upstream:
         """The pooled connection for ``server`` as seen by ``client``; created (not yet opened) if new."""
         era = self._eras.get((server.id, server.revision))
-        caps = (
-            b""
-            if era is Era.MODERN
-            else orjson.dumps(relayed_capabilities(client.capabilities), option=orjson.OPT_SORT_KEYS)
-        )
-        key = (server.id, server.revision, caps)
+        if server.transport is Transport.HTTP and client.era is Era.LEGACY and era is Era.MODERN:
+            # Mirror a legacy client onto a dual-era server's legacy side: server→client requests,
+            # progress and logging then flow as the client expects (MCP 2026-07-28 basic/versioning).
+            era = Era.LEGACY
+            key: _Key = (server.id, server.revision + "/legacy", self._caps_key(client))
+        else:
+            key = (server.id, server.revision, b"" if era is Era.MODERN else self._caps_key(client))
         upstream = self._upstreams.get(key)
         if upstream is None:
             self._retire_old_revisions(server)
@@ -68,8 +69,12 @@ class UpstreamPool:
             self._upstreams[key] = upstream
         return _EraRecorder(self, key, upstream) if era is None else upstream
 
+    @staticmethod
+    def _caps_key(client: Client) -> bytes:
+        return orjson.dumps(relayed_capabilities(client.capabilities), option=orjson.OPT_SORT_KEYS)
+
     def _retire_old_revisions(self, server: Server) -> None:
-        stale = [k for k in self._upstreams if k[0] == server.id and k[1] != server.revision]
+        stale = [k for k in self._upstreams if k[0] == server.id and k[1].split("/")[0] != server.revision]
         for key in stale:
             old = self._upstreams.pop(key)
             asyncio.get_running_loop().create_task(old.close())

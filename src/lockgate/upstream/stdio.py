@@ -90,10 +90,14 @@ class StdioUpstream(RpcUpstream):
             peer = self._peer
             if peer is not None and isinstance(message, dict):
                 await peer.receive(message)
-        code = await process.wait()
+        # stdout closed: the server is gone for us even before its exit status is known.
+        code = None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1):
+                code = await process.wait()
         if self._process is process:
             self._process = None
-            log.warning("stdio server %s exited with code %s", self.name, code)
+            log.warning("stdio server %s exited (code %s)", self.name, code)
             self._lost(f"stdio server {self.name!r} exited (code {code})")
 
     async def _read_stderr(self, process: asyncio.subprocess.Process) -> None:
