@@ -200,14 +200,28 @@ def run_wrk(endpoint: Endpoint, tool: str, connections: int, seconds: int, workd
     }
 
 
-def measure(endpoint: Endpoint, warmup: int, seconds: int, workdir: Path) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(
+    endpoint: Endpoint, servers: dict[str, int], warmup: int, seconds: int, workdir: Path
+) -> dict[str, Any]:
+    """Latency at 1 connection, then throughput at 32, with each server's CPU time per call at 32."""
     tool = find_echo_tool(endpoint)
     check_echo(endpoint, tool)
     run_wrk(endpoint, tool, CONNECTIONS, warmup, workdir)
     check_echo(endpoint, tool)
     single = run_wrk(endpoint, tool, 1, max(1, seconds // 2), workdir)  # the median settles quickly
     check_echo(endpoint, tool)
+    before = {name: cpu_seconds(pid) for name, pid in servers.items()}
     loaded = run_wrk(endpoint, tool, CONNECTIONS, seconds, workdir)
+    loaded["cpu_ms_per_call"] = {
+        name: round((cpu_seconds(pid) - before[name]) * 1000 / max(loaded["requests"], 1), 3)
+        for name, pid in servers.items()
+    }
     return {"tool": tool, "c1": single, f"c{CONNECTIONS}": loaded}
 
 
@@ -252,11 +266,12 @@ def wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: f
 
 
 @contextlib.contextmanager
-def upstream(module: str, port: int, workdir: Path) -> Iterator[str]:
+def upstream(module: str, port: int, workdir: Path) -> Iterator[tuple[str, int]]:
+    """An upstream server: (MCP URL, pid)."""
     log = workdir / f"{module}.log"
     with process([sys.executable, "-m", module, "--port", str(port)], log) as proc:
         wait_until_up(f"http://127.0.0.1:{port}/mcp", proc, log)
-        yield f"http://127.0.0.1:{port}/mcp"
+        yield f"http://127.0.0.1:{port}/mcp", proc.pid
 
 
 def prepare_gateway(upstream_port: int, workdir: Path) -> tuple[dict[str, str], str]:
@@ -280,12 +295,12 @@ def prepare_gateway(upstream_port: int, workdir: Path) -> tuple[dict[str, str], 
 
 
 @contextlib.contextmanager
-def gateway(env: dict[str, str], token: str, log: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """`lockgate serve` on a prepared data dir: (MCP URL, auth header)."""
+def gateway(env: dict[str, str], token: str, log: Path) -> Iterator[tuple[str, dict[str, str], int]]:
+    """`lockgate serve` on a prepared data dir: (MCP URL, auth header, pid)."""
     port = free_port()
     with process([LOCKGATE, "serve", "--host", "127.0.0.1", "--port", str(port)], log, env) as proc:
         wait_until_up(f"http://127.0.0.1:{port}/healthz", proc, log)
-        yield f"http://127.0.0.1:{port}/mcp/bench", {"Authorization": f"Bearer {token}"}
+        yield f"http://127.0.0.1:{port}/mcp/bench", {"Authorization": f"Bearer {token}"}, proc.pid
 
 
 # ---------------------------------------------------------------- the run
@@ -315,18 +330,25 @@ def run(warmup: int, seconds: int, workdir: Path) -> tuple[list[dict[str, Any]],
     with ThreadPoolExecutor() as pool:
         prepared = {name: pool.submit(prepare_gateway, port, workdir) for name, port in ports.items()}
     for name, module in UPSTREAMS.items():
-        with upstream(module, ports[name], workdir) as upstream_url, contextlib.ExitStack() as stack:
-            paths: dict[str, tuple[str, dict[str, str]]] = {"direct": (upstream_url, {})}
+        with (
+            upstream(module, ports[name], workdir) as (upstream_url, upstream_pid),
+            contextlib.ExitStack() as stack,
+        ):
+            servers = {"upstream": upstream_pid}
+            paths: dict[str, tuple[str, dict[str, str], dict[str, int]]] = {
+                "direct": (upstream_url, {}, servers)
+            }
             try:
                 env, token = prepared[name].result()
-                paths["gateway"] = stack.enter_context(gateway(env, token, workdir / f"lockgate-{name}.log"))
+                url, auth, pid = stack.enter_context(gateway(env, token, workdir / f"lockgate-{name}.log"))
+                paths["gateway"] = (url, auth, {"gateway": pid, **servers})
             except (OSError, RuntimeError) as error:
                 problems[f"{name}/gateway"] = str(error)
             for era in ERAS:
-                for path, (url, auth) in paths.items():
+                for path, (url, auth, pids) in paths.items():
                     print(f"  {time.monotonic() - T0:5.1f}s {name} {era} {path}", file=sys.stderr, flush=True)
                     try:
-                        result = measure(open_endpoint(url, era, auth), warmup, seconds, workdir)
+                        result = measure(open_endpoint(url, era, auth), pids, warmup, seconds, workdir)
                     except Exception as error:  # recorded in the report; the other paths still run
                         problems[f"{name}/{era}/{path}"] = repr(error)
                         continue
@@ -360,10 +382,9 @@ def render(report: dict[str, Any]) -> str:
         f"wrk: {report['seconds']} s at 32 connections, half at 1, after {report['warmup']} s of warm-up; "
         f"load average {m['loadavg_at_start']:.2f} at start, {report['loadavg_at_end']:.2f} at end",
         "",
-        f"{'':25}{'-- 1 connection --':>16} | {'---------------- 32 connections ----------------':>49} |"
-        f" gateway/direct",
+        f"{'':25}{'-- 1 connection --':>16} | {'-' * 21} 32 connections {'-' * 22} | gateway/direct",
         f"{'upstream':8} {'era':7} {'path':8} {'p50 ms':>7} {'p99 ms':>7} | {'calls/s':>8} {'p50 ms':>7} "
-        f"{'p99 ms':>7} {'non-2xx':>8} {'sock err':>8} | {'+p50 ms':>7} {'calls/s x':>9}",
+        f"{'p99 ms':>7} {'non-2xx':>8} {'sock err':>8} {'CPU ms':>6} | {'+p50 ms':>7} {'calls/s x':>9}",
     ]
     ratios = {(c["upstream"], c["era"]): c for c in report["comparisons"]}
     for r in report["rows"]:
@@ -373,14 +394,18 @@ def render(report: dict[str, Any]) -> str:
             c = ratios[(r["upstream"], r["era"])]
             extra = f"{c['added_p50_ms']:>7.2f} {c['throughput_ratio']:>9.2f}"
         non_2xx, socket_errors = c1["non_2xx"] + c32["non_2xx"], c1["socket_errors"] + c32["socket_errors"]
+        cpu_ms = sum(c32["cpu_ms_per_call"].values())
         lines.append(
             f"{r['upstream']:8} {r['era']:7} {r['path']:8} {c1['p50_ms']:>7.2f} {c1['p99_ms']:>7.2f} | "
             f"{c32['calls_per_s']:>8.0f} {c32['p50_ms']:>7.2f} {c32['p99_ms']:>7.2f} {non_2xx:>8} "
-            f"{socket_errors:>8} | {extra}"
+            f"{socket_errors:>8} {cpu_ms:>6.2f} | {extra}"
         )
     for what, problem in report["problems"].items():
         last_line = next((line for line in reversed(problem.splitlines()) if line.strip()), "")
         lines.append(f"NOT MEASURED {what}: {last_line[:200]}")
+    lines.append(
+        "CPU ms: CPU time of the servers on the path (upstream, plus gateway) per call at 32 connections"
+    )
     return "\n".join(lines)
 
 

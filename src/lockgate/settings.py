@@ -28,11 +28,11 @@ class Settings(BaseSettings):
     port: int = Field(8080, description="Port `lockgate serve` binds.")
     allowed_hosts: list[str] = Field(
         default_factory=list,
-        description="Extra Host header values accepted (host:port, port may be *). Loopback is always accepted.",
+        description="Extra Host values accepted (host:port, port may be *); loopback always is.",
     )
     allowed_origins: list[str] = Field(
         default_factory=list,
-        description="Extra Origin values accepted (scheme://host:port, port may be *). Loopback is always accepted.",
+        description="Extra Origin values accepted (scheme://host:port, port may be *); loopback always is.",
     )
     upstream_timeout: float = Field(
         60.0, gt=0, description="Seconds an upstream call may take before -32011."

@@ -52,8 +52,8 @@ def gateway(lockgate: RunningGateway, sdk_http_url: str) -> RunningGateway:
 
 async def wait_until(predicate, deadline: float = 10.0) -> None:  # type: ignore[no-untyped-def]
     with anyio.fail_after(deadline):
-        while not predicate():
-            await anyio.sleep(0.01)  # polling another thread's state: there is no event to await
+        while not predicate():  # noqa: ASYNC110 - another thread's state: no event to await
+            await anyio.sleep(0.01)
 
 
 def calls_in_flight(gateway: RunningGateway, server: str) -> int:

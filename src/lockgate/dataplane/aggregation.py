@@ -89,7 +89,7 @@ class Aggregator:
         names: set[str] = set()
         cursor = None
         for _ in range(MAX_NAME_PAGES):
-            params = {"cursor": cursor} if cursor is not None else {}
+            params: JsonObject = {"cursor": cursor} if cursor is not None else {}
             try:
                 async with asyncio.timeout(self._forwarder.timeout):
                     response = await upstream.request(kind.list_method, params, client)

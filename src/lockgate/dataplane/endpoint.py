@@ -296,7 +296,7 @@ class McpEndpoint:
             self._leg(incoming, access, "proxy_response_success", method, status=200, body=body)
             return
         version = incoming.headers.get("mcp-protocol-version")
-        session = self._session(incoming, access)
+        current = self._session(incoming, access)
         if version is not None and version.strip() not in LEGACY_VERSIONS:
             error = JsonRpcError(
                 INVALID_REQUEST, f"unsupported MCP-Protocol-Version {version!r}", http_status=400
@@ -307,14 +307,14 @@ class McpEndpoint:
                 INVALID_REQUEST, "Mcp-Session-Id is required: send initialize first", http_status=400
             )
             await self._refuse(incoming, send, access, method, request_id, error, "no_session")
-        elif session is None:
+        elif current is None:
             error = JsonRpcError(
                 INVALID_REQUEST, "unknown or expired session: initialize again", http_status=404
             )
             await self._refuse(incoming, send, access, method, request_id, error, "unknown_session")
         else:
-            client = Client(capabilities=session.capabilities, era=Era.LEGACY, info=session.client_info)
-            await self._exchange(incoming, access, Era.LEGACY, message, client, send, session)
+            client = Client(capabilities=current.capabilities, era=Era.LEGACY, info=current.client_info)
+            await self._exchange(incoming, access, Era.LEGACY, message, client, send, current)
 
     async def _modern_request(
         self, incoming: Incoming, access: Access, message: JsonObject, send: Send
@@ -325,6 +325,7 @@ class McpEndpoint:
         except JsonRpcError as exc:
             await self._refuse(incoming, send, access, method, request_id, exc, "invalid_request")
             return
+        assert isinstance(params, dict)  # validate_modern made sure of it
         meta = params["_meta"]
         client = Client(
             capabilities=meta[META_CLIENT_CAPABILITIES], era=Era.MODERN, info=meta.get(META_CLIENT_INFO) or {}
@@ -429,7 +430,7 @@ class McpEndpoint:
         wanted_filter = params.get("notifications") or {}
         wanted = frozenset(m for m, flag in LISTEN_FILTERS.items() if wanted_filter.get(flag))
         uris = frozenset(u for u in wanted_filter.get("resourceSubscriptions") or () if isinstance(u, str))
-        honoured = {flag: True for m, flag in LISTEN_FILTERS.items() if m in wanted}
+        honoured: dict[str, Any] = {flag: True for m, flag in LISTEN_FILTERS.items() if m in wanted}
         if uris:
             honoured["resourceSubscriptions"] = sorted(uris)
         server_ids = frozenset(a.server.id for a in access.assignments if a.server.enabled)

@@ -168,7 +168,7 @@ def resolve_connection(conn: Connection, host: str, gateway: str, email: str | N
             raise NotFoundError(f"no user {email!r}")
         user_id = conn.execute(
             insert(users).values(email=email, created_at=time.time())
-        ).inserted_primary_key[0]
+        ).inserted_primary_key[0]  # type: ignore[index]
     where = (
         (connections.c.host_id == host_id)
         & (connections.c.gateway_id == gateway_id)
@@ -182,7 +182,7 @@ def resolve_connection(conn: Connection, host: str, gateway: str, email: str | N
             insert(connections).values(
                 host_id=host_id, gateway_id=gateway_id, user_id=user_id, enabled=True, created_at=time.time()
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key[0]  # type: ignore[index]
     return int(connection_id)
 
 

@@ -75,9 +75,14 @@ class Upstream(Protocol):
     cancels the request upstream (``notifications/cancelled``, or closing the HTTP stream).
     """
 
-    era: Era
-    server_capabilities: JsonObject
-    server_info: JsonObject
+    @property
+    def era(self) -> Era: ...
+
+    @property
+    def server_capabilities(self) -> JsonObject: ...
+
+    @property
+    def server_info(self) -> JsonObject: ...
 
     async def request(self, method: str, params: JsonObject | None, client: Client) -> JsonObject: ...
 

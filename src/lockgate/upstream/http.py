@@ -35,7 +35,7 @@ RESUME_ATTEMPTS = 3
 
 
 def header_value(value: str) -> str:
-    """A header-safe value: ASCII as is, anything else as ``=?base64?...?=`` (MCP 2026-07-28 streamable-http)."""
+    """A header-safe value: ASCII as is, else ``=?base64?...?=`` (MCP 2026-07-28 streamable-http)."""
     if value.isascii() and value.isprintable() and value == value.strip():
         return value
     return "=?base64?" + base64.b64encode(value.encode()).decode() + "?="

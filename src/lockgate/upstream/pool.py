@@ -67,7 +67,9 @@ class UpstreamPool:
             self._retire_old_revisions(server)
             upstream = self._create(server, era)
             self._upstreams[key] = upstream
-        return _EraRecorder(self, key, upstream) if era is None else upstream
+        if era is None:
+            return _EraRecorder(self, key, upstream)
+        return upstream
 
     @staticmethod
     def _caps_key(client: Client) -> bytes:

@@ -141,8 +141,9 @@ class RpcPeer:
     def _on_request(self, message: JsonObject, related: int | None) -> None:
         pending = self._relate(related)
         task = asyncio.create_task(self._answer(message, pending))
-        self._relays[message["id"]] = task
-        task.add_done_callback(lambda _t, key=message["id"]: self._relays.pop(key, None))
+        key = message["id"]
+        self._relays[key] = task
+        task.add_done_callback(lambda _t: self._relays.pop(key, None))
 
     async def _answer(self, message: JsonObject, pending: _Pending | None) -> None:
         method = message["method"]
@@ -164,7 +165,7 @@ class RpcPeer:
         method = message["method"]
         params = message.get("params") or {}
         if method == "notifications/progress":
-            pending = self._pending.get(params.get("progressToken"))
+            pending = self._pending.get(params.get("progressToken"))  # type: ignore[arg-type]
             if pending is not None and pending.client.on_notification is not None:
                 restored = {**params, "progressToken": pending.front_progress_token}
                 await pending.client.on_notification({"method": method, "params": restored})

@@ -18,7 +18,8 @@ class Event:
 
 async def iter_events(content: aiohttp.StreamReader) -> AsyncIterator[Event]:
     """Yield each dispatched event; comments and unknown fields are skipped."""
-    event, data, event_id, retry = "message", [], None, None
+    event, event_id, retry = "message", None, None
+    data: list[str] = []
     async for raw in content:
         line = raw.decode().rstrip("\r\n")
         if not line:
