@@ -61,7 +61,12 @@ def build_app(settings: Settings, engine: Engine | None = None) -> Starlette:
     )
     sessions = SessionRegistry()
     cursor_key = hashlib.sha256(b"lockgate-cursor:" + key).digest()
-    forwarder = Forwarder(pool, timeout=settings.upstream_timeout, cursor_key=cursor_key)
+    forwarder = Forwarder(
+        pool,
+        timeout=settings.upstream_timeout,
+        connect_timeout=settings.upstream_connect_timeout,
+        cursor_key=cursor_key,
+    )
     hub_box.append(Hub(sessions, forwarder.index))
     hosts, origins = settings.guard_patterns()
     endpoint = McpEndpoint(

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     upstream_timeout: float = Field(
         60.0, gt=0, description="Seconds an upstream call may take before -32011."
     )
+    upstream_connect_timeout: float = Field(
+        30.0, gt=0, description="Seconds to start a stdio server or open a session before -32010."
+    )
     max_body_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Largest POST body accepted (413 above).")
     audit_batch_size: int = Field(1000, gt=0, description="Audit legs written per batch.")
     audit_max_pending: int = Field(

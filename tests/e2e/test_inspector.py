@@ -15,8 +15,19 @@ INSPECTOR = ROOT / "node_modules" / ".bin" / "mcp-inspector-cli"
 
 def inspect(url: str, token: str, *args: str) -> subprocess.CompletedProcess[str]:
     # The CLI finds its own package.json through the working directory's parent: run it from node_modules.
-    argv = [str(INSPECTOR), "--cli", url, "--transport", "http", "--header", f"Authorization: Bearer {token}", *args]
-    return subprocess.run(argv, cwd=ROOT / "node_modules", capture_output=True, text=True, timeout=60, check=False)
+    argv = [
+        str(INSPECTOR),
+        "--cli",
+        url,
+        "--transport",
+        "http",
+        "--header",
+        f"Authorization: Bearer {token}",
+        *args,
+    ]
+    return subprocess.run(
+        argv, cwd=ROOT / "node_modules", capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def json_output(result: subprocess.CompletedProcess[str]) -> dict[str, object]:
@@ -41,7 +52,16 @@ def test_inspector_cli_lists_and_calls_a_tool_with_a_bearer_header(gateway: Runn
     listed = json_output(inspect(gateway.url("g"), token, "--method", "tools/list"))
     assert "fx__echo" in {tool["name"] for tool in listed["tools"]}  # type: ignore[union-attr]
     called = json_output(
-        inspect(gateway.url("g"), token, "--method", "tools/call", "--tool-name", "fx__echo", "--tool-arg", "text=hello")
+        inspect(
+            gateway.url("g"),
+            token,
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "fx__echo",
+            "--tool-arg",
+            "text=hello",
+        )
     )
     assert called["content"] == [{"type": "text", "text": "hello"}]
 

@@ -17,7 +17,7 @@ from lockgate.dataplane.errors import JsonRpcError
 from lockgate.dataplane.exchange import Exchange
 from lockgate.domain.features import FeatureKind, expose_name
 from lockgate.domain.model import Assignment
-from lockgate.upstream.base import Client, Era, JsonObject
+from lockgate.upstream.base import Client, Era, JsonObject, UpstreamError
 
 if TYPE_CHECKING:
     from lockgate.dataplane.forwarding import Forwarder
@@ -86,6 +86,10 @@ class Aggregator:
     async def list_names(self, assignment: Assignment, kind: FeatureKind, client: Client) -> frozenset[str]:
         """All names a server lists for ``kind``, following its cursors (bounded)."""
         upstream = self._forwarder.pool.get(assignment.server, client)
+        try:
+            await self._forwarder.connect(upstream, client, assignment.server.name)
+        except UpstreamError:
+            return frozenset()
         names: set[str] = set()
         cursor = None
         for _ in range(MAX_NAME_PAGES):

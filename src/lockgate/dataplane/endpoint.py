@@ -9,6 +9,7 @@ stream for notifications unrelated to any call; DELETE ends a session; modern cl
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -18,7 +19,13 @@ import orjson
 
 from lockgate.audit.recorder import AuditRecorder, Leg
 from lockgate.dataplane.auth import AuthError, LoadAccess, authenticate
-from lockgate.dataplane.errors import INVALID_REQUEST, PARSE_ERROR, JsonRpcError, error_message
+from lockgate.dataplane.errors import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    JsonRpcError,
+    error_message,
+)
 from lockgate.dataplane.exchange import Exchange
 from lockgate.dataplane.forwarding import Forwarder, is_error_response
 from lockgate.dataplane.front import discover_result, initialize_result, modern_result
@@ -37,6 +44,7 @@ from lockgate.upstream.base import (
     JsonObject,
 )
 
+log = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -90,6 +98,23 @@ class McpEndpoint:
         self._max_body = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one request; a bug answers -32603 naming the correlation id, never a traceback."""
+        started = False
+
+        async def tracking_send(message: MutableMapping[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._serve(scope, receive, tracking_send)
+        except Exception:
+            log.exception("internal error serving %s", scope.get("path"))
+            if not started:
+                error = JsonRpcError(INTERNAL_ERROR, "internal error in the gateway; see its log")
+                await self._plain(send, 500, None, error)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
         incoming = Incoming(scope["path_params"]["gateway"], dict(raw), raw, str(uuid.uuid4()), receive)
         refused = self._guard.check(incoming.headers.get("host"), incoming.headers.get("origin"))

@@ -27,7 +27,7 @@ from lockgate.dataplane.mrtr import drive_input_required
 from lockgate.dataplane.routing import FeatureIndex, resolve_named, resolve_uri
 from lockgate.domain.features import LIST_METHODS, FeatureKind
 from lockgate.domain.model import Assignment
-from lockgate.upstream.base import Client, Era, JsonObject, UpstreamError, UpstreamUnavailableError
+from lockgate.upstream.base import Client, Era, JsonObject, Upstream, UpstreamError, UpstreamUnavailableError
 from lockgate.upstream.pool import UpstreamPool
 
 NAMED = {"tools/call": FeatureKind.TOOL, "prompts/get": FeatureKind.PROMPT}
@@ -50,12 +50,16 @@ class Forwarder:
     """Routes and forwards client messages to the gateway's servers.
 
     ``timeout`` is the upstream deadline in seconds for one call; past it the call is cancelled
-    upstream and answered with -32011.
+    upstream and answered with -32011. Opening a connection first (starting a stdio server, the
+    handshake) has its own deadline, ``connect_timeout``, so a cold start does not eat the call's.
     """
 
-    def __init__(self, pool: UpstreamPool, *, timeout: float, cursor_key: bytes) -> None:
+    def __init__(
+        self, pool: UpstreamPool, *, timeout: float, connect_timeout: float, cursor_key: bytes
+    ) -> None:
         self.pool = pool
         self.timeout = timeout
+        self.connect_timeout = connect_timeout
         self.index = FeatureIndex(self._list_all_names)
         self.aggregator = Aggregator(self, cursor_key)
 
@@ -150,6 +154,7 @@ class Forwarder:
         sent_at, t0 = time.time(), time.perf_counter()
         try:
             upstream = self.pool.get(assignment.server, ex.client)
+            await self.connect(upstream, ex.client, server)
             async with asyncio.timeout(self.timeout):
                 response = await upstream.request(ex.method, params, ex.client)
                 if ex.era is Era.LEGACY and _input_required(response):
@@ -169,6 +174,22 @@ class Forwarder:
             raise JsonRpcError(code, str(exc), {"server": server, "reason": reason}) from None
         self._legs(ex, server, sent_at, params, t0, response, None)
         return response
+
+    async def connect(self, upstream: Upstream, client: Client, server: str) -> None:
+        """Open ``upstream`` within ``connect_timeout``.
+
+        Raises:
+            UpstreamUnavailableError: it did not open in time (``sent`` is False).
+        """
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                await upstream.connect(client)
+        except TimeoutError:
+            error = UpstreamUnavailableError(
+                f"server {server!r} did not start within {self.connect_timeout:g}s"
+            )
+            error.sent = False
+            raise error from None
 
     def _legs(
         self,

@@ -16,7 +16,9 @@ def _matches(value: str, patterns: Iterable[str]) -> bool:
         pattern = pattern.lower()
         if pattern.endswith(":*"):
             head = pattern[:-1]
-            if (value.startswith(head) and value[len(head) :].isdigit()) or value == pattern[:-2]:
+            if (
+                value.startswith(head) and value[len(head) :].isascii() and value[len(head) :].isdigit()
+            ) or value == pattern[:-2]:
                 return True
         elif value == pattern:
             return True

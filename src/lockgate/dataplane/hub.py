@@ -29,7 +29,7 @@ LISTEN_FILTERS = {
 }
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Listener:
     """A modern ``subscriptions/listen`` stream."""
 

@@ -88,7 +88,9 @@ def validate_modern(headers: Mapping[str, str], method: str, params: Any) -> Non
     _expect_header(headers, "mcp-method", method)
     key = NAME_KEYS.get(method)
     if key is not None:
-        _expect_header(headers, "mcp-name", params.get(key))
+        if not isinstance(params.get(key), str):
+            raise JsonRpcError(INVALID_PARAMS, f"{method} needs a string '{key}'", http_status=400)
+        _expect_header(headers, "mcp-name", params[key])
 
 
 def _expect_header(headers: Mapping[str, str], name: str, expected: Any) -> None:

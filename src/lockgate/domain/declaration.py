@@ -68,11 +68,13 @@ class GatewaySpec(_Strict):
     @model_validator(mode="after")
     def _distinct(self) -> Self:
         names = [a.server for a in self.servers]
-        if len(names) != len(set(names)):
-            raise ValueError(f"gateway {self.name!r}: a server is assigned twice")
+        for server in names:
+            if names.count(server) > 1:
+                raise ValueError(f"gateway {self.name!r}: server {server!r} is assigned twice")
         prefixes = [a.prefix for a in self.servers if a.prefix]
-        if len(prefixes) != len(set(prefixes)):
-            raise ValueError(f"gateway {self.name!r}: two assignments share a prefix")
+        for prefix in prefixes:
+            if prefixes.count(prefix) > 1:
+                raise ValueError(f"gateway {self.name!r}: two assignments share the prefix {prefix!r}")
         return self
 
 
@@ -91,6 +93,7 @@ class Declaration(_Strict):
     def _references_resolve(self) -> Self:
         for kind, items in (("server", self.servers), ("gateway", self.gateways), ("host", self.hosts)):
             names = [i.name for i in items]
-            if len(names) != len(set(names)):
-                raise ValueError(f"a {kind} name is declared twice")
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise ValueError(f"{kind} {twice[0]!r} is declared twice")
         return self

@@ -74,7 +74,9 @@ def may_hold_secret_keys(raw: bytes) -> bool:
 
     Lets the audit store a body verbatim without walking it when no key could match.
     """
-    lowered = raw.lower()
+    if not raw.isascii() or b"\\u" in raw:  # escapes and case folding could spell a key: look closer
+        return True
+    lowered = raw.lower().replace(b"-", b"").replace(b"_", b"")
     return any(hint in lowered for hint in _SECRET_HINTS)
 
 

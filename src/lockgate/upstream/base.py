@@ -84,6 +84,9 @@ class Upstream(Protocol):
     @property
     def server_info(self) -> JsonObject: ...
 
+    async def connect(self, client: Client) -> None:
+        """Open the connection (start the process, handshake) unless it is open. Raises ``UpstreamError``."""
+
     async def request(self, method: str, params: JsonObject | None, client: Client) -> JsonObject: ...
 
     async def notify(self, method: str, params: JsonObject | None) -> None: ...

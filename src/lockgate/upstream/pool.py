@@ -124,12 +124,21 @@ class _EraRecorder:
     def server_info(self) -> JsonObject:
         return self._upstream.server_info
 
+    async def connect(self, client: Client) -> None:
+        try:
+            await self._upstream.connect(client)
+        finally:
+            self._report()
+
     async def request(self, method: str, params: JsonObject | None, client: Client) -> JsonObject:
         try:
             return await self._upstream.request(method, params, client)
         finally:
-            if self._upstream._era_known:
-                self._pool._learned(self._key, self._upstream)
+            self._report()
+
+    def _report(self) -> None:
+        if self._upstream._era_known:
+            self._pool._learned(self._key, self._upstream)
 
     async def notify(self, method: str, params: JsonObject | None) -> None:
         await self._upstream.notify(method, params)

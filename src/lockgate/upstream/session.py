@@ -86,6 +86,9 @@ class RpcUpstream:
         return True
 
     # -- the Upstream protocol -----------------------------------------------------------------
+    async def connect(self, client: Client) -> None:
+        await self._connected(client)
+
     async def request(self, method: str, params: JsonObject | None, client: Client) -> JsonObject:
         peer = await self._connected(client)
         if self.era is Era.MODERN:
