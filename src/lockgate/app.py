@@ -22,7 +22,7 @@ from lockgate.dataplane.guard import HostOriginGuard
 from lockgate.dataplane.hub import Hub
 from lockgate.dataplane.sessions import SessionRegistry
 from lockgate.settings import Settings
-from lockgate.store.access import load_access
+from lockgate.store.access import AccessReader
 from lockgate.store.audit_log import save_entries
 from lockgate.store.engine import open_engine, upgrade
 from lockgate.upstream.base import JsonObject
@@ -53,6 +53,7 @@ def build_app(settings: Settings, engine: Engine | None = None) -> Starlette:
         await hub_box[0].on_server_notification(server_id, message)
 
     pool = UpstreamPool(on_server_notification)
+    access = AccessReader(engine)
     recorder = AuditRecorder(
         lambda entries: save_entries(engine, entries),
         batch_size=settings.audit_batch_size,
@@ -70,7 +71,7 @@ def build_app(settings: Settings, engine: Engine | None = None) -> Starlette:
     hub_box.append(Hub(sessions, forwarder.index))
     hosts, origins = settings.guard_patterns()
     endpoint = McpEndpoint(
-        load_access=lambda token_hash: load_access(engine, token_hash),
+        load_access=access.load,
         token_key=key,
         forwarder=forwarder,
         recorder=recorder,
@@ -92,6 +93,7 @@ def build_app(settings: Settings, engine: Engine | None = None) -> Starlette:
             sessions.close_all()
             await pool.close()
             await recorder.close()
+            access.close()
             log.info("audit: %s", recorder.stats)
 
     async def healthz(_request: Request) -> JSONResponse:
