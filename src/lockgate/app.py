@@ -8,12 +8,14 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from lockgate.audit.recorder import AuditRecorder
 from lockgate.dataplane.endpoint import McpEndpoint
@@ -43,7 +45,7 @@ class Gateway:
     hub: Hub
 
 
-def build_app(settings: Settings, engine: Engine | None = None) -> Starlette:
+def build_app(settings: Settings, engine: Engine | None = None) -> DataPlaneFirst:
     """The Lockgate ASGI app: ``/mcp/{gateway}`` (the data plane) and ``/healthz``."""
     engine = engine or open_engine(settings.resolved_database_url)
     key = settings.key_bytes()
@@ -100,12 +102,32 @@ def build_app(settings: Settings, engine: Engine | None = None) -> Starlette:
         stats: dict[str, Any] = {"status": "ok", "audit": _stats(recorder)}
         return JSONResponse(stats)
 
-    app = Starlette(
-        routes=[Route("/mcp/{gateway}", endpoint), Route("/healthz", healthz)],
-        lifespan=lifespan,
-    )
-    app.state.lockgate = gateway
-    return app
+    rest = Starlette(routes=[Route("/healthz", healthz)], lifespan=lifespan)
+    rest.state.lockgate = gateway
+    return DataPlaneFirst(endpoint, rest)
+
+
+class DataPlaneFirst:
+    """Sends ``/mcp/{gateway}`` straight to the MCP endpoint and everything else (``/healthz``, the
+    lifespan) to the Starlette app: the hot path skips two middlewares and the route table, which
+    showed in the benchmark's profile."""
+
+    def __init__(self, endpoint: McpEndpoint, rest: Starlette) -> None:
+        self.endpoint = endpoint
+        self.rest = rest
+        self.state = rest.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            gateway = path[5:].rstrip("/") if path.startswith("/mcp/") else ""
+            if path == "/mcp":  # the query form, /mcp?gateway=NAME (product spec §5.5)
+                gateway = parse_qs(scope["query_string"].decode("latin-1")).get("gateway", [""])[0]
+            if gateway and "/" not in gateway:
+                scope["path_params"] = {"gateway": gateway}
+                await self.endpoint(scope, receive, send)
+                return
+        await self.rest(scope, receive, send)
 
 
 def _stats(recorder: AuditRecorder) -> dict[str, int]:

@@ -88,3 +88,9 @@ async def test_another_token_of_the_same_host_keeps_working_after_one_is_revoked
     with pytest.raises(Exception):  # noqa: B017 - the SDK wraps the 401 differently per era
         async with mcp_client(gateway.url("g"), first, mode="2026-07-28") as client:
             await client.call_tool("echo", {"text": "no"})
+
+
+async def test_the_query_form_of_the_gateway_url_reaches_the_same_gateway(gateway: RunningGateway) -> None:
+    url = gateway.url("g").replace("/mcp/g", "/mcp?gateway=g")
+    async with mcp_client(url, gateway.token("agent", "g"), mode="2026-07-28") as client:
+        assert (await client.call_tool("echo", {"text": "query"})).content[0].text == "query"

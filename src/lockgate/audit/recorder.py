@@ -70,17 +70,17 @@ def to_entry(leg: Leg) -> AuditEntry:
 
 
 def _body_text(body: Any) -> str | None:
+    """The body as stored: verbatim when no key in it can be a secret key, else redacted."""
     if body is None:
         return None
-    if isinstance(body, bytes | bytearray | memoryview):
-        raw = bytes(body)
-        if not may_hold_secret_keys(raw):
-            return raw.decode(errors="replace")
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return "[unparseable body withheld]"  # it might hold a secret we cannot find
-    return orjson.dumps(redact(body)).decode()
+    raw = bytes(body) if isinstance(body, bytes | bytearray | memoryview) else orjson.dumps(body)
+    if not may_hold_secret_keys(raw):
+        return raw.decode(errors="replace")
+    try:
+        value = body if isinstance(body, dict | list) else orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return "[unparseable body withheld]"  # it might hold a secret we cannot find
+    return orjson.dumps(redact(value)).decode()
 
 
 @dataclass(slots=True)

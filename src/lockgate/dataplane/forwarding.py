@@ -154,7 +154,8 @@ class Forwarder:
         sent_at, t0 = time.time(), time.perf_counter()
         try:
             upstream = self.pool.get(assignment.server, ex.client)
-            await self.connect(upstream, ex.client, server)
+            if not upstream.is_open:
+                await self.connect(upstream, ex.client, server)
             async with asyncio.timeout(self.timeout):
                 response = await upstream.request(ex.method, params, ex.client)
                 if ex.era is Era.LEGACY and _input_required(response):

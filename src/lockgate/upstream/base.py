@@ -84,6 +84,10 @@ class Upstream(Protocol):
     @property
     def server_info(self) -> JsonObject: ...
 
+    @property
+    def is_open(self) -> bool:
+        """True while a connection is open (``connect`` would return at once)."""
+
     async def connect(self, client: Client) -> None:
         """Open the connection (start the process, handshake) unless it is open. Raises ``UpstreamError``."""
 

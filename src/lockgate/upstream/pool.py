@@ -124,6 +124,10 @@ class _EraRecorder:
     def server_info(self) -> JsonObject:
         return self._upstream.server_info
 
+    @property
+    def is_open(self) -> bool:
+        return self._upstream.is_open
+
     async def connect(self, client: Client) -> None:
         try:
             await self._upstream.connect(client)

@@ -86,6 +86,10 @@ class RpcUpstream:
         return True
 
     # -- the Upstream protocol -----------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        return self._peer is not None
+
     async def connect(self, client: Client) -> None:
         await self._connected(client)
 
