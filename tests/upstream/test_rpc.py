@@ -23,7 +23,7 @@ class Wire:
         self._changed = asyncio.Event()
         self.unrelated: list[JsonObject] = []
 
-    async def send(self, message: JsonObject) -> None:
+    async def send(self, message: JsonObject, client: Client | None = None) -> None:
         self.sent.append(message)
         self._changed.set()
 

@@ -16,6 +16,7 @@ from lockgate.dataplane.cursors import decode_cursor, encode_cursor
 from lockgate.dataplane.errors import JsonRpcError
 from lockgate.dataplane.exchange import Exchange
 from lockgate.domain.features import FeatureKind, expose_name
+from lockgate.domain.mcp_headers import param_headers
 from lockgate.domain.model import Assignment
 from lockgate.upstream.base import Client, Era, JsonObject, UpstreamError
 
@@ -81,7 +82,10 @@ class Aggregator:
         index = self._forwarder.index
         for kind in FeatureKind:
             if kind.list_method == method:
-                index.store(assignment, kind, frozenset(_names(kind, result.get(kind.value) or [])))
+                items = result.get(kind.value) or []
+                index.store(assignment, kind, frozenset(_names(kind, items)))
+                if kind is FeatureKind.TOOL:
+                    index.store_params(assignment, _tool_params(items))
 
     async def list_names(self, assignment: Assignment, kind: FeatureKind, client: Client) -> frozenset[str]:
         """All names a server lists for ``kind``, following its cursors (bounded)."""
@@ -91,6 +95,7 @@ class Aggregator:
         except UpstreamError:
             return frozenset()
         names: set[str] = set()
+        annotated: dict[str, dict[str, str]] = {}
         cursor = None
         for _ in range(MAX_NAME_PAGES):
             params: JsonObject = {"cursor": cursor} if cursor is not None else {}
@@ -102,15 +107,24 @@ class Aggregator:
             result = response.get("result")
             if not isinstance(result, dict):
                 break
-            names.update(_names(kind, result.get(kind.value) or []))
+            items = result.get(kind.value) or []
+            names.update(_names(kind, items))
+            annotated.update(_tool_params(items) if kind is FeatureKind.TOOL else {})
             cursor = result.get("nextCursor")
             if cursor is None:
                 break
+        if kind is FeatureKind.TOOL:
+            self._forwarder.index.store_params(assignment, annotated)
         return frozenset(names)
 
 
 def _names(kind: FeatureKind, items: list[JsonObject]) -> list[str]:
     return [i[kind.key] for i in items if isinstance(i, dict) and isinstance(i.get(kind.key), str)]
+
+
+def _tool_params(items: list[JsonObject]) -> dict[str, dict[str, str]]:
+    found = {item["name"]: param_headers(item) for item in items if isinstance(item, dict) and "name" in item}
+    return {name: params for name, params in found.items() if params}
 
 
 def _exposed(assignment: Assignment, kind: FeatureKind, items: list[JsonObject]) -> list[JsonObject]:

@@ -385,15 +385,18 @@ class McpEndpoint:
             client,
             self._recorder,
             request_id,
+            incoming.headers,
         )
         task = asyncio.current_task()
         if session is not None and task is not None:
             session.in_flight[request_id] = task
         watcher = asyncio.create_task(_cancel_on_disconnect(task, incoming)) if era is Era.MODERN else None
+        http_status = 200
         try:
             response = await self._answer(ex)
         except JsonRpcError as exc:
             response = {"error": exc.to_error()}
+            http_status = exc.http_status
         except asyncio.CancelledError:
             ex.record("proxy_response_error", error="cancelled by the client")
             raise
@@ -405,7 +408,7 @@ class McpEndpoint:
         if era is Era.MODERN and "result" in response:
             response = {"result": modern_result(response["result"])}
         error_code = (response.get("error") or {}).get("code")
-        status = 400 if era is Era.MODERN and error_code in MODERN_HTTP_400 else 200
+        status = 400 if era is Era.MODERN and error_code in MODERN_HTTP_400 else http_status
         body = await responder.finish({"jsonrpc": "2.0", "id": request_id, **response}, status)
         ex.record(
             "proxy_response_error" if is_error_response(response) else "proxy_response_success",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ class Exchange:
     client: Client
     recorder: AuditRecorder
     request_id: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)  # the front request's, lower-cased names
     feature_name: str | None = None
     started: float = field(default_factory=time.perf_counter)
 

@@ -24,6 +24,7 @@ from lockgate.dataplane.errors import (
 )
 from lockgate.dataplane.exchange import Exchange
 from lockgate.dataplane.mrtr import drive_input_required
+from lockgate.dataplane.params import check_param_headers, upstream_param_headers
 from lockgate.dataplane.routing import FeatureIndex, resolve_named, resolve_uri
 from lockgate.domain.features import LIST_METHODS, FeatureKind
 from lockgate.domain.model import Assignment
@@ -34,10 +35,12 @@ NAMED = {"tools/call": FeatureKind.TOOL, "prompts/get": FeatureKind.PROMPT}
 BY_URI = ("resources/read", "resources/subscribe", "resources/unsubscribe")
 
 
-def refusal(ex: Exchange, code: int, message: str, reason: str, **data: Any) -> JsonRpcError:
+def refusal(
+    ex: Exchange, code: int, message: str, reason: str, *, http_status: int = 200, **data: Any
+) -> JsonRpcError:
     """Record the ``gateway_refused`` leg and build the error to answer with."""
     ex.record("gateway_refused", server=data.get("server"), status=code, error=f"{reason}: {message}")
-    return JsonRpcError(code, message, {"reason": reason, **data})
+    return JsonRpcError(code, message, {"reason": reason, **data}, http_status=http_status)
 
 
 def is_error_response(response: JsonObject) -> bool:
@@ -93,8 +96,29 @@ class Forwarder:
         if route is None:
             raise refusal(ex, INVALID_PARAMS, f"Unknown {noun}: {name}", f"unknown_{noun}")
         self._refuse_disabled(ex, route.assignment)
+        if kind is FeatureKind.TOOL:
+            await self._mirror_param_headers(ex, route.assignment, route.upstream_name, params)
         upstream_params = params if route.upstream_name == name else {**params, "name": route.upstream_name}
         return await self.forward(ex, route.assignment, upstream_params)
+
+    async def _mirror_param_headers(
+        self, ex: Exchange, assignment: Assignment, tool: str, params: JsonObject
+    ) -> None:
+        """Check a modern client's ``Mcp-Param-*`` headers and prepare the upstream's."""
+        known = self.index.params(assignment)
+        if known is None:
+            await self.aggregator.list_names(assignment, FeatureKind.TOOL, ex.client)
+            known = self.index.params(assignment) or {}
+        annotated = known.get(tool)
+        arguments = params.get("arguments")
+        if not annotated or not isinstance(arguments, dict):
+            return
+        if ex.era is Era.MODERN:
+            try:
+                check_param_headers(ex.headers, annotated, arguments)
+            except JsonRpcError as exc:
+                raise refusal(ex, exc.code, exc.message, "header_mismatch", http_status=400) from None
+        ex.client.upstream_headers = upstream_param_headers(annotated, arguments)
 
     async def _call_by_uri(self, ex: Exchange) -> JsonObject:
         uri = (ex.params or {}).get("uri")

@@ -8,8 +8,6 @@ optional whitespace, RFC 9110 §5.5; ``=?base64?...?=`` decoded).
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +18,7 @@ from lockgate.dataplane.errors import (
     UNSUPPORTED_PROTOCOL_VERSION,
     JsonRpcError,
 )
+from lockgate.domain.mcp_headers import HeaderValueError, decode_header_value
 from lockgate.upstream.base import (
     LEGACY_VERSIONS,
     META_CLIENT_CAPABILITIES,
@@ -42,16 +41,6 @@ MODERN_METHODS = frozenset(
     }
 )
 NAME_KEYS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
-
-
-def decode_header(value: str) -> str:
-    value = value.strip()
-    if value.startswith("=?base64?") and value.endswith("?="):
-        try:
-            return base64.b64decode(value[9:-2], validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return value
-    return value
 
 
 def is_modern(headers: Mapping[str, str], params: Any) -> bool:
@@ -95,6 +84,10 @@ def validate_modern(headers: Mapping[str, str], method: str, params: Any) -> Non
 
 def _expect_header(headers: Mapping[str, str], name: str, expected: Any) -> None:
     present = headers.get(name)
-    if present is None or decode_header(present) != str(expected):
+    try:
+        value = decode_header_value(present) if present is not None else None
+    except HeaderValueError:
+        value = None
+    if value is None or value != str(expected):
         message = f"header {name} is {'missing' if present is None else 'not ' + repr(expected)}"
         raise JsonRpcError(HEADER_MISMATCH, message, {"header": name}, http_status=400)

@@ -31,10 +31,21 @@ class FeatureIndex:
     def __init__(self, list_names: ListNames) -> None:
         self._list_names = list_names
         self._names: dict[tuple[int, str, FeatureKind], frozenset[str]] = {}
+        self._params: dict[tuple[int, str], dict[str, dict[str, str]]] = {}
 
     def forget(self, server_id: int, kind: FeatureKind | None = None) -> None:
         for key in [k for k in self._names if k[0] == server_id and (kind is None or k[2] is kind)]:
             del self._names[key]
+        if kind in (None, FeatureKind.TOOL):
+            for params_key in [k for k in self._params if k[0] == server_id]:
+                del self._params[params_key]
+
+    def store_params(self, assignment: Assignment, params: dict[str, dict[str, str]]) -> None:
+        """Remember each tool's ``x-mcp-header`` parameters (tool → {argument: header suffix})."""
+        self._params[(assignment.server.id, assignment.server.revision)] = params
+
+    def params(self, assignment: Assignment) -> dict[str, dict[str, str]] | None:
+        return self._params.get((assignment.server.id, assignment.server.revision))
 
     async def names(self, assignment: Assignment, kind: FeatureKind, client: Client) -> frozenset[str]:
         key = (assignment.server.id, assignment.server.revision, kind)

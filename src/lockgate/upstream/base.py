@@ -56,6 +56,7 @@ class Client:
     capabilities: JsonObject = field(default_factory=dict)
     era: Era | None = None  # the front client's era; a dual-era HTTP server is spoken to in the same one
     info: JsonObject = field(default_factory=lambda: {"name": "lockgate", "version": "0"})
+    upstream_headers: dict[str, str] = field(default_factory=dict)  # per call, e.g. Mcp-Param-*
     on_request: Callable[[str, JsonObject | None], Awaitable[JsonObject]] | None = None
     on_notification: Callable[[JsonObject], Awaitable[None]] | None = None
 

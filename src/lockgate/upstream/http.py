@@ -9,13 +9,13 @@ are stateless: every request carries its ``_meta`` and the ``Mcp-Method``/``Mcp-
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 
 import aiohttp
 import orjson
 
+from lockgate.domain.mcp_headers import encode_header_value
 from lockgate.upstream.base import (
     Client,
     Era,
@@ -32,13 +32,6 @@ log = logging.getLogger(__name__)
 NAMED_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 MODERN_ERRORS = (-32020, -32021, -32022)
 RESUME_ATTEMPTS = 3
-
-
-def header_value(value: str) -> str:
-    """A header-safe value: ASCII as is, else ``=?base64?...?=`` (MCP 2026-07-28 streamable-http)."""
-    if value.isascii() and value.isprintable() and value == value.strip():
-        return value
-    return "=?base64?" + base64.b64encode(value.encode()).decode() + "?="
 
 
 class StreamableHttpUpstream(RpcUpstream):
@@ -90,7 +83,7 @@ class StreamableHttpUpstream(RpcUpstream):
                 key = NAMED_METHODS.get(method)
                 name = (message.get("params") or {}).get(key) if key else None
                 if isinstance(name, str):
-                    headers["Mcp-Name"] = header_value(name)
+                    headers["Mcp-Name"] = encode_header_value(name)
             return headers
         if self._protocol_version:
             headers["MCP-Protocol-Version"] = self._protocol_version
@@ -98,17 +91,16 @@ class StreamableHttpUpstream(RpcUpstream):
             headers["Mcp-Session-Id"] = self._session_id
         return headers
 
-    async def _send(self, message: JsonObject) -> None:
+    async def _send(self, message: JsonObject, client: Client | None = None) -> None:
         try:
-            await self._post(message)
+            await self._post(message, client.upstream_headers if client else None)
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailableError(f"server {self.name!r} is unreachable: {exc}") from exc
 
-    async def _post(self, message: JsonObject) -> None:
+    async def _post(self, message: JsonObject, extra: dict[str, str] | None) -> None:
         body = orjson.dumps(message)
-        async with self._http.post(
-            self._url, data=body, headers=self._headers(message), allow_redirects=False
-        ) as response:
+        headers = self._headers(message) | extra if extra else self._headers(message)
+        async with self._http.post(self._url, data=body, headers=headers, allow_redirects=False) as response:
             if response.status == 404 and self._session_id and message.get("method") != "initialize":
                 self._lost(f"server {self.name!r} ended the session; it is re-initialized on the next call")
                 raise UpstreamUnavailableError(f"server {self.name!r} ended its session")

@@ -35,14 +35,15 @@ class _Pending:
 class RpcPeer:
     """Client side of one JSON-RPC conversation.
 
-    ``send`` delivers one message upstream; for HTTP it also pumps the response stream back into
+    ``send(message, client)`` delivers one message upstream (``client`` is the caller of a request,
+    None for notifications and answers); for HTTP it also pumps the response stream back into
     ``receive``. ``send_cancellations`` is False where closing the stream is the cancellation (MCP
     2026-07-28 over HTTP).
     """
 
     def __init__(
         self,
-        send: Callable[[JsonObject], Awaitable[None]],
+        send: Callable[[JsonObject, Client | None], Awaitable[None]],
         on_unrelated: OnServerNotification,
         *,
         send_cancellations: bool = True,
@@ -86,7 +87,7 @@ class RpcPeer:
             message["params"] = self._rewrite_progress(request_id, params, pending)
         self._pending[request_id] = pending
         try:
-            await self._send(message)
+            await self._send(message, client)
             return await pending.future
         except asyncio.CancelledError:
             if self._send_cancellations and method != "initialize":
@@ -104,7 +105,7 @@ class RpcPeer:
             await asyncio.shield(self.notify_raw(note))
 
     async def notify_raw(self, message: JsonObject) -> None:
-        await self._send({"jsonrpc": "2.0", **message})
+        await self._send({"jsonrpc": "2.0", **message}, None)
 
     def fail_all(self, error: Exception) -> None:
         """Fail every call still waiting: the channel is gone."""
@@ -159,7 +160,7 @@ class RpcPeer:
             except Exception as exc:  # the front client went away: tell the server
                 response = {"error": {"code": -32603, "message": f"the client could not answer: {exc}"}}
         with contextlib.suppress(UpstreamUnavailableError):
-            await self._send({"jsonrpc": "2.0", "id": message["id"], **response})
+            await self._send({"jsonrpc": "2.0", "id": message["id"], **response}, None)
 
     async def _on_notification(self, message: JsonObject, related: int | None) -> None:
         method = message["method"]

@@ -76,7 +76,7 @@ class RpcUpstream:
     async def _open(self) -> None:
         raise NotImplementedError
 
-    async def _send(self, message: JsonObject) -> None:
+    async def _send(self, message: JsonObject, client: Client | None = None) -> None:
         raise NotImplementedError
 
     async def _shutdown(self) -> None:

@@ -15,6 +15,7 @@ import aiohttp
 import orjson
 
 from lockgate.upstream.base import (
+    Client,
     Era,
     JsonObject,
     OnServerNotification,
@@ -84,7 +85,7 @@ class SseUpstream(RpcUpstream):
             raise UpstreamError(f"sse server {self.name!r} named an endpoint on another origin")
         return url
 
-    async def _send(self, message: JsonObject) -> None:
+    async def _send(self, message: JsonObject, client: Client | None = None) -> None:
         if self._endpoint is None:
             raise UpstreamUnavailableError(f"sse server {self.name!r} is not connected")
         headers = self._headers | {"Content-Type": "application/json"}

@@ -15,7 +15,7 @@ import os
 
 import orjson
 
-from lockgate.upstream.base import JsonObject, OnServerNotification, UpstreamUnavailableError
+from lockgate.upstream.base import Client, JsonObject, OnServerNotification, UpstreamUnavailableError
 from lockgate.upstream.session import RpcUpstream
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class StdioUpstream(RpcUpstream):
             self.stderr_tail.append(text)
             log.debug("[%s stderr] %s", self.name, text)
 
-    async def _send(self, message: JsonObject) -> None:
+    async def _send(self, message: JsonObject, client: Client | None = None) -> None:
         process = self._process
         if process is None or process.stdin is None or process.returncode is not None:
             raise UpstreamUnavailableError(f"stdio server {self.name!r} is not running")
