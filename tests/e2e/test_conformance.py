@@ -19,23 +19,10 @@ pytestmark = [
 ]
 
 
-KNOWN_GAPS = {
-    # Not built yet; each is named in the README's "Known gaps". A gap that closes fails the test, so
-    # this list only ever shrinks.
-    "2026-07-28": {
-        "server-stateless",  # subscriptions/listen filtering and ack frames are not yet accepted by the suite
-        "http-custom-header-server-validation",  # Mcp-Param-* headers (x-mcp-header) not generated or checked
-    },
-}
-
-
 def assert_no_regression(suite: Suite, workdir: Path) -> None:
     comparison = compare_suite(suite, workdir)
     print(comparison.table())
-    known = KNOWN_GAPS.get(suite.name, set())
-    regressed = set(comparison.regressions())
-    assert not (known - regressed), f"known gaps now pass, remove them from KNOWN_GAPS: {known - regressed}"
-    if regressed - known:
+    if comparison.regressions():
         pytest.fail(f"{comparison.describe_regressions()}\n(logs and results under {workdir})", pytrace=False)
 
 
