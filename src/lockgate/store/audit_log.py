@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from lockgate.domain.audit import AuditEntry
+from lockgate.store.rows import as_dict
 from lockgate.store.schema import audit_entries
 
 _COLUMNS = [f.name for f in fields(AuditEntry)]
@@ -47,4 +48,4 @@ def load_entries(
     else:
         query = query.order_by(audit_entries.c.id.desc()).limit(limit)
     with engine.connect() as conn:
-        return [r._asdict() for r in conn.execute(query)]
+        return [as_dict(r) for r in conn.execute(query)]

@@ -14,6 +14,7 @@ import orjson
 from sqlalchemy import Connection, Engine, Table, delete, insert, select, update
 
 from lockgate.domain.declaration import Declaration, GatewaySpec, HostSpec, ServerSpec
+from lockgate.store.rows import as_dict
 from lockgate.store.schema import connections, gateway_servers, gateways, hosts, servers, users
 
 Toggleable = Literal["hosts", "gateways", "servers"]
@@ -207,7 +208,7 @@ def list_rows(engine: Engine, kind: Toggleable) -> list[dict[str, Any]]:
     table = _TABLES[kind]
     columns = [c for c in table.c if c.name != "config"]
     with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(select(*columns).order_by(table.c.name))]
+        return [as_dict(r) for r in conn.execute(select(*columns).order_by(table.c.name))]
 
 
 def list_connections(engine: Engine) -> list[dict[str, Any]]:
@@ -226,4 +227,4 @@ def list_connections(engine: Engine) -> list[dict[str, Any]]:
         .order_by(hosts.c.name, gateways.c.name, users.c.email)
     )
     with engine.connect() as conn:
-        return [r._asdict() for r in conn.execute(query)]
+        return [as_dict(r) for r in conn.execute(query)]

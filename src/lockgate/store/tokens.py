@@ -9,6 +9,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from lockgate.domain.tokens import hash_token, mint_token
 from lockgate.store.catalog import NotFoundError, resolve_connection
+from lockgate.store.rows import as_dict
 from lockgate.store.schema import api_tokens, connections, gateways, hosts, users
 
 
@@ -70,7 +71,7 @@ def list_tokens(engine: Engine) -> list[dict[str, Any]]:
         .order_by(api_tokens.c.created_at)
     )
     with engine.connect() as conn:
-        return [r._asdict() for r in conn.execute(query)]
+        return [as_dict(r) for r in conn.execute(query)]
 
 
 __all__ = ["NotFoundError", "create_token", "list_tokens", "revoke_token"]
