@@ -30,10 +30,11 @@ from lockgate.dataplane.exchange import Exchange
 from lockgate.dataplane.forwarding import Forwarder, is_error_response
 from lockgate.dataplane.front import discover_result, initialize_result, modern_result
 from lockgate.dataplane.guard import HostOriginGuard
-from lockgate.dataplane.hub import LISTEN_FILTERS, Hub, Listener
+from lockgate.dataplane.hub import Hub
 from lockgate.dataplane.modern import is_modern, validate_modern
 from lockgate.dataplane.responder import Responder, send_json
 from lockgate.dataplane.sessions import FrontSession, SessionRegistry
+from lockgate.dataplane.streams import cancel_on_disconnect, serve_listen, serve_session_stream
 from lockgate.domain.model import Access
 from lockgate.upstream.base import (
     LEGACY_VERSIONS,
@@ -356,7 +357,10 @@ class McpEndpoint:
             capabilities=meta[META_CLIENT_CAPABILITIES], era=Era.MODERN, info=meta.get(META_CLIENT_INFO) or {}
         )
         if method == "subscriptions/listen":
-            await self._listen(incoming, access, request_id, params, send)
+            self._leg(incoming, access, "proxy_response_success", method, status=200)
+            server_ids = frozenset(a.server.id for a in access.assignments if a.server.enabled)
+            responder = Responder(send, prime=False, extra_headers=self._correlation(incoming))
+            await serve_listen(self._hub, responder, request_id, params, server_ids, incoming.receive)
             return
         await self._exchange(incoming, access, Era.MODERN, message, client, send, None)
 
@@ -375,7 +379,7 @@ class McpEndpoint:
         responder = Responder(send, prime=era is Era.LEGACY, extra_headers=self._correlation(incoming))
         client.on_notification = responder.emit
         if session is not None:
-            client.on_request = self._relay_to(session, client, responder)
+            client.on_request = session.relay(client.capabilities, responder.emit)
         ex = Exchange(
             incoming.correlation_id,
             access,
@@ -390,7 +394,9 @@ class McpEndpoint:
         task = asyncio.current_task()
         if session is not None and task is not None:
             session.in_flight[request_id] = task
-        watcher = asyncio.create_task(_cancel_on_disconnect(task, incoming)) if era is Era.MODERN else None
+        watcher = (
+            asyncio.create_task(cancel_on_disconnect(task, incoming.receive)) if era is Era.MODERN else None
+        )
         http_status = 200
         try:
             response = await self._answer(ex)
@@ -424,70 +430,6 @@ class McpEndpoint:
             return {"result": discover_result()}
         return await self._forwarder.handle(ex)
 
-    def _relay_to(
-        self, session: FrontSession, client: Client, responder: Responder
-    ) -> Callable[[str, JsonObject | None], Awaitable[JsonObject]]:
-        """Relays a server→client request on the call's stream, under a gateway-minted id."""
-
-        async def relay(method: str, params: JsonObject | None) -> JsonObject:
-            capability = RELAYED_METHODS.get(method)
-            if capability is None or capability not in client.capabilities:
-                return {
-                    "error": {"code": -32601, "message": f"the client did not declare {capability or method}"}
-                }
-            request_id = session.mint_request_id()
-            future: asyncio.Future[JsonObject] = asyncio.get_running_loop().create_future()
-            session.pending[request_id] = future
-            message: JsonObject = {"jsonrpc": "2.0", "id": request_id, "method": method}
-            if params is not None:
-                message["params"] = params
-            try:
-                await responder.emit(message)
-                return await future
-            finally:
-                session.pending.pop(request_id, None)
-
-        return relay
-
-    # -- modern subscriptions ------------------------------------------------------------------------
-    async def _listen(
-        self, incoming: Incoming, access: Access, request_id: Any, params: JsonObject, send: Send
-    ) -> None:
-        """``subscriptions/listen``: acknowledge, then stream the requested notifications until the
-        client closes the stream (MCP 2026-07-28 basic/patterns/subscriptions)."""
-        wanted_filter = params.get("notifications") or {}
-        wanted = frozenset(m for m, flag in LISTEN_FILTERS.items() if wanted_filter.get(flag))
-        uris = frozenset(u for u in wanted_filter.get("resourceSubscriptions") or () if isinstance(u, str))
-        honoured: dict[str, Any] = {flag: True for m, flag in LISTEN_FILTERS.items() if m in wanted}
-        if uris:
-            honoured["resourceSubscriptions"] = sorted(uris)
-        server_ids = frozenset(a.server.id for a in access.assignments if a.server.enabled)
-        listener = Listener(lambda: server_ids, wanted, uris)
-        responder = Responder(send, prime=False)
-        self._leg(incoming, access, "proxy_response_success", "subscriptions/listen", status=200)
-        ack = {
-            "jsonrpc": "2.0",
-            "method": "notifications/subscriptions/acknowledged",
-            "params": {
-                "notifications": honoured,
-                "_meta": {"io.modelcontextprotocol/subscriptionId": request_id},
-            },
-        }
-        self._hub.add(listener)
-        watcher = asyncio.create_task(_cancel_on_disconnect(asyncio.current_task(), incoming))
-        try:
-            await responder.emit(ack)
-            while True:
-                note = await listener.queue.get()
-                note["params"] = {
-                    **note.get("params", {}),
-                    "_meta": {"io.modelcontextprotocol/subscriptionId": request_id},
-                }
-                await responder.emit(note)
-        finally:
-            watcher.cancel()
-            self._hub.remove(listener)
-
     # -- GET and DELETE ------------------------------------------------------------------------------
     async def _session_request(self, method: str, incoming: Incoming, send: Send) -> None:
         if incoming.headers.get("mcp-protocol-version", "").strip() not in ("", *LEGACY_VERSIONS):
@@ -520,22 +462,7 @@ class McpEndpoint:
                 send, 409, None, JsonRpcError(INVALID_REQUEST, "this session already has a GET stream")
             )
             return
-        await self._stream(session, incoming, send)
-
-    async def _stream(self, session: FrontSession, incoming: Incoming, send: Send) -> None:
-        queue: asyncio.Queue[JsonObject] = asyncio.Queue()
-        session.stream = queue
-        responder = Responder(send, prime=True)
-        watcher = asyncio.create_task(_cancel_on_disconnect(asyncio.current_task(), incoming))
-        try:
-            await responder.open_stream()
-            while message := await queue.get():
-                await responder.emit(message)
-            await responder.end_stream()
-        finally:
-            watcher.cancel()
-            if session.stream is queue:
-                session.stream = None
+        await serve_session_stream(session, Responder(send, prime=True), incoming.receive)
 
 
 def _feature_name(params: Any) -> str | None:
@@ -543,13 +470,3 @@ def _feature_name(params: Any) -> str | None:
         return None
     name = params.get("name", params.get("uri"))
     return name if isinstance(name, str) else None
-
-
-async def _cancel_on_disconnect(task: asyncio.Task[Any] | None, incoming: Incoming) -> None:
-    """Cancel ``task`` when the client goes away (modern era: closing the stream is cancellation)."""
-    while True:
-        message = await incoming.receive()
-        if message["type"] == "http.disconnect":
-            if task is not None:
-                task.cancel()
-            return

@@ -12,10 +12,17 @@ import itertools
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from lockgate.upstream.base import JsonObject
+
+RELAYED_METHODS = {
+    "sampling/createMessage": "sampling",
+    "elicitation/create": "elicitation",
+    "roots/list": "roots",
+}
 
 
 @dataclass(slots=True)
@@ -37,6 +44,33 @@ class FrontSession:
     def mint_request_id(self) -> str:
         """A gateway-minted id for a server→client request relayed to this client."""
         return f"lockgate-{next(self._ids)}"
+
+    def relay(
+        self, capabilities: JsonObject, emit: Callable[[JsonObject], Awaitable[None]]
+    ) -> Callable[[str, JsonObject | None], Awaitable[JsonObject]]:
+        """A relay of server→client requests to this client over ``emit`` (the call's stream), under
+        gateway-minted ids; the client's answer comes back as a POSTed response to ``pending``.
+        Only requests for capabilities the client declared are relayed (MCP basic/lifecycle)."""
+
+        async def relay(method: str, params: JsonObject | None) -> JsonObject:
+            capability = RELAYED_METHODS.get(method)
+            if capability is None or capability not in capabilities:
+                return {
+                    "error": {"code": -32601, "message": f"the client did not declare {capability or method}"}
+                }
+            request_id = self.mint_request_id()
+            future: asyncio.Future[JsonObject] = asyncio.get_running_loop().create_future()
+            self.pending[request_id] = future
+            message: JsonObject = {"jsonrpc": "2.0", "id": request_id, "method": method}
+            if params is not None:
+                message["params"] = params
+            try:
+                await emit(message)
+                return await future
+            finally:
+                self.pending.pop(request_id, None)
+
+        return relay
 
     def close(self) -> None:
         for future in self.pending.values():

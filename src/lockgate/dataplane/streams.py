@@ -1,0 +1,84 @@
+"""Long-lived response streams: a legacy session's GET stream and a modern ``subscriptions/listen``
+stream, and the watcher that ends a request when its client goes away."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from lockgate.dataplane.hub import LISTEN_FILTERS, Hub, Listener
+from lockgate.dataplane.responder import Responder
+from lockgate.dataplane.sessions import FrontSession
+from lockgate.upstream.base import JsonObject
+
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId"
+
+
+async def cancel_on_disconnect(task: asyncio.Task[Any] | None, receive: Receive) -> None:
+    """Cancel ``task`` when the client goes away (modern era: closing the stream is cancellation)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            if task is not None:
+                task.cancel()
+            return
+
+
+def listen_filter(params: JsonObject) -> tuple[frozenset[str], frozenset[str], JsonObject]:
+    """What a ``subscriptions/listen`` asks for: notification methods, resource URIs, and the
+    subset the gateway honours (for the acknowledgement)."""
+    wanted_filter = params.get("notifications") or {}
+    wanted = frozenset(m for m, flag in LISTEN_FILTERS.items() if wanted_filter.get(flag))
+    uris = frozenset(u for u in wanted_filter.get("resourceSubscriptions") or () if isinstance(u, str))
+    honoured: JsonObject = {flag: True for m, flag in LISTEN_FILTERS.items() if m in wanted}
+    if uris:
+        honoured["resourceSubscriptions"] = sorted(uris)
+    return wanted, uris, honoured
+
+
+async def serve_listen(
+    hub: Hub,
+    responder: Responder,
+    request_id: Any,
+    params: JsonObject,
+    server_ids: frozenset[int],
+    receive: Receive,
+) -> None:
+    """Acknowledge, then stream the requested notifications, each tagged with the subscription id,
+    until the client closes the stream (MCP 2026-07-28 basic/patterns/subscriptions)."""
+    wanted, uris, honoured = listen_filter(params)
+    listener = Listener(lambda: server_ids, wanted, uris)
+    tag = {SUBSCRIPTION_ID: request_id}
+    hub.add(listener)
+    watcher = asyncio.create_task(cancel_on_disconnect(asyncio.current_task(), receive))
+    try:
+        ack = {
+            "method": "notifications/subscriptions/acknowledged",
+            "params": {"notifications": honoured, "_meta": tag},
+        }
+        await responder.emit(ack)
+        while True:
+            note = await listener.queue.get()
+            await responder.emit({**note, "params": {**note.get("params", {}), "_meta": tag}})
+    finally:
+        watcher.cancel()
+        hub.remove(listener)
+
+
+async def serve_session_stream(session: FrontSession, responder: Responder, receive: Receive) -> None:
+    """A legacy session's GET stream: notifications unrelated to any call, until the session ends
+    or the client goes away."""
+    queue: asyncio.Queue[JsonObject] = asyncio.Queue()
+    session.stream = queue
+    watcher = asyncio.create_task(cancel_on_disconnect(asyncio.current_task(), receive))
+    try:
+        await responder.open_stream()
+        while message := await queue.get():
+            await responder.emit(message)
+        await responder.end_stream()
+    finally:
+        watcher.cancel()
+        if session.stream is queue:
+            session.stream = None
