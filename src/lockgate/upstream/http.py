@@ -1,6 +1,6 @@
 """Streamable HTTP servers of either era (MCP 2025-11-25 and 2026-07-28 basic/transports).
 
-One aiohttp session (keep-alive connection pool) is shared by every HTTP upstream. Legacy servers
+One keep-alive HTTP client (``http_client``) is shared by every HTTP upstream. Legacy servers
 get one initialized ``Mcp-Session-Id`` per upstream, reused for every call, re-initialized when the
 server forgets it (404), and a GET stream for notifications unrelated to any call. Modern servers
 are stateless: every request carries its ``_meta`` and the ``Mcp-Method``/``Mcp-Name`` headers.
@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 
-import aiohttp
 import orjson
 
 from lockgate.domain.mcp_headers import encode_header_value
@@ -24,6 +23,7 @@ from lockgate.upstream.base import (
     UpstreamError,
     UpstreamUnavailableError,
 )
+from lockgate.upstream.http_client import ConnectError, HttpClient, HttpClientError, Response
 from lockgate.upstream.rpc import RpcPeer
 from lockgate.upstream.session import RpcUpstream
 from lockgate.upstream.sse_events import iter_events
@@ -42,7 +42,7 @@ class StreamableHttpUpstream(RpcUpstream):
         name: str,
         url: str,
         headers: dict[str, str],
-        http: aiohttp.ClientSession,
+        http: HttpClient,
         on_unrelated: OnServerNotification,
         era: Era | None = None,
     ) -> None:
@@ -94,13 +94,17 @@ class StreamableHttpUpstream(RpcUpstream):
     async def _send(self, message: JsonObject, client: Client | None = None) -> None:
         try:
             await self._post(message, client.upstream_headers if client else None)
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnavailableError(f"server {self.name!r} is unreachable: {exc}") from exc
+        except ConnectError as exc:
+            error = UpstreamUnavailableError(f"server {self.name!r} is unreachable: {exc}")
+            error.sent = False
+            raise error from exc
+        except HttpClientError as exc:
+            raise UpstreamUnavailableError(f"server {self.name!r} failed mid-call: {exc}") from exc
 
     async def _post(self, message: JsonObject, extra: dict[str, str] | None) -> None:
         body = orjson.dumps(message)
         headers = self._headers(message) | extra if extra else self._headers(message)
-        async with self._http.post(self._url, data=body, headers=headers, allow_redirects=False) as response:
+        async with self._http.request("POST", self._url, headers, body) as response:
             if response.status == 404 and self._session_id and message.get("method") != "initialize":
                 self._lost(f"server {self.name!r} ended the session; it is re-initialized on the next call")
                 raise UpstreamUnavailableError(f"server {self.name!r} ended its session")
@@ -110,7 +114,7 @@ class StreamableHttpUpstream(RpcUpstream):
                 return
             await self._read_reply(response, message["id"])
 
-    async def _read_reply(self, response: aiohttp.ClientResponse, request_id: int) -> None:
+    async def _read_reply(self, response: Response, request_id: int) -> None:
         content_type = response.headers.get("content-type", "")
         peer = self._peer
         if response.status >= 400 and "application/json" not in content_type:
@@ -137,14 +141,14 @@ class StreamableHttpUpstream(RpcUpstream):
             and (reply["error"].get("code") in MODERN_ERRORS or reply["error"].get("code") == -32601)
         )
 
-    async def _read_stream(self, response: aiohttp.ClientResponse, request_id: int) -> None:
+    async def _read_stream(self, response: Response, request_id: int) -> None:
         """Pump one POST's SSE stream; resume with GET + Last-Event-ID if it ends early (legacy only)."""
         last_id = await self._pump(response, request_id)
         for _ in range(RESUME_ATTEMPTS):
             if self._answered(request_id) or last_id is None or self.era is Era.MODERN:
                 return
             headers = self._headers({}) | {"Accept": "text/event-stream", "Last-Event-ID": last_id}
-            async with self._http.get(self._url, headers=headers, allow_redirects=False) as resumed:
+            async with self._http.request("GET", self._url, headers) as resumed:
                 if resumed.status != 200:
                     break
                 last_id = await self._pump(resumed, request_id) or last_id
@@ -155,9 +159,9 @@ class StreamableHttpUpstream(RpcUpstream):
         peer = self._peer
         return peer is None or not peer.waiting_for(request_id)
 
-    async def _pump(self, response: aiohttp.ClientResponse, request_id: int) -> str | None:
+    async def _pump(self, response: Response, request_id: int) -> str | None:
         last_id = None
-        async for event in iter_events(response.content):
+        async for event in iter_events(response):
             last_id = event.id or last_id
             if not event.data:
                 continue
@@ -173,16 +177,15 @@ class StreamableHttpUpstream(RpcUpstream):
         """The legacy GET stream: notifications and requests unrelated to any call."""
         while self._peer is not None and self._session_id:
             try:
-                async with self._http.get(
-                    self._url, headers=self._headers({}) | {"Accept": "text/event-stream"}
-                ) as r:
+                headers = self._headers({}) | {"Accept": "text/event-stream"}
+                async with self._http.request("GET", self._url, headers) as r:
                     if r.status != 200:
                         return  # 405: the server offers no such stream
-                    async for event in iter_events(r.content):
+                    async for event in iter_events(r):
                         peer = self._peer
                         if event.data and peer is not None:
                             await peer.receive(orjson.loads(event.data))
-            except (aiohttp.ClientError, orjson.JSONDecodeError) as exc:
+            except (HttpClientError, orjson.JSONDecodeError) as exc:
                 log.debug("GET stream of %s ended: %s", self.name, exc)
             await asyncio.sleep(1)  # reconnect back-off, not a wait for an event
 
@@ -195,4 +198,5 @@ class StreamableHttpUpstream(RpcUpstream):
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
                     headers = {**self._static_headers, "Mcp-Session-Id": session_id}
-                    await self._http.delete(self._url, headers=headers)
+                    async with self._http.request("DELETE", self._url, headers):
+                        pass

@@ -12,12 +12,12 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-import aiohttp
 import orjson
 
 from lockgate.domain.model import Server, Transport
 from lockgate.upstream.base import Client, Era, JsonObject, Upstream, relayed_capabilities
 from lockgate.upstream.http import StreamableHttpUpstream
+from lockgate.upstream.http_client import HttpClient
 from lockgate.upstream.session import RpcUpstream
 from lockgate.upstream.sse import SseUpstream
 from lockgate.upstream.stdio import StdioUpstream
@@ -35,12 +35,10 @@ class UpstreamPool:
         self._on_notification = on_notification
         self._upstreams: dict[_Key, RpcUpstream] = {}
         self._eras: dict[tuple[int, str], Era] = {}
-        self._http: aiohttp.ClientSession | None = None
+        self._http: HttpClient | None = None
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=512, limit_per_host=256, keepalive_timeout=60)
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
-        self._http = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=True)
+        self._http = HttpClient()
 
     async def close(self) -> None:
         upstreams, self._upstreams = list(self._upstreams.values()), {}

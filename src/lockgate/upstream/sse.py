@@ -11,7 +11,6 @@ import contextlib
 import logging
 from urllib.parse import urljoin, urlsplit
 
-import aiohttp
 import orjson
 
 from lockgate.upstream.base import (
@@ -22,6 +21,7 @@ from lockgate.upstream.base import (
     UpstreamError,
     UpstreamUnavailableError,
 )
+from lockgate.upstream.http_client import ConnectError, HttpClient, HttpClientError
 from lockgate.upstream.session import RpcUpstream
 from lockgate.upstream.sse_events import iter_events
 
@@ -36,7 +36,7 @@ class SseUpstream(RpcUpstream):
         name: str,
         url: str,
         headers: dict[str, str],
-        http: aiohttp.ClientSession,
+        http: HttpClient,
         on_unrelated: OnServerNotification,
     ) -> None:
         super().__init__(name, on_unrelated, era=Era.LEGACY)
@@ -60,19 +60,17 @@ class SseUpstream(RpcUpstream):
         reason = "closed its event stream"
         try:
             headers = self._headers | {"Accept": "text/event-stream"}
-            async with self._http.get(
-                self._url, headers=headers, timeout=aiohttp.ClientTimeout(), allow_redirects=False
-            ) as response:
+            async with self._http.request("GET", self._url, headers) as response:
                 if response.status != 200:
                     raise UpstreamUnavailableError(
                         f"sse server {self.name!r} answered HTTP {response.status}"
                     )
-                async for event in iter_events(response.content):
+                async for event in iter_events(response):
                     if event.event == "endpoint" and not endpoint.done():
                         endpoint.set_result(self._same_origin(event.data))
                     elif event.event == "message" and event.data and self._peer is not None:
                         await self._peer.receive(orjson.loads(event.data))
-        except (aiohttp.ClientError, UpstreamError, orjson.JSONDecodeError) as exc:
+        except (HttpClientError, UpstreamError, orjson.JSONDecodeError) as exc:
             reason = f"is unreachable: {exc}"
             if not endpoint.done():
                 endpoint.set_exception(UpstreamUnavailableError(f"sse server {self.name!r} {reason}"))
@@ -90,13 +88,16 @@ class SseUpstream(RpcUpstream):
             raise UpstreamUnavailableError(f"sse server {self.name!r} is not connected")
         headers = self._headers | {"Content-Type": "application/json"}
         try:
-            async with self._http.post(
-                self._endpoint, data=orjson.dumps(message), headers=headers, allow_redirects=False
-            ) as response:
+            async with self._http.request("POST", self._endpoint, headers, orjson.dumps(message)) as response:
+                await response.read()
                 if response.status >= 400:
                     raise UpstreamError(f"sse server {self.name!r} answered HTTP {response.status}")
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnavailableError(f"sse server {self.name!r} is unreachable: {exc}") from exc
+        except ConnectError as exc:
+            error = UpstreamUnavailableError(f"sse server {self.name!r} is unreachable: {exc}")
+            error.sent = False
+            raise error from exc
+        except HttpClientError as exc:
+            raise UpstreamUnavailableError(f"sse server {self.name!r} failed mid-call: {exc}") from exc
 
     async def _shutdown(self) -> None:
         reader, self._reader = self._reader, None

@@ -1,11 +1,9 @@
-"""Server-sent events read from an aiohttp response body (WHATWG HTML §9.2 event stream format)."""
+"""Server-sent events read from a streamed body (WHATWG HTML §9.2 event stream format)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
-
-import aiohttp
 
 
 @dataclass(slots=True)
@@ -16,12 +14,22 @@ class Event:
     retry: int | None
 
 
-async def iter_events(content: aiohttp.StreamReader) -> AsyncIterator[Event]:
+async def _lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
+    buffer = b""
+    async for chunk in chunks:
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            yield line.rstrip(b"\r").decode()
+    if buffer:
+        yield buffer.rstrip(b"\r").decode()
+
+
+async def iter_events(chunks: AsyncIterable[bytes]) -> AsyncIterator[Event]:
     """Yield each dispatched event; comments and unknown fields are skipped."""
     event, event_id, retry = "message", None, None
     data: list[str] = []
-    async for raw in content:
-        line = raw.decode().rstrip("\r\n")
+    async for line in _lines(chunks):
         if not line:
             if data or event_id is not None:
                 yield Event(event, "\n".join(data), event_id, retry)

@@ -1,0 +1,204 @@
+"""A lean HTTP/1.1 client for the hot path: keep-alive connections on asyncio protocols, responses
+parsed by httptools (the parser uvicorn uses).
+
+Measured on this project's 2-core machine, one sequential POST to a bare ASGI server cost 0.67-0.71
+ms through aiohttp and 0.22-0.28 ms through this client; the upstream leg is the largest part of a
+forwarded call, so it is ours to keep lean. It does what upstream MCP traffic needs and no more: one
+request at a time per connection, ``Content-Length`` bodies out, any framing in (length, chunked,
+until close), streamed bodies for SSE, TLS for https, no redirects, no cookies, no proxies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import httptools
+
+CONNECT_TIMEOUT = 10.0
+_EOF = b""
+
+
+class HttpClientError(Exception):
+    """The request could not be made or its response was cut off or malformed."""
+
+
+class ConnectError(HttpClientError):
+    """No connection could be opened: nothing was sent."""
+
+
+class Response:
+    """Status and headers as soon as they arrive; the body read whole or streamed in chunks."""
+
+    def __init__(
+        self, status: int, headers: dict[str, str], chunks: asyncio.Queue[bytes | Exception]
+    ) -> None:
+        self.status = status
+        self.headers: Mapping[str, str] = headers
+        self._chunks = chunks
+        self.complete = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while not self.complete:
+            chunk = await self._chunks.get()
+            if isinstance(chunk, Exception):
+                raise chunk
+            if chunk is _EOF:
+                self.complete = True
+                return
+            yield chunk
+
+    async def read(self) -> bytes:
+        return b"".join([chunk async for chunk in self])
+
+
+class _Connection(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self._headers: dict[str, str] = {}
+        self._head: asyncio.Future[Response] | None = None
+        self._chunks: asyncio.Queue[bytes | Exception] = asyncio.Queue()
+        self.reusable = False
+
+    # -- asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass it
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(HttpClientError(f"malformed HTTP response: {exc}"))
+            if self.transport is not None:
+                self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.reusable = False
+        self.transport = None
+        self._fail(HttpClientError(f"connection closed{f': {exc}' if exc else ''}"))
+
+    # -- httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        if self._head is not None and not self._head.done():
+            status = self._parser.get_status_code()
+            self._head.set_result(Response(status, self._headers, self._chunks))
+
+    def on_body(self, body: bytes) -> None:
+        self._chunks.put_nowait(body)
+
+    def on_message_complete(self) -> None:
+        self.reusable = self._parser.should_keep_alive()
+        self._chunks.put_nowait(_EOF)
+
+    def _fail(self, error: Exception) -> None:
+        if self._head is not None and not self._head.done():
+            self._head.set_exception(error)
+        self._chunks.put_nowait(error)
+
+    # -- one exchange
+    def send(self, request: bytes) -> asyncio.Future[Response]:
+        if self.transport is None:
+            raise HttpClientError("connection closed")
+        self._headers = {}
+        self._chunks = asyncio.Queue()
+        self.reusable = False
+        self._head = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        return self._head
+
+    @property
+    def open(self) -> bool:
+        return self.transport is not None and not self.transport.is_closing()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+class HttpClient:
+    """Keep-alive connections per origin, reused one request at a time."""
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._ssl = ssl.create_default_context()
+        self._closed = False
+
+    async def _connect(self, scheme: str, host: str, port: int) -> _Connection:
+        loop = asyncio.get_running_loop()
+        tls: Any = self._ssl if scheme == "https" else None
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                _, connection = await loop.create_connection(
+                    _Connection, host, port, ssl=tls, server_hostname=host if tls else None
+                )
+        except (OSError, TimeoutError) as exc:
+            raise ConnectError(f"cannot connect to {host}:{port}: {exc or 'timed out'}") from exc
+        return connection
+
+    def _take(self, origin: tuple[str, str, int]) -> _Connection | None:
+        idle = self._idle.get(origin)
+        while idle:
+            connection = idle.pop()
+            if connection.open:
+                return connection
+        return None
+
+    @contextlib.asynccontextmanager
+    async def request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> AsyncIterator[Response]:
+        """Send one request and yield its response once the headers are in.
+
+        Raises:
+            ConnectError: no connection could be opened.
+            HttpClientError: the exchange failed after sending.
+        """
+        parts = urlsplit(url)
+        scheme = parts.scheme
+        host = parts.hostname or ""
+        port = parts.port or (443 if scheme == "https" else 80)
+        origin = (scheme, host, port)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        head = [f"{method} {path} HTTP/1.1", f"Host: {parts.netloc}", f"Content-Length: {len(body)}"]
+        head += [f"{name}: {value}" for name, value in headers.items()]
+        request = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+        connection = self._take(origin)
+        if connection is not None:
+            try:
+                response = await connection.send(request)
+            except HttpClientError:
+                # The server closed the idle connection as we reused it, before any answer: the
+                # request was not processed, so it goes once more on a fresh connection.
+                connection.close()
+                connection = None
+        if connection is None:
+            connection = await self._connect(scheme, host, port)
+            try:
+                response = await connection.send(request)
+            except BaseException:
+                connection.close()
+                raise
+        released = False
+        try:
+            yield response
+            released = response.complete and connection.reusable and connection.open and not self._closed
+            if released:
+                self._idle.setdefault(origin, []).append(connection)
+        finally:
+            if not released:
+                connection.close()  # a body left unread or an error: the connection cannot be reused
+
+    async def close(self) -> None:
+        self._closed = True
+        for idle in self._idle.values():
+            for connection in idle:
+                connection.close()
+        self._idle.clear()
