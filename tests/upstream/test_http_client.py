@@ -1,0 +1,123 @@
+"""The lean HTTP/1.1 client: keep-alive reuse, every body framing, streaming, and its failures."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import anyio
+import pytest
+
+from lockgate.upstream.http_client import ConnectError, HttpClient, HttpClientError
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.anyio
+Handler = Callable[[bytes, asyncio.StreamWriter], None]
+
+
+async def serve(handler: Handler) -> tuple[asyncio.Server, list[int]]:
+    """A raw HTTP server: calls ``handler(request_head, writer)`` per request; counts connections."""
+    connections: list[int] = []
+
+    async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return
+            length = int(
+                next(h.split(b":")[1] for h in head.split(b"\r\n") if h.lower().startswith(b"content-length"))
+            )
+            await reader.readexactly(length)
+            handler(head, writer)
+            if writer.is_closing():
+                return
+            await writer.drain()
+
+    return await asyncio.start_server(on_connection, "127.0.0.1", 0), connections
+
+
+def url(server: asyncio.Server) -> str:
+    return f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/mcp"
+
+
+def json_reply(_head: bytes, writer: asyncio.StreamWriter) -> None:
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+
+
+async def test_sequential_requests_reuse_one_keep_alive_connection() -> None:
+    server, connections = await serve(json_reply)
+    client = HttpClient()
+    for _ in range(5):
+        async with client.request("POST", url(server), {"X-A": "1"}, b"{}") as response:
+            assert response.status == 200 and response.headers["content-type"] == "application/json"
+            assert await response.read() == b"{}"
+    assert len(connections) == 1
+    await client.close()
+    server.close()
+
+
+async def test_a_chunked_body_streams_chunk_by_chunk() -> None:
+    def chunked(_head: bytes, writer: asyncio.StreamWriter) -> None:
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        writer.write(b"6\r\ndata: \r\n3\r\n1\n\n\r\n0\r\n\r\n")
+
+    server, _ = await serve(chunked)
+    client = HttpClient()
+    async with client.request("GET", url(server), {}) as response:
+        assert b"".join([chunk async for chunk in response]) == b"data: 1\n\n"
+    await client.close()
+    server.close()
+
+
+async def test_an_unread_body_closes_the_connection_instead_of_reusing_it() -> None:
+    server, connections = await serve(json_reply)
+    client = HttpClient()
+    for _ in range(2):
+        async with client.request("POST", url(server), {}, b"{}") as response:
+            assert response.status == 200  # body left unread
+    assert len(connections) == 2
+    await client.close()
+    server.close()
+
+
+async def test_a_refused_connection_is_a_connect_error() -> None:
+    client = HttpClient()
+    with pytest.raises(ConnectError):
+        async with client.request("POST", f"http://127.0.0.1:{free_port()}/mcp", {}, b"{}"):
+            pass
+
+
+async def test_a_connection_closed_mid_response_is_an_error() -> None:
+    def cut(_head: bytes, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}")
+        writer.close()
+
+    server, _ = await serve(cut)
+    client = HttpClient()
+    with anyio.fail_after(5), pytest.raises(HttpClientError):
+        async with client.request("POST", url(server), {}, b"{}") as response:
+            await response.read()
+    await client.close()
+    server.close()
+
+
+async def test_an_idle_connection_the_server_closed_is_replaced_transparently() -> None:
+    replies: list[int] = []
+
+    def once_then_close(_head: bytes, writer: asyncio.StreamWriter) -> None:
+        json_reply(_head, writer)
+        replies.append(1)
+        writer.close()  # keep-alive was advertised, but the server hangs up after answering
+
+    server, connections = await serve(once_then_close)
+    client = HttpClient()
+    for _ in range(3):
+        async with client.request("POST", url(server), {}, b"{}") as response:
+            assert await response.read() == b"{}"
+    assert len(replies) == 3 and len(connections) == 3
+    await client.close()
+    server.close()
