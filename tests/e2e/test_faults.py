@@ -3,16 +3,19 @@ gets a JSON-RPC error naming the server; the other servers keep serving througho
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
 import time
 
 import anyio
+import httpx2
 import pytest
 from mcp.shared.exceptions import MCPError
 
 from lockgate.settings import Settings
+from lockgate.store.audit_log import load_entries
 from tests.conftest import RunningGateway, free_port, mcp_client
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
@@ -121,3 +124,33 @@ async def test_a_server_that_is_down_gives_an_error_naming_it_and_stays_out_of_l
         assert down.value.error.code == -32010 and "'down'" in down.value.error.message
         names = {t.name for t in (await client.list_tools()).tools}
         assert {"local__echo", "remote__echo"} <= names and not any(n.startswith("down__") for n in names)
+
+
+async def test_a_modern_client_closing_its_stream_cancels_the_call_upstream(gateway: RunningGateway) -> None:
+    body = {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "method": "tools/call",
+        "params": {
+            "name": "remote__hang",
+            "arguments": {},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+            },
+        },
+    }
+    headers = {
+        "Authorization": f"Bearer {gateway.token('agent', 'g')}",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": "remote__hang",
+    }
+    async with httpx2.AsyncClient(timeout=30) as http, anyio.create_task_group() as tasks:
+        tasks.start_soon(functools.partial(http.post, gateway.url("g"), json=body, headers=headers))
+        await wait_until(lambda: calls_in_flight(gateway, "remote") == 1)
+        tasks.cancel_scope.cancel()  # the client goes away mid-call
+    await wait_until(lambda: calls_in_flight(gateway, "remote") == 0)
+    gateway.flush_audit()
+    assert any(e["error"] == "cancelled by the client" for e in load_entries(gateway.engine, limit=50))

@@ -34,7 +34,7 @@ from lockgate.dataplane.hub import Hub
 from lockgate.dataplane.modern import is_modern, validate_modern
 from lockgate.dataplane.responder import Responder, send_json
 from lockgate.dataplane.sessions import FrontSession, SessionRegistry
-from lockgate.dataplane.streams import cancel_on_disconnect, serve_listen, serve_session_stream
+from lockgate.dataplane.streams import DisconnectWatch, serve_listen, serve_session_stream
 from lockgate.domain.model import Access
 from lockgate.upstream.base import (
     LEGACY_VERSIONS,
@@ -394,9 +394,7 @@ class McpEndpoint:
         task = asyncio.current_task()
         if session is not None and task is not None:
             session.in_flight[request_id] = task
-        watcher = (
-            asyncio.create_task(cancel_on_disconnect(task, incoming.receive)) if era is Era.MODERN else None
-        )
+        watcher = DisconnectWatch(task, incoming.receive) if era is Era.MODERN else None
         http_status = 200
         try:
             response = await self._answer(ex)
@@ -408,7 +406,7 @@ class McpEndpoint:
             raise
         finally:
             if watcher is not None:
-                watcher.cancel()
+                watcher.stop()
             if session is not None:
                 session.in_flight.pop(request_id, None)
         if era is Era.MODERN and "result" in response:
@@ -418,7 +416,7 @@ class McpEndpoint:
         body = await responder.finish({"jsonrpc": "2.0", "id": request_id, **response}, status)
         ex.record(
             "proxy_response_error" if is_error_response(response) else "proxy_response_success",
-            status=200,
+            status=status,
             duration_ms=ex.elapsed_ms(),
             body=body,
         )

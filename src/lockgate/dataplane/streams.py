@@ -26,6 +26,27 @@ async def cancel_on_disconnect(task: asyncio.Task[Any] | None, receive: Receive)
             return
 
 
+class DisconnectWatch:
+    """Cancels a call when its client goes away (modern era: closing the stream is cancellation).
+
+    Listening starts only after ``grace`` seconds, so the many calls that finish sooner pay for a
+    timer, not a task; a client that left in the meantime is noticed as soon as listening starts.
+    """
+
+    def __init__(self, task: asyncio.Task[Any] | None, receive: Receive, grace: float = 0.05) -> None:
+        self._task, self._receive = task, receive
+        self._watcher: asyncio.Task[None] | None = None
+        self._timer = asyncio.get_running_loop().call_later(grace, self._start)
+
+    def _start(self) -> None:
+        self._watcher = asyncio.create_task(cancel_on_disconnect(self._task, self._receive))
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        if self._watcher is not None:
+            self._watcher.cancel()
+
+
 def listen_filter(params: JsonObject) -> tuple[frozenset[str], frozenset[str], JsonObject]:
     """What a ``subscriptions/listen`` asks for: notification methods, resource URIs, and the
     subset the gateway honours (for the acknowledgement)."""
