@@ -6,6 +6,7 @@ keys are replaced with [REDACTED] before storage."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -46,6 +47,7 @@ _SECRET_HINTS = (
     b"bearer",
     b"session",
 )
+_HINT = re.compile(b"|".join(_SECRET_HINTS), re.IGNORECASE)
 
 
 def _normalize(key: str) -> str:
@@ -76,8 +78,7 @@ def may_hold_secret_keys(raw: bytes) -> bool:
     """
     if not raw.isascii() or b"\\u" in raw:  # escapes and case folding could spell a key: look closer
         return True
-    lowered = raw.lower().replace(b"-", b"").replace(b"_", b"")
-    return any(hint in lowered for hint in _SECRET_HINTS)
+    return _HINT.search(raw.replace(b"-", b"").replace(b"_", b"")) is not None
 
 
 def redact_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
