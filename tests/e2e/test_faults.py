@@ -3,14 +3,14 @@ gets a JSON-RPC error naming the server; the other servers keep serving througho
 
 from __future__ import annotations
 
-import functools
+import asyncio
 import os
 import signal
 import sys
 import time
 
 import anyio
-import httpx2
+import orjson
 import pytest
 from mcp.shared.exceptions import MCPError
 
@@ -127,30 +127,34 @@ async def test_a_server_that_is_down_gives_an_error_naming_it_and_stays_out_of_l
 
 
 async def test_a_modern_client_closing_its_stream_cancels_the_call_upstream(gateway: RunningGateway) -> None:
-    body = {
-        "jsonrpc": "2.0",
-        "id": 7,
-        "method": "tools/call",
-        "params": {
-            "name": "remote__hang",
-            "arguments": {},
-            "_meta": {
-                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                "io.modelcontextprotocol/clientCapabilities": {},
-            },
-        },
+    async with mcp_client(gateway.url("g"), gateway.token("agent", "g"), mode="2026-07-28") as client:
+        await client.call_tool("remote__echo", {"text": "warm"})  # the gateway has read the tool list
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
     }
-    headers = {
-        "Authorization": f"Bearer {gateway.token('agent', 'g')}",
-        "Accept": "application/json, text/event-stream",
-        "MCP-Protocol-Version": "2026-07-28",
-        "Mcp-Method": "tools/call",
-        "Mcp-Name": "remote__hang",
-    }
-    async with httpx2.AsyncClient(timeout=30) as http, anyio.create_task_group() as tasks:
-        tasks.start_soon(functools.partial(http.post, gateway.url("g"), json=body, headers=headers))
-        await wait_until(lambda: calls_in_flight(gateway, "remote") == 1)
-        tasks.cancel_scope.cancel()  # the client goes away mid-call
-    await wait_until(lambda: calls_in_flight(gateway, "remote") == 0)
-    gateway.flush_audit()
-    assert any(e["error"] == "cancelled by the client" for e in load_entries(gateway.engine, limit=50))
+    body = orjson.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 7,
+            "method": "tools/call",
+            "params": {"name": "remote__hang", "arguments": {}, "_meta": meta},
+        }
+    )
+    head = (
+        f"POST /mcp/g HTTP/1.1\r\nHost: 127.0.0.1:{gateway.port}\r\n"
+        f"Authorization: Bearer {gateway.token('agent', 'g')}\r\nContent-Type: application/json\r\n"
+        "Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\n"
+        f"Mcp-Method: tools/call\r\nMcp-Name: remote__hang\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    _, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    writer.write(head.encode() + body)
+    await wait_until(lambda: calls_in_flight(gateway, "remote") == 1)
+    writer.close()  # the client goes away mid-call
+
+    def cancellation_recorded() -> bool:
+        gateway.flush_audit()
+        return any(e["error"] == "cancelled by the client" for e in load_entries(gateway.engine, limit=50))
+
+    await wait_until(cancellation_recorded)
+    assert calls_in_flight(gateway, "remote") == 0

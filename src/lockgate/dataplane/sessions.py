@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -38,7 +37,6 @@ class FrontSession:
     pending: dict[str, asyncio.Future[JsonObject]] = field(default_factory=dict)
     in_flight: dict[Any, asyncio.Task[Any]] = field(default_factory=dict)
     subscriptions: set[str] = field(default_factory=set)
-    last_used: float = field(default_factory=time.monotonic)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def mint_request_id(self) -> str:
@@ -112,7 +110,6 @@ class SessionRegistry:
         if session is None or session.connection_id != connection_id:
             return None
         self._sessions.move_to_end(session_id)
-        session.last_used = time.monotonic()
         return session
 
     def end(self, session: FrontSession) -> None:

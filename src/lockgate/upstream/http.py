@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 
 import orjson
 
@@ -32,6 +33,19 @@ log = logging.getLogger(__name__)
 NAMED_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 MODERN_ERRORS = (-32020, -32021, -32022)
 RESUME_ATTEMPTS = 3
+
+
+@contextlib.contextmanager
+def http_failures(who: str) -> Iterator[None]:
+    """HTTP client failures as upstream failures: no connection means nothing was sent."""
+    try:
+        yield
+    except ConnectError as exc:
+        error = UpstreamUnavailableError(f"{who} is unreachable: {exc}")
+        error.sent = False
+        raise error from exc
+    except HttpClientError as exc:
+        raise UpstreamUnavailableError(f"{who} failed mid-call: {exc}") from exc
 
 
 class StreamableHttpUpstream(RpcUpstream):
@@ -92,14 +106,8 @@ class StreamableHttpUpstream(RpcUpstream):
         return headers
 
     async def _send(self, message: JsonObject, client: Client | None = None) -> None:
-        try:
+        with http_failures(f"server {self.name!r}"):
             await self._post(message, client.upstream_headers if client else None)
-        except ConnectError as exc:
-            error = UpstreamUnavailableError(f"server {self.name!r} is unreachable: {exc}")
-            error.sent = False
-            raise error from exc
-        except HttpClientError as exc:
-            raise UpstreamUnavailableError(f"server {self.name!r} failed mid-call: {exc}") from exc
 
     async def _post(self, message: JsonObject, extra: dict[str, str] | None) -> None:
         body = orjson.dumps(message)

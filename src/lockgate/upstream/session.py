@@ -40,7 +40,8 @@ def modern_params(params: JsonObject | None, client: Client) -> JsonObject:
     meta[META_CLIENT_CAPABILITIES] = relayed_capabilities(
         meta.get(META_CLIENT_CAPABILITIES, client.capabilities)
     )
-    meta.setdefault(META_CLIENT_INFO, client.info)
+    if client.info:  # a client that sent none is not given one (clientInfo is a SHOULD)
+        meta.setdefault(META_CLIENT_INFO, client.info)
     params["_meta"] = meta
     return params
 

@@ -21,7 +21,8 @@ from lockgate.upstream.base import (
     UpstreamError,
     UpstreamUnavailableError,
 )
-from lockgate.upstream.http_client import ConnectError, HttpClient, HttpClientError
+from lockgate.upstream.http import http_failures
+from lockgate.upstream.http_client import HttpClient, HttpClientError
 from lockgate.upstream.session import RpcUpstream
 from lockgate.upstream.sse_events import iter_events
 
@@ -87,17 +88,11 @@ class SseUpstream(RpcUpstream):
         if self._endpoint is None:
             raise UpstreamUnavailableError(f"sse server {self.name!r} is not connected")
         headers = self._headers | {"Content-Type": "application/json"}
-        try:
+        with http_failures(f"sse server {self.name!r}"):
             async with self._http.request("POST", self._endpoint, headers, orjson.dumps(message)) as response:
                 await response.read()
                 if response.status >= 400:
                     raise UpstreamError(f"sse server {self.name!r} answered HTTP {response.status}")
-        except ConnectError as exc:
-            error = UpstreamUnavailableError(f"sse server {self.name!r} is unreachable: {exc}")
-            error.sent = False
-            raise error from exc
-        except HttpClientError as exc:
-            raise UpstreamUnavailableError(f"sse server {self.name!r} failed mid-call: {exc}") from exc
 
     async def _shutdown(self) -> None:
         reader, self._reader = self._reader, None

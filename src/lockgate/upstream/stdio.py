@@ -49,7 +49,6 @@ class StdioUpstream(RpcUpstream):
         self._process: asyncio.subprocess.Process | None = None
         self._readers: list[asyncio.Task[None]] = []
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
-        self.starts = 0
 
     @property
     def pid(self) -> int | None:
@@ -71,7 +70,6 @@ class StdioUpstream(RpcUpstream):
             raise UpstreamUnavailableError(
                 f"stdio server {self.name!r} could not start: {exc.strerror}"
             ) from exc
-        self.starts += 1
         log.info("started stdio server %s (pid %s)", self.name, process.pid)
         self._process = process
         self._readers = [
