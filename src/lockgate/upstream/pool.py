@@ -8,7 +8,6 @@ The era of each server is detected once and cached; a server whose configuration
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -63,10 +62,8 @@ class UpstreamPool:
         upstream = self._upstreams.get(key)
         if upstream is None:
             self._retire_old_revisions(server)
-            upstream = self._create(server, era)
+            upstream = self._create(server, era, key)
             self._upstreams[key] = upstream
-        if era is None:
-            return _EraRecorder(self, key, upstream)
         return upstream
 
     @staticmethod
@@ -79,72 +76,34 @@ class UpstreamPool:
             old = self._upstreams.pop(key)
             asyncio.get_running_loop().create_task(old.close())
 
-    def _learned(self, key: _Key, upstream: RpcUpstream) -> None:
+    def _learned(self, key: _Key, era: Era) -> None:
         """First contact told us the era: cache it, and share a modern connection across capabilities."""
         server_id, revision, _ = key
         if (server_id, revision) in self._eras:
             return
-        self._eras[(server_id, revision)] = upstream.era
-        if upstream.era is Era.MODERN and self._upstreams.get(key) is upstream:
+        self._eras[(server_id, revision)] = era
+        upstream = self._upstreams.get(key)
+        if era is Era.MODERN and upstream is not None:
             del self._upstreams[key]
             self._upstreams.setdefault((server_id, revision, b""), upstream)
 
-    def _create(self, server: Server, era: Era | None) -> RpcUpstream:
+    def _create(self, server: Server, era: Era | None, key: _Key) -> RpcUpstream:
+        def learned(found: Era) -> None:
+            self._learned(key, found)
+
         async def notify(message: JsonObject) -> None:
             await self._on_notification(server.id, message)
 
         if server.transport is Transport.STDIO:
             assert server.command is not None
-            return StdioUpstream(
+            stdio = StdioUpstream(
                 server.name, server.command, server.args, dict(server.env), server.cwd, notify
             )
+            stdio.on_era = learned
+            return stdio
         assert server.url is not None and self._http is not None
         if server.transport is Transport.SSE:
             return SseUpstream(server.name, server.url, dict(server.headers), self._http, notify)
-        return StreamableHttpUpstream(server.name, server.url, dict(server.headers), self._http, notify, era)
-
-
-class _EraRecorder:
-    """Wraps a connection whose era is not yet known and reports it to the pool after first use."""
-
-    def __init__(self, pool: UpstreamPool, key: _Key, upstream: RpcUpstream) -> None:
-        self._pool, self._key, self._upstream = pool, key, upstream
-
-    @property
-    def era(self) -> Era:
-        return self._upstream.era
-
-    @property
-    def server_capabilities(self) -> JsonObject:
-        return self._upstream.server_capabilities
-
-    @property
-    def server_info(self) -> JsonObject:
-        return self._upstream.server_info
-
-    @property
-    def is_open(self) -> bool:
-        return self._upstream.is_open
-
-    async def connect(self, client: Client) -> None:
-        try:
-            await self._upstream.connect(client)
-        finally:
-            self._report()
-
-    async def request(self, method: str, params: JsonObject | None, client: Client) -> JsonObject:
-        try:
-            return await self._upstream.request(method, params, client)
-        finally:
-            self._report()
-
-    def _report(self) -> None:
-        if self._upstream._era_known:
-            self._pool._learned(self._key, self._upstream)
-
-    async def notify(self, method: str, params: JsonObject | None) -> None:
-        await self._upstream.notify(method, params)
-
-    async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await self._upstream.close()
+        http = StreamableHttpUpstream(server.name, server.url, dict(server.headers), self._http, notify, era)
+        http.on_era = learned
+        return http

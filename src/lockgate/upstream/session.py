@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from lockgate.upstream.base import (
@@ -66,6 +67,7 @@ class RpcUpstream:
         self.name = name
         self.era: Era = era or Era.LEGACY
         self._era_known = era is not None
+        self.on_era: Callable[[Era], None] | None = None  # told the era once the handshake finds it
         self.server_capabilities: JsonObject = {}
         self.server_info: JsonObject = {}
         self._on_unrelated = on_unrelated
@@ -153,13 +155,18 @@ class RpcUpstream:
         if not self._era_known or self.era is Era.MODERN:
             discovered = await self._discover(peer, client)
             if discovered is not None:
-                self.era, self._era_known = Era.MODERN, True
+                self._found(Era.MODERN)
                 self.server_capabilities = discovered.get("capabilities") or {}
                 meta = discovered.get("_meta") or {}
                 self.server_info = meta.get(META_PREFIX + "serverInfo") or discovered.get("serverInfo") or {}
                 return
-        self.era, self._era_known = Era.LEGACY, True
+        self._found(Era.LEGACY)
         await self._initialize(peer, client)
+
+    def _found(self, era: Era) -> None:
+        self.era, self._era_known = era, True
+        if self.on_era is not None:
+            self.on_era(era)
 
     async def _discover(self, peer: RpcPeer, client: Client) -> JsonObject | None:
         """``server/discover``: a DiscoverResult that lists our version means modern; anything else
