@@ -50,7 +50,7 @@ class RpcPeer:
     ) -> None:
         self._send = send
         self._on_unrelated = on_unrelated
-        self._send_cancellations = send_cancellations
+        self.send_cancellations = send_cancellations  # may change once the era is known
         self._next_id = 0
         self._pending: dict[int, _Pending] = {}
         self._relays: dict[Any, asyncio.Task[None]] = {}
@@ -90,7 +90,7 @@ class RpcPeer:
             await self._send(message, client)
             return await pending.future
         except asyncio.CancelledError:
-            if self._send_cancellations and method != "initialize":
+            if self.send_cancellations and method != "initialize":
                 await self._cancel_upstream(request_id)
             raise
         finally:

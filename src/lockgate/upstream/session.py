@@ -165,6 +165,8 @@ class RpcUpstream:
 
     def _found(self, era: Era) -> None:
         self.era, self._era_known = era, True
+        if self._peer is not None:  # the peer was made before the era was known
+            self._peer.send_cancellations = self._cancels_by_notification()
         if self.on_era is not None:
             self.on_era(era)
 
