@@ -25,14 +25,15 @@ import pytest
 import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, delete, text, update
 
 from lockgate.app import build_app
+from lockgate.domain.capabilities import BUILTIN_GRANTS
 from lockgate.domain.declaration import Declaration
 from lockgate.settings import Settings
 from lockgate.store.catalog import apply_declaration
 from lockgate.store.engine import open_engine, upgrade
-from lockgate.store.schema import metadata
+from lockgate.store.schema import metadata, roles
 from lockgate.store.tokens import create_token
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,10 +157,14 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 def engine(settings: Settings) -> Iterator[Engine]:
     engine = open_engine(settings.resolved_database_url)
     upgrade(engine)
-    if engine.dialect.name == "postgresql":
-        tables = ", ".join(t.name for t in metadata.sorted_tables)
+    if engine.dialect.name == "postgresql":  # one database per session: empty it, keep the seeded roles
+        tables = ", ".join(t.name for t in metadata.sorted_tables if t is not roles)
         with engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            conn.execute(delete(roles).where(~roles.c.builtin))
+            for role, grants in BUILTIN_GRANTS.items():
+                capabilities = sorted(c.value for c in grants)
+                conn.execute(update(roles).where(roles.c.name == role.value).values(capabilities=capabilities))
     yield engine
     engine.dispose()
 
@@ -189,6 +194,10 @@ class RunningGateway:
 
     def url(self, gateway: str) -> str:
         return f"http://127.0.0.1:{self.port}/mcp/{gateway}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/v1"
 
     def declare(self, declaration: dict[str, Any]) -> None:
         apply_declaration(self.engine, Declaration.model_validate(declaration))

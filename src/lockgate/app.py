@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 from collections.abc import AsyncIterator
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+import orjson
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -17,12 +19,18 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from lockgate.api.http import PREFIX as API_PREFIX
+from lockgate.api.http import ControlPlaneApi
+from lockgate.api.openapi import build_openapi
+from lockgate.api.operation import Context
+from lockgate.api.table import OPERATIONS
 from lockgate.audit.recorder import AuditRecorder
 from lockgate.dataplane.endpoint import McpEndpoint
 from lockgate.dataplane.forwarding import Forwarder
 from lockgate.dataplane.guard import HostOriginGuard
 from lockgate.dataplane.hub import Hub
 from lockgate.dataplane.sessions import SessionRegistry
+from lockgate.domain.actor import Actor
 from lockgate.settings import Settings
 from lockgate.store.access import AccessReader
 from lockgate.store.audit_log import save_entries
@@ -72,6 +80,7 @@ def build_app(settings: Settings, engine: Engine | None = None) -> DataPlaneFirs
     )
     hub_box.append(Hub(sessions, forwarder.index))
     hosts, origins = settings.guard_patterns()
+    endpoint_guard = HostOriginGuard(hosts, origins)
     endpoint = McpEndpoint(
         load_access=access.load,
         token_key=key,
@@ -79,10 +88,24 @@ def build_app(settings: Settings, engine: Engine | None = None) -> DataPlaneFirs
         recorder=recorder,
         sessions=sessions,
         hub=hub_box[0],
-        guard=HostOriginGuard(hosts, origins),
+        guard=endpoint_guard,
         max_body_bytes=settings.max_body_bytes,
     )
     gateway = Gateway(engine, pool, recorder, sessions, forwarder, hub_box[0])
+
+    def make_context(actor: Actor, correlation_id: str) -> Context:
+        return Context(engine, actor, correlation_id, key)
+
+    openapi = functools.cache(lambda: orjson.dumps(build_openapi(OPERATIONS)))
+    api = ControlPlaneApi(
+        OPERATIONS,
+        engine,
+        key,
+        make_context,
+        settings.max_body_bytes,
+        {"openapi.json": openapi},
+        endpoint_guard.check,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -104,16 +127,17 @@ def build_app(settings: Settings, engine: Engine | None = None) -> DataPlaneFirs
 
     rest = Starlette(routes=[Route("/healthz", healthz)], lifespan=lifespan)
     rest.state.lockgate = gateway
-    return DataPlaneFirst(endpoint, rest)
+    return DataPlaneFirst(endpoint, api, rest)
 
 
 class DataPlaneFirst:
-    """Sends ``/mcp/{gateway}`` straight to the MCP endpoint and everything else (``/healthz``, the
-    lifespan) to the Starlette app: the hot path skips two middlewares and the route table, which
-    showed in the benchmark's profile."""
+    """Sends ``/mcp/{gateway}`` straight to the MCP endpoint, ``/api/v1/...`` to the control plane
+    and everything else (``/healthz``, the lifespan) to the Starlette app: the hot path skips two
+    middlewares and the route table, which showed in the benchmark's profile."""
 
-    def __init__(self, endpoint: McpEndpoint, rest: Starlette) -> None:
+    def __init__(self, endpoint: McpEndpoint, api: ControlPlaneApi, rest: Starlette) -> None:
         self.endpoint = endpoint
+        self.api = api
         self.rest = rest
         self.state = rest.state
 
@@ -126,6 +150,9 @@ class DataPlaneFirst:
             if gateway and "/" not in gateway:
                 scope["path_params"] = {"gateway": gateway}
                 await self.endpoint(scope, receive, send)
+                return
+            if path.startswith(API_PREFIX + "/") or path == API_PREFIX:
+                await self.api(scope, receive, send)
                 return
         await self.rest(scope, receive, send)
 

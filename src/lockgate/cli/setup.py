@@ -11,7 +11,8 @@ import yaml
 
 from lockgate.cli.context import fail, load_settings, open_store
 from lockgate.domain.declaration import Declaration
-from lockgate.store.catalog import NotFoundError, apply_declaration
+from lockgate.store.catalog import apply_declaration
+from lockgate.store.errors import NotFoundError
 
 
 def init() -> None:

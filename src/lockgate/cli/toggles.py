@@ -9,13 +9,13 @@ import typer
 
 from lockgate.cli.context import fail, load_settings, open_store, table
 from lockgate.store.catalog import (
-    NotFoundError,
     Toggleable,
     list_connections,
     list_rows,
     set_connection_enabled,
     set_enabled,
 )
+from lockgate.store.errors import NotFoundError
 
 COLUMNS: dict[Toggleable, list[str]] = {
     "hosts": ["name", "kind", "enabled"],

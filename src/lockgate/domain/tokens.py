@@ -7,6 +7,7 @@ import hmac
 import secrets
 
 TOKEN_PREFIX = "lg_"
+PERSONAL_ACCESS_TOKEN_PREFIX = "lgp_"
 
 
 def mint_token() -> tuple[str, str]:
@@ -16,6 +17,14 @@ def mint_token() -> tuple[str, str]:
     listings and revocation without revealing it.
     """
     return "tok_" + secrets.token_hex(6), TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def mint_personal_access_token() -> tuple[str, str]:
+    """A new personal access token for the control plane and its public id: ``(public_id, token)``.
+
+    ``lgp_`` plus 256 random bits, so it is never mistaken for (or accepted as) a data-plane token.
+    """
+    return "pat_" + secrets.token_hex(6), PERSONAL_ACCESS_TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
 def hash_token(key: bytes, token: str) -> str:

@@ -14,15 +14,13 @@ import orjson
 from sqlalchemy import Connection, Engine, Table, delete, insert, select, update
 
 from lockgate.domain.declaration import Declaration, GatewaySpec, HostSpec, ServerSpec
+from lockgate.store.errors import NotFoundError
+from lockgate.store.people import ensure_user
 from lockgate.store.rows import as_dict
 from lockgate.store.schema import connections, gateway_servers, gateways, hosts, servers, users
 
 Toggleable = Literal["hosts", "gateways", "servers"]
 _TABLES: dict[Toggleable, Table] = {"hosts": hosts, "gateways": gateways, "servers": servers}
-
-
-class NotFoundError(LookupError):
-    """A named resource does not exist. The message names it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +165,7 @@ def resolve_connection(conn: Connection, host: str, gateway: str, email: str | N
     if user_id is None:
         if not create:
             raise NotFoundError(f"no user {email!r}")
-        user_id = conn.execute(
-            insert(users).values(email=email, created_at=time.time())
-        ).inserted_primary_key[0]  # type: ignore[index]
+        user_id = ensure_user(conn, email)
     where = (
         (connections.c.host_id == host_id)
         & (connections.c.gateway_id == gateway_id)

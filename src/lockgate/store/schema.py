@@ -28,6 +28,7 @@ servers = Table(
     Column("enabled", Boolean, nullable=False, default=True),
     Column("config", JSON, nullable=False),  # command/args/env/cwd or url/headers
     Column("revision", String(64), nullable=False),
+    Column("version", Integer, nullable=False, default=1),  # ETag; bumped by every change
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
@@ -39,6 +40,7 @@ gateways = Table(
     Column("name", String(128), nullable=False, unique=True),
     Column("enabled", Boolean, nullable=False, default=True),
     Column("archived", Boolean, nullable=False, default=False),
+    Column("version", Integer, nullable=False, default=1),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
@@ -61,6 +63,18 @@ hosts = Table(
     Column("name", String(128), nullable=False, unique=True),
     Column("kind", String(16), nullable=False),
     Column("enabled", Boolean, nullable=False, default=True),
+    Column("version", Integer, nullable=False, default=1),
+    Column("created_at", Float, nullable=False),
+)
+
+roles = Table(
+    "roles",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("builtin", Boolean, nullable=False, default=False),
+    Column("capabilities", JSON, nullable=False),  # list of Capability keys
+    Column("version", Integer, nullable=False, default=1),
     Column("created_at", Float, nullable=False),
 )
 
@@ -69,7 +83,46 @@ users = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("email", String(320), nullable=False, unique=True),
+    Column("role_id", ForeignKey("roles.id"), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("version", Integer, nullable=False, default=1),
     Column("created_at", Float, nullable=False),
+)
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("version", Integer, nullable=False, default=1),
+    Column("created_at", Float, nullable=False),
+)
+
+team_members = Table(
+    "team_members",
+    metadata,
+    Column("team_id", ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+)
+
+team_gateways = Table(
+    "team_gateways",
+    metadata,
+    Column("team_id", ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    Column("gateway_id", ForeignKey("gateways.id", ondelete="CASCADE"), primary_key=True),
+)
+
+personal_access_tokens = Table(
+    "personal_access_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("public_id", String(32), nullable=False, unique=True),
+    Column("token_hash", String(64), nullable=False, unique=True),  # HMAC-SHA256, hex
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
 )
 
 connections = Table(
@@ -115,4 +168,20 @@ audit_entries = Table(
     Column("headers", Text),
     Index("ix_audit_entries_correlation_id", "correlation_id"),
     Index("ix_audit_entries_created_at", "created_at"),
+)
+
+admin_events = Table(
+    "admin_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("correlation_id", String(36), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("actor", String(320), nullable=False),
+    Column("operation", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("name", String(320), nullable=False),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+    Index("ix_admin_events_created_at", "created_at"),
+    Index("ix_admin_events_correlation_id", "correlation_id"),
 )

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 
 from lockgate.domain.tokens import hash_token, mint_token
-from lockgate.store.catalog import NotFoundError, resolve_connection
+from lockgate.store.catalog import resolve_connection
+from lockgate.store.errors import NotFoundError
 from lockgate.store.rows import as_dict
 from lockgate.store.schema import api_tokens, connections, gateways, hosts, users
 

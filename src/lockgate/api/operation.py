@@ -1,0 +1,191 @@
+"""One control-plane operation: what it is called, where it lives, what it needs, what it does.
+
+The operation table (``api/table.py``) is the single source of the JSON API's routes and OpenAPI
+document, the admin MCP endpoint's tools and the CLI's resource commands. A handler is a plain
+function ``handler(ctx, args) -> output`` over validated pydantic values; it reads and writes the
+store through ``ctx.transaction()`` and records every change with ``ctx.record``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import re
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import anyio.to_thread
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection, Engine
+
+from lockgate.api.errors import (
+    ApiError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+)
+from lockgate.domain.actor import Actor
+from lockgate.policy.access_control import (
+    Refusal,
+    Requirement,
+    resolve_gateway_refusal,
+    resolve_refusal,
+    resolve_server_refusal,
+)
+from lockgate.store.admin_events import save_admin_event
+from lockgate.store.errors import ConflictError, NotFoundError, StaleVersionError
+
+Method = Literal["GET", "POST", "PATCH", "DELETE"]
+PATH_PARAM = re.compile(r"{(\w+)}")
+
+
+class Input(BaseModel):
+    """Base of every operation's input: unknown fields are refused, so typos are named."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoInput(Input):
+    pass
+
+
+class Versioned(Input):
+    """Input of a change guarded by optimistic concurrency: ``if_match`` is the version the caller
+    read (the JSON API takes it from the ``If-Match`` header, RFC 9110 §13.1.1)."""
+
+    if_match: int | None = Field(
+        None, ge=1, description="Apply only if the resource is still at this version (its ETag)."
+    )
+
+
+Handler = Callable[["Context", Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """A control-plane operation.
+
+    ``group`` and ``command`` name it in the CLI (``lockgate gateways create``); ``id`` — the
+    OpenAPI ``operationId`` and the admin MCP tool name — is ``<group>_<command>``. Fields of
+    ``input`` named in ``path`` are path parameters; the others are the query string of a GET or
+    DELETE and the JSON body of a POST or PATCH. ``output`` None answers 204 No Content.
+    ``requires`` is the capability the actor's role must hold (``EVERYONE``: any signed-in user).
+    ``columns`` are what a person sees of each item in the CLI's table.
+    """
+
+    group: str
+    command: str
+    method: Method
+    path: str
+    summary: str
+    requires: Requirement
+    handler: Handler
+    input: type[Input] = NoInput
+    output: type[BaseModel] | None = None
+    status: int = 200
+    columns: tuple[str, ...] = ()
+    reveals: str | None = None  # an output field shown once (a new token)
+    path_params: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path_params", tuple(PATH_PARAM.findall(self.path)))
+
+    @property
+    def id(self) -> str:
+        return f"{self.group}_{self.command}".replace("-", "_")
+
+    @property
+    def description(self) -> str:
+        return inspect.getdoc(self.handler) or self.summary
+
+
+@dataclass(slots=True)
+class Context:
+    """What a handler may use: the store, who is calling, and this request's correlation id."""
+
+    engine: Engine
+    actor: Actor
+    correlation_id: str
+    token_key: bytes
+    operation: str = ""
+    preview: Callable[[Any], Awaitable[dict[str, list[dict[str, Any]]]]] | None = None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A transaction; the change and its admin events commit together or not at all."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    def record(self, conn: Connection, kind: str, name: str, before: Any, after: Any) -> None:
+        """Record an admin event for a change made in ``conn``: who, what, before and after."""
+        save_admin_event(
+            conn,
+            correlation_id=self.correlation_id,
+            actor=self.actor.email,
+            operation=self.operation,
+            kind=kind,
+            name=name,
+            before=before,
+            after=after,
+        )
+
+    def require_gateway(self, gateway_id: int, gateway: str) -> None:
+        """Raises Forbidden unless one of the actor's teams is granted the gateway (or a "view all"
+        capability overrides team scoping)."""
+        _raise(resolve_gateway_refusal(self.actor, gateway_id, gateway))
+
+    def require_server(self, gateway_ids: list[int], server: str) -> None:
+        """Raises Forbidden unless the actor sees the server (product spec §6.1)."""
+        _raise(resolve_server_refusal(self.actor, gateway_ids, server))
+
+
+def _raise(refusal: Refusal | None) -> None:
+    if refusal is not None:
+        raise Forbidden(refusal.message, capability=refusal.capability.value)
+
+
+def validate_input(operation: Operation, raw: dict[str, Any]) -> Input:
+    """The operation's input from raw values.
+
+    Raises:
+        BadRequest: naming the first offending field, dotted (``servers.0.url``).
+    """
+    try:
+        return operation.input.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        location = ".".join(str(part) for part in first["loc"])
+        where = f"{location}: " if location else ""
+        raise BadRequest(f"{where}{first['msg']}", field=location or None) from exc
+
+
+async def execute(operation: Operation, ctx: Context, raw: dict[str, Any]) -> BaseModel | None:
+    """Authorize, validate and run one operation; store errors become API errors.
+
+    Raises:
+        ApiError: Forbidden when the actor's role lacks ``operation.requires``; BadRequest,
+            NotFound, Conflict, PreconditionFailed from validation and the handler.
+    """
+    _raise(resolve_refusal(ctx.actor, operation.requires))
+    args = validate_input(operation, raw)
+    ctx.operation = operation.id
+    try:
+        if inspect.iscoroutinefunction(operation.handler):
+            result = await operation.handler(ctx, args)
+        else:
+            result = await anyio.to_thread.run_sync(operation.handler, ctx, args)
+    except NotFoundError as exc:
+        raise NotFound(str(exc)) from exc
+    except StaleVersionError as exc:
+        raise PreconditionFailed(str(exc)) from exc
+    except ConflictError as exc:
+        raise Conflict(str(exc)) from exc
+    except ValueError as exc:  # a malformed cursor or a value only the store can judge
+        if isinstance(exc, ApiError):
+            raise
+        raise BadRequest(str(exc)) from exc
+    return result  # type: ignore[no-any-return]

@@ -1,0 +1,231 @@
+"""Gateways: create, rename, delete; assign servers; grant teams; the break-glass toggle; archive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection
+
+from lockgate.api.operation import Context, Input, Operation, Versioned
+from lockgate.api.operations.common import ListInput, Name, Page
+from lockgate.domain.capabilities import Capability
+from lockgate.domain.declaration import PREFIX
+from lockgate.policy.access_control import EVERYONE, resolve_visible_gateways
+from lockgate.store import gateways as store
+from lockgate.store.gateways import describe_gateway
+from lockgate.store.records import delete_row, fetch_named, insert_row, update_row
+from lockgate.store.schema import gateways, servers
+
+
+class Assignment(BaseModel):
+    """A server on a gateway; its features are exposed as ``<prefix>__<name>`` when prefixed."""
+
+    id: int
+    server: str
+    prefix: str | None
+
+
+class Gateway(BaseModel):
+    name: str
+    enabled: bool
+    archived: bool
+    servers: list[Assignment]
+    teams: list[str] = Field(description="Teams whose members may use the gateway.")
+    version: int = Field(description="Bumped by every change; send it back as If-Match.")
+    created_at: float
+    updated_at: float
+
+
+class GatewayList(ListInput):
+    name_contains: str | None = Field(None, max_length=128)
+    enabled: bool | None = None
+    archived: bool = Field(False, description="List archived gateways instead of live ones.")
+
+
+class GatewayRef(Input):
+    gateway: Name
+
+
+class GatewayCreate(Input):
+    name: Name
+
+
+class GatewayUpdate(Versioned):
+    gateway: Name
+    name: Name | None = Field(None, description="A new name.")
+
+
+class GatewayChange(Versioned):
+    gateway: Name
+
+
+class AssignmentCreate(Versioned):
+    gateway: Name
+    server: Name
+    prefix: str | None = Field(None, pattern=PREFIX, description="Namespaces the server's features.")
+
+
+class AssignmentRef(Versioned):
+    gateway: Name
+    assignment: int = Field(ge=1)
+
+
+class TeamGrant(Versioned):
+    gateway: Name
+    team: Name
+
+
+def _view(conn: Connection, row: Any) -> dict[str, Any]:
+    return Gateway.model_validate(describe_gateway(conn, row)).model_dump()
+
+
+def _target(ctx: Context, conn: Connection, name: str) -> Any:
+    row = fetch_named(conn, gateways, name, "gateway")
+    ctx.require_gateway(row.id, row.name)
+    return row
+
+
+def list_gateways(ctx: Context, args: GatewayList) -> Page[Gateway]:
+    """The gateways the caller may use (all of them with "View and use all gateways")."""
+    with ctx.transaction() as conn:
+        items, cursor = store.list_gateways(
+            conn,
+            visible=resolve_visible_gateways(ctx.actor),
+            name_contains=args.name_contains,
+            enabled=args.enabled,
+            archived=args.archived,
+            cursor=args.cursor,
+            limit=args.limit,
+        )
+    return Page[Gateway](items=[Gateway.model_validate(i) for i in items], next_cursor=cursor)
+
+
+def get_gateway(ctx: Context, args: GatewayRef) -> Gateway:
+    with ctx.transaction() as conn:
+        return Gateway.model_validate(_view(conn, _target(ctx, conn, args.gateway)))
+
+
+def create_gateway(ctx: Context, args: GatewayCreate) -> Gateway:
+    with ctx.transaction() as conn:
+        row = insert_row(conn, gateways, "gateway", {"name": args.name, "enabled": True, "archived": False})
+        after = _view(conn, row)
+        ctx.record(conn, "gateway", row.name, None, after)
+    return Gateway.model_validate(after)
+
+
+def _change(
+    ctx: Context, gateway: str, expected: int | None, values: dict[str, Any], act: Any = None
+) -> Gateway:
+    """Read, check, change and record one gateway in one transaction."""
+    with ctx.transaction() as conn:
+        row = _target(ctx, conn, gateway)
+        before = _view(conn, row)
+        if act is not None:
+            act(conn, row)
+        row = update_row(conn, gateways, row, "gateway", values, expected)
+        after = _view(conn, row)
+        ctx.record(conn, "gateway", row.name, before, after)
+    return Gateway.model_validate(after)
+
+
+def update_gateway(ctx: Context, args: GatewayUpdate) -> Gateway:
+    """Rename a gateway. Its URL changes with its name."""
+    values = {"name": args.name} if args.name is not None else {}
+    return _change(ctx, args.gateway, args.if_match, values)
+
+
+def delete_gateway(ctx: Context, args: GatewayChange) -> None:
+    """Delete a gateway with its assignments, connections and their API tokens."""
+    with ctx.transaction() as conn:
+        row = _target(ctx, conn, args.gateway)
+        before = _view(conn, row)
+        delete_row(conn, gateways, row, "gateway", args.if_match)
+        ctx.record(conn, "gateway", row.name, before, None)
+
+
+def disable_gateway(ctx: Context, args: GatewayChange) -> Gateway:
+    """Refuse every call through the gateway from the next request on. Nothing is deleted."""
+    return _change(ctx, args.gateway, args.if_match, {"enabled": False})
+
+
+def enable_gateway(ctx: Context, args: GatewayChange) -> Gateway:
+    """Restore traffic through the gateway from the next request on."""
+    return _change(ctx, args.gateway, args.if_match, {"enabled": True})
+
+
+def archive_gateway(ctx: Context, args: GatewayChange) -> Gateway:
+    """Archive a gateway: it refuses traffic and leaves listings, and can be restored."""
+    return _change(ctx, args.gateway, args.if_match, {"archived": True})
+
+
+def restore_gateway(ctx: Context, args: GatewayChange) -> Gateway:
+    return _change(ctx, args.gateway, args.if_match, {"archived": False})
+
+
+def assign_server(ctx: Context, args: AssignmentCreate) -> Gateway:
+    """Assign a server to the gateway, optionally with a prefix for its features' names."""
+
+    def act(conn: Connection, row: Any) -> None:
+        server = fetch_named(conn, servers, args.server, "server")
+        ctx.require_server(store.server_gateway_ids(conn, server.id), server.name)
+        store.assign_server(conn, row.id, server.id, args.prefix)
+
+    return _change(ctx, args.gateway, args.if_match, {}, act)
+
+
+def unassign_server(ctx: Context, args: AssignmentRef) -> Gateway:
+    """Remove one assignment (by its id, from the gateway's ``servers``)."""
+    return _change(
+        ctx,
+        args.gateway,
+        args.if_match,
+        {},
+        lambda conn, row: store.unassign_server(conn, row.id, args.assignment),
+    )
+
+
+def grant_team(ctx: Context, args: TeamGrant) -> Gateway:
+    """Provision the gateway to a team: its members may see and use it."""
+    return _change(
+        ctx, args.gateway, args.if_match, {}, lambda conn, row: store.grant_team(conn, row.id, args.team)
+    )
+
+
+def revoke_team(ctx: Context, args: TeamGrant) -> Gateway:
+    """Take the gateway back from a team."""
+    return _change(
+        ctx, args.gateway, args.if_match, {}, lambda conn, row: store.revoke_team(conn, row.id, args.team)
+    )
+
+
+_G = "/gateways/{gateway}"
+_COLUMNS = ("name", "enabled", "archived", "version")
+OPERATIONS = [
+    Operation("gateways", "list", "GET", "/gateways", "List gateways", EVERYONE, list_gateways,
+              GatewayList, Page[Gateway], columns=_COLUMNS),
+    Operation("gateways", "get", "GET", _G, "Get a gateway", EVERYONE, get_gateway, GatewayRef, Gateway),
+    Operation("gateways", "create", "POST", "/gateways", "Create a gateway",
+              Capability.BASIC_GATEWAY_MANAGEMENT, create_gateway, GatewayCreate, Gateway, status=201),
+    Operation("gateways", "update", "PATCH", _G, "Rename a gateway", Capability.BASIC_GATEWAY_MANAGEMENT,
+              update_gateway, GatewayUpdate, Gateway),
+    Operation("gateways", "delete", "DELETE", _G, "Delete a gateway", Capability.BASIC_GATEWAY_MANAGEMENT,
+              delete_gateway, GatewayChange, None, status=204),
+    Operation("gateways", "disable", "POST", _G + "/disable", "Disable a gateway",
+              Capability.DISABLE_AND_ENABLE_GATEWAYS, disable_gateway, GatewayChange, Gateway),
+    Operation("gateways", "enable", "POST", _G + "/enable", "Enable a gateway",
+              Capability.DISABLE_AND_ENABLE_GATEWAYS, enable_gateway, GatewayChange, Gateway),
+    Operation("gateways", "archive", "POST", _G + "/archive", "Archive a gateway",
+              Capability.ARCHIVE_AND_RESTORE_GATEWAYS, archive_gateway, GatewayChange, Gateway),
+    Operation("gateways", "restore", "POST", _G + "/restore", "Restore an archived gateway",
+              Capability.ARCHIVE_AND_RESTORE_GATEWAYS, restore_gateway, GatewayChange, Gateway),
+    Operation("gateways", "assign", "POST", _G + "/assignments", "Assign a server to a gateway",
+              Capability.BASIC_GATEWAY_MANAGEMENT, assign_server, AssignmentCreate, Gateway, status=201),
+    Operation("gateways", "unassign", "DELETE", _G + "/assignments/{assignment}",
+              "Unassign a server from a gateway", Capability.BASIC_GATEWAY_MANAGEMENT, unassign_server,
+              AssignmentRef, Gateway),
+    Operation("gateways", "grant", "POST", _G + "/teams", "Grant a gateway to a team",
+              Capability.MANAGE_TEAM_GATEWAY_PROVISIONING, grant_team, TeamGrant, Gateway, status=201),
+    Operation("gateways", "revoke", "DELETE", _G + "/teams/{team}", "Take a gateway back from a team",
+              Capability.MANAGE_TEAM_GATEWAY_PROVISIONING, revoke_team, TeamGrant, Gateway),
+]  # fmt: skip

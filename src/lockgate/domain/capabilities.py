@@ -1,0 +1,118 @@
+"""Capabilities and the built-in roles (product spec §6).
+
+A role is a named set of capabilities; each user holds exactly one role. Names are MCP Manager's
+where its documentation gives them (§6.2); the ones it does not name are marked ``lockgate_name`` in
+``CAPABILITIES`` and follow the same voice. Keys are the camelCase form its Admin API uses
+(``basicServerManagement``, §11.1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Capability(StrEnum):
+    """A workspace-wide permission. The value is the key stored in roles and named in 403s."""
+
+    BASIC_SERVER_MANAGEMENT = "basicServerManagement"
+    VIEW_ALL_SERVERS = "viewAllServers"
+    DISABLE_AND_ENABLE_SERVERS = "disableAndEnableServers"
+    BASIC_GATEWAY_MANAGEMENT = "basicGatewayManagement"
+    VIEW_AND_USE_ALL_GATEWAYS = "viewAndUseAllGateways"
+    DISABLE_AND_ENABLE_GATEWAYS = "disableAndEnableGateways"
+    ARCHIVE_AND_RESTORE_GATEWAYS = "archiveAndRestoreGateways"
+    MANAGE_TEAM_GATEWAY_PROVISIONING = "manageTeamGatewayProvisioning"
+    CREATE_AND_MANAGE_API_TOKENS = "createAndManageApiTokens"
+    DISABLE_AND_ENABLE_HOSTS = "disableAndEnableHosts"
+    DISABLE_AND_ENABLE_CONNECTIONS = "disableAndEnableConnections"
+    MANAGE_PEOPLE = "managePeople"
+    VIEW_AND_EXPORT_LOGS = "viewAndExportLogs"
+
+    @property
+    def label(self) -> str:
+        """The name people read, e.g. ``Basic server management``."""
+        return CAPABILITIES[self].title
+
+
+@dataclass(frozen=True, slots=True)
+class CapabilityInfo:
+    """What a capability is called, which area of the product it belongs to and what it allows."""
+
+    title: str
+    area: str
+    description: str
+    lockgate_name: bool = False  # True where MCP Manager's documentation names no such capability
+
+
+CAPABILITIES: dict[Capability, CapabilityInfo] = {
+    Capability.BASIC_SERVER_MANAGEMENT: CapabilityInfo(
+        "Basic server management", "Servers", "Add, edit and delete servers and preview their features."
+    ),
+    Capability.VIEW_ALL_SERVERS: CapabilityInfo(
+        "View all servers",
+        "Servers",
+        "See every server, not only those on gateways one's teams are granted.",
+    ),
+    Capability.DISABLE_AND_ENABLE_SERVERS: CapabilityInfo(
+        "Disable and enable servers", "Servers", "Flip a server's break-glass toggle.", lockgate_name=True
+    ),
+    Capability.BASIC_GATEWAY_MANAGEMENT: CapabilityInfo(
+        "Basic gateway management",
+        "Gateways",
+        "Create, rename and delete gateways; assign servers to them and unassign them.",
+    ),
+    Capability.VIEW_AND_USE_ALL_GATEWAYS: CapabilityInfo(
+        "View and use all gateways", "Gateways", "Reach every gateway, whatever one's teams are granted."
+    ),
+    Capability.DISABLE_AND_ENABLE_GATEWAYS: CapabilityInfo(
+        "Disable and enable gateways", "Gateways", "Flip a gateway's break-glass toggle.", lockgate_name=True
+    ),
+    Capability.ARCHIVE_AND_RESTORE_GATEWAYS: CapabilityInfo(
+        "Archive and restore gateways",
+        "Gateways",
+        "Archive a gateway (it refuses traffic and leaves listings) and restore it.",
+        lockgate_name=True,
+    ),
+    Capability.MANAGE_TEAM_GATEWAY_PROVISIONING: CapabilityInfo(
+        "Manage team-gateway provisioning", "Gateways", "Grant a gateway to a team and take it back."
+    ),
+    Capability.CREATE_AND_MANAGE_API_TOKENS: CapabilityInfo(
+        "Create and manage API tokens",
+        "Hosts",
+        "Create, rename and delete token-based hosts; mint, list and revoke their API tokens.",
+    ),
+    Capability.DISABLE_AND_ENABLE_HOSTS: CapabilityInfo(
+        "Disable and enable hosts", "Hosts", "Flip a host's break-glass toggle."
+    ),
+    Capability.DISABLE_AND_ENABLE_CONNECTIONS: CapabilityInfo(
+        "Disable and enable connections", "Hosts", "Flip a connection's break-glass toggle."
+    ),
+    Capability.MANAGE_PEOPLE: CapabilityInfo(
+        "Manage people",
+        "People",
+        "Invite and deactivate users, set their role and teams, edit roles and teams; see every team.",
+    ),
+    Capability.VIEW_AND_EXPORT_LOGS: CapabilityInfo(
+        "View and export logs", "Logging", "Read the traffic log and the admin events."
+    ),
+}
+
+
+class BuiltinRole(StrEnum):
+    """The three roles every workspace has (product spec §6.1)."""
+
+    SUPER_ADMIN = "Super admin"
+    ADMINISTRATOR = "Administrator"
+    MEMBER = "Member"
+
+
+BUILTIN_GRANTS: dict[BuiltinRole, frozenset[Capability]] = {
+    # Always holds every capability; its toggles are locked on.
+    BuiltinRole.SUPER_ADMIN: frozenset(Capability),
+    # Runs the gateways but does not decide who is who.
+    BuiltinRole.ADMINISTRATOR: frozenset(Capability) - {Capability.MANAGE_PEOPLE},
+    # Uses the gateways their teams are granted; manages only their own tokens.
+    BuiltinRole.MEMBER: frozenset(),
+}
+"""What each built-in role holds when a store is created. Administrator and Member stay editable."""

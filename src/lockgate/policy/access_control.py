@@ -1,0 +1,78 @@
+"""Capability-based access control (product spec §6.1), as pure functions over values.
+
+An action is allowed when the actor's role holds the capability it needs AND, for an action on a
+gateway, one of the actor's teams is granted that gateway — unless the role holds the matching
+"view all" capability, which overrides team scoping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from lockgate.domain.actor import Actor
+from lockgate.domain.capabilities import Capability
+
+EVERYONE: Final = "everyone"
+"""The requirement of actions any signed-in user may take, on what is theirs or what they can see."""
+
+Requirement = Capability | Literal["everyone"]
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why an action is refused: the capability that would allow it, and a message naming it."""
+
+    capability: Capability
+    message: str
+
+
+def resolve_refusal(actor: Actor, requirement: Requirement) -> Refusal | None:
+    """None when the actor's role meets ``requirement``; otherwise the capability it lacks."""
+    if requirement == EVERYONE or requirement in actor.capabilities:
+        return None
+    capability = Capability(requirement)
+    return Refusal(capability, f"Capability '{capability.label}' is required.")
+
+
+def can_use_gateway(actor: Actor, gateway_id: int) -> bool:
+    """Whether one of the actor's teams is granted the gateway, or the role may use them all."""
+    return Capability.VIEW_AND_USE_ALL_GATEWAYS in actor.capabilities or gateway_id in actor.gateway_ids
+
+
+def resolve_gateway_refusal(actor: Actor, gateway_id: int, gateway: str) -> Refusal | None:
+    """None when the actor may act on the gateway; otherwise a refusal naming the override."""
+    if can_use_gateway(actor, gateway_id):
+        return None
+    capability = Capability.VIEW_AND_USE_ALL_GATEWAYS
+    return Refusal(
+        capability,
+        f"Capability '{capability.label}' is required, or membership of a team granted gateway {gateway!r}.",
+    )
+
+
+def resolve_visible_gateways(actor: Actor) -> frozenset[int] | None:
+    """The ids of the gateways the actor may use; None when the role may use them all."""
+    if Capability.VIEW_AND_USE_ALL_GATEWAYS in actor.capabilities:
+        return None
+    return actor.gateway_ids
+
+
+def can_see_server(actor: Actor, gateway_ids: Iterable[int]) -> bool:
+    """Whether the actor sees a server assigned to ``gateway_ids``: the server is on a gateway they
+    may use, or their role may view all servers."""
+    if Capability.VIEW_ALL_SERVERS in actor.capabilities:
+        return True
+    return any(can_use_gateway(actor, g) for g in gateway_ids)
+
+
+def resolve_server_refusal(actor: Actor, gateway_ids: Iterable[int], server: str) -> Refusal | None:
+    """None when the actor sees the server; otherwise a refusal naming "View all servers"."""
+    if can_see_server(actor, gateway_ids):
+        return None
+    capability = Capability.VIEW_ALL_SERVERS
+    return Refusal(
+        capability,
+        f"Capability '{capability.label}' is required, or a granted gateway that carries server {server!r}.",
+    )

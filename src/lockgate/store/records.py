@@ -1,0 +1,137 @@
+"""Reading and writing named, versioned rows: the shape every control-plane resource shares.
+
+Each change bumps ``version`` in the same UPDATE that checks it, so two writers holding the same
+version cannot both succeed, across processes and databases (optimistic concurrency).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+from sqlalchemy import Column, Connection, Row, Select, Table, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from lockgate.store.errors import ConflictError, NotFoundError, StaleVersionError
+
+MAX_PAGE = 500
+
+
+def fetch_named(conn: Connection, table: Table, name: str, kind: str) -> Row[Any]:
+    """The row called ``name``.
+
+    Raises:
+        NotFoundError: there is none.
+    """
+    row = conn.execute(select(table).where(table.c.name == name)).first()
+    if row is None:
+        raise NotFoundError(f"no {kind} named {name!r}")
+    return row
+
+
+def insert_row(conn: Connection, table: Table, kind: str, values: dict[str, Any]) -> Row[Any]:
+    """Insert a row (with timestamps and version 1) and return it as stored.
+
+    Raises:
+        ConflictError: a unique column (the name) is taken.
+    """
+    now = time.time()
+    stamps: dict[str, Any] = {"created_at": now}
+    if "updated_at" in table.c:
+        stamps["updated_at"] = now
+    if "version" in table.c:
+        stamps["version"] = 1
+    try:
+        with conn.begin_nested():
+            new_id = conn.execute(insert(table).values(**values, **stamps)).inserted_primary_key[0]  # type: ignore[index]
+    except IntegrityError as exc:
+        label = values.get("name", values.get("email", ""))
+        raise ConflictError(f"a {kind} named {label!r} already exists") from exc
+    return conn.execute(select(table).where(table.c.id == new_id)).one()
+
+
+def update_row(
+    conn: Connection, table: Table, row: Row[Any], kind: str, values: dict[str, Any], expected: int | None
+) -> Row[Any]:
+    """Apply ``values`` to ``row`` and bump its version; with ``expected``, only if the stored
+    version still is that.
+
+    Raises:
+        StaleVersionError: the row's version is no longer ``expected`` (or it changed under us).
+        ConflictError: a unique column (the name) is taken.
+    """
+    if expected is not None and row.version != expected:
+        raise StaleVersionError(f"{kind} {row.name!r} is at version {row.version}, not {expected}")
+    stamps: dict[str, Any] = {"version": row.version + 1}
+    if "updated_at" in table.c:
+        stamps["updated_at"] = time.time()
+    statement = (
+        update(table)
+        .where((table.c.id == row.id) & (table.c.version == row.version))
+        .values(**values, **stamps)
+    )
+    try:
+        with conn.begin_nested():
+            changed = conn.execute(statement).rowcount
+    except IntegrityError as exc:
+        raise ConflictError(f"a {kind} named {values.get('name')!r} already exists") from exc
+    if not changed:
+        raise StaleVersionError(f"{kind} {row.name!r} changed while this request ran")
+    return conn.execute(select(table).where(table.c.id == row.id)).one()
+
+
+def delete_row(conn: Connection, table: Table, row: Row[Any], kind: str, expected: int | None) -> None:
+    """Delete ``row``; with ``expected``, only at that version.
+
+    Raises:
+        StaleVersionError: the row's version is no longer ``expected``.
+        ConflictError: other rows still refer to it.
+    """
+    if expected is not None and row.version != expected:
+        raise StaleVersionError(f"{kind} {row.name!r} is at version {row.version}, not {expected}")
+    try:
+        with conn.begin_nested():
+            conn.execute(delete(table).where(table.c.id == row.id))
+    except IntegrityError as exc:
+        raise ConflictError(f"{kind} {row.name!r} is still in use") from exc
+
+
+def encode_cursor(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    """The sort key a cursor stands for.
+
+    Raises:
+        ValueError: the cursor is not one this store issued.
+    """
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError("not a cursor this server issued") from exc
+
+
+def page(
+    conn: Connection, query: Select[Any], key: Column[Any], cursor: str | None, limit: int
+) -> tuple[list[Row[Any]], str | None]:
+    """One page of ``query`` ordered by the unique ``key``, after ``cursor`` (keyset pagination).
+
+    Returns the rows and the cursor of the next page (None on the last page).
+
+    Raises:
+        ValueError: a malformed cursor.
+    """
+    if cursor:
+        after: Any = decode_cursor(cursor)
+        if key.type.python_type is int:
+            if not after.isdigit():
+                raise ValueError("not a cursor this server issued")
+            after = int(after)
+        query = query.where(key > after)
+    rows = list(conn.execute(query.order_by(key).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_cursor(str(rows[-1]._mapping[key.name]))
