@@ -31,7 +31,7 @@ from lockgate.app import build_app
 from lockgate.domain.capabilities import BUILTIN_GRANTS
 from lockgate.domain.declaration import Declaration
 from lockgate.settings import Settings
-from lockgate.store.catalog import apply_declaration
+from lockgate.store.declarative import apply_declaration
 from lockgate.store.engine import open_engine, upgrade
 from lockgate.store.schema import metadata, roles
 from lockgate.store.tokens import create_token

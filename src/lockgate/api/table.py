@@ -6,9 +6,12 @@ The JSON API, its OpenAPI document, the admin MCP endpoint and the CLI are all g
 from __future__ import annotations
 
 from lockgate.api.operation import Operation
-from lockgate.api.operations import gateways
+from lockgate.api.operations import declaration, gateways
 
-OPERATIONS: tuple[Operation, ...] = (*gateways.OPERATIONS,)
+OPERATIONS: tuple[Operation, ...] = (
+    *gateways.OPERATIONS,
+    *declaration.OPERATIONS,
+)
 """Every operation; ids are unique (a test holds that)."""
 
 BY_ID: dict[str, Operation] = {op.id: op for op in OPERATIONS}

@@ -22,7 +22,7 @@ import typer
 from lockgate.cli.context import fail, load_settings, open_store
 from lockgate.cli.serve import run
 from lockgate.domain.declaration import Declaration
-from lockgate.store.catalog import apply_declaration
+from lockgate.store.declarative import apply_declaration
 from lockgate.store.tokens import create_token
 
 GATEWAY, HOST = "demo", "demo-agent"

@@ -11,7 +11,7 @@ import yaml
 
 from lockgate.cli.context import fail, load_settings, open_store
 from lockgate.domain.declaration import Declaration
-from lockgate.store.catalog import apply_declaration
+from lockgate.store.declarative import apply_declaration
 from lockgate.store.errors import NotFoundError
 
 
@@ -51,5 +51,4 @@ def apply(
         fail(str(exc))
     for change in changes:
         typer.echo(str(change))
-    changed = sum(c.action != "unchanged" for c in changes)
-    typer.echo(f"{changed} changed, {len(changes) - changed} unchanged")
+    typer.echo(f"{len(changes)} changed" if changes else "no changes")

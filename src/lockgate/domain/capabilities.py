@@ -28,6 +28,7 @@ class Capability(StrEnum):
     DISABLE_AND_ENABLE_CONNECTIONS = "disableAndEnableConnections"
     MANAGE_PEOPLE = "managePeople"
     VIEW_AND_EXPORT_LOGS = "viewAndExportLogs"
+    EXPORT_AND_APPLY_CONFIGURATION = "exportAndApplyConfiguration"
 
     @property
     def label(self) -> str:
@@ -95,6 +96,13 @@ CAPABILITIES: dict[Capability, CapabilityInfo] = {
     ),
     Capability.VIEW_AND_EXPORT_LOGS: CapabilityInfo(
         "View and export logs", "Logging", "Read the traffic log and the admin events."
+    ),
+    Capability.EXPORT_AND_APPLY_CONFIGURATION: CapabilityInfo(
+        "Export and apply configuration",
+        "Workspace settings",
+        "Export the whole configuration (never its secrets), plan and apply declarative files. Each "
+        "change an apply makes also needs the capability that change needs on its own.",
+        lockgate_name=True,
     ),
 }
 

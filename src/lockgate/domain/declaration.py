@@ -1,15 +1,18 @@
-"""The declarative file ``lockgate apply -f`` reads: servers, gateways and hosts.
+"""The declarative file ``lockgate plan|apply -f`` reads and ``lockgate export`` writes: servers,
+gateways (with their assignments and granted teams), hosts, teams and roles.
 
 Validation errors name the offending field (pydantic's location, e.g. ``servers.0.url``).
+People (users) are not declared: they are invited, and later provisioned by SSO.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lockgate.domain.capabilities import BuiltinRole, Capability
 from lockgate.domain.model import HostKind, Transport
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
@@ -55,6 +58,14 @@ class ServerSpec(_Strict):
         return {"url": self.url, "headers": self.headers}
 
 
+class DeclaredServer(ServerSpec):
+    """A server as a declaration holds it. An ``env`` or ``headers`` value of None keeps the value
+    already stored: exports never carry these values, which are often secrets."""
+
+    env: dict[str, str | None] = {}  # type: ignore[assignment]
+    headers: dict[str, str | None] = {}  # type: ignore[assignment]
+
+
 class AssignmentSpec(_Strict):
     server: Name
     prefix: Annotated[str, Field(pattern=PREFIX)] | None = None
@@ -63,7 +74,9 @@ class AssignmentSpec(_Strict):
 class GatewaySpec(_Strict):
     name: Name
     enabled: bool = True
+    archived: bool = False
     servers: list[AssignmentSpec] = []
+    teams: list[Name] = []
 
     @model_validator(mode="after")
     def _distinct(self) -> Self:
@@ -75,6 +88,8 @@ class GatewaySpec(_Strict):
         for prefix in prefixes:
             if prefixes.count(prefix) > 1:
                 raise ValueError(f"gateway {self.name!r}: two assignments share the prefix {prefix!r}")
+        if len(set(self.teams)) < len(self.teams):
+            raise ValueError(f"gateway {self.name!r}: a team is granted twice")
         return self
 
 
@@ -84,14 +99,40 @@ class HostSpec(_Strict):
     enabled: bool = True
 
 
+class TeamSpec(_Strict):
+    name: Name
+
+
+class RoleSpec(_Strict):
+    """A role and its capabilities. Super admin is never declared: it always holds everything."""
+
+    name: Name
+    capabilities: list[Capability] = []
+
+    @model_validator(mode="after")
+    def _not_super_admin(self) -> Self:
+        if self.name == BuiltinRole.SUPER_ADMIN:
+            raise ValueError("Super admin always holds every capability and is not declared")
+        return self
+
+
 class Declaration(_Strict):
-    servers: list[ServerSpec] = []
+    servers: list[DeclaredServer] = []
     gateways: list[GatewaySpec] = []
     hosts: list[HostSpec] = []
+    teams: list[TeamSpec] = []
+    roles: list[RoleSpec] = []
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Self:
-        for kind, items in (("server", self.servers), ("gateway", self.gateways), ("host", self.hosts)):
+        kinds: tuple[tuple[str, list[Any]], ...] = (
+            ("server", self.servers),
+            ("gateway", self.gateways),
+            ("host", self.hosts),
+            ("team", self.teams),
+            ("role", self.roles),
+        )
+        for kind, items in kinds:
             names = [i.name for i in items]
             twice = sorted({n for n in names if names.count(n) > 1})
             if twice:

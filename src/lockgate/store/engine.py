@@ -29,6 +29,7 @@ def open_engine(url: str) -> Engine:
     engine = create_engine(normalize_url(url), pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "begin", _begin_sqlite)
     return engine
 
 
@@ -39,6 +40,14 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    # pysqlite opens transactions itself, too late for SAVEPOINT: a savepoint taken first would be
+    # the outermost transaction and its RELEASE would commit. SQLAlchemy emits BEGIN instead
+    # (SQLAlchemy's documented recipe, "Serializable isolation / Savepoints / Transactional DDL").
+    dbapi_connection.isolation_level = None
+
+
+def _begin_sqlite(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
 
 
 def _alembic_config(engine: Engine) -> Config:

@@ -30,6 +30,7 @@ _ALL = [
     "disableAndEnableConnections",
     "managePeople",
     "viewAndExportLogs",
+    "exportAndApplyConfiguration",
 ]
 _BUILTIN = [
     ("Super admin", _ALL),

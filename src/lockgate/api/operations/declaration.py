@@ -1,0 +1,140 @@
+"""Configuration as code: export the store as a declaration, plan a declaration, apply it."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection
+
+from lockgate.api.errors import Forbidden
+from lockgate.api.operation import Context, Input, NoInput, Operation
+from lockgate.domain.capabilities import Capability
+from lockgate.domain.declaration import Declaration, RoleSpec
+from lockgate.domain.plan import PlannedChange, items_by_kind, resolve_plan, resolve_secrets
+from lockgate.policy.access_control import resolve_refusal
+from lockgate.policy.declaration import resolve_change_capabilities
+from lockgate.store.declarative import apply_plan, load_declaration
+from lockgate.store.records import fetch_named
+from lockgate.store.schema import gateways
+
+
+class FieldChange(BaseModel):
+    field: str
+    before: Any = Field(description="The old value; '(secret)' stands for an env or header value.")
+    after: Any
+
+
+class Change(BaseModel):
+    action: Literal["create", "update", "delete"]
+    kind: Literal["role", "team", "server", "host", "gateway"]
+    name: str
+    fields: list[FieldChange]
+
+
+class Plan(BaseModel):
+    """The changes, in the order they are (or would be) made; empty when nothing differs."""
+
+    changes: list[Change]
+    applied: bool
+
+
+class DeclarationInput(Input):
+    declaration: Declaration
+    prune: bool = Field(False, description="Delete what the declaration does not name.")
+
+
+def export_declaration(ctx: Context, _args: NoInput) -> Declaration:
+    """The whole configuration as a declaration; env and header values come back null."""
+    with ctx.transaction() as conn:
+        return hide_secrets(load_declaration(conn))
+
+
+def plan_declaration(ctx: Context, args: DeclarationInput) -> Plan:
+    """What applying the declaration would create, change and delete. Changes nothing."""
+    with ctx.transaction() as conn:
+        plan = _plan(ctx, conn, args)[2]
+    return _answer(plan, applied=False)
+
+
+def apply_declaration(ctx: Context, args: DeclarationInput) -> Plan:
+    """Make the store match the declaration, in one transaction, one admin event per change."""
+
+    def on_change(change: PlannedChange, before: BaseModel | None, after: BaseModel | None) -> None:
+        ctx.record(conn, change.kind, change.name, _shown(before), _shown(after))
+
+    with ctx.transaction() as conn:
+        current, desired, plan = _plan(ctx, conn, args)
+        apply_plan(conn, current, desired, plan, on_change)
+    return _answer(plan, applied=True)
+
+
+def _plan(
+    ctx: Context, conn: Connection, args: DeclarationInput
+) -> tuple[Declaration, Declaration, list[PlannedChange]]:
+    current = load_declaration(conn)
+    desired = resolve_secrets(current, args.declaration)
+    plan = resolve_plan(current, desired, args.prune)
+    wanted = items_by_kind(desired)
+    for change in plan:
+        _authorize(ctx, conn, change, wanted[change.kind].get(change.name))
+    return current, desired, plan
+
+
+def _authorize(ctx: Context, conn: Connection, change: PlannedChange, spec: BaseModel | None) -> None:
+    """The actor needs, for each change, what making it by hand needs (and the gateway's scope)."""
+    if change.action == "create" and spec is not None:
+        fields = list(spec.model_dump(exclude_defaults=True, exclude={"name"}))
+    else:
+        fields = [f.field for f in change.fields]
+    role = spec if isinstance(spec, RoleSpec) else None
+    for capability in sorted(resolve_change_capabilities(change.kind, change.action, fields, role)):
+        refusal = resolve_refusal(ctx.actor, capability)
+        if refusal is not None:
+            raise Forbidden(f"{change}: {refusal.message}", capability=capability.value)
+    if change.kind == "gateway" and change.action != "create":
+        row = fetch_named(conn, gateways, change.name, "gateway")
+        ctx.require_gateway(row.id, row.name)
+
+
+def hide_secrets(declaration: Declaration) -> Declaration:
+    """The declaration with every env and header value replaced by null."""
+    servers = [
+        s.model_copy(update={"env": dict.fromkeys(s.env), "headers": dict.fromkeys(s.headers)})
+        for s in declaration.servers
+    ]
+    return declaration.model_copy(update={"servers": servers})
+
+
+def _shown(spec: BaseModel | None) -> dict[str, Any] | None:
+    if spec is None:
+        return None
+    data = spec.model_dump(mode="json")
+    for field in ("env", "headers"):
+        if field in data:
+            data[field] = dict.fromkeys(data[field])
+    return data
+
+
+def _answer(plan: list[PlannedChange], applied: bool) -> Plan:
+    changes = [
+        Change(
+            action=c.action,
+            kind=c.kind,
+            name=c.name,
+            fields=[FieldChange(field=f.field, before=f.before, after=f.after) for f in c.fields],
+        )
+        for c in plan
+    ]
+    return Plan(changes=changes, applied=applied)
+
+
+_NEEDS = Capability.EXPORT_AND_APPLY_CONFIGURATION
+OPERATIONS = [
+    Operation("declaration", "export", "GET", "/declaration", "Export the configuration", _NEEDS,
+              export_declaration, NoInput, Declaration),
+    Operation("declaration", "plan", "POST", "/declaration/plan", "Plan a declaration", _NEEDS,
+              plan_declaration, DeclarationInput, Plan),
+    Operation("declaration", "apply", "POST", "/declaration/apply", "Apply a declaration", _NEEDS,
+              apply_declaration, DeclarationInput, Plan),
+]  # fmt: skip

@@ -1,0 +1,130 @@
+"""What applying a declaration would change: a pure diff of two declarations.
+
+``resolve_plan(current, desired, prune)`` compares by kind and name, field by field, and returns
+the changes in the order they can be applied: creations and updates with what others refer to
+first (roles, teams, servers, hosts, then gateways), deletions (``prune``) last and in reverse.
+Values of server ``env`` and ``headers`` are never shown, only which of them change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from lockgate.domain.capabilities import BuiltinRole
+from lockgate.domain.declaration import Declaration
+
+KINDS = ("role", "team", "server", "host", "gateway")
+SECRET_FIELDS = ("env", "headers")
+HIDDEN = "(secret)"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One field's old and new value (``(secret)`` for env and header values)."""
+
+    field: str
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedChange:
+    action: Literal["create", "update", "delete"]
+    kind: str
+    name: str
+    fields: tuple[FieldChange, ...] = ()
+
+    def __str__(self) -> str:
+        mark = {"create": "+", "update": "~", "delete": "-"}[self.action]
+        tail = f" ({', '.join(f.field for f in self.fields)})" if self.action == "update" else ""
+        return f"{mark} {self.kind} {self.name}{tail}"
+
+
+class MissingSecretError(ValueError):
+    """A declared env or header value is None (keep the stored one) but nothing is stored."""
+
+
+def items_by_kind(declaration: Declaration) -> dict[str, dict[str, BaseModel]]:
+    """The declaration's items, by kind then name."""
+    lists: dict[str, list[Any]] = {
+        "role": declaration.roles,
+        "team": declaration.teams,
+        "server": declaration.servers,
+        "host": declaration.hosts,
+        "gateway": declaration.gateways,
+    }
+    return {kind: {item.name: item for item in lists[kind]} for kind in KINDS}
+
+
+def resolve_secrets(current: Declaration, desired: Declaration) -> Declaration:
+    """``desired`` with every None env or header value replaced by the value ``current`` holds.
+
+    Raises:
+        MissingSecretError: naming ``servers.<i>.<env|headers>.<key>`` when nothing is stored.
+    """
+    stored = {s.name: s for s in current.servers}
+    servers = []
+    for index, server in enumerate(desired.servers):
+        values: dict[str, dict[str, str | None]] = {}
+        for field in SECRET_FIELDS:
+            kept = getattr(stored.get(server.name), field, {}) or {}
+            resolved: dict[str, str | None] = {}
+            for key, value in getattr(server, field).items():
+                if value is None:
+                    value = kept.get(key)
+                    if value is None:
+                        raise MissingSecretError(
+                            f"servers.{index}.{field}.{key}: no value is stored for server "
+                            f"{server.name!r}; give it in the file or from the environment"
+                        )
+                resolved[key] = value
+            values[field] = resolved
+        servers.append(server.model_copy(update=values))
+    return desired.model_copy(update={"servers": servers})
+
+
+def resolve_plan(current: Declaration, desired: Declaration, prune: bool) -> list[PlannedChange]:
+    """The changes that make ``current`` into ``desired`` (whose secrets are resolved).
+
+    Without ``prune`` nothing ``desired`` does not name is deleted; built-in roles never are.
+    """
+    now, wanted = items_by_kind(current), items_by_kind(desired)
+    changes: list[PlannedChange] = []
+    for kind in KINDS:
+        for name, item in wanted[kind].items():
+            if name not in now[kind]:
+                changes.append(PlannedChange("create", kind, name))
+                continue
+            fields = _diff(now[kind][name].model_dump(mode="json"), item.model_dump(mode="json"))
+            if fields:
+                changes.append(PlannedChange("update", kind, name, fields))
+    if prune:
+        builtin = {r.value for r in BuiltinRole}
+        for kind in reversed(KINDS):
+            changes += [
+                PlannedChange("delete", kind, name)
+                for name in now[kind]
+                if name not in wanted[kind] and not (kind == "role" and name in builtin)
+            ]
+    return changes
+
+
+def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[FieldChange, ...]:
+    changes = []
+    for field in after:
+        old, new = before.get(field), after[field]
+        if field in SECRET_FIELDS:
+            for key in sorted(set(old or {}) | set(new or {})):
+                if (old or {}).get(key) != (new or {}).get(key):
+                    changes.append(FieldChange(f"{field}.{key}", _hidden(old, key), _hidden(new, key)))
+        elif old != new:
+            changes.append(FieldChange(field, old, new))
+    return tuple(changes)
+
+
+def _hidden(values: Mapping[str, Any] | None, key: str) -> str | None:
+    return HIDDEN if key in (values or {}) else None

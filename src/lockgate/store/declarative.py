@@ -1,0 +1,164 @@
+"""The store as a declaration, and applying a plan to it (``lockgate export|plan|apply``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import Connection, Engine, delete, insert, select
+
+from lockgate.domain.capabilities import BuiltinRole
+from lockgate.domain.declaration import (
+    Declaration,
+    DeclaredServer,
+    GatewaySpec,
+    HostSpec,
+    RoleSpec,
+    ServerSpec,
+    TeamSpec,
+)
+from lockgate.domain.model import Transport
+from lockgate.domain.plan import PlannedChange, items_by_kind, resolve_plan, resolve_secrets
+from lockgate.store.catalog import server_revision
+from lockgate.store.records import delete_row, fetch_named, insert_row, update_row
+from lockgate.store.schema import gateway_servers, gateways, hosts, roles, servers, team_gateways, teams
+
+OnChange = Callable[[PlannedChange, BaseModel | None, BaseModel | None], None]
+_TABLES = {"role": roles, "team": teams, "server": servers, "host": hosts, "gateway": gateways}
+
+
+def load_declaration(conn: Connection) -> Declaration:
+    """Everything the store holds that a declaration can name, ordered by name (so exports are
+    stable), secrets included: callers that show it must hide them."""
+    return Declaration(
+        roles=[
+            RoleSpec(name=r.name, capabilities=sorted(r.capabilities))
+            for r in conn.execute(
+                select(roles).where(roles.c.name != BuiltinRole.SUPER_ADMIN.value).order_by("name")
+            )
+        ],
+        teams=[TeamSpec(name=t.name) for t in conn.execute(select(teams.c.name).order_by("name"))],
+        servers=[_server(r) for r in conn.execute(select(servers).order_by("name"))],
+        hosts=[
+            HostSpec(name=h.name, kind=h.kind, enabled=h.enabled)
+            for h in conn.execute(select(hosts).order_by("name"))
+        ],
+        gateways=[_gateway(conn, g) for g in conn.execute(select(gateways).order_by("name"))],
+    )
+
+
+def _server(row: Any) -> DeclaredServer:
+    return DeclaredServer(name=row.name, transport=row.transport, enabled=row.enabled, **row.config)
+
+
+def _gateway(conn: Connection, row: Any) -> GatewaySpec:
+    assigned = conn.execute(
+        select(servers.c.name, gateway_servers.c.prefix)
+        .join(servers, servers.c.id == gateway_servers.c.server_id)
+        .where(gateway_servers.c.gateway_id == row.id)
+        .order_by(gateway_servers.c.position)
+    )
+    granted = conn.execute(
+        select(teams.c.name)
+        .join(team_gateways, team_gateways.c.team_id == teams.c.id)
+        .where(team_gateways.c.gateway_id == row.id)
+        .order_by(teams.c.name)
+    )
+    return GatewaySpec.model_validate(
+        {
+            "name": row.name,
+            "enabled": row.enabled,
+            "archived": row.archived,
+            "servers": [{"server": a.name, "prefix": a.prefix} for a in assigned],
+            "teams": [t.name for t in granted],
+        }
+    )
+
+
+def apply_plan(
+    conn: Connection,
+    current: Declaration,
+    desired: Declaration,
+    plan: Iterable[PlannedChange],
+    on_change: OnChange,
+) -> None:
+    """Make each planned change in ``conn`` (the caller's transaction) and report it to
+    ``on_change(change, before, after)``. ``desired`` must have its secrets resolved.
+
+    Raises:
+        NotFoundError: a gateway assigns a server or grants a team that does not exist.
+        ConflictError: a role to delete is still held by users.
+    """
+    now, wanted = items_by_kind(current), items_by_kind(desired)
+    for change in plan:
+        table = _TABLES[change.kind]
+        if change.action == "delete":
+            delete_row(conn, table, fetch_named(conn, table, change.name, change.kind), change.kind, None)
+            on_change(change, now[change.kind][change.name], None)
+            continue
+        spec = wanted[change.kind][change.name]
+        values = _values(change.kind, spec)
+        if change.action == "create":
+            row = insert_row(conn, table, change.kind, {"name": change.name, **values})
+        else:
+            row = fetch_named(conn, table, change.name, change.kind)
+            row = update_row(conn, table, row, change.kind, values, None)
+        if isinstance(spec, GatewaySpec) and (
+            change.action == "create" or {"servers", "teams"} & {f.field for f in change.fields}
+        ):
+            _set_assignments(conn, row.id, spec)
+        on_change(change, now[change.kind].get(change.name), spec)
+
+
+def _values(kind: str, spec: BaseModel) -> dict[str, Any]:
+    if isinstance(spec, RoleSpec):
+        if spec.name in {r.value for r in BuiltinRole}:
+            return {"capabilities": sorted(c.value for c in spec.capabilities)}
+        return {"builtin": False, "capabilities": sorted(c.value for c in spec.capabilities)}
+    if isinstance(spec, ServerSpec):
+        config = spec.config()
+        return {
+            "transport": Transport(spec.transport).value,
+            "enabled": spec.enabled,
+            "config": config,
+            "revision": server_revision(spec.transport.value, config),
+        }
+    if isinstance(spec, HostSpec):
+        return {"kind": spec.kind.value, "enabled": spec.enabled}
+    if isinstance(spec, GatewaySpec):
+        return {"enabled": spec.enabled, "archived": spec.archived}
+    if isinstance(spec, TeamSpec):
+        return {}
+    raise TypeError(f"cannot store a {kind}")
+
+
+def _set_assignments(conn: Connection, gateway_id: int, spec: GatewaySpec) -> None:
+    """Make the gateway's assignments and team grants exactly the spec's."""
+    conn.execute(delete(gateway_servers).where(gateway_servers.c.gateway_id == gateway_id))
+    for position, assignment in enumerate(spec.servers):
+        server_id = fetch_named(conn, servers, assignment.server, "server").id
+        conn.execute(
+            insert(gateway_servers).values(
+                gateway_id=gateway_id, server_id=server_id, prefix=assignment.prefix, position=position
+            )
+        )
+    conn.execute(delete(team_gateways).where(team_gateways.c.gateway_id == gateway_id))
+    for team in spec.teams:
+        team_id = fetch_named(conn, teams, team, "team").id
+        conn.execute(insert(team_gateways).values(team_id=team_id, gateway_id=gateway_id))
+
+
+def apply_declaration(engine: Engine, declaration: Declaration, prune: bool = False) -> list[PlannedChange]:
+    """Plan and apply ``declaration`` in one transaction, recording no admin events (the CLI's
+    local bootstrap and tests; the control plane's apply records them). Returns what changed.
+
+    Raises:
+        MissingSecretError, NotFoundError, ConflictError: see ``resolve_secrets`` and ``apply_plan``.
+    """
+    with engine.begin() as conn:
+        current = load_declaration(conn)
+        desired = resolve_secrets(current, declaration)
+        plan = resolve_plan(current, desired, prune)
+        apply_plan(conn, current, desired, plan, lambda *_: None)
+    return plan

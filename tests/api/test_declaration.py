@@ -1,0 +1,137 @@
+"""Configuration as code through the JSON API: export, plan and apply, with secrets kept out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from lockgate.domain.capabilities import Capability
+from lockgate.store.schema import admin_events
+from tests.api.conftest import Api, People
+from tests.conftest import RunningGateway
+
+SECRET = "sk-live-do-not-show"
+
+
+def _declaration() -> dict[str, Any]:
+    return {
+        "servers": [
+            {
+                "name": "docs",
+                "transport": "http",
+                "url": "https://docs.example.com/mcp",
+                "headers": {"Authorization": f"Bearer {SECRET}"},
+            },
+            {"name": "time", "transport": "stdio", "command": "mcp-server-time", "env": {"API_KEY": SECRET}},
+        ],
+        "teams": [{"name": "eng"}],
+        "roles": [{"name": "Auditor", "capabilities": ["viewAndExportLogs"]}],
+        "hosts": [{"name": "bot"}],
+        "gateways": [
+            {
+                "name": "engineering",
+                "servers": [{"server": "time", "prefix": "t"}, {"server": "docs"}],
+                "teams": ["eng"],
+            }
+        ],
+    }
+
+
+def test_applying_creates_everything_and_a_second_apply_changes_nothing(admin: Api) -> None:
+    first = admin.post("/declaration/apply", json={"declaration": _declaration()})
+    assert first.status_code == 200, first.text
+    created = {(c["kind"], c["name"]) for c in first.json()["changes"] if c["action"] == "create"}
+    assert created == {
+        ("server", "docs"),
+        ("server", "time"),
+        ("team", "eng"),
+        ("role", "Auditor"),
+        ("host", "bot"),
+        ("gateway", "engineering"),
+    }
+    again = admin.post("/declaration/apply", json={"declaration": _declaration()})
+    assert again.json() == {"changes": [], "applied": True}
+
+
+def test_an_export_carries_no_secret_and_planning_it_back_changes_nothing(admin: Api) -> None:
+    admin.post("/declaration/apply", json={"declaration": _declaration()})
+    exported = admin.get("/declaration")
+    assert SECRET not in exported.text
+    servers = {s["name"]: s for s in exported.json()["servers"]}
+    assert servers["time"]["env"] == {"API_KEY": None}
+    assert servers["docs"]["headers"] == {"Authorization": None}
+    plan = admin.post("/declaration/plan", json={"declaration": exported.json()})
+    assert plan.json() == {"changes": [], "applied": False}
+
+
+def test_a_plan_names_exactly_the_edited_fields_and_hides_secret_values(admin: Api) -> None:
+    admin.post("/declaration/apply", json={"declaration": _declaration()})
+    edited = _declaration()
+    edited["servers"][1]["env"]["API_KEY"] = "sk-rotated"
+    edited["gateways"][0]["enabled"] = False
+    changes = admin.post("/declaration/plan", json={"declaration": edited}).json()["changes"]
+    assert [(c["action"], c["kind"], c["name"], c["fields"]) for c in changes] == [
+        ("update", "server", "time", [{"field": "env.API_KEY", "before": "(secret)", "after": "(secret)"}]),
+        ("update", "gateway", "engineering", [{"field": "enabled", "before": True, "after": False}]),
+    ]
+
+
+def test_prune_deletes_what_the_file_no_longer_names_but_never_a_builtin_role(admin: Api) -> None:
+    admin.post("/declaration/apply", json={"declaration": _declaration()})
+    smaller = {"servers": [_declaration()["servers"][1]], "roles": [{"name": "Member"}]}
+    without = admin.post("/declaration/plan", json={"declaration": smaller}).json()["changes"]
+    assert all(c["action"] != "delete" for c in without)
+    pruned = admin.post("/declaration/apply", json={"declaration": smaller, "prune": True}).json()["changes"]
+    deleted = [(c["kind"], c["name"]) for c in pruned if c["action"] == "delete"]
+    assert deleted == [
+        ("gateway", "engineering"),
+        ("host", "bot"),
+        ("server", "docs"),
+        ("team", "eng"),
+        ("role", "Auditor"),
+    ]
+    roles = {r["name"] for r in admin.get("/declaration").json()["roles"]}
+    assert roles == {"Administrator", "Member"}
+
+
+def test_a_null_secret_with_nothing_stored_is_a_400_naming_the_key(admin: Api) -> None:
+    declaration = {
+        "servers": [{"name": "time", "transport": "stdio", "command": "x", "env": {"API_KEY": None}}]
+    }
+    refused = admin.post("/declaration/apply", json={"declaration": declaration})
+    assert refused.status_code == 400
+    assert "servers.0.env.API_KEY" in refused.json()["error"]["message"]
+    assert admin.get("/declaration").json()["servers"] == []
+
+
+def test_a_reference_to_a_missing_server_applies_nothing(admin: Api) -> None:
+    declaration = {"gateways": [{"name": "g", "servers": [{"server": "nowhere"}]}], "hosts": [{"name": "h"}]}
+    refused = admin.post("/declaration/apply", json={"declaration": declaration})
+    assert refused.status_code == 404
+    assert admin.get("/declaration").json()["hosts"] == []
+
+
+def test_each_applied_change_is_an_admin_event_without_secrets(admin: Api, lockgate: RunningGateway) -> None:
+    answer = admin.post("/declaration/apply", json={"declaration": _declaration()})
+    with lockgate.engine.connect() as conn:
+        events = conn.execute(
+            select(admin_events).where(admin_events.c.correlation_id == answer.headers["x-correlation-id"])
+        ).all()
+    assert len(events) == len(answer.json()["changes"])
+    assert {e.actor for e in events} == {"admin@example.com"}
+    assert all(SECRET not in str(e.before) + str(e.after) for e in events)
+
+
+def test_apply_needs_the_capability_of_each_change_it_makes(admin: Api, people: People) -> None:
+    people.role(
+        "Configurator", [Capability.EXPORT_AND_APPLY_CONFIGURATION, Capability.BASIC_SERVER_MANAGEMENT]
+    )
+    carol = people.user("carol@example.com", "Configurator")
+    servers_only = {"servers": _declaration()["servers"]}
+    assert carol.post("/declaration/apply", json={"declaration": servers_only}).status_code == 200
+    refused = carol.post("/declaration/apply", json={"declaration": {"teams": [{"name": "eng"}]}})
+    assert refused.status_code == 403
+    assert refused.json()["error"]["capability"] == "managePeople"
+    member = people.user("mo@example.com", "Member")
+    assert member.get("/declaration").json()["error"]["capability"] == "exportAndApplyConfiguration"
