@@ -56,8 +56,14 @@ class NotFound(ApiError):
 
 
 class MethodNotAllowed(ApiError):
+    """Carries the methods the resource does allow, for the ``Allow`` header (RFC 9110 §15.5.6)."""
+
     status = 405
     code = "method_not_allowed"
+
+    def __init__(self, method: str, allowed: list[str]) -> None:
+        super().__init__(f"{method} is not allowed here; use {', '.join(allowed)}")
+        self.allowed = allowed
 
 
 class Conflict(ApiError):

@@ -93,6 +93,8 @@ class ControlPlaneApi:
             response = _json(exc.envelope(correlation_id), exc.status)
             if exc.status == 401:
                 response.headers["WWW-Authenticate"] = 'Bearer realm="lockgate"'
+            if isinstance(exc, MethodNotAllowed):
+                response.headers["Allow"] = ", ".join(exc.allowed)
         except Exception:
             log.exception("control plane: unexpected error (correlation id %s)", correlation_id)
             failure = ApiError("internal error; the server log has details under this correlation id")
@@ -107,7 +109,7 @@ class ControlPlaneApi:
         )
         raw = await self._inputs(request, operation, path_params)
         ctx = self.make_context(actor, correlation_id)
-        result = await execute(operation, ctx, raw)
+        result = await execute(operation, ctx, raw, strict=operation.method in ("POST", "PATCH"))
         if result is None:
             return Response(status_code=204)
         response = _json(result, operation.status)
@@ -126,7 +128,7 @@ class ControlPlaneApi:
                 return route.operation, found.groupdict()
             allowed.append(route.operation.method)
         if allowed:
-            raise MethodNotAllowed(f"{method} is not allowed here; use {', '.join(sorted(set(allowed)))}")
+            raise MethodNotAllowed(method, sorted(set(allowed)))
         raise NotFound(f"no such endpoint: {PREFIX}{path}")
 
     async def _inputs(
@@ -140,7 +142,10 @@ class ControlPlaneApi:
         for name in path_params:
             if name in raw:
                 raise BadRequest(f"{name}: give it in the path, not the request", field=name)
-        raw.update(path_params)
+        for name, value in path_params.items():  # a JSON body's numbers are numbers; a path's are text
+            field = operation.input.model_fields.get(name)
+            integer = field is not None and field.annotation is int and value.isdigit()
+            raw[name] = int(value) if integer else value
         if "if_match" in raw:
             raise BadRequest("if_match: send it as the If-Match header", field="if_match")
         if_match = request.headers.get("if-match")

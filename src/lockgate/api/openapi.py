@@ -50,6 +50,9 @@ def build_openapi(operations: Sequence[Operation]) -> dict[str, Any]:
     for op in operations:
         item = paths.setdefault(PREFIX + op.path, {})
         item[op.method.lower()] = _operation(op, input_schemas[op.input], refs)
+        links = _links(op, operations)
+        if links:
+            item[op.method.lower()]["responses"][str(op.status)]["links"] = links
     return {
         "openapi": "3.1.0",
         "info": {
@@ -121,6 +124,24 @@ def _operation(op: Operation, schema: dict[str, Any], refs: dict[Any, Any]) -> d
     responses["500"] = {"description": "internal error", **error}
     document["responses"] = responses
     return document
+
+
+def _links(op: Operation, operations: Sequence[Operation]) -> dict[str, Any]:
+    """OpenAPI links from a creation to what can be done with what it created: its identifying
+    field (``name``, ``email`` or ``id``) fills the item operations' last path parameter."""
+    if op.method != "POST" or op.path_params or op.output is None:
+        return {}
+    key = next((k for k in ("name", "email", "id") if k in op.output.model_fields), None)
+    if key is None:
+        return {}
+    links = {}
+    for other in operations:
+        if other.path.startswith(op.path + "/{") and len(other.path_params) == 1:
+            links[other.id] = {
+                "operationId": other.id,
+                "parameters": {other.path_params[0]: f"$response.body#/{key}"},
+            }
+    return links
 
 
 def _requirement(op: Operation) -> str:

@@ -13,9 +13,10 @@ import inspect
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import anyio.to_thread
+import orjson
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Engine
@@ -29,6 +30,7 @@ from lockgate.api.errors import (
     PreconditionFailed,
 )
 from lockgate.domain.actor import Actor
+from lockgate.domain.model import Server
 from lockgate.policy.access_control import (
     Refusal,
     Requirement,
@@ -38,9 +40,11 @@ from lockgate.policy.access_control import (
 )
 from lockgate.store.admin_events import save_admin_event
 from lockgate.store.errors import ConflictError, NotFoundError, StaleVersionError
+from lockgate.upstream.preview import Preview
 
 Method = Literal["GET", "POST", "PATCH", "DELETE"]
 PATH_PARAM = re.compile(r"{(\w+)}")
+M = TypeVar("M", bound=BaseModel)
 
 
 class Input(BaseModel):
@@ -112,7 +116,7 @@ class Context:
     correlation_id: str
     token_key: bytes
     operation: str = ""
-    preview: Callable[[Any], Awaitable[dict[str, list[dict[str, Any]]]]] | None = None
+    preview: Callable[[Server], Awaitable[Preview]] | None = None  # a live look at a server's features
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -133,6 +137,11 @@ class Context:
             after=after,
         )
 
+    def require(self, requirement: Requirement) -> None:
+        """Raises Forbidden unless the actor's role meets ``requirement``: for a change that needs
+        more than its operation's ``requires`` (e.g. creating a server already disabled)."""
+        _raise(resolve_refusal(self.actor, requirement))
+
     def require_gateway(self, gateway_id: int, gateway: str) -> None:
         """Raises Forbidden unless one of the actor's teams is granted the gateway (or a "view all"
         capability overrides team scoping)."""
@@ -148,14 +157,26 @@ def _raise(refusal: Refusal | None) -> None:
         raise Forbidden(refusal.message, capability=refusal.capability.value)
 
 
-def validate_input(operation: Operation, raw: dict[str, Any]) -> Input:
-    """The operation's input from raw values.
+def validate_input(operation: Operation, raw: dict[str, Any], strict: bool) -> Input:
+    """The operation's input from raw values: JSON values checked strictly (``0`` is no boolean)
+    when ``strict``, else strings as a query string carries them.
+
+    Raises:
+        BadRequest: naming the first offending field, dotted (``servers.0.url``).
+    """
+    return validate_model(operation.input, raw, strict)
+
+
+def validate_model(model: type[M], raw: dict[str, Any], strict: bool = False) -> M:
+    """``model`` from raw values, e.g. a resource merged with a partial update.
 
     Raises:
         BadRequest: naming the first offending field, dotted (``servers.0.url``).
     """
     try:
-        return operation.input.model_validate(raw)
+        if strict:
+            return model.model_validate_json(orjson.dumps(raw), strict=True)
+        return model.model_validate(raw)
     except pydantic.ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         location = ".".join(str(part) for part in first["loc"])
@@ -163,15 +184,18 @@ def validate_input(operation: Operation, raw: dict[str, Any]) -> Input:
         raise BadRequest(f"{where}{first['msg']}", field=location or None) from exc
 
 
-async def execute(operation: Operation, ctx: Context, raw: dict[str, Any]) -> BaseModel | None:
-    """Authorize, validate and run one operation; store errors become API errors.
+async def execute(
+    operation: Operation, ctx: Context, raw: dict[str, Any], strict: bool = True
+) -> BaseModel | None:
+    """Authorize, validate and run one operation; store errors become API errors. ``raw`` holds
+    JSON values (``strict``) or the strings of a query string.
 
     Raises:
         ApiError: Forbidden when the actor's role lacks ``operation.requires``; BadRequest,
             NotFound, Conflict, PreconditionFailed from validation and the handler.
     """
     _raise(resolve_refusal(ctx.actor, operation.requires))
-    args = validate_input(operation, raw)
+    args = validate_input(operation, raw, strict)
     ctx.operation = operation.id
     try:
         if inspect.iscoroutinefunction(operation.handler):

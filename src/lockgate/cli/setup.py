@@ -12,16 +12,28 @@ import yaml
 from lockgate.cli.context import fail, load_settings, open_store
 from lockgate.domain.declaration import Declaration
 from lockgate.store.declarative import apply_declaration
+from lockgate.store.people import bootstrap_super_admin
 from lockgate.store.errors import NotFoundError
 
 
-def init() -> None:
-    """Create the data directory, the secret key (owner-only) and the store's schema."""
+def init(
+    admin_email: Annotated[
+        str, typer.Option(help="The first Super admin's email (only when there is none yet).")
+    ] = "admin@localhost",
+) -> None:
+    """Create the data directory, the secret key (owner-only), the store's schema and the first
+    Super admin, whose personal access token is printed once, as the last line."""
     settings = load_settings()
     settings.ensure_data_dir()
-    settings.key_bytes(create=True)
-    open_store(settings)
+    key = settings.key_bytes(create=True)
+    engine = open_store(settings)
     typer.echo(f"initialized {settings.data_dir} ({settings.resolved_database_url.split('://')[0]})")
+    token = bootstrap_super_admin(engine, key, admin_email)
+    if token is None:
+        typer.echo("a Super admin already exists; no token was created", err=True)
+        return
+    typer.echo(f"Super admin {admin_email}: personal access token, shown once (LOCKGATE_TOKEN):", err=True)
+    typer.echo(token)
 
 
 def load_declaration(path: Path) -> Declaration:

@@ -47,7 +47,10 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _begin_sqlite(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # IMMEDIATE takes the write lock up front: two deferred transactions that both read and then
+    # write would deadlock on the upgrade, and SQLite answers that at once with "database is
+    # locked" instead of waiting out the busy timeout.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _alembic_config(engine: Engine) -> Config:
