@@ -13,8 +13,9 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,15 +26,17 @@ import pytest
 import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from sqlalchemy import Engine, delete, text, update
+from sqlalchemy import Engine, delete, insert, select, text, update
 
 from lockgate.app import build_app
-from lockgate.domain.capabilities import BUILTIN_GRANTS
+from lockgate.domain.capabilities import BUILTIN_GRANTS, Capability
 from lockgate.domain.declaration import Declaration
 from lockgate.settings import Settings
 from lockgate.store.declarative import apply_declaration
 from lockgate.store.engine import open_engine, upgrade
-from lockgate.store.schema import metadata, roles
+from lockgate.store.people import bootstrap_super_admin, create_personal_access_token, ensure_user, role_id
+from lockgate.store.schema import gateways as gateway_table
+from lockgate.store.schema import metadata, roles, team_gateways, team_members, teams, users
 from lockgate.store.tokens import create_token
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,6 +158,13 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 @pytest.fixture
 def engine(settings: Settings) -> Iterator[Engine]:
+    engine = empty_store(settings)
+    yield engine
+    engine.dispose()
+
+
+def empty_store(settings: Settings) -> Engine:
+    """The store at the newest schema and empty but for the built-in roles."""
     engine = open_engine(settings.resolved_database_url)
     upgrade(engine)
     if engine.dialect.name == "postgresql":  # one database per session: empty it, keep the seeded roles
@@ -164,9 +174,10 @@ def engine(settings: Settings) -> Iterator[Engine]:
             conn.execute(delete(roles).where(~roles.c.builtin))
             for role, grants in BUILTIN_GRANTS.items():
                 capabilities = sorted(c.value for c in grants)
-                conn.execute(update(roles).where(roles.c.name == role.value).values(capabilities=capabilities))
-    yield engine
-    engine.dispose()
+                conn.execute(
+                    update(roles).where(roles.c.name == role.value).values(capabilities=capabilities)
+                )
+    return engine
 
 
 # -- a running gateway ----------------------------------------------------------------------------
@@ -214,8 +225,9 @@ class RunningGateway:
         self.on_loop(self.app.state.lockgate.recorder.flush())
 
 
-@pytest.fixture
-def lockgate(settings: Settings, engine: Engine) -> Iterator[RunningGateway]:
+@contextlib.contextmanager
+def serving(settings: Settings, engine: Engine) -> Iterator[RunningGateway]:
+    """Lockgate on a free port, in a thread of its own, until the block ends."""
     port = free_port()
     app = build_app(settings, engine)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
@@ -230,6 +242,12 @@ def lockgate(settings: Settings, engine: Engine) -> Iterator[RunningGateway]:
         thread.join(DEADLINE)
 
 
+@pytest.fixture
+def lockgate(settings: Settings, engine: Engine) -> Iterator[RunningGateway]:
+    with serving(settings, engine) as running:
+        yield running
+
+
 @contextlib.asynccontextmanager
 async def mcp_client(url: str, token: str | None, mode: str = "auto", **kwargs: Any) -> AsyncIterator[Client]:
     """The Python SDK's client, connected through the gateway with a bearer token."""
@@ -239,3 +257,83 @@ async def mcp_client(url: str, token: str | None, mode: str = "auto", **kwargs: 
         Client(streamable_http_client(url, http_client=http), mode=mode, **kwargs) as client,
     ):
         yield client
+
+
+# -- the control plane ----------------------------------------------------------------------------
+@dataclass
+class Api:
+    """An HTTP client for ``/api/v1`` with one user's personal access token."""
+
+    base: str
+    token: str
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx2.Response:
+        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+        return httpx2.request(method, self.base + path, headers=headers, timeout=DEADLINE, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> httpx2.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx2.Response:
+        return self.request("POST", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> httpx2.Response:
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> httpx2.Response:
+        return self.request("DELETE", path, **kwargs)
+
+
+@dataclass
+class People:
+    """Makes users with a role (built-in or custom) and teams, straight in the store."""
+
+    lockgate: RunningGateway
+
+    def role(self, name: str, capabilities: Iterable[Capability]) -> str:
+        with self.lockgate.engine.begin() as conn:
+            conn.execute(
+                insert(roles).values(
+                    name=name,
+                    builtin=False,
+                    capabilities=[c.value for c in capabilities],
+                    version=1,
+                    created_at=time.time(),
+                )
+            )
+        return name
+
+    def user(self, email: str, role: str, teams_: Iterable[str] = (), gateways: Iterable[str] = ()) -> Api:
+        """A user with ``role``, member of ``teams_`` (created when new), each granted ``gateways``."""
+        with self.lockgate.engine.begin() as conn:
+            user_id = ensure_user(conn, email)
+            conn.execute(users.update().where(users.c.id == user_id).values(role_id=role_id(conn, role)))
+            for team in teams_:
+                team_id = conn.execute(select(teams.c.id).where(teams.c.name == team)).scalar()
+                if team_id is None:
+                    team_id = conn.execute(
+                        insert(teams).values(name=team, version=1, created_at=time.time())
+                    ).inserted_primary_key[0]
+                conn.execute(insert(team_members).values(team_id=team_id, user_id=user_id))
+                for gateway in gateways:
+                    gateway_id = conn.execute(
+                        select(gateway_table.c.id).where(gateway_table.c.name == gateway)
+                    ).scalar_one()
+                    conn.execute(insert(team_gateways).values(team_id=team_id, gateway_id=gateway_id))
+            _row, token = create_personal_access_token(
+                conn, self.lockgate.settings.key_bytes(), user_id, "test", None
+            )
+        return Api(self.lockgate.api_url, token)
+
+
+@pytest.fixture
+def admin(lockgate: RunningGateway) -> Api:
+    """The instance's first Super admin, as ``lockgate init`` makes them."""
+    token = bootstrap_super_admin(lockgate.engine, lockgate.settings.key_bytes(), "admin@example.com")
+    assert token is not None
+    return Api(lockgate.api_url, token)
+
+
+@pytest.fixture
+def people(lockgate: RunningGateway) -> People:
+    return People(lockgate)

@@ -19,6 +19,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from lockgate.api.admin_mcp import PATH as ADMIN_MCP_PATH
+from lockgate.api.admin_mcp import AdminMcpEndpoint
 from lockgate.api.http import PREFIX as API_PREFIX
 from lockgate.api.http import ControlPlaneApi
 from lockgate.api.openapi import build_openapi
@@ -37,6 +39,7 @@ from lockgate.store.audit_log import save_entries
 from lockgate.store.engine import open_engine, upgrade
 from lockgate.upstream.base import JsonObject
 from lockgate.upstream.pool import UpstreamPool
+from lockgate.upstream.preview import preview_features
 
 log = logging.getLogger("lockgate")
 
@@ -93,8 +96,15 @@ def build_app(settings: Settings, engine: Engine | None = None) -> DataPlaneFirs
     )
     gateway = Gateway(engine, pool, recorder, sessions, forwarder, hub_box[0])
 
+    preview = functools.partial(
+        preview_features,
+        pool,
+        list_timeout=settings.upstream_timeout,
+        connect_timeout=settings.upstream_connect_timeout,
+    )
+
     def make_context(actor: Actor, correlation_id: str) -> Context:
-        return Context(engine, actor, correlation_id, key)
+        return Context(engine, actor, correlation_id, key, preview=preview)
 
     openapi = functools.cache(lambda: orjson.dumps(build_openapi(OPERATIONS)))
     api = ControlPlaneApi(
@@ -106,6 +116,9 @@ def build_app(settings: Settings, engine: Engine | None = None) -> DataPlaneFirs
         {"openapi.json": openapi},
         endpoint_guard.check,
     )
+    admin_mcp = AdminMcpEndpoint(
+        OPERATIONS, engine, key, make_context, settings.max_body_bytes, endpoint_guard.check
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -113,7 +126,8 @@ def build_app(settings: Settings, engine: Engine | None = None) -> DataPlaneFirs
         await pool.start()
         recorder.start()
         try:
-            yield
+            async with admin_mcp.run():
+                yield
         finally:
             sessions.close_all()
             await pool.close()
@@ -127,17 +141,21 @@ def build_app(settings: Settings, engine: Engine | None = None) -> DataPlaneFirs
 
     rest = Starlette(routes=[Route("/healthz", healthz)], lifespan=lifespan)
     rest.state.lockgate = gateway
-    return DataPlaneFirst(endpoint, api, rest)
+    return DataPlaneFirst(endpoint, api, admin_mcp, rest)
 
 
 class DataPlaneFirst:
-    """Sends ``/mcp/{gateway}`` straight to the MCP endpoint, ``/api/v1/...`` to the control plane
-    and everything else (``/healthz``, the lifespan) to the Starlette app: the hot path skips two
-    middlewares and the route table, which showed in the benchmark's profile."""
+    """Sends ``/mcp/{gateway}`` straight to the MCP endpoint, ``/api/v1/mcp`` to the admin MCP
+    endpoint, ``/api/v1/...`` to the control plane and everything else (``/healthz``, the lifespan)
+    to the Starlette app: the hot path skips two middlewares and the route table, which showed in the
+    benchmark's profile."""
 
-    def __init__(self, endpoint: McpEndpoint, api: ControlPlaneApi, rest: Starlette) -> None:
+    def __init__(
+        self, endpoint: McpEndpoint, api: ControlPlaneApi, admin_mcp: AdminMcpEndpoint, rest: Starlette
+    ) -> None:
         self.endpoint = endpoint
         self.api = api
+        self.admin_mcp = admin_mcp
         self.rest = rest
         self.state = rest.state
 
@@ -150,6 +168,9 @@ class DataPlaneFirst:
             if gateway and "/" not in gateway:
                 scope["path_params"] = {"gateway": gateway}
                 await self.endpoint(scope, receive, send)
+                return
+            if path == ADMIN_MCP_PATH:
+                await self.admin_mcp(scope, receive, send)
                 return
             if path.startswith(API_PREFIX + "/") or path == API_PREFIX:
                 await self.api(scope, receive, send)

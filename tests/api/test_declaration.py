@@ -8,8 +8,7 @@ from sqlalchemy import select
 
 from lockgate.domain.capabilities import Capability
 from lockgate.store.schema import admin_events
-from tests.api.conftest import Api, People
-from tests.conftest import RunningGateway
+from tests.conftest import Api, People, RunningGateway
 
 SECRET = "sk-live-do-not-show"
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import httpx2
 
-from tests.api.conftest import Api, People
-from tests.conftest import RunningGateway
+from tests.conftest import Api, People, RunningGateway
 
 
 def test_creating_a_gateway_answers_201_with_its_etag_and_a_correlation_id(admin: Api) -> None:

@@ -38,7 +38,7 @@ from lockgate.api.operation import Context, Operation, execute
 
 log = logging.getLogger("lockgate.api")
 PREFIX = "/api/v1"
-_ETAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
+_ETAG = re.compile(r'^(?:W/)?"?([1-9][0-9]{0,17})"?$')  # a version fits in 64 bits
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,7 +85,7 @@ def _operation(op: Operation, schema: dict[str, Any], refs: dict[Any, Any]) -> d
                 "in": "header",
                 "required": False,
                 "description": "The version (ETag) the change is based on; 412 if it moved on.",
-                "schema": {"type": "string", "pattern": r'^"?[1-9][0-9]*"?$'},
+                "schema": {"type": "string", "pattern": r'^"?[1-9][0-9]{0,17}"?$'},
             }
         )
     rest = {k: v for k, v in properties.items() if k not in op.path_params and k != "if_match"}

@@ -62,7 +62,7 @@ class Versioned(Input):
     read (the JSON API takes it from the ``If-Match`` header, RFC 9110 §13.1.1)."""
 
     if_match: int | None = Field(
-        None, ge=1, description="Apply only if the resource is still at this version (its ETag)."
+        None, ge=1, lt=10**18, description="Apply only if the resource is still at this version (its ETag)."
     )
 
 

@@ -6,11 +6,38 @@ The JSON API, its OpenAPI document, the admin MCP endpoint and the CLI are all g
 from __future__ import annotations
 
 from lockgate.api.operation import Operation
-from lockgate.api.operations import declaration, gateways
+from lockgate.api.operations import (
+    capabilities,
+    connections,
+    declaration,
+    events,
+    gateways,
+    hosts,
+    logs,
+    me,
+    pats,
+    roles,
+    servers,
+    teams,
+    tokens,
+    users,
+)
 
 OPERATIONS: tuple[Operation, ...] = (
+    *servers.OPERATIONS,
     *gateways.OPERATIONS,
+    *hosts.OPERATIONS,
+    *connections.OPERATIONS,
+    *tokens.OPERATIONS,
     *declaration.OPERATIONS,
+    *users.OPERATIONS,
+    *roles.OPERATIONS,
+    *capabilities.OPERATIONS,
+    *teams.OPERATIONS,
+    *me.OPERATIONS,
+    *pats.OPERATIONS,
+    *events.OPERATIONS,
+    *logs.OPERATIONS,
 )
 """Every operation; ids are unique (a test holds that)."""
 

@@ -59,4 +59,6 @@ def authenticate(load_access: LoadAccess, key: bytes, headers: Mapping[str, str]
         raise AuthError(403, f"host {access.principal.host!r} is disabled", "host_disabled")
     if not access.connection_enabled:
         raise AuthError(403, "this connection (host, gateway, user) is disabled", "connection_disabled")
+    if not access.user_active:
+        raise AuthError(403, f"user {access.principal.user_email!r} is deactivated", "user_deactivated")
     return access

@@ -81,4 +81,5 @@ class Access:
     connection_enabled: bool
     gateway_enabled: bool
     gateway_archived: bool
+    user_active: bool
     assignments: tuple[Assignment, ...]

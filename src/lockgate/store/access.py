@@ -39,6 +39,7 @@ _QUERY = (
         servers.c.enabled,
         servers.c.config,
         servers.c.revision,
+        users.c.active,
     )
     .join(connections, connections.c.id == api_tokens.c.connection_id)
     .join(hosts, hosts.c.id == connections.c.host_id)
@@ -117,6 +118,7 @@ class AccessReader:
             connection_enabled=bool(first[3]),
             gateway_enabled=bool(first[8]),
             gateway_archived=bool(first[9]),
+            user_active=bool(first[20]),
             assignments=tuple(Assignment(r[12], self._server(r), r[13]) for r in rows if r[12] is not None),
         )
 

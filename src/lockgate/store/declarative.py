@@ -18,11 +18,10 @@ from lockgate.domain.declaration import (
     ServerSpec,
     TeamSpec,
 )
-from lockgate.domain.model import Transport
 from lockgate.domain.plan import PlannedChange, items_by_kind, resolve_plan, resolve_secrets
-from lockgate.store.catalog import server_revision
 from lockgate.store.records import delete_row, fetch_named, insert_row, update_row
 from lockgate.store.schema import gateway_servers, gateways, hosts, roles, servers, team_gateways, teams
+from lockgate.store.servers import server_values
 
 OnChange = Callable[[PlannedChange, BaseModel | None, BaseModel | None], None]
 _TABLES = {"role": roles, "team": teams, "server": servers, "host": hosts, "gateway": gateways}
@@ -117,13 +116,7 @@ def _values(kind: str, spec: BaseModel) -> dict[str, Any]:
             return {"capabilities": sorted(c.value for c in spec.capabilities)}
         return {"builtin": False, "capabilities": sorted(c.value for c in spec.capabilities)}
     if isinstance(spec, ServerSpec):
-        config = spec.config()
-        return {
-            "transport": Transport(spec.transport).value,
-            "enabled": spec.enabled,
-            "config": config,
-            "revision": server_revision(spec.transport.value, config),
-        }
+        return server_values(spec)
     if isinstance(spec, HostSpec):
         return {"kind": spec.kind.value, "enabled": spec.enabled}
     if isinstance(spec, GatewaySpec):

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, Row, insert, select, update
 
 from lockgate.domain.actor import Actor
 from lockgate.domain.capabilities import BuiltinRole, Capability
 from lockgate.domain.tokens import hash_token, mint_personal_access_token
-from lockgate.store.errors import NotFoundError
-from lockgate.store.schema import personal_access_tokens, roles, team_gateways, team_members, users
+from lockgate.store.errors import ConflictError, NotFoundError
+from lockgate.store.records import page
+from lockgate.store.schema import (
+    gateways,
+    personal_access_tokens,
+    roles,
+    team_gateways,
+    team_members,
+    teams,
+    users,
+)
 
 
 def role_capabilities(name: str, stored: list[str]) -> frozenset[Capability]:
@@ -109,3 +119,130 @@ def bootstrap_super_admin(engine: Engine, key: bytes, email: str) -> str | None:
         conn.execute(update(users).where(users.c.id == user_id).values(role_id=super_admin, active=True))
         _row, token = create_personal_access_token(conn, key, user_id, "lockgate init", None)
         return token
+
+
+def fetch_user(conn: Connection, email: str) -> Row[Any]:
+    """The user with ``email``.
+
+    Raises:
+        NotFoundError: there is none.
+    """
+    row = conn.execute(select(users).where(users.c.email == email)).first()
+    if row is None:
+        raise NotFoundError(f"no user with email {email!r}")
+    return row
+
+
+def describe_user(conn: Connection, row: Row[Any]) -> dict[str, Any]:
+    """``{email, role, active, teams, version, created_at}``; ``role`` is the role's name."""
+    role = conn.execute(select(roles.c.name).where(roles.c.id == row.role_id)).scalar_one()
+    return {
+        "email": row.email,
+        "role": role,
+        "active": row.active,
+        "teams": list_user_teams(conn, row.id),
+        "version": row.version,
+        "created_at": row.created_at,
+    }
+
+
+def list_users(
+    conn: Connection,
+    *,
+    email_contains: str | None,
+    role: str | None,
+    active: bool | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of users by email, as ``describe_user`` gives them; ``role`` is a role's name."""
+    query = select(users)
+    if email_contains:
+        query = query.where(users.c.email.contains(email_contains, autoescape=True))
+    if role is not None:
+        query = query.where(users.c.role_id.in_(select(roles.c.id).where(roles.c.name == role)))
+    if active is not None:
+        query = query.where(users.c.active == active)
+    rows, next_cursor = page(conn, query, users.c.email, cursor, limit)
+    return [describe_user(conn, row) for row in rows], next_cursor
+
+
+def list_user_teams(conn: Connection, user_id: int | None) -> list[str]:
+    """The names of the teams the user is a member of, sorted."""
+    query = (
+        select(teams.c.name)
+        .join(team_members, team_members.c.team_id == teams.c.id)
+        .where(team_members.c.user_id == user_id)
+        .order_by(teams.c.name)
+    )
+    return [t.name for t in conn.execute(query)]
+
+
+def lock_active_super_admins(conn: Connection) -> list[int]:
+    """The ids of the active Super admins, locked until the transaction ends (``FOR UPDATE`` on
+    PostgreSQL; SQLite has one writer at a time), so two requests cannot each demote a different
+    one of the last two."""
+    query = (
+        select(users.c.id)
+        .join(roles, roles.c.id == users.c.role_id)
+        .where((roles.c.name == BuiltinRole.SUPER_ADMIN.value) & users.c.active)
+        .order_by(users.c.id)
+        .with_for_update(of=users)
+    )
+    return [r.id for r in conn.execute(query)]
+
+
+def list_usable_gateways(conn: Connection, visible: Collection[int] | None) -> list[str]:
+    """The names of the live (not archived) gateways among ``visible`` (None: all of them), sorted."""
+    query = select(gateways.c.name).where(~gateways.c.archived).order_by(gateways.c.name)
+    if visible is not None:
+        query = query.where(gateways.c.id.in_(visible))
+    return [g.name for g in conn.execute(query)]
+
+
+def describe_personal_access_token(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """``{id, name, created_at, expires_at, revoked_at}`` of a stored token: never the token or its
+    hash. ``id`` is the public ``pat_...`` id."""
+    return {"id": row["public_id"]} | {k: row[k] for k in ("name", "created_at", "expires_at", "revoked_at")}
+
+
+def list_personal_access_tokens(
+    conn: Connection, user_id: int, *, active: bool | None, now: float, cursor: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the user's tokens, oldest first; ``active`` True keeps those neither revoked nor
+    expired at ``now``, False the others."""
+    t = personal_access_tokens
+    query = select(t).where(t.c.user_id == user_id)
+    usable = t.c.revoked_at.is_(None) & (t.c.expires_at.is_(None) | (t.c.expires_at > now))
+    if active is not None:
+        query = query.where(usable if active else ~usable)
+    rows, next_cursor = page(conn, query, t.c.id, cursor, limit)
+    return [describe_personal_access_token(row._mapping) for row in rows], next_cursor
+
+
+def fetch_personal_access_token(conn: Connection, user_id: int, public_id: str) -> Row[Any]:
+    """The user's token with ``public_id``.
+
+    Raises:
+        NotFoundError: the user has no such token (another user's token is not theirs to see).
+    """
+    t = personal_access_tokens
+    row = conn.execute(select(t).where((t.c.public_id == public_id) & (t.c.user_id == user_id))).first()
+    if row is None:
+        raise NotFoundError(f"no personal access token {public_id!r}")
+    return row
+
+
+def revoke_personal_access_token(conn: Connection, row: Row[Any], now: float) -> Row[Any]:
+    """Revoke the token: it is refused from the next request on. Returns the row as stored.
+
+    Raises:
+        ConflictError: it is already revoked.
+    """
+    t = personal_access_tokens
+    revoked = conn.execute(
+        update(t).where((t.c.id == row.id) & t.c.revoked_at.is_(None)).values(revoked_at=now)
+    ).rowcount
+    if not revoked:
+        raise ConflictError(f"personal access token {row.public_id!r} is already revoked")
+    return conn.execute(select(t).where(t.c.id == row.id)).one()

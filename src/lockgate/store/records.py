@@ -55,29 +55,30 @@ def update_row(
     conn: Connection, table: Table, row: Row[Any], kind: str, values: dict[str, Any], expected: int | None
 ) -> Row[Any]:
     """Apply ``values`` to ``row`` and bump its version; with ``expected``, only if the stored
-    version still is that.
+    version still is that, checked in the UPDATE itself (optimistic concurrency, RFC 9110 §13.1.1).
 
     Raises:
-        StaleVersionError: the row's version is no longer ``expected`` (or it changed under us).
+        StaleVersionError: the row's version is no longer ``expected``, or the row is gone.
         ConflictError: a unique column (the name) is taken.
     """
     if expected is not None and row.version != expected:
-        raise StaleVersionError(f"{kind} {row.name!r} is at version {row.version}, not {expected}")
-    stamps: dict[str, Any] = {"version": row.version + 1}
+        raise StaleVersionError(f"{kind} {_label(row)!r} is at version {row.version}, not {expected}")
+    # Without ``expected`` the change applies to whatever version is stored, atomically: the
+    # database serializes two such UPDATEs of one row and each bumps the version.
+    stamps: dict[str, Any] = {"version": table.c.version + 1}
     if "updated_at" in table.c:
         stamps["updated_at"] = time.time()
-    statement = (
-        update(table)
-        .where((table.c.id == row.id) & (table.c.version == row.version))
-        .values(**values, **stamps)
-    )
+    where = table.c.id == row.id
+    if expected is not None:
+        where &= table.c.version == expected
+    statement = update(table).where(where).values(**values, **stamps)
     try:
         with conn.begin_nested():
             changed = conn.execute(statement).rowcount
     except IntegrityError as exc:
         raise ConflictError(f"a {kind} named {values.get('name')!r} already exists") from exc
     if not changed:
-        raise StaleVersionError(f"{kind} {row.name!r} changed while this request ran")
+        raise StaleVersionError(f"{kind} {_label(row)!r} changed while this request ran")
     return conn.execute(select(table).where(table.c.id == row.id)).one()
 
 
@@ -89,12 +90,17 @@ def delete_row(conn: Connection, table: Table, row: Row[Any], kind: str, expecte
         ConflictError: other rows still refer to it.
     """
     if expected is not None and row.version != expected:
-        raise StaleVersionError(f"{kind} {row.name!r} is at version {row.version}, not {expected}")
+        raise StaleVersionError(f"{kind} {_label(row)!r} is at version {row.version}, not {expected}")
     try:
         with conn.begin_nested():
             conn.execute(delete(table).where(table.c.id == row.id))
     except IntegrityError as exc:
-        raise ConflictError(f"{kind} {row.name!r} is still in use") from exc
+        raise ConflictError(f"{kind} {_label(row)!r} is still in use") from exc
+
+
+def _label(row: Row[Any]) -> str:
+    """What a row is called in messages: its name, or a user's email."""
+    return str(row._mapping.get("name", row._mapping.get("email", row.id)))
 
 
 def encode_cursor(value: str) -> str:
@@ -114,9 +120,15 @@ def decode_cursor(cursor: str) -> str:
 
 
 def page(
-    conn: Connection, query: Select[Any], key: Column[Any], cursor: str | None, limit: int
+    conn: Connection,
+    query: Select[Any],
+    key: Column[Any],
+    cursor: str | None,
+    limit: int,
+    descending: bool = False,
 ) -> tuple[list[Row[Any]], str | None]:
-    """One page of ``query`` ordered by the unique ``key``, after ``cursor`` (keyset pagination).
+    """One page of ``query`` ordered by the unique ``key`` (highest first when ``descending``),
+    after ``cursor`` (keyset pagination).
 
     Returns the rows and the cursor of the next page (None on the last page).
 
@@ -129,9 +141,34 @@ def page(
             if not after.isdigit():
                 raise ValueError("not a cursor this server issued")
             after = int(after)
-        query = query.where(key > after)
-    rows = list(conn.execute(query.order_by(key).limit(limit + 1)))
+        query = query.where(key < after if descending else key > after)
+    rows = list(conn.execute(query.order_by(key.desc() if descending else key).limit(limit + 1)))
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
     return rows, encode_cursor(str(rows[-1]._mapping[key.name]))
+
+
+def page_newest(
+    conn: Connection,
+    table: Table,
+    *,
+    equal: dict[str, Any],
+    since: float | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Row[Any]], str | None]:
+    """One page of an append-only table (admin events, audit entries), newest first: keyset on
+    ``id``, so rows appended meanwhile do not shift the pages. ``equal`` maps columns to the value
+    they must hold (None: any); ``since`` keeps rows created at or after it (seconds since the epoch).
+
+    Raises:
+        ValueError: a malformed cursor.
+    """
+    query = select(table)
+    for column, value in equal.items():
+        if value is not None:
+            query = query.where(table.c[column] == value)
+    if since is not None:
+        query = query.where(table.c.created_at >= since)
+    return page(conn, query, table.c.id, cursor, limit, descending=True)

@@ -3,18 +3,42 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, Row, Select, insert, select, update
 
 from lockgate.domain.tokens import hash_token, mint_token
-from lockgate.store.catalog import resolve_connection
+from lockgate.store.connections import filter_connections, resolve_connection
 from lockgate.store.errors import NotFoundError
-from lockgate.store.rows import as_dict
+from lockgate.store.records import page
 from lockgate.store.schema import api_tokens, connections, gateways, hosts, users
+
+_NAMED: Select[Any] = (
+    select(
+        api_tokens.c.id,
+        api_tokens.c.public_id,
+        hosts.c.name.label("host"),
+        connections.c.gateway_id,
+        gateways.c.name.label("gateway"),
+        users.c.email.label("user"),
+        api_tokens.c.created_at,
+        api_tokens.c.revoked_at,
+    )
+    .join(connections, connections.c.id == api_tokens.c.connection_id)
+    .join(hosts, hosts.c.id == connections.c.host_id)
+    .join(gateways, gateways.c.id == connections.c.gateway_id)
+    .join(users, users.c.id == connections.c.user_id)
+)
 
 
 def create_token(engine: Engine, key: bytes, host: str, gateway: str, email: str | None) -> tuple[str, str]:
+    """``save_token`` in a transaction of its own."""
+    with engine.begin() as conn:
+        return save_token(conn, key, host, gateway, email)
+
+
+def save_token(conn: Connection, key: bytes, host: str, gateway: str, email: str | None) -> tuple[str, str]:
     """Mint a token for host × gateway × user, creating the user and connection when new.
 
     Returns ``(public_id, token)``; the token itself is never stored and cannot be shown again.
@@ -23,56 +47,60 @@ def create_token(engine: Engine, key: bytes, host: str, gateway: str, email: str
         NotFoundError: the host or gateway does not exist.
     """
     public_id, token = mint_token()
-    with engine.begin() as conn:
-        connection_id = resolve_connection(conn, host, gateway, email, create=True)
-        conn.execute(
-            insert(api_tokens).values(
-                public_id=public_id,
-                token_hash=hash_token(key, token),
-                connection_id=connection_id,
-                created_at=time.time(),
-            )
+    connection_id = resolve_connection(conn, host, gateway, email, create=True)
+    conn.execute(
+        insert(api_tokens).values(
+            public_id=public_id,
+            token_hash=hash_token(key, token),
+            connection_id=connection_id,
+            created_at=time.time(),
         )
+    )
     return public_id, token
 
 
-def revoke_token(engine: Engine, public_id: str) -> bool:
-    """Revoke a token by its public id; refused from the next request on. Returns True when it changed.
+def save_revocation(conn: Connection, public_id: str) -> Row[Any]:
+    """Revoke a token now unless it already is; returns it as ``fetch_token`` does."""
+    conn.execute(
+        update(api_tokens)
+        .where((api_tokens.c.public_id == public_id) & api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=time.time())
+    )
+    return fetch_token(conn, public_id)
+
+
+def fetch_token(conn: Connection, public_id: str) -> Row[Any]:
+    """The token's ``public_id``, ``host``, ``gateway`` (and ``gateway_id``), ``user`` (email),
+    ``created_at`` and ``revoked_at``; never the token.
 
     Raises:
         NotFoundError: no token has that id.
     """
-    with engine.begin() as conn:
-        row = conn.execute(select(api_tokens.c.revoked_at).where(api_tokens.c.public_id == public_id)).first()
-        if row is None:
-            raise NotFoundError(f"no token with id {public_id!r}")
-        if row.revoked_at is not None:
-            return False
-        conn.execute(
-            update(api_tokens).where(api_tokens.c.public_id == public_id).values(revoked_at=time.time())
-        )
-        return True
+    row = conn.execute(_NAMED.where(api_tokens.c.public_id == public_id)).first()
+    if row is None:
+        raise NotFoundError(f"no token with id {public_id!r}")
+    return row
 
 
-def list_tokens(engine: Engine) -> list[dict[str, Any]]:
-    """Every token's public id, connection names, creation and revocation times (never the token)."""
-    query = (
-        select(
-            api_tokens.c.public_id.label("id"),
-            hosts.c.name.label("host"),
-            gateways.c.name.label("gateway"),
-            users.c.email.label("user"),
-            api_tokens.c.created_at,
-            api_tokens.c.revoked_at,
-        )
-        .join(connections, connections.c.id == api_tokens.c.connection_id)
-        .join(hosts, hosts.c.id == connections.c.host_id)
-        .join(gateways, gateways.c.id == connections.c.gateway_id)
-        .join(users, users.c.id == connections.c.user_id)
-        .order_by(api_tokens.c.created_at)
-    )
-    with engine.connect() as conn:
-        return [as_dict(r) for r in conn.execute(query)]
+def load_token_page(
+    conn: Connection,
+    *,
+    visible: Collection[int] | None,
+    host: str | None,
+    gateway: str | None,
+    user: str | None,
+    revoked: bool | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Row[Any]], str | None]:
+    """A page of tokens as ``fetch_token`` gives them, oldest first, narrowed as
+    ``filter_connections`` does; ``revoked`` True or False keeps only revoked or live ones.
 
-
-__all__ = ["NotFoundError", "create_token", "list_tokens", "revoke_token"]
+    Raises:
+        ValueError: a malformed cursor.
+    """
+    query = filter_connections(_NAMED, visible=visible, host=host, gateway=gateway, user=user)
+    if revoked is not None:
+        revoked_at = api_tokens.c.revoked_at
+        query = query.where(revoked_at.is_not(None) if revoked else revoked_at.is_(None))
+    return page(conn, query, api_tokens.c.id, cursor, limit)

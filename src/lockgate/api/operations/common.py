@@ -13,6 +13,7 @@ from lockgate.store.records import MAX_PAGE
 T = TypeVar("T")
 
 Name = Annotated[str, Field(pattern=NAME, description="A unique name: letters, digits, '_', '.', '-'.")]
+RowId = Annotated[int, Field(ge=1, le=2**31 - 1, description="A numeric id, as listings show it.")]
 
 
 class ListInput(Input):

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from lockgate.api.operation import Context, Input, Operation, Versioned
-from lockgate.api.operations.common import ListInput, Name, Page
+from lockgate.api.operations.common import ListInput, Name, Page, RowId
 from lockgate.domain.capabilities import Capability
 from lockgate.domain.declaration import PREFIX
 from lockgate.policy.access_control import EVERYONE, resolve_visible_gateways
@@ -68,7 +68,7 @@ class AssignmentCreate(Versioned):
 
 class AssignmentRef(Versioned):
     gateway: Name
-    assignment: int = Field(ge=1)
+    assignment: RowId
 
 
 class TeamGrant(Versioned):

@@ -1,0 +1,70 @@
+"""The traffic log: every leg of every message through the gateways, newest first (product spec §7).
+
+The pull API for logs MCP Manager lacks. Entries are as stored: ``body`` and ``headers`` were
+redacted when written (§7.6), so nothing here reveals a secret.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from lockgate.api.operation import Context, Operation
+from lockgate.api.operations.common import ListInput, Page
+from lockgate.domain.capabilities import Capability
+from lockgate.store.records import page_newest
+from lockgate.store.rows import as_dict
+from lockgate.store.schema import audit_entries
+
+
+class AuditEntry(BaseModel):
+    """One leg; the legs of one message share its ``correlation_id`` (§7.2)."""
+
+    id: int
+    correlation_id: str
+    type: str = Field(description="'<leg>_success' or '<leg>_error', or 'gateway_refused'.")
+    created_at: float
+    method: str | None
+    feature_name: str | None
+    user_email: str | None
+    host: str | None
+    gateway: str | None
+    server: str | None
+    status: int | None = Field(description="HTTP status of proxy legs; JSON-RPC error code of failures.")
+    duration_ms: float | None
+    error: str | None
+    body: str | None = Field(description="JSON text, secrets replaced by [REDACTED].")
+    headers: str | None = Field(description="JSON text, secrets replaced by [REDACTED].")
+
+
+class LogList(ListInput):
+    correlation_id: str | None = Field(None, max_length=36)
+    gateway: str | None = Field(None, max_length=128)
+    server: str | None = Field(None, max_length=128)
+    user: str | None = Field(None, max_length=320, description="The acting user's email.")
+    method: str | None = Field(None, max_length=128, description="A JSON-RPC method, e.g. 'tools/call'.")
+    type: str | None = Field(None, max_length=40)
+    since: float | None = Field(None, ge=0, description="Only entries at or after this time (epoch seconds).")
+
+
+def list_logs(ctx: Context, args: LogList) -> Page[AuditEntry]:
+    """Audit entries, newest first; each filter keeps the entries whose field equals it."""
+    equal = {
+        "correlation_id": args.correlation_id,
+        "gateway": args.gateway,
+        "server": args.server,
+        "user_email": args.user,
+        "method": args.method,
+        "type": args.type,
+    }
+    with ctx.transaction() as conn:
+        rows, cursor = page_newest(
+            conn, audit_entries, equal=equal, since=args.since, cursor=args.cursor, limit=args.limit
+        )
+    return Page[AuditEntry](items=[AuditEntry.model_validate(as_dict(r)) for r in rows], next_cursor=cursor)
+
+
+OPERATIONS = [
+    Operation("logs", "list", "GET", "/logs", "List the traffic log", Capability.VIEW_AND_EXPORT_LOGS,
+              list_logs, LogList, Page[AuditEntry],
+              columns=("created_at", "type", "method", "user_email", "gateway")),
+]  # fmt: skip

@@ -1,0 +1,251 @@
+"""Servers: add, edit, delete; the break-glass toggle; a live preview of their features.
+
+Env and header values are secrets: no output (and so no admin event) ever carries them, only
+their names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from typing import Any, Literal
+
+import anyio.to_thread
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection, Row
+
+from lockgate.api.errors import Conflict, UpstreamUnavailable
+from lockgate.api.operation import Context, Input, Operation, Versioned, validate_model
+from lockgate.api.operations.common import ListInput, Name, Page
+from lockgate.domain.actor import Actor
+from lockgate.domain.capabilities import Capability
+from lockgate.domain.declaration import ServerSpec
+from lockgate.domain.features import FeatureKind
+from lockgate.domain.model import Server as LiveServer
+from lockgate.domain.model import Transport
+from lockgate.policy.access_control import EVERYONE, can_see_server, resolve_visible_gateways
+from lockgate.store import servers as store
+from lockgate.store.gateways import server_gateway_ids
+from lockgate.store.records import delete_row, fetch_named, insert_row, update_row
+from lockgate.store.schema import servers
+from lockgate.upstream.base import UpstreamError
+
+_SECRET = "Only the names: the values are secrets and are never shown."
+
+
+class Server(BaseModel):
+    name: str
+    transport: Transport
+    enabled: bool
+    command: str | None
+    args: list[str]
+    cwd: str | None
+    url: str | None
+    env_names: list[str] = Field(description="The environment variables set for it. " + _SECRET)
+    header_names: list[str] = Field(description="The headers sent on every request. " + _SECRET)
+    revision: str = Field(
+        description="A digest of the configuration; it changes when the configuration does."
+    )
+    version: int = Field(description="Bumped by every change; send it back as If-Match.")
+    created_at: float
+    updated_at: float
+
+
+class Features(BaseModel):
+    """What the server lists right now, as it describes each feature (MCP server/* list results)."""
+
+    server: str
+    tools: list[dict[str, Any]]
+    prompts: list[dict[str, Any]]
+    resources: list[dict[str, Any]]
+    resource_templates: list[dict[str, Any]]
+
+
+class ServerList(ListInput):
+    name_contains: str | None = Field(None, max_length=128)
+    transport: Transport | None = None
+    enabled: bool | None = None
+
+
+class ServerRef(Input):
+    server: Name
+
+
+class ServerCreate(ServerSpec, Input):
+    """A server as a declaration file holds it; stdio servers take ``command``, ``args``, ``env``
+    and ``cwd``, http and sse servers ``url`` and ``headers``."""
+
+
+class ServerUpdate(Versioned):
+    """Any field of a server; the result must be a whole valid server. Switching ``transport``
+    drops the old transport's fields. ``env`` and ``headers`` replace the stored ones entirely."""
+
+    server: Name
+    name: Name | None = Field(None, description="A new name.")
+    transport: Transport | None = None
+    enabled: bool | None = None
+    command: str | None = None
+    args: list[str] | None = None
+    env: dict[str, str] | None = None
+    cwd: str | None = None
+    url: str | None = None
+    headers: dict[str, str] | None = None
+
+
+class ServerChange(Versioned):
+    server: Name
+
+
+def _view(row: Row[Any]) -> Server:
+    spec = store.load_spec(row)
+    return Server(
+        **spec.model_dump(exclude={"env", "headers"}),
+        env_names=sorted(spec.env),
+        header_names=sorted(spec.headers),
+        revision=row.revision,
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _target(ctx: Context, conn: Connection, name: str) -> Row[Any]:
+    row = fetch_named(conn, servers, name, "server")
+    ctx.require_server(server_gateway_ids(conn, row.id), row.name)
+    return row
+
+
+def _scope(actor: Actor) -> Collection[int] | Literal["any"] | None:
+    """The servers ``actor`` sees, as ``store.list_servers`` takes it (as ``can_see_server`` judges)."""
+    if can_see_server(actor, ()):  # only "View all servers" sees a server on no gateway
+        return None
+    visible = resolve_visible_gateways(actor)
+    return store.ANY_GATEWAY if visible is None else visible
+
+
+def list_servers(ctx: Context, args: ServerList) -> Page[Server]:
+    """The servers the caller sees: all of them with "View all servers", else those on the
+    gateways they may use."""
+    with ctx.transaction() as conn:
+        rows, cursor = store.list_servers(
+            conn,
+            on_gateways=_scope(ctx.actor),
+            name_contains=args.name_contains,
+            transport=args.transport,
+            enabled=args.enabled,
+            cursor=args.cursor,
+            limit=args.limit,
+        )
+    return Page[Server](items=[_view(r) for r in rows], next_cursor=cursor)
+
+
+def get_server(ctx: Context, args: ServerRef) -> Server:
+    with ctx.transaction() as conn:
+        return _view(_target(ctx, conn, args.server))
+
+
+def create_server(ctx: Context, args: ServerCreate) -> Server:
+    """Add a server. Creating it disabled also needs "Disable and enable servers"."""
+    if not args.enabled:
+        ctx.require(Capability.DISABLE_AND_ENABLE_SERVERS)
+    with ctx.transaction() as conn:
+        row = insert_row(conn, servers, "server", {"name": args.name, **store.server_values(args)})
+        after = _view(row)
+        ctx.record(conn, "server", row.name, None, after.model_dump(mode="json"))
+    return after
+
+
+def _change(
+    ctx: Context, server: str, expected: int | None, values: Callable[[Row[Any]], dict[str, Any]]
+) -> Server:
+    """Read, check, change and record one server in one transaction."""
+    with ctx.transaction() as conn:
+        row = _target(ctx, conn, server)
+        before = _view(row)
+        row = update_row(conn, servers, row, "server", values(row), expected)
+        after = _view(row)
+        ctx.record(conn, "server", row.name, before.model_dump(mode="json"), after.model_dump(mode="json"))
+    return after
+
+
+def update_server(ctx: Context, args: ServerUpdate) -> Server:
+    """Change any of a server's fields (or rename it); its revision follows its configuration, so
+    pooled connections to it are replaced. Changing ``enabled`` also needs "Disable and enable
+    servers". Raises 400 when the result is not a valid server."""
+    given = args.model_dump(include=args.model_fields_set - {"server", "if_match"})
+    if "enabled" in given:
+        ctx.require(Capability.DISABLE_AND_ENABLE_SERVERS)
+
+    def values(row: Row[Any]) -> dict[str, Any]:
+        stored = store.load_spec(row).model_dump()
+        if given.get("transport", stored["transport"]) != stored["transport"]:
+            stored = {"name": stored["name"], "enabled": stored["enabled"]}
+        spec = validate_model(ServerSpec, stored | given)
+        return {"name": spec.name, **store.server_values(spec)}
+
+    return _change(ctx, args.server, args.if_match, values)
+
+
+def delete_server(ctx: Context, args: ServerChange) -> None:
+    """Delete a server; the gateways it was assigned to no longer offer its features."""
+    with ctx.transaction() as conn:
+        row = _target(ctx, conn, args.server)
+        before = _view(row)
+        delete_row(conn, servers, row, "server", args.if_match)
+        ctx.record(conn, "server", row.name, before.model_dump(mode="json"), None)
+
+
+def disable_server(ctx: Context, args: ServerChange) -> Server:
+    """Refuse every call to the server, through every gateway, from the next request on."""
+    return _change(ctx, args.server, args.if_match, lambda _row: {"enabled": False})
+
+
+def enable_server(ctx: Context, args: ServerChange) -> Server:
+    return _change(ctx, args.server, args.if_match, lambda _row: {"enabled": True})
+
+
+def _load_live(ctx: Context, name: str) -> LiveServer:
+    with ctx.transaction() as conn:
+        return store.load_server(_target(ctx, conn, name))
+
+
+async def preview_features(ctx: Context, args: ServerRef) -> Features:
+    """Ask the server now for its tools, prompts, resources and resource templates (product spec:
+    automatic feature discovery). Raises 409 when the server is disabled, 502 when it cannot be
+    reached."""
+    server = await anyio.to_thread.run_sync(_load_live, ctx, args.server)
+    if not server.enabled:
+        raise Conflict(f"server {server.name!r} is disabled; enable it to preview its features")
+    if ctx.preview is None:
+        raise UpstreamUnavailable("this process does not reach servers; ask the running gateway")
+    try:
+        found = await ctx.preview(server)
+    except UpstreamError as exc:
+        raise UpstreamUnavailable(f"cannot preview the features of server {server.name!r}: {exc}") from exc
+    return Features(
+        server=server.name,
+        tools=found[FeatureKind.TOOL],
+        prompts=found[FeatureKind.PROMPT],
+        resources=found[FeatureKind.RESOURCE],
+        resource_templates=found[FeatureKind.RESOURCE_TEMPLATE],
+    )
+
+
+_S = "/servers/{server}"
+_BASIC = Capability.BASIC_SERVER_MANAGEMENT
+_TOGGLE = Capability.DISABLE_AND_ENABLE_SERVERS
+OPERATIONS = [
+    Operation("servers", "list", "GET", "/servers", "List servers", EVERYONE, list_servers, ServerList,
+              Page[Server], columns=("name", "transport", "enabled", "version")),
+    Operation("servers", "get", "GET", _S, "Get a server", EVERYONE, get_server, ServerRef, Server),
+    Operation("servers", "create", "POST", "/servers", "Add a server", _BASIC, create_server, ServerCreate,
+              Server, status=201),
+    Operation("servers", "update", "PATCH", _S, "Edit a server", _BASIC, update_server, ServerUpdate, Server),
+    Operation("servers", "delete", "DELETE", _S, "Delete a server", _BASIC, delete_server, ServerChange, None,
+              status=204),
+    Operation("servers", "disable", "POST", _S + "/disable", "Disable a server", _TOGGLE, disable_server,
+              ServerChange, Server),
+    Operation("servers", "enable", "POST", _S + "/enable", "Enable a server", _TOGGLE, enable_server,
+              ServerChange, Server),
+    Operation("servers", "features", "GET", _S + "/features", "Preview a server's features", _BASIC,
+              preview_features, ServerRef, Features),
+]  # fmt: skip

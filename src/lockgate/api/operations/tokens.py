@@ -1,0 +1,118 @@
+"""API tokens: what token-based hosts present to reach a gateway (product spec §5.3). Minted,
+listed, revoked. A token is shown once, when it is minted; only its keyed hash is stored.
+
+Tokens are team-scoped through their gateway.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection, Row
+
+from lockgate.api.operation import Context, Input, Operation
+from lockgate.api.operations.common import ListInput, Name, Page
+from lockgate.domain.capabilities import Capability
+from lockgate.policy.access_control import resolve_visible_gateways
+from lockgate.store import tokens as store
+from lockgate.store.records import fetch_named
+from lockgate.store.schema import gateways
+
+PUBLIC_ID = r"^tok_[A-Za-z0-9]{1,28}$"
+
+
+class ApiToken(BaseModel):
+    id: str = Field(description="The token's public id (tok_...); it names the token, it is not the token.")
+    host: str
+    gateway: str
+    user: str = Field(description="The email of the user the host acts as.")
+    created_at: float
+    revoked_at: float | None
+
+
+class NewApiToken(ApiToken):
+    token: str = Field(description="The token itself. Shown this once: store it now.")
+
+
+class TokenList(ListInput):
+    host: Name | None = None
+    gateway: Name | None = None
+    user: str | None = Field(None, max_length=320, description="A user's email.")
+    revoked: bool | None = Field(None, description="Only revoked tokens (true) or only live ones (false).")
+
+
+class TokenCreate(Input):
+    host: Name
+    gateway: Name
+    user: str | None = Field(
+        None,
+        max_length=320,
+        pattern=r"^[^@\s]+@[^@\s]+$",
+        description="The email of the user it acts as (default: the host's agent user); a new one "
+        "becomes a Member.",
+    )
+
+
+class TokenRef(Input):
+    token: str = Field(pattern=PUBLIC_ID, description="The token's public id.")
+
+
+def _view(row: Row[Any]) -> ApiToken:
+    return ApiToken.model_validate({**row._mapping, "id": row.public_id})
+
+
+def list_tokens(ctx: Context, args: TokenList) -> Page[ApiToken]:
+    """The API tokens to the gateways the caller may use, oldest first (never the tokens)."""
+    with ctx.transaction() as conn:
+        rows, cursor = store.load_token_page(
+            conn,
+            visible=resolve_visible_gateways(ctx.actor),
+            host=args.host,
+            gateway=args.gateway,
+            user=args.user,
+            revoked=args.revoked,
+            cursor=args.cursor,
+            limit=args.limit,
+        )
+    return Page[ApiToken](items=[_view(r) for r in rows], next_cursor=cursor)
+
+
+def create_token(ctx: Context, args: TokenCreate) -> NewApiToken:
+    """Mint a token for host × gateway × user, making the connection (and the user) when new.
+    The answer carries the token this once."""
+    with ctx.transaction() as conn:
+        target = fetch_named(conn, gateways, args.gateway, "gateway")
+        ctx.require_gateway(target.id, target.name)
+        public_id, token = store.save_token(conn, ctx.token_key, args.host, args.gateway, args.user)
+        after = _view(store.fetch_token(conn, public_id))
+        ctx.record(conn, "api_token", public_id, None, after.model_dump())
+    return NewApiToken(**after.model_dump(), token=token)
+
+
+def _target(ctx: Context, conn: Connection, public_id: str) -> Row[Any]:
+    row = store.fetch_token(conn, public_id)
+    ctx.require_gateway(row.gateway_id, row.gateway)
+    return row
+
+
+def revoke_token(ctx: Context, args: TokenRef) -> ApiToken:
+    """Revoke a token: it is refused from the next request on. Revoking it again changes nothing."""
+    with ctx.transaction() as conn:
+        before = _view(_target(ctx, conn, args.token))
+        if before.revoked_at is not None:
+            return before
+        after = _view(store.save_revocation(conn, args.token))
+        ctx.record(conn, "api_token", args.token, before.model_dump(), after.model_dump())
+    return after
+
+
+_MANAGE = Capability.CREATE_AND_MANAGE_API_TOKENS
+OPERATIONS = [
+    Operation("tokens", "list", "GET", "/tokens", "List API tokens", _MANAGE, list_tokens, TokenList,
+              Page[ApiToken], columns=("id", "host", "gateway", "user", "revoked_at")),
+    Operation("tokens", "create", "POST", "/tokens", "Mint an API token", _MANAGE, create_token, TokenCreate,
+              NewApiToken, status=201, reveals="token"),
+    Operation("tokens", "revoke", "POST", "/tokens/{token}/revoke", "Revoke an API token", _MANAGE,
+              revoke_token, TokenRef, ApiToken),
+]  # fmt: skip

@@ -1,0 +1,303 @@
+"""Every route × every kind of user: allowed or refused exactly as the capability table says.
+
+The actors are the three built-in roles, a custom role inside the gateway's team, and an "outsider":
+a custom role holding every capability except the two "view all" overrides, in no team. For each
+operation the expectation is computed from what the route declares (``requires``) and the scope
+its sample touches, never written by hand, so a route whose declaration and behaviour disagree
+fails here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select
+
+from lockgate.api.operation import Operation
+from lockgate.api.table import OPERATIONS
+from lockgate.domain.capabilities import BUILTIN_GRANTS, BuiltinRole, Capability
+from lockgate.domain.declaration import Declaration
+from lockgate.policy.access_control import EVERYONE
+from lockgate.settings import Settings
+from lockgate.store.declarative import apply_declaration
+from lockgate.store.people import bootstrap_super_admin, create_personal_access_token, ensure_user
+from lockgate.store.schema import api_tokens, gateway_servers, gateways, servers, team_members, teams, users
+from lockgate.store.tokens import create_token
+from tests.conftest import Api, People, RunningGateway, empty_store, serving
+
+SERVER = {
+    "transport": "stdio",
+    "command": sys.executable,
+    "args": ["-m", "tests.fixtures.sdk_server", "--stdio"],
+}
+OVERRIDES = {Capability.VIEW_AND_USE_ALL_GATEWAYS, Capability.VIEW_ALL_SERVERS}
+SEED = Declaration.model_validate(
+    {
+        "servers": [{"name": "s", **SERVER}, {"name": "s2", "transport": "stdio", "command": "true"}],
+        "teams": [{"name": "eng"}, {"name": "t2"}],
+        "roles": [
+            {"name": "Auditor", "capabilities": ["viewAndExportLogs", "viewAllServers"]},
+            {"name": "Operator", "capabilities": sorted(c.value for c in set(Capability) - OVERRIDES)},
+            {"name": "Empty", "capabilities": []},
+        ],
+        "hosts": [{"name": "h"}],
+        "gateways": [{"name": "g", "servers": [{"server": "s"}], "teams": ["eng"]}],
+    }
+)
+ACTORS = {  # email: (role, teams)
+    "super@example.com": ("Super admin", ()),
+    "administrator@example.com": ("Administrator", ()),
+    "member@example.com": ("Member", ("eng",)),
+    "auditor@example.com": ("Auditor", ("eng",)),
+    "outsider@example.com": ("Operator", ()),
+}
+TARGET = "target@example.com"  # a user the people operations act on
+
+
+@dataclass
+class World:
+    lockgate: RunningGateway
+    apis: dict[str, Api] = field(default_factory=dict)
+    names: Iterator[int] = field(default_factory=itertools.count)
+
+    def unique(self, stem: str) -> str:
+        return f"{stem}-{next(self.names)}"
+
+    def reseed(self) -> None:
+        """Put back what the previous call changed: the declared objects and the memberships."""
+        engine = self.lockgate.engine
+        apply_declaration(engine, SEED)
+        with engine.begin() as conn:
+            memberships = [(email, team) for email, (_, ts) in ACTORS.items() for team in ts] + [
+                (TARGET, "t2")
+            ]
+            for email, team in memberships:
+                user_id = ensure_user(conn, email)
+                team_id = conn.execute(select(teams.c.id).where(teams.c.name == team)).scalar_one()
+                known = select(team_members).where(
+                    (team_members.c.team_id == team_id) & (team_members.c.user_id == user_id)
+                )
+                if conn.execute(known).first() is None:
+                    conn.execute(insert(team_members).values(team_id=team_id, user_id=user_id))
+            conn.execute(users.update().where(users.c.email == TARGET).values(active=True))
+
+    def assignment(self) -> int:
+        with self.lockgate.engine.connect() as conn:
+            query = (
+                select(gateway_servers.c.id)
+                .join(gateways, gateways.c.id == gateway_servers.c.gateway_id)
+                .join(servers, servers.c.id == gateway_servers.c.server_id)
+                .where((gateways.c.name == "g") & (servers.c.name == "s"))
+            )
+            return int(conn.execute(query).scalar_one())
+
+    def token(self) -> str:
+        return create_token(self.lockgate.engine, self.lockgate.settings.key_bytes(), "h", "g", None)[0]
+
+    def connection(self) -> int:
+        public_id = self.token()
+        with self.lockgate.engine.connect() as conn:
+            query = select(api_tokens.c.connection_id).where(api_tokens.c.public_id == public_id)
+            return int(conn.execute(query).scalar_one())
+
+    def pat(self, email: str) -> str:
+        with self.lockgate.engine.begin() as conn:
+            user_id = conn.execute(select(users.c.id).where(users.c.email == email)).scalar_one()
+            row, _ = create_personal_access_token(
+                conn, self.lockgate.settings.key_bytes(), user_id, "x", None
+            )
+        return str(row["public_id"])
+
+    def user(self) -> str:
+        email = self.unique("someone") + "@example.com"
+        with self.lockgate.engine.begin() as conn:
+            ensure_user(conn, email)
+        return email
+
+
+Inputs = Callable[[World, str], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Inputs that make the operation succeed for an allowed actor, and the scope they touch:
+    ``gateway`` (g), ``server`` (s, on g), ``team`` (eng) or None."""
+
+    inputs: Inputs
+    scope: str | None = None
+
+
+def _fixed(values: dict[str, Any], scope: str | None = None) -> Sample:
+    return Sample(lambda _w, _e: dict(values), scope)
+
+
+SAMPLES: dict[str, Sample] = {
+    "servers_list": _fixed({}),
+    "servers_get": _fixed({"server": "s"}, "server"),
+    "servers_create": Sample(
+        lambda w, _e: {"name": w.unique("new"), "transport": "stdio", "command": "true"}
+    ),
+    "servers_update": _fixed({"server": "s", "enabled": True}, "server"),
+    "servers_delete": _fixed({"server": "s"}, "server"),
+    "servers_disable": _fixed({"server": "s"}, "server"),
+    "servers_enable": _fixed({"server": "s"}, "server"),
+    "servers_features": _fixed({"server": "s"}, "server"),
+    "gateways_list": _fixed({}),
+    "gateways_get": _fixed({"gateway": "g"}, "gateway"),
+    "gateways_create": Sample(lambda w, _e: {"name": w.unique("new")}),
+    "gateways_update": Sample(lambda w, _e: {"gateway": "g", "name": w.unique("renamed")}, "gateway"),
+    "gateways_delete": _fixed({"gateway": "g"}, "gateway"),
+    "gateways_disable": _fixed({"gateway": "g"}, "gateway"),
+    "gateways_enable": _fixed({"gateway": "g"}, "gateway"),
+    "gateways_archive": _fixed({"gateway": "g"}, "gateway"),
+    "gateways_restore": _fixed({"gateway": "g"}, "gateway"),
+    "gateways_assign": _fixed({"gateway": "g", "server": "s2"}, "gateway"),
+    "gateways_unassign": Sample(lambda w, _e: {"gateway": "g", "assignment": w.assignment()}, "gateway"),
+    "gateways_grant": _fixed({"gateway": "g", "team": "t2"}, "gateway"),
+    "gateways_revoke": _fixed({"gateway": "g", "team": "eng"}, "gateway"),
+    "hosts_list": _fixed({}),
+    "hosts_get": _fixed({"host": "h"}),
+    "hosts_create": Sample(lambda w, _e: {"name": w.unique("new")}),
+    "hosts_update": Sample(lambda w, _e: {"host": "h", "name": w.unique("renamed")}),
+    "hosts_delete": _fixed({"host": "h"}),
+    "hosts_disable": _fixed({"host": "h"}),
+    "hosts_enable": _fixed({"host": "h"}),
+    "connections_list": _fixed({}),
+    "connections_get": Sample(lambda w, _e: {"connection": w.connection()}, "gateway"),
+    "connections_disable": Sample(lambda w, _e: {"connection": w.connection()}, "gateway"),
+    "connections_enable": Sample(lambda w, _e: {"connection": w.connection()}, "gateway"),
+    "tokens_list": _fixed({}),
+    "tokens_create": _fixed({"host": "h", "gateway": "g"}, "gateway"),
+    "tokens_revoke": Sample(lambda w, _e: {"token": w.token()}, "gateway"),
+    "declaration_export": _fixed({}),
+    "declaration_plan": _fixed({"declaration": {}}),
+    "declaration_apply": _fixed({"declaration": {}}),
+    "users_list": _fixed({}),
+    "users_get": _fixed({"email": TARGET}),
+    "users_create": Sample(lambda w, _e: {"email": w.unique("invited") + "@example.com"}),
+    "users_update": _fixed({"email": TARGET, "active": True}),
+    "users_create_token": _fixed({"email": TARGET, "name": "handed-over"}),
+    "roles_list": _fixed({}),
+    "roles_get": _fixed({"role": "Empty"}),
+    "roles_create": Sample(lambda w, _e: {"name": w.unique("role"), "capabilities": []}),
+    "roles_update": _fixed({"role": "Empty", "capabilities": []}),
+    "roles_delete": _fixed({"role": "Empty"}),
+    "capabilities_list": _fixed({}),
+    "teams_list": _fixed({}),
+    "teams_get": _fixed({"team": "eng"}, "team"),
+    "teams_create": Sample(lambda w, _e: {"name": w.unique("team")}),
+    "teams_update": _fixed({"team": "t2", "name": "t2"}),
+    "teams_delete": _fixed({"team": "t2"}),
+    "teams_add_member": Sample(lambda w, _e: {"team": "t2", "email": w.user()}),
+    "teams_remove_member": _fixed({"team": "t2", "email": TARGET}),
+    "me_get": _fixed({}),
+    "pats_list": _fixed({}),
+    "pats_create": _fixed({"name": "laptop"}),
+    "pats_revoke": Sample(lambda w, email: {"pat": w.pat(email)}),
+    "events_list": _fixed({}),
+    "logs_list": _fixed({}),
+}
+
+
+def _passes_scope(
+    scope: str | None, capabilities: set[Capability], teams_: tuple[str, ...]
+) -> Capability | None:
+    """The capability whose absence refuses the actor for this scope, or None when they pass."""
+    in_eng = "eng" in teams_
+    if scope == "gateway" and not (in_eng or Capability.VIEW_AND_USE_ALL_GATEWAYS in capabilities):
+        return Capability.VIEW_AND_USE_ALL_GATEWAYS
+    if scope == "server" and not (
+        in_eng or capabilities & {Capability.VIEW_ALL_SERVERS, Capability.VIEW_AND_USE_ALL_GATEWAYS}
+    ):
+        return Capability.VIEW_ALL_SERVERS
+    if scope == "team" and not (in_eng or Capability.MANAGE_PEOPLE in capabilities):
+        return Capability.MANAGE_PEOPLE
+    return None
+
+
+def expected_refusal(operation: Operation, email: str) -> Capability | None:
+    role, teams_ = ACTORS[email]
+    capabilities = {c for c in Capability if c.value in _role_grants(role)}
+    if operation.requires != EVERYONE and operation.requires not in capabilities:
+        return Capability(operation.requires)
+    return _passes_scope(SAMPLES[operation.id].scope, capabilities, teams_)
+
+
+def _role_grants(role: str) -> set[str]:
+    if role == "Super admin":
+        return {c.value for c in Capability}
+    if role in ("Administrator", "Member"):
+        return {c.value for c in BUILTIN_GRANTS[BuiltinRole(role)]}
+    return {c.value for spec in SEED.roles if spec.name == role for c in spec.capabilities}
+
+
+def call(api: Api, operation: Operation, inputs: dict[str, Any]) -> Any:
+    path = operation.path.format(**{p: inputs.pop(p) for p in operation.path_params})
+    if operation.method in ("GET", "DELETE"):
+        return api.request(operation.method, path, params=inputs)
+    return api.request(operation.method, path, json=inputs)
+
+
+@pytest.fixture(scope="module")
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    data_dir: Path = tmp_path_factory.mktemp("access")
+    if os.environ.get("LOCKGATE_TEST_DATABASE", "sqlite") == "postgresql":
+        url = str(request.getfixturevalue("postgres_url"))
+    else:
+        url = f"sqlite:///{data_dir / 'lockgate.db'}"
+    settings = Settings(
+        data_dir=data_dir, database_url=url, secret_key="test-secret-key", upstream_timeout=10
+    )  # type: ignore[arg-type]
+    engine = empty_store(settings)
+    with serving(settings, engine) as running:
+        world = World(running)
+        world.reseed()
+        bootstrap_super_admin(engine, settings.key_bytes(), "bootstrap@example.com")
+        people = People(running)
+        for email, (role, _teams) in ACTORS.items():
+            world.apis[email] = people.user(email, role)
+        with engine.begin() as conn:
+            ensure_user(conn, TARGET)
+        world.reseed()
+        yield world
+    engine.dispose()
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=[op.id for op in OPERATIONS])
+def test_each_actor_is_allowed_or_refused_as_the_capability_table_says(
+    world: World, operation: Operation
+) -> None:
+    mismatches = []
+    world.reseed()
+    for email, api in world.apis.items():
+        refusal = expected_refusal(operation, email)
+        answer = call(api, operation, SAMPLES[operation.id].inputs(world, email))
+        if refusal is None and answer.status_code != operation.status:
+            mismatches.append(f"{email}: expected {operation.status}, got {answer.status_code} {answer.text}")
+        elif refusal is not None and (
+            answer.status_code != 403 or answer.json()["error"]["capability"] != refusal.value
+        ):
+            mismatches.append(
+                f"{email}: expected 403 naming {refusal.value}, got {answer.status_code} {answer.text}"
+            )
+        if operation.method != "GET":
+            world.reseed()
+    assert not mismatches, "\n".join(mismatches)
+
+
+def test_every_operation_declares_a_capability_and_a_sample() -> None:
+    for operation in OPERATIONS:
+        assert operation.requires == EVERYONE or isinstance(operation.requires, Capability), operation.id
+    assert set(SAMPLES) == {op.id for op in OPERATIONS}, "give every new operation a sample above"
+
+
+def test_operation_ids_are_unique() -> None:
+    ids = [op.id for op in OPERATIONS]
+    assert len(ids) == len(set(ids))

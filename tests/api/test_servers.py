@@ -1,0 +1,279 @@
+"""Servers through the JSON API: validation as a declaration's, versions, scoping, secrets kept
+secret, and the live preview of a server's features."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from lockgate.domain.capabilities import Capability
+from lockgate.store.schema import admin_events
+from tests.conftest import Api, People, RunningGateway, free_port
+
+FIXTURE = {
+    "transport": "stdio",
+    "command": sys.executable,
+    "args": ["-m", "tests.fixtures.sdk_server", "--stdio"],
+}
+REMOTE = {"transport": "http", "url": "https://mcp.example.com/mcp"}
+
+
+def add(admin: Api, name: str, **fields: Any) -> dict[str, Any]:
+    created = admin.post("/servers", json={"name": name, **(fields or REMOTE)})
+    assert created.status_code == 201, created.text
+    return dict(created.json())
+
+
+def events_of(lockgate: RunningGateway, kind: str) -> list[Any]:
+    with lockgate.engine.connect() as conn:
+        return list(conn.execute(select(admin_events).where(admin_events.c.kind == kind)))
+
+
+def test_adding_a_server_answers_201_with_its_etag_and_records_an_admin_event(
+    admin: Api, lockgate: RunningGateway
+) -> None:
+    created = admin.post("/servers", json={"name": "local", **FIXTURE, "cwd": "/srv"})
+    assert created.status_code == 201
+    assert created.headers["etag"] == '"1"'
+    server = created.json()
+    assert server["transport"] == "stdio"
+    assert server["args"] == FIXTURE["args"]
+    assert server["cwd"] == "/srv"
+    assert server["enabled"] is True
+    assert len(server["revision"]) == 16
+    [event] = events_of(lockgate, "server")
+    assert (event.operation, event.name, event.before, event.after) == (
+        "servers_create",
+        "local",
+        None,
+        server,
+    )
+
+
+def test_a_server_is_validated_as_a_declared_one(admin: Api) -> None:
+    no_command = admin.post("/servers", json={"name": "local", "transport": "stdio"})
+    assert no_command.status_code == 400
+    assert "needs 'command'" in no_command.json()["error"]["message"]
+    not_http = admin.post("/servers", json={"name": "remote", "transport": "http", "url": "ftp://x"})
+    assert not_http.status_code == 400
+    mixed = admin.post("/servers", json={"name": "remote", **REMOTE, "command": "node"})
+    assert mixed.status_code == 400
+    bad_name = admin.post("/servers", json={"name": "no spaces", **REMOTE})
+    assert bad_name.json()["error"]["field"] == "name"
+
+
+def test_a_taken_name_is_a_409_on_create_and_on_rename(admin: Api) -> None:
+    add(admin, "remote")
+    add(admin, "other")
+    assert admin.post("/servers", json={"name": "remote", **REMOTE}).status_code == 409
+    assert admin.patch("/servers/other", json={"name": "remote"}).status_code == 409
+
+
+def test_an_unknown_server_is_a_404_everywhere(admin: Api) -> None:
+    assert admin.get("/servers/ghost").status_code == 404
+    assert admin.patch("/servers/ghost", json={"url": "https://x"}).status_code == 404
+    assert admin.delete("/servers/ghost").status_code == 404
+    assert admin.post("/servers/ghost/disable").status_code == 404
+    assert admin.get("/servers/ghost/features").status_code == 404
+
+
+def test_an_update_merges_with_the_stored_server_and_the_revision_follows_the_config(admin: Api) -> None:
+    created = add(admin, "remote", **REMOTE, headers={"X-Team": "eng"})
+    renamed = admin.patch("/servers/remote", json={"name": "docs"}, headers={"If-Match": '"1"'}).json()
+    assert (renamed["name"], renamed["url"], renamed["header_names"]) == ("docs", REMOTE["url"], ["X-Team"])
+    assert renamed["revision"] == created["revision"]
+    moved = admin.patch("/servers/docs", json={"url": "https://docs.example.com/mcp"}).json()
+    assert moved["revision"] != created["revision"]
+    assert moved["header_names"] == ["X-Team"]
+    assert moved["version"] == 3
+
+
+def test_switching_transport_needs_the_new_transports_fields_and_drops_the_old_ones(admin: Api) -> None:
+    add(admin, "local", **FIXTURE, env={"TOKEN": "t"})
+    incomplete = admin.patch("/servers/local", json={"transport": "http"})
+    assert incomplete.status_code == 400
+    assert "needs an http(s) 'url'" in incomplete.json()["error"]["message"]
+    switched = admin.patch("/servers/local", json={"transport": "http", "url": "https://x.example/mcp"})
+    assert switched.status_code == 200
+    server = switched.json()
+    assert (server["command"], server["args"], server["env_names"]) == (None, [], [])
+    assert admin.get("/servers/local").json()["version"] == 2
+
+
+def test_a_stale_if_match_is_a_412_and_changes_nothing(admin: Api) -> None:
+    add(admin, "remote")
+    admin.post("/servers/remote/disable")
+    stale = {"If-Match": '"1"'}
+    assert admin.patch("/servers/remote", json={"name": "lost"}, headers=stale).status_code == 412
+    assert admin.post("/servers/remote/enable", headers=stale).status_code == 412
+    assert admin.delete("/servers/remote", headers=stale).status_code == 412
+    server = admin.get("/servers/remote").json()
+    assert (server["enabled"], server["version"]) == (False, 2)
+
+
+def test_disable_enable_and_delete_are_recorded_before_and_after(
+    admin: Api, lockgate: RunningGateway
+) -> None:
+    add(admin, "remote")
+    assert admin.post("/servers/remote/disable").json()["enabled"] is False
+    assert admin.post("/servers/remote/enable").json()["enabled"] is True
+    assert admin.delete("/servers/remote", headers={"If-Match": '"3"'}).status_code == 204
+    assert admin.get("/servers/remote").status_code == 404
+    events = events_of(lockgate, "server")
+    assert [e.operation for e in events] == [
+        "servers_create",
+        "servers_disable",
+        "servers_enable",
+        "servers_delete",
+    ]
+    assert (events[1].before["enabled"], events[1].after["enabled"]) == (True, False)
+    assert events[3].after is None
+
+
+def test_the_list_filters_and_pages(admin: Api) -> None:
+    for name in ("alpha", "beta", "gamma"):
+        add(admin, name)
+    add(admin, "local", **FIXTURE)
+    admin.post("/servers/beta/disable")
+    first = admin.get("/servers", params={"limit": 2}).json()
+    second = admin.get("/servers", params={"limit": 2, "cursor": first["next_cursor"]}).json()
+    assert [s["name"] for s in first["items"] + second["items"]] == ["alpha", "beta", "gamma", "local"]
+    assert second["next_cursor"] is None
+    stdio = admin.get("/servers", params={"transport": "stdio"}).json()["items"]
+    assert [s["name"] for s in stdio] == ["local"]
+    disabled = admin.get("/servers", params={"enabled": "false"}).json()["items"]
+    assert [s["name"] for s in disabled] == ["beta"]
+    named = admin.get("/servers", params={"name_contains": "mm"}).json()["items"]
+    assert [s["name"] for s in named] == ["gamma"]
+
+
+def test_a_member_sees_only_servers_on_the_gateways_their_teams_are_granted(
+    admin: Api, people: People
+) -> None:
+    for server in ("wiki", "payroll", "unassigned"):
+        add(admin, server)
+    for gateway, server in (("engineering", "wiki"), ("finance", "payroll")):
+        admin.post("/gateways", json={"name": gateway})
+        admin.post(f"/gateways/{gateway}/assignments", json={"server": server})
+    ada = people.user("ada@example.com", "Member", ["eng"], ["engineering"])
+    assert [s["name"] for s in ada.get("/servers").json()["items"]] == ["wiki"]
+    assert ada.get("/servers/wiki").status_code == 200
+    refused = ada.get("/servers/payroll")
+    assert refused.status_code == 403
+    assert refused.json()["error"]["capability"] == "viewAllServers"
+    people.role("Gateway user", [Capability.VIEW_AND_USE_ALL_GATEWAYS])
+    gus = people.user("gus@example.com", "Gateway user")
+    assert [s["name"] for s in gus.get("/servers").json()["items"]] == ["payroll", "wiki"]
+    people.role("Auditor", [Capability.VIEW_ALL_SERVERS])
+    ida = people.user("ida@example.com", "Auditor")
+    assert [s["name"] for s in ida.get("/servers").json()["items"]] == ["payroll", "unassigned", "wiki"]
+
+
+def test_a_server_manager_cannot_change_a_server_outside_their_teams_gateways(
+    admin: Api, people: People
+) -> None:
+    add(admin, "payroll")
+    admin.post("/gateways", json={"name": "finance"})
+    admin.post("/gateways/finance/assignments", json={"server": "payroll"})
+    people.role("Server manager", [Capability.BASIC_SERVER_MANAGEMENT, Capability.DISABLE_AND_ENABLE_SERVERS])
+    sam = people.user("sam@example.com", "Server manager", ["eng"])
+    for refused in (
+        sam.patch("/servers/payroll", json={"url": "https://evil.example/mcp"}),
+        sam.post("/servers/payroll/disable"),
+        sam.delete("/servers/payroll"),
+        sam.get("/servers/payroll/features"),
+    ):
+        assert refused.status_code == 403
+        assert refused.json()["error"]["capability"] == "viewAllServers"
+    assert admin.get("/servers/payroll").json()["version"] == 1
+
+
+def test_a_member_cannot_add_or_disable_a_server_and_the_403_names_the_capability(
+    admin: Api, people: People
+) -> None:
+    add(admin, "remote")
+    ada = people.user("ada@example.com", "Member")
+    refused = ada.post("/servers", json={"name": "mine", **REMOTE})
+    assert refused.status_code == 403
+    assert refused.json()["error"]["message"] == "Capability 'Basic server management' is required."
+    toggled = ada.post("/servers/remote/disable")
+    assert toggled.json()["error"]["capability"] == "disableAndEnableServers"
+
+
+def test_setting_enabled_by_create_or_update_needs_the_break_glass_capability(
+    admin: Api, people: People
+) -> None:
+    people.role("Server editor", [Capability.BASIC_SERVER_MANAGEMENT, Capability.VIEW_ALL_SERVERS])
+    eve = people.user("eve@example.com", "Server editor")
+    created_off = eve.post("/servers", json={"name": "off", **REMOTE, "enabled": False})
+    assert created_off.json()["error"]["capability"] == "disableAndEnableServers"
+    assert eve.post("/servers", json={"name": "on", **REMOTE}).status_code == 201
+    switched_off = eve.patch("/servers/on", json={"enabled": False})
+    assert switched_off.json()["error"]["capability"] == "disableAndEnableServers"
+    assert admin.get("/servers/on").json()["enabled"] is True
+
+
+def test_env_and_header_values_appear_in_no_answer_and_no_admin_event(
+    admin: Api, lockgate: RunningGateway
+) -> None:
+    secrets = ("planted-env-secret", "planted-header-secret", "rotated-env-secret")
+    answers = [
+        admin.post("/servers", json={"name": "local", **FIXTURE, "env": {"API_KEY": secrets[0]}}),
+        admin.post("/servers", json={"name": "remote", **REMOTE, "headers": {"Authorization": secrets[1]}}),
+        admin.patch("/servers/local", json={"env": {"API_KEY": secrets[2], "MODE": "x"}}),
+        admin.get("/servers/local"),
+        admin.get("/servers/remote"),
+        admin.get("/servers"),
+        admin.post("/servers/remote/disable"),
+        admin.delete("/servers/remote"),
+    ]
+    assert all(a.status_code < 300 for a in answers)
+    assert answers[2].json()["env_names"] == ["API_KEY", "MODE"]
+    assert answers[4].json()["header_names"] == ["Authorization"]
+    events = events_of(lockgate, "server")
+    assert len(events) == 5
+    for text in [a.text for a in answers] + [repr(e._mapping) for e in events]:
+        assert not any(secret in text for secret in secrets)
+
+
+@pytest.mark.e2e
+def test_the_features_preview_lists_what_the_live_server_offers(admin: Api, lockgate: RunningGateway) -> None:
+    add(admin, "local", **FIXTURE)
+    answer = admin.get("/servers/local/features")
+    assert answer.status_code == 200, answer.text
+    features = answer.json()
+    assert features["server"] == "local"
+    assert {"echo", "fail", "hang", "pid"} <= {t["name"] for t in features["tools"]}
+    echo = next(t for t in features["tools"] if t["name"] == "echo")
+    assert echo["inputSchema"]["properties"]["text"]
+    assert [p["name"] for p in features["prompts"]] == ["greet"]
+    assert [r["uri"] for r in features["resources"]] == ["fixture://hello"]
+    assert features["resource_templates"] == []
+
+
+def test_an_unreachable_server_gives_a_502_naming_it(admin: Api) -> None:
+    add(admin, "down", transport="http", url=f"http://127.0.0.1:{free_port()}/mcp")
+    answer = admin.get("/servers/down/features")
+    assert answer.status_code == 502
+    assert answer.json()["error"]["code"] == "upstream_unavailable"
+    assert "'down'" in answer.json()["error"]["message"]
+
+
+def test_a_disabled_server_is_not_contacted_for_a_preview(admin: Api) -> None:
+    add(admin, "local", **FIXTURE)
+    admin.post("/servers/local/disable")
+    answer = admin.get("/servers/local/features")
+    assert answer.status_code == 409
+    assert "disabled" in answer.json()["error"]["message"]
+
+
+def test_a_member_cannot_preview_features_and_the_403_names_the_capability(
+    admin: Api, people: People
+) -> None:
+    add(admin, "local", **FIXTURE)
+    refused = people.user("ada@example.com", "Member").get("/servers/local/features")
+    assert refused.status_code == 403
+    assert refused.json()["error"]["capability"] == "basicServerManagement"
