@@ -1,4 +1,5 @@
-"""The public surface is documented: every setting and every CLI command appears in the README."""
+"""The public surface is documented: every setting appears in the README, every CLI command in the
+CLI reference (docs/cli.md, which the README points at), and every command the README shows exists."""
 
 from __future__ import annotations
 
@@ -13,13 +14,18 @@ import typer
 from lockgate.cli import app
 from lockgate.settings import Settings
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+REFERENCE = (ROOT / "docs" / "cli.md").read_text()
 
 
 def command_paths(command: Any, prefix: str = "lockgate") -> list[tuple[str, Any]]:
-    if not hasattr(command, "commands"):
-        return [(prefix, command)]
-    return [p for name, sub in command.commands.items() for p in command_paths(sub, f"{prefix} {name}")]
+    """Every command of the tree, groups included."""
+    subcommands = getattr(command, "commands", {}).items()
+    return [
+        (prefix, command),
+        *(p for name, sub in subcommands for p in command_paths(sub, f"{prefix} {name}")),
+    ]
 
 
 def documented_commands(text: str) -> set[str]:
@@ -42,8 +48,18 @@ def test_every_setting_is_described_and_in_the_readme(name: str) -> None:
 
 
 @pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[p for p, _ in COMMANDS])
-def test_every_cli_command_has_help_and_is_in_the_readme(path: str, command: Any) -> None:
+def test_every_cli_command_has_help_and_is_in_the_cli_reference(path: str, command: Any) -> None:
     assert command.help
-    assert any(line == path or line.startswith(path + " ") for line in DOCUMENTED), (
-        f"{path} is not in the README"
+    assert f"\n### {path}\n" in REFERENCE, f"{path} is not in docs/cli.md"
+
+
+def test_the_readme_points_at_the_cli_reference() -> None:
+    assert "](docs/cli.md)" in README
+
+
+@pytest.mark.parametrize("line", sorted(DOCUMENTED))
+def test_every_command_the_readme_shows_exists(line: str) -> None:
+    runnable = [p for p, c in COMMANDS if not hasattr(c, "commands") or c.invoke_without_command]
+    assert any(line == path or line.startswith(path + " ") for path in runnable), (
+        f"the README shows `{line}`, which is no command"
     )

@@ -10,7 +10,6 @@ import httpx2
 import pytest
 
 from lockgate.store.audit_log import load_entries
-from lockgate.store.catalog import set_enabled
 from lockgate.store.schema import audit_entries
 from tests.conftest import RunningGateway, free_port
 
@@ -59,7 +58,7 @@ def gateway(lockgate: RunningGateway, sdk_http_url: str) -> RunningGateway:
             "servers": [
                 {"name": "fixture", "transport": "http", "url": sdk_http_url},
                 {"name": "down", "transport": "http", "url": f"http://127.0.0.1:{free_port()}/mcp"},
-                {"name": "off", "transport": "http", "url": sdk_http_url},
+                {"name": "off", "transport": "http", "url": sdk_http_url, "enabled": False},
             ],
             "gateways": [
                 {
@@ -74,7 +73,6 @@ def gateway(lockgate: RunningGateway, sdk_http_url: str) -> RunningGateway:
             "hosts": [{"name": "agent"}],
         }
     )
-    set_enabled(lockgate.engine, "servers", "off", False)
     return lockgate
 
 

@@ -1,12 +1,16 @@
-"""What every command needs: the settings, an up-to-date store, and a way to fail with a message."""
+"""What every command needs: the settings, an up-to-date store, a client for the control plane,
+and a way to fail with a message."""
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
+from pydantic_core import to_jsonable_python
 from sqlalchemy import Engine
 
+from lockgate.api.operation import Operation
+from lockgate.cli.client import CallFailed, Client, HttpClient, LocalClient, operator_actor
 from lockgate.settings import Settings
 from lockgate.store.engine import open_engine, upgrade
 
@@ -24,18 +28,32 @@ def open_store(settings: Settings) -> Engine:
     return engine
 
 
+def open_client(url: str | None, token: str | None) -> Client:
+    """The API at ``url`` with ``token``; without a URL, the local store as the instance operator.
+
+    Raises:
+        CallFailed: a URL without a token.
+    """
+    if url:
+        if not token:
+            raise CallFailed(
+                0, "a personal access token is required with --url: pass --token or set LOCKGATE_TOKEN"
+            )
+        return HttpClient(url, token)
+    settings = load_settings()
+    return LocalClient(open_store(settings), settings.key_bytes(), operator_actor())
+
+
+def call(ctx: typer.Context, operation: Operation, values: dict[str, Any]) -> bytes | None:
+    """Run one operation through the client the root's ``--url`` and ``--token`` (or their
+    environment variables) choose. Returns the API's JSON body, None for 204; failures exit 1."""
+    root = ctx.find_root().params
+    try:
+        return open_client(root.get("url"), root.get("token")).call(operation, to_jsonable_python(values))
+    except CallFailed as exc:
+        fail(exc.describe())
+
+
 def fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(1)
-
-
-def table(rows: list[dict[str, object]], columns: list[str]) -> None:
-    """Print rows as an aligned table for people."""
-    if not rows:
-        typer.echo("(none)")
-        return
-    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    typer.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    for row in cells:
-        typer.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())

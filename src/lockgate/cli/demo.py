@@ -23,9 +23,11 @@ from lockgate.cli.context import fail, load_settings, open_store
 from lockgate.cli.serve import run
 from lockgate.domain.declaration import Declaration
 from lockgate.store.declarative import apply_declaration
+from lockgate.store.people import bootstrap_super_admin
 from lockgate.store.tokens import create_token
 
 GATEWAY, HOST = "demo", "demo-agent"
+DEMO_ADMIN = "admin@localhost"
 
 
 def find_node_modules() -> Path:
@@ -110,14 +112,23 @@ def demo(port: Annotated[int, typer.Option(help="Port for the gateway.")] = 8080
         ):
             typer.echo(str(change))
         _, token = create_token(engine, settings.key_bytes(), HOST, GATEWAY, None)
-        print_instructions(f"http://127.0.0.1:{port}/mcp/{GATEWAY}", token)
+        admin = bootstrap_super_admin(engine, settings.key_bytes(), DEMO_ADMIN)
+        print_instructions(f"http://127.0.0.1:{port}", token, admin)
         run(settings)
     finally:
         everything.terminate()
         everything.wait(timeout=5)
 
 
-def print_instructions(url: str, token: str) -> None:
+def print_instructions(base: str, token: str, admin: str | None) -> None:
+    """What to paste into clients; ``admin`` is the demo Super admin's personal access token (None
+    when the store already had a Super admin)."""
+    url = f"{base}/mcp/{GATEWAY}"
+    control = (
+        f"LOCKGATE_URL={base} LOCKGATE_TOKEN={admin} lockgate gateways list"
+        if admin
+        else f"lockgate --url {base} --token <your personal access token> gateways list"
+    )
     config = {
         "mcpServers": {
             "lockgate-demo": {"type": "http", "url": url, "headers": {"Authorization": f"Bearer {token}"}}
@@ -127,7 +138,7 @@ def print_instructions(url: str, token: str) -> None:
         f"""
 Lockgate demo gateway
   URL:    {url}
-  Token:  {token}   (shown once; `lockgate token create --host {HOST} --gateway {GATEWAY}` makes another)
+  Token:  {token}   (shown once; `lockgate tokens create {HOST} {GATEWAY}` makes another)
 
 Claude Code:
   claude mcp add --transport http lockgate-demo {url} --header "Authorization: Bearer {token}"
@@ -138,6 +149,9 @@ Cursor / Claude Desktop (mcp.json):
 MCP inspector:
   npx @modelcontextprotocol/inspector-cli --cli {url} --transport http --method tools/list \\
     --header "Authorization: Bearer {token}"
+
+Control plane ({DEMO_ADMIN}, Super admin; API at {base}/api/v1, MCP at {base}/api/v1/mcp):
+  {control}
 
 Audit log:  lockgate logs        Break-glass:  lockgate servers disable time
 """

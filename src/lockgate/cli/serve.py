@@ -18,7 +18,7 @@ def serve(
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind (default LOCKGATE_PORT or 8080).")] = None,
 ) -> None:
-    """Serve the MCP endpoint /mcp/{gateway} and /healthz until interrupted."""
+    """Serve the MCP endpoint /mcp/{gateway}, the control plane /api/v1 and /healthz until interrupted."""
     settings = load_settings()
     if host is not None:
         settings.host = host

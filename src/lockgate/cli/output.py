@@ -1,0 +1,99 @@
+"""What a command prints: the API's JSON as it is (``-o json``, for scripts), or for people an aligned
+table of a list's items (the operation's ``columns``) and ``key: value`` lines for one object.
+
+An operation's ``reveals`` field (a new token) is printed last and alone on stdout, with a note on
+stderr that it is shown once, so ``$(lockgate ...)``'s last line is the secret.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any, Literal
+
+import orjson
+import typer
+
+from lockgate.api.operation import Operation
+
+Format = Literal["table", "json"]
+
+
+def show_reply(operation: Operation, body: bytes | None, output: Format) -> None:
+    """Print an operation's reply. ``body`` is the API's JSON, None for 204 No Content."""
+    if body is None:
+        if output == "table":
+            typer.echo(f"{operation.summary}: done.", err=True)
+        return
+    data = orjson.loads(body)
+    secret = data.get(operation.reveals) if operation.reveals else None
+    if operation.reveals:
+        typer.echo(f"{operation.summary}: the {operation.reveals} is shown once; keep it now.", err=True)
+    if output == "json":
+        typer.echo(body.decode())
+        return
+    if _is_page(data):
+        echo_table(data["items"], list(operation.columns) or _keys(data["items"]))
+        if data["next_cursor"]:
+            typer.echo(f"more: add --cursor {data['next_cursor']}", err=True)
+        return
+    for line in format_object({k: v for k, v in data.items() if k != operation.reveals}):
+        typer.echo(line)
+    if secret is not None:
+        typer.echo(secret)
+
+
+def echo_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """Print rows as an aligned table for people; ``(none)`` when there are none."""
+    for line in format_table(rows, columns):
+        typer.echo(line)
+
+
+def format_table(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
+    if not rows:
+        return ["(none)"]
+    cells = [[format_cell(c, r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return [line.rstrip() for line in lines]
+
+
+def format_object(data: dict[str, Any], indent: str = "") -> list[str]:
+    """``key: value`` lines, aligned; a list of objects becomes an indented table, an object
+    indented ``key: value`` lines."""
+    width = max((len(k) for k in data), default=0) + 1
+    lines = []
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            lines += [f"{indent}{key}:", *format_object(value, indent + "  ")]
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            lines += [
+                f"{indent}{key}:",
+                *(indent + "  " + line for line in format_table(value, _keys(value))),
+            ]
+        else:
+            lines.append(f"{indent}{key + ':':<{width}} {format_cell(key, value)}".rstrip())
+    return lines
+
+
+def format_cell(key: str, value: Any) -> str:
+    """One value for people: ``-`` for nothing, times (``*_at``) in UTC, lists comma-separated."""
+    if value is None or value == [] or value == {}:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if key.endswith("_at") and isinstance(value, int | float):
+        return datetime.datetime.fromtimestamp(value, datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    if isinstance(value, list) and not any(isinstance(v, dict | list) for v in value):
+        return ", ".join(format_cell("", v) for v in value)
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+def _is_page(data: Any) -> bool:
+    return isinstance(data, dict) and isinstance(data.get("items"), list) and "next_cursor" in data
+
+
+def _keys(rows: list[dict[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(k for row in rows for k in row))

@@ -1,0 +1,157 @@
+"""plan, apply and export from the command line: the round trip, secrets kept out, --prune."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from lockgate.cli import app
+from lockgate.settings import Settings
+from tests.conftest import Api, RunningGateway
+
+SECRET = "sk-live-planted"
+DECLARATION = """
+servers:
+  - {name: time, transport: stdio, command: python, args: ["-m", "mcp_server_time"]}
+  - name: docs
+    transport: http
+    url: https://docs.example.com/mcp
+    headers: {Authorization: {from_env: DOCS_AUTHORIZATION}}
+teams: [{name: eng}]
+roles: [{name: Auditor, capabilities: [viewAndExportLogs]}]
+hosts: [{name: feedback-bot}]
+gateways:
+  - name: engineering
+    servers: [{server: time, prefix: time}, {server: docs}]
+    teams: [eng]
+"""
+
+Cli = Callable[..., Result]
+
+
+def _cli(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Cli:
+    def run(*args: str, ok: bool = True, instance: Settings = settings) -> Result:
+        monkeypatch.setenv("LOCKGATE_DATA_DIR", str(instance.data_dir))
+        monkeypatch.setenv("LOCKGATE_DATABASE_URL", str(instance.database_url))
+        monkeypatch.setenv("LOCKGATE_SECRET_KEY", "test-secret-key")
+        result = CliRunner().invoke(app, list(args))
+        assert (result.exit_code == 0) is ok, result.output
+        return result
+
+    return run
+
+
+@pytest.fixture
+def cli(settings: Settings, engine: object, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    monkeypatch.setenv("DOCS_AUTHORIZATION", f"Bearer {SECRET}")
+    return _cli(monkeypatch, settings)
+
+
+@pytest.fixture
+def empty(tmp_path: Path) -> Settings:
+    """A second, empty instance (SQLite, whatever the first one runs on)."""
+    other = tmp_path / "other"
+    other.mkdir()
+    return Settings(data_dir=other, database_url=f"sqlite:///{other / 'lockgate.db'}")
+
+
+def test_export_apply_to_an_empty_instance_and_export_again_gives_the_same_file(
+    cli: Cli, empty: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "lockgate.yaml").write_text(DECLARATION)
+    cli("apply", "-f", str(tmp_path / "lockgate.yaml"))
+    first = cli("export").stdout
+    assert SECRET not in first
+    assert "from_env: LOCKGATE_SECRET_DOCS_HEADER_AUTHORIZATION" in first
+    (tmp_path / "export.yaml").write_text(first)
+    monkeypatch.setenv("LOCKGATE_SECRET_DOCS_HEADER_AUTHORIZATION", f"Bearer {SECRET}")
+    created = cli("apply", "-f", str(tmp_path / "export.yaml"), instance=empty).stdout
+    assert "+ gateway engineering" in created
+    assert cli("export", instance=empty).stdout == first
+    assert cli("apply", "-f", str(tmp_path / "export.yaml"), instance=empty).stdout == "No changes.\n"
+
+
+def test_a_second_apply_reports_no_changes(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "lockgate.yaml").write_text(DECLARATION)
+    first = cli("apply", "-f", str(tmp_path / "lockgate.yaml")).stdout
+    assert "applied: 6 to create, 0 to change, 0 to delete" in first
+    assert cli("apply", "-f", str(tmp_path / "lockgate.yaml")).stdout == "No changes.\n"
+
+
+def test_plan_after_hand_edits_shows_exactly_those_edits_and_changes_nothing(
+    cli: Cli, tmp_path: Path
+) -> None:
+    (tmp_path / "lockgate.yaml").write_text(DECLARATION)
+    cli("apply", "-f", str(tmp_path / "lockgate.yaml"))
+    exported = cli("export").stdout
+    edited = exported.replace("prefix: time", "prefix: clock").replace(
+        "- name: feedback-bot", "- name: feedback-bot\n  enabled: false"
+    )
+    (tmp_path / "edited.yaml").write_text(edited)
+    planned = cli("plan", "-f", str(tmp_path / "edited.yaml")).stdout
+    assert planned.splitlines() == [
+        "~ host feedback-bot",
+        "    enabled: true → false",
+        "~ gateway engineering",
+        '    servers: [{"server":"time","prefix":"time"},{"server":"docs","prefix":null}] → '
+        '[{"server":"time","prefix":"clock"},{"server":"docs","prefix":null}]',
+        "plan: 0 to create, 2 to change, 0 to delete",
+    ]
+    assert cli("export").stdout == exported
+
+
+def test_a_changed_secret_is_planned_without_its_value(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "lockgate.yaml").write_text(DECLARATION)
+    cli("apply", "-f", str(tmp_path / "lockgate.yaml"))
+    monkeypatch.setenv("DOCS_AUTHORIZATION", "Bearer rotated")
+    planned = cli("plan", "-f", str(tmp_path / "lockgate.yaml")).stdout
+    assert '    headers.Authorization: "(secret)" → "(secret)"' in planned
+    assert "rotated" not in planned and SECRET not in planned
+
+
+def test_prune_deletes_what_the_file_no_longer_names(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "lockgate.yaml").write_text(DECLARATION)
+    cli("apply", "-f", str(tmp_path / "lockgate.yaml"))
+    (tmp_path / "small.yaml").write_text("servers: [{name: time, transport: stdio, command: python}]\n")
+    kept = cli("plan", "-f", str(tmp_path / "small.yaml")).stdout
+    assert "- " not in kept
+    pruned = cli("apply", "-f", str(tmp_path / "small.yaml"), "--prune").stdout
+    assert [line for line in pruned.splitlines() if line.startswith("- ")] == [
+        "- gateway engineering",
+        "- host feedback-bot",
+        "- server docs",
+        "- team eng",
+        "- role Auditor",
+    ]
+
+
+def test_a_bad_file_is_refused_naming_the_field(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("servers:\n  - {name: web, transport: http}\n")
+    refused = cli("apply", "-f", str(tmp_path / "bad.yaml"), ok=False)
+    assert "servers.0" in refused.output and "needs an http(s) 'url'" in refused.output
+    (tmp_path / "ref.yaml").write_text(
+        "servers:\n  - {name: t, transport: stdio, command: x, env: {K: {from: X}}}\n"
+    )
+    assert "servers.0.env.K" in cli("apply", "-f", str(tmp_path / "ref.yaml"), ok=False).output
+
+
+def test_plan_and_apply_work_against_a_running_server_with_its_permissions(
+    lockgate: RunningGateway, admin: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCS_AUTHORIZATION", f"Bearer {SECRET}")
+    (tmp_path / "lockgate.yaml").write_text(DECLARATION)
+    remote = ["--url", f"http://127.0.0.1:{lockgate.port}", "--token", admin.token]
+    applied = CliRunner().invoke(app, [*remote, "apply", "-f", str(tmp_path / "lockgate.yaml")])
+    assert applied.exit_code == 0, applied.output
+    events = admin.get("/events", params={"operation": "declaration_apply"}).json()["items"]
+    assert {e["actor"] for e in events} == {"admin@example.com"} and len(events) == 6
+    refused = CliRunner().invoke(
+        app, ["--url", f"http://127.0.0.1:{lockgate.port}", "--token", "lgp_nope", "export"]
+    )
+    assert refused.exit_code == 1 and "unknown, revoked or expired" in refused.output

@@ -1,0 +1,270 @@
+"""The commands generated from the operation table, on both transports: in process on the local
+store as the instance operator, and over HTTP against a running Lockgate with a personal access
+token. Output for people and for scripts, refusals, usage errors, completion."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import pytest
+import typer
+from click.testing import Result
+from typer.testing import CliRunner
+
+from lockgate.api.operation import Operation
+from lockgate.api.table import OPERATIONS
+from lockgate.cli import app
+from lockgate.cli.operations import build_groups
+from lockgate.settings import Settings
+from tests.conftest import Api, People, RunningGateway, admin, free_port, people  # noqa: F401 - the fixtures
+
+Cli = Callable[..., Result]
+
+
+def runner_for(prefix: list[str]) -> Cli:
+    """Runs ``lockgate <prefix> <args>`` and checks its exit code."""
+
+    def run(*args: str, code: int = 0) -> Result:
+        result = CliRunner().invoke(app, [*prefix, *args], prog_name="lockgate")
+        assert result.exit_code == code, result.output
+        return result
+
+    return run
+
+
+@pytest.fixture
+def local(settings: Settings, engine: object, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """The CLI on the test store, in process."""
+    monkeypatch.setenv("LOCKGATE_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("LOCKGATE_DATABASE_URL", str(settings.database_url))
+    monkeypatch.setenv("LOCKGATE_SECRET_KEY", "test-secret-key")
+    for name in ("LOCKGATE_URL", "LOCKGATE_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    return runner_for([])
+
+
+@pytest.fixture
+def remote(lockgate: RunningGateway, admin: Api, local: Cli) -> Cli:  # noqa: F811
+    """The CLI calling the running gateway's API as its first Super admin."""
+    return runner_for(["--url", lockgate.api_url, "--token", admin.token])
+
+
+@pytest.fixture(params=["local", "remote"])
+def cli(request: pytest.FixtureRequest) -> Cli:
+    """Each test body once per transport."""
+    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
+
+
+def shown(result: Result) -> dict[str, str]:
+    """The ``key: value`` lines a command printed for one object."""
+    pairs = (line.split(":", 1) for line in result.stdout.splitlines() if ": " in line)
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def test_a_gateway_is_created_assigned_and_listed_the_same_way_over_either_transport(cli: Cli) -> None:
+    cli(
+        "servers", "create", "time", "stdio", "--command", "python", "--arg", "-m", "--arg", "mcp_server_time"
+    )
+    assert shown(cli("gateways", "create", "engineering"))["name"] == "engineering"
+    assigned = cli("gateways", "assign", "engineering", "time", "--prefix", "t").stdout.splitlines()
+    at = assigned.index("servers:")
+    assert assigned[at + 1].split() == ["ID", "SERVER", "PREFIX"]
+    assert assigned[at + 2].split()[1:] == ["time", "t"]
+    listing = cli("gateways", "list").stdout.splitlines()
+    assert [line.split() for line in listing] == [
+        ["NAME", "ENABLED", "ARCHIVED", "VERSION"],
+        ["engineering", "true", "false", "2"],
+    ]
+
+
+def test_json_output_is_the_apis_answer_as_it_is_on_both_transports(
+    local: Cli,
+    remote: Cli,
+    admin: Api,  # noqa: F811
+) -> None:
+    remote("gateways", "create", "engineering")
+    answer = admin.get("/gateways/engineering").text
+    assert remote("gateways", "get", "engineering", "-o", "json").stdout == answer + "\n"
+    assert local("gateways", "get", "engineering", "-o", "json").stdout == answer + "\n"
+
+
+def test_local_changes_are_recorded_as_the_instance_operator(local: Cli) -> None:
+    local("gateways", "create", "engineering")
+    events = orjson.loads(local("events", "list", "-o", "json").stdout)["items"]
+    assert [(e["actor"], e["operation"], e["name"]) for e in events] == [
+        (f"operator@{getpass.getuser()}", "gateways_create", "engineering")
+    ]
+
+
+def test_remote_changes_are_recorded_as_the_tokens_user(remote: Cli) -> None:
+    remote("gateways", "create", "engineering")
+    assert (
+        orjson.loads(remote("events", "list", "-o", "json").stdout)["items"][0]["actor"]
+        == "admin@example.com"
+    )
+
+
+def test_a_member_is_refused_with_exit_1_and_the_capability_on_stderr(
+    lockgate: RunningGateway,
+    people: People,  # noqa: F811
+) -> None:
+    ada = runner_for(["--url", lockgate.api_url, "--token", people.user("ada@example.com", "Member").token])
+    refused = ada("gateways", "create", "mine", code=1)
+    assert refused.stderr == "error: Capability 'Basic gateway management' is required.\n"
+    assert refused.stdout == ""
+    assert ada("users", "list", code=1).stderr == "error: Capability 'Manage people' is required.\n"
+
+
+def test_a_bad_value_is_refused_with_exit_1_naming_the_field(cli: Cli) -> None:
+    refused = cli("gateways", "create", "no spaces", code=1)
+    assert refused.stderr.startswith("error: name: String should match pattern")
+
+
+def test_a_change_from_a_stale_version_is_refused_and_changes_nothing(cli: Cli) -> None:
+    cli("gateways", "create", "engineering")
+    assert (
+        shown(cli("gateways", "update", "engineering", "--name", "eng", "--if-match", "1"))["version"] == "2"
+    )
+    cli("gateways", "update", "eng", "--name", "lost", "--if-match", "1", code=1)
+    assert cli("gateways", "get", "lost", code=1).stderr == "error: no gateway named 'lost'\n"
+    assert shown(cli("gateways", "get", "eng"))["version"] == "2"
+
+
+def test_a_new_token_is_the_last_stdout_line_with_a_shown_once_note_on_stderr(cli: Cli) -> None:
+    cli("gateways", "create", "engineering")
+    cli("hosts", "create", "feedback-bot")
+    result = cli("tokens", "create", "feedback-bot", "engineering")
+    token = result.stdout.splitlines()[-1]
+    assert token.startswith("lg_") and token not in result.stderr and "shown once" in result.stderr
+    assert shown(result)["host"] == "feedback-bot" and "token" not in shown(result)
+    as_json = orjson.loads(cli("tokens", "create", "feedback-bot", "engineering", "-o", "json").stdout)
+    assert as_json["token"].startswith("lg_") and as_json["token"] != token
+
+
+def test_list_and_dict_fields_are_repeated_options(cli: Cli) -> None:
+    created = cli(
+        "servers", "create", "docs", "http", "--url", "https://docs.example.com/mcp",
+        "--header", "Authorization: Bearer planted", "--headers", "X-Key=a=b", "-o", "json",
+    )  # fmt: skip
+    assert orjson.loads(created.stdout)["header_names"] == ["Authorization", "X-Key"]
+    stdio = cli("servers", "create", "time", "stdio", "--command", "python", "--arg", "-m", "--args", "x")
+    assert shown(stdio)["args"] == "-m, x"
+
+
+def test_the_whole_input_may_come_from_a_json_or_yaml_file_and_options_beside_it_win(
+    cli: Cli, tmp_path: Path
+) -> None:
+    (tmp_path / "server.yaml").write_text("command: python\nargs: [-m, mcp_server_time]\nenv: {TZ: UTC}\n")
+    answer = cli(
+        "servers", "create", "time", "stdio", "--json", f"@{tmp_path / 'server.yaml'}", "--command", "python3"
+    )
+    assert shown(answer)["command"] == "python3" and shown(answer)["args"] == "-m, mcp_server_time"
+    (tmp_path / "server.json").write_text('{"transport": "stdio", "command": "node"}')
+    assert (
+        shown(cli("servers", "create", "memory", "stdio", "--json", f"@{tmp_path / 'server.json'}"))[
+            "command"
+        ]
+        == "node"
+    )
+
+
+def test_a_deletion_prints_nothing_on_stdout(cli: Cli) -> None:
+    cli("gateways", "create", "engineering")
+    deleted = cli("gateways", "delete", "engineering")
+    assert deleted.stdout == "" and "done" in deleted.stderr
+    assert cli("gateways", "list").stdout == "(none)\n"
+
+
+def test_a_page_that_is_not_the_last_names_the_next_cursor(cli: Cli) -> None:
+    for name in ("alpha", "beta"):
+        cli("gateways", "create", name)
+    first = cli("gateways", "list", "--limit", "1")
+    cursor = first.stderr.split("--cursor ")[1].strip()
+    second = cli("gateways", "list", "--limit", "1", "--cursor", cursor)
+    assert [r.stdout.splitlines()[1].split()[0] for r in (first, second)] == ["alpha", "beta"]
+    assert second.stderr == ""
+
+
+def test_a_connection_is_picked_by_its_host_gateway_and_user_only_when_one_matches(cli: Cli) -> None:
+    cli("gateways", "create", "engineering")
+    cli("hosts", "create", "feedback-bot")
+    for user in ([], ["--user", "ada@example.com"]):
+        cli("tokens", "create", "feedback-bot", "engineering", *user)
+    pick = ("--host", "feedback-bot", "--gateway", "engineering")
+    several = cli("connections", "disable", *pick, code=1)
+    assert several.stderr.startswith("error: more than one connection matches --host feedback-bot")
+    assert shown(cli("connections", "disable", *pick, "--user", "ada@example.com"))["enabled"] == "false"
+    none = cli("connections", "disable", "--host", "nobody", "--gateway", "engineering", code=1)
+    assert none.stderr == "error: no connection matches --host nobody --gateway engineering\n"
+    connection = shown(cli("connections", "enable", *pick, "--user", "ada@example.com"))
+    assert shown(cli("connections", "get", connection["id"]))["enabled"] == "true"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["gateways", "create"],
+        ["gateways", "create", "x", "--bogus"],
+        ["gateways", "list", "-o", "xml"],
+        ["gateways", "unassign", "x", "not-a-number"],
+        ["servers", "create", "s", "stdio", "--env", "NO_SEPARATOR"],
+        ["servers", "create", "s", "stdio", "--json", "{not json"],
+        ["servers", "create", "s", "stdio", "--json", "[1]"],
+        ["servers", "create", "s", "stdio", "--json", "@/nonexistent/server.json"],
+        ["connections", "disable"],
+    ],
+    ids=lambda args: " ".join(args),
+)
+def test_usage_errors_exit_2_before_any_call(local: Cli, args: list[str]) -> None:
+    assert local(*args, code=2).stdout == ""
+
+
+def test_a_url_without_a_token_is_refused_before_any_call(local: Cli) -> None:
+    refused = local("--url", f"http://127.0.0.1:{free_port()}", "gateways", "list", code=1)
+    assert "personal access token is required" in refused.stderr
+
+
+def test_an_unreachable_url_fails_with_exit_1(local: Cli) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    refused = local("--url", url, "--token", "lgp_x", "gateways", "list", code=1)
+    assert refused.stderr.startswith(f"error: cannot reach {url}/api/v1")
+
+
+def test_an_unknown_token_is_refused_with_the_apis_message(lockgate: RunningGateway, local: Cli) -> None:
+    refused = local("--url", lockgate.api_url, "--token", "lgp_unknown", "gateways", "list", code=1)
+    assert refused.stderr == "error: the personal access token is unknown, revoked or expired\n"
+
+
+def test_path_arguments_complete_resource_names_from_the_list_operation_on_either_transport(
+    local: Cli,
+    lockgate: RunningGateway,
+    admin: Api,  # noqa: F811
+) -> None:
+    for name in ("engineering", "finance"):
+        local("gateways", "create", name)
+    words = f"lockgate --url {lockgate.api_url} --token {admin.token} gateways disable eng"
+    for line in (words, "lockgate gateways disable eng"):
+        env = {
+            "_LOCKGATE_COMPLETE": "complete_bash",
+            "COMP_WORDS": line,
+            "COMP_CWORD": str(len(line.split()) - 1),
+        }
+        completed = CliRunner().invoke(app, [], env=env, prog_name="lockgate")
+        assert completed.output.split() == ["engineering"]
+
+
+def test_the_shell_completion_script_is_shown(local: Cli) -> None:
+    assert "_LOCKGATE_COMPLETE=complete_bash" in local("--show-completion", "bash").stdout
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: op.id)
+def test_every_operation_of_the_table_makes_a_command_with_its_summary(operation: Operation) -> None:
+    generated = typer.Typer()
+    for name, group in build_groups(OPERATIONS).items():
+        generated.add_typer(group, name=name)
+    listing = CliRunner().invoke(generated, [operation.group, "--help"])
+    assert listing.exit_code == 0 and operation.summary in listing.output
+    assert CliRunner().invoke(generated, [operation.group, operation.command, "--help"]).exit_code == 0
