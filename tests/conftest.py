@@ -9,6 +9,7 @@ import contextlib
 import os
 import queue
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -138,11 +139,24 @@ def postgres_url() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite store migrated once per session; each test gets a copy (migrating costs ~0.3 s)."""
+    path = tmp_path_factory.mktemp("template") / "lockgate.db"
+    engine = open_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()  # the last connection's close checkpoints the WAL into the file
+    assert not path.with_name("lockgate.db-wal").exists()
+    return path
+
+
 @pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if os.environ.get("LOCKGATE_TEST_DATABASE", "sqlite") == "postgresql":
         return str(request.getfixturevalue("postgres_url"))
-    return f"sqlite:///{tmp_path / 'lockgate.db'}"
+    copy = tmp_path / "lockgate.db"
+    shutil.copyfile(request.getfixturevalue("migrated_sqlite"), copy)
+    return f"sqlite:///{copy}"
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ as ``X-Correlation-Id`` and used for the admin events a ``tools/call`` records.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -37,7 +38,6 @@ from lockgate import __version__
 from lockgate.api.auth import authenticate
 from lockgate.api.errors import ApiError, Forbidden, MisdirectedRequest
 from lockgate.api.http import PREFIX
-from lockgate.api.openapi import _requirement
 from lockgate.api.operation import Context, Operation, execute
 from lockgate.domain.actor import Actor
 
@@ -50,7 +50,7 @@ def describe_tool(operation: Operation) -> types.Tool:
     return types.Tool(
         name=operation.id,
         title=operation.summary,
-        description=f"{operation.description}\n\nRequires: {_requirement(operation)}.",
+        description=operation.documentation,
         input_schema=operation.input.model_json_schema(),
         output_schema=None
         if operation.output is None
@@ -76,7 +76,6 @@ class AdminMcpEndpoint:
         guard: Callable[[str | None, str | None], tuple[int, str] | None],
     ) -> None:
         self.operations = {op.id: op for op in operations}
-        self.tools = {op.id: describe_tool(op) for op in operations}
         self.engine = engine
         self.token_key = token_key
         self.make_context = make_context
@@ -92,6 +91,11 @@ class AdminMcpEndpoint:
         self.manager = StreamableHTTPSessionManager(
             server, json_response=True, stateless=True, max_request_body_size=max_body_bytes
         )
+
+    @functools.cached_property
+    def tools(self) -> dict[str, types.Tool]:
+        """The tools, described on first use (their schemas take a noticeable fraction of a second)."""
+        return {op_id: describe_tool(op) for op_id, op in self.operations.items()}
 
     def run(self) -> AbstractAsyncContextManager[None]:
         """The MCP session manager's task group, for the app's lifespan."""

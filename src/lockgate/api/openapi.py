@@ -12,7 +12,6 @@ from lockgate import __version__
 from lockgate.api.errors import ERRORS
 from lockgate.api.http import PREFIX
 from lockgate.api.operation import Operation
-from lockgate.domain.capabilities import Capability
 
 REF = "#/components/schemas/{model}"
 
@@ -92,7 +91,7 @@ def _operation(op: Operation, schema: dict[str, Any], refs: dict[Any, Any]) -> d
     document: dict[str, Any] = {
         "operationId": op.id,
         "summary": op.summary,
-        "description": f"{op.description}\n\nRequires: {_requirement(op)}.",
+        "description": op.documentation,
         "tags": [op.group],
         "x-required-capability": None if op.requires == "everyone" else str(op.requires),
     }
@@ -142,12 +141,6 @@ def _links(op: Operation, operations: Sequence[Operation]) -> dict[str, Any]:
                 "parameters": {other.path_params[0]: f"$response.body#/{key}"},
             }
     return links
-
-
-def _requirement(op: Operation) -> str:
-    if op.requires == "everyone":
-        return "any signed-in user (results are scoped to what they may see)"
-    return f"capability '{Capability(op.requires).label}' ({op.requires})"
 
 
 def _name(model: type[BaseModel]) -> str:

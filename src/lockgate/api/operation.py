@@ -30,8 +30,10 @@ from lockgate.api.errors import (
     PreconditionFailed,
 )
 from lockgate.domain.actor import Actor
+from lockgate.domain.capabilities import Capability
 from lockgate.domain.model import Server
 from lockgate.policy.access_control import (
+    EVERYONE,
     Refusal,
     Requirement,
     resolve_gateway_refusal,
@@ -105,6 +107,15 @@ class Operation:
     @property
     def description(self) -> str:
         return inspect.getdoc(self.handler) or self.summary
+
+    @property
+    def documentation(self) -> str:
+        """The description people and agents read (OpenAPI, MCP tools), ending with what it requires."""
+        if self.requires == EVERYONE:
+            needs = "any signed-in user (results are scoped to what they may see)"
+        else:
+            needs = f"capability '{Capability(self.requires).label}' ({self.requires})"
+        return f"{self.description}\n\nRequires: {needs}."
 
 
 @dataclass(slots=True)
