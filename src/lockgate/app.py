@@ -57,7 +57,8 @@ class Gateway:
 
 
 def build_app(settings: Settings, engine: Engine | None = None) -> DataPlaneFirst:
-    """The Lockgate ASGI app: ``/mcp/{gateway}`` (the data plane) and ``/healthz``."""
+    """The Lockgate ASGI app: ``/mcp/{gateway}`` (the data plane), ``/api/v1`` (the control plane)
+    and ``/healthz``."""
     engine = engine or open_engine(settings.resolved_database_url)
     key = settings.key_bytes()
     hub_box: list[Hub] = []
@@ -96,29 +97,7 @@ def build_app(settings: Settings, engine: Engine | None = None) -> DataPlaneFirs
     )
     gateway = Gateway(engine, pool, recorder, sessions, forwarder, hub_box[0])
 
-    preview = functools.partial(
-        preview_features,
-        pool,
-        list_timeout=settings.upstream_timeout,
-        connect_timeout=settings.upstream_connect_timeout,
-    )
-
-    def make_context(actor: Actor, correlation_id: str) -> Context:
-        return Context(engine, actor, correlation_id, key, preview=preview)
-
-    openapi = functools.cache(lambda: orjson.dumps(build_openapi(OPERATIONS)))
-    api = ControlPlaneApi(
-        OPERATIONS,
-        engine,
-        key,
-        make_context,
-        settings.max_body_bytes,
-        {"openapi.json": openapi},
-        endpoint_guard.check,
-    )
-    admin_mcp = AdminMcpEndpoint(
-        OPERATIONS, engine, key, make_context, settings.max_body_bytes, endpoint_guard.check
-    )
+    api, admin_mcp = build_control_plane(settings, engine, key, pool, endpoint_guard)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -142,6 +121,29 @@ def build_app(settings: Settings, engine: Engine | None = None) -> DataPlaneFirs
     rest = Starlette(routes=[Route("/healthz", healthz)], lifespan=lifespan)
     rest.state.lockgate = gateway
     return DataPlaneFirst(endpoint, api, admin_mcp, rest)
+
+
+def build_control_plane(
+    settings: Settings, engine: Engine, key: bytes, pool: UpstreamPool, guard: HostOriginGuard
+) -> tuple[ControlPlaneApi, AdminMcpEndpoint]:
+    """The operation table served as the JSON API (``/api/v1``) and as MCP tools (``/api/v1/mcp``),
+    both building each call's Context the same way."""
+    preview = functools.partial(
+        preview_features,
+        pool,
+        list_timeout=settings.upstream_timeout,
+        connect_timeout=settings.upstream_connect_timeout,
+    )
+
+    def make_context(actor: Actor, correlation_id: str) -> Context:
+        return Context(engine, actor, correlation_id, key, preview=preview)
+
+    openapi = functools.cache(lambda: orjson.dumps(build_openapi(OPERATIONS)))
+    api = ControlPlaneApi(
+        OPERATIONS, engine, key, make_context, settings.max_body_bytes, {"openapi.json": openapi}, guard.check
+    )
+    admin_mcp = AdminMcpEndpoint(OPERATIONS, engine, key, make_context, settings.max_body_bytes, guard.check)
+    return api, admin_mcp
 
 
 class DataPlaneFirst:

@@ -23,8 +23,9 @@ from lockgate.api.table import BY_ID
 from lockgate.cli.context import call, fail
 from lockgate.cli.output import Format
 from lockgate.domain.declaration import Declaration
+from lockgate.domain.plan import SECRET_FIELDS
 
-SECRET_FIELDS = {"env": "ENV", "headers": "HEADER"}
+VARIABLE_PARTS = {"env": "ENV", "headers": "HEADER"}  # per field of SECRET_FIELDS
 File = Annotated[Path, typer.Option("--file", "-f", help="The declarative YAML file.")]
 Prune = Annotated[bool, typer.Option(help="Also delete what the file no longer names.")]
 Output = Annotated[Format, typer.Option("--output", "-o", help="table (for people) or json.")]
@@ -32,7 +33,7 @@ Output = Annotated[Format, typer.Option("--output", "-o", help="table (for peopl
 
 def secret_variable(server: str, field: str, key: str) -> str:
     """The environment variable an export names for one env or header value."""
-    raw = f"LOCKGATE_SECRET_{server}_{SECRET_FIELDS[field]}_{key}"
+    raw = f"LOCKGATE_SECRET_{server}_{VARIABLE_PARTS[field]}_{key}"
     return re.sub(r"[^A-Z0-9]+", "_", raw.upper()).strip("_")
 
 

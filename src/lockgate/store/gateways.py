@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Row, delete, func, insert, select
 
 from lockgate.store.errors import ConflictError, NotFoundError
 from lockgate.store.records import fetch_named, page
+from lockgate.store.rows import as_dict
 from lockgate.store.schema import gateway_servers, gateways, servers, team_gateways, teams
 
 
@@ -26,8 +27,8 @@ def describe_gateway(conn: Connection, row: Row[Any]) -> dict[str, Any]:
         .where(team_gateways.c.gateway_id == row.id)
         .order_by(teams.c.name)
     )
-    return dict(row._mapping) | {
-        "servers": [dict(a._mapping) for a in assignments],
+    return as_dict(row) | {
+        "servers": [as_dict(a) for a in assignments],
         "teams": [t.name for t in granted],
     }
 

@@ -13,6 +13,7 @@ from lockgate.domain.capabilities import BuiltinRole, Capability
 from lockgate.domain.tokens import hash_token, mint_personal_access_token
 from lockgate.store.errors import ConflictError, NotFoundError
 from lockgate.store.records import page
+from lockgate.store.rows import as_dict
 from lockgate.store.schema import (
     gateways,
     personal_access_tokens,
@@ -105,7 +106,7 @@ def create_personal_access_token(
     row = conn.execute(
         select(personal_access_tokens).where(personal_access_tokens.c.public_id == public_id)
     ).one()
-    return dict(row._mapping), token
+    return as_dict(row), token
 
 
 def bootstrap_super_admin(engine: Engine, key: bytes, email: str) -> str | None:

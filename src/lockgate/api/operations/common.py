@@ -1,14 +1,17 @@
-"""Pieces every resource's operations share: list paging, the page envelope, name patterns."""
+"""Pieces every resource's operations share: list paging, the page envelope, name patterns, and
+changing one versioned row with its admin event."""
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from collections.abc import Callable
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
+from sqlalchemy import Connection, Row, Table
 
-from lockgate.api.operation import Input
+from lockgate.api.operation import Context, Input
 from lockgate.domain.declaration import NAME
-from lockgate.store.records import MAX_PAGE
+from lockgate.store.records import MAX_PAGE, update_row
 
 T = TypeVar("T")
 
@@ -28,3 +31,38 @@ class Page(BaseModel, Generic[T]):
 
     items: list[T]
     next_cursor: str | None
+
+
+Target = Callable[[Connection], Row[Any]]
+View = Callable[[Connection, Row[Any]], dict[str, Any]]
+Act = Callable[[Connection, Row[Any]], None]
+
+
+def save_change(
+    ctx: Context,
+    table: Table,
+    kind: str,
+    target: Target,
+    view: View,
+    values: dict[str, Any] | Callable[[Row[Any]], dict[str, Any]],
+    expected: int | None,
+    act: Act | None = None,
+) -> dict[str, Any]:
+    """Change one named, versioned row in one transaction: read it (``target``, which also checks
+    the caller's scope), run ``act`` (e.g. assign a server), write ``values`` (or what they compute
+    from the row) with a version bump, and record the admin event with ``view`` before and after.
+    Returns the view after.
+
+    Raises:
+        StaleVersionError: the row is no longer at ``expected`` (412), and whatever ``target``,
+            ``act`` and the store raise.
+    """
+    with ctx.transaction() as conn:
+        row = target(conn)
+        before = view(conn, row)
+        if act is not None:
+            act(conn, row)
+        row = update_row(conn, table, row, kind, values(row) if callable(values) else values, expected)
+        after = view(conn, row)
+        ctx.record(conn, kind, row.name, before, after)
+    return after

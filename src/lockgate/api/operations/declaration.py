@@ -10,8 +10,8 @@ from sqlalchemy import Connection
 from lockgate.api.errors import Forbidden
 from lockgate.api.operation import Context, Input, NoInput, Operation
 from lockgate.domain.capabilities import Capability
-from lockgate.domain.declaration import Declaration, RoleSpec
-from lockgate.domain.plan import PlannedChange, items_by_kind, resolve_plan, resolve_secrets
+from lockgate.domain.declaration import Declaration, DeclaredServer, RoleSpec
+from lockgate.domain.plan import SECRET_FIELDS, PlannedChange, items_by_kind, resolve_plan, resolve_secrets
 from lockgate.policy.access_control import resolve_refusal
 from lockgate.policy.declaration import resolve_change_capabilities
 from lockgate.store.declarative import apply_plan, load_declaration
@@ -99,21 +99,18 @@ def _authorize(ctx: Context, conn: Connection, change: PlannedChange, spec: Base
 
 def hide_secrets(declaration: Declaration) -> Declaration:
     """The declaration with every env and header value replaced by null."""
-    servers = [
-        s.model_copy(update={"env": dict.fromkeys(s.env), "headers": dict.fromkeys(s.headers)})
-        for s in declaration.servers
-    ]
-    return declaration.model_copy(update={"servers": servers})
+    return declaration.model_copy(update={"servers": [_hidden(s) for s in declaration.servers]})
+
+
+def _hidden(server: DeclaredServer) -> DeclaredServer:
+    return server.model_copy(update={f: dict.fromkeys(getattr(server, f)) for f in SECRET_FIELDS})
 
 
 def _shown(spec: BaseModel | None) -> dict[str, Any] | None:
-    if spec is None:
-        return None
-    data = spec.model_dump(mode="json")
-    for field in ("env", "headers"):
-        if field in data:
-            data[field] = dict.fromkeys(data[field])
-    return data
+    """What an admin event holds of a declared item: a server without its env and header values."""
+    if isinstance(spec, DeclaredServer):
+        spec = _hidden(spec)
+    return None if spec is None else spec.model_dump(mode="json")
 
 
 def _answer(plan: list[PlannedChange], applied: bool) -> Plan:

@@ -8,13 +8,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from lockgate.api.operation import Context, Input, Operation, Versioned
-from lockgate.api.operations.common import ListInput, Name, Page, RowId
+from lockgate.api.operations.common import Act, ListInput, Name, Page, RowId, save_change
 from lockgate.domain.capabilities import Capability
 from lockgate.domain.declaration import PREFIX
 from lockgate.policy.access_control import EVERYONE, resolve_visible_gateways
 from lockgate.store import gateways as store
 from lockgate.store.gateways import describe_gateway
-from lockgate.store.records import delete_row, fetch_named, insert_row, update_row
+from lockgate.store.records import delete_row, fetch_named, insert_row
 from lockgate.store.schema import gateways, servers
 
 
@@ -115,17 +115,11 @@ def create_gateway(ctx: Context, args: GatewayCreate) -> Gateway:
 
 
 def _change(
-    ctx: Context, gateway: str, expected: int | None, values: dict[str, Any], act: Any = None
+    ctx: Context, gateway: str, expected: int | None, values: dict[str, Any], act: Act | None = None
 ) -> Gateway:
-    """Read, check, change and record one gateway in one transaction."""
-    with ctx.transaction() as conn:
-        row = _target(ctx, conn, gateway)
-        before = _view(conn, row)
-        if act is not None:
-            act(conn, row)
-        row = update_row(conn, gateways, row, "gateway", values, expected)
-        after = _view(conn, row)
-        ctx.record(conn, "gateway", row.name, before, after)
+    after = save_change(
+        ctx, gateways, "gateway", lambda conn: _target(ctx, conn, gateway), _view, values, expected, act
+    )
     return Gateway.model_validate(after)
 
 

@@ -8,12 +8,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Row
 
 from lockgate.api.operation import Context, Input, Operation, Versioned
-from lockgate.api.operations.common import ListInput, Name, Page
+from lockgate.api.operations.common import ListInput, Name, Page, save_change
 from lockgate.domain.capabilities import Capability
 from lockgate.domain.model import HostKind
 from lockgate.policy.access_control import EVERYONE
 from lockgate.store.hosts import list_hosts as load_hosts
-from lockgate.store.records import delete_row, fetch_named, insert_row, update_row
+from lockgate.store.records import delete_row, fetch_named, insert_row
 from lockgate.store.schema import hosts
 
 
@@ -75,14 +75,16 @@ def create_host(ctx: Context, args: HostCreate) -> Host:
 
 
 def _change(ctx: Context, host: str, expected: int | None, values: dict[str, Any]) -> Host:
-    """Read, check, change and record one host in one transaction."""
-    with ctx.transaction() as conn:
-        row = fetch_named(conn, hosts, host, "host")
-        before = _view(row)
-        row = update_row(conn, hosts, row, "host", values, expected)
-        after = _view(row)
-        ctx.record(conn, "host", row.name, before.model_dump(mode="json"), after.model_dump(mode="json"))
-    return after
+    after = save_change(
+        ctx,
+        hosts,
+        "host",
+        lambda conn: fetch_named(conn, hosts, host, "host"),
+        lambda _conn, row: _view(row).model_dump(mode="json"),
+        values,
+        expected,
+    )
+    return Host.model_validate(after)
 
 
 def update_host(ctx: Context, args: HostUpdate) -> Host:

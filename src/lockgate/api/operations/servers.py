@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Row
 
 from lockgate.api.errors import Conflict, UpstreamUnavailable
 from lockgate.api.operation import Context, Input, Operation, Versioned, validate_model
-from lockgate.api.operations.common import ListInput, Name, Page
+from lockgate.api.operations.common import ListInput, Name, Page, save_change
 from lockgate.domain.actor import Actor
 from lockgate.domain.capabilities import Capability
 from lockgate.domain.declaration import ServerSpec
@@ -25,7 +25,7 @@ from lockgate.domain.model import Transport
 from lockgate.policy.access_control import EVERYONE, can_see_server, resolve_visible_gateways
 from lockgate.store import servers as store
 from lockgate.store.gateways import server_gateway_ids
-from lockgate.store.records import delete_row, fetch_named, insert_row, update_row
+from lockgate.store.records import delete_row, fetch_named, insert_row
 from lockgate.store.schema import servers
 from lockgate.upstream.base import UpstreamError
 
@@ -157,14 +157,16 @@ def create_server(ctx: Context, args: ServerCreate) -> Server:
 def _change(
     ctx: Context, server: str, expected: int | None, values: Callable[[Row[Any]], dict[str, Any]]
 ) -> Server:
-    """Read, check, change and record one server in one transaction."""
-    with ctx.transaction() as conn:
-        row = _target(ctx, conn, server)
-        before = _view(row)
-        row = update_row(conn, servers, row, "server", values(row), expected)
-        after = _view(row)
-        ctx.record(conn, "server", row.name, before.model_dump(mode="json"), after.model_dump(mode="json"))
-    return after
+    after = save_change(
+        ctx,
+        servers,
+        "server",
+        lambda conn: _target(ctx, conn, server),
+        lambda _conn, row: _view(row).model_dump(mode="json"),
+        values,
+        expected,
+    )
+    return Server.model_validate(after)
 
 
 def update_server(ctx: Context, args: ServerUpdate) -> Server:

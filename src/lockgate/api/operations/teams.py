@@ -6,21 +6,19 @@ sees the teams they belong to; "Manage people" sees every team.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, Row
 
 from lockgate.api.errors import Forbidden
 from lockgate.api.operation import Context, Input, Operation, Versioned
-from lockgate.api.operations.common import ListInput, Name, Page
+from lockgate.api.operations.common import Act, ListInput, Name, Page, save_change
 from lockgate.api.operations.users import Email
 from lockgate.domain.capabilities import Capability
 from lockgate.policy.access_control import EVERYONE
 from lockgate.store import teams as store
 from lockgate.store.people import fetch_user
-from lockgate.store.records import delete_row, fetch_named, insert_row, update_row
+from lockgate.store.records import delete_row, fetch_named, insert_row
 from lockgate.store.schema import teams
 
 
@@ -100,21 +98,18 @@ def create_team(ctx: Context, args: TeamCreate) -> Team:
 
 
 def _change(
-    ctx: Context,
-    team: str,
-    expected: int | None,
-    values: dict[str, Any],
-    act: Callable[[Connection, Row[Any]], None] | None = None,
+    ctx: Context, team: str, expected: int | None, values: dict[str, Any], act: Act | None = None
 ) -> Team:
-    """Read, change (``act``, then ``values``) and record one team in one transaction."""
-    with ctx.transaction() as conn:
-        row = fetch_named(conn, teams, team, "team")
-        before = store.describe_team(conn, row)
-        if act is not None:
-            act(conn, row)
-        row = update_row(conn, teams, row, "team", values, expected)
-        after = store.describe_team(conn, row)
-        ctx.record(conn, "team", row.name, before, after)
+    after = save_change(
+        ctx,
+        teams,
+        "team",
+        lambda conn: fetch_named(conn, teams, team, "team"),
+        store.describe_team,
+        values,
+        expected,
+        act,
+    )
     return Team.model_validate(after)
 
 
