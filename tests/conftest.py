@@ -27,7 +27,7 @@ import pytest
 import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from sqlalchemy import Engine, delete, insert, select, text, update
+from sqlalchemy import Engine, delete, insert, inspect, select, text, update
 
 from lockgate.app import build_app
 from lockgate.domain.capabilities import BUILTIN_GRANTS, Capability
@@ -37,13 +37,17 @@ from lockgate.store.declarative import apply_declaration
 from lockgate.store.engine import open_engine, upgrade
 from lockgate.store.people import bootstrap_super_admin, create_personal_access_token, ensure_user, role_id
 from lockgate.store.schema import gateways as gateway_table
-from lockgate.store.schema import metadata, roles, team_gateways, team_members, teams, users
+from lockgate.store.schema import metadata, roles, team_gateways, team_members, teams, users, vault_keys
 from lockgate.store.tokens import create_token
+from lockgate.vault import Vault
+from lockgate.vault.keys import parse_key_ring
 
 ROOT = Path(__file__).resolve().parents[1]
 NPM = ROOT / "node_modules" / "@modelcontextprotocol"
 EVERYTHING = NPM / "server-everything" / "dist" / "index.js"
 DEADLINE = 30.0
+TEST_MASTER_KEY = "dGVzdC1tYXN0ZXIta2V5LWZvci1sb2NrZ2F0ZS10c3Q"  # 32 bytes, base64url; tests only
+TEST_VAULT = Vault(parse_key_ring(TEST_MASTER_KEY))
 
 
 @pytest.fixture
@@ -144,7 +148,7 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite store migrated once per session; each test gets a copy (migrating costs ~0.3 s)."""
     path = tmp_path_factory.mktemp("template") / "lockgate.db"
     engine = open_engine(f"sqlite:///{path}")
-    upgrade(engine)
+    upgrade(engine, TEST_VAULT)
     engine.dispose()  # the last connection's close checkpoints the WAL into the file
     assert not path.with_name("lockgate.db-wal").exists()
     return path
@@ -165,6 +169,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         data_dir=tmp_path,
         database_url=database_url,
         secret_key="test-secret-key",  # type: ignore[arg-type]
+        master_key=TEST_MASTER_KEY,  # type: ignore[arg-type]
         upstream_timeout=10,
         audit_flush_interval=0.01,
     )
@@ -180,9 +185,12 @@ def engine(settings: Settings) -> Iterator[Engine]:
 def empty_store(settings: Settings) -> Engine:
     """The store at the newest schema and empty but for the built-in roles."""
     engine = open_engine(settings.resolved_database_url)
-    upgrade(engine)
+    if engine.dialect.name == "postgresql" and inspect(engine).has_table("vault_keys"):
+        with engine.begin() as conn:  # a test may have rotated the shared database's key ring
+            conn.execute(delete(vault_keys))
+    upgrade(engine, settings.vault())
     if engine.dialect.name == "postgresql":  # one database per session: empty it, keep the seeded roles
-        tables = ", ".join(t.name for t in metadata.sorted_tables if t is not roles)
+        tables = ", ".join(t.name for t in metadata.sorted_tables if t not in (roles, vault_keys))
         with engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
             conn.execute(delete(roles).where(~roles.c.builtin))
@@ -225,7 +233,7 @@ class RunningGateway:
         return f"http://127.0.0.1:{self.port}/api/v1"
 
     def declare(self, declaration: dict[str, Any]) -> None:
-        apply_declaration(self.engine, Declaration.model_validate(declaration))
+        apply_declaration(self.engine, TEST_VAULT, Declaration.model_validate(declaration))
 
     def token(self, host: str, gateway: str, user: str | None = None) -> str:
         return create_token(self.engine, self.settings.key_bytes(), host, gateway, user)[1]

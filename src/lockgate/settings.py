@@ -5,11 +5,16 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lockgate.vault import KeyRing, Vault, VaultError, new_key
+from lockgate.vault.keys import format_key_ring, parse_key_ring
+
 SECRET_KEY_FILE = "secret.key"
+MASTER_KEY_FILE = "master.keys"
 
 
 class Settings(BaseSettings):
@@ -23,6 +28,20 @@ class Settings(BaseSettings):
     )
     secret_key: SecretStr | None = Field(
         None, description="Key for hashing API tokens and signing cursors; default: data_dir/secret.key."
+    )
+    master_key: SecretStr | None = Field(
+        None,
+        description="The vault key ring (JSON, or one base64url 32-byte key); default: data_dir/master.keys.",
+    )
+    public_url: str | None = Field(
+        None,
+        description="The URL people and authorization servers reach Lockgate at (connection links, the "
+        "OAuth callback); default http://HOST:PORT.",
+    )
+    egress_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="Private networks (CIDR) that OAuth discovery and webhooks may reach; public "
+        "addresses always may, loopback, private and link-local ones only when listed here.",
     )
     host: str = Field("127.0.0.1", description="Address `lockgate serve` binds.")
     port: int = Field(8080, description="Port `lockgate serve` binds.")
@@ -47,6 +66,10 @@ class Settings(BaseSettings):
     )
     audit_flush_interval: float = Field(0.05, gt=0, description="Seconds between audit batch writes.")
     log_level: str = Field("info", description="Log level of the server.")
+
+    @property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def resolved_database_url(self) -> str:
@@ -75,10 +98,54 @@ class Settings(BaseSettings):
                 handle.write(secrets.token_hex(32))
         return path.read_text().strip().encode()
 
+    def key_ring(self, create: bool = False) -> KeyRing:
+        """The vault's key-encryption keys: from ``LOCKGATE_MASTER_KEY``, else the owner-only key file
+        (created with one new key when missing and ``create``).
+
+        Raises:
+            VaultError: no key configured (and not ``create``), or a malformed one.
+        """
+        if self.master_key is not None:
+            return parse_key_ring(self.master_key.get_secret_value())
+        path = self.data_dir / MASTER_KEY_FILE
+        if not path.exists():
+            if not create:
+                raise VaultError(f"no vault key at {path} and no LOCKGATE_MASTER_KEY: run `lockgate init`")
+            self.save_key_ring(KeyRing({1: new_key()}, 1), exclusive=True)
+        return parse_key_ring(path.read_text())
+
+    def vault(self, create: bool = False) -> Vault:
+        """The vault over ``key_ring(create)``.
+
+        Raises:
+            VaultError: as ``key_ring``.
+        """
+        return Vault(self.key_ring(create), reload=self.key_ring)
+
+    def save_key_ring(self, ring: KeyRing, exclusive: bool = False) -> None:
+        """Write the key file, owner-only, atomically (a new file renamed over the old one)."""
+        self.ensure_data_dir()
+        path = self.data_dir / MASTER_KEY_FILE
+        temporary = path.with_suffix(".new")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        fd = os.open(temporary, flags, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(format_key_ring(ring))
+        if exclusive and path.exists():
+            temporary.unlink()
+            raise VaultError(f"{path} already exists")
+        os.replace(temporary, path)
+
     def guard_patterns(self) -> tuple[list[str], list[str]]:
+        """The Host and Origin patterns accepted: loopback, the bound address, the public URL's, and
+        the allowed lists."""
         loopback = ["127.0.0.1", "localhost", "[::1]"]
         hosts = [f"{h}:*" for h in loopback] + self.allowed_hosts
         if self.host not in ("0.0.0.0", "::", *loopback):  # noqa: S104 - compared, not bound
             hosts.append(f"{self.host}:*")
         origins = [f"http://{h}:*" for h in loopback] + self.allowed_origins
+        if self.public_url is not None:
+            public = urlsplit(self.public_url)
+            hosts.append(public.netloc)
+            origins.append(f"{public.scheme}://{public.netloc}")
         return hosts, origins

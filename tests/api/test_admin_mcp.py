@@ -180,7 +180,7 @@ async def test_an_unexpected_failure_is_a_tool_error_whose_correlation_id_is_in_
         [exploding],
         engine,
         key,
-        lambda actor, cid: Context(engine, actor, cid, key),
+        lambda actor, cid: Context(engine, actor, cid, key, settings.vault()),
         1 << 20,
         lambda *_: None,
     )

@@ -17,6 +17,7 @@ from lockgate.domain.tokens import hash_token
 from lockgate.settings import Settings
 from lockgate.store.access import load_access
 from lockgate.store.audit_log import save_entries
+from tests.conftest import TEST_MASTER_KEY, TEST_VAULT
 
 Cli = Callable[..., Result]
 
@@ -27,6 +28,7 @@ def lockgate(settings: Settings, engine: object, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("LOCKGATE_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("LOCKGATE_DATABASE_URL", str(settings.database_url))
     monkeypatch.setenv("LOCKGATE_SECRET_KEY", "test-secret-key")
+    monkeypatch.setenv("LOCKGATE_MASTER_KEY", TEST_MASTER_KEY)
     monkeypatch.delenv("LOCKGATE_URL", raising=False)
     runner = CliRunner()
 
@@ -57,7 +59,7 @@ def test_a_token_is_printed_once_as_the_last_line_and_stored_only_hashed(
     token = result.stdout.splitlines()[-1]
     assert token.startswith("lg_") and len(token) > 40
     assert "shown once" in result.stderr
-    access = load_access(engine, hash_token(settings.key_bytes(), token))  # type: ignore[arg-type]
+    access = load_access(engine, TEST_VAULT, hash_token(settings.key_bytes(), token))  # type: ignore[arg-type]
     assert access is not None and access.principal.host == "feedback-bot"
     listing = lockgate("token", "list").output
     assert token not in listing and "feedback-bot" in listing

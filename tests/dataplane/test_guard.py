@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lockgate.dataplane.guard import HostOriginGuard
+from lockgate.settings import Settings
 
 GUARD = HostOriginGuard(
     ["localhost:*", "127.0.0.1:*", "gateway.example.com"],
@@ -76,3 +77,11 @@ def test_a_bad_host_is_reported_before_a_bad_origin() -> None:
 
     assert verdict is not None
     assert verdict[0] == 421
+
+
+def test_the_public_url_is_an_accepted_host_and_origin_and_its_neighbours_are_not() -> None:
+    settings = Settings(public_url="https://gw.example.com", master_key=None)
+    guard = HostOriginGuard(*settings.guard_patterns())
+    assert guard.check("gw.example.com", "https://gw.example.com") is None
+    assert guard.check("evil.example.com", None) is not None
+    assert guard.check("gw.example.com", "http://gw.example.com") is not None  # not the public scheme

@@ -43,6 +43,7 @@ from lockgate.policy.access_control import (
 from lockgate.store.admin_events import save_admin_event
 from lockgate.store.errors import ConflictError, NotFoundError, StaleVersionError
 from lockgate.upstream.preview import Preview
+from lockgate.vault import Vault
 
 Method = Literal["GET", "POST", "PATCH", "DELETE"]
 PATH_PARAM = re.compile(r"{(\w+)}")
@@ -126,8 +127,10 @@ class Context:
     actor: Actor
     correlation_id: str
     token_key: bytes
+    vault: Vault
     operation: str = ""
     preview: Callable[[Server], Awaitable[Preview]] | None = None  # a live look at a server's features
+    public_url: str = "http://127.0.0.1:8080"  # where people reach Lockgate (connection links)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:

@@ -31,6 +31,7 @@ from lockgate.api.http import PREFIX
 from lockgate.api.operation import PATH_PARAM, Context, Operation, execute
 from lockgate.domain.actor import Actor
 from lockgate.domain.capabilities import Capability
+from lockgate.vault import Vault
 
 OPERATOR_ROLE = "Instance operator"
 TIMEOUT = 60.0
@@ -111,13 +112,14 @@ class HttpClient:
 class LocalClient:
     """The local store, in process, acting as ``actor`` (see ``operator_actor``)."""
 
-    def __init__(self, engine: Engine, token_key: bytes, actor: Actor) -> None:
+    def __init__(self, engine: Engine, token_key: bytes, vault: Vault, actor: Actor) -> None:
         self.engine = engine
         self.token_key = token_key
+        self.vault = vault
         self.actor = actor
 
     def call(self, operation: Operation, values: dict[str, Any]) -> bytes | None:
-        ctx = Context(self.engine, self.actor, str(uuid.uuid4()), self.token_key)
+        ctx = Context(self.engine, self.actor, str(uuid.uuid4()), self.token_key, self.vault)
         try:
             result = anyio.run(execute, operation, ctx, values)
         except ApiError as exc:

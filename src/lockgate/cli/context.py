@@ -13,6 +13,7 @@ from lockgate.api.operation import Operation
 from lockgate.cli.client import CallFailed, Client, HttpClient, LocalClient, operator_actor
 from lockgate.settings import Settings
 from lockgate.store.engine import open_engine, upgrade
+from lockgate.vault import VaultError
 
 
 def load_settings() -> Settings:
@@ -20,11 +21,15 @@ def load_settings() -> Settings:
 
 
 def open_store(settings: Settings) -> Engine:
-    """The store, migrated to the newest schema (a no-op when it already is)."""
+    """The store, migrated to the newest schema (a no-op when it already is), its vault key checked;
+    a missing or wrong key exits with the reason."""
     if settings.database_url is None:
         settings.ensure_data_dir()
     engine = open_engine(settings.resolved_database_url)
-    upgrade(engine)
+    try:
+        upgrade(engine, settings.vault())
+    except VaultError as exc:
+        fail(f"the vault cannot be opened: {exc}")
     return engine
 
 
@@ -41,7 +46,7 @@ def open_client(url: str | None, token: str | None) -> Client:
             )
         return HttpClient(url, token)
     settings = load_settings()
-    return LocalClient(open_store(settings), settings.key_bytes(), operator_actor())
+    return LocalClient(open_store(settings), settings.key_bytes(), settings.vault(), operator_actor())
 
 
 def call(ctx: typer.Context, operation: Operation, values: dict[str, Any]) -> bytes | None:

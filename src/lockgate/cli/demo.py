@@ -106,9 +106,12 @@ def demo(port: Annotated[int, typer.Option(help="Port for the gateway.")] = 8080
     )
     try:
         wait_for_port(everything_port, everything)
+        settings.key_ring(create=True)  # a demo data directory is created on the spot, like `lockgate init`
         engine = open_store(settings)
         for change in apply_declaration(
-            engine, demo_declaration(node_modules, f"http://127.0.0.1:{everything_port}/mcp")
+            engine,
+            settings.vault(),
+            demo_declaration(node_modules, f"http://127.0.0.1:{everything_port}/mcp"),
         ):
             typer.echo(str(change))
         _, token = create_token(engine, settings.key_bytes(), HOST, GATEWAY, None)

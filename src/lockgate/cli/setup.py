@@ -15,11 +15,13 @@ def init(
         str, typer.Option(help="The first Super admin's email (only when there is none yet).")
     ] = "admin@localhost",
 ) -> None:
-    """Create the data directory, the secret key (owner-only), the store's schema and the first
+    """Create the data directory, the secret key and the vault key file (both owner-only, unless
+    LOCKGATE_SECRET_KEY / LOCKGATE_MASTER_KEY are set), the store's schema and the first
     Super admin, whose personal access token is printed once, as the last line."""
     settings = load_settings()
     settings.ensure_data_dir()
     key = settings.key_bytes(create=True)
+    settings.key_ring(create=True)
     engine = open_store(settings)
     typer.echo(f"initialized {settings.data_dir} ({settings.resolved_database_url.split('://')[0]})")
     token = bootstrap_super_admin(engine, key, admin_email)

@@ -12,6 +12,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from lockgate.store.vault_keys import verify_key_ring
+from lockgate.vault import Vault
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -53,16 +56,29 @@ def _begin_sqlite(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _alembic_config(engine: Engine) -> Config:
+def _alembic_config(engine: Engine, vault: Vault | None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
+    config.attributes["vault"] = vault
     return config
 
 
-def upgrade(engine: Engine) -> bool:
-    """Apply pending migrations. Returns True when any were applied."""
-    config = _alembic_config(engine)
+def upgrade(engine: Engine, vault: Vault) -> bool:
+    """Apply pending migrations, then check that ``vault`` holds the keys the store was sealed with
+    (recording the versions it adds). Returns True when any migrations were applied.
+
+    Raises:
+        VaultError: the key ring lacks a version the store uses, or holds a different key under it.
+    """
+    changed = _migrate(engine, vault)
+    with engine.begin() as conn:
+        verify_key_ring(conn, vault)
+    return changed
+
+
+def _migrate(engine: Engine, vault: Vault) -> bool:
+    config = _alembic_config(engine, vault)
     head = ScriptDirectory.from_config(config).get_current_head()
     with engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()

@@ -26,7 +26,8 @@ servers = Table(
     Column("name", String(128), nullable=False, unique=True),
     Column("transport", String(16), nullable=False),
     Column("enabled", Boolean, nullable=False, default=True),
-    Column("config", JSON, nullable=False),  # command/args/env/cwd or url/headers
+    Column("config", JSON, nullable=False),  # command/args/cwd or url, and the env/header names
+    Column("secrets", Text, nullable=True),  # sealed {"env": {...}, "headers": {...}} (lockgate.vault)
     Column("revision", String(64), nullable=False),
     Column("version", Integer, nullable=False, default=1),  # ETag; bumped by every change
     Column("created_at", Float, nullable=False),
@@ -51,9 +52,12 @@ gateway_servers = Table(
     Column("id", Integer, primary_key=True),
     Column("gateway_id", ForeignKey("gateways.id", ondelete="CASCADE"), nullable=False),
     Column("server_id", ForeignKey("servers.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(128), nullable=False),  # the assignment's name on its gateway; default the server's
     Column("prefix", String(64), nullable=True),
     Column("position", Integer, nullable=False),
-    UniqueConstraint("gateway_id", "server_id", name="uq_gateway_servers_gateway_server"),
+    Column("identity_scheme", String(16), nullable=False, default="none"),  # domain.model.IdentityScheme
+    Column("identity_id", ForeignKey("identities.id", ondelete="SET NULL"), nullable=True),  # shared scheme
+    UniqueConstraint("gateway_id", "name", name="uq_gateway_servers_gateway_name"),
 )
 
 hosts = Table(
@@ -63,6 +67,9 @@ hosts = Table(
     Column("name", String(128), nullable=False, unique=True),
     Column("kind", String(16), nullable=False),
     Column("enabled", Boolean, nullable=False, default=True),
+    Column("link_id", String(32), nullable=False, unique=True),  # the shareable connection link
+    Column("webhook_url", Text, nullable=True),  # where newly minted user tokens are delivered
+    Column("webhook_secret", Text, nullable=True),  # sealed signing secret (Standard Webhooks)
     Column("version", Integer, nullable=False, default=1),
     Column("created_at", Float, nullable=False),
 )
@@ -85,6 +92,7 @@ users = Table(
     Column("email", String(320), nullable=False, unique=True),
     Column("role_id", ForeignKey("roles.id"), nullable=False),
     Column("active", Boolean, nullable=False, default=True),
+    Column("password_hash", String(255), nullable=True),  # argon2id (RFC 9106), for local sign-in
     Column("version", Integer, nullable=False, default=1),
     Column("created_at", Float, nullable=False),
 )
@@ -184,4 +192,102 @@ admin_events = Table(
     Column("after", JSON, nullable=True),
     Index("ix_admin_events_created_at", "created_at"),
     Index("ix_admin_events_correlation_id", "correlation_id"),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(160), nullable=False, unique=True),
+    Column("server_id", ForeignKey("servers.id", ondelete="CASCADE"), nullable=False),
+    Column("owner_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=True),  # None: the operator's
+    Column("kind", String(16), nullable=False),  # domain.model.IdentityKind
+    Column("availability", String(16), nullable=False),  # domain.model.Availability
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("status", String(32), nullable=False),  # domain.model.IdentityStatus
+    Column("header_names", JSON, nullable=False),  # the names of the sealed headers, shown; never values
+    Column("secret", Text, nullable=True),  # sealed {"headers": {...}} or the OAuth token set
+    Column("expires_at", Float, nullable=True),  # the OAuth access token's expiry
+    Column("scope", Text, nullable=True),
+    Column("oauth_client_id", ForeignKey("oauth_clients.id", ondelete="SET NULL"), nullable=True),
+    Column("version", Integer, nullable=False, default=1),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_identities_server_owner", "server_id", "owner_id"),
+)
+
+identity_choices = Table(
+    "identity_choices",
+    metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("assignment_id", ForeignKey("gateway_servers.id", ondelete="CASCADE"), primary_key=True),
+    Column("identity_id", ForeignKey("identities.id", ondelete="CASCADE"), nullable=False),
+)
+
+oauth_clients = Table(
+    "oauth_clients",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("server_id", ForeignKey("servers.id", ondelete="CASCADE"), nullable=False),
+    Column("issuer", String(512), nullable=False),
+    Column("client_id", Text, nullable=False),
+    Column("secret", Text, nullable=True),  # sealed client_secret
+    Column("token_endpoint_auth_method", String(64), nullable=False),
+    Column("kind", String(24), nullable=False),  # pre_registered | metadata_document | dynamic
+    Column("metadata", JSON, nullable=False),  # the authorization server's metadata (RFC 8414)
+    Column("resource", Text, nullable=False),  # RFC 8707 resource indicator of the server
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("server_id", "issuer", name="uq_oauth_clients_server_issuer"),
+)
+
+oauth_authorizations = Table(
+    "oauth_authorizations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("state_hash", String(64), nullable=False, unique=True),  # HMAC-SHA256 of the state, hex
+    Column("identity_id", ForeignKey("identities.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    Column("oauth_client_id", ForeignKey("oauth_clients.id", ondelete="CASCADE"), nullable=False),
+    Column("secret", Text, nullable=True),  # sealed {"code_verifier": ...}
+    Column("redirect_uri", Text, nullable=False),
+    Column("scope", Text, nullable=True),
+    Column("return_to", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),  # HMAC-SHA256 of the cookie, hex
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("host_id", ForeignKey("hosts.id", ondelete="CASCADE"), nullable=False),
+    Column("message_id", String(64), nullable=False, unique=True),  # Standard Webhooks webhook-id
+    Column("event", String(64), nullable=False),
+    Column("payload", Text, nullable=True),  # sealed JSON body; cleared once delivered or given up
+    Column("status", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),  # never secret: status line or connection error
+    Column("created_at", Float, nullable=False),
+    Column("delivered_at", Float, nullable=True),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+)
+
+vault_keys = Table(
+    "vault_keys",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("check_value", Text, nullable=False),  # sealed with this key version alone (Vault.check_value)
+    Column("created_at", Float, nullable=False),
 )
