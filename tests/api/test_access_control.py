@@ -24,13 +24,16 @@ from lockgate.api.operation import Operation
 from lockgate.api.table import OPERATIONS
 from lockgate.domain.capabilities import BUILTIN_GRANTS, BuiltinRole, Capability
 from lockgate.domain.declaration import Declaration
+from lockgate.domain.model import Availability, IdentityKind
 from lockgate.policy.access_control import EVERYONE
 from lockgate.settings import Settings
 from lockgate.store.declarative import apply_declaration
+from lockgate.store.identities import create_identity
 from lockgate.store.people import bootstrap_super_admin, create_personal_access_token, ensure_user
-from lockgate.store.schema import api_tokens, gateway_servers, gateways, servers, team_members, teams, users
+from lockgate.store.schema import api_tokens, hosts, servers, team_members, teams, users
 from lockgate.store.tokens import create_token
-from tests.conftest import Api, People, RunningGateway, empty_store, serving
+from lockgate.store.webhooks import save_webhook
+from tests.conftest import TEST_MASTER_KEY, TEST_VAULT, Api, People, RunningGateway, empty_store, serving
 
 SERVER = {
     "transport": "stdio",
@@ -73,7 +76,7 @@ class World:
     def reseed(self) -> None:
         """Put back what the previous call changed: the declared objects and the memberships."""
         engine = self.lockgate.engine
-        apply_declaration(engine, SEED)
+        apply_declaration(engine, TEST_VAULT, SEED)
         with engine.begin() as conn:
             memberships = [(email, team) for email, (_, ts) in ACTORS.items() for team in ts] + [
                 (TARGET, "t2")
@@ -88,15 +91,21 @@ class World:
                     conn.execute(insert(team_members).values(team_id=team_id, user_id=user_id))
             conn.execute(users.update().where(users.c.email == TARGET).values(active=True))
 
-    def assignment(self) -> int:
-        with self.lockgate.engine.connect() as conn:
-            query = (
-                select(gateway_servers.c.id)
-                .join(gateways, gateways.c.id == gateway_servers.c.gateway_id)
-                .join(servers, servers.c.id == gateway_servers.c.server_id)
-                .where((gateways.c.name == "g") & (servers.c.name == "s"))
+    def identity(self, email: str) -> str:
+        """A new private identity of ``email`` for server s: theirs to manage."""
+        name = self.unique("identity")
+        with self.lockgate.engine.begin() as conn:
+            create_identity(
+                conn,
+                TEST_VAULT,
+                name=name,
+                server_id=conn.execute(select(servers.c.id).where(servers.c.name == "s")).scalar_one(),
+                owner_id=ensure_user(conn, email),
+                kind=IdentityKind.HEADERS,
+                availability=Availability.PRIVATE,
+                headers={"X-Api-Key": "k"},
             )
-            return int(conn.execute(query).scalar_one())
+        return name
 
     def token(self) -> str:
         return create_token(self.lockgate.engine, self.lockgate.settings.key_bytes(), "h", "g", None)[0]
@@ -114,6 +123,13 @@ class World:
                 conn, self.lockgate.settings.key_bytes(), user_id, "x", None
             )
         return str(row["public_id"])
+
+    def webhook(self) -> dict[str, Any]:
+        """Host h with a webhook (so its signing secret can be rotated): the sample's inputs."""
+        with self.lockgate.engine.begin() as conn:
+            row = conn.execute(select(hosts).where(hosts.c.name == "h")).one()
+            save_webhook(conn, TEST_VAULT, row, "https://agent.example/hook")
+        return {"host": "h"}
 
     def user(self) -> str:
         email = self.unique("someone") + "@example.com"
@@ -159,9 +175,23 @@ SAMPLES: dict[str, Sample] = {
     "gateways_archive": _fixed({"gateway": "g"}, "gateway"),
     "gateways_restore": _fixed({"gateway": "g"}, "gateway"),
     "gateways_assign": _fixed({"gateway": "g", "server": "s2"}, "gateway"),
-    "gateways_unassign": Sample(lambda w, _e: {"gateway": "g", "assignment": w.assignment()}, "gateway"),
+    "gateways_unassign": _fixed({"gateway": "g", "assignment": "s"}, "gateway"),
+    "gateways_set_identity_scheme": _fixed(
+        {"gateway": "g", "assignment": "s", "scheme": "per_user"}, "gateway"
+    ),
     "gateways_grant": _fixed({"gateway": "g", "team": "t2"}, "gateway"),
     "gateways_revoke": _fixed({"gateway": "g", "team": "eng"}, "gateway"),
+    "identities_list": _fixed({}),
+    "identities_get": Sample(lambda w, email: {"identity": w.identity(email)}),
+    "identities_create": Sample(
+        lambda w, _e: {"server": "s", "name": w.unique("new"), "headers": {"X-Api-Key": "k"}}, "server"
+    ),
+    "identities_update": Sample(
+        lambda w, email: {"identity": w.identity(email), "headers": {"X-Api-Key": "k2"}}
+    ),
+    "identities_delete": Sample(lambda w, email: {"identity": w.identity(email)}),
+    "identities_disable": Sample(lambda w, email: {"identity": w.identity(email)}),
+    "identities_enable": Sample(lambda w, email: {"identity": w.identity(email)}),
     "hosts_list": _fixed({}),
     "hosts_get": _fixed({"host": "h"}),
     "hosts_create": Sample(lambda w, _e: {"name": w.unique("new")}),
@@ -169,6 +199,8 @@ SAMPLES: dict[str, Sample] = {
     "hosts_delete": _fixed({"host": "h"}),
     "hosts_disable": _fixed({"host": "h"}),
     "hosts_enable": _fixed({"host": "h"}),
+    "hosts_rotate_webhook_secret": Sample(lambda w, _e: w.webhook()),
+    "hosts_deliveries": _fixed({"host": "h"}),
     "connections_list": _fixed({}),
     "connections_get": Sample(lambda w, _e: {"connection": w.connection()}, "gateway"),
     "connections_disable": Sample(lambda w, _e: {"connection": w.connection()}, "gateway"),
@@ -253,8 +285,12 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     else:
         url = f"sqlite:///{data_dir / 'lockgate.db'}"
     settings = Settings(
-        data_dir=data_dir, database_url=url, secret_key="test-secret-key", upstream_timeout=10
-    )  # type: ignore[arg-type]
+        data_dir=data_dir,
+        database_url=url,
+        secret_key="test-secret-key",  # type: ignore[arg-type]
+        master_key=TEST_MASTER_KEY,  # type: ignore[arg-type]
+        upstream_timeout=10,
+    )
     engine = empty_store(settings)
     with serving(settings, engine) as running:
         world = World(running)

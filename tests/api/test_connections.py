@@ -12,7 +12,7 @@ from lockgate.domain.capabilities import Capability
 from lockgate.domain.tokens import hash_token
 from lockgate.store.access import load_access
 from lockgate.store.schema import admin_events
-from tests.conftest import Api, People, RunningGateway
+from tests.conftest import TEST_VAULT, Api, People, RunningGateway
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def test_a_disabled_connection_is_refused_and_the_change_is_an_admin_event(
     assert disabled.json()["enabled"] is False
 
     def connection_enabled(token: str) -> bool:
-        access = load_access(lockgate.engine, hash_token(lockgate.settings.key_bytes(), token))
+        access = load_access(lockgate.engine, TEST_VAULT, hash_token(lockgate.settings.key_bytes(), token))
         assert access is not None
         return access.connection_enabled
 

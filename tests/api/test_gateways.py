@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx2
+import pytest
 
 from tests.conftest import Api, People, RunningGateway
 
@@ -59,3 +60,113 @@ def test_requests_without_a_personal_access_token_get_401(lockgate: RunningGatew
     answer = httpx2.get(lockgate.api_url + "/gateways")
     assert answer.status_code == 401
     assert answer.headers["www-authenticate"].startswith("Bearer")
+
+
+REMOTE = {"transport": "http", "url": "https://mcp.example.com/mcp"}
+
+
+@pytest.fixture
+def github(admin: Api) -> Api:
+    """Gateway ``eng``, servers ``github`` and ``jira``, and global identities ``bot`` (github),
+    ``jira-bot`` (jira) and a private ``mine`` (github)."""
+    for server in ("github", "jira"):
+        admin.post("/servers", json={"name": server, **REMOTE})
+    admin.post("/gateways", json={"name": "eng"})
+    for name, server, availability in (
+        ("bot", "github", "global"),
+        ("jira-bot", "jira", "global"),
+        ("mine", "github", "private"),
+    ):
+        made = admin.post(
+            "/identities",
+            json={
+                "name": name,
+                "server": server,
+                "availability": availability,
+                "headers": {"X-Api-Key": "k"},
+            },
+        )
+        assert made.status_code == 201, made.text
+    return admin
+
+
+def test_one_server_is_assigned_twice_under_two_names_with_different_identity_schemes(github: Api) -> None:
+    github.post(
+        "/gateways/eng/assignments",
+        json={"server": "github", "prefix": "mine", "identity_scheme": "per_user"},
+    )
+    shared = github.post(
+        "/gateways/eng/assignments",
+        json={
+            "server": "github",
+            "name": "bot",
+            "prefix": "bot",
+            "identity_scheme": "shared",
+            "identity": "bot",
+        },
+    )
+    assert shared.status_code == 201, shared.text
+    assignments = [
+        {k: a[k] for k in ("name", "server", "prefix", "identity_scheme", "identity")}
+        for a in shared.json()["servers"]
+    ]
+    assert assignments == [
+        {
+            "name": "github",
+            "server": "github",
+            "prefix": "mine",
+            "identity_scheme": "per_user",
+            "identity": None,
+        },
+        {"name": "bot", "server": "github", "prefix": "bot", "identity_scheme": "shared", "identity": "bot"},
+    ]
+    again = github.post("/gateways/eng/assignments", json={"server": "github"})
+    assert again.status_code == 409 and "another name" in again.json()["error"]["message"]
+    same_prefix = github.post("/gateways/eng/assignments", json={"server": "jira", "prefix": "bot"})
+    assert same_prefix.status_code == 409
+    removed = github.delete("/gateways/eng/assignments/github")
+    assert [a["name"] for a in removed.json()["servers"]] == ["bot"]
+    assert github.delete("/gateways/eng/assignments/github").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"identity_scheme": "shared"}, "needs an identity"),
+        ({"identity_scheme": "shared", "identity": "mine"}, "is private"),
+        ({"identity_scheme": "shared", "identity": "jira-bot"}, "another server"),
+        ({"identity_scheme": "per_user", "identity": "bot"}, "only for the shared scheme"),
+        ({"identity": "bot"}, "only for the shared scheme"),
+    ],
+)
+def test_an_identity_that_does_not_fit_the_scheme_is_a_400_saying_why(
+    github: Api, body: dict[str, str], message: str
+) -> None:
+    refused = github.post("/gateways/eng/assignments", json={"server": "github", **body})
+    assert refused.status_code == 400 and message in refused.json()["error"]["message"]
+    assert github.get("/gateways/eng").json()["servers"] == []
+
+
+def test_an_assignments_identity_scheme_is_changed_by_name(github: Api, people: People) -> None:
+    github.post("/gateways/eng/assignments", json={"server": "github"})
+    url = "/gateways/eng/assignments/github/identity-scheme"
+    changed = github.post(url, json={"scheme": "shared", "identity": "bot"}, headers={"If-Match": '"2"'})
+    assert changed.status_code == 200, changed.text
+    [assignment] = changed.json()["servers"]
+    assert (assignment["identity_scheme"], assignment["identity"], changed.json()["version"]) == (
+        "shared",
+        "bot",
+        3,
+    )
+    assert github.post(url, json={"scheme": "none"}, headers={"If-Match": '"2"'}).status_code == 412
+    assert github.post(url, json={"scheme": "shared", "identity": "mine"}).status_code == 400
+    assert github.post(url, json={"scheme": "shared", "identity": "ghost"}).status_code == 404
+    assert (
+        github.post("/gateways/eng/assignments/ghost/identity-scheme", json={"scheme": "none"}).status_code
+        == 404
+    )
+    per_user = github.post(url, json={"scheme": "per_user"}).json()["servers"][0]
+    assert (per_user["identity_scheme"], per_user["identity"]) == ("per_user", None)
+    ada = people.user("ada@example.com", "Member", ["eng-team"], ["eng"])
+    refused = ada.post(url, json={"scheme": "none"})
+    assert (refused.status_code, refused.json()["error"]["capability"]) == (403, "basicGatewayManagement")

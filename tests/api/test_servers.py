@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from lockgate.domain.capabilities import Capability
-from lockgate.store.schema import admin_events
-from tests.conftest import Api, People, RunningGateway, free_port
+from lockgate.store.schema import admin_events, servers
+from lockgate.store.servers import load_config
+from tests.conftest import TEST_VAULT, Api, People, RunningGateway, free_port
 
 FIXTURE = {
     "transport": "stdio",
@@ -277,3 +278,30 @@ def test_a_member_cannot_preview_features_and_the_403_names_the_capability(
     refused = people.user("ada@example.com", "Member").get("/servers/local/features")
     assert refused.status_code == 403
     assert refused.json()["error"]["capability"] == "basicServerManagement"
+
+
+def test_a_pre_registered_oauth_client_secret_is_write_only_and_sealed(
+    admin: Api, lockgate: RunningGateway
+) -> None:
+    planted = "client-secret-planted-91c"
+    oauth = {"oauth_client_id": "lockgate", "oauth_client_secret": planted, "oauth_scopes": "read write"}
+    created = admin.post("/servers", json={"name": "asana", **REMOTE, **oauth})
+    assert created.status_code == 201, created.text
+    shown = created.json()
+    assert (shown["oauth_client_id"], shown["oauth_scopes"], shown["oauth_client_secret_set"]) == (
+        "lockgate",
+        "read write",
+        True,
+    )
+    assert planted not in created.text and planted not in admin.get("/servers/asana").text
+    with lockgate.engine.connect() as conn:
+        row = conn.execute(select(servers).where(servers.c.name == "asana")).one()
+    assert planted not in str(tuple(row)) and load_config(row, TEST_VAULT)["oauth_client_secret"] == planted
+    orphan = admin.patch("/servers/asana", json={"oauth_client_id": None})
+    assert orphan.status_code == 400 and "needs 'oauth_client_id'" in orphan.json()["error"]["message"]
+    removed = admin.patch("/servers/asana", json={"oauth_client_secret": None}).json()
+    assert (removed["oauth_client_id"], removed["oauth_client_secret_set"]) == ("lockgate", False)
+    assert admin.get("/declaration").json()["servers"][0]["oauth_client_secret"] is None
+    stdio = admin.post("/servers", json={"name": "local", **FIXTURE, "oauth_client_id": "x"})
+    assert stdio.status_code == 400
+    assert planted not in str([tuple(e) for e in events_of(lockgate, "server")])

@@ -7,11 +7,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from lockgate.cli import app
 from lockgate.settings import Settings
-from tests.conftest import Api, RunningGateway
+from lockgate.store.engine import open_engine
+from lockgate.store.schema import servers
+from lockgate.store.servers import load_config
+from tests.conftest import TEST_MASTER_KEY, TEST_VAULT, Api, RunningGateway
 
 SECRET = "sk-live-planted"
 DECLARATION = """
@@ -38,6 +42,8 @@ def _cli(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Cli:
         monkeypatch.setenv("LOCKGATE_DATA_DIR", str(instance.data_dir))
         monkeypatch.setenv("LOCKGATE_DATABASE_URL", str(instance.database_url))
         monkeypatch.setenv("LOCKGATE_SECRET_KEY", "test-secret-key")
+        monkeypatch.setenv("LOCKGATE_MASTER_KEY", TEST_MASTER_KEY)
+        monkeypatch.setenv("LOCKGATE_MASTER_KEY", TEST_MASTER_KEY)
         result = CliRunner().invoke(app, list(args))
         assert (result.exit_code == 0) is ok, result.output
         return result
@@ -97,8 +103,8 @@ def test_plan_after_hand_edits_shows_exactly_those_edits_and_changes_nothing(
         "~ host feedback-bot",
         "    enabled: true → false",
         "~ gateway engineering",
-        '    servers: [{"server":"time","prefix":"time"},{"server":"docs","prefix":null}] → '
-        '[{"server":"time","prefix":"clock"},{"server":"docs","prefix":null}]',
+        '    servers: [{"server":"time","prefix":"time"},{"server":"docs"}] → '
+        '[{"server":"time","prefix":"clock"},{"server":"docs"}]',
         "plan: 0 to create, 2 to change, 0 to delete",
     ]
     assert cli("export").stdout == exported
@@ -155,3 +161,45 @@ def test_plan_and_apply_work_against_a_running_server_with_its_permissions(
         app, ["--url", f"http://127.0.0.1:{lockgate.port}", "--token", "lgp_nope", "export"]
     )
     assert refused.exit_code == 1 and "unknown, revoked or expired" in refused.output
+
+
+OAUTH_DECLARATION = """
+servers:
+  - name: asana
+    transport: http
+    url: https://mcp.asana.example/mcp
+    oauth_client_id: lockgate-client
+    oauth_client_secret: {from_env: ASANA_CLIENT_SECRET}
+    oauth_scopes: "tasks:read tasks:write"
+gateways:
+  - name: work
+    servers:
+      - {server: asana, prefix: reads}
+      - {server: asana, name: asana-writes, prefix: writes, identity_scheme: per_user}
+"""
+
+
+def test_identity_schemes_and_a_pre_registered_oauth_client_round_trip_without_the_client_secret(
+    cli: Cli, empty: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ASANA_CLIENT_SECRET", SECRET)
+    (tmp_path / "lockgate.yaml").write_text(OAUTH_DECLARATION)
+    cli("apply", "-f", str(tmp_path / "lockgate.yaml"))
+    first = cli("export").stdout
+    assert SECRET not in first
+    assert "oauth_client_secret:\n    from_env: LOCKGATE_SECRET_ASANA_OAUTH_CLIENT_SECRET" in first
+    assert "name: asana-writes" in first and "identity_scheme: per_user" in first
+    (tmp_path / "export.yaml").write_text(first)
+    monkeypatch.setenv("LOCKGATE_SECRET_ASANA_OAUTH_CLIENT_SECRET", SECRET)
+    cli("apply", "-f", str(tmp_path / "export.yaml"), instance=empty)
+    assert cli("export", instance=empty).stdout == first
+    assert cli("apply", "-f", str(tmp_path / "export.yaml"), instance=empty).stdout == "No changes.\n"
+    engine = open_engine(empty.resolved_database_url)
+    with engine.connect() as conn:
+        row = conn.execute(select(servers).where(servers.c.name == "asana")).one()
+    engine.dispose()
+    assert SECRET not in str(tuple(row))
+    assert load_config(row, TEST_VAULT)["oauth_client_secret"] == SECRET
+    monkeypatch.setenv("LOCKGATE_SECRET_ASANA_OAUTH_CLIENT_SECRET", "rotated")
+    planned = cli("plan", "-f", str(tmp_path / "export.yaml"), instance=empty).stdout
+    assert '    oauth_client_secret: "(secret)" → "(secret)"' in planned and "rotated" not in planned

@@ -19,7 +19,15 @@ from lockgate.api.table import OPERATIONS
 from lockgate.cli import app
 from lockgate.cli.operations import build_groups
 from lockgate.settings import Settings
-from tests.conftest import Api, People, RunningGateway, admin, free_port, people  # noqa: F401 - the fixtures
+from tests.conftest import (  # noqa: F401 - the fixtures
+    TEST_MASTER_KEY,
+    Api,
+    People,
+    RunningGateway,
+    admin,
+    free_port,
+    people,
+)
 
 Cli = Callable[..., Result]
 
@@ -41,6 +49,7 @@ def local(settings: Settings, engine: object, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("LOCKGATE_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("LOCKGATE_DATABASE_URL", str(settings.database_url))
     monkeypatch.setenv("LOCKGATE_SECRET_KEY", "test-secret-key")
+    monkeypatch.setenv("LOCKGATE_MASTER_KEY", TEST_MASTER_KEY)
     for name in ("LOCKGATE_URL", "LOCKGATE_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     return runner_for([])
@@ -71,8 +80,8 @@ def test_a_gateway_is_created_assigned_and_listed_the_same_way_over_either_trans
     assert shown(cli("gateways", "create", "engineering"))["name"] == "engineering"
     assigned = cli("gateways", "assign", "engineering", "time", "--prefix", "t").stdout.splitlines()
     at = assigned.index("servers:")
-    assert assigned[at + 1].split() == ["ID", "SERVER", "PREFIX"]
-    assert assigned[at + 2].split()[1:] == ["time", "t"]
+    assert assigned[at + 1].split() == ["ID", "NAME", "SERVER", "PREFIX", "IDENTITY_SCHEME", "IDENTITY"]
+    assert assigned[at + 2].split()[1:] == ["time", "time", "t", "none", "-"]
     listing = cli("gateways", "list").stdout.splitlines()
     assert [line.split() for line in listing] == [
         ["NAME", "ENABLED", "ARCHIVED", "VERSION"],
@@ -209,7 +218,7 @@ def test_a_connection_is_picked_by_its_host_gateway_and_user_only_when_one_match
         ["gateways", "create"],
         ["gateways", "create", "x", "--bogus"],
         ["gateways", "list", "-o", "xml"],
-        ["gateways", "unassign", "x", "not-a-number"],
+        ["gateways", "set-identity-scheme", "x", "a", "bogus"],
         ["servers", "create", "s", "stdio", "--env", "NO_SEPARATOR"],
         ["servers", "create", "s", "stdio", "--json", "{not json"],
         ["servers", "create", "s", "stdio", "--json", "[1]"],

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from lockgate.domain.declaration import Declaration
+from lockgate.domain.declaration import AssignmentSpec, Declaration
 from lockgate.domain.model import HostKind, Transport
 
 
@@ -155,11 +155,40 @@ def test_two_assignments_sharing_a_prefix_are_refused_naming_the_gateway() -> No
     assert "prefix" in str(error)
 
 
-def test_a_server_assigned_twice_to_one_gateway_is_refused_naming_the_gateway() -> None:
+def test_a_server_assigned_twice_under_one_name_is_refused_naming_the_gateway() -> None:
     data = _valid()
     data["gateways"][0]["servers"] = [{"server": "time", "prefix": "a"}, {"server": "time", "prefix": "b"}]
 
-    assert "gateway 'main'" in str(_refusal(data))
+    error = str(_refusal(data))
+
+    assert "gateway 'main'" in error and "two assignments are named 'time'" in error
+
+
+def test_a_server_assigned_twice_under_two_names_with_two_schemes_is_allowed() -> None:
+    data = _valid()
+    data["gateways"][0]["servers"] = [
+        {"server": "time", "prefix": "a", "identity_scheme": "per_user"},
+        {"server": "time", "name": "time-bot", "prefix": "b", "identity_scheme": "shared", "identity": "bot"},
+    ]
+
+    mine, bot = Declaration.model_validate(data).gateways[0].servers
+
+    assert (mine.assignment_name, mine.identity_scheme, mine.identity) == ("time", "per_user", None)
+    assert (bot.assignment_name, bot.identity_scheme, bot.identity) == ("time-bot", "shared", "bot")
+
+
+def test_an_assignment_named_as_its_server_is_the_same_as_one_not_named() -> None:
+    data = _valid()
+    data["gateways"][0]["servers"] = [{"server": "time", "name": "time"}]
+
+    assert Declaration.model_validate(data).gateways[0].servers[0] == AssignmentSpec(server="time")
+
+
+def test_an_identity_outside_the_shared_scheme_is_refused_naming_the_assignment() -> None:
+    data = _valid()
+    data["gateways"][0]["servers"] = [{"server": "time", "identity_scheme": "per_user", "identity": "bot"}]
+
+    assert "assignment 'time'" in str(_refusal(data)) and "only for the shared scheme" in str(_refusal(data))
 
 
 def test_several_unprefixed_assignments_are_allowed() -> None:
@@ -174,3 +203,12 @@ def test_a_malformed_prefix_is_refused_at_the_prefix_field() -> None:
     data["gateways"][0]["servers"][0]["prefix"] = "bad prefix"
 
     assert [e["loc"][:5] for e in _refusal(data).errors()] == [("gateways", 0, "servers", 0, "prefix")]
+
+
+def test_oauth_client_settings_are_for_remote_servers_and_a_secret_needs_its_client_id() -> None:
+    data = _valid()
+    data["servers"][0]["oauth_client_id"] = "client"
+    assert "'oauth_*' settings are for http and sse servers" in str(_refusal(data))
+    data = _valid()
+    data["servers"][1]["oauth_client_secret"] = "s"
+    assert "'oauth_client_secret' needs 'oauth_client_id'" in str(_refusal(data))

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 import anyio.to_thread
 import orjson
@@ -79,7 +79,7 @@ class ControlPlaneApi:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         correlation_id = str(uuid.uuid4())
-        path = scope["path"][len(PREFIX) :] or "/"
+        path = _routing_path(scope)[len(PREFIX) :] or "/"
         try:
             refused = self.guard(request.headers.get("host"), request.headers.get("origin"))
             if refused is not None:
@@ -125,7 +125,7 @@ class ControlPlaneApi:
             if found is None:
                 continue
             if route.operation.method == method:
-                return route.operation, found.groupdict()
+                return route.operation, {k: unquote(v) for k, v in found.groupdict().items()}
             allowed.append(route.operation.method)
         if allowed:
             raise MethodNotAllowed(method, sorted(set(allowed)))
@@ -179,6 +179,19 @@ class ControlPlaneApi:
         if not isinstance(data, dict):
             raise BadRequest("the body must be a JSON object")
         return data
+
+
+def _routing_path(scope: Scope) -> str:
+    """The path as the client sent it, percent-encoding kept, so that a path parameter may hold an
+    encoded ``/`` (identity names are ``<email>/<server>``); the decoded path when the two do not
+    agree (e.g. behind a proxy's root path). Route parameters are decoded after matching."""
+    decoded = str(scope["path"])
+    raw = scope.get("raw_path")
+    if raw:
+        sent = bytes(raw).decode("latin-1")
+        if unquote(sent) == decoded:
+            return sent
+    return decoded
 
 
 def _json(content: BaseModel | dict[str, Any], status: int) -> Response:

@@ -13,6 +13,7 @@ from lockgate.api.operations import (
     events,
     gateways,
     hosts,
+    identities,
     logs,
     me,
     pats,
@@ -26,6 +27,7 @@ from lockgate.api.operations import (
 OPERATIONS: tuple[Operation, ...] = (
     *servers.OPERATIONS,
     *gateways.OPERATIONS,
+    *identities.OPERATIONS,
     *hosts.OPERATIONS,
     *connections.OPERATIONS,
     *tokens.OPERATIONS,

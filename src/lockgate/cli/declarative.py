@@ -1,10 +1,11 @@
 """``lockgate plan -f FILE``, ``lockgate apply -f FILE [--prune]`` and ``lockgate export``: the
 configuration as a file under version control, the Terraform way.
 
-A file may give an env or header value literally or as ``{from_env: NAME}``, read from the
-environment of whoever runs the command (never the server's). An unset variable keeps the value
-already stored. ``export`` writes every such value as ``{from_env: LOCKGATE_SECRET_...}``: exports
-carry no secrets, and applying an export back changes nothing.
+A file may give an env or header value or an OAuth client secret literally or as
+``{from_env: NAME}``, read from the environment of whoever runs the command (never the server's).
+An unset variable keeps the value already stored. ``export`` writes every such value as
+``{from_env: LOCKGATE_SECRET_...}``: exports carry no secrets, and applying an export back changes
+nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from lockgate.api.table import BY_ID
 from lockgate.cli.context import call, fail
 from lockgate.cli.output import Format
 from lockgate.domain.declaration import Declaration
-from lockgate.domain.plan import SECRET_FIELDS
+from lockgate.domain.plan import SECRET_FIELDS, SECRET_VALUES
 
 VARIABLE_PARTS = {"env": "ENV", "headers": "HEADER"}  # per field of SECRET_FIELDS
 File = Annotated[Path, typer.Option("--file", "-f", help="The declarative YAML file.")]
@@ -31,9 +32,14 @@ Prune = Annotated[bool, typer.Option(help="Also delete what the file no longer n
 Output = Annotated[Format, typer.Option("--output", "-o", help="table (for people) or json.")]
 
 
-def secret_variable(server: str, field: str, key: str) -> str:
-    """The environment variable an export names for one env or header value."""
-    raw = f"LOCKGATE_SECRET_{server}_{VARIABLE_PARTS[field]}_{key}"
+def secret_variable(server: str, field: str, key: str | None = None) -> str:
+    """The environment variable an export names for one env or header value (``key``), or for a
+    secret value such as ``oauth_client_secret``."""
+    raw = (
+        f"LOCKGATE_SECRET_{server}_{VARIABLE_PARTS[field]}_{key}"
+        if key is not None
+        else f"LOCKGATE_SECRET_{server}_{field}"
+    )
     return re.sub(r"[^A-Z0-9]+", "_", raw.upper()).strip("_")
 
 
@@ -55,6 +61,9 @@ def read_declaration(path: Path) -> dict[str, Any]:
             values = server.get(field) if isinstance(server, dict) else None
             if isinstance(values, dict):
                 server[field] = {k: _resolve(v, f"servers.{index}.{field}.{k}") for k, v in values.items()}
+        for field in SECRET_VALUES:
+            if isinstance(server, dict) and field in server:
+                server[field] = _resolve(server[field], f"servers.{index}.{field}")
     try:
         Declaration.model_validate(data)
     except pydantic.ValidationError as exc:
@@ -94,6 +103,9 @@ def export(
         for field in SECRET_FIELDS:
             for key in server.get(field, {}):
                 server[field][key] = {"from_env": secret_variable(server["name"], field, key)}
+        if server.get("oauth_client_id") is not None:  # a stored secret or none: unset keeps either
+            for field in SECRET_VALUES:
+                server[field] = {"from_env": secret_variable(server["name"], field)}
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     if file is None:
         typer.echo(text, nl=False)

@@ -15,6 +15,8 @@ from enum import StrEnum
 class Capability(StrEnum):
     """A workspace-wide permission. The value is the key stored in roles and named in 403s."""
 
+    IDENTITY_MANAGEMENT = "identityManagement"
+    VIEW_ALL_IDENTITIES = "viewAllIdentities"
     BASIC_SERVER_MANAGEMENT = "basicServerManagement"
     VIEW_ALL_SERVERS = "viewAllServers"
     DISABLE_AND_ENABLE_SERVERS = "disableAndEnableServers"
@@ -47,6 +49,17 @@ class CapabilityInfo:
 
 
 CAPABILITIES: dict[Capability, CapabilityInfo] = {
+    Capability.IDENTITY_MANAGEMENT: CapabilityInfo(
+        "Identity management",
+        "Identities",
+        "Manage other people's identities: set their availability, enable and disable them, delete "
+        "them; create identities for others.",
+    ),
+    Capability.VIEW_ALL_IDENTITIES: CapabilityInfo(
+        "View all identities",
+        "Identities",
+        "See every identity, not only one's own and the global ones of the servers one sees.",
+    ),
     Capability.BASIC_SERVER_MANAGEMENT: CapabilityInfo(
         "Basic server management", "Servers", "Add, edit and delete servers and preview their features."
     ),
@@ -61,7 +74,8 @@ CAPABILITIES: dict[Capability, CapabilityInfo] = {
     Capability.BASIC_GATEWAY_MANAGEMENT: CapabilityInfo(
         "Basic gateway management",
         "Gateways",
-        "Create, rename and delete gateways; assign servers to them and unassign them.",
+        "Create, rename and delete gateways; assign servers to them and unassign them; set each "
+        "assignment's identity scheme.",
     ),
     Capability.VIEW_AND_USE_ALL_GATEWAYS: CapabilityInfo(
         "View and use all gateways", "Gateways", "Reach every gateway, whatever one's teams are granted."

@@ -13,11 +13,14 @@ from typing import Annotated, Any, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lockgate.domain.capabilities import BuiltinRole, Capability
-from lockgate.domain.model import HostKind, Transport
+from lockgate.domain.model import HostKind, IdentityScheme, Transport
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 PREFIX = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+IDENTITY_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.@+/-]{0,159}$"
+"""An identity's name: a name's characters and ``@ + /``, for the default ``<email>/<server>``."""
 Name = Annotated[str, Field(pattern=NAME)]
+IdentityName = Annotated[str, Field(pattern=IDENTITY_NAME)]
 
 
 class _Strict(BaseModel):
@@ -34,14 +37,21 @@ class ServerSpec(_Strict):
     cwd: str | None = None
     url: str | None = None
     headers: dict[str, str] = {}
+    oauth_client_id: str | None = Field(None, max_length=512)
+    oauth_client_secret: str | None = Field(None, max_length=4096)
+    oauth_scopes: str | None = Field(None, max_length=2048)
 
     @model_validator(mode="after")
     def _fits_transport(self) -> Self:
+        if self.oauth_client_secret is not None and self.oauth_client_id is None:
+            raise ValueError(f"server {self.name!r}: 'oauth_client_secret' needs 'oauth_client_id'")
         if self.transport is Transport.STDIO:
             if not self.command:
                 raise ValueError(f"server {self.name!r}: a stdio server needs 'command'")
             if self.url or self.headers:
                 raise ValueError(f"server {self.name!r}: 'url' and 'headers' are for http and sse servers")
+            if self.oauth_client_id or self.oauth_scopes:
+                raise ValueError(f"server {self.name!r}: the 'oauth_*' settings are for http and sse servers")
         else:
             if not self.url or not re.match(r"^https?://", self.url):
                 raise ValueError(f"server {self.name!r}: an {self.transport} server needs an http(s) 'url'")
@@ -52,23 +62,61 @@ class ServerSpec(_Strict):
         return self
 
     def config(self) -> dict[str, object]:
-        """The transport-specific configuration as stored."""
+        """The transport-specific configuration, secrets included (the store seals them apart);
+        the ``oauth_*`` settings only when set."""
         if self.transport is Transport.STDIO:
             return {"command": self.command, "args": self.args, "env": self.env, "cwd": self.cwd}
-        return {"url": self.url, "headers": self.headers}
+        oauth = {
+            "oauth_client_id": self.oauth_client_id,
+            "oauth_client_secret": self.oauth_client_secret,
+            "oauth_scopes": self.oauth_scopes,
+        }
+        config: dict[str, object] = {"url": self.url, "headers": self.headers}
+        return config | {k: v for k, v in oauth.items() if v is not None}
 
 
 class DeclaredServer(ServerSpec):
     """A server as a declaration holds it. An ``env`` or ``headers`` value of None keeps the value
-    already stored: exports never carry these values, which are often secrets."""
+    already stored, and so does an ``oauth_client_secret`` of None while ``oauth_client_id`` is set:
+    exports never carry these values, which are often secrets."""
 
     env: dict[str, str | None] = {}  # type: ignore[assignment]
     headers: dict[str, str | None] = {}  # type: ignore[assignment]
 
 
 class AssignmentSpec(_Strict):
+    """A server on a gateway under ``name`` (None: the server's name, which is how it is stored and
+    exported), with an optional prefix for its features' names and an identity scheme; ``identity``
+    names the global identity of the server that the shared scheme uses, and only it (product spec
+    §4.2)."""
+
     server: Name
+    name: Name | None = None
     prefix: Annotated[str, Field(pattern=PREFIX)] | None = None
+    identity_scheme: IdentityScheme = IdentityScheme.NONE
+    identity: IdentityName | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("name") is not None and data.get("name") == data.get("server"):
+            data = {**data, "name": None}  # one spelling of the default, so plans do not differ
+        return data
+
+    @model_validator(mode="after")
+    def _identity_fits_scheme(self) -> Self:
+        # a shared assignment without an identity is a state the store can hold (its identity was
+        # deleted; calls then fail with a clear error), so it loads; applying it is refused
+        if self.identity_scheme is not IdentityScheme.SHARED and self.identity is not None:
+            raise ValueError(
+                f"assignment {self.assignment_name!r}: an 'identity' is chosen only for the shared scheme"
+            )
+        return self
+
+    @property
+    def assignment_name(self) -> str:
+        """The name the assignment goes by on its gateway."""
+        return self.name or self.server
 
 
 class GatewaySpec(_Strict):
@@ -80,10 +128,12 @@ class GatewaySpec(_Strict):
 
     @model_validator(mode="after")
     def _distinct(self) -> Self:
-        names = [a.server for a in self.servers]
-        for server in names:
-            if names.count(server) > 1:
-                raise ValueError(f"gateway {self.name!r}: server {server!r} is assigned twice")
+        names = [a.assignment_name for a in self.servers]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(
+                    f"gateway {self.name!r}: two assignments are named {name!r}; give one a 'name'"
+                )
         prefixes = [a.prefix for a in self.servers if a.prefix]
         for prefix in prefixes:
             if prefixes.count(prefix) > 1:

@@ -3,7 +3,8 @@
 ``resolve_plan(current, desired, prune)`` compares by kind and name, field by field, and returns
 the changes in the order they can be applied: creations and updates with what others refer to
 first (roles, teams, servers, hosts, then gateways), deletions (``prune``) last and in reverse.
-Values of server ``env`` and ``headers`` are never shown, only which of them change.
+Values of server ``env`` and ``headers`` and the OAuth client secret are never shown, only which of
+them change.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from lockgate.domain.declaration import Declaration
 
 KINDS = ("role", "team", "server", "host", "gateway")
 SECRET_FIELDS = ("env", "headers")
+"""Server fields whose values (a mapping's values) are secrets."""
+SECRET_VALUES = ("oauth_client_secret",)
+"""Server fields that are one secret value; None in a declaration keeps the stored one."""
 HIDDEN = "(secret)"
 
 
@@ -61,7 +65,8 @@ def items_by_kind(declaration: Declaration) -> dict[str, dict[str, BaseModel]]:
 
 
 def resolve_secrets(current: Declaration, desired: Declaration) -> Declaration:
-    """``desired`` with every None env or header value replaced by the value ``current`` holds.
+    """``desired`` with every None env or header value replaced by the value ``current`` holds, and
+    a None ``oauth_client_secret`` by the stored one while ``oauth_client_id`` is declared.
 
     Raises:
         MissingSecretError: naming ``servers.<i>.<env|headers>.<key>`` when nothing is stored.
@@ -83,7 +88,12 @@ def resolve_secrets(current: Declaration, desired: Declaration) -> Declaration:
                         )
                 resolved[key] = value
             values[field] = resolved
-        servers.append(server.model_copy(update=values))
+        kept_values: dict[str, str | None] = {}
+        if server.oauth_client_id is not None:
+            for field in SECRET_VALUES:
+                if getattr(server, field) is None:
+                    kept_values[field] = getattr(stored.get(server.name), field, None)
+        servers.append(server.model_copy(update=values | kept_values))
     return desired.model_copy(update={"servers": servers})
 
 
@@ -99,7 +109,7 @@ def resolve_plan(current: Declaration, desired: Declaration, prune: bool) -> lis
             if name not in now[kind]:
                 changes.append(PlannedChange("create", kind, name))
                 continue
-            fields = _diff(now[kind][name].model_dump(mode="json"), item.model_dump(mode="json"))
+            fields = _diff(_compared(now[kind][name]), _compared(item))
             if fields:
                 changes.append(PlannedChange("update", kind, name, fields))
     if prune:
@@ -113,6 +123,16 @@ def resolve_plan(current: Declaration, desired: Declaration, prune: bool) -> lis
     return changes
 
 
+def _compared(item: BaseModel) -> dict[str, Any]:
+    """The item's fields as a plan compares and shows them: the items of a list of models (a
+    gateway's assignments) without their default fields, so a plan names only what is set."""
+    values = item.model_dump(mode="json")
+    for field, value in item:
+        if isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
+            values[field] = [v.model_dump(mode="json", exclude_defaults=True) for v in value]
+    return values
+
+
 def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[FieldChange, ...]:
     changes = []
     for field in after:
@@ -121,6 +141,9 @@ def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[FieldCha
             for key in sorted(set(old or {}) | set(new or {})):
                 if (old or {}).get(key) != (new or {}).get(key):
                     changes.append(FieldChange(f"{field}.{key}", _hidden(old, key), _hidden(new, key)))
+        elif field in SECRET_VALUES:
+            if old != new:
+                changes.append(FieldChange(field, HIDDEN if old else None, HIDDEN if new else None))
         elif old != new:
             changes.append(FieldChange(field, old, new))
     return tuple(changes)

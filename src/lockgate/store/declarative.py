@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from lockgate.domain.capabilities import BuiltinRole
 from lockgate.domain.declaration import (
@@ -18,16 +18,29 @@ from lockgate.domain.declaration import (
     ServerSpec,
     TeamSpec,
 )
+from lockgate.domain.model import IdentityScheme
 from lockgate.domain.plan import PlannedChange, items_by_kind, resolve_plan, resolve_secrets
+from lockgate.store.gateways import resolve_shared_identity
+from lockgate.store.hosts import new_link_id
 from lockgate.store.records import delete_row, fetch_named, insert_row, update_row
-from lockgate.store.schema import gateway_servers, gateways, hosts, roles, servers, team_gateways, teams
-from lockgate.store.servers import server_values
+from lockgate.store.schema import (
+    gateway_servers,
+    gateways,
+    hosts,
+    identities,
+    roles,
+    servers,
+    team_gateways,
+    teams,
+)
+from lockgate.store.servers import load_config, server_values
+from lockgate.vault import Vault
 
 OnChange = Callable[[PlannedChange, BaseModel | None, BaseModel | None], None]
 _TABLES = {"role": roles, "team": teams, "server": servers, "host": hosts, "gateway": gateways}
 
 
-def load_declaration(conn: Connection) -> Declaration:
+def load_declaration(conn: Connection, vault: Vault) -> Declaration:
     """Everything the store holds that a declaration can name, ordered by name (so exports are
     stable), secrets included: callers that show it must hide them."""
     return Declaration(
@@ -38,7 +51,7 @@ def load_declaration(conn: Connection) -> Declaration:
             )
         ],
         teams=[TeamSpec(name=t.name) for t in conn.execute(select(teams.c.name).order_by("name"))],
-        servers=[_server(r) for r in conn.execute(select(servers).order_by("name"))],
+        servers=[_server(r, vault) for r in conn.execute(select(servers).order_by("name"))],
         hosts=[
             HostSpec(name=h.name, kind=h.kind, enabled=h.enabled)
             for h in conn.execute(select(hosts).order_by("name"))
@@ -47,14 +60,22 @@ def load_declaration(conn: Connection) -> Declaration:
     )
 
 
-def _server(row: Any) -> DeclaredServer:
-    return DeclaredServer(name=row.name, transport=row.transport, enabled=row.enabled, **row.config)
+def _server(row: Any, vault: Vault) -> DeclaredServer:
+    config = load_config(row, vault)
+    return DeclaredServer(name=row.name, transport=row.transport, enabled=row.enabled, **config)
 
 
 def _gateway(conn: Connection, row: Any) -> GatewaySpec:
     assigned = conn.execute(
-        select(servers.c.name, gateway_servers.c.prefix)
+        select(
+            servers.c.name.label("server"),
+            gateway_servers.c.name,
+            gateway_servers.c.prefix,
+            gateway_servers.c.identity_scheme,
+            identities.c.name.label("identity"),
+        )
         .join(servers, servers.c.id == gateway_servers.c.server_id)
+        .outerjoin(identities, identities.c.id == gateway_servers.c.identity_id)
         .where(gateway_servers.c.gateway_id == row.id)
         .order_by(gateway_servers.c.position)
     )
@@ -69,7 +90,7 @@ def _gateway(conn: Connection, row: Any) -> GatewaySpec:
             "name": row.name,
             "enabled": row.enabled,
             "archived": row.archived,
-            "servers": [{"server": a.name, "prefix": a.prefix} for a in assigned],
+            "servers": [_assignment(a) for a in assigned],
             "teams": [t.name for t in granted],
         }
     )
@@ -77,6 +98,7 @@ def _gateway(conn: Connection, row: Any) -> GatewaySpec:
 
 def apply_plan(
     conn: Connection,
+    vault: Vault,
     current: Declaration,
     desired: Declaration,
     plan: Iterable[PlannedChange],
@@ -97,8 +119,10 @@ def apply_plan(
             on_change(change, now[change.kind][change.name], None)
             continue
         spec = wanted[change.kind][change.name]
-        values = _values(change.kind, spec)
+        values = _values(change.kind, spec, vault)
         if change.action == "create":
+            if table is hosts:
+                values["link_id"] = new_link_id()
             row = insert_row(conn, table, change.kind, {"name": change.name, **values})
         else:
             row = fetch_named(conn, table, change.name, change.kind)
@@ -110,13 +134,13 @@ def apply_plan(
         on_change(change, now[change.kind].get(change.name), spec)
 
 
-def _values(kind: str, spec: BaseModel) -> dict[str, Any]:
+def _values(kind: str, spec: BaseModel, vault: Vault) -> dict[str, Any]:
     if isinstance(spec, RoleSpec):
         if spec.name in {r.value for r in BuiltinRole}:
             return {"capabilities": sorted(c.value for c in spec.capabilities)}
         return {"builtin": False, "capabilities": sorted(c.value for c in spec.capabilities)}
     if isinstance(spec, ServerSpec):
-        return server_values(spec)
+        return server_values(spec, vault)
     if isinstance(spec, HostSpec):
         return {"kind": spec.kind.value, "enabled": spec.enabled}
     if isinstance(spec, GatewaySpec):
@@ -126,23 +150,72 @@ def _values(kind: str, spec: BaseModel) -> dict[str, Any]:
     raise TypeError(f"cannot store a {kind}")
 
 
+def _assignment(row: Any) -> dict[str, Any]:
+    spec = {
+        "server": row.server,
+        "name": row.name,
+        "prefix": row.prefix,
+        "identity_scheme": row.identity_scheme,
+    }
+    # a shared assignment whose identity was deleted exports without one (and fails to apply as is)
+    return spec | ({"identity": row.identity} if row.identity_scheme == IdentityScheme.SHARED.value else {})
+
+
 def _set_assignments(conn: Connection, gateway_id: int, spec: GatewaySpec) -> None:
-    """Make the gateway's assignments and team grants exactly the spec's."""
-    conn.execute(delete(gateway_servers).where(gateway_servers.c.gateway_id == gateway_id))
+    """Make the gateway's assignments and team grants exactly the spec's. Assignments are matched
+    by name and updated in place, so the identities users chose for them survive; those the spec
+    no longer names are deleted.
+
+    Raises:
+        NotFoundError: no such server, identity or team. ValueError: an identity that does not fit
+            its scheme (``resolve_shared_identity``).
+    """
+    stored = {
+        r.name: r
+        for r in conn.execute(select(gateway_servers).where(gateway_servers.c.gateway_id == gateway_id))
+    }
+    wanted = {a.assignment_name for a in spec.servers}
+    gone = [r.id for name, r in stored.items() if name not in wanted]
+    if gone:
+        conn.execute(delete(gateway_servers).where(gateway_servers.c.id.in_(gone)))
+    # prefixes are unique per gateway only by convention (no constraint), so updating in place
+    # in any order is safe
     for position, assignment in enumerate(spec.servers):
         server_id = fetch_named(conn, servers, assignment.server, "server").id
-        conn.execute(
-            insert(gateway_servers).values(
-                gateway_id=gateway_id, server_id=server_id, prefix=assignment.prefix, position=position
+        values = {
+            "server_id": server_id,
+            "prefix": assignment.prefix,
+            "position": position,
+            "identity_scheme": assignment.identity_scheme.value,
+            "identity_id": resolve_shared_identity(
+                conn, server_id, assignment.identity_scheme, assignment.identity
+            ),
+        }
+        row = stored.get(assignment.assignment_name)
+        if row is None:
+            conn.execute(
+                insert(gateway_servers).values(
+                    gateway_id=gateway_id, name=assignment.assignment_name, **values
+                )
             )
-        )
+        elif row.server_id != server_id:  # another server under the same name: choices do not carry over
+            conn.execute(delete(gateway_servers).where(gateway_servers.c.id == row.id))
+            conn.execute(
+                insert(gateway_servers).values(
+                    gateway_id=gateway_id, name=assignment.assignment_name, **values
+                )
+            )
+        else:
+            conn.execute(update(gateway_servers).where(gateway_servers.c.id == row.id).values(**values))
     conn.execute(delete(team_gateways).where(team_gateways.c.gateway_id == gateway_id))
     for team in spec.teams:
         team_id = fetch_named(conn, teams, team, "team").id
         conn.execute(insert(team_gateways).values(team_id=team_id, gateway_id=gateway_id))
 
 
-def apply_declaration(engine: Engine, declaration: Declaration, prune: bool = False) -> list[PlannedChange]:
+def apply_declaration(
+    engine: Engine, vault: Vault, declaration: Declaration, prune: bool = False
+) -> list[PlannedChange]:
     """Plan and apply ``declaration`` in one transaction, recording no admin events (the CLI's
     local bootstrap and tests; the control plane's apply records them). Returns what changed.
 
@@ -150,8 +223,8 @@ def apply_declaration(engine: Engine, declaration: Declaration, prune: bool = Fa
         MissingSecretError, NotFoundError, ConflictError: see ``resolve_secrets`` and ``apply_plan``.
     """
     with engine.begin() as conn:
-        current = load_declaration(conn)
+        current = load_declaration(conn, vault)
         desired = resolve_secrets(current, declaration)
         plan = resolve_plan(current, desired, prune)
-        apply_plan(conn, current, desired, plan, lambda *_: None)
+        apply_plan(conn, vault, current, desired, plan, lambda *_: None)
     return plan

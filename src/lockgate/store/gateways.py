@@ -5,19 +5,29 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, insert, select
+from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
+from lockgate.domain.model import Availability, IdentityScheme
 from lockgate.store.errors import ConflictError, NotFoundError
 from lockgate.store.records import fetch_named, page
 from lockgate.store.rows import as_dict
-from lockgate.store.schema import gateway_servers, gateways, servers, team_gateways, teams
+from lockgate.store.schema import gateway_servers, gateways, identities, servers, team_gateways, teams
 
 
 def describe_gateway(conn: Connection, row: Row[Any]) -> dict[str, Any]:
-    """The gateway row as a dict, with ``servers`` (its assignments in order) and ``teams``."""
+    """The gateway row as a dict, with ``servers`` (its assignments in order: ``id, name, server,
+    prefix, identity_scheme, identity``) and ``teams``."""
     assignments = conn.execute(
-        select(gateway_servers.c.id, servers.c.name.label("server"), gateway_servers.c.prefix)
+        select(
+            gateway_servers.c.id,
+            gateway_servers.c.name,
+            servers.c.name.label("server"),
+            gateway_servers.c.prefix,
+            gateway_servers.c.identity_scheme,
+            identities.c.name.label("identity"),
+        )
         .join(servers, servers.c.id == gateway_servers.c.server_id)
+        .outerjoin(identities, identities.c.id == gateway_servers.c.identity_id)
         .where(gateway_servers.c.gateway_id == row.id)
         .order_by(gateway_servers.c.position)
     )
@@ -55,21 +65,63 @@ def list_gateways(
     return [describe_gateway(conn, row) for row in rows], next_cursor
 
 
-def assign_server(conn: Connection, gateway_id: int, server_id: int, prefix: str | None) -> None:
-    """Append an assignment to the gateway.
+def resolve_shared_identity(
+    conn: Connection, server_id: int, scheme: IdentityScheme, identity: str | None
+) -> int | None:
+    """The id of the identity an assignment of ``server_id`` under ``scheme`` uses for everyone:
+    ``identity``, which must be a global identity of that server, for the shared scheme; None for
+    the others (product spec §4.2).
 
     Raises:
-        ConflictError: the server is already assigned, or another assignment has that prefix.
+        NotFoundError: no identity is called ``identity``.
+        ValueError: it is missing for the shared scheme, given for another, of another server,
+            or private.
+    """
+    if scheme is not IdentityScheme.SHARED:
+        if identity is not None:
+            raise ValueError(f"an identity is chosen only for the shared scheme, not {scheme.value!r}")
+        return None
+    if identity is None:
+        raise ValueError("the shared scheme needs an identity: a global identity of the server")
+    row = conn.execute(select(identities).where(identities.c.name == identity)).first()
+    if row is None:
+        raise NotFoundError(f"no identity named {identity!r}")
+    if row.server_id != server_id:
+        raise ValueError(f"identity {identity!r} is for another server")
+    if row.availability != Availability.GLOBAL.value:
+        raise ValueError(f"identity {identity!r} is private; only a global identity can be shared")
+    return int(row.id)
+
+
+def assign_server(
+    conn: Connection,
+    gateway_id: int,
+    server_id: int,
+    *,
+    name: str,
+    prefix: str | None,
+    scheme: IdentityScheme = IdentityScheme.NONE,
+    identity: str | None = None,
+) -> None:
+    """Append an assignment called ``name`` to the gateway. The same server may be assigned more
+    than once, under different names (e.g. shared for reads, per-user for writes).
+
+    Raises:
+        ConflictError: another assignment has that name or that prefix.
+        NotFoundError, ValueError: as ``resolve_shared_identity``.
     """
     taken = conn.execute(
-        select(gateway_servers.c.server_id, gateway_servers.c.prefix).where(
+        select(gateway_servers.c.name, gateway_servers.c.prefix).where(
             gateway_servers.c.gateway_id == gateway_id
         )
     ).all()
-    if any(t.server_id == server_id for t in taken):
-        raise ConflictError("the server is already assigned to this gateway")
+    if any(t.name == name for t in taken):
+        raise ConflictError(
+            f"an assignment named {name!r} is already on this gateway; give the new one another name"
+        )
     if prefix is not None and any(t.prefix == prefix for t in taken):
         raise ConflictError(f"another assignment on this gateway has the prefix {prefix!r}")
+    identity_id = resolve_shared_identity(conn, server_id, scheme, identity)
     position = conn.execute(
         select(func.coalesce(func.max(gateway_servers.c.position) + 1, 0)).where(
             gateway_servers.c.gateway_id == gateway_id
@@ -77,24 +129,56 @@ def assign_server(conn: Connection, gateway_id: int, server_id: int, prefix: str
     ).scalar_one()
     conn.execute(
         insert(gateway_servers).values(
-            gateway_id=gateway_id, server_id=server_id, prefix=prefix, position=position
+            gateway_id=gateway_id,
+            server_id=server_id,
+            name=name,
+            prefix=prefix,
+            position=position,
+            identity_scheme=scheme.value,
+            identity_id=identity_id,
         )
     )
 
 
-def unassign_server(conn: Connection, gateway_id: int, assignment_id: int) -> None:
-    """Remove one assignment.
+def fetch_assignment(conn: Connection, gateway_id: int, name: str) -> Row[Any]:
+    """The gateway's assignment called ``name``.
 
     Raises:
-        NotFoundError: the gateway has no assignment with that id.
+        NotFoundError: the gateway has none.
     """
-    removed = conn.execute(
-        delete(gateway_servers).where(
-            (gateway_servers.c.id == assignment_id) & (gateway_servers.c.gateway_id == gateway_id)
-        )
-    ).rowcount
-    if not removed:
-        raise NotFoundError(f"the gateway has no assignment {assignment_id}")
+    where = (gateway_servers.c.gateway_id == gateway_id) & (gateway_servers.c.name == name)
+    row = conn.execute(select(gateway_servers).where(where)).first()
+    if row is None:
+        raise NotFoundError(f"the gateway has no assignment named {name!r}")
+    return row
+
+
+def set_identity_scheme(
+    conn: Connection, gateway_id: int, name: str, scheme: IdentityScheme, identity: str | None
+) -> None:
+    """Set the identity scheme (and the shared identity) of the gateway's assignment ``name``.
+    Users' choices of identity for it are kept, for when it is per-user again.
+
+    Raises:
+        NotFoundError: no such assignment or identity. ValueError: as ``resolve_shared_identity``.
+    """
+    row = fetch_assignment(conn, gateway_id, name)
+    identity_id = resolve_shared_identity(conn, row.server_id, scheme, identity)
+    conn.execute(
+        update(gateway_servers)
+        .where(gateway_servers.c.id == row.id)
+        .values(identity_scheme=scheme.value, identity_id=identity_id)
+    )
+
+
+def unassign_server(conn: Connection, gateway_id: int, name: str) -> None:
+    """Remove the assignment called ``name`` (and users' choices of identity for it).
+
+    Raises:
+        NotFoundError: the gateway has no assignment with that name.
+    """
+    row = fetch_assignment(conn, gateway_id, name)
+    conn.execute(delete(gateway_servers).where(gateway_servers.c.id == row.id))
 
 
 def grant_team(conn: Connection, gateway_id: int, team: str) -> None:

@@ -11,7 +11,14 @@ from lockgate.api.errors import Forbidden
 from lockgate.api.operation import Context, Input, NoInput, Operation
 from lockgate.domain.capabilities import Capability
 from lockgate.domain.declaration import Declaration, DeclaredServer, RoleSpec
-from lockgate.domain.plan import SECRET_FIELDS, PlannedChange, items_by_kind, resolve_plan, resolve_secrets
+from lockgate.domain.plan import (
+    SECRET_FIELDS,
+    SECRET_VALUES,
+    PlannedChange,
+    items_by_kind,
+    resolve_plan,
+    resolve_secrets,
+)
 from lockgate.policy.access_control import resolve_refusal
 from lockgate.policy.declaration import resolve_change_capabilities
 from lockgate.store.declarative import apply_plan, load_declaration
@@ -21,7 +28,7 @@ from lockgate.store.schema import gateways
 
 class FieldChange(BaseModel):
     field: str
-    before: Any = Field(description="The old value; '(secret)' stands for an env or header value.")
+    before: Any = Field(description="The old value; '(secret)' stands for a secret value.")
     after: Any
 
 
@@ -45,9 +52,10 @@ class DeclarationInput(Input):
 
 
 def export_declaration(ctx: Context, _args: NoInput) -> Declaration:
-    """The whole configuration as a declaration; env and header values come back null."""
+    """The whole configuration as a declaration; env and header values and OAuth client secrets
+    come back null."""
     with ctx.transaction() as conn:
-        return hide_secrets(load_declaration(conn))
+        return hide_secrets(load_declaration(conn, ctx.vault))
 
 
 def plan_declaration(ctx: Context, args: DeclarationInput) -> Plan:
@@ -65,14 +73,14 @@ def apply_declaration(ctx: Context, args: DeclarationInput) -> Plan:
 
     with ctx.transaction() as conn:
         current, desired, plan = _plan(ctx, conn, args)
-        apply_plan(conn, current, desired, plan, on_change)
+        apply_plan(conn, ctx.vault, current, desired, plan, on_change)
     return _answer(plan, applied=True)
 
 
 def _plan(
     ctx: Context, conn: Connection, args: DeclarationInput
 ) -> tuple[Declaration, Declaration, list[PlannedChange]]:
-    current = load_declaration(conn)
+    current = load_declaration(conn, ctx.vault)
     desired = resolve_secrets(current, args.declaration)
     plan = resolve_plan(current, desired, args.prune)
     wanted = items_by_kind(desired)
@@ -98,12 +106,13 @@ def _authorize(ctx: Context, conn: Connection, change: PlannedChange, spec: Base
 
 
 def hide_secrets(declaration: Declaration) -> Declaration:
-    """The declaration with every env and header value replaced by null."""
+    """The declaration with every env and header value and OAuth client secret replaced by null."""
     return declaration.model_copy(update={"servers": [_hidden(s) for s in declaration.servers]})
 
 
 def _hidden(server: DeclaredServer) -> DeclaredServer:
-    return server.model_copy(update={f: dict.fromkeys(getattr(server, f)) for f in SECRET_FIELDS})
+    hidden: dict[str, Any] = {f: dict.fromkeys(getattr(server, f)) for f in SECRET_FIELDS}
+    return server.model_copy(update=hidden | dict.fromkeys(SECRET_VALUES))
 
 
 def _shown(spec: BaseModel | None) -> dict[str, Any] | None:

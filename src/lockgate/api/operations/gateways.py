@@ -8,9 +8,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from lockgate.api.operation import Context, Input, Operation, Versioned
-from lockgate.api.operations.common import Act, ListInput, Name, Page, RowId, save_change
+from lockgate.api.operations.common import Act, ListInput, Name, Page, save_change
 from lockgate.domain.capabilities import Capability
-from lockgate.domain.declaration import PREFIX
+from lockgate.domain.declaration import PREFIX, IdentityName
+from lockgate.domain.model import IdentityScheme
 from lockgate.policy.access_control import EVERYONE, resolve_visible_gateways
 from lockgate.store import gateways as store
 from lockgate.store.gateways import describe_gateway
@@ -19,11 +20,18 @@ from lockgate.store.schema import gateways, servers
 
 
 class Assignment(BaseModel):
-    """A server on a gateway; its features are exposed as ``<prefix>__<name>`` when prefixed."""
+    """A server on a gateway under a name (unique on the gateway; by default the server's); its
+    features are exposed as ``<prefix>__<name>`` when prefixed."""
 
     id: int
+    name: str
     server: str
     prefix: str | None
+    identity_scheme: IdentityScheme = Field(
+        description="none: the server's own configuration only; shared: one identity for everyone; "
+        "per_user: each user brings their own identity."
+    )
+    identity: str | None = Field(description="The shared scheme's identity (a global identity).")
 
 
 class Gateway(BaseModel):
@@ -35,6 +43,13 @@ class Gateway(BaseModel):
     version: int = Field(description="Bumped by every change; send it back as If-Match.")
     created_at: float
     updated_at: float
+
+
+_SCHEME = (
+    "Whose credential goes upstream: none (the server's own configuration), shared (one identity "
+    "for everyone), per_user (each user's own)."
+)
+_IDENTITY = "For the shared scheme: a global identity of the server."
 
 
 class GatewayList(ListInput):
@@ -63,12 +78,26 @@ class GatewayChange(Versioned):
 class AssignmentCreate(Versioned):
     gateway: Name
     server: Name
+    name: Name | None = Field(
+        None,
+        description="The assignment's name on the gateway (default: the server's); assign the "
+        "same server twice under two names.",
+    )
     prefix: str | None = Field(None, pattern=PREFIX, description="Namespaces the server's features.")
+    identity_scheme: IdentityScheme = Field(IdentityScheme.NONE, description=_SCHEME)
+    identity: IdentityName | None = Field(None, description=_IDENTITY)
 
 
 class AssignmentRef(Versioned):
     gateway: Name
-    assignment: RowId
+    assignment: Name = Field(description="The assignment's name (by default its server's).")
+
+
+class IdentitySchemeChange(Versioned):
+    gateway: Name
+    assignment: Name = Field(description="The assignment's name (by default its server's).")
+    scheme: IdentityScheme = Field(description=_SCHEME)
+    identity: IdentityName | None = Field(None, description=_IDENTITY)
 
 
 class TeamGrant(Versioned):
@@ -158,24 +187,53 @@ def restore_gateway(ctx: Context, args: GatewayChange) -> Gateway:
 
 
 def assign_server(ctx: Context, args: AssignmentCreate) -> Gateway:
-    """Assign a server to the gateway, optionally with a prefix for its features' names."""
+    """Assign a server to the gateway under a name (default the server's), optionally with a prefix
+    for its features' names and an identity scheme (product spec §4.2). The same server may be
+    assigned twice under two names, e.g. shared for reads and per-user for writes. Raises 409 when
+    the name or prefix is taken on the gateway, 400 when the identity does not fit the scheme (the
+    shared scheme needs a global identity of this server; the others none)."""
 
     def act(conn: Connection, row: Any) -> None:
         server = fetch_named(conn, servers, args.server, "server")
         ctx.require_server(store.server_gateway_ids(conn, server.id), server.name)
-        store.assign_server(conn, row.id, server.id, args.prefix)
+        store.assign_server(
+            conn,
+            row.id,
+            server.id,
+            name=args.name or server.name,
+            prefix=args.prefix,
+            scheme=args.identity_scheme,
+            identity=args.identity,
+        )
 
     return _change(ctx, args.gateway, args.if_match, {}, act)
 
 
 def unassign_server(ctx: Context, args: AssignmentRef) -> Gateway:
-    """Remove one assignment (by its id, from the gateway's ``servers``)."""
+    """Remove one assignment (by its name, from the gateway's ``servers``), with the identities
+    users chose for it."""
     return _change(
         ctx,
         args.gateway,
         args.if_match,
         {},
         lambda conn, row: store.unassign_server(conn, row.id, args.assignment),
+    )
+
+
+def set_identity_scheme(ctx: Context, args: IdentitySchemeChange) -> Gateway:
+    """Set whose credential an assignment sends upstream: none, shared (``identity``: a global
+    identity of the server, used for everyone) or per_user (each user brings their own). Raises
+    400 when the identity does not fit the scheme, 404 when there is no such assignment or
+    identity."""
+    return _change(
+        ctx,
+        args.gateway,
+        args.if_match,
+        {},
+        lambda conn, row: store.set_identity_scheme(
+            conn, row.id, args.assignment, args.scheme, args.identity
+        ),
     )
 
 
@@ -218,6 +276,9 @@ OPERATIONS = [
     Operation("gateways", "unassign", "DELETE", _G + "/assignments/{assignment}",
               "Unassign a server from a gateway", Capability.BASIC_GATEWAY_MANAGEMENT, unassign_server,
               AssignmentRef, Gateway),
+    Operation("gateways", "set-identity-scheme", "POST", _G + "/assignments/{assignment}/identity-scheme",
+              "Set an assignment's identity scheme", Capability.BASIC_GATEWAY_MANAGEMENT, set_identity_scheme,
+              IdentitySchemeChange, Gateway),
     Operation("gateways", "grant", "POST", _G + "/teams", "Grant a gateway to a team",
               Capability.MANAGE_TEAM_GATEWAY_PROVISIONING, grant_team, TeamGrant, Gateway, status=201),
     Operation("gateways", "revoke", "DELETE", _G + "/teams/{team}", "Take a gateway back from a team",

@@ -1,7 +1,7 @@
 """Servers: add, edit, delete; the break-glass toggle; a live preview of their features.
 
-Env and header values are secrets: no output (and so no admin event) ever carries them, only
-their names.
+Env and header values and the OAuth client secret are secrets: no output (and so no admin event)
+ever carries them, only env and header names and whether a client secret is set.
 """
 
 from __future__ import annotations
@@ -42,6 +42,16 @@ class Server(BaseModel):
     url: str | None
     env_names: list[str] = Field(description="The environment variables set for it. " + _SECRET)
     header_names: list[str] = Field(description="The headers sent on every request. " + _SECRET)
+    oauth_client_id: str | None = Field(
+        None,
+        description="A pre-registered OAuth client's id, for servers without dynamic registration.",
+    )
+    oauth_client_secret_set: bool = Field(
+        False, description="Whether the pre-registered client has a secret; the secret itself is never shown."
+    )
+    oauth_scopes: str | None = Field(
+        None, description="The scopes to ask for when authorizing (space-separated)."
+    )
     revision: str = Field(
         description="A digest of the configuration; it changes when the configuration does."
     )
@@ -77,7 +87,8 @@ class ServerCreate(ServerSpec, Input):
 
 class ServerUpdate(Versioned):
     """Any field of a server; the result must be a whole valid server. Switching ``transport``
-    drops the old transport's fields. ``env`` and ``headers`` replace the stored ones entirely."""
+    drops the old transport's fields. ``env`` and ``headers`` replace the stored ones entirely; an
+    ``oauth_client_secret`` of null removes the stored one."""
 
     server: Name
     name: Name | None = Field(None, description="A new name.")
@@ -89,6 +100,9 @@ class ServerUpdate(Versioned):
     cwd: str | None = None
     url: str | None = None
     headers: dict[str, str] | None = None
+    oauth_client_id: str | None = Field(None, max_length=512)
+    oauth_client_secret: str | None = Field(None, max_length=4096, description="Write-only; null removes it.")
+    oauth_scopes: str | None = Field(None, max_length=2048)
 
 
 class ServerChange(Versioned):
@@ -96,11 +110,15 @@ class ServerChange(Versioned):
 
 
 def _view(row: Row[Any]) -> Server:
-    spec = store.load_spec(row)
+    config = dict(row.config)  # env and header names only: their values are sealed apart
+    env_names, header_names = config.pop("env", None) or [], config.pop("headers", None) or []
+    secret_set = bool(config.pop(store.OAUTH_CLIENT_SECRET_SET, False))
+    spec = ServerSpec(name=row.name, transport=row.transport, enabled=row.enabled, **config)
     return Server(
-        **spec.model_dump(exclude={"env", "headers"}),
-        env_names=sorted(spec.env),
-        header_names=sorted(spec.headers),
+        **spec.model_dump(exclude={"env", "headers", "oauth_client_secret"}),
+        env_names=sorted(env_names),
+        header_names=sorted(header_names),
+        oauth_client_secret_set=secret_set,
         revision=row.revision,
         version=row.version,
         created_at=row.created_at,
@@ -148,7 +166,7 @@ def create_server(ctx: Context, args: ServerCreate) -> Server:
     if not args.enabled:
         ctx.require(Capability.DISABLE_AND_ENABLE_SERVERS)
     with ctx.transaction() as conn:
-        row = insert_row(conn, servers, "server", {"name": args.name, **store.server_values(args)})
+        row = insert_row(conn, servers, "server", {"name": args.name, **store.server_values(args, ctx.vault)})
         after = _view(row)
         ctx.record(conn, "server", row.name, None, after.model_dump(mode="json"))
     return after
@@ -178,11 +196,11 @@ def update_server(ctx: Context, args: ServerUpdate) -> Server:
         ctx.require(Capability.DISABLE_AND_ENABLE_SERVERS)
 
     def values(row: Row[Any]) -> dict[str, Any]:
-        stored = store.load_spec(row).model_dump()
+        stored = store.load_spec(row, ctx.vault).model_dump()
         if given.get("transport", stored["transport"]) != stored["transport"]:
             stored = {"name": stored["name"], "enabled": stored["enabled"]}
         spec = validate_model(ServerSpec, stored | given)
-        return {"name": spec.name, **store.server_values(spec)}
+        return {"name": spec.name, **store.server_values(spec, ctx.vault, row)}
 
     return _change(ctx, args.server, args.if_match, values)
 
@@ -207,7 +225,7 @@ def enable_server(ctx: Context, args: ServerChange) -> Server:
 
 def _load_live(ctx: Context, name: str) -> LiveServer:
     with ctx.transaction() as conn:
-        return store.load_server(_target(ctx, conn, name))
+        return store.load_server(_target(ctx, conn, name), ctx.vault)
 
 
 async def preview_features(ctx: Context, args: ServerRef) -> Features:
