@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from lockgate.dataplane.credentials import CredentialRefreshError
 from lockgate.dataplane.cursors import decode_cursor, encode_cursor
 from lockgate.dataplane.errors import JsonRpcError
 from lockgate.dataplane.exchange import Exchange
@@ -89,10 +90,10 @@ class Aggregator:
 
     async def list_names(self, assignment: Assignment, kind: FeatureKind, client: Client) -> frozenset[str]:
         """All names a server lists for ``kind``, following its cursors (bounded)."""
-        upstream = self._forwarder.pool.get(assignment.server, client)
         try:
+            upstream = await self._forwarder.upstream_for(assignment, client)
             await self._forwarder.connect(upstream, client, assignment.server.name)
-        except UpstreamError:
+        except (UpstreamError, CredentialRefreshError):
             return frozenset()
         names: set[str] = set()
         annotated: dict[str, dict[str, str]] = {}

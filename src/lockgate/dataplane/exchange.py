@@ -9,6 +9,7 @@ from typing import Any
 
 from lockgate.audit.recorder import AuditRecorder, Leg
 from lockgate.domain.model import Access, Assignment
+from lockgate.policy.identities import resolve_identity_refusal
 from lockgate.upstream.base import Client, Era, JsonObject
 
 
@@ -34,7 +35,12 @@ class Exchange:
 
     @property
     def enabled_assignments(self) -> list[Assignment]:
-        return [a for a in self.access.assignments if a.server.enabled]
+        """The assignments this user's lists show: server enabled, and the identity its scheme needs
+        present, enabled and ready (product spec §4.2: a per-user server without the user's identity
+        is absent from their lists)."""
+        return [
+            a for a in self.access.assignments if a.server.enabled and resolve_identity_refusal(a) is None
+        ]
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000

@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 from lockgate.dataplane.aggregation import Aggregator
+from lockgate.dataplane.credentials import CredentialRefresher, CredentialRefreshError
 from lockgate.dataplane.errors import (
+    IDENTITY_REQUIRED,
     INVALID_PARAMS,
     METHOD_NOT_FOUND,
     REFUSED,
@@ -28,6 +31,7 @@ from lockgate.dataplane.params import check_param_headers, upstream_param_header
 from lockgate.dataplane.routing import FeatureIndex, resolve_named, resolve_uri
 from lockgate.domain.features import LIST_METHODS, FeatureKind
 from lockgate.domain.model import Assignment
+from lockgate.policy.identities import resolve_identity_refusal
 from lockgate.upstream.base import Client, Era, JsonObject, Upstream, UpstreamError, UpstreamUnavailableError
 from lockgate.upstream.pool import UpstreamPool
 
@@ -58,11 +62,20 @@ class Forwarder:
     """
 
     def __init__(
-        self, pool: UpstreamPool, *, timeout: float, connect_timeout: float, cursor_key: bytes
+        self,
+        pool: UpstreamPool,
+        *,
+        timeout: float,
+        connect_timeout: float,
+        cursor_key: bytes,
+        credentials: CredentialRefresher | None = None,
+        public_url: str = "",
     ) -> None:
         self.pool = pool
         self.timeout = timeout
         self.connect_timeout = connect_timeout
+        self.credentials = credentials
+        self.public_url = public_url
         self.index = FeatureIndex(self._list_all_names)
         self.aggregator = Aggregator(self, cursor_key)
 
@@ -94,7 +107,7 @@ class Forwarder:
         route = await resolve_named(self.index, ex.access.assignments, kind, name, ex.client)
         noun = "tool" if kind is FeatureKind.TOOL else "prompt"
         if route is None:
-            raise refusal(ex, INVALID_PARAMS, f"Unknown {noun}: {name}", f"unknown_{noun}")
+            raise self._unknown(ex, f"Unknown {noun}: {name}", f"unknown_{noun}")
         self._refuse_disabled(ex, route.assignment)
         if kind is FeatureKind.TOOL:
             await self._mirror_param_headers(ex, route.assignment, route.upstream_name, params)
@@ -128,7 +141,7 @@ class Forwarder:
         assignment = await resolve_uri(self.index, ex.access.assignments, uri, ex.client)
         if assignment is None:
             code = INVALID_PARAMS if ex.era is Era.MODERN else -32002
-            raise refusal(ex, code, f"Resource not found: {uri}", "unknown_resource", uri=uri)
+            raise self._unknown(ex, f"Resource not found: {uri}", "unknown_resource", code=code, uri=uri)
         self._refuse_disabled(ex, assignment)
         return await self.forward(ex, assignment, ex.params)
 
@@ -164,9 +177,46 @@ class Forwarder:
         return {"result": {}}
 
     def _refuse_disabled(self, ex: Exchange, assignment: Assignment) -> None:
+        name = assignment.server.name
         if not assignment.server.enabled:
-            name = assignment.server.name
             raise refusal(ex, REFUSED, f"server {name!r} is disabled", "server_disabled", server=name)
+        refused = resolve_identity_refusal(assignment)
+        if refused is not None:
+            extra: dict[str, Any] = {"connect_url": self.connect_url(ex)} if refused.user_can_connect else {}
+            message = refused.message + (f" (connect at {extra['connect_url']})" if extra else "")
+            raise refusal(ex, IDENTITY_REQUIRED, message, refused.reason, server=name, **extra)
+
+    def connect_url(self, ex: Exchange) -> str:
+        """Where this user brings their identities for this gateway: the host's connection link."""
+        principal = ex.access.principal
+        query = urlencode({"gateway": principal.gateway})
+        return f"{self.public_url}/connect/{principal.host_link_id}?{query}"
+
+    def _unknown(
+        self, ex: Exchange, message: str, reason: str, *, code: int = INVALID_PARAMS, **data: Any
+    ) -> JsonRpcError:
+        """Refuse an unknown name, saying which servers this user cannot see yet and where to fix it."""
+        hidden = [
+            a.server.name
+            for a in ex.access.assignments
+            if a.server.enabled and (r := resolve_identity_refusal(a)) is not None and r.user_can_connect
+        ]
+        if hidden:
+            names = ", ".join(repr(n) for n in hidden)
+            message += f" (servers {names} need your identity first: {self.connect_url(ex)})"
+            data["connect_url"] = self.connect_url(ex)
+        return refusal(ex, code, message, reason, **data)
+
+    async def upstream_for(self, assignment: Assignment, client: Client) -> Upstream:
+        """The pooled upstream for ``assignment`` with its credential attached, refreshed if due.
+
+        Raises:
+            CredentialRefreshError: the credential is due and could not be refreshed.
+        """
+        credential = assignment.credential
+        if credential is not None and self.credentials is not None:
+            credential = await self.credentials.fresh(credential)
+        return self.pool.get(assignment.server, client, credential)
 
     async def forward(self, ex: Exchange, assignment: Assignment, params: JsonObject | None) -> JsonObject:
         """Send ``ex.method`` with ``params`` to one server, within the deadline; record both legs.
@@ -177,13 +227,23 @@ class Forwarder:
         server = assignment.server.name
         sent_at, t0 = time.time(), time.perf_counter()
         try:
-            upstream = self.pool.get(assignment.server, ex.client)
+            upstream = await self.upstream_for(assignment, ex.client)
             if not upstream.is_open:
                 await self.connect(upstream, ex.client, server)
             async with asyncio.timeout(self.timeout):
                 response = await upstream.request(ex.method, params, ex.client)
                 if ex.era is Era.LEGACY and _input_required(response):
                     response = await drive_input_required(upstream, ex, params, response)
+        except CredentialRefreshError as exc:
+            reason = (
+                "identity_needs_reauthorization" if exc.needs_reauthorization else "identity_refresh_failed"
+            )
+            message = str(exc)
+            extra: dict[str, Any] = {}
+            if exc.needs_reauthorization:
+                extra["connect_url"] = self.connect_url(ex)
+                message += f"; authorize it again at {extra['connect_url']}"
+            raise refusal(ex, IDENTITY_REQUIRED, message, reason, server=server, **extra) from None
         except TimeoutError:
             self._legs(ex, server, sent_at, params, t0, None, "timeout")
             message = f"server {server!r} did not answer within {self.timeout:g}s"

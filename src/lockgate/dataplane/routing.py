@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from lockgate.domain.features import FeatureKind, split_name
 from lockgate.domain.model import Assignment
+from lockgate.policy.identities import resolve_identity_refusal
 from lockgate.upstream.base import Client
 
 ListNames = Callable[[Assignment, FeatureKind, Client], Awaitable[frozenset[str]]]
@@ -25,16 +26,22 @@ class Route:
     upstream_name: str
 
 
+def _key(assignment: Assignment) -> tuple[int, str, int]:
+    """Features are remembered per server revision and identity: what a server lists may depend on
+    whose credential asks."""
+    return (assignment.server.id, assignment.server.revision, assignment.identity_key)
+
+
 class FeatureIndex:
-    """Per server (and revision): the names of its features of each kind, as last listed."""
+    """Per server (revision and identity): the names of its features of each kind, as last listed."""
 
     def __init__(self, list_names: ListNames) -> None:
         self._list_names = list_names
-        self._names: dict[tuple[int, str, FeatureKind], frozenset[str]] = {}
-        self._params: dict[tuple[int, str], dict[str, dict[str, str]]] = {}
+        self._names: dict[tuple[int, str, int, FeatureKind], frozenset[str]] = {}
+        self._params: dict[tuple[int, str, int], dict[str, dict[str, str]]] = {}
 
     def forget(self, server_id: int, kind: FeatureKind | None = None) -> None:
-        for key in [k for k in self._names if k[0] == server_id and (kind is None or k[2] is kind)]:
+        for key in [k for k in self._names if k[0] == server_id and (kind is None or k[3] is kind)]:
             del self._names[key]
         if kind in (None, FeatureKind.TOOL):
             for params_key in [k for k in self._params if k[0] == server_id]:
@@ -42,13 +49,13 @@ class FeatureIndex:
 
     def store_params(self, assignment: Assignment, params: dict[str, dict[str, str]]) -> None:
         """Remember each tool's ``x-mcp-header`` parameters (tool → {argument: header suffix})."""
-        self._params[(assignment.server.id, assignment.server.revision)] = params
+        self._params[_key(assignment)] = params
 
     def params(self, assignment: Assignment) -> dict[str, dict[str, str]] | None:
-        return self._params.get((assignment.server.id, assignment.server.revision))
+        return self._params.get(_key(assignment))
 
     async def names(self, assignment: Assignment, kind: FeatureKind, client: Client) -> frozenset[str]:
-        key = (assignment.server.id, assignment.server.revision, kind)
+        key = (*_key(assignment), kind)
         names = self._names.get(key)
         if names is None:
             names = await self._list_names(assignment, kind, client)
@@ -56,10 +63,10 @@ class FeatureIndex:
         return names
 
     def store(self, assignment: Assignment, kind: FeatureKind, names: frozenset[str]) -> None:
-        self._names[(assignment.server.id, assignment.server.revision, kind)] = names
+        self._names[(*_key(assignment), kind)] = names
 
     def known(self, assignment: Assignment, kind: FeatureKind) -> bool:
-        return (assignment.server.id, assignment.server.revision, kind) in self._names
+        return (*_key(assignment), kind) in self._names
 
 
 async def resolve_named(
@@ -80,7 +87,7 @@ async def resolve_named(
     if len(plain) == 1 and len(enabled) == 1:
         return Route(enabled[0], name)
     for refresh in (False, True):
-        for assignment in plain:
+        for assignment in _reachable(plain):
             if refresh and index.known(assignment, kind):
                 index.forget(assignment.server.id, kind)
             elif refresh:
@@ -88,6 +95,11 @@ async def resolve_named(
             if name in await index.names(assignment, kind, client):
                 return Route(assignment, name)
     return None
+
+
+def _reachable(assignments: list[Assignment]) -> list[Assignment]:
+    """The assignments whose server can be asked for its features as the calling user."""
+    return [a for a in assignments if resolve_identity_refusal(a) is None]
 
 
 def template_pattern(template: str) -> re.Pattern[str]:
@@ -115,7 +127,7 @@ async def resolve_uri(
     if len(plain) == 1 and len(enabled) == 1:
         return enabled[0]
     for refresh in (False, True):
-        for assignment in plain:
+        for assignment in _reachable(plain):
             if refresh:
                 index.forget(assignment.server.id, FeatureKind.RESOURCE)
                 index.forget(assignment.server.id, FeatureKind.RESOURCE_TEMPLATE)

@@ -46,13 +46,71 @@ class Server:
     revision: str = ""
 
 
+class IdentityKind(StrEnum):
+    """What an identity holds (product spec §4.1)."""
+
+    NONE = "none"  # no credential: the server needs none
+    HEADERS = "headers"  # header values (API key, ``Authorization: Bearer ...``); env values for stdio
+    OAUTH = "oauth"  # an OAuth access token (and refresh token) obtained by Lockgate as the client
+
+
+class Availability(StrEnum):
+    """Who may use an identity: its owner alone, or anyone (a gateway's shared service account)."""
+
+    PRIVATE = "private"
+    GLOBAL = "global"
+
+
+class IdentityStatus(StrEnum):
+    READY = "ready"
+    PENDING = "pending"  # an OAuth identity whose authorization has not completed
+    NEEDS_REAUTHORIZATION = "needs_reauthorization"  # its refresh token was refused
+
+
+class IdentityScheme(StrEnum):
+    """Whose credential a server assignment uses upstream (product spec §4.2)."""
+
+    NONE = "none"  # none brokered: the server's own configuration only
+    SHARED = "shared"  # one identity chosen for everyone on the gateway (a service account)
+    PER_USER = "per_user"  # each user brings their own identity
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """An identity opened for the data plane: what it attaches upstream on every request.
+
+    ``values`` are header values for http and sse servers and environment variables for stdio
+    servers; an OAuth identity's is ``{"Authorization": "Bearer <access token>"}``. ``version``
+    changes with every change to the identity, so pooled upstream sessions can be replaced.
+    """
+
+    identity_id: int
+    name: str
+    kind: IdentityKind
+    enabled: bool
+    status: IdentityStatus
+    version: int
+    values: Mapping[str, str] = field(default_factory=dict, repr=False)
+    expires_at: float | None = None  # unix seconds; OAuth only
+
+
 @dataclass(frozen=True, slots=True)
 class Assignment:
-    """A server assigned to a gateway, with an optional name prefix (namespacing)."""
+    """A server assigned to a gateway under a name (default the server's), with an optional name
+    prefix (namespacing) and an identity scheme. ``credential`` is the identity resolved for the
+    calling user (None: none needed, none chosen, or none brought)."""
 
     id: int
     server: Server
     prefix: str | None = None
+    name: str = ""
+    scheme: IdentityScheme = IdentityScheme.NONE
+    credential: Credential | None = None
+
+    @property
+    def identity_key(self) -> int:
+        """Which identity's upstream sessions serve this assignment (0: the server's own)."""
+        return self.credential.identity_id if self.credential is not None else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +124,7 @@ class Principal:
     gateway: str
     user_id: int
     user_email: str
+    host_link_id: str = ""  # the host's connection link, where a user brings missing identities
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,10 +12,63 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, select
+from sqlalchemy import ColumnElement, Engine, ScalarSelect, case, func, literal_column, select
 
-from lockgate.domain.model import Access, Assignment, Principal, Server, Transport
-from lockgate.store.schema import api_tokens, connections, gateway_servers, gateways, hosts, servers, users
+from lockgate.domain.model import (
+    Access,
+    Assignment,
+    Credential,
+    IdentityKind,
+    IdentityScheme,
+    IdentityStatus,
+    Principal,
+    Server,
+    Transport,
+)
+from lockgate.store.schema import (
+    api_tokens,
+    connections,
+    gateway_servers,
+    gateways,
+    hosts,
+    identities,
+    identity_choices,
+    servers,
+    users,
+)
+from lockgate.store.servers import load_config
+from lockgate.vault import Vault, place
+
+_own = identities.alias("own")
+
+
+def _newest_own(*, usable: bool) -> ScalarSelect[int]:
+    own = (_own.c.server_id == gateway_servers.c.server_id) & (_own.c.owner_id == users.c.id)
+    if usable:
+        own &= _own.c.enabled & (_own.c.status == literal_column(f"'{IdentityStatus.READY.value}'"))
+    return select(func.max(_own.c.id)).where(own).scalar_subquery()
+
+
+def _literal(scheme: IdentityScheme) -> ColumnElement[str]:
+    """A constant rendered into the SQL: the compiled query takes one parameter, the token hash."""
+    return literal_column(f"'{scheme.value}'")
+
+
+# The identity an assignment uses for the calling user (product spec §4.2): the shared scheme's chosen
+# identity; for per-user, the user's choice for this assignment, else their newest own identity for
+# the server that is enabled and ready, else their newest one (which then says why it is refused).
+# None for the scheme "none".
+_IDENTITY_ID = case(
+    (gateway_servers.c.identity_scheme == _literal(IdentityScheme.SHARED), gateway_servers.c.identity_id),
+    (
+        gateway_servers.c.identity_scheme == _literal(IdentityScheme.PER_USER),
+        func.coalesce(
+            identity_choices.c.identity_id,
+            _newest_own(usable=True),
+            _newest_own(usable=False),
+        ),
+    ),
+)
 
 _QUERY = (
     select(
@@ -40,6 +93,18 @@ _QUERY = (
         servers.c.config,
         servers.c.revision,
         users.c.active,
+        servers.c.secrets,
+        gateway_servers.c.name,
+        gateway_servers.c.identity_scheme,
+        identities.c.id,
+        identities.c.name,
+        identities.c.kind,
+        identities.c.enabled,
+        identities.c.status,
+        identities.c.version,
+        identities.c.secret,
+        identities.c.expires_at,
+        hosts.c.link_id,
     )
     .join(connections, connections.c.id == api_tokens.c.connection_id)
     .join(hosts, hosts.c.id == connections.c.host_id)
@@ -47,6 +112,12 @@ _QUERY = (
     .join(users, users.c.id == connections.c.user_id)
     .outerjoin(gateway_servers, gateway_servers.c.gateway_id == gateways.c.id)
     .outerjoin(servers, servers.c.id == gateway_servers.c.server_id)
+    .outerjoin(
+        identity_choices,
+        (identity_choices.c.assignment_id == gateway_servers.c.id)
+        & (identity_choices.c.user_id == users.c.id),
+    )
+    .outerjoin(identities, identities.c.id == _IDENTITY_ID)
     .where(api_tokens.c.token_hash == "")
     .order_by(gateway_servers.c.position)
 )
@@ -55,14 +126,16 @@ _QUERY = (
 class AccessReader:
     """Reads the access an API token grants. Not thread-safe: use it from one thread (the event loop)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, vault: Vault) -> None:
         self._engine = engine
+        self._vault = vault
         compiled = _QUERY.compile(dialect=engine.dialect)
         self._sql = compiled.string
         self._positional = bool(compiled.positiontup)
         self._param = next(iter(compiled.params))
         self._connection: Any = None
         self._servers: dict[tuple[int, str, bool], Server] = {}
+        self._credentials: dict[tuple[Any, ...], Credential] = {}
 
     def close(self) -> None:
         if self._connection is not None:
@@ -110,6 +183,7 @@ class AccessReader:
             gateway=first[7],
             user_id=first[10],
             user_email=first[11],
+            host_link_id=first[32],
         )
         return Access(
             principal=principal,
@@ -119,14 +193,47 @@ class AccessReader:
             gateway_enabled=bool(first[8]),
             gateway_archived=bool(first[9]),
             user_active=bool(first[20]),
-            assignments=tuple(Assignment(r[12], self._server(r), r[13]) for r in rows if r[12] is not None),
+            assignments=tuple(self._assignment(r) for r in rows if r[12] is not None),
         )
+
+    def _assignment(self, row: tuple[Any, ...]) -> Assignment:
+        return Assignment(
+            id=row[12],
+            server=self._server(row),
+            prefix=row[13],
+            name=row[22],
+            scheme=IdentityScheme(row[23]),
+            credential=self._credential(row) if row[24] is not None else None,
+        )
+
+    def _credential(self, row: tuple[Any, ...]) -> Credential:
+        """The identity opened once per version (and flag), so the hot path decrypts only after a change."""
+        key = tuple(row[24:32])
+        credential = self._credentials.get(key)
+        if credential is None:
+            identity_id, name, kind, enabled, status, version, sealed, expires_at = key
+            opened = self._vault.open(sealed, place("identities", identity_id, "secret")) if sealed else {}
+            credential = Credential(
+                identity_id=identity_id,
+                name=name,
+                kind=IdentityKind(kind),
+                enabled=bool(enabled),
+                status=IdentityStatus(status),
+                version=version,
+                values=credential_values(IdentityKind(kind), opened),
+                expires_at=expires_at,
+            )
+            if len(self._credentials) > 10_000:  # bounded: old versions are never asked for again
+                self._credentials.clear()
+            self._credentials[key] = credential
+        return credential
 
     def _server(self, row: tuple[Any, ...]) -> Server:
         key = (row[14], row[19], bool(row[17]))
         server = self._servers.get(key)
         if server is None:
-            config = orjson.loads(row[18]) if isinstance(row[18], str | bytes) else row[18]
+            stored = orjson.loads(row[18]) if isinstance(row[18], str | bytes) else row[18]
+            config = load_config(_Stored(stored, row[21]), self._vault)
             server = Server(
                 id=row[14],
                 name=row[15],
@@ -144,9 +251,26 @@ class AccessReader:
         return server
 
 
-def load_access(engine: Engine, token_hash: str) -> Access | None:
+class _Stored:
+    """The two columns ``load_config`` reads, from a raw row."""
+
+    def __init__(self, config: dict[str, Any], secrets: str | None) -> None:
+        self.config = config
+        self.secrets = secrets
+
+
+def credential_values(kind: IdentityKind, opened: dict[str, Any]) -> dict[str, str]:
+    """What an identity attaches upstream: its headers, or an OAuth bearer token (RFC 6750 §2.1)."""
+    if kind is IdentityKind.HEADERS:
+        return dict(opened.get("headers") or {})
+    if kind is IdentityKind.OAUTH and opened.get("access_token"):
+        return {"Authorization": f"Bearer {opened['access_token']}"}
+    return {}
+
+
+def load_access(engine: Engine, vault: Vault, token_hash: str) -> Access | None:
     """One-off read of a token's access (tools and tests; the data plane keeps an ``AccessReader``)."""
-    reader = AccessReader(engine)
+    reader = AccessReader(engine, vault)
     try:
         return reader.load(token_hash)
     finally:

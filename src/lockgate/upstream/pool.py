@@ -1,19 +1,21 @@
-"""The upstream pool: one live connection per server (and, for legacy-era servers, per set of client
-capabilities declared at ``initialize``), reused by every call. Never one per call.
+"""The upstream pool: one live connection per server and identity (and, for legacy-era servers, per
+set of client capabilities declared at ``initialize``), reused by every call. Never one per call, and
+never shared across identities: each identity's credential is attached to its own connections only.
 
 The era of each server is detected once and cached; a server whose configuration changes (a new
-``revision``) gets a new connection and the old one is closed.
+``revision``) gets new connections and the old ones are closed, and so does an identity whose
+credential changes (a new ``version``, e.g. after an OAuth refresh).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import orjson
 
-from lockgate.domain.model import Server, Transport
+from lockgate.domain.model import Credential, Server, Transport
 from lockgate.upstream.base import Client, Era, JsonObject, Upstream, relayed_capabilities
 from lockgate.upstream.http import StreamableHttpUpstream
 from lockgate.upstream.http_client import HttpClient
@@ -49,20 +51,24 @@ class UpstreamPool:
         """The open connections to one server (for tests and diagnostics)."""
         return [u for (sid, _, _), u in self._upstreams.items() if sid == server_id]
 
-    def get(self, server: Server, client: Client) -> Upstream:
-        """The pooled connection for ``server`` as seen by ``client``; created (not yet opened) if new."""
-        era = self._eras.get((server.id, server.revision))
+    def get(self, server: Server, client: Client, credential: Credential | None = None) -> Upstream:
+        """The pooled connection for ``server`` with ``credential`` attached (headers for http and sse,
+        environment variables for stdio), as seen by ``client``; created (not yet opened) if new."""
+        revision = server.revision
+        if credential is not None:
+            revision += f"~{credential.identity_id}.{credential.version}"
+        era = self._eras.get((server.id, revision))
         if server.transport is Transport.HTTP and client.era is Era.LEGACY and era is Era.MODERN:
             # Mirror a legacy client onto a dual-era server's legacy side: server→client requests,
             # progress and logging then flow as the client expects (MCP 2026-07-28 basic/versioning).
             era = Era.LEGACY
-            key: _Key = (server.id, server.revision + "/legacy", self._caps_key(client))
+            key: _Key = (server.id, revision + "/legacy", self._caps_key(client))
         else:
-            key = (server.id, server.revision, b"" if era is Era.MODERN else self._caps_key(client))
+            key = (server.id, revision, b"" if era is Era.MODERN else self._caps_key(client))
         upstream = self._upstreams.get(key)
         if upstream is None:
-            self._retire_old_revisions(server)
-            upstream = self._create(server, era, key)
+            self._retire_stale(server.id, revision)
+            upstream = self._create(server, credential, era, key)
             self._upstreams[key] = upstream
         return upstream
 
@@ -70,9 +76,22 @@ class UpstreamPool:
     def _caps_key(client: Client) -> bytes:
         return orjson.dumps(relayed_capabilities(client.capabilities), option=orjson.OPT_SORT_KEYS)
 
-    def _retire_old_revisions(self, server: Server) -> None:
-        stale = [k for k in self._upstreams if k[0] == server.id and k[1].split("/")[0] != server.revision]
-        for key in stale:
+    def _retire_stale(self, server_id: int, revision: str) -> None:
+        """Close the server's connections of another revision, or of this identity's older versions."""
+        base, _, identity = revision.partition("~")
+        identity_id = identity.partition(".")[0]
+
+        def stale(key: _Key) -> bool:
+            other_base, _, other_identity = key[1].split("/")[0].partition("~")
+            if other_base != base:
+                return True
+            return (
+                bool(identity_id)
+                and other_identity.partition(".")[0] == identity_id
+                and (other_identity != identity)
+            )
+
+        for key in [k for k in self._upstreams if k[0] == server_id and stale(k)]:
             old = self._upstreams.pop(key)
             asyncio.get_running_loop().create_task(old.close())
 
@@ -87,7 +106,9 @@ class UpstreamPool:
             del self._upstreams[key]
             self._upstreams.setdefault((server_id, revision, b""), upstream)
 
-    def _create(self, server: Server, era: Era | None, key: _Key) -> RpcUpstream:
+    def _create(
+        self, server: Server, credential: Credential | None, era: Era | None, key: _Key
+    ) -> RpcUpstream:
         def learned(found: Era) -> None:
             self._learned(key, found)
 
@@ -96,14 +117,25 @@ class UpstreamPool:
 
         if server.transport is Transport.STDIO:
             assert server.command is not None
-            stdio = StdioUpstream(
-                server.name, server.command, server.args, dict(server.env), server.cwd, notify
-            )
+            env = {**server.env, **(credential.values if credential else {})}
+            stdio = StdioUpstream(server.name, server.command, server.args, env, server.cwd, notify)
             stdio.on_era = learned
             return stdio
         assert server.url is not None and self._http is not None
+        headers = _with_credential(server.headers, credential)
         if server.transport is Transport.SSE:
-            return SseUpstream(server.name, server.url, dict(server.headers), self._http, notify)
-        http = StreamableHttpUpstream(server.name, server.url, dict(server.headers), self._http, notify, era)
+            return SseUpstream(server.name, server.url, headers, self._http, notify)
+        http = StreamableHttpUpstream(server.name, server.url, headers, self._http, notify, era)
         http.on_era = learned
         return http
+
+
+def _with_credential(headers: Mapping[str, str], credential: Credential | None) -> dict[str, str]:
+    """The server's static headers with the identity's on top (an identity's ``Authorization``
+    replaces the server's, whatever its case: HTTP field names are case-insensitive, RFC 9110 §5.1)."""
+    merged = dict(headers)
+    for name, value in (credential.values if credential else {}).items():
+        for existing in [n for n in merged if n.lower() == name.lower()]:
+            del merged[existing]
+        merged[name] = value
+    return merged

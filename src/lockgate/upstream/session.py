@@ -72,6 +72,7 @@ class RpcUpstream:
         self.server_info: JsonObject = {}
         self._on_unrelated = on_unrelated
         self._peer: RpcPeer | None = None
+        self._ready: RpcPeer | None = None  # the peer whose handshake completed
         self._lock = asyncio.Lock()
         self._closed = False
 
@@ -126,10 +127,13 @@ class RpcUpstream:
             peer.fail_all(UpstreamUnavailableError(reason))
 
     async def _connected(self, client: Client) -> RpcPeer:
-        if self._peer is not None:
-            return self._peer
+        # The peer is published before the handshake (the handshake itself sends through it), so
+        # other callers wait for ``_ready``: a request sent before the era is known goes out wrong.
+        peer = self._peer
+        if peer is not None and peer is self._ready:
+            return peer
         async with self._lock:
-            if self._peer is not None:
+            if self._peer is not None and self._peer is self._ready:
                 return self._peer
             if self._closed:
                 raise UpstreamUnavailableError(f"{self.label} {self.name!r} is shutting down")
@@ -138,6 +142,7 @@ class RpcUpstream:
             try:
                 await self._open()
                 await self._handshake(peer, client)
+                self._ready = peer
             except UpstreamError as exc:
                 exc.sent = False
                 self._peer = None

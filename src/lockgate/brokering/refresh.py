@@ -1,0 +1,130 @@
+"""Refreshing an OAuth identity's access token (RFC 6749 §6), for the data plane.
+
+No lock is held across the call to the authorization server. Two gateway processes may refresh the
+same identity at once; when the authorization server rotates refresh tokens the slower one is
+refused, finds the identity already refreshed by the other, and uses that instead of marking it.
+A refusal otherwise marks the identity as needing re-authorization and records an alert event.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine, Row, select
+
+from lockgate.domain.model import Credential, IdentityKind, IdentityStatus
+from lockgate.oauth import OAuthError, refresh
+from lockgate.store.admin_events import save_admin_event
+from lockgate.store.identities import mark_needs_reauthorization, open_identity_secret, save_oauth_tokens
+from lockgate.store.oauth import load_oauth_client
+from lockgate.store.schema import identities
+from lockgate.vault import Vault
+
+REFUSALS = {"invalid_grant", "invalid_client", "unauthorized_client"}
+"""Token endpoint errors that no retry will fix: the user must authorize again."""
+ALERT_ACTOR = "lockgate"
+
+
+class CredentialRefreshError(Exception):
+    """The credential could not be refreshed; the message says why, never a token."""
+
+    def __init__(self, message: str, *, needs_reauthorization: bool) -> None:
+        super().__init__(message)
+        self.needs_reauthorization = needs_reauthorization
+
+
+class OAuthRefresher:
+    """Refreshes OAuth identities with ``http`` (an egress-guarded client)."""
+
+    def __init__(self, engine: Engine, vault: Vault, http: httpx.AsyncClient) -> None:
+        self._engine = engine
+        self._vault = vault
+        self._http = http
+
+    async def __call__(self, credential: Credential) -> Credential:
+        """The identity with a fresh access token.
+
+        Raises:
+            CredentialRefreshError: refused (``needs_reauthorization``) or not reachable.
+        """
+        row = self._load(credential.identity_id)
+        if row.version != credential.version and (row.expires_at or 0) > time.time() + 60:
+            return self.credential(row)  # another process refreshed it meanwhile
+        secret = open_identity_secret(self._vault, row)
+        refresh_token = secret.get("refresh_token")
+        if not refresh_token or row.oauth_client_id is None:
+            self._refused(row, "no_refresh_token")
+            raise CredentialRefreshError(
+                f"identity {row.name!r} has expired and holds no refresh token", needs_reauthorization=True
+            )
+        with self._engine.connect() as conn:
+            server, client = load_oauth_client(conn, self._vault, row.oauth_client_id)
+        try:
+            tokens = await refresh(self._http, server, client, refresh_token)
+        except OAuthError as exc:
+            if exc.error not in REFUSALS:
+                raise CredentialRefreshError(
+                    f"identity {row.name!r} could not be refreshed: {exc}", needs_reauthorization=False
+                ) from None
+            current = self._load(row.id)
+            if current.version != row.version and current.status == IdentityStatus.READY.value:
+                return self.credential(current)
+            self._refused(row, exc.error)
+            raise CredentialRefreshError(
+                f"the authorization server refused to refresh identity {row.name!r} ({exc.error})",
+                needs_reauthorization=True,
+            ) from None
+        except httpx.HTTPError as exc:
+            raise CredentialRefreshError(
+                f"identity {row.name!r} could not be refreshed: {type(exc).__name__}",
+                needs_reauthorization=False,
+            ) from None
+        with self._engine.begin() as conn:
+            saved = save_oauth_tokens(
+                conn,
+                self._vault,
+                row.id,
+                access_token=tokens.access_token,
+                token_type=tokens.token_type,
+                refresh_token=tokens.refresh_token,
+                expires_at=tokens.expires_at,
+                scope=tokens.scope,
+                oauth_client_id=row.oauth_client_id,
+            )
+        return self.credential(saved)
+
+    def credential(self, row: Row[Any]) -> Credential:
+        opened = open_identity_secret(self._vault, row)
+        token = opened.get("access_token")
+        return Credential(
+            identity_id=row.id,
+            name=row.name,
+            kind=IdentityKind(row.kind),
+            enabled=row.enabled,
+            status=IdentityStatus(row.status),
+            version=row.version,
+            values={"Authorization": f"Bearer {token}"} if token else {},
+            expires_at=row.expires_at,
+        )
+
+    def _load(self, identity_id: int) -> Row[Any]:
+        with self._engine.connect() as conn:
+            return conn.execute(select(identities).where(identities.c.id == identity_id)).one()
+
+    def _refused(self, row: Row[Any], error: str) -> None:
+        """Mark the identity and record the alert event (product spec §8: OAuth failure alerts)."""
+        with self._engine.begin() as conn:
+            mark_needs_reauthorization(conn, row.id)
+            save_admin_event(
+                conn,
+                correlation_id=str(uuid.uuid4()),
+                actor=ALERT_ACTOR,
+                operation="identities_refresh",
+                kind="identity",
+                name=row.name,
+                before={"status": row.status},
+                after={"status": IdentityStatus.NEEDS_REAUTHORIZATION.value, "error": error},
+            )
