@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import orjson
+import pytest
+from sqlalchemy import Engine, select
 
-from lockgate.store.schema import admin_events, api_tokens, connections
-from tests.conftest import Api, People, RunningGateway
+from lockgate.api.table import BY_ID
+from lockgate.settings import Settings
+from lockgate.store import webhooks as outbox
+from lockgate.store.people import bootstrap_super_admin
+from lockgate.store.schema import admin_events, api_tokens, connections, hosts, webhook_deliveries
+from lockgate.store.tokens import save_token
+from lockgate.webhooks.signing import verify
+from tests.conftest import TEST_VAULT, Api, People, RunningGateway, serving
+from tests.fixtures.webhook_endpoint import endpoint
 
 
 def test_adding_a_host_answers_201_with_its_etag_and_records_an_admin_event(
@@ -16,6 +25,7 @@ def test_adding_a_host_answers_201_with_its_etag_and_records_an_admin_event(
     assert created.headers["etag"] == '"1"'
     host = created.json()
     assert (host["name"], host["kind"], host["enabled"]) == ("claude", "token", True)
+    assert host.pop("webhook_secret") is None  # none made: the host has no webhook
     with lockgate.engine.connect() as conn:
         [event] = conn.execute(select(admin_events).where(admin_events.c.kind == "host"))
     assert (event.operation, event.name, event.before, event.after) == ("hosts_create", "claude", None, host)
@@ -94,3 +104,159 @@ def test_a_member_sees_hosts_but_cannot_change_them_and_the_403_names_the_capabi
     )
     assert ada.post("/hosts/claude/disable").json()["error"]["capability"] == "disableAndEnableHosts"
     assert admin.get("/hosts/claude").json()["version"] == 1
+
+
+# -- connection links and webhooks ----------------------------------------------------------------
+HOOK = "https://agent.example/hook"
+
+
+def test_each_host_shows_its_own_connection_link_under_the_public_url(
+    admin: Api, lockgate: RunningGateway
+) -> None:
+    first = admin.post("/hosts", json={"name": "claude"}).json()["link"]
+    second = admin.post("/hosts", json={"name": "agent"}).json()["link"]
+    with lockgate.engine.connect() as conn:
+        link_id = conn.execute(select(hosts.c.link_id).where(hosts.c.name == "claude")).scalar_one()
+    assert first == f"{lockgate.settings.resolved_public_url}/connect/{link_id}"
+    assert second != first and admin.get("/hosts/claude").json()["link"] == first
+
+
+def test_a_webhook_set_on_create_answers_its_signing_secret_once_sealed_and_out_of_the_events(
+    admin: Api, lockgate: RunningGateway
+) -> None:
+    created = admin.post("/hosts", json={"name": "agent", "webhook_url": HOOK})
+    assert created.status_code == 201
+    secret = created.json()["webhook_secret"]
+    assert secret.startswith("whsec_") and created.json()["webhook_url"] == HOOK
+    shown = admin.get("/hosts/agent").json()
+    assert "webhook_secret" not in shown and shown["webhook_url"] == HOOK
+    with lockgate.engine.connect() as conn:
+        row = conn.execute(select(hosts).where(hosts.c.name == "agent")).one()
+        events = [orjson.dumps(e.after).decode() for e in conn.execute(select(admin_events))]
+    assert secret not in row.webhook_secret
+    assert outbox.open_webhook_secret(TEST_VAULT, row.id, row.webhook_secret) == secret
+    assert all(secret not in e for e in events)
+
+
+def test_changing_the_webhook_url_keeps_the_secret_and_removing_it_drops_both(admin: Api) -> None:
+    admin.post("/hosts", json={"name": "agent"})
+    first = admin.patch("/hosts/agent", json={"webhook_url": HOOK}).json()
+    assert first["webhook_secret"].startswith("whsec_") and first["version"] == 2
+    moved = admin.patch("/hosts/agent", json={"webhook_url": "https://agent.example/v2"}).json()
+    assert (moved["webhook_url"], moved["webhook_secret"]) == ("https://agent.example/v2", None)
+    renamed = admin.patch("/hosts/agent", json={"name": "agent-2"}).json()
+    assert renamed["webhook_url"] == "https://agent.example/v2"
+    assert admin.patch("/hosts/agent-2", json={"webhook_url": None}).json()["webhook_url"] is None
+    again = admin.patch("/hosts/agent-2", json={"webhook_url": HOOK}).json()
+    assert again["webhook_secret"] not in (None, first["webhook_secret"])
+    assert admin.patch("/hosts/agent-2", json={"webhook_url": ""}).json()["webhook_url"] is None
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://agent.example/hook", "https"),
+        ("http://127.0.0.1.agent.example/hook", "https"),
+        ("ftp://agent.example/hook", "http or https"),
+        ("/hook", "http or https"),
+        ("https://user:pass@agent.example/hook", "user name"),
+        ("https://agent.example/hook#x", "fragment"),
+        ("https://agent.example:99999/hook", "not a URL"),
+    ],
+)
+def test_a_webhook_url_must_be_https_without_credentials_and_the_400_names_the_field(
+    admin: Api, url: str, why: str
+) -> None:
+    refused = admin.post("/hosts", json={"name": "agent", "webhook_url": url})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["field"] == "webhook_url" and why in refused.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9000/hook", "http://localhost/hook", "http://[::1]:8/h"])
+def test_plain_http_is_allowed_for_a_loopback_webhook(admin: Api, url: str) -> None:
+    assert admin.post("/hosts", json={"name": "agent", "webhook_url": url}).status_code == 201
+
+
+def test_rotating_the_webhook_secret_answers_a_new_one_once_and_needs_a_webhook(
+    admin: Api, lockgate: RunningGateway
+) -> None:
+    admin.post("/hosts", json={"name": "bare"})
+    refused = admin.post("/hosts/bare/rotate-webhook-secret")
+    assert refused.status_code == 409 and "no webhook URL" in refused.json()["error"]["message"]
+    first = admin.post("/hosts", json={"name": "agent", "webhook_url": HOOK}).json()["webhook_secret"]
+    rotated = admin.post("/hosts/agent/rotate-webhook-secret", headers={"If-Match": '"1"'})
+    assert rotated.status_code == 200
+    assert rotated.json()["host"] == "agent"
+    assert rotated.json()["webhook_secret"] not in (None, first)
+    assert admin.get("/hosts/agent").json()["version"] == 2
+    assert admin.post("/hosts/agent/rotate-webhook-secret", headers={"If-Match": '"1"'}).status_code == 412
+    assert BY_ID["hosts_rotate_webhook_secret"].reveals == "webhook_secret"
+    with lockgate.engine.connect() as conn:
+        events = [orjson.dumps([e.before, e.after]).decode() for e in conn.execute(select(admin_events))]
+    assert all(rotated.json()["webhook_secret"] not in e for e in events)
+
+
+def test_the_deliveries_list_shows_status_and_attempts_never_payloads_and_needs_the_capability(
+    admin: Api, lockgate: RunningGateway, people: People
+) -> None:
+    lockgate.declare({"gateways": [{"name": "g"}]})
+    admin.post("/hosts", json={"name": "agent", "webhook_url": HOOK})
+    with lockgate.engine.begin() as conn:
+        agent = conn.execute(select(hosts.c.id).where(hosts.c.name == "agent")).scalar_one()
+        data = {
+            "host": "agent",
+            "gateway": "g",
+            "user": "ada@example.com",
+            "token_id": "tok_1",
+            "token": "API_x",
+        }
+        outbox.enqueue_token_delivery(conn, TEST_VAULT, agent, data)
+    listed = admin.get("/hosts/agent/deliveries")
+    assert listed.status_code == 200
+    [delivery] = listed.json()["items"]
+    assert (delivery["event"], delivery["status"], delivery["attempts"]) == (
+        "api_token.created",
+        "pending",
+        0,
+    )
+    assert "payload" not in delivery and "API_x" not in listed.text
+    assert admin.get("/hosts/agent/deliveries", params={"status": "delivered"}).json()["items"] == []
+    assert admin.get("/hosts/ghost/deliveries").status_code == 404
+    member = people.user("ada@example.com", "Member")
+    assert member.get("/hosts/agent/deliveries").json()["error"]["capability"] == "createAndManageApiTokens"
+    assert member.post("/hosts/agent/rotate-webhook-secret").status_code == 403
+
+
+def test_a_token_minted_for_a_host_with_a_webhook_reaches_the_agent_through_the_running_gateway(
+    settings: Settings, engine: Engine
+) -> None:
+    agent = endpoint()
+    try:
+        allowed = settings.model_copy(update={"egress_allowed_networks": ["127.0.0.0/8"]})
+        with serving(allowed, engine) as running:
+            token = bootstrap_super_admin(engine, allowed.key_bytes(), "admin@example.com")
+            assert token is not None
+            admin = Api(running.api_url, token)
+            running.declare({"gateways": [{"name": "g"}]})
+            secret = admin.post("/hosts", json={"name": "agent", "webhook_url": agent.url}).json()[
+                "webhook_secret"
+            ]
+            with engine.begin() as conn:  # what the connection flow does when a user enrols
+                agent_id = conn.execute(select(hosts.c.id).where(hosts.c.name == "agent")).scalar_one()
+                token_id, minted = save_token(conn, allowed.key_bytes(), "agent", "g", "ada@example.com")
+                data = {"host": "agent", "gateway": "g", "user": "ada@example.com", "token_id": token_id}
+                outbox.enqueue_token_delivery(conn, TEST_VAULT, agent_id, data | {"token": minted})
+            running.app.state.lockgate.webhooks.wake()  # from this thread, after the commit
+            [request] = agent.wait(1)
+        # the gateway has stopped: its deliverer finished and recorded the attempt under way first
+        assert verify(secret, request.headers, request.body)["data"]["token"] == minted
+        with engine.connect() as conn:
+            delivery = conn.execute(select(webhook_deliveries)).one()
+        assert (delivery.status, delivery.attempts, delivery.last_status, delivery.payload) == (
+            "delivered",
+            1,
+            200,
+            None,
+        )
+    finally:
+        agent.stop()

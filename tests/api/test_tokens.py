@@ -13,8 +13,9 @@ from lockgate.api.table import BY_ID
 from lockgate.domain.capabilities import Capability
 from lockgate.domain.tokens import hash_token
 from lockgate.store.access import load_access
-from lockgate.store.schema import admin_events, api_tokens
-from tests.conftest import Api, People, RunningGateway
+from lockgate.store.schema import admin_events, api_tokens, webhook_deliveries
+from lockgate.vault import place
+from tests.conftest import TEST_VAULT, Api, People, RunningGateway
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def test_a_minted_token_is_shown_once_works_and_is_stored_only_as_its_hash(
         "ada@example.com",
         None,
     )
-    access = load_access(declared.engine, hash_token(declared.settings.key_bytes(), token))
+    access = load_access(declared.engine, TEST_VAULT, hash_token(declared.settings.key_bytes(), token))
     assert access is not None
     assert access.principal.user_email == "ada@example.com"
     assert BY_ID["tokens_create"].reveals == "token"
@@ -81,7 +82,9 @@ def test_a_revoked_token_is_refused_and_revoking_it_again_changes_nothing(
     revoked = admin.post(f"/tokens/{minted['id']}/revoke")
     assert revoked.status_code == 200
     assert revoked.json()["revoked_at"] is not None
-    access = load_access(declared.engine, hash_token(declared.settings.key_bytes(), minted["token"]))
+    access = load_access(
+        declared.engine, TEST_VAULT, hash_token(declared.settings.key_bytes(), minted["token"])
+    )
     assert access is not None and access.token_revoked
     again = admin.post(f"/tokens/{minted['id']}/revoke")
     assert again.json() == revoked.json()
@@ -151,3 +154,17 @@ def test_a_token_manager_works_only_on_the_gateways_their_teams_are_granted(
         assert refused.status_code == 403
         assert refused.json()["error"]["capability"] == "viewAndUseAllGateways"
     assert admin.get("/tokens", params={"gateway": "finance"}).json()["items"][0]["revoked_at"] is None
+
+
+def test_a_token_minted_for_a_host_with_a_webhook_is_queued_for_it_sealed(
+    admin: Api, declared: RunningGateway
+) -> None:
+    admin.patch("/hosts/claude", json={"webhook_url": "http://127.0.0.1:9/hook"}).raise_for_status()
+    minted = admin.post("/tokens", json={"host": "claude", "gateway": "engineering"}).json()
+    admin.post("/tokens", json={"host": "cursor", "gateway": "engineering"}).raise_for_status()
+
+    with declared.engine.connect() as conn:
+        (delivery,) = conn.execute(select(webhook_deliveries)).all()  # cursor has no webhook
+    assert delivery.event == "api_token.created" and minted["token"] not in delivery.payload
+    body = TEST_VAULT.open(delivery.payload, place("webhook_deliveries", delivery.id, "payload"))
+    assert body["data"]["token"] == minted["token"] and body["data"]["token_id"] == minted["id"]

@@ -1,7 +1,8 @@
-"""Hosts as the control plane lists them."""
+"""Hosts as the control plane lists them, and their connection link ids."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from sqlalchemy import Connection, Row, select
@@ -24,3 +25,8 @@ def list_hosts(
     if enabled is not None:
         query = query.where(hosts.c.enabled == enabled)
     return page(conn, query, hosts.c.name, cursor, limit)
+
+
+def new_link_id() -> str:
+    """A host's connection link id (``hosts.link_id``): 128 random bits, URL-safe (22 characters)."""
+    return secrets.token_urlsafe(16)

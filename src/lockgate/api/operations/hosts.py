@@ -1,10 +1,15 @@
-"""Hosts: the MCP clients that reach gateways. Create, rename, delete; the break-glass toggle."""
+"""Hosts: the MCP clients that reach gateways. Create, rename, delete; the break-glass toggle; the
+connection link each user enrols through; the webhook that receives each newly minted user token
+(signed with a secret Lockgate makes and shows once) and its deliveries."""
 
 from __future__ import annotations
 
-from typing import Any
+import ipaddress
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import Row
 
 from lockgate.api.operation import Context, Input, Operation, Versioned
@@ -12,17 +17,92 @@ from lockgate.api.operations.common import ListInput, Name, Page, save_change
 from lockgate.domain.capabilities import Capability
 from lockgate.domain.model import HostKind
 from lockgate.policy.access_control import EVERYONE
+from lockgate.store import webhooks as outbox
+from lockgate.store.errors import ConflictError
 from lockgate.store.hosts import list_hosts as load_hosts
+from lockgate.store.hosts import new_link_id
 from lockgate.store.records import delete_row, fetch_named, insert_row
 from lockgate.store.schema import hosts
+from lockgate.store.webhooks import DeliveryStatus
+
+
+def _check_webhook_url(url: str) -> str:
+    """An absolute http(s) URL without credentials or fragment; https unless the host is loopback.
+    The empty string stands for "none" in an update."""
+    if url == "":
+        return url
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError as exc:
+        raise ValueError(f"not a URL: {exc}") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("a webhook URL is an absolute http or https URL")
+    if parts.username is not None or parts.password is not None or parts.fragment:
+        raise ValueError("a webhook URL holds no user name, password or fragment")
+    if parts.scheme != "https" and not _is_loopback(parts.hostname):
+        raise ValueError("a webhook URL must use https (http only for a loopback host)")
+    return url
+
+
+def _is_loopback(hostname: str) -> bool:
+    """``localhost`` or a loopback address literal (127.0.0.0/8, ::1), never a name that only looks
+    like one (``127.example.com``)."""
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+WebhookUrl = Annotated[str, Field(max_length=2048), AfterValidator(_check_webhook_url)]
 
 
 class Host(BaseModel):
     name: str
     kind: HostKind = Field(description="How it authenticates: 'token', with API tokens.")
     enabled: bool
+    link: str = Field(
+        description="The connection link: each user opens it to enrol and get their own API token."
+    )
+    webhook_url: str | None = Field(description="Where newly minted API tokens are delivered (null: none).")
     version: int = Field(description="Bumped by every change; send it back as If-Match.")
     created_at: float
+
+
+class ConfiguredHost(Host):
+    webhook_secret: str | None = Field(
+        None,
+        description="The webhook signing secret (whsec_...), when this call made one: on setting a "
+        "webhook URL on a host without one. Shown this once: store it now.",
+    )
+
+
+class WebhookSecret(BaseModel):
+    host: str
+    webhook_secret: str = Field(
+        description="The new signing secret (whsec_...). Shown this once: store it now."
+    )
+
+
+class WebhookDelivery(BaseModel):
+    """One newly minted token's delivery to the host's webhook; its body is never shown."""
+
+    message_id: str = Field(description="The webhook-id header: the same on every attempt.")
+    event: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: float | None = Field(description="When it is tried again (pending only).")
+    last_status: int | None = Field(description="The HTTP status of the last attempt (null: no answer).")
+    last_error: str | None
+    created_at: float
+    delivered_at: float | None
+
+
+class DeliveryList(ListInput):
+    host: Name
+    status: DeliveryStatus | None = None
 
 
 class HostList(ListInput):
@@ -37,19 +117,27 @@ class HostRef(Input):
 class HostCreate(Input):
     name: Name
     kind: HostKind = HostKind.TOKEN
+    webhook_url: WebhookUrl | None = Field(
+        None,
+        description="Where Lockgate POSTs each API token it mints for this host (Standard Webhooks, event "
+        "api_token.created); https unless loopback. The answer carries its signing secret.",
+    )
 
 
 class HostUpdate(Versioned):
     host: Name
     name: Name | None = Field(None, description="A new name.")
+    webhook_url: WebhookUrl | None = Field(
+        None, description='A new webhook URL (its signing secret is kept); null or "" removes the webhook.'
+    )
 
 
 class HostChange(Versioned):
     host: Name
 
 
-def _view(row: Row[Any]) -> Host:
-    return Host.model_validate(row, from_attributes=True)
+def _view(ctx: Context, row: Row[Any]) -> Host:
+    return Host.model_validate({**row._mapping, "link": f"{ctx.public_url}/connect/{row.link_id}"})
 
 
 def list_hosts(ctx: Context, args: HostList) -> Page[Host]:
@@ -57,39 +145,63 @@ def list_hosts(ctx: Context, args: HostList) -> Page[Host]:
         rows, cursor = load_hosts(
             conn, name_contains=args.name_contains, enabled=args.enabled, cursor=args.cursor, limit=args.limit
         )
-    return Page[Host](items=[_view(r) for r in rows], next_cursor=cursor)
+    return Page[Host](items=[_view(ctx, r) for r in rows], next_cursor=cursor)
 
 
 def get_host(ctx: Context, args: HostRef) -> Host:
     with ctx.transaction() as conn:
-        return _view(fetch_named(conn, hosts, args.host, "host"))
+        return _view(ctx, fetch_named(conn, hosts, args.host, "host"))
 
 
-def create_host(ctx: Context, args: HostCreate) -> Host:
-    """Add a host; mint API tokens for it to reach gateways."""
+def create_host(ctx: Context, args: HostCreate) -> ConfiguredHost:
+    """Add a host, with its connection link; mint API tokens for it to reach gateways. With a
+    webhook URL, the answer carries the webhook's signing secret this once."""
     with ctx.transaction() as conn:
-        row = insert_row(conn, hosts, "host", {"name": args.name, "kind": args.kind.value, "enabled": True})
-        after = _view(row)
+        values = {"name": args.name, "kind": args.kind.value, "enabled": True, "link_id": new_link_id()}
+        row = insert_row(conn, hosts, "host", values)
+        secret = None
+        if args.webhook_url:
+            secret = outbox.save_webhook(conn, ctx.vault, row, args.webhook_url)
+            row = fetch_named(conn, hosts, args.name, "host")
+        after = _view(ctx, row)
         ctx.record(conn, "host", row.name, None, after.model_dump(mode="json"))
-    return after
+    return ConfiguredHost(**after.model_dump(), webhook_secret=secret)
 
 
-def _change(ctx: Context, host: str, expected: int | None, values: dict[str, Any]) -> Host:
+def _change(
+    ctx: Context,
+    host: str,
+    expected: int | None,
+    values: dict[str, Any] | Callable[[Row[Any]], dict[str, Any]],
+) -> Host:
     after = save_change(
         ctx,
         hosts,
         "host",
         lambda conn: fetch_named(conn, hosts, host, "host"),
-        lambda _conn, row: _view(row).model_dump(mode="json"),
+        lambda _conn, row: _view(ctx, row).model_dump(mode="json"),
         values,
         expected,
     )
     return Host.model_validate(after)
 
 
-def update_host(ctx: Context, args: HostUpdate) -> Host:
-    """Rename a host. Its connections and API tokens keep working."""
-    return _change(ctx, args.host, args.if_match, {"name": args.name} if args.name is not None else {})
+def update_host(ctx: Context, args: HostUpdate) -> ConfiguredHost:
+    """Rename a host, or set or remove its webhook. Its connections and API tokens keep working.
+    Setting a webhook URL on a host without one makes its signing secret, which the answer carries
+    this once; changing the URL keeps the secret."""
+    made: list[str] = []
+
+    def values(row: Row[Any]) -> dict[str, Any]:
+        changed: dict[str, Any] = {} if args.name is None else {"name": args.name}
+        if "webhook_url" in args.model_fields_set and (args.webhook_url or None) != row.webhook_url:
+            webhook, secret = outbox.webhook_values(ctx.vault, row, args.webhook_url or None)
+            changed.update(webhook)
+            made.extend([secret] if secret else [])
+        return changed
+
+    after = _change(ctx, args.host, args.if_match, values)
+    return ConfiguredHost(**after.model_dump(), webhook_secret=made[0] if made else None)
 
 
 def delete_host(ctx: Context, args: HostChange) -> None:
@@ -97,7 +209,37 @@ def delete_host(ctx: Context, args: HostChange) -> None:
     with ctx.transaction() as conn:
         row = fetch_named(conn, hosts, args.host, "host")
         delete_row(conn, hosts, row, "host", args.if_match)
-        ctx.record(conn, "host", row.name, _view(row).model_dump(mode="json"), None)
+        ctx.record(conn, "host", row.name, _view(ctx, row).model_dump(mode="json"), None)
+
+
+def rotate_webhook_secret(ctx: Context, args: HostChange) -> WebhookSecret:
+    """Replace the host's webhook signing secret; the answer carries the new one this once.
+    Deliveries still pending are signed with it.
+
+    Raises 409 when the host has no webhook URL."""
+    made: list[str] = []
+
+    def values(row: Row[Any]) -> dict[str, Any]:
+        if row.webhook_url is None:
+            raise ConflictError(f"host {row.name!r} has no webhook URL: set one first")
+        changed, secret = outbox.webhook_secret_values(ctx.vault, row.id)
+        made.append(secret)
+        return changed
+
+    after = _change(ctx, args.host, args.if_match, values)
+    return WebhookSecret(host=after.name, webhook_secret=made[0])
+
+
+def list_deliveries(ctx: Context, args: DeliveryList) -> Page[WebhookDelivery]:
+    """The host's webhook deliveries, newest first: status, attempts and the last answer or error.
+    Never their bodies, which hold the tokens (and are cleared once delivered or given up)."""
+    with ctx.transaction() as conn:
+        host = fetch_named(conn, hosts, args.host, "host")
+        rows, cursor = outbox.load_delivery_page(
+            conn, host.id, status=args.status, cursor=args.cursor, limit=args.limit
+        )
+    items = [WebhookDelivery.model_validate(r, from_attributes=True) for r in rows]
+    return Page[WebhookDelivery](items=items, next_cursor=cursor)
 
 
 def disable_host(ctx: Context, args: HostChange) -> Host:
@@ -116,13 +258,20 @@ OPERATIONS = [
     Operation("hosts", "list", "GET", "/hosts", "List hosts", EVERYONE, list_hosts, HostList, Page[Host],
               columns=("name", "kind", "enabled", "version")),
     Operation("hosts", "get", "GET", _H, "Get a host", EVERYONE, get_host, HostRef, Host),
-    Operation("hosts", "create", "POST", "/hosts", "Add a host", _MANAGE, create_host, HostCreate, Host,
-              status=201),
-    Operation("hosts", "update", "PATCH", _H, "Rename a host", _MANAGE, update_host, HostUpdate, Host),
+    Operation("hosts", "create", "POST", "/hosts", "Add a host", _MANAGE, create_host, HostCreate,
+              ConfiguredHost, status=201),
+    Operation("hosts", "update", "PATCH", _H, "Change a host", _MANAGE, update_host, HostUpdate,
+              ConfiguredHost),
     Operation("hosts", "delete", "DELETE", _H, "Delete a host", _MANAGE, delete_host, HostChange, None,
               status=204),
     Operation("hosts", "disable", "POST", _H + "/disable", "Disable a host", _TOGGLE, disable_host,
               HostChange, Host),
     Operation("hosts", "enable", "POST", _H + "/enable", "Enable a host", _TOGGLE, enable_host, HostChange,
               Host),
+    Operation("hosts", "rotate-webhook-secret", "POST", _H + "/rotate-webhook-secret",
+              "Replace a host's webhook signing secret", _MANAGE, rotate_webhook_secret, HostChange,
+              WebhookSecret, reveals="webhook_secret"),
+    Operation("hosts", "deliveries", "GET", _H + "/deliveries", "List a host's webhook deliveries", _MANAGE,
+              list_deliveries, DeliveryList, Page[WebhookDelivery],
+              columns=("message_id", "status", "attempts", "last_status", "last_error")),
 ]  # fmt: skip

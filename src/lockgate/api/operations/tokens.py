@@ -17,7 +17,8 @@ from lockgate.domain.capabilities import Capability
 from lockgate.policy.access_control import resolve_visible_gateways
 from lockgate.store import tokens as store
 from lockgate.store.records import fetch_named
-from lockgate.store.schema import gateways
+from lockgate.store.schema import gateways, hosts
+from lockgate.store.webhooks import enqueue_token_delivery
 
 PUBLIC_ID = r"^tok_[A-Za-z0-9]{1,28}$"
 
@@ -80,13 +81,26 @@ def list_tokens(ctx: Context, args: TokenList) -> Page[ApiToken]:
 
 def create_token(ctx: Context, args: TokenCreate) -> NewApiToken:
     """Mint a token for host × gateway × user, making the connection (and the user) when new.
-    The answer carries the token this once."""
+    The answer carries the token this once; the host's webhook, if it has one, receives it too."""
     with ctx.transaction() as conn:
         target = fetch_named(conn, gateways, args.gateway, "gateway")
         ctx.require_gateway(target.id, target.name)
         public_id, token = store.save_token(conn, ctx.token_key, args.host, args.gateway, args.user)
         after = _view(store.fetch_token(conn, public_id))
         ctx.record(conn, "api_token", public_id, None, after.model_dump())
+        host = fetch_named(conn, hosts, after.host, "host")
+        enqueue_token_delivery(
+            conn,
+            ctx.vault,
+            host.id,
+            {
+                "host": after.host,
+                "gateway": after.gateway,
+                "user": after.user,
+                "token_id": public_id,
+                "token": token,
+            },
+        )
     return NewApiToken(**after.model_dump(), token=token)
 
 
