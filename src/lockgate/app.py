@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from lockgate.api.admin_mcp import PATH as ADMIN_MCP_PATH
@@ -27,12 +27,16 @@ from lockgate.api.openapi import build_openapi
 from lockgate.api.operation import Context
 from lockgate.api.table import OPERATIONS
 from lockgate.audit.recorder import AuditRecorder
+from lockgate.brokering.authorization import Broker
+from lockgate.brokering.refresh import OAuthRefresher
+from lockgate.dataplane.credentials import CredentialRefresher
 from lockgate.dataplane.endpoint import McpEndpoint
 from lockgate.dataplane.forwarding import Forwarder
 from lockgate.dataplane.guard import HostOriginGuard
 from lockgate.dataplane.hub import Hub
 from lockgate.dataplane.sessions import SessionRegistry
 from lockgate.domain.actor import Actor
+from lockgate.egress import guarded_client
 from lockgate.settings import Settings
 from lockgate.store.access import AccessReader
 from lockgate.store.audit_log import save_entries
@@ -40,6 +44,9 @@ from lockgate.store.engine import open_engine, upgrade
 from lockgate.upstream.base import JsonObject
 from lockgate.upstream.pool import UpstreamPool
 from lockgate.upstream.preview import preview_features
+from lockgate.vault import Vault
+from lockgate.web import build_web
+from lockgate.webhooks.delivery import WebhookDeliverer
 
 log = logging.getLogger("lockgate")
 
@@ -54,20 +61,22 @@ class Gateway:
     sessions: SessionRegistry
     forwarder: Forwarder
     hub: Hub
+    webhooks: WebhookDeliverer
 
 
 def build_app(settings: Settings, engine: Engine | None = None) -> DataPlaneFirst:
-    """The Lockgate ASGI app: ``/mcp/{gateway}`` (the data plane), ``/api/v1`` (the control plane)
-    and ``/healthz``."""
+    """The Lockgate ASGI app: ``/mcp/{gateway}`` (the data plane), ``/api/v1`` (the control plane),
+    the web pages (``/signin``, ``/connect/...``, ``/oauth/...``) and ``/healthz``."""
     engine = engine or open_engine(settings.resolved_database_url)
     key = settings.key_bytes()
+    vault = settings.vault()
     hub_box: list[Hub] = []
 
     async def on_server_notification(server_id: int, message: JsonObject) -> None:
         await hub_box[0].on_server_notification(server_id, message)
 
     pool = UpstreamPool(on_server_notification)
-    access = AccessReader(engine)
+    access = AccessReader(engine, vault)
     recorder = AuditRecorder(
         lambda entries: save_entries(engine, entries),
         batch_size=settings.audit_batch_size,
@@ -76,11 +85,14 @@ def build_app(settings: Settings, engine: Engine | None = None) -> DataPlaneFirs
     )
     sessions = SessionRegistry()
     cursor_key = hashlib.sha256(b"lockgate-cursor:" + key).digest()
+    outbound = guarded_client(settings.egress_allowed_networks, timeout=settings.upstream_timeout)
     forwarder = Forwarder(
         pool,
         timeout=settings.upstream_timeout,
         connect_timeout=settings.upstream_connect_timeout,
         cursor_key=cursor_key,
+        credentials=CredentialRefresher(OAuthRefresher(engine, vault, outbound)),
+        public_url=settings.resolved_public_url,
     )
     hub_box.append(Hub(sessions, forwarder.index))
     hosts, origins = settings.guard_patterns()
@@ -95,21 +107,25 @@ def build_app(settings: Settings, engine: Engine | None = None) -> DataPlaneFirs
         guard=endpoint_guard,
         max_body_bytes=settings.max_body_bytes,
     )
-    gateway = Gateway(engine, pool, recorder, sessions, forwarder, hub_box[0])
+    webhooks = WebhookDeliverer(engine, vault, allowed_networks=settings.egress_allowed_networks)
+    gateway = Gateway(engine, pool, recorder, sessions, forwarder, hub_box[0], webhooks)
 
-    api, admin_mcp = build_control_plane(settings, engine, key, pool, endpoint_guard)
+    api, admin_mcp = build_control_plane(settings, engine, key, vault, pool, endpoint_guard)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        upgrade(engine)
+        upgrade(engine, vault)
         await pool.start()
         recorder.start()
+        webhooks.start()
         try:
             async with admin_mcp.run():
                 yield
         finally:
             sessions.close_all()
+            await webhooks.close()
             await pool.close()
+            await outbound.aclose()
             await recorder.close()
             access.close()
             log.info("audit: %s", recorder.stats)
@@ -118,13 +134,20 @@ def build_app(settings: Settings, engine: Engine | None = None) -> DataPlaneFirs
         stats: dict[str, Any] = {"status": "ok", "audit": _stats(recorder)}
         return JSONResponse(stats)
 
-    rest = Starlette(routes=[Route("/healthz", healthz)], lifespan=lifespan)
+    broker = Broker(engine, vault, key, settings.resolved_public_url, outbound)
+    web = build_web(engine, key, vault, broker, endpoint_guard.check, webhooks.wake)
+    rest = Starlette(routes=[Route("/healthz", healthz), Mount("/", web)], lifespan=lifespan)
     rest.state.lockgate = gateway
     return DataPlaneFirst(endpoint, api, admin_mcp, rest)
 
 
 def build_control_plane(
-    settings: Settings, engine: Engine, key: bytes, pool: UpstreamPool, guard: HostOriginGuard
+    settings: Settings,
+    engine: Engine,
+    key: bytes,
+    vault: Vault,
+    pool: UpstreamPool,
+    guard: HostOriginGuard,
 ) -> tuple[ControlPlaneApi, AdminMcpEndpoint]:
     """The operation table served as the JSON API (``/api/v1``) and as MCP tools (``/api/v1/mcp``),
     both building each call's Context the same way."""
@@ -136,7 +159,8 @@ def build_control_plane(
     )
 
     def make_context(actor: Actor, correlation_id: str) -> Context:
-        return Context(engine, actor, correlation_id, key, preview=preview)
+        public_url = settings.resolved_public_url
+        return Context(engine, actor, correlation_id, key, vault, preview=preview, public_url=public_url)
 
     openapi = functools.cache(lambda: orjson.dumps(build_openapi(OPERATIONS)))
     api = ControlPlaneApi(

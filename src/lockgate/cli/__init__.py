@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from lockgate.api.table import OPERATIONS
-from lockgate.cli import declarative, demo, logs, serve, setup
+from lockgate.cli import declarative, demo, logs, passwords, serve, setup, vault
 from lockgate.cli.lookups import Lookup
 from lockgate.cli.operations import build_groups
 
@@ -47,9 +47,11 @@ app.command("apply")(declarative.apply)
 app.command("export")(declarative.export)
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
+app.add_typer(vault.app, name="vault")
 groups = build_groups(  # the declaration operations are plan, apply and export, with files
     [op for op in OPERATIONS if op.group != "declaration"], lookups=LOOKUPS
 )
+groups["users"].command("set-password")(passwords.set_password)
 groups["logs"].callback(
     invoke_without_command=True,
     no_args_is_help=False,

@@ -72,20 +72,7 @@ def load_actor(conn: Connection, token_hash: str, now: float) -> Actor | None:
             & users.c.active
         )
     ).first()
-    if row is None:
-        return None
-    granted = conn.execute(
-        select(team_gateways.c.gateway_id)
-        .join(team_members, team_members.c.team_id == team_gateways.c.team_id)
-        .where(team_members.c.user_id == row.id)
-    )
-    return Actor(
-        user_id=row.id,
-        email=row.email,
-        role=row.role,
-        capabilities=role_capabilities(row.role, row.capabilities),
-        gateway_ids=frozenset(g.gateway_id for g in granted),
-    )
+    return None if row is None else load_user_actor(conn, row)
 
 
 def create_personal_access_token(
@@ -247,3 +234,20 @@ def revoke_personal_access_token(conn: Connection, row: Row[Any], now: float) ->
     if not revoked:
         raise ConflictError(f"personal access token {row.public_id!r} is already revoked")
     return conn.execute(select(t).where(t.c.id == row.id)).one()
+
+
+def load_user_actor(conn: Connection, row: Any) -> Actor:
+    """The actor a user row (``id``, ``email``, ``role`` name, role ``capabilities``) acts as, with
+    the gateways their teams are granted."""
+    granted = conn.execute(
+        select(team_gateways.c.gateway_id)
+        .join(team_members, team_members.c.team_id == team_gateways.c.team_id)
+        .where(team_members.c.user_id == row.id)
+    )
+    return Actor(
+        user_id=row.id,
+        email=row.email,
+        role=row.role,
+        capabilities=role_capabilities(row.role, row.capabilities),
+        gateway_ids=frozenset(g.gateway_id for g in granted),
+    )
