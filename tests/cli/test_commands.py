@@ -100,3 +100,13 @@ def test_logs_print_one_correlation_ids_legs_in_order_as_json_lines(lockgate: Cl
     assert [orjson.loads(line)["type"] for line in output.splitlines()] == legs
     recent = lockgate("logs", "--limit", "2").stdout.splitlines()
     assert recent[0].split()[:2] == ["CREATED_AT", "TYPE"] and "c-2" in recent[1]
+
+
+def test_a_hosts_connection_link_is_built_on_the_public_url(
+    lockgate: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOCKGATE_PUBLIC_URL", "https://gw.example.com")
+    link = shown(lockgate("hosts", "get", "feedback-bot"))["link"]
+    assert link.startswith("https://gw.example.com/connect/") and len(link) > len(
+        "https://gw.example.com/connect/"
+    )

@@ -112,14 +112,17 @@ class HttpClient:
 class LocalClient:
     """The local store, in process, acting as ``actor`` (see ``operator_actor``)."""
 
-    def __init__(self, engine: Engine, token_key: bytes, vault: Vault, actor: Actor) -> None:
+    def __init__(self, engine: Engine, token_key: bytes, vault: Vault, actor: Actor, public_url: str) -> None:
         self.engine = engine
         self.token_key = token_key
         self.vault = vault
         self.actor = actor
+        self.public_url = public_url
 
     def call(self, operation: Operation, values: dict[str, Any]) -> bytes | None:
-        ctx = Context(self.engine, self.actor, str(uuid.uuid4()), self.token_key, self.vault)
+        ctx = Context(
+            self.engine, self.actor, str(uuid.uuid4()), self.token_key, self.vault, public_url=self.public_url
+        )
         try:
             result = anyio.run(execute, operation, ctx, values)
         except ApiError as exc:

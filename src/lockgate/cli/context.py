@@ -46,7 +46,13 @@ def open_client(url: str | None, token: str | None) -> Client:
             )
         return HttpClient(url, token)
     settings = load_settings()
-    return LocalClient(open_store(settings), settings.key_bytes(), settings.vault(), operator_actor())
+    return LocalClient(
+        open_store(settings),
+        settings.key_bytes(),
+        settings.vault(),
+        operator_actor(),
+        settings.resolved_public_url,
+    )
 
 
 def call(ctx: typer.Context, operation: Operation, values: dict[str, Any]) -> bytes | None:
