@@ -20,14 +20,13 @@ from lockgate.domain.declaration import (
 )
 from lockgate.domain.model import IdentityScheme
 from lockgate.domain.plan import PlannedChange, items_by_kind, resolve_plan, resolve_secrets
-from lockgate.store.gateways import resolve_shared_identity
+from lockgate.store.gateways import describe_gateway, resolve_shared_identity
 from lockgate.store.hosts import new_link_id
 from lockgate.store.records import delete_row, fetch_named, insert_row, update_row
 from lockgate.store.schema import (
     gateway_servers,
     gateways,
     hosts,
-    identities,
     roles,
     servers,
     team_gateways,
@@ -66,32 +65,14 @@ def _server(row: Any, vault: Vault) -> DeclaredServer:
 
 
 def _gateway(conn: Connection, row: Any) -> GatewaySpec:
-    assigned = conn.execute(
-        select(
-            servers.c.name.label("server"),
-            gateway_servers.c.name,
-            gateway_servers.c.prefix,
-            gateway_servers.c.identity_scheme,
-            identities.c.name.label("identity"),
-        )
-        .join(servers, servers.c.id == gateway_servers.c.server_id)
-        .outerjoin(identities, identities.c.id == gateway_servers.c.identity_id)
-        .where(gateway_servers.c.gateway_id == row.id)
-        .order_by(gateway_servers.c.position)
-    )
-    granted = conn.execute(
-        select(teams.c.name)
-        .join(team_gateways, team_gateways.c.team_id == teams.c.id)
-        .where(team_gateways.c.gateway_id == row.id)
-        .order_by(teams.c.name)
-    )
+    described = describe_gateway(conn, row)
     return GatewaySpec.model_validate(
         {
             "name": row.name,
             "enabled": row.enabled,
             "archived": row.archived,
-            "servers": [_assignment(a) for a in assigned],
-            "teams": [t.name for t in granted],
+            "servers": [_assignment(a) for a in described["servers"]],
+            "teams": described["teams"],
         }
     )
 
@@ -150,15 +131,11 @@ def _values(kind: str, spec: BaseModel, vault: Vault) -> dict[str, Any]:
     raise TypeError(f"cannot store a {kind}")
 
 
-def _assignment(row: Any) -> dict[str, Any]:
-    spec = {
-        "server": row.server,
-        "name": row.name,
-        "prefix": row.prefix,
-        "identity_scheme": row.identity_scheme,
-    }
+def _assignment(described: dict[str, Any]) -> dict[str, Any]:
+    spec = {key: described[key] for key in ("server", "name", "prefix", "identity_scheme")}
     # a shared assignment whose identity was deleted exports without one (and fails to apply as is)
-    return spec | ({"identity": row.identity} if row.identity_scheme == IdentityScheme.SHARED.value else {})
+    shared = described["identity_scheme"] == IdentityScheme.SHARED.value
+    return spec | ({"identity": described["identity"]} if shared else {})
 
 
 def _set_assignments(conn: Connection, gateway_id: int, spec: GatewaySpec) -> None:
