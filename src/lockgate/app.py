@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+import httpx
 import orjson
 from sqlalchemy import Engine
 from starlette.applications import Starlette
@@ -70,6 +71,66 @@ def build_app(settings: Settings, engine: Engine | None = None) -> DataPlaneFirs
     engine = engine or open_engine(settings.resolved_database_url)
     key = settings.key_bytes()
     vault = settings.vault()
+    outbound = guarded_client(settings.egress_allowed_networks, timeout=settings.upstream_timeout)
+    guard = HostOriginGuard(*settings.guard_patterns())
+    data = build_data_plane(settings, engine, key, vault, outbound, guard)
+    webhooks = WebhookDeliverer(engine, vault, allowed_networks=settings.egress_allowed_networks)
+    gateway = Gateway(engine, data.pool, data.recorder, data.sessions, data.forwarder, data.hub, webhooks)
+    api, admin_mcp = build_control_plane(settings, engine, key, vault, data.pool, guard)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        upgrade(engine, vault)
+        await data.pool.start()
+        data.recorder.start()
+        webhooks.start()
+        try:
+            async with admin_mcp.run():
+                yield
+        finally:
+            data.sessions.close_all()
+            await webhooks.close()
+            await data.pool.close()
+            await outbound.aclose()
+            await data.recorder.close()
+            data.access.close()
+            log.info("audit: %s", data.recorder.stats)
+
+    async def healthz(_request: Request) -> JSONResponse:
+        stats: dict[str, Any] = {"status": "ok", "audit": _stats(data.recorder)}
+        return JSONResponse(stats)
+
+    broker = Broker(engine, vault, key, settings.resolved_public_url, outbound)
+    web = build_web(engine, key, vault, broker, guard.check, webhooks.wake)
+    rest = Starlette(routes=[Route("/healthz", healthz), Mount("/", web)], lifespan=lifespan)
+    rest.state.lockgate = gateway
+    return DataPlaneFirst(data.endpoint, api, admin_mcp, rest)
+
+
+@dataclass(slots=True)
+class DataPlane:
+    """The MCP endpoint and the parts behind it that the app starts and stops."""
+
+    endpoint: McpEndpoint
+    access: AccessReader
+    pool: UpstreamPool
+    recorder: AuditRecorder
+    sessions: SessionRegistry
+    forwarder: Forwarder
+    hub: Hub
+
+
+def build_data_plane(
+    settings: Settings,
+    engine: Engine,
+    key: bytes,
+    vault: Vault,
+    outbound: httpx.AsyncClient,
+    guard: HostOriginGuard,
+) -> DataPlane:
+    """The endpoint ``/mcp/{gateway}``: one access read per request, the upstream pool (per server
+    and identity), the forwarder with its OAuth refresher (calling out through ``outbound``) and the
+    audit recorder."""
     hub_box: list[Hub] = []
 
     async def on_server_notification(server_id: int, message: JsonObject) -> None:
@@ -84,19 +145,15 @@ def build_app(settings: Settings, engine: Engine | None = None) -> DataPlaneFirs
         flush_interval=settings.audit_flush_interval,
     )
     sessions = SessionRegistry()
-    cursor_key = hashlib.sha256(b"lockgate-cursor:" + key).digest()
-    outbound = guarded_client(settings.egress_allowed_networks, timeout=settings.upstream_timeout)
     forwarder = Forwarder(
         pool,
         timeout=settings.upstream_timeout,
         connect_timeout=settings.upstream_connect_timeout,
-        cursor_key=cursor_key,
+        cursor_key=hashlib.sha256(b"lockgate-cursor:" + key).digest(),
         credentials=CredentialRefresher(OAuthRefresher(engine, vault, outbound)),
         public_url=settings.resolved_public_url,
     )
     hub_box.append(Hub(sessions, forwarder.index))
-    hosts, origins = settings.guard_patterns()
-    endpoint_guard = HostOriginGuard(hosts, origins)
     endpoint = McpEndpoint(
         load_access=access.load,
         token_key=key,
@@ -104,41 +161,10 @@ def build_app(settings: Settings, engine: Engine | None = None) -> DataPlaneFirs
         recorder=recorder,
         sessions=sessions,
         hub=hub_box[0],
-        guard=endpoint_guard,
+        guard=guard,
         max_body_bytes=settings.max_body_bytes,
     )
-    webhooks = WebhookDeliverer(engine, vault, allowed_networks=settings.egress_allowed_networks)
-    gateway = Gateway(engine, pool, recorder, sessions, forwarder, hub_box[0], webhooks)
-
-    api, admin_mcp = build_control_plane(settings, engine, key, vault, pool, endpoint_guard)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        upgrade(engine, vault)
-        await pool.start()
-        recorder.start()
-        webhooks.start()
-        try:
-            async with admin_mcp.run():
-                yield
-        finally:
-            sessions.close_all()
-            await webhooks.close()
-            await pool.close()
-            await outbound.aclose()
-            await recorder.close()
-            access.close()
-            log.info("audit: %s", recorder.stats)
-
-    async def healthz(_request: Request) -> JSONResponse:
-        stats: dict[str, Any] = {"status": "ok", "audit": _stats(recorder)}
-        return JSONResponse(stats)
-
-    broker = Broker(engine, vault, key, settings.resolved_public_url, outbound)
-    web = build_web(engine, key, vault, broker, endpoint_guard.check, webhooks.wake)
-    rest = Starlette(routes=[Route("/healthz", healthz), Mount("/", web)], lifespan=lifespan)
-    rest.state.lockgate = gateway
-    return DataPlaneFirst(endpoint, api, admin_mcp, rest)
+    return DataPlane(endpoint, access, pool, recorder, sessions, forwarder, hub_box[0])
 
 
 def build_control_plane(
