@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio.to_thread
 import httpx
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Row
 
 from lockgate.brokering.client_metadata import CLIENT_NAME, callback_url, metadata_document_url
 from lockgate.domain.model import IdentityKind, IdentityStatus, Transport
@@ -27,6 +27,7 @@ from lockgate.oauth import (
     AuthorizationServer,
     ClientRegistration,
     OAuthError,
+    TokenSet,
     discover,
     finish_authorization,
     probe,
@@ -123,13 +124,10 @@ async def begin_authorization(
             lambda conn: find_oauth_client(conn, broker.vault, target.server_id, server.issuer)
         )
         oauth_client_id, client = await _client(broker, target, server, stored)
-    except OAuthError as exc:
+    except OAuthError as exc:  # lockgate.oauth reports network failures as OAuthError too
         raise BrokeringError(
             f"Signing in to {target.server_name} could not start: {exc.description}", return_to
         ) from None
-    except httpx.HTTPError as exc:
-        message = f"Signing in to {target.server_name} could not start: {type(exc).__name__} reaching it."
-        raise BrokeringError(message, return_to) from None
     pending = start_authorization(server, client, redirect_uri=broker.callback_url, scope=target.scope)
     await broker.run(
         lambda conn: save_pending_authorization(
@@ -230,23 +228,27 @@ async def complete_authorization(
     except OAuthError as exc:
         message = f"Signing in to {target.server_name} did not complete ({exc.error}): {exc.description}"
         raise BrokeringError(message, taken.return_to) from None
-    except httpx.HTTPError as exc:
-        message = f"Signing in to {target.server_name} did not complete: {type(exc).__name__} reaching it."
-        raise BrokeringError(message, taken.return_to) from None
     await broker.run(
-        lambda conn: save_oauth_tokens(
-            conn,
-            broker.vault,
-            taken.identity_id,
-            access_token=tokens.access_token,
-            token_type=tokens.token_type,
-            refresh_token=tokens.refresh_token,
-            expires_at=tokens.expires_at,
-            scope=tokens.scope,
-            oauth_client_id=taken.oauth_client_id,
-        )
+        lambda conn: save_token_set(conn, broker.vault, taken.identity_id, tokens, taken.oauth_client_id)
     )
     return Completion(taken.identity_id, taken.return_to)
+
+
+def save_token_set(
+    conn: Connection, vault: Vault, identity_id: int, tokens: TokenSet, oauth_client_id: int
+) -> Row[Any]:
+    """Store the tokens an authorization or a refresh obtained on the identity, which becomes ready."""
+    return save_oauth_tokens(
+        conn,
+        vault,
+        identity_id,
+        access_token=tokens.access_token,
+        token_type=tokens.token_type,
+        refresh_token=tokens.refresh_token,
+        expires_at=tokens.expires_at,
+        scope=tokens.scope,
+        oauth_client_id=oauth_client_id,
+    )
 
 
 def is_local_path(value: str) -> bool:

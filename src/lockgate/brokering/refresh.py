@@ -15,10 +15,12 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, Row, select
 
-from lockgate.domain.model import Credential, IdentityKind, IdentityStatus
+from lockgate.brokering.authorization import save_token_set
+from lockgate.domain.model import Credential, IdentityStatus
 from lockgate.oauth import OAuthError, refresh
+from lockgate.store.access import open_credential
 from lockgate.store.admin_events import save_admin_event
-from lockgate.store.identities import mark_needs_reauthorization, open_identity_secret, save_oauth_tokens
+from lockgate.store.identities import mark_needs_reauthorization, open_identity_secret
 from lockgate.store.oauth import load_oauth_client
 from lockgate.store.schema import identities
 from lockgate.vault import Vault
@@ -65,7 +67,7 @@ class OAuthRefresher:
         try:
             tokens = await refresh(self._http, server, client, refresh_token)
         except OAuthError as exc:
-            if exc.error not in REFUSALS:
+            if exc.error not in REFUSALS:  # e.g. "unreachable": worth trying again on a later call
                 raise CredentialRefreshError(
                     f"identity {row.name!r} could not be refreshed: {exc}", needs_reauthorization=False
                 ) from None
@@ -77,37 +79,22 @@ class OAuthRefresher:
                 f"the authorization server refused to refresh identity {row.name!r} ({exc.error})",
                 needs_reauthorization=True,
             ) from None
-        except httpx.HTTPError as exc:
-            raise CredentialRefreshError(
-                f"identity {row.name!r} could not be refreshed: {type(exc).__name__}",
-                needs_reauthorization=False,
-            ) from None
         with self._engine.begin() as conn:
-            saved = save_oauth_tokens(
-                conn,
-                self._vault,
-                row.id,
-                access_token=tokens.access_token,
-                token_type=tokens.token_type,
-                refresh_token=tokens.refresh_token,
-                expires_at=tokens.expires_at,
-                scope=tokens.scope,
-                oauth_client_id=row.oauth_client_id,
-            )
+            saved = save_token_set(conn, self._vault, row.id, tokens, row.oauth_client_id)
         return self.credential(saved)
 
     def credential(self, row: Row[Any]) -> Credential:
-        opened = open_identity_secret(self._vault, row)
-        token = opened.get("access_token")
-        return Credential(
-            identity_id=row.id,
-            name=row.name,
-            kind=IdentityKind(row.kind),
-            enabled=row.enabled,
-            status=IdentityStatus(row.status),
-            version=row.version,
-            values={"Authorization": f"Bearer {token}"} if token else {},
-            expires_at=row.expires_at,
+        """The identity as the data plane attaches it (``store.access.open_credential``)."""
+        return open_credential(
+            self._vault,
+            row.id,
+            row.name,
+            row.kind,
+            row.enabled,
+            row.status,
+            row.version,
+            row.secret,
+            row.expires_at,
         )
 
     def _load(self, identity_id: int) -> Row[Any]:

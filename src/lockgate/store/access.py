@@ -211,18 +211,7 @@ class AccessReader:
         key = tuple(row[24:32])
         credential = self._credentials.get(key)
         if credential is None:
-            identity_id, name, kind, enabled, status, version, sealed, expires_at = key
-            opened = self._vault.open(sealed, place("identities", identity_id, "secret")) if sealed else {}
-            credential = Credential(
-                identity_id=identity_id,
-                name=name,
-                kind=IdentityKind(kind),
-                enabled=bool(enabled),
-                status=IdentityStatus(status),
-                version=version,
-                values=credential_values(IdentityKind(kind), opened),
-                expires_at=expires_at,
-            )
+            credential = open_credential(self._vault, *key)
             if len(self._credentials) > 10_000:  # bounded: old versions are never asked for again
                 self._credentials.clear()
             self._credentials[key] = credential
@@ -257,6 +246,35 @@ class _Stored:
     def __init__(self, config: dict[str, Any], secrets: str | None) -> None:
         self.config = config
         self.secrets = secrets
+
+
+def open_credential(
+    vault: Vault,
+    identity_id: int,
+    name: str,
+    kind: str,
+    enabled: bool,
+    status: str,
+    version: int,
+    sealed: str | None,
+    expires_at: float | None,
+) -> Credential:
+    """An identity's columns, its sealed secret opened into what it attaches upstream.
+
+    Raises:
+        VaultError: the secret does not open with this vault.
+    """
+    opened = vault.open(sealed, place("identities", identity_id, "secret")) if sealed else {}
+    return Credential(
+        identity_id=identity_id,
+        name=name,
+        kind=IdentityKind(kind),
+        enabled=bool(enabled),
+        status=IdentityStatus(status),
+        version=version,
+        values=credential_values(IdentityKind(kind), opened),
+        expires_at=expires_at,
+    )
 
 
 def credential_values(kind: IdentityKind, opened: dict[str, Any]) -> dict[str, str]:
