@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from typing import NamedTuple
 
 import orjson
 
@@ -25,7 +26,29 @@ from lockgate.upstream.stdio import StdioUpstream
 
 log = logging.getLogger(__name__)
 OnPoolNotification = Callable[[int, JsonObject], Awaitable[None]]
-_Key = tuple[int, str, bytes]
+
+
+class _Key(NamedTuple):
+    server_id: int
+    revision: str  # the server's configuration
+    identity: tuple[int, int]  # (identity id, version); (0, 0): the server's own configuration
+    mirror: bool  # a legacy client mirrored onto a dual-era server's legacy side
+    capabilities: bytes  # the client's relayed capabilities; b"" for a modern (shared) connection
+
+    @property
+    def connection(self) -> tuple[int, str, tuple[int, int], bool]:
+        """What an era is learned for: everything but the client's capabilities."""
+        return (self.server_id, self.revision, self.identity, self.mirror)
+
+    def supersedes(self, other: _Key) -> bool:
+        """``other`` is stale once this key is in use: another revision of the same server, or an
+        older version of the same identity's credential."""
+        if other.server_id != self.server_id:
+            return False
+        if other.revision != self.revision:
+            return True
+        same_identity = self.identity[0] != 0 and other.identity[0] == self.identity[0]
+        return same_identity and other.identity != self.identity
 
 
 class UpstreamPool:
@@ -35,7 +58,7 @@ class UpstreamPool:
     def __init__(self, on_notification: OnPoolNotification) -> None:
         self._on_notification = on_notification
         self._upstreams: dict[_Key, RpcUpstream] = {}
-        self._eras: dict[tuple[int, str], Era] = {}
+        self._eras: dict[tuple[int, str, tuple[int, int], bool], Era] = {}
         self._http: HttpClient | None = None
 
     async def start(self) -> None:
@@ -49,25 +72,24 @@ class UpstreamPool:
 
     def live(self, server_id: int) -> list[RpcUpstream]:
         """The open connections to one server (for tests and diagnostics)."""
-        return [u for (sid, _, _), u in self._upstreams.items() if sid == server_id]
+        return [u for key, u in self._upstreams.items() if key.server_id == server_id]
 
     def get(self, server: Server, client: Client, credential: Credential | None = None) -> Upstream:
         """The pooled connection for ``server`` with ``credential`` attached (headers for http and sse,
         environment variables for stdio), as seen by ``client``; created (not yet opened) if new."""
-        revision = server.revision
-        if credential is not None:
-            revision += f"~{credential.identity_id}.{credential.version}"
-        era = self._eras.get((server.id, revision))
+        identity = (credential.identity_id, credential.version) if credential is not None else (0, 0)
+        era = self._eras.get((server.id, server.revision, identity, False))
         if server.transport is Transport.HTTP and client.era is Era.LEGACY and era is Era.MODERN:
             # Mirror a legacy client onto a dual-era server's legacy side: server→client requests,
             # progress and logging then flow as the client expects (MCP 2026-07-28 basic/versioning).
             era = Era.LEGACY
-            key: _Key = (server.id, revision + "/legacy", self._caps_key(client))
+            key = _Key(server.id, server.revision, identity, True, self._caps_key(client))
         else:
-            key = (server.id, revision, b"" if era is Era.MODERN else self._caps_key(client))
+            caps = b"" if era is Era.MODERN else self._caps_key(client)
+            key = _Key(server.id, server.revision, identity, False, caps)
         upstream = self._upstreams.get(key)
         if upstream is None:
-            self._retire_stale(server.id, revision)
+            self._retire_superseded(key)
             upstream = self._create(server, credential, era, key)
             self._upstreams[key] = upstream
         return upstream
@@ -76,35 +98,23 @@ class UpstreamPool:
     def _caps_key(client: Client) -> bytes:
         return orjson.dumps(relayed_capabilities(client.capabilities), option=orjson.OPT_SORT_KEYS)
 
-    def _retire_stale(self, server_id: int, revision: str) -> None:
-        """Close the server's connections of another revision, or of this identity's older versions."""
-        base, _, identity = revision.partition("~")
-        identity_id = identity.partition(".")[0]
-
-        def stale(key: _Key) -> bool:
-            other_base, _, other_identity = key[1].split("/")[0].partition("~")
-            if other_base != base:
-                return True
-            return (
-                bool(identity_id)
-                and other_identity.partition(".")[0] == identity_id
-                and (other_identity != identity)
-            )
-
-        for key in [k for k in self._upstreams if k[0] == server_id and stale(k)]:
-            old = self._upstreams.pop(key)
+    def _retire_superseded(self, key: _Key) -> None:
+        """Close the connections ``key`` supersedes and forget the eras learned for them."""
+        for stale in [k for k in self._upstreams if key.supersedes(k)]:
+            old = self._upstreams.pop(stale)
             asyncio.get_running_loop().create_task(old.close())
+        for connection in [c for c in self._eras if key.supersedes(_Key(*c, b""))]:
+            del self._eras[connection]
 
     def _learned(self, key: _Key, era: Era) -> None:
         """First contact told us the era: cache it, and share a modern connection across capabilities."""
-        server_id, revision, _ = key
-        if (server_id, revision) in self._eras:
+        if key.connection in self._eras:
             return
-        self._eras[(server_id, revision)] = era
+        self._eras[key.connection] = era
         upstream = self._upstreams.get(key)
         if era is Era.MODERN and upstream is not None:
             del self._upstreams[key]
-            self._upstreams.setdefault((server_id, revision, b""), upstream)
+            self._upstreams.setdefault(key._replace(capabilities=b""), upstream)
 
     def _create(
         self, server: Server, credential: Credential | None, era: Era | None, key: _Key
