@@ -166,10 +166,26 @@ async def test_a_request_for_another_host_or_from_another_origin_is_refused(web:
     assert refused.status_code == 403
 
 
+async def test_a_form_from_an_opaque_origin_is_decided_by_its_csrf_token(web: WebWorld) -> None:
+    web.user("ada@example.com")
+    browser = web.browser()
+    form = await browser.get("/signin")
+    fields = {"email": "ada@example.com", "password": PASSWORD}
+    null = {"Origin": "null"}
+    forged = await browser.http.post("/signin", data={"csrf": "0" * 64, **fields}, headers=null)
+    assert forged.status_code == 403
+    assert "This form could not be verified" in forged.text
+    cross_site = {"Origin": "https://evil.example.com"}
+    refused = await browser.http.post("/signin", data={"csrf": csrf(form), **fields}, headers=cross_site)
+    assert (refused.status_code, refused.text) == (403, "Origin 'https://evil.example.com' is not allowed")
+    signed_in = await browser.http.post("/signin", data={"csrf": csrf(form), **fields}, headers=null)
+    assert (signed_in.status_code, signed_in.headers["location"]) == (303, "/connect")
+
+
 async def test_pages_are_not_cached_framed_or_leaking_referrers(web: WebWorld) -> None:
     page = await web.browser().get("/signin")
     assert page.headers["cache-control"] == "no-store"
-    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["referrer-policy"] == "same-origin"
     assert page.headers["x-frame-options"] == "DENY"
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert 'name="csrf"' in page.text and csrf(page)

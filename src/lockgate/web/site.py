@@ -36,7 +36,10 @@ PAGE_HEADERS: Final = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
     ),
-    "Referrer-Policy": "no-referrer",
+    # Not no-referrer: under it a browser sends "Origin: null" on the pages' own forms (Fetch
+    # §serializing a request origin). same-origin names Lockgate's origin to Lockgate only, and no
+    # page URL (a connection link is one) to anyone else.
+    "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
 }
