@@ -126,8 +126,9 @@ class WebWorld:
         """A user of ``role`` on a team of their own granted ``gateways_``."""
         return add_user(self.engine, email, gateways_, password=password, role=role, active=active)
 
-    def browser(self) -> Browser:
-        transport = httpx.ASGITransport(app=self.app, client=("203.0.113.7", 50000))
+    def browser(self, address: str = "203.0.113.7") -> Browser:
+        """A browser of its own, at client ``address``."""
+        transport = httpx.ASGITransport(app=self.app, client=(address, 50000))
         browser = Browser(httpx.AsyncClient(transport=transport, base_url=BASE))
         self.browsers.append(browser)
         return browser

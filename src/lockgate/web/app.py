@@ -23,8 +23,10 @@ from lockgate.web.site import PageError, SignInRequired, Site
 from lockgate.web.throttle import SignInThrottle
 
 Guard = Callable[[str | None, str | None], tuple[int, str] | None]
-SIGNIN_LIMITS = {"account": 5, "address": 50}
-"""Failed sign-ins per 15 minutes before sign-in is refused: per account, per client address."""
+SIGNIN_LIMITS = {"address": 50, "client": 5, "account": 20, "device": 5}
+"""Sign-in attempts per 15 minutes before more are refused, by kind of key (``web.throttle``): per
+client address, per account from one address, per account from browsers it never signed in with,
+per account from one browser it did."""
 
 
 def build_web(

@@ -141,7 +141,8 @@ class Site:
             raise PageError(413, "Form too large", "That form is larger than any form Lockgate shows.")
         form = await request.form(max_files=0, max_fields=32)
         sent = form.get("csrf")
-        if not cookie or not isinstance(sent, str) or not hmac.compare_digest(sent, self.csrf_token(cookie)):
+        expected = self.csrf_token(cookie).encode() if cookie else b""
+        if not cookie or not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), expected):
             raise PageError(
                 403,
                 "Form expired",
