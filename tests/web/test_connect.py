@@ -284,6 +284,23 @@ async def test_the_shown_token_opens_only_in_the_browser_that_minted_it(web: Web
     assert not TOKEN.search(stolen.text)
 
 
+async def test_the_token_page_replayed_with_its_cookie_in_the_same_session_shows_nothing(
+    web: WebWorld,
+) -> None:
+    browser = await _signed_in(web)
+    await _paste(web, browser, "notes", "Bearer n")
+    await _paste(web, browser, "github", "Bearer g")
+    allowed = await browser.submit(await browser.get(_step(web)), f"{_step(web)}/allow")
+    cookie = next(c for c in browser.http.cookies.jar if c.name == "lockgate_token").value or ""
+    assert (await browser.get(allowed.headers["location"])).status_code == 200
+    browser.http.cookies.set("lockgate_token", cookie)  # the request replayed as first sent
+    replayed = await browser.get(allowed.headers["location"])
+    assert replayed.status_code == 410
+    assert not TOKEN.search(replayed.text)
+    with web.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(api_tokens)).scalar() == 1
+
+
 async def test_a_host_with_a_webhook_gets_the_token_queued_in_the_same_transaction(web: WebWorld) -> None:
     with web.engine.begin() as conn:
         conn.execute(update(hosts).values(webhook_url="https://agent.example.com/hook"))

@@ -6,7 +6,8 @@ API token for host × gateway × themselves, shown once (and queued for the host
 Paths, under ``/connect/{link}`` (the host's ``link_id``): ``GET`` the gateway picker (``?gateway=NAME``
 goes straight to that gateway); ``GET /{gateway}`` the identities step; ``POST
 /{gateway}/assignments/{id}/{choice|headers|oauth}`` bring an identity; ``POST /{gateway}/allow``
-mint the token; ``GET /{gateway}/token`` show it, once.
+mint the token; ``GET /{gateway}/token`` show it, once: the token waits in memory (``Handoffs``)
+under a handle in a cookie, bound to the session and the step, and is removed as it is shown.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from lockgate.store.connection_links import (
 from lockgate.store.identities import create_identity, save_choice, usable_identities
 from lockgate.store.tokens import save_token
 from lockgate.store.webhooks import enqueue_token_delivery
-from lockgate.vault import VaultError
+from lockgate.web.handoff import Handoffs
 from lockgate.web.site import PageError, Site, Visitor
 
 HEADER_NAME: Final = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")  # an RFC 9110 §5.6.2 token
@@ -61,6 +62,7 @@ RESERVED_HEADERS: Final = frozenset(
 )
 """Headers the gateway itself sets on upstream requests (HTTP framing and MCP transport headers)."""
 SHOWN_ONCE_AGE: Final = 300
+"""Seconds a minted token waits for its page."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,7 @@ class ConnectionPages:
         self.site = site
         self.broker = broker
         self.on_token_queued = on_token_queued
+        self.minted: Handoffs[dict[str, Any]] = Handoffs(SHOWN_ONCE_AGE)
 
     async def on_home(self, request: Request) -> Response:
         visitor = await self.site.require_visitor(request)
@@ -220,7 +223,7 @@ class ConnectionPages:
 
     async def on_allow(self, request: Request) -> Response:
         """Mint the API token for host × gateway × the visitor, in one transaction with its webhook
-        delivery, and show it once (the next page, from a short-lived sealed cookie)."""
+        delivery, and show it once (the next page, through ``minted``)."""
         visitor, _ = await self._visitor(request)
         await self.site.form(request, visitor.session)
 
@@ -252,10 +255,10 @@ class ConnectionPages:
         if shown["delivered"]:
             self.on_token_queued()
         response = self.site.redirect(step.path + "/token")
-        sealed = self.site.vault.seal(shown, self._shown_place(visitor, step.path))
+        handle = self.minted.put(self._shown_place(visitor, step.path), shown)
         response.set_cookie(
             self._shown_cookie,
-            sealed,
+            handle,
             max_age=SHOWN_ONCE_AGE,
             path="/",
             secure=self.site.secure,
@@ -265,16 +268,12 @@ class ConnectionPages:
         return response
 
     async def on_token(self, request: Request) -> Response:
-        """The token just minted, once: the cookie carrying it is cleared as it is shown."""
+        """The token just minted, once: it is taken from ``minted`` as it is shown, and the
+        cookie holding its handle is cleared; a reload or a replay finds nothing (410)."""
         visitor = await self.site.require_visitor(request)
         step = await self.site.run(lambda conn: self._step(conn, request, visitor))
-        shown = None
-        sealed = request.cookies.get(self._shown_cookie)
-        if sealed:
-            try:
-                shown = self.site.vault.open(sealed, self._shown_place(visitor, step.path))
-            except VaultError:
-                shown = None
+        handle = request.cookies.get(self._shown_cookie, "")
+        shown = self.minted.take(handle, self._shown_place(visitor, step.path))
         context = {"step": step, "shown": shown, "mcp_url": f"{self.site.public_url}/mcp/{step.gateway.name}"}
         response = self.site.render(
             request, "token.html", context, visitor=visitor, status=200 if shown else 410
@@ -286,9 +285,9 @@ class ConnectionPages:
     def _shown_cookie(self) -> str:
         return "__Host-lockgate_token" if self.site.secure else "lockgate_token"
 
-    def _shown_place(self, visitor: Visitor, step_path: str) -> bytes:
-        """Binds the sealed token to this session and this step: it opens nowhere else."""
-        return f"web.token:{visitor.csrf}:{step_path}".encode()
+    def _shown_place(self, visitor: Visitor, step_path: str) -> str:
+        """Binds the minted token to this session and this step: it is shown nowhere else."""
+        return f"web.token:{visitor.csrf}:{step_path}"
 
     async def _visitor(self, request: Request) -> tuple[Visitor, str]:
         """The visitor of a POST, who comes back to the step page after signing in if need be."""
