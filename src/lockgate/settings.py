@@ -76,7 +76,11 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.data_dir / 'lockgate.db'}"
 
     def ensure_data_dir(self) -> Path:
+        """The data directory, created when missing and made the owner's alone (0700): it holds
+        the secret key, the key ring and the SQLite store. Raises OSError."""
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.data_dir.stat().st_mode & 0o777 != 0o700:
+            self.data_dir.chmod(0o700)
         return self.data_dir
 
     def key_bytes(self, create: bool = True) -> bytes:
