@@ -68,16 +68,7 @@ class SignInPages:
         response = self.site.redirect(next_path)
         self.site.set_session_cookie(response, session)
         self.site.clear_cookie(response, self.site.signin_cookie)
-        nonce = secrets.token_urlsafe(16)
-        response.set_cookie(
-            self._device_cookie,
-            f"{nonce}.{self._device_mac(email, nonce)}",
-            max_age=DEVICE_COOKIE_AGE,
-            path="/",
-            secure=self.site.secure,
-            httponly=True,
-            samesite="strict",
-        )
+        self._remember_device(response, email)
         return response
 
     async def on_signout(self, request: Request) -> Response:
@@ -93,6 +84,19 @@ class SignInPages:
     @property
     def _device_cookie(self) -> str:
         return "__Host-lockgate_device" if self.site.secure else "lockgate_device"
+
+    def _remember_device(self, response: Response, email: str) -> None:
+        """Leave a device cookie for ``email`` in the browser (see the module docstring)."""
+        nonce = secrets.token_urlsafe(16)
+        response.set_cookie(
+            self._device_cookie,
+            f"{nonce}.{self._device_mac(email, nonce)}",
+            max_age=DEVICE_COOKIE_AGE,
+            path="/",
+            secure=self.site.secure,
+            httponly=True,
+            samesite="strict",
+        )
 
     def _device_mac(self, email: str, nonce: str) -> str:
         message = f"lockgate device:{email.strip().lower()}:{nonce}".encode()
