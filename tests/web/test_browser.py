@@ -35,8 +35,16 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 DECLARATION = {
-    "servers": [{"name": "time", "transport": "stdio", "command": "python"}],
-    "gateways": [{"name": "finance", "servers": [{"server": "time"}]}],
+    "servers": [
+        {"name": "time", "transport": "stdio", "command": "python"},
+        {"name": "notes", "transport": "http", "url": "https://notes.example.com/mcp"},
+    ],
+    "gateways": [
+        {
+            "name": "finance",
+            "servers": [{"server": "time"}, {"server": "notes", "identity_scheme": "per_user"}],
+        }
+    ],
     "hosts": [{"name": "agent"}],
 }
 
@@ -76,11 +84,15 @@ def link(lockgate: RunningGateway) -> str:
 def sign_in(page: Page, email: str, password: str) -> None:
     page.fill("#email", email)
     page.fill("#password", password)
+    submit(page, "Sign in")
+
+
+def submit(page: Page, button: str) -> None:
     with page.expect_navigation():
-        page.click("button:text('Sign in')")
+        page.click(f"button:text('{button}')")
 
 
-def test_a_connection_link_leads_through_sign_in_to_a_token_shown_once(
+def test_a_connection_link_leads_through_sign_in_and_an_identity_to_a_token_shown_once(
     lockgate: RunningGateway, chromium: BrowserContext, link: str
 ) -> None:
     page = chromium.new_page()
@@ -89,8 +101,10 @@ def test_a_connection_link_leads_through_sign_in_to_a_token_shown_once(
     sign_in(page, "ada@example.com", PASSWORD)
     assert page.url == f"{link}/finance"
     assert page.locator("text=Signed in as ada@example.com").is_visible()
-    with page.expect_navigation():
-        page.click("button:text('Allow')")
+    page.fill("input[name=value]", "Bearer notes-key")
+    submit(page, "Save as a new identity")
+    assert page.url == f"{link}/finance"
+    submit(page, "Allow")
     assert page.url == f"{link}/finance/token"
     token = page.input_value("#token")
     minted = select(api_tokens.c.id).where(
@@ -102,6 +116,10 @@ def test_a_connection_link_leads_through_sign_in_to_a_token_shown_once(
     assert reloaded is not None and reloaded.status == 410
     assert page.locator("h1").inner_text() == "Token already shown"
     assert token not in page.content()
+    submit(page, "Sign out")
+    assert page.url == f"http://127.0.0.1:{lockgate.port}/signin"
+    page.goto(f"{link}/finance")
+    assert page.url.startswith(f"http://127.0.0.1:{lockgate.port}/signin?next=")
 
 
 def test_a_wrong_password_in_the_browser_gets_the_form_again_and_the_right_one_signs_in(
