@@ -20,6 +20,7 @@ import orjson
 from lockgate.audit.recorder import AuditRecorder, Leg
 from lockgate.dataplane.auth import AuthError, LoadAccess, authenticate
 from lockgate.dataplane.errors import (
+    AUDIT_UNAVAILABLE,
     INTERNAL_ERROR,
     INVALID_REQUEST,
     PARSE_ERROR,
@@ -214,7 +215,13 @@ class McpEndpoint:
                 return b"".join(chunks)
 
     async def _post(self, incoming: Incoming, receive: Receive, send: Send) -> None:
-        await self._recorder.wait_for_room()
+        unavailable = await self._recorder.admit()
+        if unavailable is not None:  # no legs: the audit cannot take them, which is the point
+            retry_after = str(self._recorder.retry_after).encode()
+            error = JsonRpcError(AUDIT_UNAVAILABLE, unavailable, {"retryAfter": self._recorder.retry_after})
+            extra = [(b"retry-after", retry_after), *self._correlation(incoming)]
+            await self._plain(send, 503, None, error, extra)
+            return
         try:
             body = await self._read_body(receive)
         except BodyTooLargeError:
