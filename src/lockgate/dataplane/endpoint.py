@@ -23,7 +23,7 @@ from lockgate.dataplane.errors import (
     AUDIT_UNAVAILABLE,
     INTERNAL_ERROR,
     INVALID_REQUEST,
-    PARSE_ERROR,
+    UPSTREAM_FAILED,
     JsonRpcError,
     error_message,
 )
@@ -32,6 +32,7 @@ from lockgate.dataplane.forwarding import Forwarder, is_error_response
 from lockgate.dataplane.front import discover_result, initialize_result, modern_result
 from lockgate.dataplane.guard import HostOriginGuard
 from lockgate.dataplane.hub import Hub
+from lockgate.dataplane.messages import MessageError, parse_message
 from lockgate.dataplane.modern import is_modern, validate_modern
 from lockgate.dataplane.responder import Responder, send_json
 from lockgate.dataplane.sessions import FrontSession, SessionRegistry
@@ -100,8 +101,10 @@ class McpEndpoint:
         self._max_body = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve one request; a bug answers -32603 naming the correlation id, never a traceback."""
+        """Serve one request; a bug answers -32603 naming the correlation id, never a traceback, and
+        leaves a ``proxy_response_error`` leg."""
         started = False
+        correlation_id = str(uuid.uuid4())
 
         async def tracking_send(message: MutableMapping[str, Any]) -> None:
             nonlocal started
@@ -109,16 +112,27 @@ class McpEndpoint:
             await send(message)
 
         try:
-            await self._serve(scope, receive, tracking_send)
+            await self._serve(scope, receive, tracking_send, correlation_id)
         except Exception:
-            log.exception("internal error serving %s", scope.get("path"))
+            log.exception("internal error serving %s (correlation id %s)", scope.get("path"), correlation_id)
+            self._recorder.record(
+                Leg(
+                    correlation_id,
+                    "proxy_response_error",
+                    gateway=scope["path_params"]["gateway"],
+                    status=500,
+                    error="internal error in the gateway",
+                )
+            )
             if not started:
-                error = JsonRpcError(INTERNAL_ERROR, "internal error in the gateway; see its log")
-                await self._plain(send, 500, None, error)
+                error = JsonRpcError(
+                    INTERNAL_ERROR, f"internal error in the gateway; see its log ({correlation_id})"
+                )
+                await self._plain(send, 500, None, error, [(CORRELATION_HEADER, correlation_id.encode())])
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, correlation_id: str) -> None:
         raw = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
-        incoming = Incoming(scope["path_params"]["gateway"], dict(raw), raw, str(uuid.uuid4()), receive)
+        incoming = Incoming(scope["path_params"]["gateway"], dict(raw), raw, correlation_id, receive)
         refused = self._guard.check(incoming.headers.get("host"), incoming.headers.get("origin"))
         if refused is not None:
             status, reason = refused
@@ -199,7 +213,15 @@ class McpEndpoint:
         if isinstance(error, AuthError) and error.challenge:
             extra.append((b"www-authenticate", error.challenge.encode()))
         body = await self._plain(send, error.http_status, request_id, error, extra)
-        self._leg(incoming, access, "proxy_response_error", method, status=error.http_status, body=body)
+        self._leg(
+            incoming,
+            access,
+            "proxy_response_error",
+            method,
+            status=error.http_status,
+            body=body,
+            body_trusted=access is not None,  # it echoes the stranger's id
+        )
 
     # -- POST --------------------------------------------------------------------------------------
     async def _read_body(self, receive: Receive) -> bytes:
@@ -219,28 +241,32 @@ class McpEndpoint:
         if unavailable is not None:  # no legs: the audit cannot take them, which is the point
             retry_after = str(self._recorder.retry_after).encode()
             error = JsonRpcError(AUDIT_UNAVAILABLE, unavailable, {"retryAfter": self._recorder.retry_after})
-            extra = [(b"retry-after", retry_after), *self._correlation(incoming)]
-            await self._plain(send, 503, None, error, extra)
+            await self._plain(
+                send, 503, None, error, [(b"retry-after", retry_after), *self._correlation(incoming)]
+            )
             return
         try:
             body = await self._read_body(receive)
         except BodyTooLargeError:
-            await self._plain(
-                send, 413, None, JsonRpcError(INVALID_REQUEST, f"the body exceeds {self._max_body} bytes")
+            too_large = JsonRpcError(
+                INVALID_REQUEST, f"the body exceeds {self._max_body} bytes", http_status=413
             )
+            self._leg(incoming, None, "proxy_request_error", None, error=too_large.message)
+            await self._refuse(incoming, send, None, None, None, too_large, "body_too_large")
             return
         try:
-            message = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            await self._plain(send, 400, None, JsonRpcError(PARSE_ERROR, "Parse error: the body is not JSON"))
-            return
-        if isinstance(message, list):
-            await self._plain(
-                send, 400, None, JsonRpcError(INVALID_REQUEST, "JSON-RPC batches are not supported")
+            message = parse_message(body)
+        except MessageError as exc:
+            self._leg(
+                incoming,
+                None,
+                "proxy_request_error",
+                exc.method,
+                body=body,
+                body_trusted=False,
+                error=exc.message,
             )
-            return
-        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-            await self._plain(send, 400, None, JsonRpcError(INVALID_REQUEST, "not a JSON-RPC 2.0 message"))
+            await self._refuse(incoming, send, None, exc.method, exc.request_id, exc, "malformed_message")
             return
         method = message.get("method")
         request_id = message.get("id")
@@ -257,6 +283,7 @@ class McpEndpoint:
         try:
             access = self._authenticate(incoming)
         except AuthError as exc:
+            arrived.body_trusted = False
             self._recorder.record(arrived)
             await self._refuse(incoming, send, None, method, request_id, exc, exc.reason)
             return
@@ -294,7 +321,7 @@ class McpEndpoint:
             error = JsonRpcError(
                 INVALID_REQUEST, "no pending request has this id", http_status=404 if session is None else 400
             )
-            await self._plain(send, error.http_status, None, error)
+            await self._refuse(incoming, send, access, None, None, error, "no_pending_request")
             return
         if not future.done():
             future.set_result({k: v for k, v in message.items() if k in ("result", "error")})
@@ -420,7 +447,14 @@ class McpEndpoint:
             response = {"result": modern_result(response["result"])}
         error_code = (response.get("error") or {}).get("code")
         status = 400 if era is Era.MODERN and error_code in MODERN_HTTP_400 else http_status
-        body = await responder.finish({"jsonrpc": "2.0", "id": request_id, **response}, status)
+        try:
+            body = await responder.finish({"jsonrpc": "2.0", "id": request_id, **response}, status)
+        except orjson.JSONEncodeError:  # raised before anything is sent: the answer nests too deep
+            log.warning("an answer to %s could not be serialized; answered -32012", ex.method)
+            response = {
+                "error": {"code": UPSTREAM_FAILED, "message": "the server's answer cannot be relayed"}
+            }
+            body = await responder.finish({"jsonrpc": "2.0", "id": request_id, **response}, status)
         ex.record(
             "proxy_response_error" if is_error_response(response) else "proxy_response_success",
             status=status,
