@@ -3,6 +3,7 @@ a store with one gateway ``g`` of no servers and a host ``agent``; the audit is 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -64,8 +65,9 @@ class InProcessGateway:
         return response.headers["mcp-session-id"]
 
 
-@pytest.fixture
-async def gateway(settings: Settings, engine: Engine) -> AsyncIterator[InProcessGateway]:
+@contextlib.asynccontextmanager
+async def in_process_gateway(settings: Settings, engine: Engine) -> AsyncIterator[InProcessGateway]:
+    """The app over ``engine``, with gateway ``g`` and host ``agent`` declared and a token for them."""
     apply_declaration(
         engine,
         TEST_VAULT,
@@ -77,3 +79,9 @@ async def gateway(settings: Settings, engine: Engine) -> AsyncIterator[InProcess
     async with httpx.AsyncClient(transport=transport, base_url=BASE, timeout=DEADLINE) as http:
         yield InProcessGateway(app, engine, http, token)
     app.state.lockgate.sessions.close_all()
+
+
+@pytest.fixture
+async def gateway(settings: Settings, engine: Engine) -> AsyncIterator[InProcessGateway]:
+    async with in_process_gateway(settings, engine) as running:
+        yield running

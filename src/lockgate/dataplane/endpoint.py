@@ -298,8 +298,8 @@ class McpEndpoint:
         else:
             await self._legacy_request(incoming, access, message, send)
 
-    async def _accepted(self, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 202, "headers": []})
+    async def _accepted(self, incoming: Incoming, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 202, "headers": self._correlation(incoming)})
         await send({"type": "http.response.body", "body": b""})
 
     def _session(self, incoming: Incoming, access: Access) -> FrontSession | None:
@@ -326,7 +326,7 @@ class McpEndpoint:
         if not future.done():
             future.set_result({k: v for k, v in message.items() if k in ("result", "error")})
         self._leg(incoming, access, "proxy_response_success", None, status=202)
-        await self._accepted(send)
+        await self._accepted(incoming, send)
 
     async def _client_notification(
         self, incoming: Incoming, access: Access, method: str, params: Any, send: Send
@@ -337,7 +337,7 @@ class McpEndpoint:
             if task is not None:
                 task.cancel()
         self._leg(incoming, access, "proxy_response_success", method, status=202)
-        await self._accepted(send)
+        await self._accepted(incoming, send)
 
     async def _legacy_request(
         self, incoming: Incoming, access: Access, message: JsonObject, send: Send
