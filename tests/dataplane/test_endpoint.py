@@ -3,12 +3,15 @@ strangers cannot write large data into the audit, and a failing audit refuses me
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
 from sqlalchemy import text
 
 from lockgate.audit.recorder import AuditUnavailableError
-from lockgate.dataplane.errors import AUDIT_UNAVAILABLE, INVALID_REQUEST, PARSE_ERROR
+from lockgate.dataplane.errors import AUDIT_UNAVAILABLE, INVALID_REQUEST, PARSE_ERROR, UPSTREAM_FAILED
+from lockgate.dataplane.exchange import Exchange
 from tests.dataplane.conftest import INITIALIZE, InProcessGateway
 
 pytestmark = pytest.mark.anyio
@@ -134,3 +137,33 @@ async def test_a_failing_audit_store_refuses_new_messages_at_once_with_503_until
     assert recovered.status_code == 200
     assert recovered.json()["audit"] | {"state": "ok", "backlog": 0} == recovered.json()["audit"]
     assert (await gateway.post(INITIALIZE)).status_code == 200
+
+
+class DeepForwarder:
+    """Stands in for the forwarder: every server answers with a result nested 300 levels deep."""
+
+    async def handle(self, _exchange: Exchange) -> dict[str, Any]:
+        result: dict[str, Any] = {"content": []}
+        for _ in range(300):
+            result = {"a": result}
+        return {"result": result}
+
+
+async def test_an_answer_nested_too_deep_to_relay_is_a_broken_answer_error_and_leaves_its_legs(
+    gateway: InProcessGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = await gateway.initialize()
+    monkeypatch.setattr(gateway.app.endpoint, "_forwarder", DeepForwarder())
+
+    response = await gateway.post(_deep_call(3), {"Mcp-Session-Id": session})
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "jsonrpc": "2.0",
+        "id": 9,
+        "error": {"code": UPSTREAM_FAILED, "message": "the server's answer cannot be relayed"},
+    }
+    assert [leg["type"] for leg in await gateway.legs(response)] == [
+        "proxy_request_success",
+        "proxy_response_error",
+    ]
