@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from lockgate.audit.recorder import FAILING_AFTER, AuditRecorder, AuditState, AuditUnavailableError, Leg
-from lockgate.domain.audit import AuditEntry
+from lockgate.domain.audit import DEGRADED_FIELD_CHARS, AuditEntry
 from lockgate.domain.redaction import REDACTED
 
 DEADLINE = 5.0
@@ -219,19 +219,24 @@ async def test_a_row_the_store_refuses_is_stored_degraded_and_the_rest_of_its_ba
 
 
 @pytest.mark.anyio
-async def test_a_body_from_a_caller_not_authenticated_is_stored_as_its_size_and_a_bounded_head() -> None:
+async def test_what_a_caller_not_authenticated_sent_is_stored_as_a_bounded_note() -> None:
     store = FakeStore()
     recorder = AuditRecorder(store.save)
     large = b'{"jsonrpc": "2.0", "method": "tools/call", "params": {"blob": "' + b"A" * 500_000 + b'"}}'
-    recorder.record(Leg("c0", "proxy_request_success", body=large, body_trusted=False))
+    headers = [(f"x-h{i}", "v" * 100_000) for i in range(1_000)]
     recorder.record(
-        Leg("c1", "proxy_request_success", body=b'{"params": {"password": "hunter2"}}', body_trusted=False)
+        Leg("c0", "proxy_request_success", method="m" * 100_000, body=large, headers=headers, trusted=False)
+    )
+    recorder.record(
+        Leg("c1", "proxy_request_success", body=b'{"params": {"password": "hunter2"}}', trusted=False)
     )
 
     await recorder.flush()
 
     first, second = store.entries
     assert len(first.body or "") < 2_000
+    assert len(first.method or "") == DEGRADED_FIELD_CHARS
+    assert len(first.headers or "") < 64 * 2 * (DEGRADED_FIELD_CHARS + 8)
     note = _degraded(first)
     assert note["bytes"] == len(large)
     assert note["head"].startswith('{"jsonrpc": "2.0", "method": "tools/call"')

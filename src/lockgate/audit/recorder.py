@@ -23,6 +23,7 @@ Bounds and failures (issue #2 §6, "nothing silently dropped"):
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import math
 import time
@@ -34,7 +35,14 @@ from typing import Any
 
 import orjson
 
-from lockgate.domain.audit import DEGRADED_HEAD_CHARS, AuditEntry, degrade_entry, degraded_body
+from lockgate.domain.audit import (
+    DEGRADED_FIELD_CHARS,
+    DEGRADED_HEAD_CHARS,
+    AuditEntry,
+    bounded_text,
+    degrade_entry,
+    degraded_body,
+)
 from lockgate.domain.redaction import may_hold_secret_keys, redact, redact_headers
 
 log = logging.getLogger(__name__)
@@ -42,14 +50,16 @@ CONVERT_SLICE = 64
 FAILING_AFTER = 3  # failed attempts in a row after which new messages are refused
 MAX_BACKOFF = 5.0  # seconds between attempts on a failing store, at most
 CLOSE_DEADLINE = 10.0  # seconds ``close`` keeps trying a failing store
+MAX_UNTRUSTED_HEADERS = 64  # headers kept of a request from a caller not authenticated
 
 
 @dataclass(slots=True)
 class Leg:
     """A leg as the data plane hands it over; bodies may be raw bytes or JSON values, unredacted.
 
-    ``body_trusted`` is False for a body from a caller not authenticated: only its size and a
-    bounded head of it are stored, so a stranger cannot write large data into the audit store.
+    ``trusted`` is False for what a caller not authenticated sent: of its body only the size and a
+    bounded head are stored, and its text columns and headers are cut to ``DEGRADED_FIELD_CHARS``,
+    so a stranger cannot write large data into the audit store.
     """
 
     correlation_id: str
@@ -66,33 +76,47 @@ class Leg:
     body: Any = None
     headers: Iterable[tuple[str, str]] | Mapping[str, str] | None = None
     created_at: float = field(default_factory=time.time)
-    body_trusted: bool = True
+    trusted: bool = True
 
 
 def to_entry(leg: Leg) -> AuditEntry:
     """Serialize and redact a leg into the entry that is stored; never raises for its body."""
-    headers = leg.headers.items() if isinstance(leg.headers, Mapping) else leg.headers
+    cut = _keep if leg.trusted else bounded_text
     return AuditEntry(
         correlation_id=leg.correlation_id,
         type=leg.type,
         created_at=leg.created_at,
-        method=leg.method,
-        feature_name=leg.feature_name,
+        method=cut(leg.method),
+        feature_name=cut(leg.feature_name),
         user_email=leg.user_email,
         host=leg.host,
-        gateway=leg.gateway,
+        gateway=cut(leg.gateway),
         server=leg.server,
         status=leg.status,
         duration_ms=leg.duration_ms,
-        error=leg.error,
+        error=cut(leg.error),
         body=_stored_body(leg),
-        headers=orjson.dumps(redact_headers(headers)).decode() if headers is not None else None,
+        headers=_headers_text(leg),
     )
+
+
+def _keep(text: str | None) -> str | None:
+    return text
+
+
+def _headers_text(leg: Leg) -> str | None:
+    if leg.headers is None:
+        return None
+    headers = redact_headers(leg.headers.items() if isinstance(leg.headers, Mapping) else leg.headers)
+    if not leg.trusted:
+        kept = itertools.islice(headers.items(), MAX_UNTRUSTED_HEADERS)
+        headers = {k[:DEGRADED_FIELD_CHARS]: v[:DEGRADED_FIELD_CHARS] for k, v in kept}
+    return orjson.dumps(headers).decode()
 
 
 def _stored_body(leg: Leg) -> str | None:
     try:
-        if not leg.body_trusted and leg.body is not None:
+        if not leg.trusted and leg.body is not None:
             return _untrusted_body_text(leg.body)
         return _body_text(leg.body)
     except (TypeError, ValueError, RecursionError) as exc:  # orjson's encode/decode errors are these

@@ -186,6 +186,7 @@ class McpEndpoint:
                 user_email=principal.user_email if principal else None,
                 host=principal.host if principal else None,
                 gateway=principal.gateway if principal else incoming.gateway,
+                trusted=access is not None,  # a stranger's text (and the id echoed back) is kept bounded
                 **fields,
             )
         )
@@ -220,7 +221,6 @@ class McpEndpoint:
             method,
             status=error.http_status,
             body=body,
-            body_trusted=access is not None,  # it echoes the stranger's id
         )
 
     # -- POST --------------------------------------------------------------------------------------
@@ -263,7 +263,7 @@ class McpEndpoint:
                 "proxy_request_error",
                 exc.method,
                 body=body,
-                body_trusted=False,
+                headers=incoming.raw_headers,
                 error=exc.message,
             )
             await self._refuse(incoming, send, None, exc.method, exc.request_id, exc, "malformed_message")
@@ -283,7 +283,7 @@ class McpEndpoint:
         try:
             access = self._authenticate(incoming)
         except AuthError as exc:
-            arrived.body_trusted = False
+            arrived.trusted = False
             self._recorder.record(arrived)
             await self._refuse(incoming, send, None, method, request_id, exc, exc.reason)
             return

@@ -90,8 +90,12 @@ def degrade_entry(entry: AuditEntry, reason: str) -> AuditEntry:
     )
 
 
+def bounded_text(text: str | None) -> str | None:
+    """``text`` cut to ``DEGRADED_FIELD_CHARS`` characters (what a stranger's text columns keep)."""
+    return None if text is None else text[:DEGRADED_FIELD_CHARS]
+
+
 def _plain_text(text: str | None) -> str | None:
     if text is None:
         return None
-    escaped = text.encode("ascii", "backslashreplace").decode("ascii").replace("\x00", "\\x00")
-    return escaped[:DEGRADED_FIELD_CHARS]
+    return bounded_text(text.encode("ascii", "backslashreplace").decode("ascii").replace("\x00", "\\x00"))
