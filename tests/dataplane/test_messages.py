@@ -82,11 +82,15 @@ def test_a_message_nested_300_deep_is_refused_though_it_parses() -> None:
     assert raised.value.code == INVALID_REQUEST
 
 
-def test_the_depth_walk_does_not_recurse_however_deep_the_value() -> None:
-    value: list[Any] = []
-    for _ in range(100_000):
+@pytest.mark.parametrize("depth", [1, 2, 127, 128, 129, 130, 254, 255, 100_000])
+def test_the_depth_check_counts_levels_exactly_however_deep_the_value(depth: int) -> None:
+    value: Any = "leaf"
+    for _ in range(depth):
         value = [value]
 
-    assert exceeds_depth(value, MAX_DEPTH)
-    assert not exceeds_depth(value, 100_001)
+    assert exceeds_depth(value, MAX_DEPTH) is (depth > MAX_DEPTH)
+    assert exceeds_depth({"a": value}, MAX_DEPTH) is (depth + 1 > MAX_DEPTH)
+
+
+def test_a_scalar_nests_no_level() -> None:
     assert not exceeds_depth("scalar", 0)
