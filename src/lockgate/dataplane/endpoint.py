@@ -4,6 +4,10 @@ One POST carries one JSON-RPC message (no batches since 2025-06-18). The era is 
 message: modern ``_meta`` (or a modern ``MCP-Protocol-Version``) is served statelessly; anything else
 is legacy and, but for ``initialize``, needs its ``Mcp-Session-Id``. GET opens a legacy session's
 stream for notifications unrelated to any call; DELETE ends a session; modern clients get 405 for both.
+
+Every POST the audit takes leaves its legs, malformed bodies (``messages.parse_message``) and internal
+errors included; while the audit cannot take them (``AuditRecorder.admit``) a POST is answered 503
+``-32015`` with ``Retry-After`` at once, before its body is read.
 """
 
 from __future__ import annotations

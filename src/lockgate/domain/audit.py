@@ -28,7 +28,9 @@ class Leg(StrEnum):
 class AuditEntry:
     """One leg. ``type`` is ``<leg>_success`` or ``<leg>_error`` (``gateway_refused`` has no suffix).
 
-    ``body`` and ``headers`` are JSON text with secret keys already replaced by ``[REDACTED]``;
+    ``body`` and ``headers`` are JSON text with secret keys already replaced by ``[REDACTED]``; a
+    body that could not be stored as is (too deep to serialize, refused by the store, sent by a
+    caller not authenticated) is a degraded note instead (``degraded_body``);
     ``duration_ms`` is the time since the client message reached the gateway (for response legs)
     or the time the upstream took (``mcp_response``).
     """
