@@ -29,7 +29,7 @@ from lockgate.api.openapi import build_openapi
 from lockgate.api.operation import Context
 from lockgate.api.table import OPERATIONS
 from lockgate.audit.recorder import AuditRecorder, AuditState
-from lockgate.audit.spill import SPILL_FILE, restore_spilled, spill_entries
+from lockgate.audit.spill import SPILL_FILE, load_spilled, spill_entries
 from lockgate.brokering.authorization import Broker
 from lockgate.brokering.refresh import OAuthRefresher
 from lockgate.dataplane.credentials import CredentialRefresher
@@ -86,7 +86,7 @@ def build_app(settings: Settings, engine: Engine | None = None) -> DataPlaneFirs
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         upgrade(engine, vault)
-        _restore_audit(spill, engine)
+        data.recorder.resume(load_spilled(spill))
         await data.pool.start()
         data.recorder.start()
         webhooks.start()
@@ -250,17 +250,6 @@ def _audit_health(recorder: AuditRecorder) -> dict[str, Any]:
         "backpressure_waits": s.backpressure_waits,
         "refused": s.refused,
     }
-
-
-def _restore_audit(spill: Path, engine: Engine) -> None:
-    """Write the legs a previous shutdown could not; on failure they stay in the file for next time."""
-    try:
-        restored = restore_spilled(spill, lambda entries: save_entries(engine, entries))
-    except Exception:
-        log.exception("audit: the legs kept in %s could not be written yet; they stay there", spill.name)
-        return
-    if restored:
-        log.info("audit: wrote %d legs kept at the last shutdown", restored)
 
 
 def _keep_audit(spill: Path, unwritten: list[AuditEntry], settings: Settings) -> None:

@@ -225,6 +225,16 @@ class AuditRecorder:
     def start(self) -> None:
         self._writer = asyncio.create_task(self._run())
 
+    def resume(self, entries: Sequence[AuditEntry]) -> None:
+        """Take entries an earlier run could not write (``audit.spill``), to be written before the
+        legs recorded from now on. Call before ``start``."""
+        if entries:
+            log.info("audit: %d legs kept at the last shutdown are written first", len(entries))
+        self._retry.extend(entries)
+        self.stats.recorded += len(entries)
+        if self.backlog >= self._max_pending:
+            self._room.clear()
+
     def record(self, leg: Leg) -> None:
         self._buffer.append(leg)
         self.stats.recorded += 1

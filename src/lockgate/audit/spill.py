@@ -2,8 +2,9 @@
 
 The file holds one stored entry (already redacted, as ``AuditEntry``) per line as JSON, is created
 owner-only (0600) and is appended to, so several failed shutdowns keep all their legs. At start,
-``restore_spilled`` saves its entries and removes it; when the store still fails, the file stays
-for the start after.
+``load_spilled`` reads and removes it and the recorder writes its entries before any new leg (a row
+the store refuses is stored degraded, a store still failing gets them spilled again at shutdown).
+Only a crash of the process before they are written loses them, as it loses any buffered leg.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
@@ -39,20 +40,21 @@ def spill_entries(path: Path, entries: Sequence[AuditEntry]) -> None:
         os.close(fd)
 
 
-def restore_spilled(path: Path, save: Callable[[Sequence[AuditEntry]], None]) -> int:
-    """Save the entries spilled at ``path`` through ``save`` and remove the file; returns how many.
+def load_spilled(path: Path) -> list[AuditEntry]:
+    """The entries spilled at ``path``, in order, and the file removed: the caller hands them to the
+    recorder (``AuditRecorder.resume``), which writes them first and spills them again at shutdown
+    when the store still refuses them. An unreadable line is logged and skipped.
 
-    When ``save`` fails the file is left in place (and the error raised) so the legs are not lost;
-    an unreadable line is logged and skipped.
+    Raises:
+        OSError: the file exists but cannot be read or removed (it is left as it is).
     """
     if not path.exists():
-        return 0
+        return []
     entries: list[AuditEntry] = []
     for number, line in enumerate(path.read_bytes().splitlines(), 1):
         try:
             entries.append(AuditEntry(**orjson.loads(line)))
         except (ValueError, TypeError):
             log.error("audit spill %s: line %d is not an audit entry; skipped", path.name, number)
-    save(entries)  # one call: the store's save is one transaction, so a retry never duplicates
     path.unlink()
-    return len(entries)
+    return entries
