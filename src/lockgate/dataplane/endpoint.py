@@ -218,14 +218,7 @@ class McpEndpoint:
         if isinstance(error, AuthError) and error.challenge:
             extra.append((b"www-authenticate", error.challenge.encode()))
         body = await self._plain(send, error.http_status, request_id, error, extra)
-        self._leg(
-            incoming,
-            access,
-            "proxy_response_error",
-            method,
-            status=error.http_status,
-            body=body,
-        )
+        self._leg(incoming, access, "proxy_response_error", method, status=error.http_status, body=body)
 
     # -- POST --------------------------------------------------------------------------------------
     async def _read_body(self, receive: Receive) -> bytes:
