@@ -330,6 +330,8 @@ class AuditRecorder:
             del self._retry[: outcome.written]
             self.stats.written += outcome.written
             self.stats.degraded += outcome.degraded
+            if self.backlog < self._max_pending:
+                self._room.set()
             if outcome.failure is not None:
                 self._failures += 1
                 self.stats.write_failures += 1
@@ -340,8 +342,6 @@ class AuditRecorder:
                 )
                 return False
             self._failures = 0
-            if self.backlog < self._max_pending:
-                self._room.set()
             return True
 
     def _save_isolating(self, entries: Sequence[AuditEntry]) -> _Outcome:
