@@ -387,3 +387,18 @@ async def test_a_full_backlog_the_writer_cannot_empty_refuses_a_new_message_afte
         release.set()
         with anyio.fail_after(DEADLINE):
             await recorder.close()
+
+
+@pytest.mark.anyio
+async def test_a_store_that_is_down_is_known_after_four_calls_whatever_the_batch_size() -> None:
+    store = FakeStore()
+    store.down = True
+    recorder = AuditRecorder(store.save, batch_size=1000)
+    for leg in _legs(1000):
+        recorder.record(leg)
+
+    with pytest.raises(AuditUnavailableError):
+        await recorder.flush(deadline=0)
+
+    assert store.calls == 4  # the batch, its first row, that row once more, that row degraded
+    assert recorder.backlog == 1000

@@ -346,16 +346,21 @@ class AuditRecorder:
 
     def _save_isolating(self, entries: Sequence[AuditEntry]) -> _Outcome:
         """Save ``entries`` in order, halving a refused batch down to the refused rows and storing
-        those degraded; stops at the first row the store will not take even degraded (worker thread)."""
+        those degraded; stops at the first row the store will not take even degraded (worker thread).
+
+        The first split of a refused batch is its first row and the rest: a store that is down is
+        then known after four calls rather than one per halving (each may wait out a connect)."""
         written = degraded = 0
         chunks: deque[Sequence[AuditEntry]] = deque([entries])
+        probed = False
         while chunks:
             chunk = chunks.popleft()
             try:
                 self._save(chunk)
             except Exception as exc:
                 if len(chunk) > 1:
-                    middle = len(chunk) // 2
+                    middle = len(chunk) // 2 if probed else 1
+                    probed = True
                     chunks.extendleft([chunk[middle:], chunk[:middle]])
                     continue
                 alone = self._save_alone(chunk[0], exc)
