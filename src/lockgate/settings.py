@@ -62,9 +62,18 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Largest POST body accepted (413 above).")
     audit_batch_size: int = Field(1000, gt=0, description="Audit legs written per batch.")
     audit_max_pending: int = Field(
-        50_000, gt=0, description="Unwritten audit legs at which new messages wait for the writer."
+        50_000,
+        gt=0,
+        description="Unwritten audit legs at which new messages wait up to a second for the writer, "
+        "then are refused with 503.",
     )
     audit_flush_interval: float = Field(0.05, gt=0, description="Seconds between audit batch writes.")
+    audit_shutdown_deadline: float = Field(
+        10.0,
+        ge=0,
+        description="Seconds a shutdown keeps writing buffered audit legs; what the store still refuses "
+        "is kept in data_dir/audit-spill.jsonl and written at the next start.",
+    )
     log_level: str = Field("info", description="Log level of the server.")
 
     @property
