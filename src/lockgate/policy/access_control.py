@@ -7,7 +7,7 @@ gateway, one of the actor's teams is granted that gateway — unless the role ho
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -38,7 +38,13 @@ def resolve_refusal(actor: Actor, requirement: Requirement) -> Refusal | None:
 
 def can_use_gateway(actor: Actor, gateway_id: int) -> bool:
     """Whether one of the actor's teams is granted the gateway, or the role may use them all."""
-    return Capability.VIEW_AND_USE_ALL_GATEWAYS in actor.capabilities or gateway_id in actor.gateway_ids
+    return is_entitled(actor.capabilities, gateway_id in actor.gateway_ids)
+
+
+def is_entitled(capabilities: Collection[Capability], granted: bool) -> bool:
+    """Whether someone may use a gateway: one of their teams is ``granted`` it, or their role holds
+    "View and use all gateways" (product spec §6.1). The control plane and the data plane both ask."""
+    return granted or Capability.VIEW_AND_USE_ALL_GATEWAYS in capabilities
 
 
 def resolve_gateway_refusal(actor: Actor, gateway_id: int, gateway: str) -> Refusal | None:
