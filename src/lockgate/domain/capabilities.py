@@ -118,7 +118,7 @@ CAPABILITIES: dict[Capability, CapabilityInfo] = {
         "View all logs",
         "Logging",
         "Read the traffic log and the admin events of every gateway, and the admin events about "
-        "people, roles, servers and hosts; with \"View and export logs\".",
+        'people, roles, servers and hosts; with "View and export logs".',
         lockgate_name=True,
     ),
     Capability.EXPORT_AND_APPLY_CONFIGURATION: CapabilityInfo(

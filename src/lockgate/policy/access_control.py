@@ -65,6 +65,16 @@ def resolve_visible_gateways(actor: Actor) -> frozenset[int] | None:
     return actor.gateway_ids
 
 
+def resolve_visible_logs(actor: Actor) -> frozenset[int] | Literal["any"] | None:
+    """Whose traffic log and admin events the actor reads (with "View and export logs"): None, all
+    of them ("View all logs"); ``"any"``, those of any gateway ("View and use all gateways"); else
+    those of the gateways their teams are granted."""
+    if Capability.VIEW_ALL_LOGS in actor.capabilities:
+        return None
+    visible = resolve_visible_gateways(actor)
+    return "any" if visible is None else visible
+
+
 def can_see_server(actor: Actor, gateway_ids: Iterable[int]) -> bool:
     """Whether the actor sees a server assigned to ``gateway_ids``: the server is on a gateway they
     may use, or their role may view all servers."""
