@@ -123,3 +123,19 @@ async def test_an_agent_token_the_instance_operator_minted_stands_until_revoked(
     gateway: RunningGateway,
 ) -> None:
     assert await _echo(gateway, gateway.token("agent", "g"), "operator") == "operator"
+
+
+async def test_an_agent_token_is_refused_once_its_sponsor_loses_view_and_use_all_gateways(
+    gateway: RunningGateway, admin: Api, people: People
+) -> None:
+    minting = [Capability.CREATE_AND_MANAGE_API_TOKENS]
+    people.role("minter", minting)
+    roaming = people.user(
+        "ro@example.com", people.role("roamer", [*minting, Capability.VIEW_AND_USE_ALL_GATEWAYS])
+    )
+    token = roaming.post("/tokens", json={"host": "agent", "gateway": "g"}).json()["token"]
+    assert await _echo(gateway, token, "every gateway") == "every gateway"
+
+    admin.patch("/users/ro@example.com", json={"role": "minter"}).raise_for_status()
+
+    assert "'ro@example.com', who may not use gateway 'g'" in _refusal(gateway, token)
