@@ -117,8 +117,8 @@ CAPABILITIES: dict[Capability, CapabilityInfo] = {
     Capability.VIEW_ALL_LOGS: CapabilityInfo(
         "View all logs",
         "Logging",
-        "Read the traffic log and the admin events of every gateway, and the admin events about "
-        'people, roles, servers and hosts; with "View and export logs".',
+        "Read the whole traffic log and every admin event, changes to people, roles, teams, servers, "
+        'hosts and identities included; with "View and export logs".',
         lockgate_name=True,
     ),
     Capability.EXPORT_AND_APPLY_CONFIGURATION: CapabilityInfo(
