@@ -108,7 +108,9 @@ class World:
         return name
 
     def token(self) -> str:
-        return create_token(self.lockgate.engine, self.lockgate.settings.key_bytes(), "h", "g", None)[0]
+        return create_token(
+            self.lockgate.engine, self.lockgate.settings.key_bytes(), "h", "g", None, minted_by=None
+        )[0]
 
     def connection(self) -> int:
         public_id = self.token()

@@ -243,7 +243,9 @@ def test_a_token_minted_for_a_host_with_a_webhook_reaches_the_agent_through_the_
             ]
             with engine.begin() as conn:  # what the connection flow does when a user enrols
                 agent_id = conn.execute(select(hosts.c.id).where(hosts.c.name == "agent")).scalar_one()
-                token_id, minted = save_token(conn, allowed.key_bytes(), "agent", "g", "ada@example.com")
+                token_id, minted = save_token(
+                    conn, allowed.key_bytes(), "agent", "g", "ada@example.com", minted_by=None
+                )
                 data = {"host": "agent", "gateway": "g", "user": "ada@example.com", "token_id": token_id}
                 outbox.enqueue_token_delivery(conn, TEST_VAULT, agent_id, data | {"token": minted})
             running.app.state.lockgate.webhooks.wake()  # from this thread, after the commit

@@ -81,7 +81,7 @@ def webhook_host(engine: Engine, url: str) -> tuple[int, str]:
 def enrol(engine: Engine, host_id: int, email: str = "ada@example.com") -> tuple[str, str]:
     """Mint a user's token and queue its delivery in one transaction, as the connection flow does."""
     with engine.begin() as conn:
-        token_id, token = save_token(conn, TOKEN_KEY, "agent", "g", email)
+        token_id, token = save_token(conn, TOKEN_KEY, "agent", "g", email, minted_by=None)
         minted = fetch_token(conn, token_id)
         data = {"host": minted.host, "gateway": minted.gateway, "user": minted.user, "token_id": token_id}
         assert outbox.enqueue_token_delivery(conn, TEST_VAULT, host_id, data | {"token": token})

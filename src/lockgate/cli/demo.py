@@ -114,7 +114,7 @@ def demo(port: Annotated[int, typer.Option(help="Port for the gateway.")] = 8080
             demo_declaration(node_modules, f"http://127.0.0.1:{everything_port}/mcp"),
         ):
             typer.echo(str(change))
-        _, token = create_token(engine, settings.key_bytes(), HOST, GATEWAY, None)
+        _, token = create_token(engine, settings.key_bytes(), HOST, GATEWAY, None, minted_by=None)
         admin = bootstrap_super_admin(engine, settings.key_bytes(), DEMO_ADMIN)
         print_instructions(f"http://127.0.0.1:{port}", token, admin)
         run(settings)

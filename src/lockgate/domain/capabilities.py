@@ -30,6 +30,7 @@ class Capability(StrEnum):
     DISABLE_AND_ENABLE_CONNECTIONS = "disableAndEnableConnections"
     MANAGE_PEOPLE = "managePeople"
     VIEW_AND_EXPORT_LOGS = "viewAndExportLogs"
+    VIEW_ALL_LOGS = "viewAllLogs"
     EXPORT_AND_APPLY_CONFIGURATION = "exportAndApplyConfiguration"
 
     @property
@@ -109,7 +110,16 @@ CAPABILITIES: dict[Capability, CapabilityInfo] = {
         "Invite and deactivate users, set their role and teams, edit roles and teams; see every team.",
     ),
     Capability.VIEW_AND_EXPORT_LOGS: CapabilityInfo(
-        "View and export logs", "Logging", "Read the traffic log and the admin events."
+        "View and export logs",
+        "Logging",
+        "Read the traffic log and the admin events of the gateways one may use.",
+    ),
+    Capability.VIEW_ALL_LOGS: CapabilityInfo(
+        "View all logs",
+        "Logging",
+        "Read the whole traffic log and every admin event, changes to people, roles, teams, servers, "
+        'hosts and identities included; with "View and export logs".',
+        lockgate_name=True,
     ),
     Capability.EXPORT_AND_APPLY_CONFIGURATION: CapabilityInfo(
         "Export and apply configuration",

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from lockgate.domain.capabilities import Capability
+
 
 class Transport(StrEnum):
     """How the gateway reaches a server."""
@@ -128,10 +130,22 @@ class Principal:
 
 
 @dataclass(frozen=True, slots=True)
+class Sponsor:
+    """The user an API token stands on (product spec §6.1): the user it acts as, or, for a host's
+    agent user, whoever minted it. ``granted``: one of their teams is granted the token's gateway."""
+
+    email: str
+    active: bool
+    capabilities: frozenset[Capability]
+    granted: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Access:
     """Everything one data-plane request needs to know, read fresh from the store on every request.
 
-    The enabled flags are the break-glass toggles (product spec §5.4): they are never cached.
+    The enabled flags are the break-glass toggles (product spec §5.4): they are never cached, and
+    neither is the sponsor's standing (None: a token the instance operator minted).
     """
 
     principal: Principal
@@ -141,4 +155,5 @@ class Access:
     gateway_enabled: bool
     gateway_archived: bool
     user_active: bool
+    sponsor: Sponsor | None
     assignments: tuple[Assignment, ...]

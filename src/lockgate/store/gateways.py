@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, Select, delete, func, insert, select, update
 
 from lockgate.domain.model import Availability, IdentityScheme
 from lockgate.store.errors import ConflictError, NotFoundError
 from lockgate.store.records import fetch_named, page
 from lockgate.store.rows import as_dict
 from lockgate.store.schema import gateway_servers, gateways, identities, servers, team_gateways, teams
+
+
+def select_gateway_names(on_gateways: Collection[int] | Literal["any"]) -> Select[tuple[str]]:
+    """The names of the gateways with these ids (``"any"``: of every gateway), to scope records
+    that hold only a gateway's name (the traffic log, admin events). A gateway's old names, and
+    those of deleted gateways, are not among them."""
+    names = select(gateways.c.name)
+    return names if on_gateways == "any" else names.where(gateways.c.id.in_(on_gateways))
 
 
 def describe_gateway(conn: Connection, row: Row[Any]) -> dict[str, Any]:

@@ -32,14 +32,23 @@ _NAMED: Select[Any] = (
 )
 
 
-def create_token(engine: Engine, key: bytes, host: str, gateway: str, email: str | None) -> tuple[str, str]:
+def create_token(
+    engine: Engine, key: bytes, host: str, gateway: str, email: str | None, *, minted_by: int | None
+) -> tuple[str, str]:
     """``save_token`` in a transaction of its own."""
     with engine.begin() as conn:
-        return save_token(conn, key, host, gateway, email)
+        return save_token(conn, key, host, gateway, email, minted_by=minted_by)
 
 
-def save_token(conn: Connection, key: bytes, host: str, gateway: str, email: str | None) -> tuple[str, str]:
+def save_token(
+    conn: Connection, key: bytes, host: str, gateway: str, email: str | None, *, minted_by: int | None
+) -> tuple[str, str]:
     """Mint a token for host × gateway × user, creating the user and connection when new.
+
+    The token stands on its sponsor (``api_tokens.sponsor_id``), and the data plane refuses it
+    while the sponsor may not use the gateway: the user named by ``email``, or for the host's agent
+    user (``email`` None) whoever mints it, ``minted_by`` (None: the instance operator, on whom it
+    stands until it is revoked).
 
     Returns ``(public_id, token)``; the token itself is never stored and cannot be shown again.
 
@@ -48,11 +57,17 @@ def save_token(conn: Connection, key: bytes, host: str, gateway: str, email: str
     """
     public_id, token = mint_token()
     connection_id = resolve_connection(conn, host, gateway, email, create=True)
+    sponsor_id = minted_by
+    if email is not None:
+        sponsor_id = conn.execute(
+            select(connections.c.user_id).where(connections.c.id == connection_id)
+        ).scalar()
     conn.execute(
         insert(api_tokens).values(
             public_id=public_id,
             token_hash=hash_token(key, token),
             connection_id=connection_id,
+            sponsor_id=sponsor_id,
             created_at=time.time(),
         )
     )

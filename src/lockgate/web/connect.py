@@ -239,7 +239,12 @@ class ConnectionPages:
                 )
                 raise PageError(403, "Connection disabled", message, step.path)
             token_id, token = save_token(
-                conn, self.site.key, step.host.name, step.gateway.name, visitor.actor.email
+                conn,
+                self.site.key,
+                step.host.name,
+                step.gateway.name,
+                visitor.actor.email,
+                minted_by=visitor.user_id,
             )
             data = {
                 "host": step.host.name,

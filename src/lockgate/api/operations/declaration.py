@@ -9,8 +9,9 @@ from sqlalchemy import Connection
 
 from lockgate.api.errors import Forbidden
 from lockgate.api.operation import Context, Input, NoInput, Operation
+from lockgate.api.operations.common import fetch_visible_server
 from lockgate.domain.capabilities import Capability
-from lockgate.domain.declaration import Declaration, DeclaredServer, RoleSpec
+from lockgate.domain.declaration import Declaration, DeclaredServer, GatewaySpec, RoleSpec
 from lockgate.domain.plan import (
     SECRET_FIELDS,
     SECRET_VALUES,
@@ -83,14 +84,19 @@ def _plan(
     current = load_declaration(conn, ctx.vault)
     desired = resolve_secrets(current, args.declaration)
     plan = resolve_plan(current, desired, args.prune)
-    wanted = items_by_kind(desired)
+    stored, wanted = items_by_kind(current), items_by_kind(desired)
+    created = {c.name for c in plan if c.kind == "server" and c.action == "create"}
     for change in plan:
-        _authorize(ctx, conn, change, wanted[change.kind].get(change.name))
+        spec = wanted[change.kind].get(change.name)
+        _authorize(ctx, conn, change, spec)
+        if isinstance(spec, GatewaySpec):
+            _authorize_assignments(ctx, conn, stored["gateway"].get(change.name), spec, created)
     return current, desired, plan
 
 
 def _authorize(ctx: Context, conn: Connection, change: PlannedChange, spec: BaseModel | None) -> None:
-    """The actor needs, for each change, what making it by hand needs (and the gateway's scope)."""
+    """The actor needs, for each change, what making it by hand needs (and the gateway's or the
+    server's scope)."""
     if change.action == "create" and spec is not None:
         fields = list(spec.model_dump(exclude_defaults=True, exclude={"name"}))
     else:
@@ -103,6 +109,22 @@ def _authorize(ctx: Context, conn: Connection, change: PlannedChange, spec: Base
     if change.kind == "gateway" and change.action != "create":
         row = fetch_named(conn, gateways, change.name, "gateway")
         ctx.require_gateway(row.id, row.name)
+    if change.kind == "server" and change.action != "create":
+        fetch_visible_server(ctx, conn, change.name)
+
+
+def _authorize_assignments(
+    ctx: Context, conn: Connection, before: BaseModel | None, after: GatewaySpec, created: set[str]
+) -> None:
+    """Each server the declaration newly assigns to the gateway must be one the actor sees, as
+    assigning it by hand needs; one this declaration creates is on no gateway yet, so only "View
+    all servers" sees it."""
+    assigned = {a.server for a in before.servers} if isinstance(before, GatewaySpec) else set()
+    for server in sorted({a.server for a in after.servers} - assigned):
+        if server in created:
+            ctx.require_server([], server)
+        else:
+            fetch_visible_server(ctx, conn, server)
 
 
 def hide_secrets(declaration: Declaration) -> Declaration:

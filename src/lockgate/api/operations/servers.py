@@ -11,11 +11,11 @@ from typing import Any, Literal
 
 import anyio.to_thread
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, Row
+from sqlalchemy import Row
 
 from lockgate.api.errors import Conflict, UpstreamUnavailable
 from lockgate.api.operation import Context, Input, Operation, Versioned, validate_model
-from lockgate.api.operations.common import ListInput, Name, Page, save_change
+from lockgate.api.operations.common import ListInput, Name, Page, fetch_visible_server, save_change
 from lockgate.domain.actor import Actor
 from lockgate.domain.capabilities import Capability
 from lockgate.domain.declaration import ServerSpec
@@ -24,8 +24,7 @@ from lockgate.domain.model import Server as LiveServer
 from lockgate.domain.model import Transport
 from lockgate.policy.access_control import EVERYONE, can_see_server, resolve_visible_gateways
 from lockgate.store import servers as store
-from lockgate.store.gateways import server_gateway_ids
-from lockgate.store.records import delete_row, fetch_named, insert_row
+from lockgate.store.records import delete_row, insert_row
 from lockgate.store.schema import servers
 from lockgate.upstream.base import UpstreamError
 
@@ -126,12 +125,6 @@ def _view(row: Row[Any]) -> Server:
     )
 
 
-def _target(ctx: Context, conn: Connection, name: str) -> Row[Any]:
-    row = fetch_named(conn, servers, name, "server")
-    ctx.require_server(server_gateway_ids(conn, row.id), row.name)
-    return row
-
-
 def _scope(actor: Actor) -> Collection[int] | Literal["any"] | None:
     """The servers ``actor`` sees, as ``store.list_servers`` takes it (as ``can_see_server`` judges)."""
     if can_see_server(actor, ()):  # only "View all servers" sees a server on no gateway
@@ -158,7 +151,7 @@ def list_servers(ctx: Context, args: ServerList) -> Page[Server]:
 
 def get_server(ctx: Context, args: ServerRef) -> Server:
     with ctx.transaction() as conn:
-        return _view(_target(ctx, conn, args.server))
+        return _view(fetch_visible_server(ctx, conn, args.server))
 
 
 def create_server(ctx: Context, args: ServerCreate) -> Server:
@@ -179,7 +172,7 @@ def _change(
         ctx,
         servers,
         "server",
-        lambda conn: _target(ctx, conn, server),
+        lambda conn: fetch_visible_server(ctx, conn, server),
         lambda _conn, row: _view(row).model_dump(mode="json"),
         values,
         expected,
@@ -208,7 +201,7 @@ def update_server(ctx: Context, args: ServerUpdate) -> Server:
 def delete_server(ctx: Context, args: ServerChange) -> None:
     """Delete a server; the gateways it was assigned to no longer offer its features."""
     with ctx.transaction() as conn:
-        row = _target(ctx, conn, args.server)
+        row = fetch_visible_server(ctx, conn, args.server)
         before = _view(row)
         delete_row(conn, servers, row, "server", args.if_match)
         ctx.record(conn, "server", row.name, before.model_dump(mode="json"), None)
@@ -225,7 +218,7 @@ def enable_server(ctx: Context, args: ServerChange) -> Server:
 
 def _load_live(ctx: Context, name: str) -> LiveServer:
     with ctx.transaction() as conn:
-        return store.load_server(_target(ctx, conn, name), ctx.vault)
+        return store.load_server(fetch_visible_server(ctx, conn, name), ctx.vault)
 
 
 async def preview_features(ctx: Context, args: ServerRef) -> Features:

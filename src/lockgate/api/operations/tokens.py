@@ -50,8 +50,8 @@ class TokenCreate(Input):
         None,
         max_length=320,
         pattern=r"^[^@\s]+@[^@\s]+$",
-        description="The email of the user it acts as (default: the host's agent user); a new one "
-        "becomes a Member.",
+        description="The email of the user it acts as (default: the host's agent user, the token then "
+        "standing on whoever mints it); a new one becomes a Member.",
     )
 
 
@@ -85,7 +85,9 @@ def create_token(ctx: Context, args: TokenCreate) -> NewApiToken:
     with ctx.transaction() as conn:
         target = fetch_named(conn, gateways, args.gateway, "gateway")
         ctx.require_gateway(target.id, target.name)
-        public_id, token = store.save_token(conn, ctx.token_key, args.host, args.gateway, args.user)
+        public_id, token = store.save_token(
+            conn, ctx.token_key, args.host, args.gateway, args.user, minted_by=ctx.actor.user_id
+        )
         after = _view(store.fetch_token(conn, public_id))
         ctx.record(conn, "api_token", public_id, None, after.model_dump())
         host = fetch_named(conn, hosts, after.host, "host")
