@@ -7,8 +7,8 @@ framing or code there:
 
 - A header name is an RFC 9110 §5.6.2 token and not one the gateway sets itself (HTTP framing,
   hop-by-hop fields of RFC 9110 §7.6.1, ``Proxy-*``, the MCP transport headers of MCP 2025-11-25 and
-  2026-07-28 basic/transports); a value holds no NUL, CR or LF (RFC 9110 §5.5: a field value with CR
-  or LF would start a new field, or a new request on a kept-alive connection).
+  2026-07-28 basic/transports); a value holds no control character but HTAB (RFC 9110 §5.5: a CR or
+  LF would start a new field, or a new request on a kept-alive connection).
 - An identity of a stdio server sets only the environment variables its server's administrator
   declared (``identity_env``), and never one that loaders and interpreters read as code or search
   paths (``LD_PRELOAD``, ``PYTHONSTARTUP``, ``NODE_OPTIONS``, ``BROWSER``, ``PATH`` ...), even when
@@ -30,7 +30,7 @@ MAX_FIELDS: Final = 64
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}\Z")  # RFC 9110 §5.6.2
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}\Z")  # POSIX.1-2017 §8.1, portable names
 _IDENTITY_ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,127}\Z")
-_BREAKS = re.compile(r"[\x00\r\n]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # NUL, CR, LF ...: all but HTAB (RFC 9110 §5.5)
 
 RESERVED_HEADERS: Final = frozenset(
     {
@@ -133,7 +133,7 @@ class UpstreamValueError(ValueError):
 def check_header(name: str, value: str) -> None:
     """Raises UpstreamValueError unless ``name: value`` is a header field an identity or a server's
     configuration may send: a token (RFC 9110 §5.6.2) not in ``RESERVED_HEADERS``, and a value of at
-    most ``MAX_VALUE`` characters without NUL, CR or LF."""
+    most ``MAX_VALUE`` characters without control characters but HTAB."""
     if not _TOKEN.match(name):
         raise UpstreamValueError(f"{name[:MAX_NAME]!r} is not a header name (RFC 9110 token characters)")
     lowered = name.lower()
@@ -156,7 +156,7 @@ def check_headers(headers: Mapping[str, str]) -> None:
 
 def check_server_env(env: Mapping[str, str]) -> None:
     """Raises UpstreamValueError unless a stdio server's own environment (its administrator's) has
-    portable names (POSIX.1-2017 §8.1) and values without NUL, CR or LF. The administrator already
+    portable names (POSIX.1-2017 §8.1) and values without control characters. The administrator already
     chooses the command line, so the identity deny-list does not apply here."""
     _check_count("env", env)
     for name, value in env.items():
@@ -184,7 +184,7 @@ def check_identity_env_name(name: str) -> None:
 def check_identity_env(values: Mapping[str, str], declared: Collection[str]) -> None:
     """Raises UpstreamValueError unless an identity of a stdio server sets only environment
     variables its server declares for identities (``declared``), each passing
-    ``check_identity_env_name``, with values without NUL, CR or LF."""
+    ``check_identity_env_name``, with values without control characters."""
     _check_count("env", values)
     for name, value in values.items():
         check_identity_env_name(name)
@@ -200,7 +200,10 @@ def check_identity_env(values: Mapping[str, str], declared: Collection[str]) -> 
 def check_identity_values(stdio: bool, values: Mapping[str, str], identity_env: Collection[str]) -> None:
     """Raises UpstreamValueError unless an identity's ``values`` may go to its server: environment
     variables a stdio server declares (``check_identity_env``), else header fields
-    (``check_headers``)."""
+    (``check_headers``); none of them empty."""
+    for name, value in values.items():
+        if not value:
+            raise UpstreamValueError(f"{name[:MAX_NAME]!r} has an empty value")
     if stdio:
         check_identity_env(values, identity_env)
     else:
@@ -215,5 +218,5 @@ def _check_count(what: str, fields: Mapping[str, str]) -> None:
 def _check_value(what: str, value: str) -> None:
     if len(value) > MAX_VALUE:
         raise UpstreamValueError(f"the value of {what} is longer than {MAX_VALUE} characters")
-    if _BREAKS.search(value):
-        raise UpstreamValueError(f"the value of {what} holds a NUL, CR or LF character")
+    if _CONTROLS.search(value):
+        raise UpstreamValueError(f"the value of {what} holds a control character (NUL, CR, LF ...)")

@@ -127,8 +127,17 @@ class UpstreamPool:
 
         if server.transport is Transport.STDIO:
             assert server.command is not None
-            env = {**server.env, **(credential.values if credential else {})}
-            stdio = StdioUpstream(server.name, server.command, server.args, env, server.cwd, notify)
+            identity = credential.values if credential else None
+            stdio = StdioUpstream(
+                server.name,
+                server.command,
+                server.args,
+                server.env,
+                server.cwd,
+                notify,
+                identity=identity,
+                identity_env=server.identity_env,
+            )
             stdio.on_era = learned
             return stdio
         assert server.url is not None and self._http is not None

@@ -41,6 +41,9 @@ class Server(BaseModel):
     cwd: str | None
     url: str | None
     env_names: list[str] = Field(description="The environment variables set for it. " + _SECRET)
+    identity_env: list[str] = Field(
+        [], description="stdio servers: the environment variables its identities may set, and no other."
+    )
     header_names: list[str] = Field(description="The headers sent on every request. " + _SECRET)
     oauth_client_id: str | None = Field(
         None,
@@ -97,6 +100,7 @@ class ServerUpdate(Versioned):
     command: str | None = None
     args: list[str] | None = None
     env: dict[str, str] | None = None
+    identity_env: list[str] | None = None
     cwd: str | None = None
     url: str | None = None
     headers: dict[str, str] | None = None
