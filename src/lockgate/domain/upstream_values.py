@@ -7,8 +7,8 @@ framing or code there:
 
 - A header name is an RFC 9110 §5.6.2 token and not one the gateway sets itself (HTTP framing,
   hop-by-hop fields of RFC 9110 §7.6.1, ``Proxy-*``, the MCP transport headers of MCP 2025-11-25 and
-  2026-07-28 basic/transports); a value holds no control character but HTAB (RFC 9110 §5.5: a CR or
-  LF would start a new field, or a new request on a kept-alive connection).
+  2026-07-28 basic/transports); a value is visible ASCII, SP and HTAB (RFC 9110 §5.5 without
+  obs-text: a CR or LF would start a new field, or a new request on a kept-alive connection).
 - An identity of a stdio server sets only the environment variables its server's administrator
   declared (``identity_env``), and never one that loaders and interpreters read as code or search
   paths (``LD_PRELOAD``, ``PYTHONSTARTUP``, ``NODE_OPTIONS``, ``BROWSER``, ``PATH`` ...), even when
@@ -31,6 +31,7 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}\Z")  # RFC 9110 §5.6.2
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}\Z")  # POSIX.1-2017 §8.1, portable names
 _IDENTITY_ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,127}\Z")
 _CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # NUL, CR, LF ...: all but HTAB (RFC 9110 §5.5)
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e]*\Z")  # visible ASCII, SP, HTAB: RFC 9110 §5.5 without obs-text
 
 RESERVED_HEADERS: Final = frozenset(
     {
@@ -133,13 +134,15 @@ class UpstreamValueError(ValueError):
 def check_header(name: str, value: str) -> None:
     """Raises UpstreamValueError unless ``name: value`` is a header field an identity or a server's
     configuration may send: a token (RFC 9110 §5.6.2) not in ``RESERVED_HEADERS``, and a value of at
-    most ``MAX_VALUE`` characters without control characters but HTAB."""
+    most ``MAX_VALUE`` visible ASCII characters, SP and HTAB."""
     if not _TOKEN.match(name):
         raise UpstreamValueError(f"{name[:MAX_NAME]!r} is not a header name (RFC 9110 token characters)")
     lowered = name.lower()
     if lowered in RESERVED_HEADERS or lowered.startswith(_RESERVED_PREFIXES):
         raise UpstreamValueError(f"header {name!r} is set by the gateway itself and cannot be given")
     _check_value(f"header {name!r}", value)
+    if not _FIELD_VALUE.match(value):
+        raise UpstreamValueError(f"the value of header {name!r} holds a character other than visible ASCII")
 
 
 def check_headers(headers: Mapping[str, str]) -> None:
