@@ -27,11 +27,13 @@ MAX_NAME: Final = 128
 MAX_VALUE: Final = 8192
 MAX_FIELDS: Final = 64
 
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}\Z")  # RFC 9110 §5.6.2
+FIELD_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}\Z")
+"""A header field name: an RFC 9110 §5.6.2 token."""
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}\Z")  # POSIX.1-2017 §8.1, portable names
 _IDENTITY_ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,127}\Z")
 _CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # NUL, CR, LF ...: all but HTAB (RFC 9110 §5.5)
-_FIELD_VALUE = re.compile(r"[\t\x20-\x7e]*\Z")  # visible ASCII, SP, HTAB: RFC 9110 §5.5 without obs-text
+FIELD_VALUE: Final = re.compile(r"[\t\x20-\x7e]*\Z")
+"""A header field value we send: visible ASCII, SP and HTAB (RFC 9110 §5.5 without obs-text)."""
 
 RESERVED_HEADERS: Final = frozenset(
     {
@@ -135,13 +137,13 @@ def check_header(name: str, value: str) -> None:
     """Raises UpstreamValueError unless ``name: value`` is a header field an identity or a server's
     configuration may send: a token (RFC 9110 §5.6.2) not in ``RESERVED_HEADERS``, and a value of at
     most ``MAX_VALUE`` visible ASCII characters, SP and HTAB."""
-    if not _TOKEN.match(name):
+    if not FIELD_NAME.match(name):
         raise UpstreamValueError(f"{name[:MAX_NAME]!r} is not a header name (RFC 9110 token characters)")
     lowered = name.lower()
     if lowered in RESERVED_HEADERS or lowered.startswith(_RESERVED_PREFIXES):
         raise UpstreamValueError(f"header {name!r} is set by the gateway itself and cannot be given")
     _check_value(f"header {name!r}", value)
-    if not _FIELD_VALUE.match(value):
+    if not FIELD_VALUE.match(value):
         raise UpstreamValueError(f"the value of header {name!r} holds a character other than visible ASCII")
 
 

@@ -142,9 +142,10 @@ class UpstreamPool:
             return stdio
         assert server.url is not None and self._http is not None
         headers = _with_credential(server.headers, credential)
+        partition = key.identity[0]  # keep-alive connections are never shared across identities
         if server.transport is Transport.SSE:
-            return SseUpstream(server.name, server.url, headers, self._http, notify)
-        http = StreamableHttpUpstream(server.name, server.url, headers, self._http, notify, era)
+            return SseUpstream(server.name, server.url, headers, self._http, notify, partition)
+        http = StreamableHttpUpstream(server.name, server.url, headers, self._http, notify, era, partition)
         http.on_era = learned
         return http
 
