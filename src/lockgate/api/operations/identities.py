@@ -187,10 +187,11 @@ def get_identity(ctx: Context, args: IdentityRef) -> Identity:
 
 def create_identity(ctx: Context, args: IdentityCreate) -> Identity:
     """Add an identity for a server the caller sees: headers (an API key, a bearer token ...) or
-    none. Raises 400 when ``headers`` do not fit ``kind`` or may not go to the server
-    (``lockgate.domain.upstream_values``), 403 for a global identity without "Basic server
-    management" or another person's without "Identity management", 404 when the server or owner
-    does not exist, 409 when the name is taken."""
+    none. Raises 400 when ``headers`` do not fit ``kind`` or may not go to the server (a header
+    the gateway sets itself, a control character, or for a stdio server a variable outside its
+    ``identity_env``), 403 for a global identity without "Basic server management" or another
+    person's without "Identity management", 404 when the server or owner does not exist, 409 when
+    the name is taken."""
     _check_headers(args.kind, args.headers)
     if args.availability is Availability.GLOBAL:
         ctx.require(Capability.BASIC_SERVER_MANAGEMENT)

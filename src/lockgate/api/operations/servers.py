@@ -100,7 +100,9 @@ class ServerUpdate(Versioned):
     command: str | None = None
     args: list[str] | None = None
     env: dict[str, str] | None = None
-    identity_env: list[str] | None = None
+    identity_env: list[str] | None = Field(
+        None, description="Replaces the environment variables its identities may set (stdio servers)."
+    )
     cwd: str | None = None
     url: str | None = None
     headers: dict[str, str] | None = None
