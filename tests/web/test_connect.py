@@ -225,6 +225,7 @@ async def test_a_member_cannot_set_a_variable_a_stdio_server_does_not_declare_fo
     ]
     web.declare(declared)
     browser = await _signed_in(web)
+    assert "<option>TIME_TOKEN</option>" in (await browser.get(_step(web))).text  # what it may set
     refused = await _paste(web, browser, "time", "/tmp/payload.so", name=name)
     assert refused.status_code == 400
     assert f"{name}" in refused.text and "/tmp/payload.so" not in refused.text
