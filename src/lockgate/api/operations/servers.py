@@ -202,7 +202,9 @@ def update_server(ctx: Context, args: ServerUpdate) -> Server:
         ctx.require(Capability.DISABLE_AND_ENABLE_SERVERS)
 
     def values(row: Row[Any]) -> dict[str, Any]:
-        stored = store.load_spec(row, ctx.vault).model_dump()
+        # the stored server unvalidated: one stored before a check existed is fixed by this update
+        stored = {"name": row.name, "transport": row.transport, "enabled": row.enabled}
+        stored |= store.load_config(row, ctx.vault)
         if given.get("transport", stored["transport"]) != stored["transport"]:
             stored = {"name": stored["name"], "enabled": stored["enabled"]}
         spec = validate_model(ServerSpec, stored | given)
