@@ -234,3 +234,87 @@ def test_an_identity_named_with_a_slash_is_reached_with_the_slash_encoded(world:
     encoded = world["ada"].get("/identities/ada%40example.com%2Fgithub")
     assert encoded.status_code == 200 and encoded.json()["name"] == "ada@example.com/github"
     assert world["ada"].get("/identities/ada@example.com/github").status_code == 404  # a path of its own
+
+
+LOCAL = {"transport": "stdio", "command": "python", "identity_env": ["API_TOKEN"]}
+
+
+@pytest.fixture
+def local(world: dict[str, Api]) -> dict[str, Api]:
+    """A stdio server ``local`` on ``eng`` whose identities fill ``API_TOKEN``, and nothing else."""
+    assert world["admin"].post("/servers", json={"name": "local", **LOCAL}).status_code == 201
+    world["admin"].post("/gateways/eng/assignments", json={"server": "local"})
+    return world
+
+
+@pytest.mark.parametrize(
+    "name", ["LD_PRELOAD", "PYTHONWARNINGS", "NODE_OPTIONS", "BROWSER", "PATH", "HOME", "OTHER_TOKEN"]
+)
+def test_a_member_cannot_set_a_variable_a_stdio_server_does_not_declare_for_identities(
+    local: dict[str, Api], name: str
+) -> None:
+    ada = local["ada"]
+    refused = ada.post("/identities", json={"server": "local", "headers": {name: SECRET}})
+    assert (refused.status_code, refused.json()["error"]["field"]) == (400, "headers"), refused.text
+    assert name in refused.json()["error"]["message"] and SECRET not in refused.text
+    made = ada.post("/identities", json={"server": "local", "name": "mine", "headers": {"API_TOKEN": SECRET}})
+    assert made.status_code == 201, made.text
+    changed = ada.patch(path("mine"), json={"headers": {name: SECRET}})
+    assert (changed.status_code, changed.json()["error"]["field"]) == (400, "headers")
+    assert ada.get(path("mine")).json()["header_names"] == ["API_TOKEN"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Api-Key": f"{SECRET}\r\nHost: attacker.example"},
+        {"X-Api-Key": f"{SECRET}\nX-Other: 1"},
+        {"X-Api-Key": f"{SECRET}\x00"},
+        {"Host": "attacker.example"},
+        {"Transfer-Encoding": "chunked"},
+        {"Proxy-Authorization": "Basic x"},
+        {"Mcp-Session-Id": "s"},
+        {"X Api Key": SECRET},
+        {"X-Api-Key": ""},
+    ],
+)
+def test_identity_headers_that_would_inject_or_override_framing_are_refused(
+    world: dict[str, Api], headers: dict[str, str]
+) -> None:
+    ada = world["ada"]
+    refused = _create(ada, headers=headers)
+    assert (refused.status_code, refused.json()["error"]["field"]) == (400, "headers"), refused.text
+    assert SECRET not in refused.text
+    assert _create(ada, name="mine").status_code == 201
+    changed = ada.patch(path("mine"), json={"headers": headers})
+    assert (changed.status_code, changed.json()["error"]["field"]) == (400, "headers")
+
+
+def test_a_server_declares_the_variables_its_identities_fill_and_never_a_denied_one(admin: Api) -> None:
+    made = admin.post("/servers", json={"name": "local", **LOCAL})
+    assert (made.status_code, made.json()["identity_env"]) == (201, ["API_TOKEN"])
+    for identity_env in (["LD_PRELOAD"], ["NODE_OPTIONS"], ["lower"]):
+        refused = admin.patch("/servers/local", json={"identity_env": identity_env})
+        assert refused.status_code == 400 and identity_env[0] in refused.json()["error"]["message"]
+    overlap = admin.patch("/servers/local", json={"env": {"API_TOKEN": "x"}})
+    assert (
+        overlap.status_code == 400 and "both 'env' and 'identity_env'" in overlap.json()["error"]["message"]
+    )
+    remote = admin.post("/servers", json={"name": "r", **REMOTE, "identity_env": ["API_TOKEN"]})
+    assert remote.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {**REMOTE, "headers": {"X-Static": "a\r\nHost: attacker.example"}},
+        {**REMOTE, "headers": {"Host": "attacker.example"}},
+        {"transport": "stdio", "command": "python", "env": {"API_KEY": "a\nb"}},
+        {"transport": "stdio", "command": "python", "env": {"A=B": "x"}},
+    ],
+)
+def test_a_servers_own_headers_and_env_go_through_the_same_validator(
+    admin: Api, config: dict[str, Any]
+) -> None:
+    refused = admin.post("/servers", json={"name": "s", **config})
+    assert refused.status_code == 400, refused.text

@@ -7,11 +7,11 @@ import sys
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from lockgate.domain.capabilities import Capability
 from lockgate.store.schema import admin_events, servers
-from lockgate.store.servers import load_config
+from lockgate.store.servers import SECRETS_PLACE, load_config
 from tests.conftest import TEST_VAULT, Api, People, RunningGateway, free_port
 
 FIXTURE = {
@@ -305,3 +305,17 @@ def test_a_pre_registered_oauth_client_secret_is_write_only_and_sealed(
     stdio = admin.post("/servers", json={"name": "local", **FIXTURE, "oauth_client_id": "x"})
     assert stdio.status_code == 400
     assert planted not in str([tuple(e) for e in events_of(lockgate, "server")])
+
+
+def test_a_server_stored_with_a_header_that_is_now_refused_can_be_fixed_by_an_update(
+    admin: Api, lockgate: RunningGateway
+) -> None:
+    admin.post("/servers", json={"name": "docs", "transport": "http", "url": "https://docs.example.com/mcp"})
+    with lockgate.engine.begin() as conn:  # as a row stored before headers were checked holds it
+        sealed = TEST_VAULT.seal({"env": {}, "headers": {"X-Static": "a\r\nHost: evil"}}, SECRETS_PLACE)
+        config = {"url": "https://docs.example.com/mcp", "env": [], "headers": ["X-Static"]}
+        conn.execute(update(servers).where(servers.c.name == "docs").values(secrets=sealed, config=config))
+    fixed = admin.patch("/servers/docs", json={"headers": {"X-Static": "fine"}})
+    assert fixed.status_code == 200, fixed.text
+    refused = admin.patch("/servers/docs", json={"headers": {"X-Static": "a\nb"}})
+    assert refused.status_code == 400 and "X-Static" in refused.json()["error"]["message"]

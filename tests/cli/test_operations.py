@@ -132,6 +132,20 @@ def test_a_bad_value_is_refused_with_exit_1_naming_the_field(cli: Cli) -> None:
     assert refused.stderr.startswith("error: name: String should match pattern")
 
 
+def test_an_identity_cannot_set_ld_preload_or_a_crlf_header_from_the_cli(cli: Cli) -> None:
+    cli("servers", "create", "local", "stdio", "--command", "python", "--identity-env", "API_TOKEN")
+    cli("servers", "create", "docs", "http", "--url", "https://docs.example.com/mcp")
+    preload = cli("identities", "create", "local", "--header", "LD_PRELOAD=/tmp/x.so", code=1)
+    assert preload.stderr.startswith("error: environment variable 'LD_PRELOAD' configures a loader")
+    undeclared = cli("identities", "create", "local", "--header", "OTHER_TOKEN=k", code=1)
+    assert "'OTHER_TOKEN' is not one this server's identities may set" in undeclared.stderr
+    denied = cli("servers", "update", "local", "--identity-env", "NODE_OPTIONS", code=1)
+    assert "NODE_OPTIONS" in denied.stderr
+    injected = cli("identities", "create", "docs", "--header", "X-Key=k\r\nHost: evil", code=1)
+    assert "control character" in injected.stderr and "evil" not in injected.stderr
+    cli("identities", "create", "local", "--header", "API_TOKEN=k")
+
+
 def test_a_change_from_a_stale_version_is_refused_and_changes_nothing(cli: Cli) -> None:
     cli("gateways", "create", "engineering")
     assert (

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import anyio
 import pytest
 
-from lockgate.upstream.http_client import ConnectError, HttpClient, HttpClientError
+from lockgate.upstream.http_client import ConnectError, HttpClient, HttpClientError, InvalidHeaderError
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.anyio
@@ -119,5 +119,45 @@ async def test_an_idle_connection_the_server_closed_is_replaced_transparently() 
         async with client.request("POST", url(server), {}, b"{}") as response:
             assert await response.read() == b"{}"
     assert len(replies) == 3 and len(connections) == 3
+    await client.close()
+    server.close()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Api-Key": "k\r\nHost: attacker.example"},
+        {"X-Api-Key": "k\n\r\nGET /admin HTTP/1.1"},
+        {"X-Api-Key": "k\x00"},
+        {"X-Api-Key": "ké"},
+        {"Host": "attacker.example"},
+        {"content-length": "0"},
+        {"Transfer-Encoding": "chunked"},
+        {"Connection": "close"},
+        {"X Api Key": "k"},
+        {"X-Api-Key:": "k"},
+    ],
+)
+async def test_the_client_refuses_to_write_a_header_that_would_change_the_framing(
+    headers: dict[str, str],
+) -> None:
+    server, connections = await serve(json_reply)
+    client = HttpClient()
+    with pytest.raises(InvalidHeaderError) as refused:
+        async with client.request("POST", url(server), headers, b"{}"):
+            pass
+    assert "attacker" not in str(refused.value) and "GET /admin" not in str(refused.value)
+    assert connections == []  # nothing was sent, not even a connection opened
+    await client.close()
+    server.close()
+
+
+async def test_idle_connections_are_reused_only_within_their_partition() -> None:
+    server, connections = await serve(json_reply)
+    client = HttpClient()
+    for partition in (1, 2, 1, 2, 1):
+        async with client.request("POST", url(server), {}, b"{}", partition) as response:
+            await response.read()
+    assert len(connections) == 2
     await client.close()
     server.close()

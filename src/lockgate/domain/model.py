@@ -30,8 +30,9 @@ class HostKind(StrEnum):
 class Server:
     """An upstream MCP server.
 
-    stdio servers use ``command``/``args``/``env``/``cwd``; http and sse servers use ``url`` and
-    ``headers`` (static headers sent on every upstream request). ``revision`` changes whenever the
+    stdio servers use ``command``/``args``/``env``/``cwd``, and ``identity_env`` names the environment
+    variables an identity may set for them; http and sse servers use ``url`` and ``headers`` (static
+    headers sent on every upstream request). ``revision`` changes whenever the
     configuration changes, so pooled upstream connections can be replaced.
     """
 
@@ -42,6 +43,7 @@ class Server:
     command: str | None = None
     args: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+    identity_env: frozenset[str] = frozenset()
     cwd: str | None = None
     url: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)

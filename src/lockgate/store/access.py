@@ -260,6 +260,7 @@ class AccessReader:
                 command=config.get("command"),
                 args=tuple(config.get("args") or ()),
                 env=config.get("env") or {},
+                identity_env=frozenset(config.get("identity_env") or ()),
                 cwd=config.get("cwd"),
                 url=config.get("url"),
                 headers=config.get("headers") or {},

@@ -6,6 +6,12 @@ ms through aiohttp and 0.22-0.28 ms through this client; the upstream leg is the
 forwarded call, so it is ours to keep lean. It does what upstream MCP traffic needs and no more: one
 request at a time per connection, ``Content-Length`` bodies out, any framing in (length, chunked,
 until close), streamed bodies for SSE, TLS for https, no redirects, no cookies, no proxies.
+
+It never writes a header that would change the framing: a field name that is not a token, a value
+with a control character (CR or LF would start a new field, or a new request on a kept-alive
+connection: RFC 9112 §2.2, §11.2), or ``Host``, ``Content-Length``, ``Transfer-Encoding`` and
+``Connection``, which it writes itself. Idle connections are kept per origin *and partition* (one
+partition per identity), so no connection carries two identities' requests.
 """
 
 from __future__ import annotations
@@ -13,14 +19,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Hashable, Mapping
 from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httptools
 
+from lockgate.domain.upstream_values import FIELD_NAME, FIELD_VALUE
+
 CONNECT_TIMEOUT = 10.0
 _EOF = b""
+_FRAMING = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 
 
 class HttpClientError(Exception):
@@ -29,6 +38,10 @@ class HttpClientError(Exception):
 
 class ConnectError(HttpClientError):
     """No connection could be opened: nothing was sent."""
+
+
+class InvalidHeaderError(HttpClientError):
+    """A header this client refuses to write (it names the field, never the value): nothing was sent."""
 
 
 class Response:
@@ -123,11 +136,27 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
+def _request_head(method: str, path: str, netloc: str, headers: Mapping[str, str], length: int) -> bytes:
+    """The request line and header section (RFC 9112 §3, §5).
+
+    Raises:
+        InvalidHeaderError: a field the client may not write as given.
+    """
+    head = [f"{method} {path} HTTP/1.1", f"Host: {netloc}", f"Content-Length: {length}"]
+    for name, value in headers.items():
+        if not FIELD_NAME.match(name) or name.lower() in _FRAMING:
+            raise InvalidHeaderError(f"refusing to send the header {name[:128]!r}")
+        if not FIELD_VALUE.match(value):
+            raise InvalidHeaderError(f"refusing to send header {name!r}: its value holds a control character")
+        head.append(f"{name}: {value}")
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+
+
 class HttpClient:
-    """Keep-alive connections per origin, reused one request at a time."""
+    """Keep-alive connections per origin and partition, reused one request at a time."""
 
     def __init__(self) -> None:
-        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._idle: dict[tuple[str, str, int, Hashable], list[_Connection]] = {}
         self._ssl = ssl.create_default_context()
         self._closed = False
 
@@ -143,7 +172,7 @@ class HttpClient:
             raise ConnectError(f"cannot connect to {host}:{port}: {exc or 'timed out'}") from exc
         return connection
 
-    def _take(self, origin: tuple[str, str, int]) -> _Connection | None:
+    def _take(self, origin: tuple[str, str, int, Hashable]) -> _Connection | None:
         idle = self._idle.get(origin)
         while idle:
             connection = idle.pop()
@@ -153,11 +182,18 @@ class HttpClient:
 
     @contextlib.asynccontextmanager
     async def request(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes = b"",
+        partition: Hashable = None,
     ) -> AsyncIterator[Response]:
-        """Send one request and yield its response once the headers are in.
+        """Send one request and yield its response once the headers are in. Only connections of the
+        same ``partition`` (e.g. an identity's id) are reused for it.
 
         Raises:
+            InvalidHeaderError: a header it will not write; nothing was sent.
             ConnectError: no connection could be opened.
             HttpClientError: the exchange failed after sending.
         """
@@ -165,11 +201,9 @@ class HttpClient:
         scheme = parts.scheme
         host = parts.hostname or ""
         port = parts.port or (443 if scheme == "https" else 80)
-        origin = (scheme, host, port)
+        origin = (scheme, host, port, partition)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        head = [f"{method} {path} HTTP/1.1", f"Host: {parts.netloc}", f"Content-Length: {len(body)}"]
-        head += [f"{name}: {value}" for name, value in headers.items()]
-        request = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+        request = _request_head(method, path, parts.netloc, headers, len(body)) + body
         connection = self._take(origin)
         if connection is not None:
             try:

@@ -127,15 +127,25 @@ class UpstreamPool:
 
         if server.transport is Transport.STDIO:
             assert server.command is not None
-            env = {**server.env, **(credential.values if credential else {})}
-            stdio = StdioUpstream(server.name, server.command, server.args, env, server.cwd, notify)
+            identity = credential.values if credential else None
+            stdio = StdioUpstream(
+                server.name,
+                server.command,
+                server.args,
+                server.env,
+                server.cwd,
+                notify,
+                identity=identity,
+                identity_env=server.identity_env,
+            )
             stdio.on_era = learned
             return stdio
         assert server.url is not None and self._http is not None
         headers = _with_credential(server.headers, credential)
+        partition = key.identity[0]  # keep-alive connections are never shared across identities
         if server.transport is Transport.SSE:
-            return SseUpstream(server.name, server.url, headers, self._http, notify)
-        http = StreamableHttpUpstream(server.name, server.url, headers, self._http, notify, era)
+            return SseUpstream(server.name, server.url, headers, self._http, notify, partition)
+        http = StreamableHttpUpstream(server.name, server.url, headers, self._http, notify, era, partition)
         http.on_era = learned
         return http
 

@@ -12,7 +12,6 @@ under a handle in a cookie, bound to the session and the step, and is removed as
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -24,6 +23,7 @@ from starlette.responses import Response
 
 from lockgate.brokering.authorization import Broker, BrokeringError, begin_authorization
 from lockgate.domain.model import Availability, IdentityKind, IdentityScheme, IdentityStatus, Transport
+from lockgate.domain.upstream_values import UpstreamValueError
 from lockgate.policy.access_control import can_use_gateway, resolve_visible_gateways
 from lockgate.store.connection_links import (
     LinkAssignment,
@@ -40,27 +40,6 @@ from lockgate.store.webhooks import enqueue_token_delivery
 from lockgate.web.handoff import Handoffs
 from lockgate.web.site import PageError, Site, Visitor
 
-HEADER_NAME: Final = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")  # an RFC 9110 §5.6.2 token
-ENV_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-MAX_VALUE: Final = 8192
-RESERVED_HEADERS: Final = frozenset(
-    {
-        "host",
-        "content-length",
-        "content-type",
-        "transfer-encoding",
-        "connection",
-        "upgrade",
-        "te",
-        "trailer",
-        "keep-alive",
-        "accept",
-        "mcp-session-id",
-        "mcp-protocol-version",
-        "last-event-id",
-    }
-)
-"""Headers the gateway itself sets on upstream requests (HTTP framing and MCP transport headers)."""
 SHOWN_ONCE_AGE: Final = 300
 """Seconds a minted token waits for its page."""
 
@@ -156,8 +135,9 @@ class ConnectionPages:
         return self.site.redirect(await self.site.run(choose))
 
     async def on_headers(self, request: Request) -> Response:
-        """A new private identity holding one pasted header (an environment variable for a stdio
-        server), chosen for this assignment."""
+        """A new private identity holding one pasted header (for a stdio server, an environment
+        variable it declares for identities), chosen for this assignment. The value is checked as
+        the API checks it (``lockgate.store.identities.check_identity_headers``)."""
         visitor, _ = await self._visitor(request)
         form = await self.site.form(request, visitor.session)
         name, value = str(form.get("name", "")).strip(), str(form.get("value", ""))
@@ -165,17 +145,21 @@ class ConnectionPages:
         def paste(conn: Connection) -> str:
             step = self._step(conn, request, visitor)
             assignment = step.assignment(request.path_params["assignment"])
-            _check_header(assignment.transport, name, value, step.path)
-            identity = create_identity(
-                conn,
-                self.site.vault,
-                name=None,
-                server_id=assignment.server_id,
-                owner_id=visitor.user_id,
-                kind=IdentityKind.HEADERS,
-                availability=Availability.PRIVATE,
-                headers={name: value},
-            )
+            try:
+                identity = create_identity(
+                    conn,
+                    self.site.vault,
+                    name=None,
+                    server_id=assignment.server_id,
+                    owner_id=visitor.user_id,
+                    kind=IdentityKind.HEADERS,
+                    availability=Availability.PRIVATE,
+                    headers={name: value},
+                )
+            except UpstreamValueError as exc:
+                raise PageError(
+                    400, "Check the header", f"Lockgate cannot send this: {exc}.", step.path
+                ) from None
             save_choice(conn, visitor.user_id, assignment.id, identity.id)
             return step.path
 
@@ -349,25 +333,3 @@ def _awaiting(assignment: LinkAssignment, user_id: int) -> int | None:
     ):
         return chosen.id
     return None
-
-
-def _check_header(transport: Transport, name: str, value: str, back: str) -> None:
-    """Raises PageError (400) unless ``name`` is a header name not in ``RESERVED_HEADERS`` (an
-    environment variable's name for a stdio server) and ``value`` a non-empty single line."""
-    stdio = transport is Transport.STDIO
-    if not (ENV_NAME if stdio else HEADER_NAME).match(name):
-        what = (
-            "an environment variable's name (letters, digits, _)"
-            if stdio
-            else "a header name (e.g. Authorization)"
-        )
-        raise PageError(400, "Check the name", f"Give {what}.", back)
-    if not stdio and name.lower() in RESERVED_HEADERS:
-        raise PageError(
-            400,
-            "Check the name",
-            f"Lockgate sets {name} itself; give the header that carries your credential.",
-            back,
-        )
-    if not value or len(value) > MAX_VALUE or not value.isprintable():
-        raise PageError(400, "Check the value", "Give a value on one line (no control characters).", back)

@@ -23,6 +23,7 @@ from lockgate.domain.actor import Actor
 from lockgate.domain.capabilities import Capability
 from lockgate.domain.declaration import IdentityName
 from lockgate.domain.model import Availability, IdentityKind, IdentityStatus
+from lockgate.domain.upstream_values import UpstreamValueError
 from lockgate.policy.access_control import EVERYONE, can_see_server, resolve_visible_gateways
 from lockgate.store import identities as store
 from lockgate.store.errors import ConflictError
@@ -34,7 +35,9 @@ from lockgate.store.servers import ANY_GATEWAY
 
 _VALUES = (
     "Header name → value, sent upstream on every request (for a stdio server: environment "
-    "variables). Write-only: answers show only the names."
+    "variables, only those its identity_env declares). Names the gateway sets itself (Host, "
+    "Content-Length, Mcp-Session-Id ...) and values with control characters are refused. "
+    "Write-only: answers show only the names."
 )
 
 
@@ -152,6 +155,14 @@ def _check_headers(kind: str, headers: dict[str, str] | None) -> None:
         raise BadRequest(f"an identity of kind {kind} holds no header values", field="headers")
 
 
+def _check_values(conn: Connection, server_id: int, headers: dict[str, str]) -> None:
+    """Raises BadRequest (field ``headers``) unless ``headers`` may go to the server."""
+    try:
+        store.check_identity_headers(conn, server_id, headers)
+    except UpstreamValueError as exc:
+        raise BadRequest(str(exc), field="headers") from None
+
+
 def list_identities(ctx: Context, args: IdentityList) -> Page[Identity]:
     """The identities the caller may see, by name: their own and the global ones of the servers
     they see (every identity with "View all identities" or "Identity management")."""
@@ -176,9 +187,11 @@ def get_identity(ctx: Context, args: IdentityRef) -> Identity:
 
 def create_identity(ctx: Context, args: IdentityCreate) -> Identity:
     """Add an identity for a server the caller sees: headers (an API key, a bearer token ...) or
-    none. Raises 400 when ``headers`` do not fit ``kind``, 403 for a global identity without
-    "Basic server management" or another person's without "Identity management", 404 when the
-    server or owner does not exist, 409 when the name is taken."""
+    none. Raises 400 when ``headers`` do not fit ``kind`` or may not go to the server (a header
+    the gateway sets itself, a control character, or for a stdio server a variable outside its
+    ``identity_env``), 403 for a global identity without "Basic server management" or another
+    person's without "Identity management", 404 when the server or owner does not exist, 409 when
+    the name is taken."""
     _check_headers(args.kind, args.headers)
     if args.availability is Availability.GLOBAL:
         ctx.require(Capability.BASIC_SERVER_MANAGEMENT)
@@ -190,6 +203,8 @@ def create_identity(ctx: Context, args: IdentityCreate) -> Identity:
             owner_id = fetch_user(conn, args.owner).id
             if owner_id != ctx.actor.user_id:
                 ctx.require(Capability.IDENTITY_MANAGEMENT)
+        if args.headers is not None:
+            _check_values(conn, server.id, args.headers)
         row = store.create_identity(
             conn,
             ctx.vault,
@@ -223,14 +238,15 @@ def _change(ctx: Context, name: str, expected: int | None, values: dict[str, Any
 
 def update_identity(ctx: Context, args: IdentityUpdate) -> Identity:
     """Rename an identity, change its availability, or replace its header values (all of them).
-    Raises 400 for headers on an identity not of kind headers, 409 when it is made private while a
-    gateway shares it, or the new name is taken."""
+    Raises 400 for headers on an identity not of kind headers or that may not go to its server,
+    409 when it is made private while a gateway shares it, or the new name is taken."""
     if args.availability is Availability.GLOBAL:
         ctx.require(Capability.BASIC_SERVER_MANAGEMENT)
 
     def act(conn: Connection, row: Row[Any]) -> None:
         if args.headers is not None:
             _check_headers(row.kind, args.headers)
+            _check_values(conn, row.server_id, args.headers)
         if args.availability is Availability.PRIVATE and row.availability != Availability.PRIVATE.value:
             _refuse_if_shared(conn, row, "make private")
 

@@ -40,6 +40,9 @@ class Server(BaseModel):
     cwd: str | None
     url: str | None
     env_names: list[str] = Field(description="The environment variables set for it. " + _SECRET)
+    identity_env: list[str] = Field(
+        [], description="stdio servers: the environment variables its identities may set, and no other."
+    )
     header_names: list[str] = Field(description="The headers sent on every request. " + _SECRET)
     oauth_client_id: str | None = Field(
         None,
@@ -96,6 +99,9 @@ class ServerUpdate(Versioned):
     command: str | None = None
     args: list[str] | None = None
     env: dict[str, str] | None = None
+    identity_env: list[str] | None = Field(
+        None, description="Replaces the environment variables its identities may set (stdio servers)."
+    )
     cwd: str | None = None
     url: str | None = None
     headers: dict[str, str] | None = None
@@ -189,7 +195,9 @@ def update_server(ctx: Context, args: ServerUpdate) -> Server:
         ctx.require(Capability.DISABLE_AND_ENABLE_SERVERS)
 
     def values(row: Row[Any]) -> dict[str, Any]:
-        stored = store.load_spec(row, ctx.vault).model_dump()
+        # the stored server unvalidated: one stored before a check existed is fixed by this update
+        stored = {"name": row.name, "transport": row.transport, "enabled": row.enabled}
+        stored |= store.load_config(row, ctx.vault)
         if given.get("transport", stored["transport"]) != stored["transport"]:
             stored = {"name": stored["name"], "enabled": stored["enabled"]}
         spec = validate_model(ServerSpec, stored | given)
