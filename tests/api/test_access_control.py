@@ -39,6 +39,7 @@ SERVER = {
     "transport": "stdio",
     "command": sys.executable,
     "args": ["-m", "tests.fixtures.sdk_server", "--stdio"],
+    "identity_env": ["API_KEY"],
 }
 OVERRIDES = {Capability.VIEW_AND_USE_ALL_GATEWAYS, Capability.VIEW_ALL_SERVERS}
 SEED = Declaration.model_validate(
@@ -103,7 +104,7 @@ class World:
                 owner_id=ensure_user(conn, email),
                 kind=IdentityKind.HEADERS,
                 availability=Availability.PRIVATE,
-                headers={"X-Api-Key": "k"},
+                headers={"API_KEY": "k"},
             )
         return name
 
@@ -186,10 +187,10 @@ SAMPLES: dict[str, Sample] = {
     "identities_list": _fixed({}),
     "identities_get": Sample(lambda w, email: {"identity": w.identity(email)}),
     "identities_create": Sample(
-        lambda w, _e: {"server": "s", "name": w.unique("new"), "headers": {"X-Api-Key": "k"}}, "server"
+        lambda w, _e: {"server": "s", "name": w.unique("new"), "headers": {"API_KEY": "k"}}, "server"
     ),
     "identities_update": Sample(
-        lambda w, email: {"identity": w.identity(email), "headers": {"X-Api-Key": "k2"}}
+        lambda w, email: {"identity": w.identity(email), "headers": {"API_KEY": "k2"}}
     ),
     "identities_delete": Sample(lambda w, email: {"identity": w.identity(email)}),
     "identities_disable": Sample(lambda w, email: {"identity": w.identity(email)}),

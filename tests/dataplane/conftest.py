@@ -73,7 +73,7 @@ async def in_process_gateway(settings: Settings, engine: Engine) -> AsyncIterato
         TEST_VAULT,
         Declaration.model_validate({"gateways": [{"name": "g"}], "hosts": [{"name": "agent"}]}),
     )
-    token = create_token(engine, settings.key_bytes(), "agent", "g", None)[1]
+    token = create_token(engine, settings.key_bytes(), "agent", "g", None, minted_by=None)[1]
     app = build_app(settings, engine)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=BASE, timeout=DEADLINE) as http:
