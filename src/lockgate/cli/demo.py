@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -116,33 +118,54 @@ def demo(port: Annotated[int, typer.Option(help="Port for the gateway.")] = 8080
             typer.echo(str(change))
         _, token = create_token(engine, settings.key_bytes(), HOST, GATEWAY, None)
         admin = bootstrap_super_admin(engine, settings.key_bytes(), DEMO_ADMIN)
-        print_instructions(f"http://127.0.0.1:{port}", token, admin)
+        base = f"http://127.0.0.1:{port}"
+        typer.echo(format_instructions(base, token, admin, resolve_program(), node_modules.parent))
         run(settings)
     finally:
         everything.terminate()
         everything.wait(timeout=5)
 
 
-def print_instructions(base: str, token: str, admin: str | None) -> None:
-    """What to paste into clients; ``admin`` is the demo Super admin's personal access token (None
-    when the store already had a Super admin)."""
+def resolve_program() -> str:
+    """How to run ``lockgate`` from the working directory: ``lockgate`` when PATH finds this
+    installation's script, else that script's path (relative under the working directory, e.g.
+    ``.venv/bin/lockgate``), else ``python -m lockgate`` with this interpreter."""
+    scripts = Path(sys.executable).parent
+    script = scripts / "lockgate"
+    found = shutil.which("lockgate")
+    if found and Path(found).resolve() == script.resolve():
+        return "lockgate"
+    if script.is_file():
+        return shlex.quote(_from_here(script))
+    return f"{shlex.quote(_from_here(Path(sys.executable)))} -m lockgate"
+
+
+def format_instructions(base: str, token: str, admin: str | None, program: str, node_modules: Path) -> str:
+    """What to paste into clients and shells. ``admin`` is the demo Super admin's personal access
+    token (None when the store already had a Super admin); ``program`` runs ``lockgate`` (see
+    ``resolve_program``); ``node_modules`` holds the MCP inspector (``find_node_modules``'s parent)."""
     url = f"{base}/mcp/{GATEWAY}"
     control = (
-        f"LOCKGATE_URL={base} LOCKGATE_TOKEN={admin} lockgate gateways list"
+        f"LOCKGATE_URL={base} LOCKGATE_TOKEN={admin} {program} gateways list"
         if admin
-        else f"lockgate --url {base} --token <your personal access token> gateways list"
+        else f"{program} --url {base} --token <your personal access token> gateways list"
+    )
+    activate = shlex.quote(_from_here(Path(sys.executable).parent / "activate"))
+    on_path = (
+        ""
+        if program == "lockgate"
+        else f"\n(lockgate is not on PATH: `. {activate}` puts it there; the commands below do without.)\n"
     )
     config = {
         "mcpServers": {
             "lockgate-demo": {"type": "http", "url": url, "headers": {"Authorization": f"Bearer {token}"}}
         }
     }
-    typer.echo(
-        f"""
+    return f"""
 Lockgate demo gateway
   URL:    {url}
-  Token:  {token}   (shown once; `lockgate tokens create {HOST} {GATEWAY}` makes another)
-
+  Token:  {token}   (shown once; `{program} tokens create {HOST} {GATEWAY}` makes another)
+{on_path}
 Claude Code:
   claude mcp add --transport http lockgate-demo {url} --header "Authorization: Bearer {token}"
 
@@ -150,12 +173,19 @@ Cursor / Claude Desktop (mcp.json):
 {json.dumps(config, indent=2)}
 
 MCP inspector:
-  npx @modelcontextprotocol/inspector-cli --cli {url} --transport http --method tools/list \\
-    --header "Authorization: Bearer {token}"
+  (cd {shlex.quote(_from_here(node_modules))} && .bin/mcp-inspector-cli --cli {url} --transport http \\
+    --method tools/list --header "Authorization: Bearer {token}")
 
 Control plane ({DEMO_ADMIN}, Super admin; API at {base}/api/v1, MCP at {base}/api/v1/mcp):
   {control}
 
-Audit log:  lockgate logs        Break-glass:  lockgate servers disable time
+Audit log:  {program} logs        Break-glass:  {program} servers disable time
 """
-    )
+
+
+def _from_here(path: Path) -> str:
+    """``path`` relative to the working directory when it is under it, else as it is."""
+    try:
+        return str(path.absolute().relative_to(Path.cwd())) or "."
+    except ValueError:
+        return str(path)

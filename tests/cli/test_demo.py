@@ -1,0 +1,68 @@
+"""What ``lockgate demo`` prints works when pasted into a shell at the repository root, where
+``./dev demo`` runs it: the MCP inspector command, and ``lockgate`` whether or not it is on PATH."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lockgate.cli.demo import find_node_modules, format_instructions, resolve_program
+from tests.conftest import ROOT, RunningGateway
+
+BASE = "http://127.0.0.1:8080"
+
+
+def printed(gateway: RunningGateway, token: str) -> str:
+    base = gateway.url("demo").removesuffix("/mcp/demo")
+    return format_instructions(base, token, None, "lockgate", find_node_modules().parent)
+
+
+def section(text: str, title: str) -> str:
+    """The indented lines under ``title:``."""
+    return text.split(f"\n{title}:\n", 1)[1].split("\n\n", 1)[0]
+
+
+@pytest.mark.e2e
+def test_the_inspector_command_the_demo_prints_lists_the_tools_pasted_at_the_repository_root(
+    lockgate: RunningGateway, sdk_http_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lockgate.declare(
+        {
+            "servers": [{"name": "fixture", "transport": "http", "url": sdk_http_url}],
+            "gateways": [{"name": "demo", "servers": [{"server": "fixture", "prefix": "fx"}]}],
+            "hosts": [{"name": "demo-agent"}],
+        }
+    )
+    monkeypatch.chdir(ROOT)
+    command = section(printed(lockgate, lockgate.token("demo-agent", "demo")), "MCP inspector")
+    result = subprocess.run(
+        ["bash", "-c", command], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert '"name": "fx__echo"' in result.stdout
+
+
+def test_lockgate_is_named_by_a_path_that_runs_from_the_working_directory_when_not_on_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scripts = Path(sys.executable).parent
+    monkeypatch.chdir(scripts.parents[1])
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    program = resolve_program()
+    assert program == f"{scripts.parent.name}/{scripts.name}/lockgate"  # .venv/bin/lockgate
+    assert os.access(program, os.X_OK)
+    text = format_instructions(BASE, "lg_t", "lgp_a", program, ROOT / "node_modules")
+    assert f"LOCKGATE_TOKEN=lgp_a {program} gateways list" in text
+    assert f"`. {Path(program).parent}/activate` puts it there" in text
+
+
+def test_lockgate_is_named_plainly_when_path_finds_this_installation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin")
+    assert resolve_program() == "lockgate"
+    assert "not on PATH" not in format_instructions(BASE, "lg_t", None, "lockgate", ROOT / "node_modules")
