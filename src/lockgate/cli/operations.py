@@ -35,11 +35,11 @@ def build_groups(
 ) -> dict[str, typer.Typer]:
     """One command group per ``group`` of ``operations``, in table order; ``lookups`` by group
     apply to its operations that take the lookup's path parameter. See ``resolve_parameters`` for
-    ``positional``."""
+    ``positional``. A group's help is its one line in the root's ``COMMANDS`` (``cli/__init__.py``)."""
     groups: dict[str, typer.Typer] = {}
     for operation in operations:
         if operation.group not in groups:
-            groups[operation.group] = typer.Typer(help=describe_group(operation), no_args_is_help=True)
+            groups[operation.group] = typer.Typer(no_args_is_help=True)
         lookup = (lookups or {}).get(operation.group)
         command = build_command(
             operation,
@@ -102,13 +102,6 @@ def build_command(
         )
     run.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
     return run
-
-
-def describe_group(operation: Operation) -> str:
-    """The first line of the docstring of the module that holds the group's handlers."""
-    module = inspect.getmodule(operation.handler)
-    doc = inspect.getdoc(module) if module else None
-    return doc.splitlines()[0] if doc else operation.group.capitalize()
 
 
 def describe_operation(operation: Operation) -> str:

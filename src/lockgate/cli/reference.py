@@ -64,8 +64,16 @@ def walk(command: Any, name: str, parent: Any = None) -> Iterator[tuple[str, Any
     ctx = typer.Context(command, info_name=name, parent=parent)
     path = f"{parent.command_path} {name}" if parent is not None else name
     yield path, command, ctx
-    for sub_name, sub in getattr(command, "commands", {}).items():
+    for sub_name, sub in subcommands(command, ctx):
         yield from walk(sub, sub_name, ctx)
+
+
+def subcommands(command: Any, ctx: Any) -> list[tuple[str, Any]]:
+    """A group's commands in order, hidden ones included, loading the root's lazy ones; [] for a
+    command."""
+    if not hasattr(command, "list_commands"):
+        return []
+    return [(name, command.get_command(ctx, name)) for name in command.list_commands(ctx)]
 
 
 def _section(path: str, command: Any, ctx: Any) -> str:
@@ -83,10 +91,10 @@ def _section(path: str, command: Any, ctx: Any) -> str:
                 *(f"- `{names}`" + (f": {text}" if text else "") for names, text in records),
                 "",
             ]
-    commands = getattr(command, "commands", {})
+    commands = subcommands(command, ctx)
     if commands:
         lines += ["Commands:", ""]
-        for name, sub in commands.items():
+        for name, sub in commands:
             anchor = f"{path} {name}".replace(" ", "-")
             lines.append(f"- [`{name}`](#{anchor}): {sub.get_short_help_str(limit=200)}")
         lines.append("")
