@@ -19,6 +19,7 @@ import orjson
 
 from lockgate.audit.recorder import AuditRecorder, Leg
 from lockgate.dataplane.auth import AuthError, LoadAccess, authenticate
+from lockgate.dataplane.cancellation import cancel_for_client, is_client_cancellation
 from lockgate.dataplane.errors import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
@@ -99,7 +100,8 @@ class McpEndpoint:
         self._max_body = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve one request; a bug answers -32603 naming the correlation id, never a traceback."""
+        """Serve one request; a bug answers -32603 naming the correlation id, never a traceback. A
+        request its client ended (``dataplane/cancellation.py``) ends here, quietly."""
         started = False
 
         async def tracking_send(message: MutableMapping[str, Any]) -> None:
@@ -109,6 +111,9 @@ class McpEndpoint:
 
         try:
             await self._serve(scope, receive, tracking_send)
+        except asyncio.CancelledError as exc:
+            if not is_client_cancellation(exc):
+                raise
         except Exception:
             log.exception("internal error serving %s", scope.get("path"))
             if not started:
@@ -301,7 +306,7 @@ class McpEndpoint:
         if session is not None and method == "notifications/cancelled" and isinstance(params, dict):
             task = session.in_flight.get(params.get("requestId"))
             if task is not None:
-                task.cancel()
+                cancel_for_client(task)
         self._leg(incoming, access, "proxy_response_success", method, status=202)
         await self._accepted(send)
 
