@@ -1,7 +1,7 @@
-"""The traffic log: every leg of every message through the gateways, newest first (product spec §7).
+"""The traffic log: every leg of every message through the gateways, newest first.
 
-The pull API for logs MCP Manager lacks. Entries are as stored: ``body`` and ``headers`` were
-redacted when written (§7.6), so nothing here reveals a secret.
+Entries are as stored: ``body`` and ``headers`` were redacted when written (secrets never reach the
+store), so nothing here reveals a secret.
 """
 
 from __future__ import annotations
