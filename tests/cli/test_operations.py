@@ -265,6 +265,17 @@ def test_path_arguments_complete_resource_names_from_the_list_operation_on_eithe
         assert completed.output.split() == ["engineering"]
 
 
+def test_lockgate_me_shows_who_you_are_without_a_subcommand(remote: Cli) -> None:
+    remote("teams", "create", "platform")
+    remote("teams", "add-member", "platform", "admin@example.com")
+    me = shown(remote("me"))
+    assert (me["email"], me["role"], me["teams"]) == ("admin@example.com", "Super admin", "platform")
+    assert "managePeople" in me["capabilities"].split(", ")
+    assert orjson.loads(remote("me", "-o", "json").stdout) == orjson.loads(
+        remote("me", "get", "-o", "json").stdout
+    )
+
+
 def test_the_shell_completion_script_is_shown(local: Cli) -> None:
     assert "_LOCKGATE_COMPLETE=complete_bash" in local("--show-completion", "bash").stdout
 

@@ -61,7 +61,7 @@ COMMANDS: dict[str, Entry] = {
     "roles": Entry(GROUPS, "Roles: named sets of capabilities."),
     "capabilities": Entry(GROUPS, "Capabilities: every permission a role can hold."),
     "teams": Entry(GROUPS, "Teams: create, rename, delete, add and remove members."),
-    "me": Entry(GROUPS, "You: who you are, what your role holds, your teams."),
+    "me": Entry(GROUPS, "Who you are: your email, role, capabilities, teams and gateways."),
     "pats": Entry(GROUPS, "Personal access tokens: your own tokens for the API and the CLI."),
     "events": Entry(GROUPS, "Admin events: every control-plane change, who made it, before and after."),
     "logs": Entry(GROUPS, "Traffic log entries, newest first, or one message's legs."),

@@ -1,0 +1,25 @@
+"""``lockgate me``: who you are — email, role, capabilities, teams and gateways — as ``me get``
+answers it; ``lockgate me get`` is that operation's generated command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lockgate.api.table import BY_ID
+from lockgate.cli.context import call
+from lockgate.cli.output import Format, show_reply
+
+HELP = "Who you are: your email, role, capabilities, teams and gateways (as `me get` answers it)."
+
+
+def me(
+    ctx: typer.Context,
+    output: Annotated[
+        Format, typer.Option("--output", "-o", help="table (for people) or json (the API's answer).")
+    ] = "table",
+) -> None:
+    """Show ``me get``'s answer; does nothing before a subcommand."""
+    if ctx.invoked_subcommand is None:
+        show_reply(BY_ID["me_get"], call(ctx, BY_ID["me_get"], {}), output)
