@@ -9,16 +9,15 @@ import typer
 
 from lockgate.api.table import BY_ID
 from lockgate.cli.context import call
-from lockgate.cli.output import Format, show_reply
+from lockgate.cli.operations import OUTPUT_HELP
+from lockgate.cli.output import ReplyFormat, show_reply
 
 HELP = "Who you are: your email, role, capabilities, teams and gateways (as `me get` answers it)."
 
 
 def me(
     ctx: typer.Context,
-    output: Annotated[
-        Format, typer.Option("--output", "-o", help="table (for people) or json (the API's answer).")
-    ] = "table",
+    output: Annotated[ReplyFormat, typer.Option("--output", "-o", help=OUTPUT_HELP)] = "table",
 ) -> None:
     """Show ``me get``'s answer; does nothing before a subcommand."""
     if ctx.invoked_subcommand is None:

@@ -37,7 +37,9 @@ Generated from the CLI itself by `{REGENERATE}`; do not edit by hand.
   holds every capability; its changes are recorded as admin events by `operator@<login name>`.
 - **Output.** `-o table` (the default) prints a list as an aligned table of the operation's columns
   (the next page's `--cursor` on stderr) and one object as `key: value` lines; `-o json` prints the
-  API's JSON as it is, for scripts. A value shown once (a new token) is printed last, alone on
+  API's JSON as it is, for scripts, and `-o yaml` the same as YAML. `servers features` prints one
+  narrow table (kind, name, title, description cut to the terminal's width); `-o json` and `-o yaml`
+  give every feature's whole definition. A value shown once (a new token) is printed last, alone on
   stdout, with a note on stderr: `$(lockgate tokens create HOST GATEWAY)` is the token.
 - **Failures** print `error: <the API's message>` on stderr, naming the offending field or the
   missing capability, and exit 1. Usage errors exit 2.
