@@ -29,6 +29,7 @@ FEATURE_KINDS = {  # a Features answer's lists, in order, and what one item of e
     "resource_templates": "resource template",
 }
 FEATURE_COLUMNS = ["kind", "name", "title", "description"]
+TITLE_WIDTH = 24
 
 
 def show_reply(operation: Operation, body: bytes | None, output: ReplyFormat) -> None:
@@ -79,14 +80,14 @@ def format_table(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
 
 
 def format_features(data: dict[str, Any], width: int) -> list[str]:
-    """A server's features as one table, tools first: kind, name, title and the description's
-    first line, cut with ``…`` so that lines fit in ``width`` characters (when the other columns
-    leave room); whole definitions are in ``-o json`` and ``-o yaml``."""
+    """A server's features as one table, tools first: kind, name, title (at most ``TITLE_WIDTH``
+    characters) and the description, each cut with ``…`` so that lines fit in ``width`` characters
+    when the other columns leave room; whole definitions are in ``-o json`` and ``-o yaml``."""
     rows = [
         {
             "kind": kind,
             "name": item.get("name") or item.get("uri") or item.get("uriTemplate"),
-            "title": item.get("title") or (item.get("annotations") or {}).get("title"),
+            "title": _cut(item.get("title") or (item.get("annotations") or {}).get("title"), TITLE_WIDTH),
             "description": " ".join(str(item.get("description") or "").split()),
         }
         for field, kind in FEATURE_KINDS.items()
@@ -97,9 +98,15 @@ def format_features(data: dict[str, Any], width: int) -> list[str]:
     widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(FEATURE_COLUMNS[:3])]
     room = max(width - sum(widths) - 2 * len(widths), len("description"))
     for row in rows:
-        text = row["description"] or "-"
-        row["description"] = text if len(text) <= room else text[: room - 1] + "…"
+        row["description"] = _cut(row["description"], room)
     return format_table(rows, FEATURE_COLUMNS)
+
+
+def _cut(text: Any, width: int) -> Any:
+    """``text`` cut to ``width`` characters, the last one ``…``; anything else as it is."""
+    if isinstance(text, str) and len(text) > width:
+        return text[: width - 1] + "…"
+    return text
 
 
 VIEWS: dict[str, Callable[[dict[str, Any], int], list[str]]] = {"servers_features": format_features}
