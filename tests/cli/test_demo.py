@@ -8,10 +8,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
+from sqlalchemy import Engine
 
-from lockgate.cli.demo import find_node_modules, format_instructions, resolve_program
-from tests.conftest import ROOT, RunningGateway
+from lockgate.api.table import BY_ID
+from lockgate.cli.client import LocalClient, operator_actor
+from lockgate.cli.demo import (
+    GATEWAY,
+    HOST,
+    demo_declaration,
+    find_node_modules,
+    format_instructions,
+    resolve_program,
+    set_up,
+)
+from lockgate.settings import Settings
+from tests.conftest import ROOT, TEST_VAULT, RunningGateway
 
 BASE = "http://127.0.0.1:8080"
 
@@ -66,3 +79,25 @@ def test_lockgate_is_named_plainly_when_path_finds_this_installation(
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin")
     assert resolve_program() == "lockgate"
     assert "not on PATH" not in format_instructions(BASE, "lg_t", None, "lockgate", ROOT / "node_modules")
+
+
+def test_the_demos_set_up_is_recorded_as_admin_events_by_the_instance_operator(
+    settings: Settings, engine: Engine
+) -> None:
+    client = LocalClient(engine, settings.key_bytes(), TEST_VAULT, operator_actor(), "http://127.0.0.1:8080")
+    declaration = demo_declaration(find_node_modules(), "http://127.0.0.1:9/mcp")
+    changes, token = set_up(client, declaration)
+    assert changes == [
+        "+ server time",
+        "+ server memory",
+        "+ server everything",
+        f"+ host {HOST}",
+        f"+ gateway {GATEWAY}",
+    ]
+    assert token.startswith("lg_")
+    events = orjson.loads(client.call(BY_ID["events_list"], {}) or b"{}")["items"]
+    recorded = {(e["operation"], e["kind"], e["name"]) for e in events}
+    assert {("declaration_apply", "server", "time"), ("declaration_apply", "gateway", GATEWAY)} <= recorded
+    assert any(operation == "tokens_create" for operation, _, _ in recorded)
+    assert {e["actor"] for e in events} == {operator_actor().email}
+    assert token not in orjson.dumps(events).decode()

@@ -17,16 +17,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import orjson
 import typer
 
+from lockgate.api.table import BY_ID
+from lockgate.cli.client import CallFailed, Client, LocalClient, operator_actor
 from lockgate.cli.context import fail, load_settings, open_store
+from lockgate.cli.declarative import describe_plan
 from lockgate.cli.serve import run
-from lockgate.domain.declaration import Declaration
-from lockgate.store.declarative import apply_declaration
 from lockgate.store.people import bootstrap_super_admin
-from lockgate.store.tokens import create_token
 
 GATEWAY, HOST = "demo", "demo-agent"
 DEMO_ADMIN = "admin@localhost"
@@ -58,37 +59,36 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], deadline: float =
     fail(f"the everything server did not listen on port {port} within {deadline:g}s")
 
 
-def demo_declaration(node_modules: Path, everything_url: str) -> Declaration:
-    return Declaration.model_validate(
-        {
-            "servers": [
-                {
-                    "name": "time",
-                    "transport": "stdio",
-                    "command": sys.executable,
-                    "args": ["-m", "mcp_server_time"],
-                },
-                {
-                    "name": "memory",
-                    "transport": "stdio",
-                    "command": "node",
-                    "args": [str(node_modules / "server-memory" / "dist" / "index.js")],
-                },
-                {"name": "everything", "transport": "http", "url": everything_url},
-            ],
-            "gateways": [
-                {
-                    "name": GATEWAY,
-                    "servers": [
-                        {"server": "time", "prefix": "time"},
-                        {"server": "memory", "prefix": "memory"},
-                        {"server": "everything"},
-                    ],
-                }
-            ],
-            "hosts": [{"name": HOST, "kind": "token"}],
-        }
-    )
+def demo_declaration(node_modules: Path, everything_url: str) -> dict[str, Any]:
+    """The demo's servers, gateway and host, as a declaration file would hold them."""
+    return {
+        "servers": [
+            {
+                "name": "time",
+                "transport": "stdio",
+                "command": sys.executable,
+                "args": ["-m", "mcp_server_time"],
+            },
+            {
+                "name": "memory",
+                "transport": "stdio",
+                "command": "node",
+                "args": [str(node_modules / "server-memory" / "dist" / "index.js")],
+            },
+            {"name": "everything", "transport": "http", "url": everything_url},
+        ],
+        "gateways": [
+            {
+                "name": GATEWAY,
+                "servers": [
+                    {"server": "time", "prefix": "time"},
+                    {"server": "memory", "prefix": "memory"},
+                    {"server": "everything"},
+                ],
+            }
+        ],
+        "hosts": [{"name": HOST, "kind": "token"}],
+    }
 
 
 def demo(port: Annotated[int, typer.Option(help="Port for the gateway.")] = 8080) -> None:
@@ -110,13 +110,16 @@ def demo(port: Annotated[int, typer.Option(help="Port for the gateway.")] = 8080
         wait_for_port(everything_port, everything)
         settings.key_ring(create=True)  # a demo data directory is created on the spot, like `lockgate init`
         engine = open_store(settings)
-        for change in apply_declaration(
-            engine,
-            settings.vault(),
-            demo_declaration(node_modules, f"http://127.0.0.1:{everything_port}/mcp"),
-        ):
-            typer.echo(str(change))
-        _, token = create_token(engine, settings.key_bytes(), HOST, GATEWAY, None)
+        client = LocalClient(
+            engine, settings.key_bytes(), settings.vault(), operator_actor(), settings.resolved_public_url
+        )
+        declaration = demo_declaration(node_modules, f"http://127.0.0.1:{everything_port}/mcp")
+        try:
+            changes, token = set_up(client, declaration)
+        except CallFailed as exc:
+            fail(f"the demo could not be set up: {exc.describe()}")
+        for line in changes:
+            typer.echo(line)
         admin = bootstrap_super_admin(engine, settings.key_bytes(), DEMO_ADMIN)
         base = f"http://127.0.0.1:{port}"
         typer.echo(format_instructions(base, token, admin, resolve_program(), node_modules.parent))
@@ -124,6 +127,21 @@ def demo(port: Annotated[int, typer.Option(help="Port for the gateway.")] = 8080
     finally:
         everything.terminate()
         everything.wait(timeout=5)
+
+
+def set_up(client: Client, declaration: dict[str, Any]) -> tuple[list[str], str]:
+    """Apply the demo's declaration and mint its host's token through the operation table, as
+    ``lockgate apply`` and ``lockgate tokens create`` do, so each change is an admin event like any
+    other. Returns the changes, one line each (``+ server time``), and the token.
+
+    Raises:
+        CallFailed: the API refused the declaration or the token.
+    """
+    plan = orjson.loads(
+        client.call(BY_ID["declaration_apply"], {"declaration": declaration, "prune": False}) or b"{}"
+    )
+    minted = orjson.loads(client.call(BY_ID["tokens_create"], {"host": HOST, "gateway": GATEWAY}) or b"{}")
+    return describe_plan(plan["changes"]), str(minted["token"])
 
 
 def resolve_program() -> str:
