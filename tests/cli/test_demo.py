@@ -11,8 +11,10 @@ from pathlib import Path
 import orjson
 import pytest
 from sqlalchemy import Engine
+from typer.testing import CliRunner
 
 from lockgate.api.table import BY_ID
+from lockgate.cli import app
 from lockgate.cli.client import LocalClient, operator_actor
 from lockgate.cli.demo import (
     GATEWAY,
@@ -24,7 +26,7 @@ from lockgate.cli.demo import (
     set_up,
 )
 from lockgate.settings import Settings
-from tests.conftest import ROOT, TEST_VAULT, RunningGateway
+from tests.conftest import ROOT, TEST_MASTER_KEY, TEST_VAULT, RunningGateway
 
 BASE = "http://127.0.0.1:8080"
 
@@ -101,3 +103,24 @@ def test_the_demos_set_up_is_recorded_as_admin_events_by_the_instance_operator(
     assert any(operation == "tokens_create" for operation, _, _ in recorded)
     assert {e["actor"] for e in events} == {operator_actor().email}
     assert token not in orjson.dumps(events).decode()
+
+
+def test_the_first_super_admin_is_recorded_as_an_admin_event_of_init(
+    settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOCKGATE_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("LOCKGATE_DATABASE_URL", str(settings.database_url))
+    monkeypatch.setenv("LOCKGATE_SECRET_KEY", "test-secret-key")
+    monkeypatch.setenv("LOCKGATE_MASTER_KEY", TEST_MASTER_KEY)
+    monkeypatch.delenv("LOCKGATE_URL", raising=False)
+    runner = CliRunner()
+    token = runner.invoke(app, ["init", "--admin-email", "ada@example.com"]).stdout.splitlines()[-1]
+    listed = runner.invoke(app, ["events", "list", "-o", "json"])
+    events = orjson.loads(listed.stdout)["items"]
+    assert [(e["actor"], e["operation"], e["kind"], e["name"]) for e in events] == [
+        (operator_actor().email, "init", "user", "ada@example.com")
+    ]
+    assert events[0]["after"]["role"] == "Super admin" and token not in listed.stdout
+    again = runner.invoke(app, ["init", "--admin-email", "bob@example.com"])
+    assert again.exit_code == 0 and "already exists" in again.stderr
+    assert len(orjson.loads(runner.invoke(app, ["events", "list", "-o", "json"]).stdout)["items"]) == 1

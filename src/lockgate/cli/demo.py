@@ -120,7 +120,9 @@ def demo(port: Annotated[int, typer.Option(help="Port for the gateway.")] = 8080
             fail(f"the demo could not be set up: {exc.describe()}")
         for line in changes:
             typer.echo(line)
-        admin = bootstrap_super_admin(engine, settings.key_bytes(), DEMO_ADMIN)
+        admin = bootstrap_super_admin(
+            engine, settings.key_bytes(), DEMO_ADMIN, recorded_as=client.actor.email
+        )
         base = f"http://127.0.0.1:{port}"
         typer.echo(format_instructions(base, token, admin, resolve_program(), node_modules.parent))
         run(settings)
