@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import orjson
 import pytest
 
+from lockgate.api.admin_mcp import describe_tool
+from lockgate.api.openapi import build_openapi
 from lockgate.api.table import OPERATIONS
 from lockgate.cli.reference import REGENERATE, render_reference
 
@@ -27,11 +30,10 @@ def test_the_reference_gives_each_commands_usage_arguments_and_options() -> None
 
 
 def user_facing_texts() -> list[str]:
-    """What people and agents read: the CLI reference, and each operation's documentation and
-    field descriptions (OpenAPI, the admin MCP tools)."""
-    models = [m for op in OPERATIONS for m in (op.input, op.output) if m is not None]
-    fields = [f.description or "" for m in models for f in m.model_fields.values()]
-    return [render_reference(), *(op.documentation for op in OPERATIONS), *fields]
+    """What people and agents read: the CLI reference, the OpenAPI document and the admin MCP
+    tools, each operation's documentation and schemas included."""
+    tools = [describe_tool(op).model_dump_json() for op in OPERATIONS]
+    return [render_reference(), orjson.dumps(build_openapi(OPERATIONS)).decode(), *tools]
 
 
 def test_no_help_text_cites_a_document_users_do_not_have() -> None:

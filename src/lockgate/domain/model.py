@@ -47,7 +47,7 @@ class Server:
 
 
 class IdentityKind(StrEnum):
-    """What an identity holds (product spec §4.1)."""
+    """What an identity holds."""
 
     NONE = "none"  # no credential: the server needs none
     HEADERS = "headers"  # header values (API key, ``Authorization: Bearer ...``); env values for stdio
@@ -68,7 +68,7 @@ class IdentityStatus(StrEnum):
 
 
 class IdentityScheme(StrEnum):
-    """Whose credential a server assignment uses upstream (product spec §4.2)."""
+    """Whose credential a server assignment uses upstream."""
 
     NONE = "none"  # none brokered: the server's own configuration only
     SHARED = "shared"  # one identity chosen for everyone on the gateway (a service account)
@@ -131,7 +131,7 @@ class Principal:
 class Access:
     """Everything one data-plane request needs to know, read fresh from the store on every request.
 
-    The enabled flags are the break-glass toggles (product spec §5.4): they are never cached.
+    The enabled flags are the break-glass toggles: they are never cached.
     """
 
     principal: Principal

@@ -17,7 +17,7 @@ from lockgate.store.schema import audit_entries
 
 
 class AuditEntry(BaseModel):
-    """One leg; the legs of one message share its ``correlation_id`` (§7.2)."""
+    """One leg; the legs of one message share its ``correlation_id``."""
 
     id: int
     correlation_id: str
