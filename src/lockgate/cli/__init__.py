@@ -53,7 +53,9 @@ COMMANDS: dict[str, Entry] = {
         GROUPS, "Servers: add, edit, delete; the break-glass toggle; a preview of their features."
     ),
     "gateways": Entry(GROUPS, "Gateways: create, rename, delete; assign servers; grant teams."),
-    "identities": Entry(GROUPS, "Identities: credentials scoped to one server, private to their user."),
+    "identities": Entry(
+        GROUPS, "Identities: credentials scoped to one server, private to their owner or global."
+    ),
     "hosts": Entry(GROUPS, "Hosts: the MCP clients that reach gateways."),
     "connections": Entry(GROUPS, "Connections: one host reaching one gateway as one user."),
     "tokens": Entry(GROUPS, "API tokens: what token-based hosts present to reach a gateway."),
