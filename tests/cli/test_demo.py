@@ -1,5 +1,6 @@
 """What ``lockgate demo`` prints works when pasted into a shell at the repository root, where
-``./dev demo`` runs it: the MCP inspector command, and ``lockgate`` whether or not it is on PATH."""
+``./dev demo`` runs it: the MCP inspector command, and ``lockgate`` whether or not it is on PATH.
+What the demo (and ``lockgate init``) sets up is recorded as admin events, as any change is."""
 
 from __future__ import annotations
 
