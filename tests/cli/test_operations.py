@@ -11,6 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 import typer
+import yaml
 from click.testing import Result
 from typer.testing import CliRunner
 
@@ -279,6 +280,17 @@ def test_path_arguments_complete_resource_names_from_the_list_operation_on_eithe
         assert completed.output.split() == ["engineering"]
 
 
+def test_lockgate_me_shows_who_you_are_without_a_subcommand(remote: Cli) -> None:
+    remote("teams", "create", "platform")
+    remote("teams", "add-member", "platform", "admin@example.com")
+    me = shown(remote("me"))
+    assert (me["email"], me["role"], me["teams"]) == ("admin@example.com", "Super admin", "platform")
+    assert "managePeople" in me["capabilities"].split(", ")
+    assert orjson.loads(remote("me", "-o", "json").stdout) == orjson.loads(
+        remote("me", "get", "-o", "json").stdout
+    )
+
+
 def test_the_shell_completion_script_is_shown(local: Cli) -> None:
     assert "_LOCKGATE_COMPLETE=complete_bash" in local("--show-completion", "bash").stdout
 
@@ -291,3 +303,18 @@ def test_every_operation_of_the_table_makes_a_command_with_its_summary(operation
     listing = CliRunner().invoke(generated, [operation.group, "--help"])
     assert listing.exit_code == 0 and operation.summary in listing.output
     assert CliRunner().invoke(generated, [operation.group, operation.command, "--help"]).exit_code == 0
+
+
+def test_server_features_are_one_narrow_table_in_a_fixed_column_order_and_whole_in_json_or_yaml(
+    lockgate: RunningGateway, remote: Cli, sdk_http_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lockgate.declare({"servers": [{"name": "fixture", "transport": "http", "url": sdk_http_url}]})
+    monkeypatch.setenv("COLUMNS", "80")
+    lines = remote("servers", "features", "fixture").stdout.splitlines()
+    assert lines[0].split() == ["KIND", "NAME", "TITLE", "DESCRIPTION"]
+    assert max(len(line) for line in lines) <= 80
+    kinds = [line.split()[0] for line in lines[1:]]
+    assert kinds[0] == "tool" and kinds == sorted(kinds, key=["tool", "prompt", "resource"].index)
+    whole = orjson.loads(remote("servers", "features", "fixture", "-o", "json").stdout)
+    assert yaml.safe_load(remote("servers", "features", "fixture", "-o", "yaml").stdout) == whole
+    assert "inputSchema" in whole["tools"][0] and "inputSchema" not in "\n".join(lines)

@@ -162,7 +162,7 @@ class Context:
         _raise(resolve_gateway_refusal(self.actor, gateway_id, gateway))
 
     def require_server(self, gateway_ids: list[int], server: str) -> None:
-        """Raises Forbidden unless the actor sees the server (product spec §6.1)."""
+        """Raises Forbidden unless the actor sees the server."""
         _raise(resolve_server_refusal(self.actor, gateway_ids, server))
 
 

@@ -23,6 +23,7 @@ import orjson
 
 from lockgate.audit.recorder import AuditRecorder, Leg
 from lockgate.dataplane.auth import AuthError, LoadAccess, authenticate
+from lockgate.dataplane.cancellation import cancel_for_client, is_client_cancellation
 from lockgate.dataplane.errors import (
     AUDIT_UNAVAILABLE,
     INTERNAL_ERROR,
@@ -106,7 +107,8 @@ class McpEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one request; a bug answers -32603 naming the correlation id, never a traceback, and
-        leaves a ``proxy_response_error`` leg."""
+        leaves a ``proxy_response_error`` leg. A request its client ended
+        (``dataplane/cancellation.py``) ends here, quietly."""
         started = False
         correlation_id = str(uuid.uuid4())
 
@@ -117,6 +119,9 @@ class McpEndpoint:
 
         try:
             await self._serve(scope, receive, tracking_send, correlation_id)
+        except asyncio.CancelledError as exc:
+            if not is_client_cancellation(exc):
+                raise
         except Exception:
             log.exception("internal error serving %s (correlation id %s)", scope.get("path"), correlation_id)
             self._recorder.record(
@@ -332,7 +337,7 @@ class McpEndpoint:
         if session is not None and method == "notifications/cancelled" and isinstance(params, dict):
             task = session.in_flight.get(params.get("requestId"))
             if task is not None:
-                task.cancel()
+                cancel_for_client(task)
         self._leg(incoming, access, "proxy_response_success", method, status=202)
         await self._accepted(incoming, send)
 

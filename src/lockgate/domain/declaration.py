@@ -122,8 +122,7 @@ class DeclaredServer(ServerSpec):
 class AssignmentSpec(_Strict):
     """A server on a gateway under ``name`` (None: the server's name, which is how it is stored and
     exported), with an optional prefix for its features' names and an identity scheme; ``identity``
-    names the global identity of the server that the shared scheme uses, and only it (product spec
-    §4.2)."""
+    names the global identity of the server that the shared scheme uses, and only it."""
 
     server: Name
     name: Name | None = None

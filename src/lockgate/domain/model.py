@@ -51,7 +51,7 @@ class Server:
 
 
 class IdentityKind(StrEnum):
-    """What an identity holds (product spec §4.1)."""
+    """What an identity holds."""
 
     NONE = "none"  # no credential: the server needs none
     HEADERS = "headers"  # header values (API key, ``Authorization: Bearer ...``); env values for stdio
@@ -72,7 +72,7 @@ class IdentityStatus(StrEnum):
 
 
 class IdentityScheme(StrEnum):
-    """Whose credential a server assignment uses upstream (product spec §4.2)."""
+    """Whose credential a server assignment uses upstream."""
 
     NONE = "none"  # none brokered: the server's own configuration only
     SHARED = "shared"  # one identity chosen for everyone on the gateway (a service account)
@@ -146,8 +146,8 @@ class Sponsor:
 class Access:
     """Everything one data-plane request needs to know, read fresh from the store on every request.
 
-    The enabled flags are the break-glass toggles (product spec §5.4): they are never cached, and
-    neither is the sponsor's standing (None: a token the instance operator minted).
+    The enabled flags are the break-glass toggles: they are never cached, and neither is the
+    sponsor's standing (None: a token the instance operator minted).
     """
 
     principal: Principal

@@ -1,4 +1,4 @@
-"""Capabilities: every permission a role can hold, with its name and what it allows (product spec §6.2)."""
+"""Capabilities: every permission a role can hold, with its name and what it allows."""
 
 from __future__ import annotations
 

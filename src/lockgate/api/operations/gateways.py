@@ -188,7 +188,7 @@ def restore_gateway(ctx: Context, args: GatewayChange) -> Gateway:
 
 def assign_server(ctx: Context, args: AssignmentCreate) -> Gateway:
     """Assign a server to the gateway under a name (default the server's), optionally with a prefix
-    for its features' names and an identity scheme (product spec §4.2). The same server may be
+    for its features' names and an identity scheme (shared, per user, or none). The same server may be
     assigned twice under two names, e.g. shared for reads and per-user for writes. Raises 409 when
     the name or prefix is taken on the gateway, 400 when the identity does not fit the scheme (the
     shared scheme needs a global identity of this server; the others none)."""

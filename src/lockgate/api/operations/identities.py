@@ -1,4 +1,4 @@
-"""Identities: credentials scoped to one server, private to their owner or global (product spec §4.1).
+"""Identities: credentials scoped to one server, private to their owner or global.
 
 Everyone manages their own identities; other people's need "Identity management" (availability,
 enable and disable, delete). Creating one needs only to see its server; creating or making one

@@ -1,8 +1,8 @@
-"""The traffic log: every leg of every message through the gateways, newest first (product spec §7).
+"""The traffic log: every leg of every message through the gateways, newest first.
 
-The pull API for logs MCP Manager lacks. Entries are as stored: ``body`` and ``headers`` were
-redacted when written (§7.6), so nothing here reveals a secret. A reader sees the entries of the
-gateways they may use; "View all logs" lifts that scope (§6.1).
+The pull API for logs. Entries are as stored: ``body`` and ``headers`` were redacted when written
+(secrets never reach the store), so nothing here reveals a secret. A reader sees the entries of the
+gateways they may use; "View all logs" lifts that scope.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from lockgate.store.rows import as_dict
 
 
 class AuditEntry(BaseModel):
-    """One leg; the legs of one message share its ``correlation_id`` (§7.2)."""
+    """One leg; the legs of one message share its ``correlation_id``."""
 
     id: int
     correlation_id: str

@@ -230,9 +230,8 @@ def _load_live(ctx: Context, name: str) -> LiveServer:
 
 
 async def preview_features(ctx: Context, args: ServerRef) -> Features:
-    """Ask the server now for its tools, prompts, resources and resource templates (product spec:
-    automatic feature discovery). Raises 409 when the server is disabled, 502 when it cannot be
-    reached."""
+    """Ask the server now for its tools, prompts, resources and resource templates. Raises 409
+    when the server is disabled, 502 when it cannot be reached."""
     server = await anyio.to_thread.run_sync(_load_live, ctx, args.server)
     if not server.enabled:
         raise Conflict(f"server {server.name!r} is disabled; enable it to preview its features")

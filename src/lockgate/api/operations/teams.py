@@ -1,4 +1,4 @@
-"""Teams: create, rename, delete, add and remove members (product spec §6.1, §6.3).
+"""Teams: create, rename, delete, add and remove members.
 
 A team's members may use the gateways it is granted (granting is ``gateways grant``). Everyone
 sees the teams they belong to; "Manage people" sees every team.

@@ -1,5 +1,5 @@
-"""API tokens: what token-based hosts present to reach a gateway (product spec §5.3). Minted,
-listed, revoked. A token is shown once, when it is minted; only its keyed hash is stored.
+"""API tokens: what token-based hosts present to reach a gateway. Minted, listed, revoked.
+A token is shown once, when it is minted; only its keyed hash is stored.
 
 Tokens are team-scoped through their gateway.
 """
