@@ -7,12 +7,14 @@ import sys
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from lockgate.domain.capabilities import Capability
+from lockgate.settings import Settings
+from lockgate.store.people import bootstrap_super_admin
 from lockgate.store.schema import admin_events, servers
 from lockgate.store.servers import load_config
-from tests.conftest import TEST_VAULT, Api, People, RunningGateway, free_port
+from tests.conftest import TEST_VAULT, Api, People, RunningGateway, free_port, serving
 
 FIXTURE = {
     "transport": "stdio",
@@ -305,3 +307,70 @@ def test_a_pre_registered_oauth_client_secret_is_write_only_and_sealed(
     stdio = admin.post("/servers", json={"name": "local", **FIXTURE, "oauth_client_id": "x"})
     assert stdio.status_code == 400
     assert planted not in str([tuple(e) for e in events_of(lockgate, "server")])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/",
+        "http://10.0.0.5:8080/mcp",
+        "https://192.168.1.10/mcp",
+        "http://[::ffff:169.254.169.254]/",
+        "http://0.0.0.0:8080/mcp",
+    ],
+)
+def test_a_server_url_at_a_link_local_or_private_address_is_a_422_naming_the_policy(
+    admin: Api, url: str
+) -> None:
+    refused = admin.post("/servers", json={"name": "inside", "transport": "http", "url": url})
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert (error["code"], error["field"]) == ("unprocessable_content", "url")
+    assert "LOCKGATE_SERVER_ALLOWED_NETWORKS" in error["message"]
+    assert admin.get("/servers/inside").status_code == 404
+
+
+def test_moving_a_server_to_a_refused_address_is_a_422_on_every_surface_and_changes_nothing(
+    admin: Api,
+) -> None:
+    add(admin, "remote")
+    moved = admin.patch("/servers/remote", json={"url": "http://169.254.169.254/"})
+    assert moved.status_code == 422
+    switched = admin.patch("/servers/remote", json={"transport": "sse", "url": "http://10.1.2.3/sse"})
+    assert switched.status_code == 422
+    declared = {"servers": [{"name": "remote", "transport": "http", "url": "http://172.16.0.1/mcp"}]}
+    for step in ("plan", "apply"):
+        answer = admin.post(f"/declaration/{step}", json={"declaration": declared})
+        assert answer.status_code == 422, answer.text
+        assert "'remote'" in answer.json()["error"]["message"]
+    assert admin.get("/servers/remote").json()["version"] == 1
+
+
+def test_loopback_servers_are_allowed_by_default_and_private_ones_once_their_network_is_listed(
+    settings: Settings, engine: Engine
+) -> None:
+    listed = settings.model_copy(update={"server_allowed_networks": ["10.0.0.0/8"]})
+    with serving(listed, engine) as running:
+        token = bootstrap_super_admin(engine, listed.key_bytes(), "admin@example.com")
+        assert token is not None
+        admin = Api(running.api_url, token)
+        assert add(admin, "inside", transport="http", url="http://10.0.0.5/mcp")["url"]
+        loopback = admin.post(
+            "/servers", json={"name": "local", "transport": "http", "url": "http://[::1]:9/"}
+        )
+        assert loopback.status_code == 422  # the list replaces the default: loopback is no longer in it
+        link_local = admin.post(
+            "/servers", json={"name": "meta", "transport": "sse", "url": "http://169.254.169.254/"}
+        )
+        assert link_local.status_code == 422
+
+
+def test_loopback_and_named_server_urls_are_saved_under_the_default_policy(admin: Api) -> None:
+    for name, url in (
+        ("loopback", "http://127.0.0.1:9/mcp"),
+        ("six", "http://[::1]:9/mcp"),
+        ("localhost", "http://localhost:9/mcp"),
+        ("named", "https://mcp.example.com/mcp"),  # names are judged at connect time, after resolution
+    ):
+        assert add(admin, name, transport="http", url=url)["url"] == url

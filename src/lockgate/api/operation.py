@@ -28,10 +28,13 @@ from lockgate.api.errors import (
     Forbidden,
     NotFound,
     PreconditionFailed,
+    UnprocessableContent,
 )
 from lockgate.domain.actor import Actor
 from lockgate.domain.capabilities import Capability
+from lockgate.domain.declaration import ServerSpec
 from lockgate.domain.model import Server
+from lockgate.egress import LOOPBACK_NETWORKS, IPNetwork, parse_networks, resolve_url_refusal
 from lockgate.policy.access_control import (
     EVERYONE,
     Refusal,
@@ -131,6 +134,7 @@ class Context:
     operation: str = ""
     preview: Callable[[Server], Awaitable[Preview]] | None = None  # a live look at a server's features
     public_url: str = "http://127.0.0.1:8080"  # where people reach Lockgate (connection links)
+    server_networks: tuple[IPNetwork, ...] = parse_networks(LOOPBACK_NETWORKS)  # server_allowed_networks
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -164,6 +168,19 @@ class Context:
     def require_server(self, gateway_ids: list[int], server: str) -> None:
         """Raises Forbidden unless the actor sees the server (product spec §6.1)."""
         _raise(resolve_server_refusal(self.actor, gateway_ids, server))
+
+    def require_reachable(self, spec: ServerSpec) -> None:
+        """Raises UnprocessableContent (422) when ``spec`` is an http or sse server whose URL names a
+        literal address (or ``localhost``) outside the networks servers may reach (the
+        ``server_allowed_networks`` setting). Host names are judged when the pool connects, after
+        each resolution (``upstream/http_client.py``)."""
+        reason = resolve_url_refusal(spec.url, self.server_networks) if spec.url else None
+        if reason is not None:
+            raise UnprocessableContent(
+                f"server {spec.name!r}: its url is a {reason} address, outside the networks servers "
+                "may reach (LOCKGATE_SERVER_ALLOWED_NETWORKS)",
+                field="url",
+            )
 
 
 def _raise(refusal: Refusal | None) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from lockgate.api.operation import Operation
 from lockgate.cli.client import CallFailed, Client, HttpClient, LocalClient, operator_actor
+from lockgate.egress import parse_networks
 from lockgate.settings import Settings
 from lockgate.store.engine import open_engine, upgrade
 from lockgate.vault import VaultError
@@ -52,6 +53,7 @@ def open_client(url: str | None, token: str | None) -> Client:
         settings.vault(),
         operator_actor(),
         settings.resolved_public_url,
+        parse_networks(settings.server_allowed_networks),
     )
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 from lockgate.api.errors import Forbidden
 from lockgate.api.operation import Context, Input, NoInput, Operation
 from lockgate.domain.capabilities import Capability
-from lockgate.domain.declaration import Declaration, DeclaredServer, RoleSpec
+from lockgate.domain.declaration import Declaration, DeclaredServer, RoleSpec, ServerSpec
 from lockgate.domain.plan import (
     SECRET_FIELDS,
     SECRET_VALUES,
@@ -95,6 +95,8 @@ def _authorize(ctx: Context, conn: Connection, change: PlannedChange, spec: Base
         fields = list(spec.model_dump(exclude_defaults=True, exclude={"name"}))
     else:
         fields = [f.field for f in change.fields]
+    if isinstance(spec, ServerSpec):
+        ctx.require_reachable(spec)
     role = spec if isinstance(spec, RoleSpec) else None
     for capability in sorted(resolve_change_capabilities(change.kind, change.action, fields, role)):
         refusal = resolve_refusal(ctx.actor, capability)

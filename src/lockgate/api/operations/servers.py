@@ -162,9 +162,11 @@ def get_server(ctx: Context, args: ServerRef) -> Server:
 
 
 def create_server(ctx: Context, args: ServerCreate) -> Server:
-    """Add a server. Creating it disabled also needs "Disable and enable servers"."""
+    """Add a server. Creating it disabled also needs "Disable and enable servers". Raises 422 when
+    its URL is an address outside the networks servers may reach (``server_allowed_networks``)."""
     if not args.enabled:
         ctx.require(Capability.DISABLE_AND_ENABLE_SERVERS)
+    ctx.require_reachable(args)
     with ctx.transaction() as conn:
         row = insert_row(conn, servers, "server", {"name": args.name, **store.server_values(args, ctx.vault)})
         after = _view(row)
@@ -190,7 +192,8 @@ def _change(
 def update_server(ctx: Context, args: ServerUpdate) -> Server:
     """Change any of a server's fields (or rename it); its revision follows its configuration, so
     pooled connections to it are replaced. Changing ``enabled`` also needs "Disable and enable
-    servers". Raises 400 when the result is not a valid server."""
+    servers". Raises 400 when the result is not a valid server, 422 when its URL is an address
+    outside the networks servers may reach."""
     given = args.model_dump(include=args.model_fields_set - {"server", "if_match"})
     if "enabled" in given:
         ctx.require(Capability.DISABLE_AND_ENABLE_SERVERS)
@@ -200,6 +203,7 @@ def update_server(ctx: Context, args: ServerUpdate) -> Server:
         if given.get("transport", stored["transport"]) != stored["transport"]:
             stored = {"name": stored["name"], "enabled": stored["enabled"]}
         spec = validate_model(ServerSpec, stored | given)
+        ctx.require_reachable(spec)
         return {"name": spec.name, **store.server_values(spec, ctx.vault, row)}
 
     return _change(ctx, args.server, args.if_match, values)
