@@ -90,7 +90,10 @@ def test_an_update_merges_with_the_stored_server_and_the_revision_follows_the_co
     assert renamed["revision"] == created["revision"]
     moved = admin.patch("/servers/docs", json={"url": "https://docs.example.com/mcp"}).json()
     assert moved["revision"] != created["revision"]
-    assert moved["header_names"] == ["X-Team"]
+    assert (moved["header_names"], moved["dropped_secrets"]) == (
+        [],
+        ["headers.X-Team"],
+    )  # see the moves below
     assert moved["version"] == 3
 
 
@@ -374,3 +377,93 @@ def test_loopback_and_named_server_urls_are_saved_under_the_default_policy(admin
         ("named", "https://mcp.example.com/mcp"),  # names are judged at connect time, after resolution
     ):
         assert add(admin, name, transport="http", url=url)["url"] == url
+
+
+def moved_world(admin: Api) -> None:
+    """Server ``remote`` with two secret headers and an OAuth client secret, and two identities."""
+    oauth = {"oauth_client_id": "lockgate", "oauth_client_secret": "client-secret-planted"}
+    headers = {"Authorization": "Bearer planted-header", "X-Tenant": "acme"}
+    add(admin, "remote", **REMOTE, headers=headers, **oauth)
+    for name in ("bot", "reader"):
+        created = admin.post(
+            "/identities", json={"server": "remote", "name": name, "headers": {"X-Key": "k"}}
+        )
+        assert created.status_code == 201, created.text
+
+
+def stored_config(lockgate: RunningGateway, name: str) -> dict[str, Any]:
+    with lockgate.engine.connect() as conn:
+        row = conn.execute(select(servers).where(servers.c.name == name)).one()
+    return load_config(row, TEST_VAULT)
+
+
+def test_moving_a_server_to_another_url_drops_its_secrets_and_identities_and_says_so(
+    admin: Api, lockgate: RunningGateway
+) -> None:
+    moved_world(admin)
+    moved = admin.patch("/servers/remote", json={"url": "https://attacker.example/mcp"})
+    assert moved.status_code == 200, moved.text
+    answer = moved.json()
+    assert answer["dropped_secrets"] == ["headers.Authorization", "headers.X-Tenant", "oauth_client_secret"]
+    assert answer["dropped_identities"] == ["bot", "reader"]
+    assert (answer["header_names"], answer["oauth_client_secret_set"]) == ([], False)
+    config = stored_config(lockgate, "remote")
+    assert config["headers"] == {} and "oauth_client_secret" not in config
+    assert admin.get("/identities/bot").status_code == 404
+    assert admin.get("/identities", params={"server": "remote"}).json()["items"] == []
+    deleted = [(e.name, e.after) for e in events_of(lockgate, "identity") if e.before is not None]
+    assert deleted == [("bot", None), ("reader", None)]
+
+
+def test_a_move_keeps_the_secrets_given_again_with_it(admin: Api, lockgate: RunningGateway) -> None:
+    moved_world(admin)
+    headers = {"Authorization": "Bearer for-the-new-url"}
+    moved = admin.patch("/servers/remote", json={"url": "https://new.example/mcp", "headers": headers})
+    assert moved.json()["dropped_secrets"] == ["oauth_client_secret"]
+    assert moved.json()["dropped_identities"] == ["bot", "reader"]
+    assert stored_config(lockgate, "remote")["headers"] == headers
+
+
+def test_an_edit_that_keeps_the_destination_keeps_the_secrets_and_identities(
+    admin: Api, lockgate: RunningGateway
+) -> None:
+    moved_world(admin)
+    renamed = admin.patch("/servers/remote", json={"name": "renamed", "oauth_scopes": "read"})
+    assert (renamed.json()["dropped_secrets"], renamed.json()["dropped_identities"]) == ([], [])
+    assert stored_config(lockgate, "renamed")["headers"]["Authorization"] == "Bearer planted-header"
+    assert admin.get("/identities/bot").json()["server"] == "renamed"
+
+
+def test_a_stdio_server_running_another_command_or_args_drops_its_env(
+    admin: Api, lockgate: RunningGateway
+) -> None:
+    add(admin, "local", **FIXTURE, env={"API_KEY": "planted-env"})
+    for change in ({"args": ["-c", "import os; print(os.environ)"]}, {"command": "/bin/sh"}):
+        add_back = admin.patch("/servers/local", json={"env": {"API_KEY": "planted-env"}})
+        assert add_back.json()["dropped_secrets"] == []
+        moved = admin.patch("/servers/local", json=change)
+        assert moved.json()["dropped_secrets"] == ["env.API_KEY"], change
+        assert stored_config(lockgate, "local")["env"] == {}
+
+
+def test_a_declaration_that_moves_a_server_needs_its_secrets_again_and_drops_its_identities(
+    admin: Api, lockgate: RunningGateway
+) -> None:
+    moved_world(admin)
+    declared: dict[str, Any] = {
+        "name": "remote",
+        "transport": "http",
+        "url": "https://attacker.example/mcp",
+        "headers": {"Authorization": None},  # null: keep the stored value
+    }
+    kept = admin.post("/declaration/apply", json={"declaration": {"servers": [declared]}})
+    assert kept.status_code == 400, kept.text
+    assert kept.json()["error"]["message"].startswith("servers.0.headers.Authorization:")
+    assert stored_config(lockgate, "remote")["url"] == REMOTE["url"]
+    declared["headers"] = {"Authorization": "Bearer for-the-new-url"}
+    applied = admin.post("/declaration/apply", json={"declaration": {"servers": [declared]}})
+    assert applied.status_code == 200, applied.text
+    assert stored_config(lockgate, "remote")["headers"] == declared["headers"]
+    assert admin.get("/identities/bot").status_code == 404
+    deleted = [e.name for e in events_of(lockgate, "identity") if e.after is None]
+    assert deleted == ["bot", "reader"]

@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 
 from lockgate.api.errors import Forbidden
 from lockgate.api.operation import Context, Input, NoInput, Operation
+from lockgate.api.operations.servers import record_deleted_identities
 from lockgate.domain.capabilities import Capability
 from lockgate.domain.declaration import Declaration, DeclaredServer, RoleSpec, ServerSpec
 from lockgate.domain.plan import (
@@ -66,14 +67,24 @@ def plan_declaration(ctx: Context, args: DeclarationInput) -> Plan:
 
 
 def apply_declaration(ctx: Context, args: DeclarationInput) -> Plan:
-    """Make the store match the declaration, in one transaction, one admin event per change."""
+    """Make the store match the declaration, in one transaction, one admin event per change. A
+    server declared at another destination (transport and url, or a stdio server's command, args
+    and cwd) keeps none of its stored secrets and loses its identities, as an edit does."""
 
     def on_change(change: PlannedChange, before: BaseModel | None, after: BaseModel | None) -> None:
         ctx.record(conn, change.kind, change.name, _shown(before), _shown(after))
 
     with ctx.transaction() as conn:
         current, desired, plan = _plan(ctx, conn, args)
-        apply_plan(conn, ctx.vault, current, desired, plan, on_change)
+        apply_plan(
+            conn,
+            ctx.vault,
+            current,
+            desired,
+            plan,
+            on_change,
+            lambda d: record_deleted_identities(ctx, conn, d),
+        )
     return _answer(plan, applied=True)
 
 
