@@ -39,9 +39,9 @@ from lockgate.policy.access_control import (
     EVERYONE,
     Refusal,
     Requirement,
-    resolve_gateway_refusal,
+    can_see_server,
+    can_use_gateway,
     resolve_refusal,
-    resolve_server_refusal,
 )
 from lockgate.store.admin_events import save_admin_event
 from lockgate.store.errors import ConflictError, NotFoundError, StaleVersionError
@@ -160,14 +160,19 @@ class Context:
         more than its operation's ``requires`` (e.g. creating a server already disabled)."""
         _raise(resolve_refusal(self.actor, requirement))
 
-    def require_gateway(self, gateway_id: int, gateway: str) -> None:
-        """Raises Forbidden unless one of the actor's teams is granted the gateway (or a "view all"
-        capability overrides team scoping)."""
-        _raise(resolve_gateway_refusal(self.actor, gateway_id, gateway))
+    def require_gateway(self, gateway_id: int, gateway: str, unseen: str | None = None) -> None:
+        """Raises NotFound unless one of the actor's teams is granted the gateway (or a "view all"
+        capability overrides team scoping). Someone who may not see a resource gets the answer for
+        one that does not exist — ``unseen``, by default ``no gateway named ...`` — so names cannot
+        be probed (OWASP ASVS V8.2.2; RFC 9110 §15.5.5 allows a 404 for a resource hidden)."""
+        if not can_use_gateway(self.actor, gateway_id):
+            raise NotFound(unseen or f"no gateway named {gateway!r}")
 
     def require_server(self, gateway_ids: list[int], server: str) -> None:
-        """Raises Forbidden unless the actor sees the server (product spec §6.1)."""
-        _raise(resolve_server_refusal(self.actor, gateway_ids, server))
+        """Raises NotFound, as for a server that does not exist, unless the actor sees the server
+        (product spec §6.1; see ``require_gateway``)."""
+        if not can_see_server(self.actor, gateway_ids):
+            raise NotFound(f"no server named {server!r}")
 
     def require_reachable(self, spec: ServerSpec) -> None:
         """Raises UnprocessableContent (422) when ``spec`` is an http or sse server whose URL names a
