@@ -124,11 +124,16 @@ def _category(address: IPAddress) -> str | None:
 
 
 async def resolve_host(host: str, port: int) -> list[str]:
-    """The addresses ``host`` resolves to for a TCP connection, in the resolver's order, once each.
+    """The addresses ``host`` resolves to for a TCP connection, in the resolver's order, once each;
+    a literal address is its own answer, without a lookup (nor the thread one takes).
 
     Raises:
         OSError: the name does not resolve (``socket.gaierror``).
     """
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        pass
     infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 

@@ -66,6 +66,5 @@ async def test_a_server_at_a_link_local_or_private_address_is_refused_at_connect
         for entry in load_entries(gateway.engine, correlation_id=answer.headers["x-correlation-id"])
     ]
     address = INSIDE[server].strip("[]")
-    assert len(stored) == 3 and not any(
-        address in text or "8080" in text for text in answer.text.splitlines() + stored
-    )
+    assert len(stored) == 3 and not any(address in text for text in [answer.text, *stored])
+    assert "8080" not in error["message"]  # (timestamps and ids in the legs may hold any digits)
