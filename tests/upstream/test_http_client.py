@@ -172,3 +172,11 @@ async def test_an_idle_connection_the_server_closed_is_replaced_transparently() 
     assert len(replies) == 3 and len(connections) == 3
     await client.close()
     server.close()
+
+
+@pytest.mark.parametrize("host", ["2852039166", "0xa9fea9fe", "0251.0376.0251.0376", "169.254.43518"])
+async def test_an_address_spelled_as_a_number_is_judged_by_what_it_resolves_to(host: str) -> None:
+    client = HttpClient()  # the system resolver: inet_aton reads each of these as 169.254.169.254
+    with pytest.raises(RefusedError, match="link-local"):
+        async with client.request("POST", f"http://{host}/mcp", {}, b"{}"):
+            pass
