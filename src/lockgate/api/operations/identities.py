@@ -195,9 +195,9 @@ def create_identity(ctx: Context, args: IdentityCreate) -> Identity:
         ctx.require_server(server_gateway_ids(conn, server.id), server.name)
         owner_id = ctx.actor.user_id
         if args.owner is not None:
-            owner_id = fetch_user(conn, args.owner).id
-            if owner_id != ctx.actor.user_id:
+            if args.owner != ctx.actor.email:  # before the lookup: a 404 would confirm who exists
                 ctx.require(Capability.IDENTITY_MANAGEMENT)
+            owner_id = fetch_user(conn, args.owner).id
         row = store.create_identity(
             conn,
             ctx.vault,
