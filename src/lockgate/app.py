@@ -40,7 +40,7 @@ from lockgate.dataplane.hub import Hub
 from lockgate.dataplane.sessions import SessionRegistry
 from lockgate.domain.actor import Actor
 from lockgate.domain.audit import AuditEntry
-from lockgate.egress import guarded_client
+from lockgate.egress import guarded_client, parse_networks
 from lockgate.settings import Settings
 from lockgate.store.access import AccessReader
 from lockgate.store.audit_log import save_entries
@@ -144,7 +144,7 @@ def build_data_plane(
     async def on_server_notification(server_id: int, message: JsonObject) -> None:
         await hub_box[0].on_server_notification(server_id, message)
 
-    pool = UpstreamPool(on_server_notification)
+    pool = UpstreamPool(on_server_notification, parse_networks(settings.server_allowed_networks))
     access = AccessReader(engine, vault)
     recorder = AuditRecorder(
         lambda entries: save_entries(engine, entries),
@@ -192,9 +192,20 @@ def build_control_plane(
         connect_timeout=settings.upstream_connect_timeout,
     )
 
+    server_networks = parse_networks(settings.server_allowed_networks)
+
     def make_context(actor: Actor, correlation_id: str) -> Context:
         public_url = settings.resolved_public_url
-        return Context(engine, actor, correlation_id, key, vault, preview=preview, public_url=public_url)
+        return Context(
+            engine,
+            actor,
+            correlation_id,
+            key,
+            vault,
+            preview=preview,
+            public_url=public_url,
+            server_networks=server_networks,
+        )
 
     openapi = functools.cache(lambda: orjson.dumps(build_openapi(OPERATIONS)))
     api = ControlPlaneApi(

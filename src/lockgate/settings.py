@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lockgate.egress import LOOPBACK_NETWORKS
 from lockgate.vault import KeyRing, Vault, VaultError, new_key
 from lockgate.vault.keys import format_key_ring, parse_key_ring
 
@@ -42,6 +43,12 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Private networks (CIDR) that OAuth discovery and webhooks may reach; public "
         "addresses always may, loopback, private and link-local ones only when listed here.",
+    )
+    server_allowed_networks: list[str] = Field(
+        default_factory=lambda: list(LOOPBACK_NETWORKS),
+        description="Networks (CIDR) that http and sse servers may be in although not public; public "
+        "addresses always may. Default loopback only: list private networks (e.g. 10.0.0.0/8) to "
+        "reach servers there; link-local (cloud metadata) is refused unless listed.",
     )
     host: str = Field("127.0.0.1", description="Address `lockgate serve` binds.")
     port: int = Field(8080, description="Port `lockgate serve` binds.")

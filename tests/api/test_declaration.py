@@ -168,11 +168,11 @@ def test_a_declaration_may_not_edit_a_server_the_actor_does_not_see(admin: Api, 
     refused = carol.post("/declaration/apply", json={"declaration": hijack})
     by_hand = carol.patch("/servers/theirs", json={"url": "https://attacker.example/mcp"})
 
-    assert refused.status_code == by_hand.status_code == 403, refused.text
+    assert refused.status_code == by_hand.status_code == 404, refused.text  # as for no such server
     assert refused.json()["error"] == by_hand.json()["error"] | {
         "correlation_id": refused.json()["error"]["correlation_id"]
     }
-    assert carol.post("/declaration/plan", json={"declaration": hijack}).status_code == 403
+    assert carol.post("/declaration/plan", json={"declaration": hijack}).status_code == 404
     assert admin.get("/servers/theirs").json()["url"] == "https://theirs.example.com/mcp"
     own = {"servers": [{"name": "ours", "transport": "http", "url": "https://ours.example.com/v2/mcp"}]}
     assert carol.post("/declaration/apply", json={"declaration": own}).status_code == 200
@@ -187,8 +187,10 @@ def test_a_declaration_may_assign_only_servers_the_actor_sees(admin: Api, people
     refused = carol.post("/declaration/apply", json={"declaration": both})
     by_hand = carol.post("/gateways/g/assignments", json={"server": "theirs"})
 
-    assert refused.status_code == by_hand.status_code == 403, refused.text
-    assert refused.json()["error"]["capability"] == by_hand.json()["error"]["capability"] == "viewAllServers"
+    assert refused.status_code == by_hand.status_code == 404, refused.text
+    assert (
+        refused.json()["error"]["message"] == by_hand.json()["error"]["message"] == "no server named 'theirs'"
+    )
     assert [a["server"] for a in admin.get("/gateways/g").json()["servers"]] == ["ours"]
     renamed = {"gateways": [{"name": "g", "servers": [{"server": "ours", "name": "mine"}], "teams": ["eng"]}]}
     assert carol.post("/declaration/apply", json={"declaration": renamed}).status_code == 200
@@ -206,8 +208,7 @@ def test_a_server_created_and_assigned_in_one_declaration_needs_view_all_servers
 
     refused = carol.post("/declaration/apply", json={"declaration": declaration})
 
-    assert refused.status_code == 403
-    assert refused.json()["error"]["capability"] == "viewAllServers"
+    assert refused.status_code == 404  # a server on no gateway is seen only with "View all servers"
     assert admin.get("/servers/fresh").status_code == 404  # nothing applied
     assert carol.post("/servers", json=new).status_code == 201
-    assert carol.post("/gateways/g/assignments", json={"server": "fresh"}).status_code == 403
+    assert carol.post("/gateways/g/assignments", json={"server": "fresh"}).status_code == 404

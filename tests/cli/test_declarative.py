@@ -180,7 +180,7 @@ def test_apply_refuses_to_edit_a_server_the_caller_does_not_see(
     refused = CliRunner().invoke(app, [*remote, "apply", "-f", str(tmp_path / "hijack.yaml")])
 
     assert refused.exit_code == 1, refused.output
-    assert "View all servers" in refused.output
+    assert "no server named 'theirs'" in refused.output  # as for a server that does not exist
     assert admin.get("/servers/theirs").json()["url"] == "https://theirs.example.com/mcp"
 
 

@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from lockgate.api.table import BY_ID
 from lockgate.cli import app
-from lockgate.cli.client import LocalClient, operator_actor
+from lockgate.cli.client import operator_actor
+from lockgate.cli.context import local_client
 from lockgate.cli.demo import (
     GATEWAY,
     HOST,
@@ -27,7 +28,7 @@ from lockgate.cli.demo import (
     set_up,
 )
 from lockgate.settings import Settings
-from tests.conftest import ROOT, TEST_MASTER_KEY, TEST_VAULT, RunningGateway
+from tests.conftest import ROOT, TEST_MASTER_KEY, RunningGateway
 
 BASE = "http://127.0.0.1:8080"
 
@@ -87,7 +88,7 @@ def test_lockgate_is_named_plainly_when_path_finds_this_installation(
 def test_the_demos_set_up_is_recorded_as_admin_events_by_the_instance_operator(
     settings: Settings, engine: Engine
 ) -> None:
-    client = LocalClient(engine, settings.key_bytes(), TEST_VAULT, operator_actor(), "http://127.0.0.1:8080")
+    client = local_client(settings, engine)
     declaration = demo_declaration(find_node_modules(), "http://127.0.0.1:9/mcp")
     changes, token = set_up(client, declaration)
     assert changes == [

@@ -23,8 +23,8 @@ import orjson
 import typer
 
 from lockgate.api.table import BY_ID
-from lockgate.cli.client import CallFailed, Client, LocalClient, operator_actor
-from lockgate.cli.context import fail, load_settings, open_store
+from lockgate.cli.client import CallFailed, Client
+from lockgate.cli.context import fail, load_settings, local_client, open_store
 from lockgate.cli.declarative import describe_plan
 from lockgate.cli.serve import run
 from lockgate.store.people import bootstrap_super_admin
@@ -110,9 +110,7 @@ def demo(port: Annotated[int, typer.Option(help="Port for the gateway.")] = 8080
         wait_for_port(everything_port, everything)
         settings.key_ring(create=True)  # a demo data directory is created on the spot, like `lockgate init`
         engine = open_store(settings)
-        client = LocalClient(
-            engine, settings.key_bytes(), settings.vault(), operator_actor(), settings.resolved_public_url
-        )
+        client = local_client(settings, engine)
         declaration = demo_declaration(node_modules, f"http://127.0.0.1:{everything_port}/mcp")
         try:
             changes, token = set_up(client, declaration)

@@ -93,6 +93,15 @@ class ServerSpec(_Strict):
         if both:
             raise ValueError(f"server {self.name!r}: {both[0]!r} is in both 'env' and 'identity_env'")
 
+    def destination(self) -> tuple[object, ...]:
+        """Where the server's secrets and its identities' credentials go: its transport and URL, or
+        the command a stdio server runs (with its args and cwd). They were given for this destination
+        only, so they never follow the server to another one: a change of destination drops every
+        stored secret not given again with it, and the server's identities."""
+        if self.transport is Transport.STDIO:
+            return (self.transport, self.command, tuple(self.args), self.cwd)
+        return (self.transport, self.url)
+
     def config(self) -> dict[str, object]:
         """The transport-specific configuration, secrets included (the store seals them apart);
         ``identity_env`` and the ``oauth_*`` settings only when set."""

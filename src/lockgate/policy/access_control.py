@@ -47,17 +47,6 @@ def is_entitled(capabilities: Collection[Capability], granted: bool) -> bool:
     return granted or Capability.VIEW_AND_USE_ALL_GATEWAYS in capabilities
 
 
-def resolve_gateway_refusal(actor: Actor, gateway_id: int, gateway: str) -> Refusal | None:
-    """None when the actor may act on the gateway; otherwise a refusal naming the override."""
-    if can_use_gateway(actor, gateway_id):
-        return None
-    capability = Capability.VIEW_AND_USE_ALL_GATEWAYS
-    return Refusal(
-        capability,
-        f"Capability '{capability.label}' is required, or membership of a team granted gateway {gateway!r}.",
-    )
-
-
 def resolve_visible_gateways(actor: Actor) -> frozenset[int] | None:
     """The ids of the gateways the actor may use; None when the role may use them all."""
     if Capability.VIEW_AND_USE_ALL_GATEWAYS in actor.capabilities:
@@ -81,14 +70,3 @@ def can_see_server(actor: Actor, gateway_ids: Iterable[int]) -> bool:
     if Capability.VIEW_ALL_SERVERS in actor.capabilities:
         return True
     return any(can_use_gateway(actor, g) for g in gateway_ids)
-
-
-def resolve_server_refusal(actor: Actor, gateway_ids: Iterable[int], server: str) -> Refusal | None:
-    """None when the actor sees the server; otherwise a refusal naming "View all servers"."""
-    if can_see_server(actor, gateway_ids):
-        return None
-    capability = Capability.VIEW_ALL_SERVERS
-    return Refusal(
-        capability,
-        f"Capability '{capability.label}' is required, or a granted gateway that carries server {server!r}.",
-    )

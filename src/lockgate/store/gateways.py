@@ -81,9 +81,9 @@ def resolve_shared_identity(
     the others (product spec §4.2).
 
     Raises:
-        NotFoundError: no identity is called ``identity``.
-        ValueError: it is missing for the shared scheme, given for another, of another server,
-            or private.
+        NotFoundError: no global identity of that server is called ``identity``; a private one, or
+            one of another server, answers the same, so that names cannot be probed.
+        ValueError: it is missing for the shared scheme, or given for another.
     """
     if scheme is not IdentityScheme.SHARED:
         if identity is not None:
@@ -92,12 +92,8 @@ def resolve_shared_identity(
     if identity is None:
         raise ValueError("the shared scheme needs an identity: a global identity of the server")
     row = conn.execute(select(identities).where(identities.c.name == identity)).first()
-    if row is None:
-        raise NotFoundError(f"no identity named {identity!r}")
-    if row.server_id != server_id:
-        raise ValueError(f"identity {identity!r} is for another server")
-    if row.availability != Availability.GLOBAL.value:
-        raise ValueError(f"identity {identity!r} is private; only a global identity can be shared")
+    if row is None or row.server_id != server_id or row.availability != Availability.GLOBAL.value:
+        raise NotFoundError(f"no global identity of this server is named {identity!r}")
     return int(row.id)
 
 

@@ -16,14 +16,22 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Row, Select, insert, select, update
+from sqlalchemy import Connection, Row, Select, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lockgate.domain.model import Availability, IdentityKind, IdentityScheme, IdentityStatus, Transport
 from lockgate.domain.upstream_values import check_identity_values
 from lockgate.store.errors import ConflictError, NotFoundError
 from lockgate.store.records import page, update_row
-from lockgate.store.schema import gateway_servers, gateways, identities, identity_choices, servers, users
+from lockgate.store.schema import (
+    gateway_servers,
+    gateways,
+    identities,
+    identity_choices,
+    oauth_clients,
+    servers,
+    users,
+)
 from lockgate.store.servers import ANY_GATEWAY
 from lockgate.vault import Vault, place
 
@@ -313,6 +321,20 @@ def shared_uses(conn: Connection, identity_id: int) -> list[str]:
         .order_by(gateways.c.name, gateway_servers.c.name)
     )
     return [f"{r.gateway}/{r.name}" for r in conn.execute(query)]
+
+
+def delete_server_credentials(conn: Connection, server_id: int) -> list[dict[str, Any]]:
+    """Delete every identity of a server (with the choices and shared assignments that name them)
+    and its OAuth client registrations: what a server moved to another destination must not take
+    with it (``ServerSpec.destination``). Returns the deleted identities as ``describe_identity``
+    shows them, by name."""
+    rows = conn.execute(
+        select(identities).where(identities.c.server_id == server_id).order_by(identities.c.name)
+    )
+    deleted = [describe_identity(conn, row) for row in rows]
+    conn.execute(delete(identities).where(identities.c.server_id == server_id))
+    conn.execute(delete(oauth_clients).where(oauth_clients.c.server_id == server_id))
+    return deleted
 
 
 def _described(row: Mapping[Any, Any], server: str, owner: str | None) -> dict[str, Any]:

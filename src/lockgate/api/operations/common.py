@@ -77,7 +77,7 @@ def fetch_visible_server(ctx: Context, conn: Connection, name: str) -> Row[Any]:
 
     Raises:
         NotFoundError: there is no such server.
-        Forbidden: the actor does not see it.
+        NotFound: the actor does not see it (the same 404, so names cannot be probed).
     """
     row = fetch_named(conn, servers, name, "server")
     ctx.require_server(server_gateway_ids(conn, row.id), row.name)

@@ -10,8 +10,9 @@ from sqlalchemy import Connection
 from lockgate.api.errors import Forbidden
 from lockgate.api.operation import Context, Input, NoInput, Operation
 from lockgate.api.operations.common import fetch_visible_server
+from lockgate.api.operations.servers import record_deleted_identities
 from lockgate.domain.capabilities import Capability
-from lockgate.domain.declaration import Declaration, DeclaredServer, GatewaySpec, RoleSpec
+from lockgate.domain.declaration import Declaration, DeclaredServer, GatewaySpec, RoleSpec, ServerSpec
 from lockgate.domain.plan import (
     SECRET_FIELDS,
     SECRET_VALUES,
@@ -67,14 +68,24 @@ def plan_declaration(ctx: Context, args: DeclarationInput) -> Plan:
 
 
 def apply_declaration(ctx: Context, args: DeclarationInput) -> Plan:
-    """Make the store match the declaration, in one transaction, one admin event per change."""
+    """Make the store match the declaration, in one transaction, one admin event per change. A
+    server declared at another destination (transport and url, or a stdio server's command, args
+    and cwd) keeps none of its stored secrets and loses its identities, as an edit does."""
 
     def on_change(change: PlannedChange, before: BaseModel | None, after: BaseModel | None) -> None:
         ctx.record(conn, change.kind, change.name, _shown(before), _shown(after))
 
     with ctx.transaction() as conn:
         current, desired, plan = _plan(ctx, conn, args)
-        apply_plan(conn, ctx.vault, current, desired, plan, on_change)
+        apply_plan(
+            conn,
+            ctx.vault,
+            current,
+            desired,
+            plan,
+            on_change,
+            lambda d: record_deleted_identities(ctx, conn, d),
+        )
     return _answer(plan, applied=True)
 
 
@@ -101,6 +112,8 @@ def _authorize(ctx: Context, conn: Connection, change: PlannedChange, spec: Base
         fields = list(spec.model_dump(exclude_defaults=True, exclude={"name"}))
     else:
         fields = [f.field for f in change.fields]
+    if isinstance(spec, ServerSpec):
+        ctx.require_reachable(spec)
     role = spec if isinstance(spec, RoleSpec) else None
     for capability in sorted(resolve_change_capabilities(change.kind, change.action, fields, role)):
         refusal = resolve_refusal(ctx.actor, capability)

@@ -26,7 +26,7 @@ from lockgate.domain.model import Availability, IdentityKind, IdentityStatus
 from lockgate.domain.upstream_values import UpstreamValueError
 from lockgate.policy.access_control import EVERYONE, can_see_server, resolve_visible_gateways
 from lockgate.store import identities as store
-from lockgate.store.errors import ConflictError
+from lockgate.store.errors import ConflictError, NotFoundError
 from lockgate.store.gateways import server_gateway_ids
 from lockgate.store.people import fetch_user
 from lockgate.store.records import delete_row, fetch_named
@@ -116,7 +116,12 @@ def _sees_all(actor: Actor) -> bool:
 
 def _visible(ctx: Context, conn: Connection, name: str) -> Row[Any]:
     """The identity, when the actor may see it: their own, a global one of a server they see, or
-    any with "View all identities" (or "Identity management")."""
+    any with "View all identities" (or "Identity management").
+
+    Raises:
+        NotFoundError: no such identity, or one the actor may not see: the same answer, so that
+            names cannot be probed.
+    """
     row = store.fetch_identity(conn, name)
     if _own(ctx.actor, row) or _sees_all(ctx.actor):
         return row
@@ -124,13 +129,16 @@ def _visible(ctx: Context, conn: Connection, name: str) -> Row[Any]:
         ctx.actor, server_gateway_ids(conn, row.server_id)
     ):
         return row
-    ctx.require(Capability.VIEW_ALL_IDENTITIES)
-    return row
+    raise NotFoundError(f"no identity named {name!r}")
 
 
 def _managed(ctx: Context, conn: Connection, name: str) -> Row[Any]:
-    """The identity, when the actor may change it: their own, or any with "Identity management"."""
-    row = store.fetch_identity(conn, name)
+    """The identity, when the actor may change it: their own, or any with "Identity management".
+
+    Raises:
+        NotFoundError: as ``_visible``. Forbidden: one the actor sees but may not change.
+    """
+    row = _visible(ctx, conn, name)
     if not _own(ctx.actor, row):
         ctx.require(Capability.IDENTITY_MANAGEMENT)
     return row
@@ -200,9 +208,9 @@ def create_identity(ctx: Context, args: IdentityCreate) -> Identity:
         ctx.require_server(server_gateway_ids(conn, server.id), server.name)
         owner_id = ctx.actor.user_id
         if args.owner is not None:
-            owner_id = fetch_user(conn, args.owner).id
-            if owner_id != ctx.actor.user_id:
+            if args.owner != ctx.actor.email:  # before the lookup: a 404 would confirm who exists
                 ctx.require(Capability.IDENTITY_MANAGEMENT)
+            owner_id = fetch_user(conn, args.owner).id
         if args.headers is not None:
             _check_values(conn, server.id, args.headers)
         row = store.create_identity(

@@ -108,7 +108,7 @@ def create_token(ctx: Context, args: TokenCreate) -> NewApiToken:
 
 def _target(ctx: Context, conn: Connection, public_id: str) -> Row[Any]:
     row = store.fetch_token(conn, public_id)
-    ctx.require_gateway(row.gateway_id, row.gateway)
+    ctx.require_gateway(row.gateway_id, row.gateway, f"no token with id {public_id!r}")
     return row
 
 
