@@ -136,7 +136,7 @@ def build_data_plane(
     async def on_server_notification(server_id: int, message: JsonObject) -> None:
         await hub_box[0].on_server_notification(server_id, message)
 
-    pool = UpstreamPool(on_server_notification)
+    pool = UpstreamPool(on_server_notification, settings.max_response_bytes)
     access = AccessReader(engine, vault)
     recorder = AuditRecorder(
         lambda entries: save_entries(engine, entries),

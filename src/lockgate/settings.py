@@ -60,6 +60,12 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Seconds to start a stdio server or open a session before -32010."
     )
     max_body_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Largest POST body accepted (413 above).")
+    max_response_bytes: int = Field(
+        16 * 1024 * 1024,
+        gt=0,
+        description="Largest message taken from a server (an HTTP body, an SSE event, a stdio line); a "
+        "larger answer fails its call with -32012, and a stdio server that sent it is restarted.",
+    )
     audit_batch_size: int = Field(1000, gt=0, description="Audit legs written per batch.")
     audit_max_pending: int = Field(
         50_000, gt=0, description="Unwritten audit legs at which new messages wait for the writer."

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import anyio
 import pytest
 
-from lockgate.upstream.http_client import ConnectError, HttpClient, HttpClientError
+from lockgate.upstream.http_client import BodyTooLargeError, ConnectError, HttpClient, HttpClientError
+from lockgate.upstream.sse_events import iter_events
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.anyio
@@ -121,3 +122,50 @@ async def test_an_idle_connection_the_server_closed_is_replaced_transparently() 
     assert len(replies) == 3 and len(connections) == 3
     await client.close()
     server.close()
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+async def test_a_body_over_the_limit_fails_and_its_connection_is_not_reused(framing: str) -> None:
+    def big(_head: bytes, writer: asyncio.StreamWriter) -> None:
+        body = b"x" * 2048
+        if framing == "chunked":
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            writer.write(b"400\r\n" + body[:1024] + b"\r\n400\r\n" + body[1024:] + b"\r\n0\r\n\r\n")
+        else:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2048\r\n\r\n" + body)
+
+    server, connections = await serve(big)
+    client = HttpClient(max_response_bytes=1024)
+    for _ in range(2):
+        async with client.request("POST", url(server), {}, b"{}") as response:
+            with pytest.raises(BodyTooLargeError) as refused:
+                await response.read()
+            assert refused.value.limit == 1024
+    assert len(connections) == 2
+    await client.close()
+    server.close()
+
+
+async def test_an_event_stream_fails_at_the_first_event_over_the_limit_having_yielded_the_ones_before() -> (
+    None
+):
+    async def stream() -> AsyncIterator[bytes]:
+        yield b"data: small\n\n"
+        while True:  # one event that never ends: it must not be buffered whole
+            yield b"data: " + b"x" * 100 + b"\n"
+
+    seen = []
+    with pytest.raises(BodyTooLargeError):
+        async for event in iter_events(stream(), max_event_bytes=1024):
+            seen.append(event.data)
+    assert seen == ["small"]
+
+
+async def test_an_event_stream_fails_on_one_line_over_the_limit_without_waiting_for_its_end() -> None:
+    async def stream() -> AsyncIterator[bytes]:
+        while True:
+            yield b"x" * 100
+
+    with pytest.raises(BodyTooLargeError):
+        async for _event in iter_events(stream(), max_event_bytes=1024):
+            pass

@@ -8,6 +8,8 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 JsonObject = dict[str, Any]
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+"""The default bound on one message from a server (an HTTP body, an SSE event, a stdio line)."""
 
 
 class Era(StrEnum):
@@ -41,6 +43,15 @@ class UpstreamError(Exception):
 
 class UpstreamUnavailableError(UpstreamError):
     """The server is down: it could not be started, connected to, or it exited mid-call."""
+
+
+class ResponseTooLargeError(UpstreamError):
+    """The server sent a message (an HTTP body, an SSE event, a stdio line) larger than the gateway
+    takes, ``limit`` bytes; the call it answers fails rather than the gateway holding it."""
+
+    def __init__(self, who: str, limit: int) -> None:
+        super().__init__(f"{who} sent a message over the gateway's limit of {limit} bytes")
+        self.limit = limit
 
 
 @dataclass(slots=True)

@@ -6,6 +6,9 @@ ms through aiohttp and 0.22-0.28 ms through this client; the upstream leg is the
 forwarded call, so it is ours to keep lean. It does what upstream MCP traffic needs and no more: one
 request at a time per connection, ``Content-Length`` bodies out, any framing in (length, chunked,
 until close), streamed bodies for SSE, TLS for https, no redirects, no cookies, no proxies.
+
+A body read whole is bounded by ``max_response_bytes`` (``BodyTooLargeError`` past it, the connection
+is then closed, not reused); a streamed body is bounded per event by its reader (``sse_events``).
 """
 
 from __future__ import annotations
@@ -31,14 +34,27 @@ class ConnectError(HttpClientError):
     """No connection could be opened: nothing was sent."""
 
 
+class BodyTooLargeError(HttpClientError):
+    """A response body (or one event of a streamed one) is larger than ``limit`` bytes."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the response is larger than {limit} bytes")
+        self.limit = limit
+
+
 class Response:
     """Status and headers as soon as they arrive; the body read whole or streamed in chunks."""
 
     def __init__(
-        self, status: int, headers: dict[str, str], chunks: asyncio.Queue[bytes | Exception]
+        self,
+        status: int,
+        headers: dict[str, str],
+        chunks: asyncio.Queue[bytes | Exception],
+        max_bytes: int | None = None,
     ) -> None:
         self.status = status
         self.headers: Mapping[str, str] = headers
+        self.max_bytes = max_bytes
         self._chunks = chunks
         self.complete = False
 
@@ -53,11 +69,30 @@ class Response:
             yield chunk
 
     async def read(self) -> bytes:
-        return b"".join([chunk async for chunk in self])
+        """The whole body.
+
+        Raises:
+            BodyTooLargeError: it is (or declares itself, in ``Content-Length``) over ``max_bytes``.
+            HttpClientError: the body was cut off.
+        """
+        limit = self.max_bytes
+        if limit is None:
+            return b"".join([chunk async for chunk in self])
+        declared = self.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise BodyTooLargeError(limit)
+        chunks, size = [], 0
+        async for chunk in self:
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLargeError(limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self) -> None:
+    def __init__(self, max_body_bytes: int | None = None) -> None:
+        self._max_body = max_body_bytes
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._headers: dict[str, str] = {}
@@ -89,7 +124,7 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         if self._head is not None and not self._head.done():
             status = self._parser.get_status_code()
-            self._head.set_result(Response(status, self._headers, self._chunks))
+            self._head.set_result(Response(status, self._headers, self._chunks, self._max_body))
 
     def on_body(self, body: bytes) -> None:
         self._chunks.put_nowait(body)
@@ -124,9 +159,11 @@ class _Connection(asyncio.Protocol):
 
 
 class HttpClient:
-    """Keep-alive connections per origin, reused one request at a time."""
+    """Keep-alive connections per origin, reused one request at a time. ``max_response_bytes`` bounds
+    each response read whole and each event of a streamed one (None: unbounded)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_response_bytes: int | None = None) -> None:
+        self.max_response_bytes = max_response_bytes
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._ssl = ssl.create_default_context()
         self._closed = False
@@ -137,7 +174,11 @@ class HttpClient:
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT):
                 _, connection = await loop.create_connection(
-                    _Connection, host, port, ssl=tls, server_hostname=host if tls else None
+                    lambda: _Connection(self.max_response_bytes),
+                    host,
+                    port,
+                    ssl=tls,
+                    server_hostname=host if tls else None,
                 )
         except (OSError, TimeoutError) as exc:
             raise ConnectError(f"cannot connect to {host}:{port}: {exc or 'timed out'}") from exc

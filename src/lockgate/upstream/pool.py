@@ -17,7 +17,7 @@ from typing import NamedTuple
 import orjson
 
 from lockgate.domain.model import Credential, Server, Transport
-from lockgate.upstream.base import Client, Era, JsonObject, Upstream, relayed_capabilities
+from lockgate.upstream.base import MAX_MESSAGE_BYTES, Client, Era, JsonObject, Upstream, relayed_capabilities
 from lockgate.upstream.http import StreamableHttpUpstream
 from lockgate.upstream.http_client import HttpClient
 from lockgate.upstream.session import RpcUpstream
@@ -53,16 +53,21 @@ class _Key(NamedTuple):
 
 class UpstreamPool:
     """Hands out the pooled ``Upstream`` for a server. ``on_notification(server_id, message)`` receives
-    every server notification unrelated to a call (list_changed, resources/updated)."""
+    every server notification unrelated to a call (list_changed, resources/updated).
+    ``max_response_bytes`` bounds every message a server sends (an HTTP body, an SSE event, a stdio
+    line); a larger one fails its call with ``ResponseTooLargeError``."""
 
-    def __init__(self, on_notification: OnPoolNotification) -> None:
+    def __init__(
+        self, on_notification: OnPoolNotification, max_response_bytes: int = MAX_MESSAGE_BYTES
+    ) -> None:
         self._on_notification = on_notification
+        self._max_response = max_response_bytes
         self._upstreams: dict[_Key, RpcUpstream] = {}
         self._eras: dict[tuple[int, str, tuple[int, int], bool], Era] = {}
         self._http: HttpClient | None = None
 
     async def start(self) -> None:
-        self._http = HttpClient()
+        self._http = HttpClient(self._max_response)
 
     async def close(self) -> None:
         upstreams, self._upstreams = list(self._upstreams.values()), {}
@@ -128,7 +133,9 @@ class UpstreamPool:
         if server.transport is Transport.STDIO:
             assert server.command is not None
             env = {**server.env, **(credential.values if credential else {})}
-            stdio = StdioUpstream(server.name, server.command, server.args, env, server.cwd, notify)
+            stdio = StdioUpstream(
+                server.name, server.command, server.args, env, server.cwd, notify, self._max_response
+            )
             stdio.on_era = learned
             return stdio
         assert server.url is not None and self._http is not None
