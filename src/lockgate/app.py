@@ -144,7 +144,9 @@ def build_data_plane(
         max_pending=settings.audit_max_pending,
         flush_interval=settings.audit_flush_interval,
     )
-    sessions = SessionRegistry()
+    sessions = SessionRegistry(
+        settings.max_sessions, settings.max_sessions_per_connection, settings.session_idle_timeout
+    )
     forwarder = Forwarder(
         pool,
         timeout=settings.upstream_timeout,

@@ -66,6 +66,24 @@ class Settings(BaseSettings):
         description="Largest message taken from a server (an HTTP body, an SSE event, a stdio line); a "
         "larger answer fails its call with -32012, and a stdio server that sent it is restarted.",
     )
+    session_idle_timeout: float = Field(
+        1800.0,
+        gt=0,
+        description="Seconds a legacy session may go without a request (and without an open GET stream "
+        "or a call in flight) before it is ended; its client then gets 404 and initializes again.",
+    )
+    max_sessions: int = Field(
+        10_000,
+        gt=0,
+        description="Legacy sessions held in all; past it initialize is refused with HTTP 503 (-32015) "
+        "and every live session is kept.",
+    )
+    max_sessions_per_connection: int = Field(
+        100,
+        gt=0,
+        description="Legacy sessions one connection (host x gateway x user) may hold; its next one ends "
+        "its own least recently used session, never another connection's.",
+    )
     audit_batch_size: int = Field(1000, gt=0, description="Audit legs written per batch.")
     audit_max_pending: int = Field(
         50_000, gt=0, description="Unwritten audit legs at which new messages wait for the writer."

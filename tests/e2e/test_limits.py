@@ -1,16 +1,21 @@
-"""Bounds on what servers send: an answer over ``LOCKGATE_MAX_RESPONSE_BYTES`` fails that call with
--32012 naming the server and the limit, whatever carried it (an HTTP body, an SSE event, a stdio
-line); the gateway keeps serving, and a stdio server that sent one is restarted."""
+"""The gateway's bounds, through a running gateway.
+
+An answer over ``LOCKGATE_MAX_RESPONSE_BYTES`` fails that call with -32012 naming the server and the
+limit, whatever carried it (an HTTP body, an SSE event, a stdio line); the gateway keeps serving, and
+a stdio server that sent one is restarted. Legacy sessions are capped per connection and in all, and
+a client past the cap is refused without ending anyone's session."""
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
+import httpx2
 import pytest
 from mcp.shared.exceptions import MCPError
 
 from lockgate.settings import Settings
-from tests.conftest import RunningGateway, mcp_client
+from tests.conftest import DEADLINE, RunningGateway, mcp_client
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 LIMIT = 16 * 1024
@@ -18,7 +23,9 @@ LIMIT = 16 * 1024
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"max_response_bytes": LIMIT})
+    return settings.model_copy(
+        update={"max_response_bytes": LIMIT, "max_sessions": 2, "max_sessions_per_connection": 1}
+    )
 
 
 @pytest.fixture
@@ -39,7 +46,7 @@ def gateway(lockgate: RunningGateway, sdk_http_url: str) -> RunningGateway:
                     ],
                 }
             ],
-            "hosts": [{"name": "agent"}],
+            "hosts": [{"name": "agent"}, {"name": "other"}, {"name": "third"}],
         }
     )
     return lockgate
@@ -62,3 +69,42 @@ async def test_an_answer_over_the_size_limit_fails_that_call_and_the_next_one_is
         assert (await client.call_tool(f"{server}__echo", {"text": "small"})).content[0].text == "small"
         restarted = (await client.call_tool("local__pid", {})).content[0].text != first_pid
         assert restarted is (server == "local")
+
+
+def legacy_post(
+    gateway: RunningGateway, token: str, message: dict[str, Any], session: str | None = None
+) -> httpx2.Response:
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"}
+    if session is not None:
+        headers |= {"Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-11-25"}
+    return httpx2.post(
+        gateway.url("g"), json={"jsonrpc": "2.0", "id": 1, **message}, headers=headers, timeout=DEADLINE
+    )
+
+
+def initialize(gateway: RunningGateway, token: str) -> httpx2.Response:
+    params = {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"},
+    }
+    return legacy_post(gateway, token, {"method": "initialize", "params": params})
+
+
+def pings(gateway: RunningGateway, token: str, session: str) -> bool:
+    return legacy_post(gateway, token, {"method": "ping"}, session).status_code == 200
+
+
+def test_legacy_sessions_past_their_caps_end_the_same_connections_oldest_or_are_refused_with_503(
+    gateway: RunningGateway,
+) -> None:
+    agent, other, third = (gateway.token(host, "g") for host in ("agent", "other", "third"))
+    first = initialize(gateway, agent).headers["mcp-session-id"]
+    second = initialize(gateway, agent).headers["mcp-session-id"]  # the agent's cap is one: ends first
+    others = initialize(gateway, other).headers["mcp-session-id"]
+    refused = initialize(gateway, third)
+    assert refused.status_code == 503 and "mcp-session-id" not in refused.headers
+    error = refused.json()["error"]
+    assert error["code"] == -32015 and "maximum of 2 sessions" in error["message"]
+    assert not pings(gateway, agent, first)
+    assert pings(gateway, agent, second) and pings(gateway, other, others)

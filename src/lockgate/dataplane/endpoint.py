@@ -20,6 +20,7 @@ import orjson
 from lockgate.audit.recorder import AuditRecorder, Leg
 from lockgate.dataplane.auth import AuthError, LoadAccess, authenticate
 from lockgate.dataplane.errors import (
+    GATEWAY_BUSY,
     INTERNAL_ERROR,
     INVALID_REQUEST,
     PARSE_ERROR,
@@ -33,7 +34,7 @@ from lockgate.dataplane.guard import HostOriginGuard
 from lockgate.dataplane.hub import Hub
 from lockgate.dataplane.modern import is_modern, validate_modern
 from lockgate.dataplane.responder import Responder, send_json
-from lockgate.dataplane.sessions import FrontSession, SessionRegistry
+from lockgate.dataplane.sessions import FrontSession, SessionLimitError, SessionRegistry
 from lockgate.dataplane.streams import DisconnectWatch, serve_listen, serve_session_stream
 from lockgate.domain.model import Access
 from lockgate.upstream.base import (
@@ -312,9 +313,20 @@ class McpEndpoint:
         if method == "initialize":
             params = params if isinstance(params, dict) else {}
             result = initialize_result(params.get("protocolVersion"))
-            session = self._sessions.create(
-                access.principal.connection_id, access.principal.gateway_id, result["protocolVersion"], params
-            )
+            try:
+                session = self._sessions.create(
+                    access.principal.connection_id,
+                    access.principal.gateway_id,
+                    result["protocolVersion"],
+                    params,
+                )
+            except JsonRpcError as exc:
+                await self._refuse(incoming, send, access, method, request_id, exc, "invalid_params")
+                return
+            except SessionLimitError as exc:
+                error = JsonRpcError(GATEWAY_BUSY, f"{exc}; initialize again later", http_status=503)
+                await self._refuse(incoming, send, access, method, request_id, error, "session_limit")
+                return
             body = orjson.dumps({"jsonrpc": "2.0", "id": request_id, "result": result})
             await send_json(
                 send, 200, body, [(SESSION_HEADER, session.id.encode()), *self._correlation(incoming)]
