@@ -89,6 +89,23 @@ class Settings(BaseSettings):
         50_000, gt=0, description="Unwritten audit legs at which new messages wait for the writer."
     )
     audit_flush_interval: float = Field(0.05, gt=0, description="Seconds between audit batch writes.")
+    request_read_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a client may take to send one request, headers and body, counted from the "
+        "connection or from the request's first byte; past it the connection is closed (408 while still "
+        "in the headers).",
+    )
+    max_header_bytes: int = Field(64 * 1024, gt=0, description="Largest request head accepted (431 above).")
+    keep_alive_timeout: int = Field(
+        5, gt=0, description="Seconds an idle keep-alive connection is kept open between requests."
+    )
+    max_connections: int = Field(
+        2048,
+        gt=0,
+        description="Open connections (its own included), or requests in progress, at which a request "
+        "is answered 503.",
+    )
     log_level: str = Field("info", description="Log level of the server.")
 
     @property
