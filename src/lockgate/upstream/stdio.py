@@ -118,7 +118,7 @@ class StdioUpstream(RpcUpstream):
         # stdout closed: the server is gone for us even before its exit status is known.
         code = None
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(5):
+            async with asyncio.timeout(1):
                 code = await process.wait()
         if self._process is process:
             self._process = None
