@@ -26,9 +26,14 @@ META_PROTOCOL_VERSION = META_PREFIX + "protocolVersion"
 META_CLIENT_CAPABILITIES = META_PREFIX + "clientCapabilities"
 META_CLIENT_INFO = META_PREFIX + "clientInfo"
 META_LOG_LEVEL = META_PREFIX + "logLevel"
-RELAYED_CLIENT_CAPABILITIES = ("roots", "sampling", "elicitation")
-"""Client capabilities the gateway can relay; only these (as the front client declared them) are
-declared upstream (MCP 2025-11-25 basic/lifecycle: both sides MUST only use negotiated capabilities)."""
+RELAYED_CLIENT_CAPABILITIES = {
+    "roots": ("listChanged",),
+    "sampling": ("context", "tools"),
+    "elicitation": ("form", "url"),
+}
+"""Client capabilities the gateway can relay, with the fields of each it passes on; only these (as
+the front client declared them) are declared upstream (MCP 2025-11-25 basic/lifecycle: both sides
+MUST only use negotiated capabilities)."""
 
 
 class UpstreamError(Exception):
@@ -73,10 +78,20 @@ class Client:
 
 
 def relayed_capabilities(capabilities: JsonObject | None) -> JsonObject:
-    """The part of a front client's capabilities the gateway declares upstream."""
+    """The part of a front client's capabilities the gateway declares upstream, in its schema's shape
+    (MCP 2025-11-25 schema ``ClientCapabilities``): ``roots.listChanged`` as a boolean, the
+    ``sampling`` and ``elicitation`` fields as empty objects, nothing else. Connections are pooled per
+    relayed capabilities, so their few shapes bound how many a client's declarations can open."""
     if not capabilities:
         return {}
-    return {k: v for k, v in capabilities.items() if k in RELAYED_CLIENT_CAPABILITIES}
+    relayed: JsonObject = {}
+    for name, fields in RELAYED_CLIENT_CAPABILITIES.items():
+        declared = capabilities.get(name)
+        if not isinstance(declared, dict):
+            continue
+        present = [f for f in fields if declared.get(f) not in (None, False)]
+        relayed[name] = {f: True if f == "listChanged" else {} for f in present}
+    return relayed
 
 
 class Upstream(Protocol):
