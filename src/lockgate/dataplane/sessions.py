@@ -31,6 +31,7 @@ from typing import Any
 
 import orjson
 
+from lockgate.dataplane.backlog import end
 from lockgate.dataplane.errors import INVALID_PARAMS, JsonRpcError
 from lockgate.upstream.base import JsonObject
 
@@ -97,7 +98,7 @@ class FrontSession:
         for task in self.in_flight.values():
             task.cancel()
         if self.stream is not None:
-            self.stream.put_nowait({})  # an empty message ends the GET stream
+            end(self.stream)
 
     @property
     def busy(self) -> bool:
