@@ -8,7 +8,15 @@ from collections.abc import AsyncIterator, Callable
 import anyio
 import pytest
 
-from lockgate.upstream.http_client import BodyTooLargeError, ConnectError, HttpClient, HttpClientError
+from lockgate.upstream.http_client import (
+    STREAM_HIGH_WATER,
+    STREAM_LOW_WATER,
+    BodyTooLargeError,
+    ConnectError,
+    HttpClient,
+    HttpClientError,
+    _Connection,
+)
 from lockgate.upstream.sse_events import iter_events
 from tests.conftest import free_port
 
@@ -169,3 +177,44 @@ async def test_an_event_stream_fails_on_one_line_over_the_limit_without_waiting_
     with pytest.raises(BodyTooLargeError):
         async for _event in iter_events(stream(), max_event_bytes=1024):
             pass
+
+
+class PausableTransport(asyncio.Transport):
+    """An in-memory transport that records whether its reading is paused."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paused = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        self.paused = True
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+    def is_closing(self) -> bool:
+        return False
+
+
+async def test_a_streamed_body_read_slower_than_it_arrives_pauses_the_socket_at_a_bounded_backlog() -> None:
+    connection, transport = _Connection(), PausableTransport()
+    connection.connection_made(transport)
+    head = connection.send(b"GET / HTTP/1.1\r\n\r\n")
+    connection.data_received(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    response = await head
+    for _ in range(STREAM_HIGH_WATER - 1):
+        connection.data_received(b"4\r\nabcd\r\n")
+    assert not transport.paused
+    connection.data_received(b"4\r\nabcd\r\n")
+    assert transport.paused  # the server now waits on TCP instead of the gateway buffering for it
+    chunks = aiter(response)
+    for _ in range(STREAM_HIGH_WATER - STREAM_LOW_WATER - 1):
+        await anext(chunks)
+    assert transport.paused
+    await anext(chunks)
+    assert not transport.paused

@@ -8,7 +8,10 @@ request at a time per connection, ``Content-Length`` bodies out, any framing in 
 until close), streamed bodies for SSE, TLS for https, no redirects, no cookies, no proxies.
 
 A body read whole is bounded by ``max_response_bytes`` (``BodyTooLargeError`` past it, the connection
-is then closed, not reused); a streamed body is bounded per event by its reader (``sse_events``).
+is then closed, not reused); a streamed body is bounded per event by its reader (``sse_events``), and
+while its reader is busy at most ``STREAM_HIGH_WATER`` chunks wait: then the socket stops being read
+until the reader is down to ``STREAM_LOW_WATER``, so a server streaming faster than the gateway can
+pass its messages on is slowed down (TCP flow control) rather than buffered.
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httptools
 
 CONNECT_TIMEOUT = 10.0
+STREAM_HIGH_WATER = 16  # chunks received and not yet read: the socket is paused
+STREAM_LOW_WATER = 4  # the socket is read again
 _EOF = b""
 
 
@@ -51,16 +56,19 @@ class Response:
         headers: dict[str, str],
         chunks: asyncio.Queue[bytes | Exception],
         max_bytes: int | None = None,
+        on_taken: Callable[[], None] = lambda: None,
     ) -> None:
         self.status = status
         self.headers: Mapping[str, str] = headers
         self.max_bytes = max_bytes
         self._chunks = chunks
+        self._on_taken = on_taken
         self.complete = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         while not self.complete:
             chunk = await self._chunks.get()
+            self._on_taken()
             if isinstance(chunk, Exception):
                 raise chunk
             if chunk is _EOF:
@@ -98,6 +106,7 @@ class _Connection(asyncio.Protocol):
         self._headers: dict[str, str] = {}
         self._head: asyncio.Future[Response] | None = None
         self._chunks: asyncio.Queue[bytes | Exception] = asyncio.Queue()
+        self._paused = False
         self.reusable = False
 
     # -- asyncio.Protocol
@@ -124,10 +133,19 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         if self._head is not None and not self._head.done():
             status = self._parser.get_status_code()
-            self._head.set_result(Response(status, self._headers, self._chunks, self._max_body))
+            response = Response(status, self._headers, self._chunks, self._max_body, self._taken)
+            self._head.set_result(response)
 
     def on_body(self, body: bytes) -> None:
         self._chunks.put_nowait(body)
+        if not self._paused and self._chunks.qsize() >= STREAM_HIGH_WATER and self.transport is not None:
+            self.transport.pause_reading()
+            self._paused = True
+
+    def _taken(self) -> None:
+        if self._paused and self._chunks.qsize() <= STREAM_LOW_WATER and self.transport is not None:
+            self.transport.resume_reading()
+            self._paused = False
 
     def on_message_complete(self) -> None:
         self.reusable = self._parser.should_keep_alive()
