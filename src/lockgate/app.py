@@ -144,7 +144,9 @@ def build_data_plane(
     async def on_server_notification(server_id: int, message: JsonObject) -> None:
         await hub_box[0].on_server_notification(server_id, message)
 
-    pool = UpstreamPool(on_server_notification, parse_networks(settings.server_allowed_networks))
+    pool = UpstreamPool(
+        on_server_notification, parse_networks(settings.server_allowed_networks), settings.max_response_bytes
+    )
     access = AccessReader(engine, vault)
     recorder = AuditRecorder(
         lambda entries: save_entries(engine, entries),
@@ -152,7 +154,9 @@ def build_data_plane(
         max_pending=settings.audit_max_pending,
         flush_interval=settings.audit_flush_interval,
     )
-    sessions = SessionRegistry()
+    sessions = SessionRegistry(
+        settings.max_sessions, settings.max_sessions_per_connection, settings.session_idle_timeout
+    )
     forwarder = Forwarder(
         pool,
         timeout=settings.upstream_timeout,

@@ -67,6 +67,30 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Seconds to start a stdio server or open a session before -32010."
     )
     max_body_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Largest POST body accepted (413 above).")
+    max_response_bytes: int = Field(
+        16 * 1024 * 1024,
+        gt=0,
+        description="Largest message taken from a server (an HTTP body, an SSE event, a stdio line); a "
+        "larger answer fails its call with -32012, and a stdio server that sent it is restarted.",
+    )
+    session_idle_timeout: float = Field(
+        1800.0,
+        gt=0,
+        description="Seconds a legacy session may go without a request (and without an open GET stream "
+        "or a call in flight) before it is ended; its client then gets 404 and initializes again.",
+    )
+    max_sessions: int = Field(
+        10_000,
+        gt=0,
+        description="Legacy sessions held in all; past it initialize is refused with HTTP 503 (-32016) "
+        "and every live session is kept.",
+    )
+    max_sessions_per_connection: int = Field(
+        100,
+        gt=0,
+        description="Legacy sessions one connection (host x gateway x user) may hold; its next one ends "
+        "its own least recently used session, never another connection's.",
+    )
     audit_batch_size: int = Field(1000, gt=0, description="Audit legs written per batch.")
     audit_max_pending: int = Field(
         50_000,
@@ -80,6 +104,23 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds a shutdown keeps writing buffered audit legs; what the store still refuses "
         "is kept in data_dir/audit-spill.jsonl and written at the next start.",
+    )
+    request_read_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a client may take to send one request, headers and body, counted from the "
+        "connection or from the request's first byte; past it the connection is closed (408 while still "
+        "in the headers).",
+    )
+    max_header_bytes: int = Field(64 * 1024, gt=0, description="Largest request head accepted (431 above).")
+    keep_alive_timeout: int = Field(
+        5, gt=0, description="Seconds an idle keep-alive connection is kept open between requests."
+    )
+    max_connections: int = Field(
+        2048,
+        gt=0,
+        description="Open connections (its own included), or requests in progress, at which a request "
+        "is answered 503.",
     )
     log_level: str = Field("info", description="Log level of the server.")
 

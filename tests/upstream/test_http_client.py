@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import anyio
 import pytest
 
 from lockgate.egress import parse_networks
 from lockgate.upstream.http_client import (
+    STREAM_HIGH_WATER,
+    STREAM_LOW_WATER,
+    BodyTooLargeError,
     ConnectError,
     HttpClient,
     HttpClientError,
     InvalidHeaderError,
     RefusedError,
+    _Connection,
 )
+from lockgate.upstream.sse_events import iter_events
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.anyio
@@ -220,9 +225,97 @@ async def test_idle_connections_are_reused_only_within_their_partition() -> None
     server.close()
 
 
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+async def test_a_body_over_the_limit_fails_and_its_connection_is_not_reused(framing: str) -> None:
+    def big(_head: bytes, writer: asyncio.StreamWriter) -> None:
+        body = b"x" * 2048
+        if framing == "chunked":
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            writer.write(b"400\r\n" + body[:1024] + b"\r\n400\r\n" + body[1024:] + b"\r\n0\r\n\r\n")
+        else:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2048\r\n\r\n" + body)
+
+    server, connections = await serve(big)
+    client = HttpClient(max_response_bytes=1024)
+    for _ in range(2):
+        async with client.request("POST", url(server), {}, b"{}") as response:
+            with pytest.raises(BodyTooLargeError) as refused:
+                await response.read()
+            assert refused.value.limit == 1024
+    assert len(connections) == 2
+    await client.close()
+    server.close()
+
+
 @pytest.mark.parametrize("host", ["2852039166", "0xa9fea9fe", "0251.0376.0251.0376", "169.254.43518"])
 async def test_an_address_spelled_as_a_number_is_judged_by_what_it_resolves_to(host: str) -> None:
     client = HttpClient()  # the system resolver: inet_aton reads each of these as 169.254.169.254
     with pytest.raises(RefusedError, match="link-local"):
         async with client.request("POST", f"http://{host}/mcp", {}, b"{}"):
             pass
+
+
+async def test_an_event_stream_fails_at_the_first_event_over_the_limit_having_yielded_the_ones_before() -> (
+    None
+):
+    async def stream() -> AsyncIterator[bytes]:
+        yield b"data: small\n\n"
+        while True:  # one event that never ends: it must not be buffered whole
+            yield b"data: " + b"x" * 100 + b"\n"
+
+    seen = []
+    with pytest.raises(BodyTooLargeError):
+        async for event in iter_events(stream(), max_event_bytes=1024):
+            seen.append(event.data)
+    assert seen == ["small"]
+
+
+async def test_an_event_stream_fails_on_one_line_over_the_limit_without_waiting_for_its_end() -> None:
+    async def stream() -> AsyncIterator[bytes]:
+        while True:
+            yield b"x" * 100
+
+    with pytest.raises(BodyTooLargeError):
+        async for _event in iter_events(stream(), max_event_bytes=1024):
+            pass
+
+
+class PausableTransport(asyncio.Transport):
+    """An in-memory transport that records whether its reading is paused."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paused = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        self.paused = True
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+    def is_closing(self) -> bool:
+        return False
+
+
+async def test_a_streamed_body_read_slower_than_it_arrives_pauses_the_socket_at_a_bounded_backlog() -> None:
+    connection, transport = _Connection(), PausableTransport()
+    connection.connection_made(transport)
+    head = connection.send(b"GET / HTTP/1.1\r\n\r\n")
+    connection.data_received(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    response = await head
+    for _ in range(STREAM_HIGH_WATER - 1):
+        connection.data_received(b"4\r\nabcd\r\n")
+    assert not transport.paused
+    connection.data_received(b"4\r\nabcd\r\n")
+    assert transport.paused  # the server now waits on TCP instead of the gateway buffering for it
+    chunks = aiter(response)
+    for _ in range(STREAM_HIGH_WATER - STREAM_LOW_WATER - 1):
+        await anext(chunks)
+    assert transport.paused
+    await anext(chunks)
+    assert not transport.paused

@@ -7,9 +7,12 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from starlette.types import ASGIApp
 
 from lockgate.app import build_app
 from lockgate.cli.context import load_settings, open_store
+from lockgate.listener import BoundedHttpProtocol
+from lockgate.settings import Settings
 
 
 def serve(
@@ -32,15 +35,23 @@ def run(settings) -> None:  # type: ignore[no-untyped-def]
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     engine = open_store(settings)
-    app = build_app(settings, engine)
-    uvicorn.run(
+    uvicorn.Server(listener_config(settings, build_app(settings, engine))).run()
+
+
+def listener_config(settings: Settings, app: ASGIApp) -> uvicorn.Config:
+    """How ``lockgate serve`` listens: uvloop and httptools, bounded as ``lockgate.listener`` says
+    (a read deadline and a header size per request), idle keep-alive connections closed after
+    ``keep_alive_timeout`` and 503 past ``max_connections`` connections or requests in progress."""
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         access_log=False,
         loop="uvloop",
-        http="httptools",
+        http=BoundedHttpProtocol.bounded(settings.request_read_timeout, settings.max_header_bytes),
         lifespan="on",
+        timeout_keep_alive=settings.keep_alive_timeout,
+        limit_concurrency=settings.max_connections,
         timeout_graceful_shutdown=5,
     )

@@ -26,6 +26,7 @@ from lockgate.dataplane.auth import AuthError, LoadAccess, authenticate
 from lockgate.dataplane.cancellation import cancel_for_client, is_client_cancellation
 from lockgate.dataplane.errors import (
     AUDIT_UNAVAILABLE,
+    GATEWAY_BUSY,
     INTERNAL_ERROR,
     INVALID_REQUEST,
     UPSTREAM_FAILED,
@@ -40,7 +41,7 @@ from lockgate.dataplane.hub import Hub
 from lockgate.dataplane.messages import MessageError, parse_message
 from lockgate.dataplane.modern import is_modern, validate_modern
 from lockgate.dataplane.responder import Responder, send_json
-from lockgate.dataplane.sessions import FrontSession, SessionRegistry
+from lockgate.dataplane.sessions import FrontSession, SessionLimitError, SessionRegistry
 from lockgate.dataplane.streams import DisconnectWatch, serve_listen, serve_session_stream
 from lockgate.domain.model import Access
 from lockgate.upstream.base import (
@@ -346,16 +347,7 @@ class McpEndpoint:
     ) -> None:
         method, request_id, params = message["method"], message.get("id"), message.get("params")
         if method == "initialize":
-            params = params if isinstance(params, dict) else {}
-            result = initialize_result(params.get("protocolVersion"))
-            session = self._sessions.create(
-                access.principal.connection_id, access.principal.gateway_id, result["protocolVersion"], params
-            )
-            body = orjson.dumps({"jsonrpc": "2.0", "id": request_id, "result": result})
-            await send_json(
-                send, 200, body, [(SESSION_HEADER, session.id.encode()), *self._correlation(incoming)]
-            )
-            self._leg(incoming, access, "proxy_response_success", method, status=200, body=body)
+            await self._initialize(incoming, access, request_id, params, send)
             return
         version = incoming.headers.get("mcp-protocol-version")
         current = self._session(incoming, access)
@@ -377,6 +369,32 @@ class McpEndpoint:
         else:
             client = Client(capabilities=current.capabilities, era=Era.LEGACY, info=current.client_info)
             await self._exchange(incoming, access, Era.LEGACY, message, client, send, current)
+
+    async def _initialize(
+        self, incoming: Incoming, access: Access, request_id: Any, params: Any, send: Send
+    ) -> None:
+        """Open a legacy session (MCP basic/lifecycle §Initialization), within the registry's bounds:
+        params over their bounds get -32602, a gateway at its session cap 503 with -32016."""
+        method = "initialize"
+        params = params if isinstance(params, dict) else {}
+        result = initialize_result(params.get("protocolVersion"))
+        principal = access.principal
+        try:
+            session = self._sessions.create(
+                principal.connection_id, principal.gateway_id, result["protocolVersion"], params
+            )
+        except JsonRpcError as exc:
+            await self._refuse(incoming, send, access, method, request_id, exc, "invalid_params")
+            return
+        except SessionLimitError as exc:
+            error = JsonRpcError(GATEWAY_BUSY, f"{exc}; initialize again later", http_status=503)
+            await self._refuse(incoming, send, access, method, request_id, error, "session_limit")
+            return
+        body = orjson.dumps({"jsonrpc": "2.0", "id": request_id, "result": result})
+        await send_json(
+            send, 200, body, [(SESSION_HEADER, session.id.encode()), *self._correlation(incoming)]
+        )
+        self._leg(incoming, access, "proxy_response_success", method, status=200, body=body)
 
     async def _modern_request(
         self, incoming: Incoming, access: Access, message: JsonObject, send: Send

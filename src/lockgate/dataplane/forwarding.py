@@ -32,7 +32,15 @@ from lockgate.dataplane.routing import FeatureIndex, resolve_named, resolve_uri
 from lockgate.domain.features import LIST_METHODS, FeatureKind
 from lockgate.domain.model import Assignment
 from lockgate.policy.identities import resolve_identity_refusal
-from lockgate.upstream.base import Client, Era, JsonObject, Upstream, UpstreamError, UpstreamUnavailableError
+from lockgate.upstream.base import (
+    Client,
+    Era,
+    JsonObject,
+    ResponseTooLargeError,
+    Upstream,
+    UpstreamError,
+    UpstreamUnavailableError,
+)
 from lockgate.upstream.pool import UpstreamPool
 
 NAMED = {"tools/call": FeatureKind.TOOL, "prompts/get": FeatureKind.PROMPT}
@@ -222,7 +230,9 @@ class Forwarder:
         """Send ``ex.method`` with ``params`` to one server, within the deadline; record both legs.
 
         Raises:
-            JsonRpcError: -32010 server down, -32011 timeout, -32012 broken answer; all name the server.
+            JsonRpcError: -32010 server down, -32011 timeout, -32012 broken answer (reason
+                ``response_too_large`` with its ``limit`` in bytes for one over the size limit); all name
+                the server.
         """
         server = assignment.server.name
         sent_at, t0 = time.time(), time.perf_counter()
@@ -256,7 +266,10 @@ class Forwarder:
             code, reason = (
                 (UPSTREAM_UNAVAILABLE, "server_down") if down else (UPSTREAM_FAILED, "upstream_error")
             )
-            raise JsonRpcError(code, str(exc), {"server": server, "reason": reason}) from None
+            data: dict[str, Any] = {"server": server, "reason": reason}
+            if isinstance(exc, ResponseTooLargeError):
+                data |= {"reason": "response_too_large", "limit": exc.limit}
+            raise JsonRpcError(code, str(exc), data) from None
         self._legs(ex, server, sent_at, params, t0, response, None)
         return response
 

@@ -3,7 +3,8 @@
 ``notifications/{tools,prompts,resources}/list_changed`` from any server of a gateway reaches every
 legacy session of that gateway on its GET stream, and every modern ``subscriptions/listen`` stream
 that asked for it (MCP 2026-07-28 basic/patterns/subscriptions). ``notifications/resources/updated``
-reaches the sessions subscribed to that URI. The routing index forgets the server's names.
+reaches the sessions subscribed to that URI. The routing index forgets the server's names. A stream
+whose client does not keep up is ended (``backlog``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from lockgate.dataplane.backlog import new_backlog, offer
 from lockgate.dataplane.routing import FeatureIndex
 from lockgate.dataplane.sessions import SessionRegistry
 from lockgate.domain.features import FeatureKind
@@ -36,7 +38,7 @@ class Listener:
     server_ids: Callable[[], frozenset[int]]
     wanted: frozenset[str]  # notification methods
     resource_uris: frozenset[str]
-    queue: asyncio.Queue[JsonObject] = field(default_factory=asyncio.Queue)
+    queue: asyncio.Queue[JsonObject] = field(default_factory=new_backlog)
 
 
 class Hub:
@@ -67,11 +69,11 @@ class Hub:
             if method in LIST_CHANGED or (
                 method == "notifications/resources/updated" and uri in session.subscriptions
             ):
-                session.stream.put_nowait(outgoing)
+                offer(session.stream, outgoing)
         for listener in list(self._listeners):
             if server_id not in listener.server_ids():
                 continue
             if method in listener.wanted or (
                 method == "notifications/resources/updated" and uri in listener.resource_uris
             ):
-                listener.queue.put_nowait(outgoing)
+                offer(listener.queue, outgoing)

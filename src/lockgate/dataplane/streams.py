@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from lockgate.dataplane.backlog import new_backlog
 from lockgate.dataplane.cancellation import cancel_for_client
 from lockgate.dataplane.hub import LISTEN_FILTERS, Hub, Listener
 from lockgate.dataplane.responder import Responder
@@ -69,7 +70,8 @@ async def serve_listen(
     receive: Receive,
 ) -> None:
     """Acknowledge, then stream the requested notifications, each tagged with the subscription id,
-    until the client closes the stream (MCP 2026-07-28 basic/patterns/subscriptions)."""
+    until the client closes the stream (MCP 2026-07-28 basic/patterns/subscriptions) or falls a
+    backlog behind (``backlog``: the stream then ends and the client listens again)."""
     wanted, uris, honoured = listen_filter(params)
     listener = Listener(lambda: server_ids, wanted, uris)
     tag = {SUBSCRIPTION_ID: request_id}
@@ -81,9 +83,9 @@ async def serve_listen(
             "params": {"notifications": honoured, "_meta": tag},
         }
         await responder.emit(ack)
-        while True:
-            note = await listener.queue.get()
+        while note := await listener.queue.get():
             await responder.emit({**note, "params": {**note.get("params", {}), "_meta": tag}})
+        await responder.end_stream()
     finally:
         watcher.cancel()
         hub.remove(listener)
@@ -92,7 +94,7 @@ async def serve_listen(
 async def serve_session_stream(session: FrontSession, responder: Responder, receive: Receive) -> None:
     """A legacy session's GET stream: notifications unrelated to any call, until the session ends
     or the client goes away."""
-    queue: asyncio.Queue[JsonObject] = asyncio.Queue()
+    queue = new_backlog()
     session.stream = queue
     watcher = asyncio.create_task(cancel_on_disconnect(asyncio.current_task(), receive))
     try:

@@ -8,6 +8,8 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 JsonObject = dict[str, Any]
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+"""The default bound on one message from a server (an HTTP body, an SSE event, a stdio line)."""
 
 
 class Era(StrEnum):
@@ -24,9 +26,14 @@ META_PROTOCOL_VERSION = META_PREFIX + "protocolVersion"
 META_CLIENT_CAPABILITIES = META_PREFIX + "clientCapabilities"
 META_CLIENT_INFO = META_PREFIX + "clientInfo"
 META_LOG_LEVEL = META_PREFIX + "logLevel"
-RELAYED_CLIENT_CAPABILITIES = ("roots", "sampling", "elicitation")
-"""Client capabilities the gateway can relay; only these (as the front client declared them) are
-declared upstream (MCP 2025-11-25 basic/lifecycle: both sides MUST only use negotiated capabilities)."""
+RELAYED_CLIENT_CAPABILITIES = {
+    "roots": ("listChanged",),
+    "sampling": ("context", "tools"),
+    "elicitation": ("form", "url"),
+}
+"""Client capabilities the gateway can relay, with the fields of each it passes on; only these (as
+the front client declared them) are declared upstream (MCP 2025-11-25 basic/lifecycle: both sides
+MUST only use negotiated capabilities)."""
 
 
 class UpstreamError(Exception):
@@ -41,6 +48,15 @@ class UpstreamError(Exception):
 
 class UpstreamUnavailableError(UpstreamError):
     """The server is down: it could not be started, connected to, or it exited mid-call."""
+
+
+class ResponseTooLargeError(UpstreamError):
+    """The server sent a message (an HTTP body, an SSE event, a stdio line) larger than the gateway
+    takes, ``limit`` bytes; the call it answers fails rather than the gateway holding it."""
+
+    def __init__(self, who: str, limit: int) -> None:
+        super().__init__(f"{who} sent a message over the gateway's limit of {limit} bytes")
+        self.limit = limit
 
 
 @dataclass(slots=True)
@@ -62,10 +78,20 @@ class Client:
 
 
 def relayed_capabilities(capabilities: JsonObject | None) -> JsonObject:
-    """The part of a front client's capabilities the gateway declares upstream."""
+    """The part of a front client's capabilities the gateway declares upstream, in its schema's shape
+    (MCP 2025-11-25 schema ``ClientCapabilities``): ``roots.listChanged`` as a boolean, the
+    ``sampling`` and ``elicitation`` fields as empty objects, nothing else. Connections are pooled per
+    relayed capabilities, so their few shapes bound how many a client's declarations can open."""
     if not capabilities:
         return {}
-    return {k: v for k, v in capabilities.items() if k in RELAYED_CLIENT_CAPABILITIES}
+    relayed: JsonObject = {}
+    for name, fields in RELAYED_CLIENT_CAPABILITIES.items():
+        declared = capabilities.get(name)
+        if not isinstance(declared, dict):
+            continue
+        present = [f for f in fields if declared.get(f) not in (None, False)]
+        relayed[name] = {f: True if f == "listChanged" else {} for f in present}
+    return relayed
 
 
 class Upstream(Protocol):

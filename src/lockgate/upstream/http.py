@@ -21,10 +21,12 @@ from lockgate.upstream.base import (
     Era,
     JsonObject,
     OnServerNotification,
+    ResponseTooLargeError,
     UpstreamError,
     UpstreamUnavailableError,
 )
 from lockgate.upstream.http_client import (
+    BodyTooLargeError,
     ConnectError,
     HttpClient,
     HttpClientError,
@@ -44,13 +46,16 @@ RESUME_ATTEMPTS = 3
 @contextlib.contextmanager
 def http_failures(who: str) -> Iterator[None]:
     """HTTP client failures as upstream failures: no connection, or a header the client refused to
-    write, means nothing was sent."""
+    write, means nothing was sent; an answer over the size limit is the server's fault
+    (``ResponseTooLargeError``), not a lost connection."""
     try:
         yield
     except InvalidHeaderError as exc:
         refused = UpstreamError(f"{who} was not called: {exc}")
         refused.sent = False
         raise refused from exc
+    except BodyTooLargeError as exc:
+        raise ResponseTooLargeError(who, exc.limit) from exc
     except ConnectError as exc:
         error = UpstreamUnavailableError(f"{who} is unreachable: {exc}")
         error.sent = False
@@ -182,7 +187,7 @@ class StreamableHttpUpstream(RpcUpstream):
 
     async def _pump(self, response: Response, request_id: int) -> str | None:
         last_id = None
-        async for event in iter_events(response):
+        async for event in iter_events(response, response.max_bytes):
             last_id = event.id or last_id
             if not event.data:
                 continue
@@ -202,10 +207,14 @@ class StreamableHttpUpstream(RpcUpstream):
                 async with self._http.request("GET", self._url, headers, partition=self._partition) as r:
                     if r.status != 200:
                         return  # 405: the server offers no such stream
-                    async for event in iter_events(r):
+                    async for event in iter_events(r, r.max_bytes):
                         peer = self._peer
                         if event.data and peer is not None:
                             await peer.receive(orjson.loads(event.data))
+            except BodyTooLargeError as exc:
+                log.warning(
+                    "GET stream of %s sent an event over %d bytes; reconnecting", self.name, exc.limit
+                )
             except (HttpClientError, orjson.JSONDecodeError) as exc:
                 log.debug("GET stream of %s ended: %s", self.name, exc)
             await asyncio.sleep(1)  # reconnect back-off, not a wait for an event

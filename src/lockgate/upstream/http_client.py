@@ -18,6 +18,12 @@ Every connection passes the egress guard (``lockgate.egress``) with the networks
 to is outside the public internet and those networks, and the connection goes to the address checked,
 never to a second resolution (so a name cannot be re-bound between check and connect). Errors say why
 a connection failed but not where to: the upstream names the server, the log holds the address.
+
+A body read whole is bounded by ``max_response_bytes`` (``BodyTooLargeError`` past it, the connection
+is then closed, not reused); a streamed body is bounded per event by its reader (``sse_events``), and
+while its reader is busy at most ``STREAM_HIGH_WATER`` chunks wait: then the socket stops being read
+until the reader is down to ``STREAM_LOW_WATER``, so a server streaming faster than the gateway can
+pass its messages on is slowed down (TCP flow control) rather than buffered.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import logging
 import os
 import socket
 import ssl
-from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -48,6 +54,8 @@ from lockgate.egress import (
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 10.0
 LOOPBACK = parse_networks(LOOPBACK_NETWORKS)
+STREAM_HIGH_WATER = 16  # chunks received and not yet read: the socket is paused
+STREAM_LOW_WATER = 4  # the socket is read again
 _EOF = b""
 _FRAMING = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 
@@ -68,20 +76,36 @@ class InvalidHeaderError(HttpClientError):
     """A header this client refuses to write (it names the field, never the value): nothing was sent."""
 
 
+class BodyTooLargeError(HttpClientError):
+    """A response body (or one event of a streamed one) is larger than ``limit`` bytes."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the response is larger than {limit} bytes")
+        self.limit = limit
+
+
 class Response:
     """Status and headers as soon as they arrive; the body read whole or streamed in chunks."""
 
     def __init__(
-        self, status: int, headers: dict[str, str], chunks: asyncio.Queue[bytes | Exception]
+        self,
+        status: int,
+        headers: dict[str, str],
+        chunks: asyncio.Queue[bytes | Exception],
+        max_bytes: int | None = None,
+        on_taken: Callable[[], None] = lambda: None,
     ) -> None:
         self.status = status
         self.headers: Mapping[str, str] = headers
+        self.max_bytes = max_bytes
         self._chunks = chunks
+        self._on_taken = on_taken
         self.complete = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         while not self.complete:
             chunk = await self._chunks.get()
+            self._on_taken()
             if isinstance(chunk, Exception):
                 raise chunk
             if chunk is _EOF:
@@ -90,16 +114,36 @@ class Response:
             yield chunk
 
     async def read(self) -> bytes:
-        return b"".join([chunk async for chunk in self])
+        """The whole body.
+
+        Raises:
+            BodyTooLargeError: it is (or declares itself, in ``Content-Length``) over ``max_bytes``.
+            HttpClientError: the body was cut off.
+        """
+        limit = self.max_bytes
+        if limit is None:
+            return b"".join([chunk async for chunk in self])
+        declared = self.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise BodyTooLargeError(limit)
+        chunks, size = [], 0
+        async for chunk in self:
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLargeError(limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self) -> None:
+    def __init__(self, max_body_bytes: int | None = None) -> None:
+        self._max_body = max_body_bytes
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._headers: dict[str, str] = {}
         self._head: asyncio.Future[Response] | None = None
         self._chunks: asyncio.Queue[bytes | Exception] = asyncio.Queue()
+        self._paused = False
         self.reusable = False
 
     # -- asyncio.Protocol
@@ -126,10 +170,19 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         if self._head is not None and not self._head.done():
             status = self._parser.get_status_code()
-            self._head.set_result(Response(status, self._headers, self._chunks))
+            response = Response(status, self._headers, self._chunks, self._max_body, self._taken)
+            self._head.set_result(response)
 
     def on_body(self, body: bytes) -> None:
         self._chunks.put_nowait(body)
+        if not self._paused and self._chunks.qsize() >= STREAM_HIGH_WATER and self.transport is not None:
+            self.transport.pause_reading()
+            self._paused = True
+
+    def _taken(self) -> None:
+        if self._paused and self._chunks.qsize() <= STREAM_LOW_WATER and self.transport is not None:
+            self.transport.resume_reading()
+            self._paused = False
 
     def on_message_complete(self) -> None:
         self.reusable = self._parser.should_keep_alive()
@@ -179,9 +232,17 @@ def _request_head(method: str, path: str, netloc: str, headers: Mapping[str, str
 class HttpClient:
     """Keep-alive connections per origin and partition (one per identity), reused one request at a
     time. ``allowed`` are the networks that may be reached although not public (loopback by
-    default); ``resolve`` looks a host up."""
+    default); ``max_response_bytes`` bounds each response read whole and each event of a streamed
+    one (None: unbounded); ``resolve`` looks a host up."""
 
-    def __init__(self, allowed: Sequence[IPNetwork] = LOOPBACK, resolve: Resolve = resolve_host) -> None:
+    def __init__(
+        self,
+        allowed: Sequence[IPNetwork] = LOOPBACK,
+        *,
+        max_response_bytes: int | None = None,
+        resolve: Resolve = resolve_host,
+    ) -> None:
+        self.max_response_bytes = max_response_bytes
         self._idle: dict[tuple[str, str, int, Hashable], list[_Connection]] = {}
         self._ssl = ssl.create_default_context()
         self._closed = False
@@ -204,7 +265,11 @@ class HttpClient:
                 for address in await self._checked_addresses(host, port):
                     try:
                         _, connection = await loop.create_connection(
-                            _Connection, address, port, ssl=tls, server_hostname=host if tls else None
+                            lambda: _Connection(self.max_response_bytes),
+                            address,
+                            port,
+                            ssl=tls,
+                            server_hostname=host if tls else None,
                         )
                         return connection
                     except OSError as exc:  # try the next address, as a resolver's order intends

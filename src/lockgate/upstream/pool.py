@@ -22,7 +22,7 @@ import orjson
 
 from lockgate.domain.model import Credential, Server, Transport
 from lockgate.egress import IPNetwork
-from lockgate.upstream.base import Client, Era, JsonObject, Upstream, relayed_capabilities
+from lockgate.upstream.base import MAX_MESSAGE_BYTES, Client, Era, JsonObject, Upstream, relayed_capabilities
 from lockgate.upstream.http import StreamableHttpUpstream
 from lockgate.upstream.http_client import LOOPBACK, HttpClient
 from lockgate.upstream.session import RpcUpstream
@@ -59,17 +59,25 @@ class _Key(NamedTuple):
 class UpstreamPool:
     """Hands out the pooled ``Upstream`` for a server. ``on_notification(server_id, message)`` receives
     every server notification unrelated to a call (list_changed, resources/updated). ``allowed`` are
-    the networks HTTP and SSE servers may be in although not public."""
+    the networks HTTP and SSE servers may be in although not public. ``max_response_bytes`` bounds
+    every message a server sends (an HTTP body, an SSE event, a stdio line); a larger one fails its
+    call with ``ResponseTooLargeError``."""
 
-    def __init__(self, on_notification: OnPoolNotification, allowed: Sequence[IPNetwork] = LOOPBACK) -> None:
+    def __init__(
+        self,
+        on_notification: OnPoolNotification,
+        allowed: Sequence[IPNetwork] = LOOPBACK,
+        max_response_bytes: int = MAX_MESSAGE_BYTES,
+    ) -> None:
         self._on_notification = on_notification
         self._allowed = tuple(allowed)
+        self._max_response = max_response_bytes
         self._upstreams: dict[_Key, RpcUpstream] = {}
         self._eras: dict[tuple[int, str, tuple[int, int], bool], Era] = {}
         self._http: HttpClient | None = None
 
     async def start(self) -> None:
-        self._http = HttpClient(self._allowed)
+        self._http = HttpClient(self._allowed, max_response_bytes=self._max_response)
 
     async def close(self) -> None:
         upstreams, self._upstreams = list(self._upstreams.values()), {}
@@ -144,6 +152,7 @@ class UpstreamPool:
                 notify,
                 identity=identity,
                 identity_env=server.identity_env,
+                max_line_bytes=self._max_response,
             )
             stdio.on_era = learned
             return stdio

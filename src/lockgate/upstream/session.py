@@ -22,6 +22,7 @@ from lockgate.upstream.base import (
     Era,
     JsonObject,
     OnServerNotification,
+    ResponseTooLargeError,
     UpstreamError,
     UpstreamUnavailableError,
     relayed_capabilities,
@@ -120,11 +121,12 @@ class RpcUpstream:
         await self._shutdown()
 
     # -- connection management -----------------------------------------------------------------
-    def _lost(self, reason: str) -> None:
-        """The channel died: fail what is waiting; the next request opens a new one."""
+    def _lost(self, reason: str, error: UpstreamError | None = None) -> None:
+        """The channel died: fail what is waiting (with ``error``, else unavailable for ``reason``);
+        the next request opens a new one."""
         peer, self._peer = self._peer, None
         if peer is not None:
-            peer.fail_all(UpstreamUnavailableError(reason))
+            peer.fail_all(error or UpstreamUnavailableError(reason))
 
     async def _connected(self, client: Client) -> RpcPeer:
         # The peer is published before the handshake (the handshake itself sends through it), so
@@ -182,7 +184,7 @@ class RpcUpstream:
             async with asyncio.timeout(5):
                 response = await peer.request("server/discover", modern_params({}, client), client)
         except (TimeoutError, UpstreamError) as exc:
-            if isinstance(exc, UpstreamUnavailableError) and self._peer is None:
+            if isinstance(exc, UpstreamUnavailableError | ResponseTooLargeError) and self._peer is None:
                 raise
             return None
         result = response.get("result")

@@ -18,11 +18,12 @@ from lockgate.upstream.base import (
     Era,
     JsonObject,
     OnServerNotification,
+    ResponseTooLargeError,
     UpstreamError,
     UpstreamUnavailableError,
 )
 from lockgate.upstream.http import http_failures
-from lockgate.upstream.http_client import HttpClient, HttpClientError
+from lockgate.upstream.http_client import BodyTooLargeError, HttpClient, HttpClientError
 from lockgate.upstream.session import RpcUpstream
 from lockgate.upstream.sse_events import iter_events
 
@@ -61,6 +62,7 @@ class SseUpstream(RpcUpstream):
 
     async def _read(self, endpoint: asyncio.Future[str]) -> None:
         reason = "closed its event stream"
+        error: UpstreamError | None = None
         try:
             headers = self._headers | {"Accept": "text/event-stream"}
             async with self._http.request("GET", self._url, headers, partition=self._partition) as response:
@@ -68,16 +70,21 @@ class SseUpstream(RpcUpstream):
                     raise UpstreamUnavailableError(
                         f"sse server {self.name!r} answered HTTP {response.status}"
                     )
-                async for event in iter_events(response):
+                async for event in iter_events(response, response.max_bytes):
                     if event.event == "endpoint" and not endpoint.done():
                         endpoint.set_result(self._same_origin(event.data))
                     elif event.event == "message" and event.data and self._peer is not None:
                         await self._peer.receive(orjson.loads(event.data))
+        except BodyTooLargeError as exc:
+            # The stream cannot be resynchronized past an event it did not read: every call waiting
+            # on it fails with the size error, and the next call opens a new stream.
+            log.warning("sse server %s sent an event over %d bytes; reconnecting", self.name, exc.limit)
+            error = ResponseTooLargeError(f"sse server {self.name!r}", exc.limit)
         except (HttpClientError, UpstreamError, orjson.JSONDecodeError) as exc:
             reason = f"is unreachable: {exc}"
-            if not endpoint.done():
-                endpoint.set_exception(UpstreamUnavailableError(f"sse server {self.name!r} {reason}"))
-        self._lost(f"sse server {self.name!r} {reason}")
+        if not endpoint.done():
+            endpoint.set_exception(error or UpstreamUnavailableError(f"sse server {self.name!r} {reason}"))
+        self._lost(f"sse server {self.name!r} {reason}", error)
 
     def _same_origin(self, path: str) -> str:
         """The POST endpoint, refused unless it stays on the server's origin (no redirect of our messages)."""

@@ -6,6 +6,12 @@ environment is explicit: only ``PATH``, ``HOME``, ``LANG``, the variables of the
 that the server declares for identities (``identity_env``), and the server's own variables, which
 nothing overrides. An identity's values are data: one that would set any other variable (a loader's
 or an interpreter's, ``lockgate.domain.upstream_values``) keeps the server from starting.
+
+Each stdout line (one message) may take at most ``max_line_bytes``. A longer line cannot be skipped
+safely (the stream has no other framing), so it is logged without its content, every call in flight
+fails with ``ResponseTooLargeError`` (-32012) and the process is stopped; the next call starts it again.
+A longer stderr line is dropped. Anything else that ends the reader also ends the process, so a call
+never waits for an answer that nobody reads.
 """
 
 from __future__ import annotations
@@ -20,12 +26,19 @@ from collections.abc import Collection, Mapping
 import orjson
 
 from lockgate.domain.upstream_values import UpstreamValueError, check_identity_env, check_server_env
-from lockgate.upstream.base import Client, JsonObject, OnServerNotification, UpstreamUnavailableError
+from lockgate.upstream.base import (
+    MAX_MESSAGE_BYTES,
+    Client,
+    JsonObject,
+    OnServerNotification,
+    ResponseTooLargeError,
+    UpstreamError,
+    UpstreamUnavailableError,
+)
 from lockgate.upstream.session import RpcUpstream
 
 log = logging.getLogger(__name__)
 INHERITED_ENV = ("PATH", "HOME", "LANG")
-LINE_LIMIT = 16 * 1024 * 1024
 STDERR_LINES = 200
 
 
@@ -60,8 +73,10 @@ class StdioUpstream(RpcUpstream):
         on_unrelated: OnServerNotification,
         identity: Mapping[str, str] | None = None,
         identity_env: Collection[str] = (),
+        max_line_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         super().__init__(name, on_unrelated)
+        self._max_line = max_line_bytes
         self._argv = (command, *args)
         self._env = (env, identity, identity_env)
         self._cwd = cwd
@@ -86,7 +101,7 @@ class StdioUpstream(RpcUpstream):
                 stderr=asyncio.subprocess.PIPE,
                 env=env,
                 cwd=self._cwd,
-                limit=LINE_LIMIT,
+                limit=self._max_line,
                 start_new_session=True,
             )
         except OSError as exc:
@@ -95,22 +110,34 @@ class StdioUpstream(RpcUpstream):
             ) from exc
         log.info("started stdio server %s (pid %s)", self.name, process.pid)
         self._process = process
-        self._readers = [
+        self._readers = [  # a previous process's readers may still be stopping it
+            *(task for task in self._readers if not task.done()),
             asyncio.create_task(self._read_stdout(process)),
             asyncio.create_task(self._read_stderr(process)),
         ]
 
     async def _read_stdout(self, process: asyncio.subprocess.Process) -> None:
-        assert process.stdout is not None
-        while line := await process.stdout.readline():
-            try:
-                message = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                log.warning("stdio server %s wrote a line that is not JSON; ignored", self.name)
-                continue
-            peer = self._peer
-            if peer is not None and isinstance(message, dict):
-                await peer.receive(message)
+        error: UpstreamError | None = None
+        try:
+            await self._pump_stdout(process)
+        except ValueError:  # asyncio's StreamReader: a line over its limit
+            log.warning(
+                "stdio server %s wrote a line over %d bytes (content not logged); restarting it",
+                self.name,
+                self._max_line,
+            )
+            error = ResponseTooLargeError(f"stdio server {self.name!r}", self._max_line)
+        except Exception:
+            log.exception("reading stdio server %s failed; restarting it", self.name)
+            error = UpstreamUnavailableError(f"stdio server {self.name!r} sent what the gateway cannot read")
+        if error is not None:
+            if self._process is process:
+                self._process = None
+                self._lost(str(error), error)
+            await _stop(process, ask_first=False)  # it may be blocked writing the rest of that line
+            while await process.stdout.read(65536):  # type: ignore[union-attr] # to EOF, so the pipe closes
+                pass
+            return
         # stdout closed: the server is gone for us even before its exit status is known.
         code = None
         with contextlib.suppress(TimeoutError):
@@ -121,9 +148,28 @@ class StdioUpstream(RpcUpstream):
             log.warning("stdio server %s exited (code %s)", self.name, code)
             self._lost(f"stdio server {self.name!r} exited (code {code})")
 
+    async def _pump_stdout(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        while line := await process.stdout.readline():
+            try:
+                message = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                log.warning("stdio server %s wrote a line that is not JSON; ignored", self.name)
+                continue
+            peer = self._peer
+            if peer is not None and isinstance(message, dict):
+                await peer.receive(message)
+
     async def _read_stderr(self, process: asyncio.subprocess.Process) -> None:
         assert process.stderr is not None
-        while line := await process.stderr.readline():
+        while True:
+            try:
+                line = await process.stderr.readline()
+            except ValueError:  # over the limit: asyncio dropped it; keep reading so the pipe drains
+                self.stderr_tail.append(f"[a stderr line over {self._max_line} bytes, dropped]")
+                continue
+            if not line:
+                return
             text = line.decode(errors="replace").rstrip()
             self.stderr_tail.append(text)
             log.debug("[%s stderr] %s", self.name, text)
@@ -140,20 +186,31 @@ class StdioUpstream(RpcUpstream):
 
     async def _shutdown(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.returncode is None:
-            if process.stdin is not None:
-                with contextlib.suppress(Exception):
-                    process.stdin.close()
-            for stop in (None, process.terminate, process.kill):
-                if stop is not None:
-                    with contextlib.suppress(ProcessLookupError):
-                        stop()
-                try:
-                    async with asyncio.timeout(2):
-                        await process.wait()
-                    break
-                except TimeoutError:
-                    continue
-        for task in self._readers:
+        if process is not None:
+            await _stop(process)
+        readers, self._readers = self._readers, []
+        # The process is gone: its readers reach EOF, and the pipes close with them.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await asyncio.gather(*readers, return_exceptions=True)
+        for task in readers:
             task.cancel()
-        self._readers = []
+
+
+async def _stop(process: asyncio.subprocess.Process, ask_first: bool = True) -> None:
+    """Close stdin (when ``ask_first``), then SIGTERM, then SIGKILL, giving each 2 seconds."""
+    if process.returncode is not None:
+        return
+    if process.stdin is not None:
+        with contextlib.suppress(Exception):
+            process.stdin.close()
+    for stop in (None, process.terminate, process.kill) if ask_first else (process.terminate, process.kill):
+        if stop is not None:
+            with contextlib.suppress(ProcessLookupError):
+                stop()
+        try:
+            async with asyncio.timeout(2):
+                await process.wait()
+            return
+        except TimeoutError:
+            continue
