@@ -26,6 +26,15 @@ def test_a_taken_name_is_a_409_and_a_bad_one_a_400_naming_the_field(admin: Api) 
     assert bad.json()["error"]["field"] == "name"
 
 
+def test_a_body_nested_300_deep_is_a_400_saying_so_not_a_500(admin: Api) -> None:
+    deep = "[" * 300 + "]" * 300
+    body = '{"name": "deep", "servers": ' + deep + "}"
+    refused = admin.post("/gateways", content=body, headers={"Content-Type": "application/json"})
+    assert refused.status_code == 400, refused.text
+    assert "nested deeper than 128 levels" in refused.json()["error"]["message"]
+    assert admin.get("/gateways/deep").status_code == 404
+
+
 def test_an_update_from_a_stale_version_gets_412_and_changes_nothing(admin: Api) -> None:
     admin.post("/gateways", json={"name": "engineering"})
     first = admin.patch("/gateways/engineering", json={"name": "eng"}, headers={"If-Match": '"1"'})

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from lockgate.dataplane.errors import INVALID_REQUEST, PARSE_ERROR
-from lockgate.dataplane.messages import MAX_DEPTH, MessageError, exceeds_depth, parse_message
+from lockgate.dataplane.messages import MessageError, parse_message
+from lockgate.domain.json_depth import MAX_DEPTH
 
 
 def _nested_params(depth: int) -> bytes:
@@ -80,17 +81,3 @@ def test_a_message_nested_300_deep_is_refused_though_it_parses() -> None:
     with pytest.raises(MessageError) as raised:
         parse_message(_nested_params(300))
     assert raised.value.code == INVALID_REQUEST
-
-
-@pytest.mark.parametrize("depth", [1, 2, 127, 128, 129, 130, 254, 255, 100_000])
-def test_the_depth_check_counts_levels_exactly_however_deep_the_value(depth: int) -> None:
-    value: Any = "leaf"
-    for _ in range(depth):
-        value = [value]
-
-    assert exceeds_depth(value, MAX_DEPTH) is (depth > MAX_DEPTH)
-    assert exceeds_depth({"a": value}, MAX_DEPTH) is (depth + 1 > MAX_DEPTH)
-
-
-def test_a_scalar_nests_no_level() -> None:
-    assert not exceeds_depth("scalar", 0)

@@ -35,6 +35,7 @@ from lockgate.api.errors import (
     UnsupportedMediaType,
 )
 from lockgate.api.operation import Context, Operation, execute
+from lockgate.domain.json_depth import MAX_DEPTH, exceeds_depth, may_exceed_depth
 
 log = logging.getLogger("lockgate.api")
 PREFIX = "/api/v1"
@@ -178,6 +179,8 @@ class ControlPlaneApi:
             raise BadRequest(f"the body is not valid JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise BadRequest("the body must be a JSON object")
+        if may_exceed_depth(body) and exceeds_depth(data):
+            raise BadRequest(f"the body is nested deeper than {MAX_DEPTH} levels")
         return data
 
 

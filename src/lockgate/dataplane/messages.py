@@ -16,10 +16,8 @@ from typing import Any
 import orjson
 
 from lockgate.dataplane.errors import INVALID_REQUEST, PARSE_ERROR, JsonRpcError
+from lockgate.domain.json_depth import MAX_DEPTH, exceeds_depth, may_exceed_depth
 from lockgate.upstream.base import JsonObject
-
-MAX_DEPTH = 128
-ORJSON_MAX_DEPTH = 254  # levels of objects and arrays orjson.dumps writes, at most (orjson 3)
 
 
 class MessageError(JsonRpcError):
@@ -52,7 +50,7 @@ def parse_message(body: bytes) -> JsonObject:
         raise MessageError(INVALID_REQUEST, "the id must be a string, a number or null")
     if method is not None and not isinstance(method, str):
         raise MessageError(INVALID_REQUEST, "the method must be a string", request_id)
-    if _may_exceed_depth(body) and exceeds_depth(message, MAX_DEPTH):
+    if may_exceed_depth(body) and exceeds_depth(message):
         raise MessageError(
             INVALID_REQUEST, f"the message is nested deeper than {MAX_DEPTH} levels", request_id, method
         )
@@ -64,26 +62,3 @@ def is_valid_id(value: Any) -> bool:
     if isinstance(value, bool):
         return False
     return value is None or isinstance(value, str | int | float)
-
-
-def exceeds_depth(value: Any, limit: int) -> bool:
-    """True when ``value`` (a JSON value as ``orjson.loads`` returns it) nests objects and arrays more
-    than ``limit`` levels, the outermost being 1; ``limit`` must be below ``ORJSON_MAX_DEPTH``.
-
-    orjson counts for us, at C speed whatever the size: wrapped in ``ORJSON_MAX_DEPTH - limit``
-    arrays, ``value`` serializes exactly when it nests at most ``limit`` levels. A walk in Python
-    took ten times the parse on a body of many small objects."""
-    wrapped = value
-    for _ in range(ORJSON_MAX_DEPTH - limit):
-        wrapped = [wrapped]
-    try:
-        orjson.dumps(wrapped)
-    except orjson.JSONEncodeError:
-        return True
-    return False
-
-
-def _may_exceed_depth(body: bytes) -> bool:
-    """False when ``body`` holds too few brackets to nest past ``MAX_DEPTH`` (C-speed counts), which
-    spares almost every message the walk."""
-    return body.count(b"{") + body.count(b"[") > MAX_DEPTH
