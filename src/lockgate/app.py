@@ -153,6 +153,7 @@ def build_data_plane(
         batch_size=settings.audit_batch_size,
         max_pending=settings.audit_max_pending,
         flush_interval=settings.audit_flush_interval,
+        max_body_bytes=settings.audit_max_body_bytes,
     )
     sessions = SessionRegistry(
         settings.max_sessions, settings.max_sessions_per_connection, settings.session_idle_timeout

@@ -99,6 +99,12 @@ class Settings(BaseSettings):
         "then are refused with 503.",
     )
     audit_flush_interval: float = Field(0.05, gt=0, description="Seconds between audit batch writes.")
+    audit_max_body_bytes: int = Field(
+        1024 * 1024,
+        gt=0,
+        description="Largest body an audit leg stores; a larger one is stored as a note of its size and "
+        "head, flagged degraded.",
+    )
     audit_shutdown_deadline: float = Field(
         10.0,
         ge=0,

@@ -245,6 +245,27 @@ async def test_what_a_caller_not_authenticated_sent_is_stored_as_a_bounded_note(
 
 
 @pytest.mark.anyio
+async def test_a_body_over_the_audit_limit_is_stored_as_a_note_of_its_size_and_head() -> None:
+    store = FakeStore()
+    recorder = AuditRecorder(store.save, max_body_bytes=1024)
+    large = b'{"jsonrpc": "2.0", "id": 1, "result": {"text": "' + b"A" * 100_000 + b'"}}'
+    small = b'{"jsonrpc": "2.0", "id": 2, "result": {}}'
+    recorder.record(Leg("c0", "mcp_response_success", body=large))
+    recorder.record(Leg("c0", "proxy_response_success", body=large))
+    recorder.record(Leg("c1", "mcp_response_success", body=small))
+
+    await recorder.flush()
+
+    first, second, third = store.entries
+    for entry in (first, second):
+        note = _degraded(entry)
+        assert "over the audit's body limit of 1024 bytes" in note["degraded"]
+        assert note["bytes"] == len(large) and note["head"].startswith('{"jsonrpc": "2.0", "id": 1')
+        assert len(entry.body or "") < 2_000
+    assert third.body == small.decode()
+
+
+@pytest.mark.anyio
 async def test_a_store_outage_keeps_the_legs_refuses_new_messages_and_writes_them_once_it_recovers() -> None:
     store = FakeStore()
     store.down = True

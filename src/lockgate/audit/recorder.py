@@ -79,8 +79,10 @@ class Leg:
     trusted: bool = True
 
 
-def to_entry(leg: Leg) -> AuditEntry:
-    """Serialize and redact a leg into the entry that is stored; never raises for its body."""
+def to_entry(leg: Leg, max_body_bytes: int | None = None) -> AuditEntry:
+    """Serialize and redact a leg into the entry that is stored; never raises for its body. A body
+    over ``max_body_bytes`` serialized (None: unbounded) is stored as a degraded note of its size
+    and head, so one large answer cannot fill the store."""
     cut = _keep if leg.trusted else bounded_text
     return AuditEntry(
         correlation_id=leg.correlation_id,
@@ -95,7 +97,7 @@ def to_entry(leg: Leg) -> AuditEntry:
         status=leg.status,
         duration_ms=leg.duration_ms,
         error=cut(leg.error),
-        body=_stored_body(leg),
+        body=_stored_body(leg, max_body_bytes),
         headers=_headers_text(leg),
     )
 
@@ -114,20 +116,24 @@ def _headers_text(leg: Leg) -> str | None:
     return orjson.dumps(headers).decode()
 
 
-def _stored_body(leg: Leg) -> str | None:
+def _stored_body(leg: Leg, max_body_bytes: int | None) -> str | None:
     try:
-        if not leg.trusted and leg.body is not None:
-            return _untrusted_body_text(leg.body)
-        return _body_text(leg.body)
+        if leg.body is None:
+            return None
+        body = leg.body
+        raw = bytes(body) if isinstance(body, bytes | bytearray | memoryview) else orjson.dumps(body)
+        if not leg.trusted:
+            return _bounded_note(raw, "from a caller not authenticated")
+        if max_body_bytes is not None and len(raw) > max_body_bytes:
+            return _bounded_note(raw, f"over the audit's body limit of {max_body_bytes} bytes")
+        return _body_text(body, raw)
     except (TypeError, ValueError, RecursionError) as exc:  # orjson's encode/decode errors are these
         return degraded_body(f"the body could not be serialized ({type(exc).__name__})")
 
 
-def _body_text(body: Any) -> str | None:
-    """The body as stored: verbatim when no key in it can be a secret key, else redacted."""
-    if body is None:
-        return None
-    raw = bytes(body) if isinstance(body, bytes | bytearray | memoryview) else orjson.dumps(body)
+def _body_text(body: Any, raw: bytes) -> str:
+    """The body (``raw`` serialized) as stored: verbatim when no key in it can be a secret key, else
+    redacted."""
     if not may_hold_secret_keys(raw):
         return raw.decode(errors="replace")
     try:
@@ -137,12 +143,11 @@ def _body_text(body: Any) -> str | None:
     return orjson.dumps(redact(value)).decode()
 
 
-def _untrusted_body_text(body: Any) -> str:
-    """A stranger's body: its size, and its head when no key in the head can be a secret key."""
-    raw = bytes(body) if isinstance(body, bytes | bytearray | memoryview) else orjson.dumps(body)
+def _bounded_note(raw: bytes, reason: str) -> str:
+    """A body stored bounded: its size, and its head when no key in the head can be a secret key."""
     head = raw[:DEGRADED_HEAD_CHARS]
     kept = None if may_hold_secret_keys(head) else head.decode(errors="replace")
-    return degraded_body("from a caller not authenticated", len(raw), kept)
+    return degraded_body(reason, len(raw), kept)
 
 
 class AuditState(StrEnum):
@@ -189,8 +194,10 @@ class AuditRecorder:
         max_pending: int = 50_000,
         flush_interval: float = 0.05,
         room_wait: float = 1.0,
+        max_body_bytes: int | None = None,
     ) -> None:
         self._save = save
+        self._max_body = max_body_bytes
         self._batch_size = batch_size
         self._max_pending = max_pending
         self._flush_interval = flush_interval
@@ -292,7 +299,10 @@ class AuditRecorder:
             await self.flush(deadline)
         except AuditUnavailableError as exc:
             log.error("audit: %s at shutdown", exc)
-            unwritten, self._retry = [*self._retry, *map(to_entry, self._buffer)], []
+            unwritten, self._retry = (
+                [*self._retry, *(to_entry(leg, self._max_body) for leg in self._buffer)],
+                [],
+            )
             self._buffer.clear()
             return unwritten
         return []
@@ -389,6 +399,6 @@ class AuditRecorder:
         made the loop wait for the GIL (up to the 5 ms switch interval) on every request."""
         entries: list[AuditEntry] = []
         for start in range(0, len(batch), CONVERT_SLICE):
-            entries.extend(to_entry(leg) for leg in batch[start : start + CONVERT_SLICE])
+            entries.extend(to_entry(leg, self._max_body) for leg in batch[start : start + CONVERT_SLICE])
             await asyncio.sleep(0)  # let requests in between slices
         return entries
