@@ -274,12 +274,21 @@ def upstream(module: str, port: int, workdir: Path) -> Iterator[tuple[str, int]]
         yield f"http://127.0.0.1:{port}/mcp", proc.pid
 
 
-def prepare_gateway(upstream_port: int, workdir: Path) -> tuple[dict[str, str], str]:
-    """A fresh Lockgate data dir (default settings) configured for one upstream: (environment, token)."""
+def prepare_gateway(
+    upstream_port: int,
+    workdir: Path,
+    *,
+    declaration: str = GATEWAY_YAML,
+    gateway: str = "bench",
+    hosts: tuple[str, ...] = ("bench",),
+    environment: dict[str, str] | None = None,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """A fresh Lockgate data dir configured by ``declaration`` (formatted with the upstream's port) and
+    ``environment`` on top of this one: (environment, a token per host for ``gateway``)."""
     data_dir = Path(tempfile.mkdtemp(prefix="gateway-", dir=workdir))
-    env = {**os.environ, "LOCKGATE_DATA_DIR": str(data_dir)}
+    env = {**os.environ, "LOCKGATE_DATA_DIR": str(data_dir), **(environment or {})}
     config = data_dir / "gateway.yaml"
-    config.write_text(GATEWAY_YAML.format(port=upstream_port))
+    config.write_text(declaration.format(port=upstream_port))
 
     def cli(*args: str) -> str:
         done = subprocess.run([LOCKGATE, *args], env=env, cwd=ROOT, capture_output=True, text=True)
@@ -291,35 +300,50 @@ def prepare_gateway(upstream_port: int, workdir: Path) -> tuple[dict[str, str], 
 
     cli("init")
     cli("apply", "-f", str(config))
-    return env, cli("token", "create", "--host", "bench", "--gateway", "bench").strip().splitlines()[-1]
+    tokens = {h: cli("token", "create", "--host", h, "--gateway", gateway) for h in hosts}
+    return env, {host: out.strip().splitlines()[-1] for host, out in tokens.items()}
+
+
+@contextlib.contextmanager
+def serving(env: dict[str, str], log: Path) -> Iterator[tuple[int, int]]:
+    """`lockgate serve` on a prepared data dir, until the block ends: (port, pid)."""
+    port = free_port()
+    with process([LOCKGATE, "serve", "--host", "127.0.0.1", "--port", str(port)], log, env) as proc:
+        wait_until_up(f"http://127.0.0.1:{port}/healthz", proc, log)
+        yield port, proc.pid
 
 
 @contextlib.contextmanager
 def gateway(env: dict[str, str], token: str, log: Path) -> Iterator[tuple[str, dict[str, str], int]]:
     """`lockgate serve` on a prepared data dir: (MCP URL, auth header, pid)."""
-    port = free_port()
-    with process([LOCKGATE, "serve", "--host", "127.0.0.1", "--port", str(port)], log, env) as proc:
-        wait_until_up(f"http://127.0.0.1:{port}/healthz", proc, log)
-        yield f"http://127.0.0.1:{port}/mcp/bench", {"Authorization": f"Bearer {token}"}, proc.pid
+    with serving(env, log) as (port, pid):
+        yield f"http://127.0.0.1:{port}/mcp/bench", {"Authorization": f"Bearer {token}"}, pid
 
 
 # ---------------------------------------------------------------- the run
 
 
-def machine() -> dict[str, Any]:
+def machine(**extra: Any) -> dict[str, Any]:
+    """What the figures were measured on (Linux /proc), with ``extra`` facts of the run."""
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = next(
         (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if "model name" in line), "?"
     )
-    wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split(" [")[0]
+    memory = next(ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal"))
     return {
         "cpu": model,
         "cores": os.cpu_count(),
+        "memory_mb": int(memory.split()[1]) // 1024,
         "python": platform.python_version(),
-        "wrk": wrk_version.strip(),
+        "kernel": platform.release(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "loadavg_at_start": os.getloadavg()[0],
+        **extra,
     }
+
+
+def wrk_version() -> str:
+    return subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split(" [")[0].strip()
 
 
 def run(warmup: int, seconds: int, workdir: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
@@ -339,7 +363,8 @@ def run(warmup: int, seconds: int, workdir: Path) -> tuple[list[dict[str, Any]],
                 "direct": (upstream_url, {}, servers)
             }
             try:
-                env, token = prepared[name].result()
+                env, tokens = prepared[name].result()
+                token = tokens["bench"]
                 url, auth, pid = stack.enter_context(gateway(env, token, workdir / f"lockgate-{name}.log"))
                 paths["gateway"] = (url, auth, {"gateway": pid, **servers})
             except (OSError, RuntimeError) as error:
@@ -424,7 +449,7 @@ def main() -> None:
     seconds = args.duration or (2 if args.quick else 8)
     warmup = 1 if args.quick else 2
     report: dict[str, Any] = {
-        "machine": machine(),
+        "machine": machine(wrk=wrk_version()),
         "seconds": seconds,
         "warmup": warmup,
         "connections": [1, CONNECTIONS],

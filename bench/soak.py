@@ -26,23 +26,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime
 import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.run import LOCKGATE, ROOT, free_port, process, upstream, wait_until_up
+from bench.run import ROOT, free_port, machine, prepare_gateway, serving, upstream
 
 LEGACY_VERSION = "2025-11-25"
 GATEWAY_YAML = """\
@@ -82,57 +77,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def machine() -> dict[str, Any]:
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if "model name" in ln), "?")
-    memory = next(ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal"))
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "memory_mb": int(memory.split()[1]) // 1024,
-        "python": platform.python_version(),
-        "kernel": platform.release(),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "loadavg_at_start": os.getloadavg()[0],
-    }
-
-
-# ---------------------------------------------------------------- the gateway
-
-
-def prepare(
-    upstream_port: int, workdir: Path, settings: dict[str, str]
-) -> tuple[dict[str, str], dict[str, str]]:
-    """A fresh data dir configured for the soak: (environment, token per host)."""
-    data_dir = Path(tempfile.mkdtemp(prefix="soak-", dir=workdir))
-    env = {**os.environ, "LOCKGATE_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT / "src"), **settings}
-    config = data_dir / "gateway.yaml"
-    config.write_text(GATEWAY_YAML.format(port=upstream_port))
-
-    def cli(*args: str) -> str:
-        done = subprocess.run([LOCKGATE, *args], env=env, cwd=ROOT, capture_output=True, text=True)
-        if done.returncode:
-            raise RuntimeError(
-                f"lockgate {' '.join(args)} failed:\n{done.stdout[-1000:]}{done.stderr[-2000:]}"
-            )
-        return done.stdout.strip().splitlines()[-1]
-
-    cli("init")
-    cli("apply", "-f", str(config))
-    return env, {
-        host: cli("token", "create", "--host", host, "--gateway", "soak") for host in ("normal", "attacker")
-    }
-
-
-@contextlib.contextmanager
-def gateway(env: dict[str, str], log: Path) -> Iterator[tuple[int, int]]:
-    """`lockgate serve` on the prepared data dir: (port, pid)."""
-    port = free_port()
-    with process([LOCKGATE, "serve", "--host", "127.0.0.1", "--port", str(port)], log, env) as proc:
-        wait_until_up(f"http://127.0.0.1:{port}/healthz", proc, log)
-        yield port, proc.pid
 
 
 # ---------------------------------------------------------------- the clients
@@ -382,10 +326,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lockgate-soak-") as tmp:
         workdir = Path(tmp)
         upstream_port = free_port()
-        env, tokens = prepare(upstream_port, workdir, settings)
+        env, tokens = prepare_gateway(
+            upstream_port,
+            workdir,
+            declaration=GATEWAY_YAML,
+            gateway="soak",
+            hosts=("normal", "attacker"),
+            environment={"PYTHONPATH": str(ROOT / "src"), **settings},
+        )
         with (
             upstream("bench.fast_upstream", upstream_port, workdir),
-            gateway(env, workdir / "lockgate.log") as (port, pid),
+            serving(env, workdir / "lockgate.log") as (port, pid),
         ):
             figures, outcome = asyncio.run(soak(port, pid, tokens, args))
     result = report(args, settings, figures, outcome)
