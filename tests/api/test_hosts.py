@@ -9,7 +9,7 @@ from sqlalchemy import Engine, select
 from lockgate.api.table import BY_ID
 from lockgate.settings import Settings
 from lockgate.store import webhooks as outbox
-from lockgate.store.people import bootstrap_super_admin
+from lockgate.store.people import bootstrap_super_admin, ensure_user
 from lockgate.store.schema import admin_events, api_tokens, connections, hosts, webhook_deliveries
 from lockgate.store.tokens import save_token
 from lockgate.webhooks.signing import verify
@@ -243,7 +243,11 @@ def test_a_token_minted_for_a_host_with_a_webhook_reaches_the_agent_through_the_
             ]
             with engine.begin() as conn:  # what the connection flow does when a user enrols
                 agent_id = conn.execute(select(hosts.c.id).where(hosts.c.name == "agent")).scalar_one()
-                token_id, minted = save_token(conn, allowed.key_bytes(), "agent", "g", "ada@example.com")
+                ensure_user(conn, "ada@example.com")
+                token_id, minted = save_token(
+                    conn, allowed.key_bytes(), "agent", "g", "ada@example.com", private_identities=True,
+                    expires_at=None,
+                )  # fmt: skip
                 data = {"host": "agent", "gateway": "g", "user": "ada@example.com", "token_id": token_id}
                 outbox.enqueue_token_delivery(conn, TEST_VAULT, agent_id, data | {"token": minted})
             running.app.state.lockgate.webhooks.wake()  # from this thread, after the commit

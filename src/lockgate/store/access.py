@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Engine, ScalarSelect, case, func, literal_
 from lockgate.domain.model import (
     Access,
     Assignment,
+    Availability,
     Credential,
     IdentityKind,
     IdentityScheme,
@@ -105,6 +106,10 @@ _QUERY = (
         identities.c.secret,
         identities.c.expires_at,
         hosts.c.link_id,
+        api_tokens.c.expires_at,
+        api_tokens.c.private_identities,
+        identities.c.owner_id,
+        identities.c.availability,
     )
     .join(connections, connections.c.id == api_tokens.c.connection_id)
     .join(hosts, hosts.c.id == connections.c.host_id)
@@ -188,6 +193,7 @@ class AccessReader:
         return Access(
             principal=principal,
             token_revoked=first[1] is not None,
+            token_expires_at=first[33],
             host_enabled=bool(first[5]),
             connection_enabled=bool(first[3]),
             gateway_enabled=bool(first[8]),
@@ -203,7 +209,7 @@ class AccessReader:
             prefix=row[13],
             name=row[22],
             scheme=IdentityScheme(row[23]),
-            credential=self._credential(row) if row[24] is not None else None,
+            credential=self._credential(row) if _may_call_as(row) else None,
         )
 
     def _credential(self, row: tuple[Any, ...]) -> Credential:
@@ -238,6 +244,16 @@ class AccessReader:
             )
             self._servers[key] = server
         return server
+
+
+def _may_call_as(row: tuple[Any, ...]) -> bool:
+    """Whether the token calls as the identity its assignment resolved to: there is one, and it is
+    not its user's private identity unless the token may use those (``policy.tokens``); without it,
+    the call is refused as needing the user's own identity, which they bring through the link."""
+    if row[24] is None:
+        return False
+    private_of_user = row[35] == row[10] and row[36] == Availability.PRIVATE.value
+    return bool(row[34]) or not private_of_user
 
 
 class _Stored:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    true,
 )
 
 metadata = MetaData()
@@ -154,6 +155,10 @@ api_tokens = Table(
     Column("connection_id", ForeignKey("connections.id", ondelete="CASCADE"), nullable=False),
     Column("created_at", Float, nullable=False),
     Column("revoked_at", Float, nullable=True),
+    Column("expires_at", Float, nullable=True),  # None: never expires
+    # whether it calls as its user's private identities: minted by the user themselves (the
+    # connection link) or by someone who may manage identities (policy.tokens)
+    Column("private_identities", Boolean, nullable=False, server_default=true()),
 )
 
 audit_entries = Table(

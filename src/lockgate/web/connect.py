@@ -24,6 +24,7 @@ from starlette.responses import Response
 from lockgate.brokering.authorization import Broker, BrokeringError, begin_authorization
 from lockgate.domain.model import Availability, IdentityKind, IdentityScheme, IdentityStatus, Transport
 from lockgate.policy.access_control import can_use_gateway, resolve_visible_gateways
+from lockgate.policy.tokens import can_use_private_identities, resolve_mint_refusal
 from lockgate.store.connection_links import (
     LinkAssignment,
     fetch_link_gateway,
@@ -235,8 +236,18 @@ class ConnectionPages:
                     "Ask an administrator to enable it."
                 )
                 raise PageError(403, "Connection disabled", message, step.path)
+            me = visitor.actor
+            refusal = resolve_mint_refusal(me, me, step.gateway.id, step.gateway.name, agent=False)
+            if refusal is not None:
+                raise PageError(403, "Not allowed", refusal, step.path)
             token_id, token = save_token(
-                conn, self.site.key, step.host.name, step.gateway.name, visitor.actor.email
+                conn,
+                self.site.key,
+                step.host.name,
+                step.gateway.name,
+                me.email,
+                private_identities=can_use_private_identities(me, me),
+                expires_at=None,
             )
             data = {
                 "host": step.host.name,

@@ -1,0 +1,42 @@
+"""API tokens: an optional expiry, and whether a token may call as its user's private identities
+
+A token minted through the control plane by someone other than its user stops using that user's
+private identities: the admin event of its minting names who minted it (the minter's identity
+management rights at the time are not recorded, so this errs on the safe side; such a token can be
+minted again). Tokens a user got through the connection link, or minted for themselves, keep them.
+
+Revision ID: 0004_tokens_hosts
+Revises: 0003
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004_tokens_hosts"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("api_tokens") as batch:
+        batch.add_column(sa.Column("expires_at", sa.Float(), nullable=True))
+        batch.add_column(
+            sa.Column("private_identities", sa.Boolean(), nullable=False, server_default=sa.true())
+        )
+    op.get_bind().execute(
+        sa.text(
+            "UPDATE api_tokens SET private_identities = :no WHERE EXISTS ("
+            " SELECT 1 FROM admin_events e, connections c, users u"
+            " WHERE e.operation = 'tokens_create' AND e.kind = 'api_token'"
+            " AND e.name = api_tokens.public_id AND c.id = api_tokens.connection_id"
+            " AND u.id = c.user_id AND e.actor <> u.email)"
+        ),
+        {"no": False},
+    )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("api_tokens") as batch:
+        batch.drop_column("private_identities")
+        batch.drop_column("expires_at")
