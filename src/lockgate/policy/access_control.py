@@ -7,7 +7,7 @@ gateway, one of the actor's teams is granted that gateway — unless the role ho
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -75,4 +75,21 @@ def resolve_server_refusal(actor: Actor, gateway_ids: Iterable[int], server: str
     return Refusal(
         capability,
         f"Capability '{capability.label}' is required, or a granted gateway that carries server {server!r}.",
+    )
+
+
+def resolve_webhook_refusal(actor: Actor, host: str, served: Sequence[tuple[int, str]]) -> Refusal | None:
+    """None when the actor may change where host ``host``'s minted tokens are delivered (its webhook
+    URL or signing secret): they may use every gateway in ``served`` (``(id, name)`` of each gateway
+    the host has connections to), whose tokens the webhook receives. Otherwise a refusal naming
+    "View and use all gateways" and the gateways the actor may not use."""
+    missing = [name for gateway_id, name in served if not can_use_gateway(actor, gateway_id)]
+    if not missing:
+        return None
+    capability = Capability.VIEW_AND_USE_ALL_GATEWAYS
+    return Refusal(
+        capability,
+        f"Capability '{capability.label}' is required, or membership of teams granted every gateway "
+        f"host {host!r} serves, to change where its tokens are delivered "
+        f"(not granted: {', '.join(missing)}).",
     )
