@@ -67,8 +67,8 @@ def webhook_secret_values(vault: Vault, host_id: int) -> tuple[dict[str, Any], s
 
 
 def save_webhook(conn: Connection, vault: Vault, host: Row[Any], url: str | None) -> str | None:
-    """Write ``webhook_values`` to the host (its version unchanged: for a host inserted in this
-    transaction; the control plane's changes go through ``update_row``). Returns the new secret."""
+    """Write ``webhook_values`` to the host, its version unchanged: for a host inserted or already
+    updated (``update_row``) in this transaction. Returns the new secret, if one was made."""
     values, secret = webhook_values(vault, host, url)
     conn.execute(update(hosts).where(hosts.c.id == host.id).values(**values))
     return secret

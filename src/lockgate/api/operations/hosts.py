@@ -10,12 +10,10 @@ signing secret is shown only in the answer that creates a host with a webhook, a
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
-from typing import Annotated, Any
-from urllib.parse import urlsplit
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import BaseModel, Field
 from sqlalchemy import Connection, Row
 
 from lockgate.api.errors import Forbidden
@@ -23,6 +21,7 @@ from lockgate.api.operation import Context, Input, Operation, Versioned
 from lockgate.api.operations.common import ListInput, Name, Page, save_change
 from lockgate.domain.capabilities import Capability
 from lockgate.domain.model import HostKind
+from lockgate.domain.webhook_url import WebhookUrl
 from lockgate.policy.access_control import EVERYONE, resolve_webhook_refusal
 from lockgate.store import webhooks as outbox
 from lockgate.store.errors import ConflictError
@@ -31,39 +30,6 @@ from lockgate.store.hosts import list_served_gateways, new_link_id
 from lockgate.store.records import delete_row, fetch_named, insert_row
 from lockgate.store.schema import hosts
 from lockgate.store.webhooks import DeliveryStatus
-
-
-def _check_webhook_url(url: str) -> str:
-    """An absolute http(s) URL without credentials or fragment; https unless the host is loopback.
-    The empty string stands for "none" in an update."""
-    if url == "":
-        return url
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a malformed port
-    except ValueError as exc:
-        raise ValueError(f"not a URL: {exc}") from exc
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("a webhook URL is an absolute http or https URL")
-    if parts.username is not None or parts.password is not None or parts.fragment:
-        raise ValueError("a webhook URL holds no user name, password or fragment")
-    if parts.scheme != "https" and not _is_loopback(parts.hostname):
-        raise ValueError("a webhook URL must use https (http only for a loopback host)")
-    return url
-
-
-def _is_loopback(hostname: str) -> bool:
-    """``localhost`` or a loopback address literal (127.0.0.0/8, ::1), never a name that only looks
-    like one (``127.example.com``)."""
-    if hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(hostname).is_loopback
-    except ValueError:
-        return False
-
-
-WebhookUrl = Annotated[str, Field(max_length=2048), AfterValidator(_check_webhook_url)]
 
 
 class Host(BaseModel):
