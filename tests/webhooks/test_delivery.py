@@ -69,7 +69,11 @@ def agent() -> Iterator[WebhookEndpoint]:
 
 def webhook_host(engine: Engine, url: str) -> tuple[int, str]:
     """The host ``agent`` with its webhook at ``url``, and the gateway ``g``; returns its id and secret."""
-    declaration = {"hosts": [{"name": "agent"}], "gateways": [{"name": "g"}]}
+    declaration = {
+        "hosts": [{"name": "agent"}],
+        "gateways": [{"name": "g"}],
+        "users": [{"email": "ada@example.com"}],
+    }
     apply_declaration(engine, TEST_VAULT, Declaration.model_validate(declaration))
     with engine.begin() as conn:
         row = fetch_named(conn, hosts, "agent", "host")
@@ -81,7 +85,9 @@ def webhook_host(engine: Engine, url: str) -> tuple[int, str]:
 def enrol(engine: Engine, host_id: int, email: str = "ada@example.com") -> tuple[str, str]:
     """Mint a user's token and queue its delivery in one transaction, as the connection flow does."""
     with engine.begin() as conn:
-        token_id, token = save_token(conn, TOKEN_KEY, "agent", "g", email)
+        token_id, token = save_token(
+            conn, TOKEN_KEY, "agent", "g", email, private_identities=True, expires_at=None
+        )
         minted = fetch_token(conn, token_id)
         data = {"host": minted.host, "gateway": minted.gateway, "user": minted.user, "token_id": token_id}
         assert outbox.enqueue_token_delivery(conn, TEST_VAULT, host_id, data | {"token": token})
