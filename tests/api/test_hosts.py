@@ -13,6 +13,7 @@ from lockgate.store import webhooks as outbox
 from lockgate.store.people import bootstrap_super_admin, ensure_user
 from lockgate.store.schema import admin_events, api_tokens, connections, hosts, webhook_deliveries
 from lockgate.store.tokens import save_token
+from lockgate.vault import place
 from lockgate.webhooks.signing import verify
 from tests.conftest import TEST_VAULT, Api, People, RunningGateway, serving
 from tests.fixtures.webhook_endpoint import endpoint
@@ -314,3 +315,30 @@ def test_a_token_minted_for_a_host_with_a_webhook_reaches_the_agent_through_the_
         )
     finally:
         agent.stop()
+
+
+def test_a_webhook_receives_only_tokens_for_gateways_whoever_set_it_may_use(
+    admin: Api, people: People, lockgate: RunningGateway
+) -> None:
+    lockgate.declare(
+        {"gateways": [{"name": "engineering"}, {"name": "finance"}], "hosts": [{"name": "claude"}]}
+    )
+    people.role("Token keeper", [Capability.CREATE_AND_MANAGE_API_TOKENS])
+    kim = people.user("kim@example.com", "Token keeper", ["eng"], ["engineering"])
+    kim.patch("/hosts/claude", json={"webhook_url": "https://kim.example/hook"}).raise_for_status()
+
+    def queued() -> list[str]:
+        with lockgate.engine.connect() as conn:
+            rows = conn.execute(select(webhook_deliveries).order_by(webhook_deliveries.c.id)).all()
+        return [
+            TEST_VAULT.open(r.payload, place("webhook_deliveries", r.id, "payload"))["data"]["gateway"]
+            for r in rows
+        ]
+
+    later = admin.post("/tokens", json={"host": "claude", "gateway": "finance"})  # a gateway kim cannot use
+    assert later.status_code == 201 and queued() == []
+    admin.post("/tokens", json={"host": "claude", "gateway": "engineering"}).raise_for_status()
+    assert queued() == ["engineering"]
+    admin.patch("/hosts/claude", json={"webhook_url": "https://agent.example/hook"}).raise_for_status()
+    admin.post("/tokens", json={"host": "claude", "gateway": "finance"}).raise_for_status()
+    assert queued() == ["engineering", "finance"]

@@ -43,7 +43,7 @@ def host_id(engine: Engine, url: str | None = URL) -> int:
     with engine.begin() as conn:
         row = fetch_named(conn, hosts, "agent", "host")
         if url is not None:
-            outbox.save_webhook(conn, TEST_VAULT, row, url)
+            outbox.save_webhook(conn, TEST_VAULT, row, url, None)
     return int(row.id)
 
 
@@ -168,13 +168,13 @@ def test_setting_a_webhook_makes_a_secret_once_and_removing_it_drops_the_secret(
     agent = host_id(engine, None)
     with engine.begin() as conn:
         row = fetch_named(conn, hosts, "agent", "host")
-        secret = outbox.save_webhook(conn, TEST_VAULT, row, URL)
+        secret = outbox.save_webhook(conn, TEST_VAULT, row, URL, None)
         row = fetch_named(conn, hosts, "agent", "host")
         assert secret is not None and secret not in row.webhook_secret
         assert outbox.open_webhook_secret(TEST_VAULT, agent, row.webhook_secret) == secret
-        assert outbox.save_webhook(conn, TEST_VAULT, row, "https://other.example/hook") is None  # kept
+        assert outbox.save_webhook(conn, TEST_VAULT, row, "https://other.example/hook", None) is None  # kept
         row = fetch_named(conn, hosts, "agent", "host")
         assert outbox.open_webhook_secret(TEST_VAULT, agent, row.webhook_secret) == secret
-        assert outbox.save_webhook(conn, TEST_VAULT, row, None) is None
+        assert outbox.save_webhook(conn, TEST_VAULT, row, None, None) is None
         row = fetch_named(conn, hosts, "agent", "host")
         assert (row.webhook_url, row.webhook_secret) == (None, None)

@@ -77,7 +77,7 @@ def webhook_host(engine: Engine, url: str) -> tuple[int, str]:
     apply_declaration(engine, TEST_VAULT, Declaration.model_validate(declaration))
     with engine.begin() as conn:
         row = fetch_named(conn, hosts, "agent", "host")
-        secret = outbox.save_webhook(conn, TEST_VAULT, row, url)
+        secret = outbox.save_webhook(conn, TEST_VAULT, row, url, None)
     assert secret is not None
     return int(row.id), secret
 
@@ -297,7 +297,7 @@ async def test_a_delivery_whose_host_removed_its_webhook_fails_without_being_sen
 ) -> None:
     enrolment(engine, agent.url)
     with engine.begin() as conn:
-        outbox.save_webhook(conn, TEST_VAULT, fetch_named(conn, hosts, "agent", "host"), None)
+        outbox.save_webhook(conn, TEST_VAULT, fetch_named(conn, hosts, "agent", "host"), None, None)
     async with closing(WebhookDeliverer(engine, TEST_VAULT, allowed_networks=LOOPBACK)) as deliverer:
         await deliverer.deliver_due()
     row = the_delivery(engine)

@@ -8,6 +8,7 @@ manage other people's identities (*Identity management*), which lets them use th
 anyway. A token acting as a Super admin comes only from a Super admin (or the instance operator).
 A person's token reaches only a gateway their own teams are granted (or their role may use every
 gateway); the host's agent user, which stands for the host itself and has no teams, is exempt.
+A host's webhook receives a minted token only for a gateway whoever set its URL may use.
 """
 
 from __future__ import annotations
@@ -41,3 +42,10 @@ def can_use_private_identities(minter: Actor, holder: Actor) -> bool:
 def _is_super_admin(actor: Actor) -> bool:
     """A Super admin, or the instance operator (no user: the CLI on the store's own machine)."""
     return actor.user_id is None or actor.role == BuiltinRole.SUPER_ADMIN
+
+
+def can_receive_tokens(setter: Actor | None, gateway_id: int) -> bool:
+    """Whether a host's webhook receives the tokens minted for the gateway: whoever last set its URL
+    (``setter``; None: the instance operator, or set before this was recorded) may use the gateway,
+    so moving a webhook never brings in tokens of gateways its mover cannot use."""
+    return setter is None or can_use_gateway(setter, gateway_id)

@@ -97,9 +97,11 @@ def apply_plan(
     desired: Declaration,
     plan: Iterable[PlannedChange],
     on_change: OnChange,
+    actor_id: int | None,
 ) -> None:
     """Make each planned change in ``conn`` (the caller's transaction) and report it to
-    ``on_change(change, before, after)``. ``desired`` must have its secrets resolved.
+    ``on_change(change, before, after)``. ``desired`` must have its secrets resolved; ``actor_id``
+    is the user applying it (None: the instance operator), recorded as who set a webhook URL.
 
     Raises:
         NotFoundError: a gateway assigns a server or grants a team that does not exist, or a user
@@ -129,7 +131,7 @@ def apply_plan(
             row = fetch_named(conn, table, change.name, change.kind)
             row = update_row(conn, table, row, change.kind, values, None)
         if isinstance(spec, HostSpec) and spec.webhook_url != row.webhook_url:
-            save_webhook(conn, vault, row, spec.webhook_url)  # a new secret only when it had none
+            save_webhook(conn, vault, row, spec.webhook_url, actor_id)  # a secret only when it had none
         if isinstance(spec, GatewaySpec) and (
             change.action == "create" or {"servers", "teams"} & {f.field for f in change.fields}
         ):
@@ -243,5 +245,5 @@ def apply_declaration(
         current = load_declaration(conn, vault)
         desired = resolve_secrets(current, declaration)
         plan = resolve_plan(current, desired, prune)
-        apply_plan(conn, vault, current, desired, plan, lambda *_: None)
+        apply_plan(conn, vault, current, desired, plan, lambda *_: None, None)
     return plan

@@ -71,6 +71,10 @@ hosts = Table(
     Column("link_id", String(32), nullable=False, unique=True),  # the shareable connection link
     Column("webhook_url", Text, nullable=True),  # where newly minted user tokens are delivered
     Column("webhook_secret", Text, nullable=True),  # sealed signing secret (Standard Webhooks)
+    # the users.id of who last set webhook_url: it receives only tokens for gateways they may use
+    # (None: the instance operator, or set before this was recorded). No foreign key: adding one
+    # rebuilds the table on SQLite, whose drop would cascade to every connection and token.
+    Column("webhook_set_by", Integer, nullable=True),
     Column("version", Integer, nullable=False, default=1),
     Column("created_at", Float, nullable=False),
 )

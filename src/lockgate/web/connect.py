@@ -24,7 +24,7 @@ from starlette.responses import Response
 from lockgate.brokering.authorization import Broker, BrokeringError, begin_authorization
 from lockgate.domain.model import Availability, IdentityKind, IdentityScheme, IdentityStatus, Transport
 from lockgate.policy.access_control import can_use_gateway, resolve_visible_gateways
-from lockgate.policy.tokens import can_use_private_identities, resolve_mint_refusal
+from lockgate.policy.tokens import can_receive_tokens, can_use_private_identities, resolve_mint_refusal
 from lockgate.store.connection_links import (
     LinkAssignment,
     fetch_link_gateway,
@@ -36,7 +36,7 @@ from lockgate.store.connection_links import (
 )
 from lockgate.store.identities import create_identity, save_choice, usable_identities
 from lockgate.store.tokens import save_token
-from lockgate.store.webhooks import enqueue_token_delivery
+from lockgate.store.webhooks import enqueue_token_delivery, load_webhook_setter
 from lockgate.vault import VaultError
 from lockgate.web.site import PageError, Site, Visitor
 
@@ -221,7 +221,8 @@ class ConnectionPages:
 
     async def on_allow(self, request: Request) -> Response:
         """Mint the API token for host × gateway × the visitor, in one transaction with its webhook
-        delivery, and show it once (the next page, from a short-lived sealed cookie)."""
+        delivery (when whoever set the webhook may use the gateway), and show it once (the next
+        page, from a short-lived sealed cookie)."""
         visitor, _ = await self._visitor(request)
         await self.site.form(request, visitor.session)
 
@@ -256,7 +257,9 @@ class ConnectionPages:
                 "token_id": token_id,
                 "token": token,
             }
-            delivered = enqueue_token_delivery(conn, self.site.vault, step.host.id, data)
+            delivered = can_receive_tokens(
+                load_webhook_setter(conn, step.host.id), step.gateway.id
+            ) and enqueue_token_delivery(conn, self.site.vault, step.host.id, data)
             return step, {"token_id": token_id, "token": token, "delivered": delivered}
 
         step, shown = await self.site.run(mint)

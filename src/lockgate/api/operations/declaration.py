@@ -79,7 +79,7 @@ def apply_declaration(ctx: Context, args: DeclarationInput) -> Plan:
 
     with ctx.transaction() as conn:
         current, desired, plan = _plan(ctx, conn, args)
-        apply_plan(conn, ctx.vault, current, desired, plan, on_change)
+        apply_plan(conn, ctx.vault, current, desired, plan, on_change, ctx.actor.user_id)
     return _answer(plan, applied=True)
 
 

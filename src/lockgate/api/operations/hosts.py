@@ -137,7 +137,7 @@ def create_host(ctx: Context, args: HostCreate) -> ConfiguredHost:
         row = insert_row(conn, hosts, "host", values)
         secret = None
         if args.webhook_url:
-            secret = outbox.save_webhook(conn, ctx.vault, row, args.webhook_url)
+            secret = outbox.save_webhook(conn, ctx.vault, row, args.webhook_url, ctx.actor.user_id)
             row = fetch_named(conn, hosts, args.name, "host")
         after = _view(ctx, row)
         ctx.record(conn, "host", row.name, None, after.model_dump(mode="json"))
@@ -190,7 +190,8 @@ def update_host(ctx: Context, args: HostUpdate) -> Host:
     def values(row: Row[Any]) -> dict[str, Any]:
         changed: dict[str, Any] = {} if args.name is None else {"name": args.name}
         if moves and (args.webhook_url or None) != row.webhook_url:
-            changed.update(outbox.webhook_values(ctx.vault, row, args.webhook_url or None)[0])
+            url = args.webhook_url or None
+            changed.update(outbox.webhook_values(ctx.vault, row, url, ctx.actor.user_id)[0])
         return changed
 
     return _change(ctx, args.host, args.if_match, values, check)

@@ -22,13 +22,13 @@ from lockgate.api.operations.common import ListInput, Name, Page
 from lockgate.domain.capabilities import Capability
 from lockgate.domain.durations import parse_duration
 from lockgate.policy.access_control import resolve_visible_gateways
-from lockgate.policy.tokens import can_use_private_identities, resolve_mint_refusal
+from lockgate.policy.tokens import can_receive_tokens, can_use_private_identities, resolve_mint_refusal
 from lockgate.store import tokens as store
 from lockgate.store.connections import ensure_agent
 from lockgate.store.people import fetch_user_actor
 from lockgate.store.records import fetch_named
 from lockgate.store.schema import gateways, hosts
-from lockgate.store.webhooks import enqueue_token_delivery
+from lockgate.store.webhooks import enqueue_token_delivery, load_webhook_setter
 
 PUBLIC_ID = r"^tok_[A-Za-z0-9]{1,28}$"
 LEAST_LIFETIME = 60
@@ -110,7 +110,8 @@ def list_tokens(ctx: Context, args: TokenList) -> Page[ApiToken]:
 
 def create_token(ctx: Context, args: TokenCreate) -> NewApiToken:
     """Mint a token for host × gateway × user, making the connection when new. The answer carries
-    the token this once; the host's webhook, if it has one, receives it too.
+    the token this once; the host's webhook, if it has one, receives it too when whoever set the
+    webhook may use the gateway (``policy.tokens.can_receive_tokens``).
 
     Raises:
         NotFound: no such host, gateway or user. Forbidden: the caller may not use the gateway, the
@@ -132,18 +133,9 @@ def create_token(ctx: Context, args: TokenCreate) -> NewApiToken:
         )  # fmt: skip
         after = _view(store.fetch_token(conn, public_id))
         ctx.record(conn, "api_token", public_id, None, after.model_dump())
-        enqueue_token_delivery(
-            conn,
-            ctx.vault,
-            host.id,
-            {
-                "host": after.host,
-                "gateway": after.gateway,
-                "user": after.user,
-                "token_id": public_id,
-                "token": token,
-            },
-        )
+        if can_receive_tokens(load_webhook_setter(conn, host.id), target.id):
+            data = {"host": after.host, "gateway": after.gateway, "user": after.user, "token_id": public_id}
+            enqueue_token_delivery(conn, ctx.vault, host.id, data | {"token": token})
     return NewApiToken(**after.model_dump(), token=token)
 
 

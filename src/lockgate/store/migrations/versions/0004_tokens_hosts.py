@@ -1,9 +1,12 @@
-"""API tokens: an optional expiry, and whether a token may call as its user's private identities
+"""API tokens: an optional expiry, and whether a token may call as its user's private identities;
+who set each host's webhook URL
 
 A token minted through the control plane by someone other than its user stops using that user's
 private identities: the admin event of its minting names who minted it (the minter's identity
 management rights at the time are not recorded, so this errs on the safe side; such a token can be
 minted again). Tokens a user got through the connection link, or minted for themselves, keep them.
+Webhooks set before this revision record no one (``webhook_set_by`` NULL) and keep receiving every
+token of their host until their URL is next set.
 
 Revision ID: 0004_tokens_hosts
 Revises: 0003
@@ -34,9 +37,14 @@ def upgrade() -> None:
         ),
         {"no": False},
     )
+    with op.batch_alter_table("hosts") as batch:  # no foreign key: see store/schema.py
+        batch.add_column(sa.Column("webhook_set_by", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    # not in batch mode: on SQLite that rebuilds the table, and dropping the old one would cascade
+    # to every connection and token (SQLite 3.35+ drops a column in place)
+    op.drop_column("hosts", "webhook_set_by")
     with op.batch_alter_table("api_tokens") as batch:
         batch.drop_column("private_identities")
         batch.drop_column("expires_at")
