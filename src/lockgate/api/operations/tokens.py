@@ -110,8 +110,8 @@ def list_tokens(ctx: Context, args: TokenList) -> Page[ApiToken]:
 
 def create_token(ctx: Context, args: TokenCreate) -> NewApiToken:
     """Mint a token for host × gateway × user, making the connection when new. The answer carries
-    the token this once; the host's webhook, if it has one, receives it too when whoever set the
-    webhook may use the gateway (``policy.tokens.can_receive_tokens``).
+    the token this once; the host's webhook, if it has one, receives it too when whoever last set
+    the webhook URL may use the gateway.
 
     Raises:
         NotFound: no such host, gateway or user. Forbidden: the caller may not use the gateway, the
