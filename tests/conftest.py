@@ -236,7 +236,29 @@ class RunningGateway:
         apply_declaration(self.engine, TEST_VAULT, Declaration.model_validate(declaration))
 
     def token(self, host: str, gateway: str, user: str | None = None) -> str:
-        return create_token(self.engine, self.settings.key_bytes(), host, gateway, user)[1]
+        """A token minted by the instance operator: for ``user``, who joins a team granted the
+        gateway (the data plane refuses a user who may not use it), or for the host's agent user."""
+        if user is not None:
+            self.entitle(user, gateway)
+        return create_token(self.engine, self.settings.key_bytes(), host, gateway, user, minted_by=None)[1]
+
+    def entitle(self, email: str, gateway: str) -> None:
+        """Make ``email`` (a new user: a Member) a member of the team ``<gateway>-users``, granted it."""
+        with self.engine.begin() as conn:
+            user_id = ensure_user(conn, email)
+            team = f"{gateway}-users"
+            team_id = conn.execute(select(teams.c.id).where(teams.c.name == team)).scalar()
+            if team_id is None:
+                team_id = conn.execute(
+                    insert(teams).values(name=team, version=1, created_at=time.time())
+                ).inserted_primary_key[0]
+                gateway_id = conn.execute(
+                    select(gateway_table.c.id).where(gateway_table.c.name == gateway)
+                ).scalar_one()
+                conn.execute(insert(team_gateways).values(team_id=team_id, gateway_id=gateway_id))
+            member = (team_members.c.team_id == team_id) & (team_members.c.user_id == user_id)
+            if conn.execute(select(team_members).where(member)).first() is None:
+                conn.execute(insert(team_members).values(team_id=team_id, user_id=user_id))
 
     def on_loop(self, coroutine: Any, timeout: float = DEADLINE) -> Any:
         """Run a coroutine on the gateway's own event loop and wait for its result."""

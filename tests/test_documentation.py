@@ -12,6 +12,7 @@ import pytest
 import typer
 
 from lockgate.cli import app
+from lockgate.cli.reference import walk
 from lockgate.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,12 +21,8 @@ REFERENCE = (ROOT / "docs" / "cli.md").read_text()
 
 
 def command_paths(command: Any, prefix: str = "lockgate") -> list[tuple[str, Any]]:
-    """Every command of the tree, groups included."""
-    subcommands = getattr(command, "commands", {}).items()
-    return [
-        (prefix, command),
-        *(p for name, sub in subcommands for p in command_paths(sub, f"{prefix} {name}")),
-    ]
+    """Every command of the tree, groups included (the root's commands load on demand)."""
+    return [(path, sub) for path, sub, _ in walk(command, prefix)]
 
 
 def documented_commands(text: str) -> set[str]:

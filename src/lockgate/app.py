@@ -8,6 +8,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -27,7 +28,8 @@ from lockgate.api.http import ControlPlaneApi
 from lockgate.api.openapi import build_openapi
 from lockgate.api.operation import Context
 from lockgate.api.table import OPERATIONS
-from lockgate.audit.recorder import AuditRecorder
+from lockgate.audit.recorder import AuditRecorder, AuditState
+from lockgate.audit.spill import SPILL_FILE, load_spilled, spill_entries
 from lockgate.brokering.authorization import Broker
 from lockgate.brokering.refresh import OAuthRefresher
 from lockgate.dataplane.credentials import CredentialRefresher
@@ -37,7 +39,8 @@ from lockgate.dataplane.guard import HostOriginGuard
 from lockgate.dataplane.hub import Hub
 from lockgate.dataplane.sessions import SessionRegistry
 from lockgate.domain.actor import Actor
-from lockgate.egress import guarded_client
+from lockgate.domain.audit import AuditEntry
+from lockgate.egress import guarded_client, parse_networks
 from lockgate.settings import Settings
 from lockgate.store.access import AccessReader
 from lockgate.store.audit_log import save_entries
@@ -78,9 +81,12 @@ def build_app(settings: Settings, engine: Engine | None = None) -> DataPlaneFirs
     gateway = Gateway(engine, data.pool, data.recorder, data.sessions, data.forwarder, data.hub, webhooks)
     api, admin_mcp = build_control_plane(settings, engine, key, vault, data.pool, guard)
 
+    spill = settings.data_dir / SPILL_FILE
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         upgrade(engine, vault)
+        data.recorder.resume(load_spilled(spill))
         await data.pool.start()
         data.recorder.start()
         webhooks.start()
@@ -92,13 +98,15 @@ def build_app(settings: Settings, engine: Engine | None = None) -> DataPlaneFirs
             await webhooks.close()
             await data.pool.close()
             await outbound.aclose()
-            await data.recorder.close()
+            _keep_audit(spill, await data.recorder.close(settings.audit_shutdown_deadline), settings)
             data.access.close()
             log.info("audit: %s", data.recorder.stats)
 
     async def healthz(_request: Request) -> JSONResponse:
-        stats: dict[str, Any] = {"status": "ok", "audit": _stats(data.recorder)}
-        return JSONResponse(stats)
+        """200 while the audit is written; 503 naming its state while it is not."""
+        audit = _audit_health(data.recorder)
+        ok = audit["state"] == AuditState.OK
+        return JSONResponse({"status": "ok" if ok else "degraded", "audit": audit}, 200 if ok else 503)
 
     broker = Broker(engine, vault, key, settings.resolved_public_url, outbound)
     web = build_web(engine, key, vault, broker, guard.check, webhooks.wake)
@@ -136,7 +144,7 @@ def build_data_plane(
     async def on_server_notification(server_id: int, message: JsonObject) -> None:
         await hub_box[0].on_server_notification(server_id, message)
 
-    pool = UpstreamPool(on_server_notification)
+    pool = UpstreamPool(on_server_notification, parse_networks(settings.server_allowed_networks))
     access = AccessReader(engine, vault)
     recorder = AuditRecorder(
         lambda entries: save_entries(engine, entries),
@@ -184,9 +192,20 @@ def build_control_plane(
         connect_timeout=settings.upstream_connect_timeout,
     )
 
+    server_networks = parse_networks(settings.server_allowed_networks)
+
     def make_context(actor: Actor, correlation_id: str) -> Context:
         public_url = settings.resolved_public_url
-        return Context(engine, actor, correlation_id, key, vault, preview=preview, public_url=public_url)
+        return Context(
+            engine,
+            actor,
+            correlation_id,
+            key,
+            vault,
+            preview=preview,
+            public_url=public_url,
+            server_networks=server_networks,
+        )
 
     openapi = functools.cache(lambda: orjson.dumps(build_openapi(OPERATIONS)))
     api = ControlPlaneApi(
@@ -230,11 +249,28 @@ class DataPlaneFirst:
         await self.rest(scope, receive, send)
 
 
-def _stats(recorder: AuditRecorder) -> dict[str, int]:
+def _audit_health(recorder: AuditRecorder) -> dict[str, Any]:
     s = recorder.stats
     return {
+        "state": recorder.state.value,
+        "backlog": recorder.backlog,
         "recorded": s.recorded,
         "written": s.written,
+        "degraded": s.degraded,
         "write_failures": s.write_failures,
         "backpressure_waits": s.backpressure_waits,
+        "refused": s.refused,
     }
+
+
+def _keep_audit(spill: Path, unwritten: list[AuditEntry], settings: Settings) -> None:
+    """Keep the legs the store would not take at shutdown in the spill file (``audit.spill``)."""
+    if not unwritten:
+        return
+    try:
+        settings.ensure_data_dir()
+        spill_entries(spill, unwritten)
+    except OSError:
+        log.exception("audit: %d legs could not be written nor kept; they are lost", len(unwritten))
+        return
+    log.error("audit: the store is failing; %d legs kept in %s until the next start", len(unwritten), spill)

@@ -23,6 +23,7 @@ import ipaddress
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from urllib.parse import urlsplit
 
 import anyio
 import httpcore
@@ -33,6 +34,9 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolve = Callable[[str, int], Awaitable[Sequence[str]]]
 
 NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known prefix
+LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
+"""The loopback networks (RFC 1122 §3.2.1.3, RFC 4291 §2.5.3): where servers may be by default."""
+LOCALHOST = (ipaddress.IPv4Address("127.0.0.1"), ipaddress.IPv6Address("::1"))
 SCHEMES = ("http", "https")
 LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=5)
 
@@ -71,6 +75,22 @@ def resolve_refusal(address: IPAddress, allowed: Sequence[IPNetwork] = ()) -> st
     return _category(embedded if embedded is not None else address)
 
 
+def resolve_url_refusal(url: str, allowed: Sequence[IPNetwork] = ()) -> str | None:
+    """Why the guard refuses ``url`` before any lookup (e.g. ``"link-local"``), or None: a literal
+    address judged by ``resolve_refusal``, or a ``localhost`` name (RFC 6761 §6.3), judged as the
+    loopback addresses it stands for. Other names are judged when a connection resolves them: a
+    lookup now would prove nothing about the address a later connection gets.
+    """
+    host = (urlsplit(url).hostname or "").rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return next(filter(None, (resolve_refusal(a, allowed) for a in LOCALHOST)), None)
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None
+    return resolve_refusal(address, allowed)
+
+
 def _within(address: IPAddress, networks: Sequence[IPNetwork]) -> bool:
     return any(address.version == n.version and address in n for n in networks)
 
@@ -104,11 +124,16 @@ def _category(address: IPAddress) -> str | None:
 
 
 async def resolve_host(host: str, port: int) -> list[str]:
-    """The addresses ``host`` resolves to for a TCP connection, in the resolver's order, once each.
+    """The addresses ``host`` resolves to for a TCP connection, in the resolver's order, once each;
+    a literal address is its own answer, without a lookup (nor the thread one takes).
 
     Raises:
         OSError: the name does not resolve (``socket.gaierror``).
     """
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        pass
     infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lockgate.egress import LOOPBACK_NETWORKS
 from lockgate.vault import KeyRing, Vault, VaultError, new_key
 from lockgate.vault.keys import format_key_ring, parse_key_ring
 
@@ -43,6 +44,12 @@ class Settings(BaseSettings):
         description="Private networks (CIDR) that OAuth discovery and webhooks may reach; public "
         "addresses always may, loopback, private and link-local ones only when listed here.",
     )
+    server_allowed_networks: list[str] = Field(
+        default_factory=lambda: list(LOOPBACK_NETWORKS),
+        description="Networks (CIDR) that http and sse servers may be in although not public; public "
+        "addresses always may. Default loopback only: list private networks (e.g. 10.0.0.0/8) to "
+        "reach servers there; link-local (cloud metadata) is refused unless listed.",
+    )
     host: str = Field("127.0.0.1", description="Address `lockgate serve` binds.")
     port: int = Field(8080, description="Port `lockgate serve` binds.")
     allowed_hosts: list[str] = Field(
@@ -62,9 +69,18 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Largest POST body accepted (413 above).")
     audit_batch_size: int = Field(1000, gt=0, description="Audit legs written per batch.")
     audit_max_pending: int = Field(
-        50_000, gt=0, description="Unwritten audit legs at which new messages wait for the writer."
+        50_000,
+        gt=0,
+        description="Unwritten audit legs at which new messages wait up to a second for the writer, "
+        "then are refused with 503.",
     )
     audit_flush_interval: float = Field(0.05, gt=0, description="Seconds between audit batch writes.")
+    audit_shutdown_deadline: float = Field(
+        10.0,
+        ge=0,
+        description="Seconds a shutdown keeps writing buffered audit legs; what the store still refuses "
+        "is kept in data_dir/audit-spill.jsonl and written at the next start.",
+    )
     log_level: str = Field("info", description="Log level of the server.")
 
     @property
@@ -76,7 +92,11 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.data_dir / 'lockgate.db'}"
 
     def ensure_data_dir(self) -> Path:
+        """The data directory, created when missing and made the owner's alone (0700): it holds
+        the secret key, the key ring and the SQLite store. Raises OSError."""
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.data_dir.stat().st_mode & 0o777 != 0o700:
+            self.data_dir.chmod(0o700)
         return self.data_dir
 
     def key_bytes(self, create: bool = True) -> bytes:

@@ -1,4 +1,5 @@
-"""Every route × every kind of user: allowed or refused exactly as the capability table says.
+"""Every route × every kind of user: allowed or refused exactly as the capability table says, and
+what lies outside their scope answered as if it did not exist.
 
 The actors are the three built-in roles, a custom role inside the gateway's team, and an "outsider":
 a custom role holding every capability except the two "view all" overrides, in no team. For each
@@ -39,6 +40,7 @@ SERVER = {
     "transport": "stdio",
     "command": sys.executable,
     "args": ["-m", "tests.fixtures.sdk_server", "--stdio"],
+    "identity_env": ["API_KEY"],
 }
 OVERRIDES = {Capability.VIEW_AND_USE_ALL_GATEWAYS, Capability.VIEW_ALL_SERVERS}
 SEED = Declaration.model_validate(
@@ -103,12 +105,14 @@ class World:
                 owner_id=ensure_user(conn, email),
                 kind=IdentityKind.HEADERS,
                 availability=Availability.PRIVATE,
-                headers={"X-Api-Key": "k"},
+                headers={"API_KEY": "k"},
             )
         return name
 
     def token(self) -> str:
-        return create_token(self.lockgate.engine, self.lockgate.settings.key_bytes(), "h", "g", None)[0]
+        return create_token(
+            self.lockgate.engine, self.lockgate.settings.key_bytes(), "h", "g", None, minted_by=None
+        )[0]
 
     def connection(self) -> int:
         public_id = self.token()
@@ -184,10 +188,10 @@ SAMPLES: dict[str, Sample] = {
     "identities_list": _fixed({}),
     "identities_get": Sample(lambda w, email: {"identity": w.identity(email)}),
     "identities_create": Sample(
-        lambda w, _e: {"server": "s", "name": w.unique("new"), "headers": {"X-Api-Key": "k"}}, "server"
+        lambda w, _e: {"server": "s", "name": w.unique("new"), "headers": {"API_KEY": "k"}}, "server"
     ),
     "identities_update": Sample(
-        lambda w, email: {"identity": w.identity(email), "headers": {"X-Api-Key": "k2"}}
+        lambda w, email: {"identity": w.identity(email), "headers": {"API_KEY": "k2"}}
     ),
     "identities_delete": Sample(lambda w, email: {"identity": w.identity(email)}),
     "identities_disable": Sample(lambda w, email: {"identity": w.identity(email)}),
@@ -238,28 +242,31 @@ SAMPLES: dict[str, Sample] = {
 }
 
 
-def _passes_scope(
-    scope: str | None, capabilities: set[Capability], teams_: tuple[str, ...]
-) -> Capability | None:
-    """The capability whose absence refuses the actor for this scope, or None when they pass."""
+HIDDEN = "hidden"
+"""The refusal of a resource outside the actor's scope: the 404 of one that does not exist."""
+
+
+def _in_scope(scope: str | None, capabilities: set[Capability], teams_: tuple[str, ...]) -> bool:
+    """Whether the actor sees what the sample touches."""
     in_eng = "eng" in teams_
-    if scope == "gateway" and not (in_eng or Capability.VIEW_AND_USE_ALL_GATEWAYS in capabilities):
-        return Capability.VIEW_AND_USE_ALL_GATEWAYS
-    if scope == "server" and not (
-        in_eng or capabilities & {Capability.VIEW_ALL_SERVERS, Capability.VIEW_AND_USE_ALL_GATEWAYS}
-    ):
-        return Capability.VIEW_ALL_SERVERS
-    if scope == "team" and not (in_eng or Capability.MANAGE_PEOPLE in capabilities):
-        return Capability.MANAGE_PEOPLE
-    return None
+    if scope == "gateway":
+        return in_eng or Capability.VIEW_AND_USE_ALL_GATEWAYS in capabilities
+    if scope == "server":
+        return in_eng or bool(
+            capabilities & {Capability.VIEW_ALL_SERVERS, Capability.VIEW_AND_USE_ALL_GATEWAYS}
+        )
+    if scope == "team":
+        return in_eng or Capability.MANAGE_PEOPLE in capabilities
+    return True
 
 
-def expected_refusal(operation: Operation, email: str) -> Capability | None:
+def expected_refusal(operation: Operation, email: str) -> Capability | str | None:
+    """The capability a 403 names, ``HIDDEN`` for a 404, or None when the actor is allowed."""
     role, teams_ = ACTORS[email]
     capabilities = {c for c in Capability if c.value in _role_grants(role)}
     if operation.requires != EVERYONE and operation.requires not in capabilities:
         return Capability(operation.requires)
-    return _passes_scope(SAMPLES[operation.id].scope, capabilities, teams_)
+    return None if _in_scope(SAMPLES[operation.id].scope, capabilities, teams_) else HIDDEN
 
 
 def _role_grants(role: str) -> set[str]:
@@ -317,7 +324,11 @@ def test_each_actor_is_allowed_or_refused_as_the_capability_table_says(
         answer = call(api, operation, SAMPLES[operation.id].inputs(world, email))
         if refusal is None and answer.status_code != operation.status:
             mismatches.append(f"{email}: expected {operation.status}, got {answer.status_code} {answer.text}")
-        elif refusal is not None and (
+        elif refusal == HIDDEN and answer.status_code != 404:
+            mismatches.append(
+                f"{email}: expected 404 as for nothing there, got {answer.status_code} {answer.text}"
+            )
+        elif isinstance(refusal, Capability) and (
             answer.status_code != 403 or answer.json()["error"]["capability"] != refusal.value
         ):
             mismatches.append(

@@ -124,6 +124,32 @@ async def test_a_member_calling_gateways_create_gets_a_tool_error_naming_the_cap
     assert admin.get("/gateways/mine").status_code == 404
 
 
+async def test_a_member_cannot_set_ld_preload_or_inject_a_header_through_the_admin_mcp_endpoint(
+    admin: Api, people: People
+) -> None:
+    local = {"transport": "stdio", "command": "python", "identity_env": ["API_TOKEN"]}
+    assert admin.post("/servers", json={"name": "local", **local}).status_code == 201
+    assert admin.post(
+        "/servers", json={"name": "remote", "transport": "http", "url": "https://x.example/mcp"}
+    )
+    admin.post("/gateways", json={"name": "eng"})
+    for server in ("local", "remote"):
+        admin.post("/gateways/eng/assignments", json={"server": server})
+    ada = people.user("ada@example.com", "Member", ["engineers"], ["eng"])
+    async with admin_mcp(ada) as client:
+        preload = await client.call_tool(
+            "identities_create", {"server": "local", "headers": {"LD_PRELOAD": "/tmp/x.so"}}
+        )
+        injected = await client.call_tool(
+            "identities_create", {"server": "remote", "headers": {"X-Api-Key": "k\r\nHost: evil"}}
+        )
+        fine = await client.call_tool("identities_create", {"server": "local", "headers": {"API_TOKEN": "k"}})
+    for refused in (preload, injected):
+        assert (envelope(refused)["code"], envelope(refused)["field"]) == ("invalid_request", "headers")
+    assert "LD_PRELOAD" in envelope(preload)["message"]
+    assert not fine.is_error
+
+
 async def test_a_bad_argument_comes_back_as_a_tool_error_naming_the_field(admin: Api) -> None:
     async with admin_mcp(admin) as client:
         bad_name = await client.call_tool("gateways_create", {"name": "no spaces"})

@@ -251,3 +251,81 @@ def test_a_malformed_declared_webhook_url_or_email_is_a_400_naming_the_field(adm
         assert refused.status_code == 400 and field in refused.json()["error"]["message"] + str(
             refused.json()["error"].get("field")
         )
+
+
+def _servers_on_two_gateways(admin: Api, people: People) -> Api:
+    """Servers ``ours`` on gateway g, ``theirs`` on gateway finance; carol configures, in team eng
+    granted g only."""
+    declaration = {
+        "servers": [
+            {"name": "ours", "transport": "http", "url": "https://ours.example.com/mcp"},
+            {"name": "theirs", "transport": "http", "url": "https://theirs.example.com/mcp"},
+        ],
+        "gateways": [
+            {"name": "g", "servers": [{"server": "ours"}]},
+            {"name": "finance", "servers": [{"server": "theirs"}]},
+        ],
+    }
+    admin.post("/declaration/apply", json={"declaration": declaration}).raise_for_status()
+    people.role(
+        "Configurator",
+        [
+            Capability.EXPORT_AND_APPLY_CONFIGURATION,
+            Capability.BASIC_SERVER_MANAGEMENT,
+            Capability.BASIC_GATEWAY_MANAGEMENT,
+        ],
+    )
+    return people.user("carol@example.com", "Configurator", ["eng"], ["g"])
+
+
+def test_a_declaration_may_not_edit_a_server_the_actor_does_not_see(admin: Api, people: People) -> None:
+    carol = _servers_on_two_gateways(admin, people)
+    hijack = {"servers": [{"name": "theirs", "transport": "http", "url": "https://attacker.example/mcp"}]}
+
+    refused = carol.post("/declaration/apply", json={"declaration": hijack})
+    by_hand = carol.patch("/servers/theirs", json={"url": "https://attacker.example/mcp"})
+
+    assert refused.status_code == by_hand.status_code == 404, refused.text  # as for no such server
+    assert refused.json()["error"] == by_hand.json()["error"] | {
+        "correlation_id": refused.json()["error"]["correlation_id"]
+    }
+    assert carol.post("/declaration/plan", json={"declaration": hijack}).status_code == 404
+    assert admin.get("/servers/theirs").json()["url"] == "https://theirs.example.com/mcp"
+    own = {"servers": [{"name": "ours", "transport": "http", "url": "https://ours.example.com/v2/mcp"}]}
+    assert carol.post("/declaration/apply", json={"declaration": own}).status_code == 200
+
+
+def test_a_declaration_may_assign_only_servers_the_actor_sees(admin: Api, people: People) -> None:
+    carol = _servers_on_two_gateways(admin, people)
+    both = {
+        "gateways": [{"name": "g", "servers": [{"server": "ours"}, {"server": "theirs"}], "teams": ["eng"]}]
+    }
+
+    refused = carol.post("/declaration/apply", json={"declaration": both})
+    by_hand = carol.post("/gateways/g/assignments", json={"server": "theirs"})
+
+    assert refused.status_code == by_hand.status_code == 404, refused.text
+    assert (
+        refused.json()["error"]["message"] == by_hand.json()["error"]["message"] == "no server named 'theirs'"
+    )
+    assert [a["server"] for a in admin.get("/gateways/g").json()["servers"]] == ["ours"]
+    renamed = {"gateways": [{"name": "g", "servers": [{"server": "ours", "name": "mine"}], "teams": ["eng"]}]}
+    assert carol.post("/declaration/apply", json={"declaration": renamed}).status_code == 200
+
+
+def test_a_server_created_and_assigned_in_one_declaration_needs_view_all_servers_as_by_hand(
+    admin: Api, people: People
+) -> None:
+    carol = _servers_on_two_gateways(admin, people)
+    new = {"name": "fresh", "transport": "http", "url": "https://fresh.example.com/mcp"}
+    declaration = {
+        "servers": [new],
+        "gateways": [{"name": "g", "servers": [{"server": "ours"}, {"server": "fresh"}], "teams": ["eng"]}],
+    }
+
+    refused = carol.post("/declaration/apply", json={"declaration": declaration})
+
+    assert refused.status_code == 404  # a server on no gateway is seen only with "View all servers"
+    assert admin.get("/servers/fresh").status_code == 404  # nothing applied
+    assert carol.post("/servers", json=new).status_code == 201
+    assert carol.post("/gateways/g/assignments", json={"server": "fresh"}).status_code == 404

@@ -20,7 +20,9 @@ def _made(changes: list[tuple[str, httpx2.Response]]) -> list[tuple[str, str]]:
 def test_every_admin_change_is_readable_afterwards_as_an_event_naming_its_actor(
     admin: Api, people: People
 ) -> None:
-    people.role("People", [Capability.MANAGE_PEOPLE, Capability.VIEW_AND_EXPORT_LOGS])
+    people.role(
+        "People", [Capability.MANAGE_PEOPLE, Capability.VIEW_AND_EXPORT_LOGS, Capability.VIEW_ALL_LOGS]
+    )
     pat = people.user("pat@example.com", "People")
     changes = [
         ("admin@example.com", admin.post("/teams", json={"name": "eng"})),
@@ -106,3 +108,38 @@ def test_reading_events_needs_view_and_export_logs(admin: Api, people: People) -
     refused = ada.get("/events")
     assert refused.status_code == 403
     assert refused.json()["error"]["capability"] == "viewAndExportLogs"
+
+
+def test_a_reader_without_view_all_logs_reads_only_the_events_about_gateways_they_may_use(
+    admin: Api, people: People
+) -> None:
+    for gateway in ("g", "finance"):
+        admin.post("/gateways", json={"name": gateway}).raise_for_status()
+    admin.post("/hosts", json={"name": "agent"}).raise_for_status()
+    minted = {
+        g: admin.post("/tokens", json={"host": "agent", "gateway": g}).json()["id"] for g in ("g", "finance")
+    }
+    admin.post(f"/tokens/{minted['finance']}/revoke").raise_for_status()
+    admin.post("/teams", json={"name": "ops"}).raise_for_status()
+    people.role("Auditor", [Capability.VIEW_AND_EXPORT_LOGS])
+    kim = people.user("kim@example.com", "Auditor", ["eng"], ["g"])
+    people.role("Every gateway", [Capability.VIEW_AND_EXPORT_LOGS, Capability.VIEW_AND_USE_ALL_GATEWAYS])
+    lee = people.user("lee@example.com", "Every gateway")
+
+    def seen(api: Api, **params: str) -> list[tuple[str, str]]:
+        answer = api.get("/events", params=params)
+        assert answer.status_code == 200, answer.text
+        return [(e["kind"], e["name"]) for e in answer.json()["items"][::-1]]
+
+    assert seen(kim) == [("gateway", "g"), ("api_token", minted["g"])]
+    assert seen(kim, name="finance") == []
+    assert seen(kim, name=minted["finance"]) == []
+    assert seen(lee) == [
+        ("gateway", "g"),
+        ("gateway", "finance"),
+        ("api_token", minted["g"]),
+        ("api_token", minted["finance"]),
+        ("api_token", minted["finance"]),
+    ]
+    assert seen(admin)[-1] == ("team", "ops")  # Super admin holds "View all logs"
+    assert ("host", "agent") in seen(admin)

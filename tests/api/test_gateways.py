@@ -43,8 +43,8 @@ def test_a_member_sees_only_the_gateways_their_teams_are_granted(admin: Api, peo
     listed = ada.get("/gateways").json()["items"]
     assert [g["name"] for g in listed] == ["engineering"]
     refused = ada.get("/gateways/finance")
-    assert refused.status_code == 403
-    assert refused.json()["error"]["capability"] == "viewAndUseAllGateways"
+    assert (refused.status_code, refused.json()["error"]["message"]) == (404, "no gateway named 'finance'")
+    assert ada.get("/gateways/nowhere").json()["error"]["message"] == "no gateway named 'nowhere'"
 
 
 def test_a_member_cannot_create_a_gateway_and_the_403_names_the_capability(
@@ -133,8 +133,6 @@ def test_one_server_is_assigned_twice_under_two_names_with_different_identity_sc
     ("body", "message"),
     [
         ({"identity_scheme": "shared"}, "needs an identity"),
-        ({"identity_scheme": "shared", "identity": "mine"}, "is private"),
-        ({"identity_scheme": "shared", "identity": "jira-bot"}, "another server"),
         ({"identity_scheme": "per_user", "identity": "bot"}, "only for the shared scheme"),
         ({"identity": "bot"}, "only for the shared scheme"),
     ],
@@ -144,6 +142,21 @@ def test_an_identity_that_does_not_fit_the_scheme_is_a_400_saying_why(
 ) -> None:
     refused = github.post("/gateways/eng/assignments", json={"server": "github", **body})
     assert refused.status_code == 400 and message in refused.json()["error"]["message"]
+    assert github.get("/gateways/eng").json()["servers"] == []
+
+
+@pytest.mark.parametrize("identity", ["mine", "jira-bot", "nobody"])  # private, another server's, none
+def test_sharing_an_identity_that_is_not_a_global_one_of_the_server_answers_the_same_404(
+    github: Api, identity: str
+) -> None:
+    refused = github.post(
+        "/gateways/eng/assignments",
+        json={"server": "github", "identity_scheme": "shared", "identity": identity},
+    )
+    assert (refused.status_code, refused.json()["error"]["message"]) == (
+        404,
+        f"no global identity of this server is named {identity!r}",
+    )
     assert github.get("/gateways/eng").json()["servers"] == []
 
 
@@ -159,7 +172,7 @@ def test_an_assignments_identity_scheme_is_changed_by_name(github: Api, people: 
         3,
     )
     assert github.post(url, json={"scheme": "none"}, headers={"If-Match": '"2"'}).status_code == 412
-    assert github.post(url, json={"scheme": "shared", "identity": "mine"}).status_code == 400
+    assert github.post(url, json={"scheme": "shared", "identity": "mine"}).status_code == 404
     assert github.post(url, json={"scheme": "shared", "identity": "ghost"}).status_code == 404
     assert (
         github.post("/gateways/eng/assignments/ghost/identity-scheme", json={"scheme": "none"}).status_code

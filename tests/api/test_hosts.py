@@ -296,8 +296,8 @@ def test_a_token_minted_for_a_host_with_a_webhook_reaches_the_agent_through_the_
                 agent_id = conn.execute(select(hosts.c.id).where(hosts.c.name == "agent")).scalar_one()
                 ensure_user(conn, "ada@example.com")
                 token_id, minted = save_token(
-                    conn, allowed.key_bytes(), "agent", "g", "ada@example.com", private_identities=True,
-                    expires_at=None,
+                    conn, allowed.key_bytes(), "agent", "g", "ada@example.com", minted_by=None,
+                    private_identities=True, expires_at=None,
                 )  # fmt: skip
                 data = {"host": "agent", "gateway": "g", "user": "ada@example.com", "token_id": token_id}
                 outbox.enqueue_token_delivery(conn, TEST_VAULT, agent_id, data | {"token": minted})

@@ -77,11 +77,12 @@ def test_a_member_adds_their_own_identity_named_after_them_and_sees_only_header_
 
 def test_creating_needs_to_see_the_server_and_global_or_for_others_needs_more(world: dict[str, Api]) -> None:
     unseen = _create(world["ada"], server="payroll")
-    assert (unseen.status_code, unseen.json()["error"]["capability"]) == (403, "viewAllServers")
+    assert (unseen.status_code, unseen.json()["error"]["message"]) == (404, "no server named 'payroll'")
     shared = _create(world["ada"], availability="global")
     assert (shared.status_code, shared.json()["error"]["capability"]) == (403, "basicServerManagement")
-    for_bob = _create(world["ada"], owner="bob@example.com")
-    assert (for_bob.status_code, for_bob.json()["error"]["capability"]) == (403, "identityManagement")
+    for owner in ("bob@example.com", "nobody@example.com"):  # the same 403 whether the user exists
+        for_other = _create(world["ada"], owner=owner)
+        assert (for_other.status_code, for_other.json()["error"]["capability"]) == (403, "identityManagement")
     assert _create(world["ada"], owner="ada@example.com").status_code == 201  # naming oneself is fine
     made = _create(world["admin"], owner="bob@example.com", name="bobs-key")
     assert (made.status_code, made.json()["owner"]) == (201, "bob@example.com")
@@ -130,18 +131,27 @@ def test_a_member_lists_their_own_and_the_global_identities_of_servers_they_see(
     assert [i["name"] for i in first["items"] + rest["items"]] == everything and rest["next_cursor"] is None
 
 
-def test_another_members_private_identity_is_neither_visible_nor_changeable(world: dict[str, Api]) -> None:
+def test_another_members_private_identity_answers_the_same_404_as_a_nonexistent_one(
+    world: dict[str, Api],
+) -> None:
     _create(world["bob"])
-    bobs = path("bob@example.com/github")
-    seen = world["ada"].get(bobs)
-    assert (seen.status_code, seen.json()["error"]["capability"]) == (403, "viewAllIdentities")
-    for answer in (
-        world["ada"].post(bobs + "/disable"),
-        world["ada"].patch(bobs, json={"headers": {"X-Api-Key": "stolen"}}),
-        world["ada"].delete(bobs),
-    ):
-        assert (answer.status_code, answer.json()["error"]["capability"]) == (403, "identityManagement")
-    assert world["admin"].get(bobs).json()["enabled"] is True
+    ada = world["ada"]
+    for name in ("bob@example.com/github", "carol@example.com/github"):  # Bob's, and nobody's
+        answers = [
+            ada.get(path(name)),
+            ada.post(path(name) + "/disable"),
+            ada.patch(path(name), json={"headers": {"X-Api-Key": "stolen"}}),
+            ada.delete(path(name)),
+        ]
+        for answer in answers:
+            error = answer.json()["error"]
+            assert (answer.status_code, error["code"], error["message"]) == (
+                404,
+                "not_found",
+                f"no identity named {name!r}",
+            )
+            assert "capability" not in error
+    assert world["admin"].get(path("bob@example.com/github")).json()["enabled"] is True
 
 
 def test_a_global_identity_is_visible_to_members_but_only_identity_management_toggles_it(
@@ -234,3 +244,87 @@ def test_an_identity_named_with_a_slash_is_reached_with_the_slash_encoded(world:
     encoded = world["ada"].get("/identities/ada%40example.com%2Fgithub")
     assert encoded.status_code == 200 and encoded.json()["name"] == "ada@example.com/github"
     assert world["ada"].get("/identities/ada@example.com/github").status_code == 404  # a path of its own
+
+
+LOCAL = {"transport": "stdio", "command": "python", "identity_env": ["API_TOKEN"]}
+
+
+@pytest.fixture
+def local(world: dict[str, Api]) -> dict[str, Api]:
+    """A stdio server ``local`` on ``eng`` whose identities fill ``API_TOKEN``, and nothing else."""
+    assert world["admin"].post("/servers", json={"name": "local", **LOCAL}).status_code == 201
+    world["admin"].post("/gateways/eng/assignments", json={"server": "local"})
+    return world
+
+
+@pytest.mark.parametrize(
+    "name", ["LD_PRELOAD", "PYTHONWARNINGS", "NODE_OPTIONS", "BROWSER", "PATH", "HOME", "OTHER_TOKEN"]
+)
+def test_a_member_cannot_set_a_variable_a_stdio_server_does_not_declare_for_identities(
+    local: dict[str, Api], name: str
+) -> None:
+    ada = local["ada"]
+    refused = ada.post("/identities", json={"server": "local", "headers": {name: SECRET}})
+    assert (refused.status_code, refused.json()["error"]["field"]) == (400, "headers"), refused.text
+    assert name in refused.json()["error"]["message"] and SECRET not in refused.text
+    made = ada.post("/identities", json={"server": "local", "name": "mine", "headers": {"API_TOKEN": SECRET}})
+    assert made.status_code == 201, made.text
+    changed = ada.patch(path("mine"), json={"headers": {name: SECRET}})
+    assert (changed.status_code, changed.json()["error"]["field"]) == (400, "headers")
+    assert ada.get(path("mine")).json()["header_names"] == ["API_TOKEN"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Api-Key": f"{SECRET}\r\nHost: attacker.example"},
+        {"X-Api-Key": f"{SECRET}\nX-Other: 1"},
+        {"X-Api-Key": f"{SECRET}\x00"},
+        {"Host": "attacker.example"},
+        {"Transfer-Encoding": "chunked"},
+        {"Proxy-Authorization": "Basic x"},
+        {"Mcp-Session-Id": "s"},
+        {"X Api Key": SECRET},
+        {"X-Api-Key": ""},
+    ],
+)
+def test_identity_headers_that_would_inject_or_override_framing_are_refused(
+    world: dict[str, Api], headers: dict[str, str]
+) -> None:
+    ada = world["ada"]
+    refused = _create(ada, headers=headers)
+    assert (refused.status_code, refused.json()["error"]["field"]) == (400, "headers"), refused.text
+    assert SECRET not in refused.text
+    assert _create(ada, name="mine").status_code == 201
+    changed = ada.patch(path("mine"), json={"headers": headers})
+    assert (changed.status_code, changed.json()["error"]["field"]) == (400, "headers")
+
+
+def test_a_server_declares_the_variables_its_identities_fill_and_never_a_denied_one(admin: Api) -> None:
+    made = admin.post("/servers", json={"name": "local", **LOCAL})
+    assert (made.status_code, made.json()["identity_env"]) == (201, ["API_TOKEN"])
+    for identity_env in (["LD_PRELOAD"], ["NODE_OPTIONS"], ["lower"]):
+        refused = admin.patch("/servers/local", json={"identity_env": identity_env})
+        assert refused.status_code == 400 and identity_env[0] in refused.json()["error"]["message"]
+    overlap = admin.patch("/servers/local", json={"env": {"API_TOKEN": "x"}})
+    assert (
+        overlap.status_code == 400 and "both 'env' and 'identity_env'" in overlap.json()["error"]["message"]
+    )
+    remote = admin.post("/servers", json={"name": "r", **REMOTE, "identity_env": ["API_TOKEN"]})
+    assert remote.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {**REMOTE, "headers": {"X-Static": "a\r\nHost: attacker.example"}},
+        {**REMOTE, "headers": {"Host": "attacker.example"}},
+        {"transport": "stdio", "command": "python", "env": {"API_KEY": "a\nb"}},
+        {"transport": "stdio", "command": "python", "env": {"A=B": "x"}},
+    ],
+)
+def test_a_servers_own_headers_and_env_go_through_the_same_validator(
+    admin: Api, config: dict[str, Any]
+) -> None:
+    refused = admin.post("/servers", json={"name": "s", **config})
+    assert refused.status_code == 400, refused.text

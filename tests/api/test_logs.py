@@ -8,6 +8,7 @@ from typing import Any
 import httpx2
 
 from lockgate.domain.audit import AuditEntry
+from lockgate.domain.capabilities import Capability
 from lockgate.store.audit_log import save_entries
 from tests.conftest import DEADLINE, Api, People, RunningGateway
 
@@ -116,3 +117,35 @@ def test_reading_the_log_needs_view_and_export_logs(admin: Api, people: People) 
     assert refused.status_code == 403
     assert refused.json()["error"]["capability"] == "viewAndExportLogs"
     assert admin.get("/logs", params={"since": "-1"}).json()["error"]["field"] == "since"
+
+
+def test_a_reader_without_view_all_logs_reads_only_the_gateways_they_may_use(
+    admin: Api, lockgate: RunningGateway, people: People
+) -> None:
+    lockgate.declare({"gateways": [{"name": "g"}, {"name": "finance"}]})
+    save_entries(
+        lockgate.engine,
+        [
+            _entry(1),
+            _entry(2, gateway="finance", server="ledger"),
+            _entry(3, gateway=None, type="gateway_refused"),
+        ],
+    )
+    people.role("Auditor", [Capability.VIEW_AND_EXPORT_LOGS])
+    kim = people.user("kim@example.com", "Auditor", ["eng"], ["g"])
+    people.role("Every gateway", [Capability.VIEW_AND_EXPORT_LOGS, Capability.VIEW_AND_USE_ALL_GATEWAYS])
+    lee = people.user("lee@example.com", "Every gateway")
+    people.role("All logs", [Capability.VIEW_AND_EXPORT_LOGS, Capability.VIEW_ALL_LOGS])
+    max_ = people.user("max@example.com", "All logs")
+
+    def ids(api: Api, **params: str) -> list[str]:
+        answer = api.get("/logs", params=params)
+        assert answer.status_code == 200, answer.text
+        return [e["correlation_id"] for e in answer.json()["items"]]
+
+    assert ids(kim) == ["c1"]
+    assert ids(kim, gateway="finance") == []
+    assert ids(kim, correlation_id="c2") == []
+    assert ids(lee) == ["c2", "c1"]  # every gateway's entries, not those of no gateway
+    assert ids(max_) == ["c3", "c2", "c1"]
+    assert ids(admin) == ["c3", "c2", "c1"]

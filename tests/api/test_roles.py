@@ -151,5 +151,20 @@ def test_everyone_lists_every_capability_with_its_label_area_and_whether_lockgat
         "area": "People",
         "description": CAPABILITIES[Capability.MANAGE_PEOPLE].description,
         "lockgate_name": False,
+        "runs_commands": False,
+        "reaches_networks": None,
     }
     assert by_key["disableAndEnableServers"]["lockgate_name"] is True
+
+
+def test_the_capability_list_says_which_capabilities_run_commands_or_reach_internal_networks(
+    admin: Api,
+) -> None:
+    by_key = {c["key"]: c for c in admin.get("/capabilities").json()["items"]}
+    servers = by_key["basicServerManagement"]
+    assert (servers["runs_commands"], servers["reaches_networks"]) == (
+        True,
+        "LOCKGATE_SERVER_ALLOWED_NETWORKS",
+    )
+    assert by_key["createAndManageApiTokens"]["reaches_networks"] == "LOCKGATE_EGRESS_ALLOWED_NETWORKS"
+    assert [k for k, c in by_key.items() if c["runs_commands"]] == ["basicServerManagement"]

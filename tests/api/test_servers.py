@@ -7,12 +7,14 @@ import sys
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select, update
 
 from lockgate.domain.capabilities import Capability
+from lockgate.settings import Settings
+from lockgate.store.people import bootstrap_super_admin
 from lockgate.store.schema import admin_events, servers
-from lockgate.store.servers import load_config
-from tests.conftest import TEST_VAULT, Api, People, RunningGateway, free_port
+from lockgate.store.servers import SECRETS_PLACE, load_config
+from tests.conftest import TEST_VAULT, Api, People, RunningGateway, free_port, serving
 
 FIXTURE = {
     "transport": "stdio",
@@ -88,7 +90,10 @@ def test_an_update_merges_with_the_stored_server_and_the_revision_follows_the_co
     assert renamed["revision"] == created["revision"]
     moved = admin.patch("/servers/docs", json={"url": "https://docs.example.com/mcp"}).json()
     assert moved["revision"] != created["revision"]
-    assert moved["header_names"] == ["X-Team"]
+    assert (moved["header_names"], moved["dropped_secrets"]) == (
+        [],
+        ["headers.X-Team"],
+    )  # see the moves below
     assert moved["version"] == 3
 
 
@@ -163,8 +168,7 @@ def test_a_member_sees_only_servers_on_the_gateways_their_teams_are_granted(
     assert [s["name"] for s in ada.get("/servers").json()["items"]] == ["wiki"]
     assert ada.get("/servers/wiki").status_code == 200
     refused = ada.get("/servers/payroll")
-    assert refused.status_code == 403
-    assert refused.json()["error"]["capability"] == "viewAllServers"
+    assert (refused.status_code, refused.json()["error"]["message"]) == (404, "no server named 'payroll'")
     people.role("Gateway user", [Capability.VIEW_AND_USE_ALL_GATEWAYS])
     gus = people.user("gus@example.com", "Gateway user")
     assert [s["name"] for s in gus.get("/servers").json()["items"]] == ["payroll", "wiki"]
@@ -173,7 +177,7 @@ def test_a_member_sees_only_servers_on_the_gateways_their_teams_are_granted(
     assert [s["name"] for s in ida.get("/servers").json()["items"]] == ["payroll", "unassigned", "wiki"]
 
 
-def test_a_server_manager_cannot_change_a_server_outside_their_teams_gateways(
+def test_a_server_outside_ones_teams_gateways_answers_the_same_404_as_a_nonexistent_one(
     admin: Api, people: People
 ) -> None:
     add(admin, "payroll")
@@ -187,8 +191,12 @@ def test_a_server_manager_cannot_change_a_server_outside_their_teams_gateways(
         sam.delete("/servers/payroll"),
         sam.get("/servers/payroll/features"),
     ):
-        assert refused.status_code == 403
-        assert refused.json()["error"]["capability"] == "viewAllServers"
+        ghost = admin.get("/servers/ghost").json()["error"]
+        assert refused.status_code == 404
+        assert refused.json()["error"] | {"correlation_id": ""} == ghost | {
+            "message": "no server named 'payroll'",
+            "correlation_id": "",
+        }
     assert admin.get("/servers/payroll").json()["version"] == 1
 
 
@@ -255,12 +263,14 @@ def test_the_features_preview_lists_what_the_live_server_offers(admin: Api, lock
     assert features["resource_templates"] == []
 
 
-def test_an_unreachable_server_gives_a_502_naming_it(admin: Api) -> None:
-    add(admin, "down", transport="http", url=f"http://127.0.0.1:{free_port()}/mcp")
+def test_an_unreachable_server_gives_a_502_naming_it_but_not_its_address(admin: Api) -> None:
+    port = free_port()
+    add(admin, "down", transport="http", url=f"http://127.0.0.1:{port}/mcp")
     answer = admin.get("/servers/down/features")
     assert answer.status_code == 502
     assert answer.json()["error"]["code"] == "upstream_unavailable"
-    assert "'down'" in answer.json()["error"]["message"]
+    message = answer.json()["error"]["message"]
+    assert "'down'" in message and "127.0.0.1" not in message and str(port) not in message
 
 
 def test_a_disabled_server_is_not_contacted_for_a_preview(admin: Api) -> None:
@@ -305,3 +315,174 @@ def test_a_pre_registered_oauth_client_secret_is_write_only_and_sealed(
     stdio = admin.post("/servers", json={"name": "local", **FIXTURE, "oauth_client_id": "x"})
     assert stdio.status_code == 400
     assert planted not in str([tuple(e) for e in events_of(lockgate, "server")])
+
+
+def test_a_server_stored_with_a_header_that_is_now_refused_can_be_fixed_by_an_update(
+    admin: Api, lockgate: RunningGateway
+) -> None:
+    admin.post("/servers", json={"name": "docs", "transport": "http", "url": "https://docs.example.com/mcp"})
+    with lockgate.engine.begin() as conn:  # as a row stored before headers were checked holds it
+        sealed = TEST_VAULT.seal({"env": {}, "headers": {"X-Static": "a\r\nHost: evil"}}, SECRETS_PLACE)
+        config = {"url": "https://docs.example.com/mcp", "env": [], "headers": ["X-Static"]}
+        conn.execute(update(servers).where(servers.c.name == "docs").values(secrets=sealed, config=config))
+    fixed = admin.patch("/servers/docs", json={"headers": {"X-Static": "fine"}})
+    assert fixed.status_code == 200, fixed.text
+    refused = admin.patch("/servers/docs", json={"headers": {"X-Static": "a\nb"}})
+    assert refused.status_code == 400 and "X-Static" in refused.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/",
+        "http://10.0.0.5:8080/mcp",
+        "https://192.168.1.10/mcp",
+        "http://[::ffff:169.254.169.254]/",
+        "http://0.0.0.0:8080/mcp",
+    ],
+)
+def test_a_server_url_at_a_link_local_or_private_address_is_a_422_naming_the_policy(
+    admin: Api, url: str
+) -> None:
+    refused = admin.post("/servers", json={"name": "inside", "transport": "http", "url": url})
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert (error["code"], error["field"]) == ("unprocessable_content", "url")
+    assert "LOCKGATE_SERVER_ALLOWED_NETWORKS" in error["message"]
+    assert admin.get("/servers/inside").status_code == 404
+
+
+def test_moving_a_server_to_a_refused_address_is_a_422_on_every_surface_and_changes_nothing(
+    admin: Api,
+) -> None:
+    add(admin, "remote")
+    moved = admin.patch("/servers/remote", json={"url": "http://169.254.169.254/"})
+    assert moved.status_code == 422
+    switched = admin.patch("/servers/remote", json={"transport": "sse", "url": "http://10.1.2.3/sse"})
+    assert switched.status_code == 422
+    declared = {"servers": [{"name": "remote", "transport": "http", "url": "http://172.16.0.1/mcp"}]}
+    for step in ("plan", "apply"):
+        answer = admin.post(f"/declaration/{step}", json={"declaration": declared})
+        assert answer.status_code == 422, answer.text
+        assert "'remote'" in answer.json()["error"]["message"]
+    assert admin.get("/servers/remote").json()["version"] == 1
+
+
+def test_loopback_servers_are_allowed_by_default_and_private_ones_once_their_network_is_listed(
+    settings: Settings, engine: Engine
+) -> None:
+    listed = settings.model_copy(update={"server_allowed_networks": ["10.0.0.0/8"]})
+    with serving(listed, engine) as running:
+        token = bootstrap_super_admin(engine, listed.key_bytes(), "admin@example.com")
+        assert token is not None
+        admin = Api(running.api_url, token)
+        assert add(admin, "inside", transport="http", url="http://10.0.0.5/mcp")["url"]
+        loopback = admin.post(
+            "/servers", json={"name": "local", "transport": "http", "url": "http://[::1]:9/"}
+        )
+        assert loopback.status_code == 422  # the list replaces the default: loopback is no longer in it
+        link_local = admin.post(
+            "/servers", json={"name": "meta", "transport": "sse", "url": "http://169.254.169.254/"}
+        )
+        assert link_local.status_code == 422
+
+
+def test_loopback_and_named_server_urls_are_saved_under_the_default_policy(admin: Api) -> None:
+    for name, url in (
+        ("loopback", "http://127.0.0.1:9/mcp"),
+        ("six", "http://[::1]:9/mcp"),
+        ("localhost", "http://localhost:9/mcp"),
+        ("named", "https://mcp.example.com/mcp"),  # names are judged at connect time, after resolution
+    ):
+        assert add(admin, name, transport="http", url=url)["url"] == url
+
+
+def moved_world(admin: Api) -> None:
+    """Server ``remote`` with two secret headers and an OAuth client secret, and two identities."""
+    oauth = {"oauth_client_id": "lockgate", "oauth_client_secret": "client-secret-planted"}
+    headers = {"Authorization": "Bearer planted-header", "X-Tenant": "acme"}
+    add(admin, "remote", **REMOTE, headers=headers, **oauth)
+    for name in ("bot", "reader"):
+        created = admin.post(
+            "/identities", json={"server": "remote", "name": name, "headers": {"X-Key": "k"}}
+        )
+        assert created.status_code == 201, created.text
+
+
+def stored_config(lockgate: RunningGateway, name: str) -> dict[str, Any]:
+    with lockgate.engine.connect() as conn:
+        row = conn.execute(select(servers).where(servers.c.name == name)).one()
+    return load_config(row, TEST_VAULT)
+
+
+def test_moving_a_server_to_another_url_drops_its_secrets_and_identities_and_says_so(
+    admin: Api, lockgate: RunningGateway
+) -> None:
+    moved_world(admin)
+    moved = admin.patch("/servers/remote", json={"url": "https://attacker.example/mcp"})
+    assert moved.status_code == 200, moved.text
+    answer = moved.json()
+    assert answer["dropped_secrets"] == ["headers.Authorization", "headers.X-Tenant", "oauth_client_secret"]
+    assert answer["dropped_identities"] == ["bot", "reader"]
+    assert (answer["header_names"], answer["oauth_client_secret_set"]) == ([], False)
+    config = stored_config(lockgate, "remote")
+    assert config["headers"] == {} and "oauth_client_secret" not in config
+    assert admin.get("/identities/bot").status_code == 404
+    assert admin.get("/identities", params={"server": "remote"}).json()["items"] == []
+    deleted = [(e.name, e.after) for e in events_of(lockgate, "identity") if e.before is not None]
+    assert deleted == [("bot", None), ("reader", None)]
+
+
+def test_a_move_keeps_the_secrets_given_again_with_it(admin: Api, lockgate: RunningGateway) -> None:
+    moved_world(admin)
+    headers = {"Authorization": "Bearer for-the-new-url"}
+    moved = admin.patch("/servers/remote", json={"url": "https://new.example/mcp", "headers": headers})
+    assert moved.json()["dropped_secrets"] == ["oauth_client_secret"]
+    assert moved.json()["dropped_identities"] == ["bot", "reader"]
+    assert stored_config(lockgate, "remote")["headers"] == headers
+
+
+def test_an_edit_that_keeps_the_destination_keeps_the_secrets_and_identities(
+    admin: Api, lockgate: RunningGateway
+) -> None:
+    moved_world(admin)
+    renamed = admin.patch("/servers/remote", json={"name": "renamed", "oauth_scopes": "read"})
+    assert (renamed.json()["dropped_secrets"], renamed.json()["dropped_identities"]) == ([], [])
+    assert stored_config(lockgate, "renamed")["headers"]["Authorization"] == "Bearer planted-header"
+    assert admin.get("/identities/bot").json()["server"] == "renamed"
+
+
+def test_a_stdio_server_running_another_command_or_args_drops_its_env(
+    admin: Api, lockgate: RunningGateway
+) -> None:
+    add(admin, "local", **FIXTURE, env={"API_KEY": "planted-env"})
+    for change in ({"args": ["-c", "import os; print(os.environ)"]}, {"command": "/bin/sh"}):
+        add_back = admin.patch("/servers/local", json={"env": {"API_KEY": "planted-env"}})
+        assert add_back.json()["dropped_secrets"] == []
+        moved = admin.patch("/servers/local", json=change)
+        assert moved.json()["dropped_secrets"] == ["env.API_KEY"], change
+        assert stored_config(lockgate, "local")["env"] == {}
+
+
+def test_a_declaration_that_moves_a_server_needs_its_secrets_again_and_drops_its_identities(
+    admin: Api, lockgate: RunningGateway
+) -> None:
+    moved_world(admin)
+    declared: dict[str, Any] = {
+        "name": "remote",
+        "transport": "http",
+        "url": "https://attacker.example/mcp",
+        "headers": {"Authorization": None},  # null: keep the stored value
+    }
+    kept = admin.post("/declaration/apply", json={"declaration": {"servers": [declared]}})
+    assert kept.status_code == 400, kept.text
+    assert kept.json()["error"]["message"].startswith("servers.0.headers.Authorization:")
+    assert stored_config(lockgate, "remote")["url"] == REMOTE["url"]
+    declared["headers"] = {"Authorization": "Bearer for-the-new-url"}
+    applied = admin.post("/declaration/apply", json={"declaration": {"servers": [declared]}})
+    assert applied.status_code == 200, applied.text
+    assert stored_config(lockgate, "remote")["headers"] == declared["headers"]
+    assert admin.get("/identities/bot").status_code == 404
+    deleted = [e.name for e in events_of(lockgate, "identity") if e.after is None]
+    assert deleted == ["bot", "reader"]

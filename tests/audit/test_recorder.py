@@ -1,16 +1,18 @@
-"""The audit recorder: legs are buffered, redacted and written in batches; nothing is silently dropped."""
+"""The audit recorder: legs are buffered, redacted and written in batches; nothing is silently dropped,
+nothing one leg does holds up the others, and a failing store refuses new messages instead of hanging."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import anyio
 import orjson
 import pytest
 
-from lockgate.audit.recorder import AuditRecorder, Leg
-from lockgate.domain.audit import AuditEntry
+from lockgate.audit.recorder import FAILING_AFTER, AuditRecorder, AuditState, AuditUnavailableError, Leg
+from lockgate.domain.audit import DEGRADED_FIELD_CHARS, AuditEntry
 from lockgate.domain.redaction import REDACTED
 
 DEADLINE = 5.0
@@ -18,17 +20,21 @@ SECRETS = ("Bearer sk-live-1", "hunter2", "cs-secret-2", "at-nested-3", "session
 
 
 class FakeStore:
-    """A save function (called from a worker thread) that keeps every batch it is given."""
+    """A save function (called from a worker thread) that keeps every batch it is given. It fails
+    every call while ``down`` (an outage, a full disk) and any batch holding a row ``refuses``."""
 
-    def __init__(self, failures: int = 0) -> None:
+    def __init__(self, refuses: Callable[[AuditEntry], bool] = lambda _entry: False) -> None:
         self.batches: list[list[AuditEntry]] = []
-        self.failures = failures
+        self.refuses = refuses
+        self.down = False
         self.calls = 0
 
     def save(self, entries: Sequence[AuditEntry]) -> None:
         self.calls += 1
-        if self.calls <= self.failures:
-            raise OSError("database is down")
+        if self.down:
+            raise OSError("database or disk is full")
+        if any(self.refuses(entry) for entry in entries):
+            raise ValueError("a string literal cannot contain NUL (0x00) characters")
         self.batches.append(list(entries))
 
     @property
@@ -157,18 +163,136 @@ async def test_a_body_with_an_escaped_secret_key_is_redacted() -> None:
     assert "hunter2" not in (store.entries[0].body or "")
 
 
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": True}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+def _degraded(entry: AuditEntry) -> dict[str, Any]:
+    assert entry.body is not None
+    note: dict[str, Any] = orjson.loads(entry.body)
+    assert "degraded" in note, entry.body
+    return note
+
+
 @pytest.mark.anyio
-async def test_a_failing_save_keeps_the_legs_and_retries_them() -> None:
-    store = FakeStore(failures=2)
-    recorder = AuditRecorder(store.save, batch_size=10, flush_interval=0)
-    for leg in _legs(3):
-        recorder.record(leg)
+async def test_a_body_nested_too_deep_to_serialize_is_stored_degraded_without_holding_up_its_batch() -> None:
+    store = FakeStore()
+    recorder = AuditRecorder(store.save)
+    deep_raw = b'{"a":' * 299 + b'{"token":"at-nested-3"}' + b"}" * 299  # parses (1024), cannot be written
+    recorder.record(
+        Leg("c0", "mcp_response_success", body={"jsonrpc": "2.0", "id": 1, "result": _nested(300)})
+    )
+    recorder.record(Leg("c1", "proxy_request_success", body=deep_raw))
+    recorder.record(Leg("c2", "proxy_request_success", body=b'{"jsonrpc": "2.0", "id": 2}'))
+
+    with anyio.fail_after(DEADLINE):
+        await recorder.flush()
+
+    assert [e.correlation_id for e in store.entries] == ["c0", "c1", "c2"]
+    assert "could not be serialized" in _degraded(store.entries[0])["degraded"]
+    assert "at-nested-3" not in (store.entries[1].body or "")
+    _degraded(store.entries[1])
+    assert store.entries[2].body == '{"jsonrpc": "2.0", "id": 2}'
+    assert (recorder.stats.written, recorder.stats.write_failures) == (3, 0)
+
+
+@pytest.mark.anyio
+async def test_a_row_the_store_refuses_is_stored_degraded_and_the_rest_of_its_batch_verbatim() -> None:
+    store = FakeStore(refuses=lambda entry: "\x00" in (entry.method or ""))
+    recorder = AuditRecorder(store.save, batch_size=8)
+    for i in range(8):
+        method = "tools/\x00call" if i == 5 else "tools/list"
+        recorder.record(Leg(f"c{i}", "proxy_request_success", method=method, body=b'{"jsonrpc": "2.0"}'))
+
+    with anyio.fail_after(DEADLINE):
+        await recorder.flush()
+
+    assert [e.correlation_id for e in store.entries] == [f"c{i}" for i in range(8)]
+    refused = store.entries[5]
+    assert refused.method == "tools/\\x00call"
+    assert "the store refused this leg" in _degraded(refused)["degraded"]
+    assert all(e.body == '{"jsonrpc": "2.0"}' for i, e in enumerate(store.entries) if i != 5)
+    assert (recorder.stats.written, recorder.stats.degraded, recorder.stats.write_failures) == (8, 1, 0)
+
+
+@pytest.mark.anyio
+async def test_what_a_caller_not_authenticated_sent_is_stored_as_a_bounded_note() -> None:
+    store = FakeStore()
+    recorder = AuditRecorder(store.save)
+    large = b'{"jsonrpc": "2.0", "method": "tools/call", "params": {"blob": "' + b"A" * 500_000 + b'"}}'
+    headers = [(f"x-h{i}", "v" * 100_000) for i in range(1_000)]
+    recorder.record(
+        Leg("c0", "proxy_request_success", method="m" * 100_000, body=large, headers=headers, trusted=False)
+    )
+    recorder.record(
+        Leg("c1", "proxy_request_success", body=b'{"params": {"password": "hunter2"}}', trusted=False)
+    )
 
     await recorder.flush()
 
-    assert recorder.stats.write_failures == 2
-    assert recorder.stats.written == 3
+    first, second = store.entries
+    assert len(first.body or "") < 2_000
+    assert len(first.method or "") == DEGRADED_FIELD_CHARS
+    assert len(first.headers or "") < 64 * 2 * (DEGRADED_FIELD_CHARS + 8)
+    note = _degraded(first)
+    assert note["bytes"] == len(large)
+    assert note["head"].startswith('{"jsonrpc": "2.0", "method": "tools/call"')
+    assert "head" not in _degraded(second)  # its head may hold a secret: only the size is kept
+    assert "hunter2" not in (second.body or "")
+
+
+@pytest.mark.anyio
+async def test_a_store_outage_keeps_the_legs_refuses_new_messages_and_writes_them_once_it_recovers() -> None:
+    store = FakeStore()
+    store.down = True
+    recorder = AuditRecorder(store.save, batch_size=2, flush_interval=0.001)
+    for leg in _legs(3):
+        recorder.record(leg)
+
+    with pytest.raises(AuditUnavailableError):
+        await recorder.flush(deadline=0)  # one attempt
+    assert recorder.state is AuditState.DEGRADED
+    assert await recorder.admit() is None  # one failure may pass: messages are still taken
+    for _ in range(FAILING_AFTER - 1):
+        with pytest.raises(AuditUnavailableError):
+            await recorder.flush(deadline=0)
+
+    assert recorder.state is AuditState.FAILING
+    assert recorder.backlog == 3
+    with anyio.fail_after(0.5):  # at once, not after a wait
+        assert await recorder.admit() == "audit unavailable: the audit store is failing"
+    assert recorder.stats.refused == 1
+    assert recorder.stats.write_failures == FAILING_AFTER
+
+    store.down = False
+    with anyio.fail_after(DEADLINE):
+        await recorder.flush()
+
+    assert recorder.state is AuditState.OK
+    assert recorder.backlog == 0
+    assert await recorder.admit() is None
     assert [e.correlation_id for e in store.entries] == ["c0", "c1", "c2"]
+    assert recorder.stats.degraded == 0
+
+
+@pytest.mark.anyio
+async def test_close_returns_the_legs_it_could_not_write_within_its_deadline() -> None:
+    store = FakeStore()
+    store.down = True
+    recorder = AuditRecorder(store.save, flush_interval=0.001)
+    recorder.start()
+    for leg in _legs(3):
+        recorder.record(leg)
+
+    with anyio.fail_after(DEADLINE):
+        unwritten = await recorder.close(deadline=0.05)
+
+    assert [e.correlation_id for e in unwritten] == ["c0", "c1", "c2"]
+    assert recorder.backlog == 0
+    assert recorder.stats.written == 0
 
 
 @pytest.mark.anyio
@@ -180,39 +304,26 @@ async def test_close_flushes_everything_still_buffered() -> None:
         recorder.record(leg)
 
     with anyio.fail_after(DEADLINE):
-        await recorder.close()
+        assert await recorder.close() == []
 
     assert [e.correlation_id for e in store.entries] == ["c0", "c1", "c2"]
     assert recorder.stats.written == 3
 
 
 @pytest.mark.anyio
-async def test_close_raises_rather_than_drop_legs_it_cannot_write() -> None:
-    store = FakeStore(failures=1_000)
-    recorder = AuditRecorder(store.save, flush_interval=0)
-    recorder.record(_legs(1)[0])
-
-    with anyio.fail_after(DEADLINE), pytest.raises(OSError):
-        await recorder.close()
-
-    assert recorder.stats.write_failures >= 1
-    assert recorder.stats.written == 0
-
-
-@pytest.mark.anyio
-async def test_wait_for_room_passes_at_once_below_max_pending() -> None:
+async def test_admit_passes_at_once_below_max_pending() -> None:
     recorder = AuditRecorder(FakeStore().save, max_pending=3)
     for leg in _legs(2):
         recorder.record(leg)
 
     with anyio.fail_after(DEADLINE):
-        await recorder.wait_for_room()
+        assert await recorder.admit() is None
 
     assert recorder.stats.backpressure_waits == 0
 
 
 @pytest.mark.anyio
-async def test_a_full_backlog_holds_new_messages_until_the_writer_catches_up() -> None:
+async def test_a_full_backlog_holds_a_new_message_until_the_writer_makes_room() -> None:
     store = FakeStore()
     entered, release = threading.Event(), threading.Event()
 
@@ -221,11 +332,12 @@ async def test_a_full_backlog_holds_new_messages_until_the_writer_catches_up() -
         release.wait(DEADLINE)
         store.save(entries)
 
-    recorder = AuditRecorder(slow_save, batch_size=2, max_pending=4, flush_interval=3600)
+    recorder = AuditRecorder(slow_save, batch_size=2, max_pending=4, flush_interval=3600, room_wait=DEADLINE)
+    admitted: list[str | None] = []
     room_given = anyio.Event()
 
     async def next_message() -> None:
-        await recorder.wait_for_room()
+        admitted.append(await recorder.admit())
         room_given.set()
 
     recorder.start()
@@ -238,13 +350,55 @@ async def test_a_full_backlog_holds_new_messages_until_the_writer_catches_up() -
                 assert await anyio.to_thread.run_sync(entered.wait, DEADLINE)
 
                 assert not room_given.is_set()  # the writer is stuck in save: no room yet
+                assert recorder.backlog == 4  # the batch being written still counts
+                assert recorder.state is AuditState.FAILING
                 assert recorder.stats.backpressure_waits == 1
 
                 release.set()
                 await room_given.wait()
+        assert admitted == [None]
         assert recorder.stats.written >= 2
     finally:
         release.set()
         with anyio.fail_after(DEADLINE):
             await recorder.close()
     assert [e.correlation_id for e in store.entries] == ["c0", "c1", "c2", "c3"]
+
+
+@pytest.mark.anyio
+async def test_a_full_backlog_the_writer_cannot_empty_refuses_a_new_message_after_room_wait() -> None:
+    release = threading.Event()
+    recorder = AuditRecorder(
+        lambda _entries: release.wait(DEADLINE) and None,
+        batch_size=2,
+        max_pending=4,
+        flush_interval=3600,
+        room_wait=0.05,
+    )
+    recorder.start()
+    try:
+        for leg in _legs(4):
+            recorder.record(leg)
+        with anyio.fail_after(DEADLINE):
+            reason = await recorder.admit()
+        assert reason == "audit unavailable: 4 legs wait to be written"
+        assert recorder.stats.refused == 1
+    finally:
+        release.set()
+        with anyio.fail_after(DEADLINE):
+            await recorder.close()
+
+
+@pytest.mark.anyio
+async def test_a_store_that_is_down_is_known_after_four_calls_whatever_the_batch_size() -> None:
+    store = FakeStore()
+    store.down = True
+    recorder = AuditRecorder(store.save, batch_size=1000)
+    for leg in _legs(1000):
+        recorder.record(leg)
+
+    with pytest.raises(AuditUnavailableError):
+        await recorder.flush(deadline=0)
+
+    assert store.calls == 4  # the batch, its first row, that row once more, that row degraded
+    assert recorder.backlog == 1000

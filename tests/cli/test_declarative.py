@@ -11,11 +11,12 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from lockgate.cli import app
+from lockgate.domain.capabilities import Capability
 from lockgate.settings import Settings
 from lockgate.store.engine import open_engine
 from lockgate.store.schema import servers
 from lockgate.store.servers import load_config
-from tests.conftest import TEST_MASTER_KEY, TEST_VAULT, Api, RunningGateway
+from tests.conftest import TEST_MASTER_KEY, TEST_VAULT, Api, People, RunningGateway
 
 SECRET = "sk-live-planted"
 DECLARATION = """
@@ -161,6 +162,26 @@ def test_plan_and_apply_work_against_a_running_server_with_its_permissions(
         app, ["--url", f"http://127.0.0.1:{lockgate.port}", "--token", "lgp_nope", "export"]
     )
     assert refused.exit_code == 1 and "unknown, revoked or expired" in refused.output
+
+
+def test_apply_refuses_to_edit_a_server_the_caller_does_not_see(
+    lockgate: RunningGateway, admin: Api, people: People, tmp_path: Path
+) -> None:
+    admin.post(
+        "/servers", json={"name": "theirs", "transport": "http", "url": "https://theirs.example.com/mcp"}
+    )
+    needs = [Capability.EXPORT_AND_APPLY_CONFIGURATION, Capability.BASIC_SERVER_MANAGEMENT]
+    carol = people.user("carol@example.com", people.role("Configurator", needs))
+    (tmp_path / "hijack.yaml").write_text(
+        "servers:\n  - {name: theirs, transport: http, url: 'https://attacker.example/mcp'}\n"
+    )
+    remote = ["--url", f"http://127.0.0.1:{lockgate.port}", "--token", carol.token]
+
+    refused = CliRunner().invoke(app, [*remote, "apply", "-f", str(tmp_path / "hijack.yaml")])
+
+    assert refused.exit_code == 1, refused.output
+    assert "no server named 'theirs'" in refused.output  # as for a server that does not exist
+    assert admin.get("/servers/theirs").json()["url"] == "https://theirs.example.com/mcp"
 
 
 OAUTH_DECLARATION = """

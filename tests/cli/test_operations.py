@@ -11,6 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 import typer
+import yaml
 from click.testing import Result
 from typer.testing import CliRunner
 
@@ -130,6 +131,20 @@ def test_a_member_is_refused_with_exit_1_and_the_capability_on_stderr(
 def test_a_bad_value_is_refused_with_exit_1_naming_the_field(cli: Cli) -> None:
     refused = cli("gateways", "create", "no spaces", code=1)
     assert refused.stderr.startswith("error: name: String should match pattern")
+
+
+def test_an_identity_cannot_set_ld_preload_or_a_crlf_header_from_the_cli(cli: Cli) -> None:
+    cli("servers", "create", "local", "stdio", "--command", "python", "--identity-env", "API_TOKEN")
+    cli("servers", "create", "docs", "http", "--url", "https://docs.example.com/mcp")
+    preload = cli("identities", "create", "local", "--header", "LD_PRELOAD=/tmp/x.so", code=1)
+    assert preload.stderr.startswith("error: environment variable 'LD_PRELOAD' configures a loader")
+    undeclared = cli("identities", "create", "local", "--header", "OTHER_TOKEN=k", code=1)
+    assert "'OTHER_TOKEN' is not one this server's identities may set" in undeclared.stderr
+    denied = cli("servers", "update", "local", "--identity-env", "NODE_OPTIONS", code=1)
+    assert "NODE_OPTIONS" in denied.stderr
+    injected = cli("identities", "create", "docs", "--header", "X-Key=k\r\nHost: evil", code=1)
+    assert "control character" in injected.stderr and "evil" not in injected.stderr
+    cli("identities", "create", "local", "--header", "API_TOKEN=k")
 
 
 def test_a_change_from_a_stale_version_is_refused_and_changes_nothing(cli: Cli) -> None:
@@ -282,6 +297,17 @@ def test_path_arguments_complete_resource_names_from_the_list_operation_on_eithe
         assert completed.output.split() == ["engineering"]
 
 
+def test_lockgate_me_shows_who_you_are_without_a_subcommand(remote: Cli) -> None:
+    remote("teams", "create", "platform")
+    remote("teams", "add-member", "platform", "admin@example.com")
+    me = shown(remote("me"))
+    assert (me["email"], me["role"], me["teams"]) == ("admin@example.com", "Super admin", "platform")
+    assert "managePeople" in me["capabilities"].split(", ")
+    assert orjson.loads(remote("me", "-o", "json").stdout) == orjson.loads(
+        remote("me", "get", "-o", "json").stdout
+    )
+
+
 def test_the_shell_completion_script_is_shown(local: Cli) -> None:
     assert "_LOCKGATE_COMPLETE=complete_bash" in local("--show-completion", "bash").stdout
 
@@ -294,3 +320,18 @@ def test_every_operation_of_the_table_makes_a_command_with_its_summary(operation
     listing = CliRunner().invoke(generated, [operation.group, "--help"])
     assert listing.exit_code == 0 and operation.summary in listing.output
     assert CliRunner().invoke(generated, [operation.group, operation.command, "--help"]).exit_code == 0
+
+
+def test_server_features_are_one_narrow_table_in_a_fixed_column_order_and_whole_in_json_or_yaml(
+    lockgate: RunningGateway, remote: Cli, sdk_http_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lockgate.declare({"servers": [{"name": "fixture", "transport": "http", "url": sdk_http_url}]})
+    monkeypatch.setenv("COLUMNS", "80")
+    lines = remote("servers", "features", "fixture").stdout.splitlines()
+    assert lines[0].split() == ["KIND", "NAME", "TITLE", "DESCRIPTION"]
+    assert max(len(line) for line in lines) <= 80
+    kinds = [line.split()[0] for line in lines[1:]]
+    assert kinds[0] == "tool" and kinds == sorted(kinds, key=["tool", "prompt", "resource"].index)
+    whole = orjson.loads(remote("servers", "features", "fixture", "-o", "json").stdout)
+    assert yaml.safe_load(remote("servers", "features", "fixture", "-o", "yaml").stdout) == whole
+    assert "inputSchema" in whole["tools"][0] and "inputSchema" not in "\n".join(lines)

@@ -212,3 +212,26 @@ def test_oauth_client_settings_are_for_remote_servers_and_a_secret_needs_its_cli
     data = _valid()
     data["servers"][1]["oauth_client_secret"] = "s"
     assert "'oauth_client_secret' needs 'oauth_client_id'" in str(_refusal(data))
+
+
+@pytest.mark.parametrize(
+    ("server", "culprit"),
+    [
+        ({"transport": "stdio", "command": "x", "identity_env": ["LD_PRELOAD"]}, "LD_PRELOAD"),
+        ({"transport": "stdio", "command": "x", "identity_env": ["NODE_OPTIONS"]}, "NODE_OPTIONS"),
+        ({"transport": "stdio", "command": "x", "identity_env": ["KEY"], "env": {"KEY": "v"}}, "both"),
+        ({"transport": "stdio", "command": "x", "env": {"KEY": "a\nb"}}, "control character"),
+        ({"transport": "http", "url": "https://x.example", "identity_env": ["KEY"]}, "identity_env"),
+        ({"transport": "http", "url": "https://x.example", "headers": {"X-K": "a\r\nHost: y"}}, "X-K"),
+        ({"transport": "http", "url": "https://x.example", "headers": {"Host": "y"}}, "Host"),
+    ],
+)
+def test_a_declared_server_goes_through_the_upstream_validator(server: dict[str, Any], culprit: str) -> None:
+    refused = _refusal({"servers": [{"name": "s", **server}]})
+    assert culprit in str(refused)
+
+
+def test_a_declared_stdio_server_names_the_variables_its_identities_fill() -> None:
+    declared = {"name": "s", "transport": "stdio", "command": "x", "identity_env": ["B_TOKEN", "A_TOKEN"]}
+    [server] = Declaration.model_validate({"servers": [declared]}).servers
+    assert server.config()["identity_env"] == ["A_TOKEN", "B_TOKEN"]

@@ -7,6 +7,7 @@ import pytest
 
 from lockgate.domain.redaction import (
     REDACTED,
+    is_secret_header,
     is_secret_key,
     may_hold_secret_keys,
     redact,
@@ -42,6 +43,13 @@ SECRET_KEYS = [
     "refresh-token",
     "idToken",
     "DB_PASSWORD",
+    "x_custom_auth",
+    "customAuth",
+    "webhook_signature",
+    "sessionId",
+    "aws_secret_key",
+    "accessKey",
+    "session_cookie",
 ]
 
 ORDINARY_KEYS = [
@@ -137,6 +145,46 @@ def test_secret_headers_are_redacted_and_others_kept() -> None:
         "Content-Type": "application/json",
         "Mcp-Method": "tools/call",
     }
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "X-Custom-Auth",
+        "X-Upstream-Token",
+        "X-Hub-Signature-256",
+        "X-Session",
+        "X-Service-Credential",
+        "X-Access-Key",
+        "X-Passcode",
+        "X-Secret",
+        "x_custom_auth",
+        "X-AUTH",
+    ],
+)
+def test_a_header_whose_name_contains_an_auth_like_word_is_redacted(name: str) -> None:
+    assert is_secret_header(name)
+    assert redact_headers([(name, "planted-value"), ("Accept", "*/*")]) == {name: REDACTED, "Accept": "*/*"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Content-Type",
+        "Content-Length",
+        "Accept",
+        "User-Agent",
+        "Host",
+        "Keep-Alive",
+        "Mcp-Protocol-Version",
+        "Mcp-Method",
+        "Mcp-Name",
+        "Traceparent",
+        "X-Correlation-Id",
+    ],
+)
+def test_an_ordinary_header_is_kept(name: str) -> None:
+    assert not is_secret_header(name)
 
 
 def _bodies_holding(key: str) -> list[bytes]:

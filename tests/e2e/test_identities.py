@@ -12,7 +12,7 @@ from mcp.shared.exceptions import MCPError
 from sqlalchemy import select
 
 from lockgate.domain.model import Availability, IdentityKind
-from lockgate.store.identities import create_identity
+from lockgate.store.identities import create_identity, fetch_identity, save_identity_headers
 from lockgate.store.people import ensure_user
 from lockgate.store.schema import servers
 from tests.conftest import TEST_VAULT, Api, RunningGateway, mcp_client
@@ -140,3 +140,22 @@ async def test_disabling_the_shared_identity_refuses_everyone_on_that_assignment
     data = await _refusal(gateway, bob, "bot__headers")
     assert data["reason"] == "identity_disabled" and "connect_url" not in data
     assert (await _seen(gateway, bob, "mine__headers"))["x-api-key"] == "bob-key"
+
+
+@pytest.mark.parametrize(
+    "headers", [{"X-Api-Key": "alice-key\r\nX-Injected: 1"}, {"Host": "attacker.example"}]
+)
+async def test_an_identity_stored_with_an_unsendable_header_is_refused_not_sent(
+    gateway: RunningGateway, headers: dict[str, str]
+) -> None:
+    # as a row stored before values were checked holds it
+    with gateway.engine.begin() as conn:
+        save_identity_headers(conn, TEST_VAULT, fetch_identity(conn, "alice/fixture"), headers)
+    alice = gateway.token(HOST, "g", "alice@example.com")
+    async with mcp_client(gateway.url("g"), alice) as client:
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("mine__headers", {})
+        assert (await client.call_tool("bot__headers", {})).is_error is False  # the shared one still goes
+    assert refused.value.error.code == -32014
+    assert refused.value.error.data["reason"] == "identity_invalid"
+    assert "alice-key" not in refused.value.error.message and "cannot be sent" in refused.value.error.message

@@ -308,5 +308,5 @@ def test_reapplying_a_declaration_updates_assignments_in_place_and_keeps_users_c
     declare({"server": "github", "name": "bot", "identity_scheme": "shared", "identity": "bot"})
     with engine.connect() as conn:
         assert conn.execute(select(identity_choices)).all() == []  # its assignment is gone
-    with pytest.raises(ValueError, match="private"):
+    with pytest.raises(NotFoundError, match="no global identity of this server"):  # a private one
         declare({"server": "github", "identity_scheme": "shared", "identity": mine.name})

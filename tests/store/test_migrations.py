@@ -10,7 +10,17 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, func, insert, select, text
 
 from lockgate.store.engine import _alembic_config, open_engine, upgrade
-from lockgate.store.schema import api_tokens, connections, hosts, metadata, servers
+from lockgate.store.schema import (
+    admin_events,
+    api_tokens,
+    connections,
+    gateways,
+    hosts,
+    metadata,
+    roles,
+    servers,
+    users,
+)
 from lockgate.store.servers import load_config
 from tests.conftest import TEST_VAULT
 
@@ -98,9 +108,87 @@ def test_downgrading_from_tokens_hosts_keeps_every_host_connection_and_token(tmp
         ):
             conn.execute(text(statement), {"member": member} if ":member" in statement else {})
 
-    command.downgrade(_alembic_config(engine, TEST_VAULT), "0003")
+    command.downgrade(_alembic_config(engine, TEST_VAULT), "0004_access_scoping")
 
     with engine.connect() as conn:
         for table in (hosts, connections, api_tokens):
             assert conn.execute(select(func.count()).select_from(table)).scalar() == 1
+    engine.dispose()
+
+
+def test_upgrading_gives_each_token_the_sponsor_it_stands_on_and_admins_view_all_logs(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    command.upgrade(_alembic_config(engine, TEST_VAULT), "0003")
+    with engine.begin() as conn:
+        member = conn.execute(select(roles.c.id).where(roles.c.name == "Member")).scalar_one()
+        for user_id, email in [
+            (1, "ada@example.com"),
+            (2, "bot@agents.lockgate.invalid"),
+            (3, "kim@example.com"),
+        ]:
+            conn.execute(
+                insert(users).values(
+                    id=user_id, email=email, role_id=member, active=True, version=1, created_at=0.0
+                )
+            )
+        conn.execute(
+            insert(hosts).values(
+                id=1, name="bot", kind="token", enabled=True, link_id="l", version=1, created_at=0.0
+            )
+        )
+        conn.execute(
+            insert(gateways).values(
+                id=1, name="g", enabled=True, archived=False, version=1, created_at=0.0, updated_at=0.0
+            )
+        )
+        for connection_id, user_id in [(1, 1), (2, 2)]:
+            conn.execute(
+                insert(connections).values(
+                    id=connection_id, host_id=1, gateway_id=1, user_id=user_id, enabled=True, created_at=0.0
+                )
+            )
+        for token_id, connection_id in [(1, 1), (2, 2), (3, 2)]:
+            conn.execute(
+                insert(api_tokens).values(
+                    id=token_id,
+                    public_id=f"tok_{token_id}",
+                    token_hash=str(token_id),
+                    connection_id=connection_id,
+                    created_at=0.0,
+                )
+            )
+        conn.execute(
+            insert(admin_events).values(
+                correlation_id="c",
+                created_at=0.0,
+                actor="kim@example.com",
+                operation="tokens_create",
+                kind="api_token",
+                name="tok_2",
+                before=None,
+                after={},
+            )
+        )
+        conn.execute(
+            insert(admin_events).values(
+                correlation_id="c",
+                created_at=0.0,
+                actor="operator@host",
+                operation="tokens_create",
+                kind="api_token",
+                name="tok_3",
+                before=None,
+                after={},
+            )
+        )
+
+    upgrade(engine, TEST_VAULT)
+
+    with engine.connect() as conn:
+        sponsors = dict(conn.execute(select(api_tokens.c.public_id, api_tokens.c.sponsor_id)).all())
+        grants = dict(conn.execute(select(roles.c.name, roles.c.capabilities)).all())
+    assert sponsors == {"tok_1": 1, "tok_2": 3, "tok_3": None}  # the person; the minter; the operator
+    assert "viewAllLogs" in grants["Super admin"]
+    assert "viewAllLogs" in grants["Administrator"]
+    assert grants["Member"] == []
     engine.dispose()

@@ -84,7 +84,9 @@ def test_a_queued_delivery_is_due_now_and_its_payload_is_sealed_to_its_row(engin
 def test_the_delivery_commits_or_rolls_back_with_the_token_it_carries(engine: Engine) -> None:
     agent = host_id(engine)
     with pytest.raises(RuntimeError), engine.begin() as conn:
-        _, token = save_token(conn, b"k" * 32, "agent", "g", None, private_identities=False, expires_at=None)
+        _, token = save_token(
+            conn, b"k" * 32, "agent", "g", None, minted_by=None, private_identities=False, expires_at=None
+        )
         outbox.enqueue_token_delivery(conn, TEST_VAULT, agent, data(token))
         raise RuntimeError("the minting transaction fails")
     assert deliveries(engine) == []

@@ -56,6 +56,34 @@ def csrf(page: httpx.Response) -> str:
     return found.group(1)
 
 
+def add_user(
+    engine: Engine,
+    email: str,
+    gateways_: Iterable[str] = (),
+    *,
+    password: str | None = PASSWORD,
+    role: str = "Member",
+    active: bool = True,
+) -> int:
+    """A user of ``role`` on a team of their own granted ``gateways_``, signing in with ``password``."""
+    with engine.begin() as conn:
+        user_id = ensure_user(conn, email)
+        conn.execute(
+            update(users).where(users.c.id == user_id).values(role_id=role_id(conn, role), active=active)
+        )
+        team_id = conn.execute(
+            insert(teams).values(name=f"team-{user_id}", version=1, created_at=time.time())
+        )
+        team = team_id.inserted_primary_key[0]  # type: ignore[index]
+        conn.execute(insert(team_members).values(team_id=team, user_id=user_id))
+        for name in gateways_:
+            gateway_id = conn.execute(select(gateways.c.id).where(gateways.c.name == name)).scalar_one()
+            conn.execute(insert(team_gateways).values(team_id=team, gateway_id=gateway_id))
+        if password is not None:
+            save_password(conn, user_id, password)
+    return user_id
+
+
 @dataclass
 class Browser:
     """One browser: its own cookies, talking to the web app."""
@@ -96,25 +124,11 @@ class WebWorld:
         active: bool = True,
     ) -> int:
         """A user of ``role`` on a team of their own granted ``gateways_``."""
-        with self.engine.begin() as conn:
-            user_id = ensure_user(conn, email)
-            conn.execute(
-                update(users).where(users.c.id == user_id).values(role_id=role_id(conn, role), active=active)
-            )
-            team_id = conn.execute(
-                insert(teams).values(name=f"team-{user_id}", version=1, created_at=time.time())
-            )
-            team = team_id.inserted_primary_key[0]  # type: ignore[index]
-            conn.execute(insert(team_members).values(team_id=team, user_id=user_id))
-            for name in gateways_:
-                gateway_id = conn.execute(select(gateways.c.id).where(gateways.c.name == name)).scalar_one()
-                conn.execute(insert(team_gateways).values(team_id=team, gateway_id=gateway_id))
-            if password is not None:
-                save_password(conn, user_id, password)
-        return user_id
+        return add_user(self.engine, email, gateways_, password=password, role=role, active=active)
 
-    def browser(self) -> Browser:
-        transport = httpx.ASGITransport(app=self.app, client=("203.0.113.7", 50000))
+    def browser(self, address: str = "203.0.113.7") -> Browser:
+        """A browser of its own, at client ``address``."""
+        transport = httpx.ASGITransport(app=self.app, client=(address, 50000))
         browser = Browser(httpx.AsyncClient(transport=transport, base_url=BASE))
         self.browsers.append(browser)
         return browser

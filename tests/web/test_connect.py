@@ -30,7 +30,7 @@ from lockgate.store.schema import (
 from lockgate.web import build_web
 from tests.brokering.fakes import query
 from tests.conftest import TEST_VAULT
-from tests.web.conftest import BASE, KEY, Browser, WebWorld
+from tests.web.conftest import BASE, DECLARATION, KEY, Browser, WebWorld
 
 pytestmark = pytest.mark.anyio
 TOKEN = re.compile(r"\blg_[A-Za-z0-9_-]{43}\b")
@@ -190,10 +190,13 @@ async def test_pasting_a_header_brings_a_private_identity_for_that_server(web: W
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("Host", "evil.example.com", "Lockgate sets Host itself"),
-        ("Bad Name", "x", "Give a header name"),
-        ("X-Key", "", "Give a value on one line"),
-        ("X-Key", "a\nb", "Give a value on one line"),
+        ("Host", "evil.example.com", "header &#39;Host&#39; is set by the gateway itself"),
+        ("Mcp-Method", "tools/call", "header &#39;Mcp-Method&#39; is set by the gateway itself"),
+        ("Proxy-Authorization", "Basic x", "is set by the gateway itself"),
+        ("Bad Name", "x", "is not a header name"),
+        ("X-Key", "", "has an empty value"),
+        ("X-Key", "a\nb", "holds a control character"),
+        ("X-Key", "a\rHost: evil", "holds a control character"),
     ],
 )
 async def test_a_pasted_header_must_be_a_credential_header_on_one_line(
@@ -204,6 +207,32 @@ async def test_a_pasted_header_must_be_a_credential_header_on_one_line(
     assert refused.status_code == 400
     assert message in refused.text
     assert _choices(web) == {}
+
+
+@pytest.mark.parametrize("name", ["LD_PRELOAD", "PYTHONWARNINGS", "BROWSER", "PATH", "OTHER_TOKEN"])
+async def test_a_member_cannot_set_a_variable_a_stdio_server_does_not_declare_for_identities(
+    web: WebWorld, name: str
+) -> None:
+    declared = {
+        **DECLARATION,
+        "servers": [
+            *DECLARATION["servers"][:2],
+            {**DECLARATION["servers"][2], "identity_env": ["TIME_TOKEN"]},
+        ],
+    }
+    declared["gateways"] = [
+        {**DECLARATION["gateways"][0], "servers": [{"server": "time", "identity_scheme": "per_user"}]}
+    ]
+    web.declare(declared)
+    browser = await _signed_in(web)
+    assert "<option>TIME_TOKEN</option>" in (await browser.get(_step(web))).text  # what it may set
+    refused = await _paste(web, browser, "time", "/tmp/payload.so", name=name)
+    assert refused.status_code == 400
+    assert f"{name}" in refused.text and "/tmp/payload.so" not in refused.text
+    assert _choices(web) == {}
+    saved = await _paste(web, browser, "time", "t-key", name="TIME_TOKEN")
+    assert saved.status_code == 303
+    assert list(_choices(web)) == [_assignment(web, "time")]
 
 
 async def test_an_own_or_global_identity_can_be_picked_but_not_another_users_private_one(
@@ -282,6 +311,23 @@ async def test_the_shown_token_opens_only_in_the_browser_that_minted_it(web: Web
     stolen = await other.get(allowed.headers["location"])
     assert stolen.status_code == 410
     assert not TOKEN.search(stolen.text)
+
+
+async def test_the_token_page_replayed_with_its_cookie_in_the_same_session_shows_nothing(
+    web: WebWorld,
+) -> None:
+    browser = await _signed_in(web)
+    await _paste(web, browser, "notes", "Bearer n")
+    await _paste(web, browser, "github", "Bearer g")
+    allowed = await browser.submit(await browser.get(_step(web)), f"{_step(web)}/allow")
+    cookie = next(c for c in browser.http.cookies.jar if c.name == "lockgate_token").value or ""
+    assert (await browser.get(allowed.headers["location"])).status_code == 200
+    browser.http.cookies.set("lockgate_token", cookie)  # the request replayed as first sent
+    replayed = await browser.get(allowed.headers["location"])
+    assert replayed.status_code == 410
+    assert not TOKEN.search(replayed.text)
+    with web.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(api_tokens)).scalar() == 1
 
 
 async def test_a_host_with_a_webhook_gets_the_token_queued_in_the_same_transaction(web: WebWorld) -> None:

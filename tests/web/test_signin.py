@@ -3,16 +3,19 @@ session cookie that is HttpOnly and SameSite, CSRF tokens on every form, and a b
 
 from __future__ import annotations
 
+import anyio
 import pytest
 from sqlalchemy import func, select, update
 
 from lockgate.store.errors import NotFoundError
 from lockgate.store.passwords import load_password_user, save_password
 from lockgate.store.schema import users, web_sessions
+from lockgate.web import signin
 from tests.web.conftest import PASSWORD, WebWorld, csrf
 
 pytestmark = pytest.mark.anyio
 FAILED = "That email and password do not match an active account."
+WRONG = "wrong password, long enough"
 
 
 async def test_the_right_password_signs_in_and_goes_on_to_next(web: WebWorld) -> None:
@@ -159,6 +162,56 @@ async def test_repeated_failures_for_an_account_are_throttled_even_with_the_righ
     assert (await browser.sign_in("grace@example.com")).status_code == 303  # other accounts are not
 
 
+async def test_parallel_guesses_are_counted_before_any_password_is_checked(
+    web: WebWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    web.user("ada@example.com")
+    browser = web.browser()
+    form = await browser.get("/signin")
+    checked: list[str] = []
+
+    def wrong(_conn: object, _email: str, password: str) -> None:
+        checked.append(password)
+
+    monkeypatch.setattr(signin, "load_password_user", wrong)
+    statuses: list[int] = []
+
+    async def guess(n: int) -> None:
+        fields = {"email": "ada@example.com", "password": f"guess number {n:02}, long enough"}
+        statuses.append((await browser.submit(form, "/signin", **fields)).status_code)
+
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as guesses:
+            for n in range(30):
+                guesses.start_soon(guess, n)
+    assert len(checked) == 5
+    assert sorted(statuses) == [400] * 5 + [429] * 25
+
+
+async def test_failures_from_one_address_do_not_lock_the_account_elsewhere(web: WebWorld) -> None:
+    web.user("ada@example.com")
+    attacker = web.browser("198.51.100.66")
+    for _ in range(6):
+        await attacker.sign_in("ada@example.com", WRONG)
+    assert (await attacker.sign_in("ada@example.com")).status_code == 429
+    assert (await web.browser().sign_in("ada@example.com")).status_code == 303
+
+
+async def test_guesses_from_many_addresses_spare_a_browser_that_signed_in_before(web: WebWorld) -> None:
+    web.user("ada@example.com")
+    web.user("grace@example.com")
+    known, graces = web.browser(), web.browser("192.0.2.2")
+    assert (await known.sign_in("ada@example.com")).status_code == 303
+    assert (await graces.sign_in("grace@example.com")).status_code == 303
+    for n in range(4):
+        attacker = web.browser(f"198.51.100.{n}")
+        for _ in range(5):
+            assert (await attacker.sign_in("ada@example.com", WRONG)).status_code == 400
+    assert (await web.browser("192.0.2.1").sign_in("ada@example.com")).status_code == 429
+    assert (await graces.sign_in("ada@example.com")).status_code == 429  # its device cookie is grace's
+    assert (await known.sign_in("ada@example.com")).status_code == 303
+
+
 async def test_a_request_for_another_host_or_from_another_origin_is_refused(web: WebWorld) -> None:
     browser = web.browser()
     assert (await browser.get("/signin", headers={"Host": "evil.example.com"})).status_code == 421
@@ -166,10 +219,36 @@ async def test_a_request_for_another_host_or_from_another_origin_is_refused(web:
     assert refused.status_code == 403
 
 
+async def test_a_form_from_an_opaque_origin_is_decided_by_its_csrf_token(web: WebWorld) -> None:
+    web.user("ada@example.com")
+    browser = web.browser()
+    form = await browser.get("/signin")
+    fields = {"email": "ada@example.com", "password": PASSWORD}
+    null = {"Origin": "null"}
+    forged = await browser.http.post("/signin", data={"csrf": "0" * 64, **fields}, headers=null)
+    assert forged.status_code == 403
+    assert "This form could not be verified" in forged.text
+    cross_site = {"Origin": "https://evil.example.com"}
+    refused = await browser.http.post("/signin", data={"csrf": csrf(form), **fields}, headers=cross_site)
+    assert (refused.status_code, refused.text) == (403, "Origin 'https://evil.example.com' is not allowed")
+    signed_in = await browser.http.post("/signin", data={"csrf": csrf(form), **fields}, headers=null)
+    assert (signed_in.status_code, signed_in.headers["location"]) == (303, "/connect")
+
+
+@pytest.mark.parametrize("token", ["", "0" * 64, "é" * 64], ids=["empty", "wrong", "not ascii"])
+async def test_a_form_with_a_wrong_csrf_token_is_refused(web: WebWorld, token: str) -> None:
+    browser = web.browser()
+    await browser.get("/signin")
+    fields = {"csrf": token, "email": "ada@example.com", "password": PASSWORD}
+    refused = await browser.http.post("/signin", data=fields)
+    assert refused.status_code == 403
+    assert "This form could not be verified" in refused.text
+
+
 async def test_pages_are_not_cached_framed_or_leaking_referrers(web: WebWorld) -> None:
     page = await web.browser().get("/signin")
     assert page.headers["cache-control"] == "no-store"
-    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["referrer-policy"] == "same-origin"
     assert page.headers["x-frame-options"] == "DENY"
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert 'name="csrf"' in page.text and csrf(page)

@@ -86,7 +86,7 @@ def enrol(engine: Engine, host_id: int, email: str = "ada@example.com") -> tuple
     """Mint a user's token and queue its delivery in one transaction, as the connection flow does."""
     with engine.begin() as conn:
         token_id, token = save_token(
-            conn, TOKEN_KEY, "agent", "g", email, private_identities=True, expires_at=None
+            conn, TOKEN_KEY, "agent", "g", email, minted_by=None, private_identities=True, expires_at=None
         )
         minted = fetch_token(conn, token_id)
         data = {"host": minted.host, "gateway": minted.gateway, "user": minted.user, "token_id": token_id}

@@ -76,6 +76,14 @@ class PreconditionFailed(ApiError):
     code = "precondition_failed"
 
 
+class UnprocessableContent(ApiError):
+    """Well-formed input that a policy refuses (RFC 9110 §15.5.21), e.g. a server URL outside the
+    networks servers may reach."""
+
+    status = 422
+    code = "unprocessable_content"
+
+
 class MisdirectedRequest(ApiError):
     status = 421
     code = "misdirected_request"
@@ -107,5 +115,6 @@ ERRORS: tuple[type[ApiError], ...] = (
     PayloadTooLarge,
     UnsupportedMediaType,
     MisdirectedRequest,
+    UnprocessableContent,
     UpstreamUnavailable,
 )

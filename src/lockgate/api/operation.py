@@ -28,17 +28,20 @@ from lockgate.api.errors import (
     Forbidden,
     NotFound,
     PreconditionFailed,
+    UnprocessableContent,
 )
 from lockgate.domain.actor import Actor
 from lockgate.domain.capabilities import Capability
+from lockgate.domain.declaration import ServerSpec
 from lockgate.domain.model import Server
+from lockgate.egress import LOOPBACK_NETWORKS, IPNetwork, parse_networks, resolve_url_refusal
 from lockgate.policy.access_control import (
     EVERYONE,
     Refusal,
     Requirement,
-    resolve_gateway_refusal,
+    can_see_server,
+    can_use_gateway,
     resolve_refusal,
-    resolve_server_refusal,
 )
 from lockgate.store.admin_events import save_admin_event
 from lockgate.store.errors import ConflictError, NotFoundError, StaleVersionError
@@ -131,6 +134,7 @@ class Context:
     operation: str = ""
     preview: Callable[[Server], Awaitable[Preview]] | None = None  # a live look at a server's features
     public_url: str = "http://127.0.0.1:8080"  # where people reach Lockgate (connection links)
+    server_networks: tuple[IPNetwork, ...] = parse_networks(LOOPBACK_NETWORKS)  # server_allowed_networks
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -156,14 +160,32 @@ class Context:
         more than its operation's ``requires`` (e.g. creating a server already disabled)."""
         _raise(resolve_refusal(self.actor, requirement))
 
-    def require_gateway(self, gateway_id: int, gateway: str) -> None:
-        """Raises Forbidden unless one of the actor's teams is granted the gateway (or a "view all"
-        capability overrides team scoping)."""
-        _raise(resolve_gateway_refusal(self.actor, gateway_id, gateway))
+    def require_gateway(self, gateway_id: int, gateway: str, unseen: str | None = None) -> None:
+        """Raises NotFound unless one of the actor's teams is granted the gateway (or a "view all"
+        capability overrides team scoping). Someone who may not see a resource gets the answer for
+        one that does not exist — ``unseen``, by default ``no gateway named ...`` — so names cannot
+        be probed (OWASP ASVS V8.2.2; RFC 9110 §15.5.5 allows a 404 for a resource hidden)."""
+        if not can_use_gateway(self.actor, gateway_id):
+            raise NotFound(unseen or f"no gateway named {gateway!r}")
 
     def require_server(self, gateway_ids: list[int], server: str) -> None:
-        """Raises Forbidden unless the actor sees the server (product spec §6.1)."""
-        _raise(resolve_server_refusal(self.actor, gateway_ids, server))
+        """Raises NotFound, as for a server that does not exist, unless the actor sees the server
+        (product spec §6.1; see ``require_gateway``)."""
+        if not can_see_server(self.actor, gateway_ids):
+            raise NotFound(f"no server named {server!r}")
+
+    def require_reachable(self, spec: ServerSpec) -> None:
+        """Raises UnprocessableContent (422) when ``spec`` is an http or sse server whose URL names a
+        literal address (or ``localhost``) outside the networks servers may reach (the
+        ``server_allowed_networks`` setting). Host names are judged when the pool connects, after
+        each resolution (``upstream/http_client.py``)."""
+        reason = resolve_url_refusal(spec.url, self.server_networks) if spec.url else None
+        if reason is not None:
+            raise UnprocessableContent(
+                f"server {spec.name!r}: its url is a {reason} address, outside the networks servers "
+                "may reach (LOCKGATE_SERVER_ALLOWED_NETWORKS)",
+                field="url",
+            )
 
 
 def _raise(refusal: Refusal | None) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import getpass
 import uuid
+from collections.abc import Sequence
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -31,6 +32,7 @@ from lockgate.api.http import PREFIX
 from lockgate.api.operation import PATH_PARAM, Context, Operation, execute
 from lockgate.domain.actor import Actor
 from lockgate.domain.capabilities import Capability
+from lockgate.egress import IPNetwork
 from lockgate.vault import Vault
 
 OPERATOR_ROLE = "Instance operator"
@@ -112,16 +114,31 @@ class HttpClient:
 class LocalClient:
     """The local store, in process, acting as ``actor`` (see ``operator_actor``)."""
 
-    def __init__(self, engine: Engine, token_key: bytes, vault: Vault, actor: Actor, public_url: str) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        token_key: bytes,
+        vault: Vault,
+        actor: Actor,
+        public_url: str,
+        server_networks: Sequence[IPNetwork],
+    ) -> None:
         self.engine = engine
         self.token_key = token_key
         self.vault = vault
         self.actor = actor
         self.public_url = public_url
+        self.server_networks = tuple(server_networks)
 
     def call(self, operation: Operation, values: dict[str, Any]) -> bytes | None:
         ctx = Context(
-            self.engine, self.actor, str(uuid.uuid4()), self.token_key, self.vault, public_url=self.public_url
+            self.engine,
+            self.actor,
+            str(uuid.uuid4()),
+            self.token_key,
+            self.vault,
+            public_url=self.public_url,
+            server_networks=self.server_networks,
         )
         try:
             result = anyio.run(execute, operation, ctx, values)

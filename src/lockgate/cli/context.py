@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from lockgate.api.operation import Operation
 from lockgate.cli.client import CallFailed, Client, HttpClient, LocalClient, operator_actor
+from lockgate.egress import parse_networks
 from lockgate.settings import Settings
 from lockgate.store.engine import open_engine, upgrade
 from lockgate.vault import VaultError
@@ -46,12 +47,18 @@ def open_client(url: str | None, token: str | None) -> Client:
             )
         return HttpClient(url, token)
     settings = load_settings()
+    return local_client(settings, open_store(settings))
+
+
+def local_client(settings: Settings, engine: Engine) -> LocalClient:
+    """The store behind ``engine`` as the instance operator, under ``settings``' policies."""
     return LocalClient(
-        open_store(settings),
+        engine,
         settings.key_bytes(),
         settings.vault(),
         operator_actor(),
         settings.resolved_public_url,
+        parse_networks(settings.server_allowed_networks),
     )
 
 

@@ -10,21 +10,24 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
+import shutil
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import orjson
 import typer
 
-from lockgate.cli.context import fail, load_settings, open_store
+from lockgate.api.table import BY_ID
+from lockgate.cli.client import CallFailed, Client
+from lockgate.cli.context import fail, load_settings, local_client, open_store
+from lockgate.cli.declarative import describe_plan
 from lockgate.cli.serve import run
-from lockgate.domain.declaration import Declaration
-from lockgate.store.declarative import apply_declaration
 from lockgate.store.people import bootstrap_super_admin
-from lockgate.store.tokens import create_token
 
 GATEWAY, HOST = "demo", "demo-agent"
 DEMO_ADMIN = "admin@localhost"
@@ -56,37 +59,36 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], deadline: float =
     fail(f"the everything server did not listen on port {port} within {deadline:g}s")
 
 
-def demo_declaration(node_modules: Path, everything_url: str) -> Declaration:
-    return Declaration.model_validate(
-        {
-            "servers": [
-                {
-                    "name": "time",
-                    "transport": "stdio",
-                    "command": sys.executable,
-                    "args": ["-m", "mcp_server_time"],
-                },
-                {
-                    "name": "memory",
-                    "transport": "stdio",
-                    "command": "node",
-                    "args": [str(node_modules / "server-memory" / "dist" / "index.js")],
-                },
-                {"name": "everything", "transport": "http", "url": everything_url},
-            ],
-            "gateways": [
-                {
-                    "name": GATEWAY,
-                    "servers": [
-                        {"server": "time", "prefix": "time"},
-                        {"server": "memory", "prefix": "memory"},
-                        {"server": "everything"},
-                    ],
-                }
-            ],
-            "hosts": [{"name": HOST, "kind": "token"}],
-        }
-    )
+def demo_declaration(node_modules: Path, everything_url: str) -> dict[str, Any]:
+    """The demo's servers, gateway and host, as a declaration file would hold them."""
+    return {
+        "servers": [
+            {
+                "name": "time",
+                "transport": "stdio",
+                "command": sys.executable,
+                "args": ["-m", "mcp_server_time"],
+            },
+            {
+                "name": "memory",
+                "transport": "stdio",
+                "command": "node",
+                "args": [str(node_modules / "server-memory" / "dist" / "index.js")],
+            },
+            {"name": "everything", "transport": "http", "url": everything_url},
+        ],
+        "gateways": [
+            {
+                "name": GATEWAY,
+                "servers": [
+                    {"server": "time", "prefix": "time"},
+                    {"server": "memory", "prefix": "memory"},
+                    {"server": "everything"},
+                ],
+            }
+        ],
+        "hosts": [{"name": HOST, "kind": "token"}],
+    }
 
 
 def demo(port: Annotated[int, typer.Option(help="Port for the gateway.")] = 8080) -> None:
@@ -108,41 +110,80 @@ def demo(port: Annotated[int, typer.Option(help="Port for the gateway.")] = 8080
         wait_for_port(everything_port, everything)
         settings.key_ring(create=True)  # a demo data directory is created on the spot, like `lockgate init`
         engine = open_store(settings)
-        for change in apply_declaration(
-            engine,
-            settings.vault(),
-            demo_declaration(node_modules, f"http://127.0.0.1:{everything_port}/mcp"),
-        ):
-            typer.echo(str(change))
-        _, token = create_token(engine, settings.key_bytes(), HOST, GATEWAY, None)
-        admin = bootstrap_super_admin(engine, settings.key_bytes(), DEMO_ADMIN)
-        print_instructions(f"http://127.0.0.1:{port}", token, admin)
+        client = local_client(settings, engine)
+        declaration = demo_declaration(node_modules, f"http://127.0.0.1:{everything_port}/mcp")
+        try:
+            changes, token = set_up(client, declaration)
+        except CallFailed as exc:
+            fail(f"the demo could not be set up: {exc.describe()}")
+        for line in changes:
+            typer.echo(line)
+        admin = bootstrap_super_admin(
+            engine, settings.key_bytes(), DEMO_ADMIN, recorded_as=client.actor.email
+        )
+        base = f"http://127.0.0.1:{port}"
+        typer.echo(format_instructions(base, token, admin, resolve_program(), node_modules.parent))
         run(settings)
     finally:
         everything.terminate()
         everything.wait(timeout=5)
 
 
-def print_instructions(base: str, token: str, admin: str | None) -> None:
-    """What to paste into clients; ``admin`` is the demo Super admin's personal access token (None
-    when the store already had a Super admin)."""
+def set_up(client: Client, declaration: dict[str, Any]) -> tuple[list[str], str]:
+    """Apply the demo's declaration and mint its host's token through the operation table, as
+    ``lockgate apply`` and ``lockgate tokens create`` do, so each change is an admin event like any
+    other. Returns the changes, one line each (``+ server time``), and the token.
+
+    Raises:
+        CallFailed: the API refused the declaration or the token.
+    """
+    plan = orjson.loads(
+        client.call(BY_ID["declaration_apply"], {"declaration": declaration, "prune": False}) or b"{}"
+    )
+    minted = orjson.loads(client.call(BY_ID["tokens_create"], {"host": HOST, "gateway": GATEWAY}) or b"{}")
+    return describe_plan(plan["changes"]), str(minted["token"])
+
+
+def resolve_program() -> str:
+    """How to run ``lockgate`` from the working directory: ``lockgate`` when PATH finds this
+    installation's script, else that script's path (relative under the working directory, e.g.
+    ``.venv/bin/lockgate``), else ``python -m lockgate`` with this interpreter."""
+    scripts = Path(sys.executable).parent
+    script = scripts / "lockgate"
+    found = shutil.which("lockgate")
+    if found and Path(found).resolve() == script.resolve():
+        return "lockgate"
+    if script.is_file():
+        return shlex.quote(_from_here(script))
+    return f"{shlex.quote(_from_here(Path(sys.executable)))} -m lockgate"
+
+
+def format_instructions(base: str, token: str, admin: str | None, program: str, node_modules: Path) -> str:
+    """What to paste into clients and shells. ``admin`` is the demo Super admin's personal access
+    token (None when the store already had a Super admin); ``program`` runs ``lockgate`` (see
+    ``resolve_program``); ``node_modules`` holds the MCP inspector (``find_node_modules``'s parent)."""
     url = f"{base}/mcp/{GATEWAY}"
     control = (
-        f"LOCKGATE_URL={base} LOCKGATE_TOKEN={admin} lockgate gateways list"
+        f"LOCKGATE_URL={base} LOCKGATE_TOKEN={admin} {program} gateways list"
         if admin
-        else f"lockgate --url {base} --token <your personal access token> gateways list"
+        else f"{program} --url {base} --token <your personal access token> gateways list"
+    )
+    activate = shlex.quote(_from_here(Path(sys.executable).parent / "activate"))
+    on_path = (
+        ""
+        if program == "lockgate"
+        else f"\n(lockgate is not on PATH: `. {activate}` puts it there; the commands below do without.)\n"
     )
     config = {
         "mcpServers": {
             "lockgate-demo": {"type": "http", "url": url, "headers": {"Authorization": f"Bearer {token}"}}
         }
     }
-    typer.echo(
-        f"""
+    return f"""
 Lockgate demo gateway
   URL:    {url}
-  Token:  {token}   (shown once; `lockgate tokens create {HOST} {GATEWAY}` makes another)
-
+  Token:  {token}   (shown once; `{program} tokens create {HOST} {GATEWAY}` makes another)
+{on_path}
 Claude Code:
   claude mcp add --transport http lockgate-demo {url} --header "Authorization: Bearer {token}"
 
@@ -150,12 +191,19 @@ Cursor / Claude Desktop (mcp.json):
 {json.dumps(config, indent=2)}
 
 MCP inspector:
-  npx @modelcontextprotocol/inspector-cli --cli {url} --transport http --method tools/list \\
-    --header "Authorization: Bearer {token}"
+  (cd {shlex.quote(_from_here(node_modules))} && .bin/mcp-inspector-cli --cli {url} --transport http \\
+    --method tools/list --header "Authorization: Bearer {token}")
 
 Control plane ({DEMO_ADMIN}, Super admin; API at {base}/api/v1, MCP at {base}/api/v1/mcp):
   {control}
 
-Audit log:  lockgate logs        Break-glass:  lockgate servers disable time
+Audit log:  {program} logs        Break-glass:  {program} servers disable time
 """
-    )
+
+
+def _from_here(path: Path) -> str:
+    """``path`` relative to the working directory when it is under it, else as it is."""
+    try:
+        return str(path.absolute().relative_to(Path.cwd())) or "."
+    except ValueError:
+        return str(path)

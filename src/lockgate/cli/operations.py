@@ -20,12 +20,12 @@ from lockgate.api.operation import Operation
 from lockgate.cli.completion import resolve_completion
 from lockgate.cli.context import call
 from lockgate.cli.lookups import Lookup
-from lockgate.cli.output import Format, show_reply
+from lockgate.cli.output import ReplyFormat, show_reply
 from lockgate.cli.parameters import Parameter, convert_value, load_document, resolve_parameters
 from lockgate.domain.capabilities import Capability
 from lockgate.policy.access_control import EVERYONE
 
-OUTPUT_HELP = "table (for people) or json (the API's answer as it is, for scripts)."
+OUTPUT_HELP = "table (for people), json (the API's answer as it is, for scripts) or yaml (the same, as YAML)."
 JSON_HELP = "The whole input as a JSON object, or @FILE (JSON, or YAML for .yaml/.yml)."
 INTERNAL = ("ctx", "output", "json_input")  # the generated function's own parameters
 
@@ -35,11 +35,11 @@ def build_groups(
 ) -> dict[str, typer.Typer]:
     """One command group per ``group`` of ``operations``, in table order; ``lookups`` by group
     apply to its operations that take the lookup's path parameter. See ``resolve_parameters`` for
-    ``positional``."""
+    ``positional``. A group's help is its one line in the root's ``COMMANDS`` (``cli/__init__.py``)."""
     groups: dict[str, typer.Typer] = {}
     for operation in operations:
         if operation.group not in groups:
-            groups[operation.group] = typer.Typer(help=describe_group(operation), no_args_is_help=True)
+            groups[operation.group] = typer.Typer(no_args_is_help=True)
         lookup = (lookups or {}).get(operation.group)
         command = build_command(
             operation,
@@ -76,7 +76,7 @@ def build_command(
     if clash:
         raise ValueError(f"{operation.id}: field {clash.pop()!r} clashes with a command option")
 
-    def run(ctx: typer.Context, output: Format, json_input: str | None = None, **given: Any) -> None:
+    def run(ctx: typer.Context, output: ReplyFormat, json_input: str | None = None, **given: Any) -> None:
         values = _load_input(json_input) if json_input else {}
         for parameter in parameters:
             if given[parameter.field] is not None and given[parameter.field] != []:
@@ -93,7 +93,9 @@ def build_command(
         else:
             signature.append(_annotate(parameter, operations))
     signature += [_annotate(p, operations) for p in picks]
-    signature.append(_keyword("output", Format, "table", typer.Option("--output", "-o", help=OUTPUT_HELP)))
+    signature.append(
+        _keyword("output", ReplyFormat, "table", typer.Option("--output", "-o", help=OUTPUT_HELP))
+    )
     if any(not p.positional for p in parameters):
         signature.append(
             _keyword(
@@ -102,13 +104,6 @@ def build_command(
         )
     run.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
     return run
-
-
-def describe_group(operation: Operation) -> str:
-    """The first line of the docstring of the module that holds the group's handlers."""
-    module = inspect.getmodule(operation.handler)
-    doc = inspect.getdoc(module) if module else None
-    return doc.splitlines()[0] if doc else operation.group.capitalize()
 
 
 def describe_operation(operation: Operation) -> str:

@@ -1,5 +1,7 @@
-"""What a command prints: the API's JSON as it is (``-o json``, for scripts), or for people an aligned
-table of a list's items (the operation's ``columns``) and ``key: value`` lines for one object.
+"""What a command prints: the API's JSON as it is (``-o json``, for scripts) or the same as YAML
+(``-o yaml``), or for people an aligned table of a list's items (the operation's ``columns``) and
+``key: value`` lines for one object. An operation whose answer reads better another way for people
+has a view in ``VIEWS`` (``servers features``: one narrow table of every feature).
 
 An operation's ``reveals`` field (a new token) is printed last and alone on stdout, with a note on
 stderr that it is shown once, so ``$(lockgate ...)``'s last line is the secret.
@@ -8,17 +10,29 @@ stderr that it is shown once, so ``$(lockgate ...)``'s last line is the secret.
 from __future__ import annotations
 
 import datetime
+import shutil
+from collections.abc import Callable
 from typing import Any, Literal
 
 import orjson
 import typer
+import yaml
 
 from lockgate.api.operation import Operation
 
 Format = Literal["table", "json"]
+ReplyFormat = Literal["table", "json", "yaml"]
+FEATURE_KINDS = {  # a Features answer's lists, in order, and what one item of each is called
+    "tools": "tool",
+    "prompts": "prompt",
+    "resources": "resource",
+    "resource_templates": "resource template",
+}
+FEATURE_COLUMNS = ["kind", "name", "title", "description"]
+TITLE_WIDTH = 24
 
 
-def show_reply(operation: Operation, body: bytes | None, output: Format) -> None:
+def show_reply(operation: Operation, body: bytes | None, output: ReplyFormat) -> None:
     """Print an operation's reply. ``body`` is the API's JSON, None for 204 No Content."""
     if body is None:
         if output == "table":
@@ -30,6 +44,13 @@ def show_reply(operation: Operation, body: bytes | None, output: Format) -> None
         typer.echo(f"{operation.summary}: the {operation.reveals} is shown once; keep it now.", err=True)
     if output == "json":
         typer.echo(body.decode())
+        return
+    if output == "yaml":
+        typer.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), nl=False)
+        return
+    if operation.id in VIEWS:
+        for line in VIEWS[operation.id](data, shutil.get_terminal_size().columns):
+            typer.echo(line)
         return
     if _is_page(data):
         echo_table(data["items"], list(operation.columns) or _keys(data["items"]))
@@ -56,6 +77,40 @@ def format_table(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
     lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
     return [line.rstrip() for line in lines]
+
+
+def format_features(data: dict[str, Any], width: int) -> list[str]:
+    """A server's features as one table, tools first: kind, name, title (at most ``TITLE_WIDTH``
+    characters) and the description, each cut with ``…`` so that lines fit in ``width`` characters
+    when the other columns leave room; whole definitions are in ``-o json`` and ``-o yaml``."""
+    rows = [
+        {
+            "kind": kind,
+            "name": item.get("name") or item.get("uri") or item.get("uriTemplate"),
+            "title": _cut(item.get("title") or (item.get("annotations") or {}).get("title"), TITLE_WIDTH),
+            "description": " ".join(str(item.get("description") or "").split()),
+        }
+        for field, kind in FEATURE_KINDS.items()
+        for item in data.get(field, [])
+        if isinstance(item, dict)
+    ]
+    cells = [[format_cell(c, r[c]) for c in FEATURE_COLUMNS[:3]] for r in rows]
+    widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(FEATURE_COLUMNS[:3])]
+    room = max(width - sum(widths) - 2 * len(widths), len("description"))
+    for row in rows:
+        row["description"] = _cut(row["description"], room)
+    return format_table(rows, FEATURE_COLUMNS)
+
+
+def _cut(text: Any, width: int) -> Any:
+    """``text`` cut to ``width`` characters, the last one ``…``; anything else as it is."""
+    if isinstance(text, str) and len(text) > width:
+        return text[: width - 1] + "…"
+    return text
+
+
+VIEWS: dict[str, Callable[[dict[str, Any], int], list[str]]] = {"servers_features": format_features}
+"""Views for people by operation id: the answer and the terminal's width, to lines."""
 
 
 def format_object(data: dict[str, Any], indent: str = "") -> list[str]:

@@ -37,7 +37,9 @@ Generated from the CLI itself by `{REGENERATE}`; do not edit by hand.
   holds every capability; its changes are recorded as admin events by `operator@<login name>`.
 - **Output.** `-o table` (the default) prints a list as an aligned table of the operation's columns
   (the next page's `--cursor` on stderr) and one object as `key: value` lines; `-o json` prints the
-  API's JSON as it is, for scripts. A value shown once (a new token) is printed last, alone on
+  API's JSON as it is, for scripts, and `-o yaml` the same as YAML. `servers features` prints one
+  narrow table (kind, name, title, description cut to the terminal's width); `-o json` and `-o yaml`
+  give every feature's whole definition. A value shown once (a new token) is printed last, alone on
   stdout, with a note on stderr: `$(lockgate tokens create HOST GATEWAY)` is the token.
 - **Failures** print `error: <the API's message>` on stderr, naming the offending field or the
   missing capability, and exit 1. Usage errors exit 2.
@@ -64,8 +66,16 @@ def walk(command: Any, name: str, parent: Any = None) -> Iterator[tuple[str, Any
     ctx = typer.Context(command, info_name=name, parent=parent)
     path = f"{parent.command_path} {name}" if parent is not None else name
     yield path, command, ctx
-    for sub_name, sub in getattr(command, "commands", {}).items():
+    for sub_name, sub in subcommands(command, ctx):
         yield from walk(sub, sub_name, ctx)
+
+
+def subcommands(command: Any, ctx: Any) -> list[tuple[str, Any]]:
+    """A group's commands in order, hidden ones included, loading the root's lazy ones; [] for a
+    command."""
+    if not hasattr(command, "list_commands"):
+        return []
+    return [(name, command.get_command(ctx, name)) for name in command.list_commands(ctx)]
 
 
 def _section(path: str, command: Any, ctx: Any) -> str:
@@ -83,10 +93,10 @@ def _section(path: str, command: Any, ctx: Any) -> str:
                 *(f"- `{names}`" + (f": {text}" if text else "") for names, text in records),
                 "",
             ]
-    commands = getattr(command, "commands", {})
+    commands = subcommands(command, ctx)
     if commands:
         lines += ["Commands:", ""]
-        for name, sub in commands.items():
+        for name, sub in commands:
             anchor = f"{path} {name}".replace(" ", "-")
             lines.append(f"- [`{name}`](#{anchor}): {sub.get_short_help_str(limit=200)}")
         lines.append("")

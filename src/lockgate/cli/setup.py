@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from lockgate.cli.client import operator_actor
 from lockgate.cli.context import load_settings, open_store
 from lockgate.store.people import bootstrap_super_admin
 
@@ -24,7 +25,7 @@ def init(
     settings.key_ring(create=True)
     engine = open_store(settings)
     typer.echo(f"initialized {settings.data_dir} ({settings.resolved_database_url.split('://')[0]})")
-    token = bootstrap_super_admin(engine, key, admin_email)
+    token = bootstrap_super_admin(engine, key, admin_email, recorded_as=operator_actor().email)
     if token is None:
         typer.echo("a Super admin already exists; no token was created", err=True)
         return

@@ -1,9 +1,11 @@
 """Host authentication: ``Authorization: Bearer <API token>`` → the access it grants, checked fresh.
 
-Refusals (product spec §5.3, §5.4; RFC 6750 §3):
+Refusals (product spec §5.3, §5.4, §6.1; RFC 6750 §3):
 401 no or unknown token (``WWW-Authenticate: Bearer``, with ``error="invalid_token"`` for a bad one),
 401 a revoked or expired token, 403 a token for another gateway, 404 an archived gateway, 403 a disabled host,
-connection or gateway, naming which.
+connection or gateway, naming which, a deactivated user, and a token whose sponsor (the user it acts
+as, or whoever minted a host agent's token) is deactivated or may no longer use the gateway: no
+team of theirs is granted it and their role lacks "View and use all gateways".
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable, Mapping
 from lockgate.dataplane.errors import REFUSED, JsonRpcError
 from lockgate.domain.model import Access
 from lockgate.domain.tokens import hash_token
+from lockgate.policy.access_control import is_entitled
 
 LoadAccess = Callable[[str], Access | None]
 REALM = 'Bearer realm="lockgate"'
@@ -65,4 +68,12 @@ def authenticate(
         raise AuthError(403, "this connection (host, gateway, user) is disabled", "connection_disabled")
     if not access.user_active:
         raise AuthError(403, f"user {access.principal.user_email!r} is deactivated", "user_deactivated")
+    sponsor = access.sponsor
+    if sponsor is not None and not sponsor.active:
+        raise AuthError(
+            403, f"the API token stands on {sponsor.email!r}, who is deactivated", "sponsor_deactivated"
+        )
+    if sponsor is not None and not is_entitled(sponsor.capabilities, sponsor.granted):
+        message = f"the API token stands on {sponsor.email!r}, who may not use gateway {gateway!r}"
+        raise AuthError(403, message + ": no team of theirs is granted it", "not_entitled")
     return access

@@ -4,6 +4,10 @@ One POST carries one JSON-RPC message (no batches since 2025-06-18). The era is 
 message: modern ``_meta`` (or a modern ``MCP-Protocol-Version``) is served statelessly; anything else
 is legacy and, but for ``initialize``, needs its ``Mcp-Session-Id``. GET opens a legacy session's
 stream for notifications unrelated to any call; DELETE ends a session; modern clients get 405 for both.
+
+Every POST the audit takes leaves its legs, malformed bodies (``messages.parse_message``) and internal
+errors included; while the audit cannot take them (``AuditRecorder.admit``) a POST is answered 503
+``-32015`` with ``Retry-After`` at once, before its body is read.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ import orjson
 
 from lockgate.audit.recorder import AuditRecorder, Leg
 from lockgate.dataplane.auth import AuthError, LoadAccess, authenticate
+from lockgate.dataplane.cancellation import cancel_for_client, is_client_cancellation
 from lockgate.dataplane.errors import (
+    AUDIT_UNAVAILABLE,
     INTERNAL_ERROR,
     INVALID_REQUEST,
-    PARSE_ERROR,
+    UPSTREAM_FAILED,
     JsonRpcError,
     error_message,
 )
@@ -32,6 +38,7 @@ from lockgate.dataplane.forwarding import Forwarder, is_error_response
 from lockgate.dataplane.front import discover_result, initialize_result, modern_result
 from lockgate.dataplane.guard import HostOriginGuard
 from lockgate.dataplane.hub import Hub
+from lockgate.dataplane.messages import MessageError, parse_message
 from lockgate.dataplane.modern import is_modern, validate_modern
 from lockgate.dataplane.responder import Responder, send_json
 from lockgate.dataplane.sessions import FrontSession, SessionRegistry
@@ -100,8 +107,11 @@ class McpEndpoint:
         self._max_body = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve one request; a bug answers -32603 naming the correlation id, never a traceback."""
+        """Serve one request; a bug answers -32603 naming the correlation id, never a traceback, and
+        leaves a ``proxy_response_error`` leg. A request its client ended
+        (``dataplane/cancellation.py``) ends here, quietly."""
         started = False
+        correlation_id = str(uuid.uuid4())
 
         async def tracking_send(message: MutableMapping[str, Any]) -> None:
             nonlocal started
@@ -109,16 +119,30 @@ class McpEndpoint:
             await send(message)
 
         try:
-            await self._serve(scope, receive, tracking_send)
+            await self._serve(scope, receive, tracking_send, correlation_id)
+        except asyncio.CancelledError as exc:
+            if not is_client_cancellation(exc):
+                raise
         except Exception:
-            log.exception("internal error serving %s", scope.get("path"))
+            log.exception("internal error serving %s (correlation id %s)", scope.get("path"), correlation_id)
+            self._recorder.record(
+                Leg(
+                    correlation_id,
+                    "proxy_response_error",
+                    gateway=scope["path_params"]["gateway"],
+                    status=500,
+                    error="internal error in the gateway",
+                )
+            )
             if not started:
-                error = JsonRpcError(INTERNAL_ERROR, "internal error in the gateway; see its log")
-                await self._plain(send, 500, None, error)
+                error = JsonRpcError(
+                    INTERNAL_ERROR, f"internal error in the gateway; see its log ({correlation_id})"
+                )
+                await self._plain(send, 500, None, error, [(CORRELATION_HEADER, correlation_id.encode())])
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, correlation_id: str) -> None:
         raw = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
-        incoming = Incoming(scope["path_params"]["gateway"], dict(raw), raw, str(uuid.uuid4()), receive)
+        incoming = Incoming(scope["path_params"]["gateway"], dict(raw), raw, correlation_id, receive)
         refused = self._guard.check(incoming.headers.get("host"), incoming.headers.get("origin"))
         if refused is not None:
             status, reason = refused
@@ -172,6 +196,7 @@ class McpEndpoint:
                 user_email=principal.user_email if principal else None,
                 host=principal.host if principal else None,
                 gateway=principal.gateway if principal else incoming.gateway,
+                trusted=access is not None,  # a stranger's text (and the id echoed back) is kept bounded
                 **fields,
             )
         )
@@ -215,26 +240,36 @@ class McpEndpoint:
                 return b"".join(chunks)
 
     async def _post(self, incoming: Incoming, receive: Receive, send: Send) -> None:
-        await self._recorder.wait_for_room()
+        unavailable = await self._recorder.admit()
+        if unavailable is not None:  # no legs: the audit cannot take them, which is the point
+            retry_after = str(self._recorder.retry_after).encode()
+            error = JsonRpcError(AUDIT_UNAVAILABLE, unavailable, {"retryAfter": self._recorder.retry_after})
+            await self._plain(
+                send, 503, None, error, [(b"retry-after", retry_after), *self._correlation(incoming)]
+            )
+            return
         try:
             body = await self._read_body(receive)
         except BodyTooLargeError:
-            await self._plain(
-                send, 413, None, JsonRpcError(INVALID_REQUEST, f"the body exceeds {self._max_body} bytes")
+            too_large = JsonRpcError(
+                INVALID_REQUEST, f"the body exceeds {self._max_body} bytes", http_status=413
             )
+            self._leg(incoming, None, "proxy_request_error", None, error=too_large.message)
+            await self._refuse(incoming, send, None, None, None, too_large, "body_too_large")
             return
         try:
-            message = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            await self._plain(send, 400, None, JsonRpcError(PARSE_ERROR, "Parse error: the body is not JSON"))
-            return
-        if isinstance(message, list):
-            await self._plain(
-                send, 400, None, JsonRpcError(INVALID_REQUEST, "JSON-RPC batches are not supported")
+            message = parse_message(body)
+        except MessageError as exc:
+            self._leg(
+                incoming,
+                None,
+                "proxy_request_error",
+                exc.method,
+                body=body,
+                headers=incoming.raw_headers,
+                error=exc.message,
             )
-            return
-        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-            await self._plain(send, 400, None, JsonRpcError(INVALID_REQUEST, "not a JSON-RPC 2.0 message"))
+            await self._refuse(incoming, send, None, exc.method, exc.request_id, exc, "malformed_message")
             return
         method = message.get("method")
         request_id = message.get("id")
@@ -251,6 +286,7 @@ class McpEndpoint:
         try:
             access = self._authenticate(incoming)
         except AuthError as exc:
+            arrived.trusted = False
             self._recorder.record(arrived)
             await self._refuse(incoming, send, None, method, request_id, exc, exc.reason)
             return
@@ -265,8 +301,8 @@ class McpEndpoint:
         else:
             await self._legacy_request(incoming, access, message, send)
 
-    async def _accepted(self, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 202, "headers": []})
+    async def _accepted(self, incoming: Incoming, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 202, "headers": self._correlation(incoming)})
         await send({"type": "http.response.body", "body": b""})
 
     def _session(self, incoming: Incoming, access: Access) -> FrontSession | None:
@@ -288,12 +324,12 @@ class McpEndpoint:
             error = JsonRpcError(
                 INVALID_REQUEST, "no pending request has this id", http_status=404 if session is None else 400
             )
-            await self._plain(send, error.http_status, None, error)
+            await self._refuse(incoming, send, access, None, None, error, "no_pending_request")
             return
         if not future.done():
             future.set_result({k: v for k, v in message.items() if k in ("result", "error")})
         self._leg(incoming, access, "proxy_response_success", None, status=202)
-        await self._accepted(send)
+        await self._accepted(incoming, send)
 
     async def _client_notification(
         self, incoming: Incoming, access: Access, method: str, params: Any, send: Send
@@ -302,9 +338,9 @@ class McpEndpoint:
         if session is not None and method == "notifications/cancelled" and isinstance(params, dict):
             task = session.in_flight.get(params.get("requestId"))
             if task is not None:
-                task.cancel()
+                cancel_for_client(task)
         self._leg(incoming, access, "proxy_response_success", method, status=202)
-        await self._accepted(send)
+        await self._accepted(incoming, send)
 
     async def _legacy_request(
         self, incoming: Incoming, access: Access, message: JsonObject, send: Send
@@ -414,7 +450,14 @@ class McpEndpoint:
             response = {"result": modern_result(response["result"])}
         error_code = (response.get("error") or {}).get("code")
         status = 400 if era is Era.MODERN and error_code in MODERN_HTTP_400 else http_status
-        body = await responder.finish({"jsonrpc": "2.0", "id": request_id, **response}, status)
+        try:
+            body = await responder.finish({"jsonrpc": "2.0", "id": request_id, **response}, status)
+        except orjson.JSONEncodeError:  # raised before anything is sent: the answer nests too deep
+            log.warning("an answer to %s could not be serialized; answered -32012", ex.method)
+            response = {
+                "error": {"code": UPSTREAM_FAILED, "message": "the server's answer cannot be relayed"}
+            }
+            body = await responder.finish({"jsonrpc": "2.0", "id": request_id, **response}, status)
         ex.record(
             "proxy_response_error" if is_error_response(response) else "proxy_response_success",
             status=status,

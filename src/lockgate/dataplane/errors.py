@@ -18,6 +18,7 @@ UPSTREAM_TIMEOUT = -32011
 UPSTREAM_FAILED = -32012
 REFUSED = -32013
 IDENTITY_REQUIRED = -32014  # the call needs an identity the user has not brought (or must re-authorize)
+AUDIT_UNAVAILABLE = -32015  # the audit cannot be written: refused under HTTP 503 with Retry-After
 HEADER_MISMATCH = -32020
 UNSUPPORTED_PROTOCOL_VERSION = -32022
 

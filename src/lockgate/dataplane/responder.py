@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
 
+log = logging.getLogger(__name__)
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 _event_ids = itertools.count(1)
 
@@ -63,15 +65,20 @@ class Responder:
         await self._send({"type": "http.response.body", "body": chunk, "more_body": True})
 
     async def emit(self, message: dict[str, Any]) -> None:
-        """Send a notification or request ahead of the response (opens the stream on first use)."""
+        """Send a notification or request ahead of the response (opens the stream on first use).
+
+        A message too deep to serialize (a server's, past orjson's 254 levels) is not sent, and logged."""
+        try:
+            data = orjson.dumps(message if "jsonrpc" in message else {"jsonrpc": "2.0", **message})
+        except orjson.JSONEncodeError:
+            log.warning("a %s message could not be serialized and was not relayed", message.get("method"))
+            return
         async with self._lock:
             if self.finished:
                 return
             if not self.streaming:
                 await self.open_stream()
-            await self._event(
-                orjson.dumps(message if "jsonrpc" in message else {"jsonrpc": "2.0", **message})
-            )
+            await self._event(data)
 
     async def end_stream(self) -> None:
         """End an open stream with no further message (a GET stream whose session ended)."""

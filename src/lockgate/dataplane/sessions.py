@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lockgate.dataplane.cancellation import cancel_for_client
 from lockgate.upstream.base import JsonObject
 
 RELAYED_METHODS = {
@@ -74,7 +75,7 @@ class FrontSession:
         for future in self.pending.values():
             future.cancel()
         for task in self.in_flight.values():
-            task.cancel()
+            cancel_for_client(task)
         if self.stream is not None:
             self.stream.put_nowait({})  # an empty message ends the GET stream
 

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from lockgate.dataplane.cancellation import cancel_for_client
 from lockgate.dataplane.hub import LISTEN_FILTERS, Hub, Listener
 from lockgate.dataplane.responder import Responder
 from lockgate.dataplane.sessions import FrontSession
@@ -22,7 +23,7 @@ async def cancel_on_disconnect(task: asyncio.Task[Any] | None, receive: Receive)
         message = await receive()
         if message["type"] == "http.disconnect":
             if task is not None:
-                task.cancel()
+                cancel_for_client(task)
             return
 
 

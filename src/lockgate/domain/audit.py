@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 
@@ -27,7 +28,9 @@ class Leg(StrEnum):
 class AuditEntry:
     """One leg. ``type`` is ``<leg>_success`` or ``<leg>_error`` (``gateway_refused`` has no suffix).
 
-    ``body`` and ``headers`` are JSON text with secret keys already replaced by ``[REDACTED]``;
+    ``body`` and ``headers`` are JSON text with secret keys already replaced by ``[REDACTED]``; a
+    body that could not be stored as is (too deep to serialize, refused by the store, sent by a
+    caller not authenticated) is a degraded note instead (``degraded_body``);
     ``duration_ms`` is the time since the client message reached the gateway (for response legs)
     or the time the upstream took (``mcp_response``).
     """
@@ -46,3 +49,55 @@ class AuditEntry:
     error: str | None = None
     body: str | None = None
     headers: str | None = None
+
+
+DEGRADED_HEAD_CHARS = 1024  # how much of a degraded body is kept, at most
+DEGRADED_FIELD_CHARS = 256  # how much of each text column a degraded entry keeps
+
+
+def degraded_body(reason: str, size: int | None = None, head: str | None = None) -> str:
+    """The JSON text stored instead of a body that cannot be stored as is.
+
+    Shape: ``{"degraded": reason, "bytes": size, "head": text}``, ``bytes`` and ``head`` present when
+    known; ``head`` is at most ``DEGRADED_HEAD_CHARS`` characters of the body. A stored JSON-RPC
+    body always has a ``jsonrpc`` key and a degraded one never does, so the two cannot be confused.
+    Callers decide whether ``head`` may be kept (it must hold no secret).
+    """
+    note: dict[str, object] = {"degraded": reason}
+    if size is not None:
+        note["bytes"] = size
+    if head is not None:
+        note["head"] = head[:DEGRADED_HEAD_CHARS]
+    return json.dumps(note, ensure_ascii=True)
+
+
+def degrade_entry(entry: AuditEntry, reason: str) -> AuditEntry:
+    """The entry as it can always be stored: every text column escaped to ASCII without NUL and cut
+    to ``DEGRADED_FIELD_CHARS``, the headers dropped and the body replaced by a degraded note.
+
+    For a row the store refused (PostgreSQL rejects NUL in text, a column may overflow): the leg is
+    still there, with its correlation id, type, time and status, and says why it is incomplete.
+    """
+    return replace(
+        entry,
+        method=_plain_text(entry.method),
+        feature_name=_plain_text(entry.feature_name),
+        user_email=_plain_text(entry.user_email),
+        host=_plain_text(entry.host),
+        gateway=_plain_text(entry.gateway),
+        server=_plain_text(entry.server),
+        error=_plain_text(entry.error),
+        headers=None,
+        body=degraded_body(reason, len(entry.body) if entry.body is not None else None),
+    )
+
+
+def bounded_text(text: str | None) -> str | None:
+    """``text`` cut to ``DEGRADED_FIELD_CHARS`` characters (what a stranger's text columns keep)."""
+    return None if text is None else text[:DEGRADED_FIELD_CHARS]
+
+
+def _plain_text(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return bounded_text(text.encode("ascii", "backslashreplace").decode("ascii").replace("\x00", "\\x00"))

@@ -30,6 +30,7 @@ class Capability(StrEnum):
     DISABLE_AND_ENABLE_CONNECTIONS = "disableAndEnableConnections"
     MANAGE_PEOPLE = "managePeople"
     VIEW_AND_EXPORT_LOGS = "viewAndExportLogs"
+    VIEW_ALL_LOGS = "viewAllLogs"
     EXPORT_AND_APPLY_CONFIGURATION = "exportAndApplyConfiguration"
 
     @property
@@ -40,12 +41,25 @@ class Capability(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class CapabilityInfo:
-    """What a capability is called, which area of the product it belongs to and what it allows."""
+    """What a capability is called, which area of the product it belongs to and what it allows;
+    whether it lets its holder make Lockgate's host run a command of their choosing
+    (``runs_commands``), and the setting that names the non-public networks it lets them make
+    Lockgate connect to (``reaches_networks``)."""
 
     title: str
     area: str
     description: str
     lockgate_name: bool = False  # True where MCP Manager's documentation names no such capability
+    runs_commands: bool = False
+    reaches_networks: str | None = None
+
+    @property
+    def reach(self) -> str:
+        """``runs commands`` and ``reaches `LOCKGATE_...```, as the README's capability table says."""
+        parts = ["runs commands"] if self.runs_commands else []
+        if self.reaches_networks is not None:
+            parts.append(f"reaches `{self.reaches_networks}`")
+        return "; ".join(parts)
 
 
 CAPABILITIES: dict[Capability, CapabilityInfo] = {
@@ -61,7 +75,13 @@ CAPABILITIES: dict[Capability, CapabilityInfo] = {
         "See every identity, not only one's own and the global ones of the servers one sees.",
     ),
     Capability.BASIC_SERVER_MANAGEMENT: CapabilityInfo(
-        "Basic server management", "Servers", "Add, edit and delete servers and preview their features."
+        "Basic server management",
+        "Servers",
+        "Add, edit and delete servers and preview their features. A stdio server is a command Lockgate's "
+        "host runs, as Lockgate's user: this capability runs commands. An http or sse server may be on "
+        "loopback or in the networks LOCKGATE_SERVER_ALLOWED_NETWORKS lists.",
+        runs_commands=True,
+        reaches_networks="LOCKGATE_SERVER_ALLOWED_NETWORKS",
     ),
     Capability.VIEW_ALL_SERVERS: CapabilityInfo(
         "View all servers",
@@ -95,7 +115,9 @@ CAPABILITIES: dict[Capability, CapabilityInfo] = {
     Capability.CREATE_AND_MANAGE_API_TOKENS: CapabilityInfo(
         "Create and manage API tokens",
         "Hosts",
-        "Create, rename and delete token-based hosts; mint, list and revoke their API tokens.",
+        "Create, rename and delete token-based hosts; mint, list and revoke their API tokens. A host's "
+        "webhook may be in the networks LOCKGATE_EGRESS_ALLOWED_NETWORKS lists.",
+        reaches_networks="LOCKGATE_EGRESS_ALLOWED_NETWORKS",
     ),
     Capability.DISABLE_AND_ENABLE_HOSTS: CapabilityInfo(
         "Disable and enable hosts", "Hosts", "Flip a host's break-glass toggle."
@@ -109,7 +131,16 @@ CAPABILITIES: dict[Capability, CapabilityInfo] = {
         "Invite and deactivate users, set their role and teams, edit roles and teams; see every team.",
     ),
     Capability.VIEW_AND_EXPORT_LOGS: CapabilityInfo(
-        "View and export logs", "Logging", "Read the traffic log and the admin events."
+        "View and export logs",
+        "Logging",
+        "Read the traffic log and the admin events of the gateways one may use.",
+    ),
+    Capability.VIEW_ALL_LOGS: CapabilityInfo(
+        "View all logs",
+        "Logging",
+        "Read the whole traffic log and every admin event, changes to people, roles, teams, servers, "
+        'hosts and identities included; with "View and export logs".',
+        lockgate_name=True,
     ),
     Capability.EXPORT_AND_APPLY_CONFIGURATION: CapabilityInfo(
         "Export and apply configuration",

@@ -15,6 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lockgate.domain.capabilities import BuiltinRole, Capability
 from lockgate.domain.model import HostKind, IdentityScheme, Transport
+from lockgate.domain.upstream_values import (
+    UpstreamValueError,
+    check_headers,
+    check_identity_env_name,
+    check_server_env,
+)
 from lockgate.domain.webhook_url import WebhookUrl
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
@@ -37,6 +43,13 @@ class ServerSpec(_Strict):
     command: str | None = None
     args: list[str] = []
     env: dict[str, str] = {}
+    identity_env: list[str] = Field(
+        [],
+        max_length=64,
+        description="stdio servers: the environment variables its identities fill (e.g. GITHUB_TOKEN); "
+        "an identity may set these and no other. Loader and interpreter variables (LD_*, PYTHON*, "
+        "NODE_OPTIONS, PATH ...) are never allowed.",
+    )
     cwd: str | None = None
     url: str | None = None
     headers: dict[str, str] = {}
@@ -55,27 +68,58 @@ class ServerSpec(_Strict):
                 raise ValueError(f"server {self.name!r}: 'url' and 'headers' are for http and sse servers")
             if self.oauth_client_id or self.oauth_scopes:
                 raise ValueError(f"server {self.name!r}: the 'oauth_*' settings are for http and sse servers")
+            self._check_env()
         else:
             if not self.url or not re.match(r"^https?://", self.url):
                 raise ValueError(f"server {self.name!r}: an {self.transport} server needs an http(s) 'url'")
-            if self.command or self.args or self.env or self.cwd:
+            if self.command or self.args or self.env or self.identity_env or self.cwd:
                 raise ValueError(
-                    f"server {self.name!r}: 'command', 'args', 'env', 'cwd' are for stdio servers"
+                    f"server {self.name!r}: 'command', 'args', 'env', 'identity_env', 'cwd' are for "
+                    "stdio servers"
                 )
+            try:
+                check_headers({k: v or "" for k, v in self.headers.items()})  # None: kept as stored
+            except UpstreamValueError as exc:
+                raise ValueError(f"server {self.name!r}: {exc}") from None
         return self
+
+    def _check_env(self) -> None:
+        """Raises ValueError unless ``env`` and ``identity_env`` pass the upstream validator and no
+        name is in both (an identity never overrides the server's own environment)."""
+        try:
+            check_server_env({k: v or "" for k, v in self.env.items()})  # None: kept as stored
+            for name in self.identity_env:
+                check_identity_env_name(name)
+        except UpstreamValueError as exc:
+            raise ValueError(f"server {self.name!r}: {exc}") from None
+        both = sorted(set(self.identity_env) & set(self.env))
+        if both:
+            raise ValueError(f"server {self.name!r}: {both[0]!r} is in both 'env' and 'identity_env'")
+
+    def destination(self) -> tuple[object, ...]:
+        """Where the server's secrets and its identities' credentials go: its transport and URL, or
+        the command a stdio server runs (with its args and cwd). They were given for this destination
+        only, so they never follow the server to another one: a change of destination drops every
+        stored secret not given again with it, and the server's identities."""
+        if self.transport is Transport.STDIO:
+            return (self.transport, self.command, tuple(self.args), self.cwd)
+        return (self.transport, self.url)
 
     def config(self) -> dict[str, object]:
         """The transport-specific configuration, secrets included (the store seals them apart);
-        the ``oauth_*`` settings only when set."""
+        ``identity_env`` and the ``oauth_*`` settings only when set."""
         if self.transport is Transport.STDIO:
-            return {"command": self.command, "args": self.args, "env": self.env, "cwd": self.cwd}
+            config: dict[str, object] = {"command": self.command, "args": self.args, "env": self.env}
+            if self.identity_env:  # only when set: the revisions of servers without it stay as they were
+                config["identity_env"] = sorted(set(self.identity_env))
+            return config | {"cwd": self.cwd}
         oauth = {
             "oauth_client_id": self.oauth_client_id,
             "oauth_client_secret": self.oauth_client_secret,
             "oauth_scopes": self.oauth_scopes,
         }
-        config: dict[str, object] = {"url": self.url, "headers": self.headers}
-        return config | {k: v for k, v in oauth.items() if v is not None}
+        remote: dict[str, object] = {"url": self.url, "headers": self.headers}
+        return remote | {k: v for k, v in oauth.items() if v is not None}
 
 
 class DeclaredServer(ServerSpec):
@@ -90,8 +134,7 @@ class DeclaredServer(ServerSpec):
 class AssignmentSpec(_Strict):
     """A server on a gateway under ``name`` (None: the server's name, which is how it is stored and
     exported), with an optional prefix for its features' names and an identity scheme; ``identity``
-    names the global identity of the server that the shared scheme uses, and only it (product spec
-    §4.2)."""
+    names the global identity of the server that the shared scheme uses, and only it."""
 
     server: Name
     name: Name | None = None

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from lockgate.domain.capabilities import Capability
+
 
 class Transport(StrEnum):
     """How the gateway reaches a server."""
@@ -28,8 +30,9 @@ class HostKind(StrEnum):
 class Server:
     """An upstream MCP server.
 
-    stdio servers use ``command``/``args``/``env``/``cwd``; http and sse servers use ``url`` and
-    ``headers`` (static headers sent on every upstream request). ``revision`` changes whenever the
+    stdio servers use ``command``/``args``/``env``/``cwd``, and ``identity_env`` names the environment
+    variables an identity may set for them; http and sse servers use ``url`` and ``headers`` (static
+    headers sent on every upstream request). ``revision`` changes whenever the
     configuration changes, so pooled upstream connections can be replaced.
     """
 
@@ -40,6 +43,7 @@ class Server:
     command: str | None = None
     args: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+    identity_env: frozenset[str] = frozenset()
     cwd: str | None = None
     url: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -47,7 +51,7 @@ class Server:
 
 
 class IdentityKind(StrEnum):
-    """What an identity holds (product spec §4.1)."""
+    """What an identity holds."""
 
     NONE = "none"  # no credential: the server needs none
     HEADERS = "headers"  # header values (API key, ``Authorization: Bearer ...``); env values for stdio
@@ -68,7 +72,7 @@ class IdentityStatus(StrEnum):
 
 
 class IdentityScheme(StrEnum):
-    """Whose credential a server assignment uses upstream (product spec §4.2)."""
+    """Whose credential a server assignment uses upstream."""
 
     NONE = "none"  # none brokered: the server's own configuration only
     SHARED = "shared"  # one identity chosen for everyone on the gateway (a service account)
@@ -128,10 +132,22 @@ class Principal:
 
 
 @dataclass(frozen=True, slots=True)
+class Sponsor:
+    """The user an API token stands on (product spec §6.1): the user it acts as, or, for a host's
+    agent user, whoever minted it. ``granted``: one of their teams is granted the token's gateway."""
+
+    email: str
+    active: bool
+    capabilities: frozenset[Capability]
+    granted: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Access:
     """Everything one data-plane request needs to know, read fresh from the store on every request.
 
-    The enabled flags are the break-glass toggles (product spec §5.4): they are never cached.
+    The enabled flags are the break-glass toggles: they are never cached, and neither is the
+    sponsor's standing (None: a token the instance operator minted).
     """
 
     principal: Principal
@@ -142,4 +158,5 @@ class Access:
     gateway_enabled: bool
     gateway_archived: bool
     user_active: bool
+    sponsor: Sponsor | None
     assignments: tuple[Assignment, ...]

@@ -68,12 +68,16 @@ def items_by_kind(declaration: Declaration) -> dict[str, dict[str, BaseModel]]:
 
 def resolve_secrets(current: Declaration, desired: Declaration) -> Declaration:
     """``desired`` with every None env or header value replaced by the value ``current`` holds, and
-    a None ``oauth_client_secret`` by the stored one while ``oauth_client_id`` is declared.
+    a None ``oauth_client_secret`` by the stored one while ``oauth_client_id`` is declared. A server
+    declared at another destination than the stored one (``ServerSpec.destination``) keeps nothing:
+    its stored secrets were given for the old destination only.
 
     Raises:
-        MissingSecretError: naming ``servers.<i>.<env|headers>.<key>`` when nothing is stored.
+        MissingSecretError: naming ``servers.<i>.<env|headers>.<key>`` when nothing is stored for
+            the server at its declared destination.
     """
-    stored = {s.name: s for s in current.servers}
+    declared = {s.name: s.destination() for s in desired.servers}
+    stored = {s.name: s for s in current.servers if declared.get(s.name) == s.destination()}
     servers = []
     for index, server in enumerate(desired.servers):
         values: dict[str, dict[str, str | None]] = {}
@@ -86,7 +90,8 @@ def resolve_secrets(current: Declaration, desired: Declaration) -> Declaration:
                     if value is None:
                         raise MissingSecretError(
                             f"servers.{index}.{field}.{key}: no value is stored for server "
-                            f"{server.name!r}; give it in the file or from the environment"
+                            f"{server.name!r} at its declared destination; give it in the file or "
+                            "from the environment"
                         )
                 resolved[key] = value
             values[field] = resolved

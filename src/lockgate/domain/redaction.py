@@ -2,6 +2,11 @@
 
 "authorization, cookie, set-cookie, access_token, refresh_token, client_secret, password and similar
 keys are replaced with [REDACTED] before storage."
+
+Keys of JSON bodies are matched precisely (a known name or a known ending, so ``author``, ``keywords``
+and ``maxTokens`` stay readable). HTTP header names are matched broadly: any name containing one of
+``HEADER_HINTS`` (``X-Custom-Auth``, ``X-Upstream-Token``, ``X-Signature``) is a secret, since servers
+and identities may carry credentials in headers of any name.
 """
 
 from __future__ import annotations
@@ -33,7 +38,35 @@ _SECRET_KEYS = frozenset(
         "token",
     }
 )
-_SECRET_SUFFIXES = ("token", "secret", "password", "apikey", "privatekey", "credential")
+_SECRET_SUFFIXES = (
+    "token",
+    "secret",
+    "password",
+    "apikey",
+    "privatekey",
+    "secretkey",
+    "accesskey",
+    "signingkey",
+    "credential",
+    "auth",
+    "signature",
+    "cookie",
+    "sessionid",
+)
+HEADER_HINTS = (
+    "auth",
+    "token",
+    "key",
+    "secret",
+    "pass",
+    "pwd",
+    "session",
+    "cookie",
+    "signature",
+    "credential",
+    "bearer",
+)
+"""What the name of a secret header contains (after lowercasing and dropping ``-`` and ``_``)."""
 _NOT_SECRET = frozenset({"progresstoken", "nexttoken", "maxtokens"})
 _SECRET_HINTS = (
     b"auth",
@@ -46,6 +79,7 @@ _SECRET_HINTS = (
     b"credential",
     b"bearer",
     b"session",
+    b"signature",
 )
 _HINT = re.compile(b"|".join(_SECRET_HINTS), re.IGNORECASE)
 
@@ -81,6 +115,13 @@ def may_hold_secret_keys(raw: bytes) -> bool:
     return _HINT.search(raw.replace(b"-", b"").replace(b"_", b"")) is not None
 
 
+def is_secret_header(name: str) -> bool:
+    """True when an HTTP header name may carry a secret: a secret key, or a name containing one of
+    ``HEADER_HINTS`` (``X-Custom-Auth``, ``X-Session``, ``X-Hub-Signature-256``)."""
+    norm = _normalize(name)
+    return is_secret_key(name) or any(hint in norm for hint in HEADER_HINTS)
+
+
 def redact_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """HTTP headers as a dict, secret ones replaced by ``[REDACTED]``."""
-    return {k: (REDACTED if is_secret_key(k) else v) for k, v in headers}
+    """HTTP headers as a dict, those ``is_secret_header`` names replaced by ``[REDACTED]``."""
+    return {k: (REDACTED if is_secret_header(k) else v) for k, v in headers}

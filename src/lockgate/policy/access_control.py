@@ -7,7 +7,7 @@ gateway, one of the actor's teams is granted that gateway — unless the role ho
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -38,18 +38,13 @@ def resolve_refusal(actor: Actor, requirement: Requirement) -> Refusal | None:
 
 def can_use_gateway(actor: Actor, gateway_id: int) -> bool:
     """Whether one of the actor's teams is granted the gateway, or the role may use them all."""
-    return Capability.VIEW_AND_USE_ALL_GATEWAYS in actor.capabilities or gateway_id in actor.gateway_ids
+    return is_entitled(actor.capabilities, gateway_id in actor.gateway_ids)
 
 
-def resolve_gateway_refusal(actor: Actor, gateway_id: int, gateway: str) -> Refusal | None:
-    """None when the actor may act on the gateway; otherwise a refusal naming the override."""
-    if can_use_gateway(actor, gateway_id):
-        return None
-    capability = Capability.VIEW_AND_USE_ALL_GATEWAYS
-    return Refusal(
-        capability,
-        f"Capability '{capability.label}' is required, or membership of a team granted gateway {gateway!r}.",
-    )
+def is_entitled(capabilities: Collection[Capability], granted: bool) -> bool:
+    """Whether someone may use a gateway: one of their teams is ``granted`` it, or their role holds
+    "View and use all gateways" (product spec §6.1). The control plane and the data plane both ask."""
+    return granted or Capability.VIEW_AND_USE_ALL_GATEWAYS in capabilities
 
 
 def resolve_visible_gateways(actor: Actor) -> frozenset[int] | None:
@@ -59,23 +54,22 @@ def resolve_visible_gateways(actor: Actor) -> frozenset[int] | None:
     return actor.gateway_ids
 
 
+def resolve_visible_logs(actor: Actor) -> frozenset[int] | Literal["any"] | None:
+    """Whose traffic log and admin events the actor reads (with "View and export logs"): None, all
+    of them ("View all logs"); ``"any"``, those of any gateway ("View and use all gateways"); else
+    those of the gateways their teams are granted."""
+    if Capability.VIEW_ALL_LOGS in actor.capabilities:
+        return None
+    visible = resolve_visible_gateways(actor)
+    return "any" if visible is None else visible
+
+
 def can_see_server(actor: Actor, gateway_ids: Iterable[int]) -> bool:
     """Whether the actor sees a server assigned to ``gateway_ids``: the server is on a gateway they
     may use, or their role may view all servers."""
     if Capability.VIEW_ALL_SERVERS in actor.capabilities:
         return True
     return any(can_use_gateway(actor, g) for g in gateway_ids)
-
-
-def resolve_server_refusal(actor: Actor, gateway_ids: Iterable[int], server: str) -> Refusal | None:
-    """None when the actor sees the server; otherwise a refusal naming "View all servers"."""
-    if can_see_server(actor, gateway_ids):
-        return None
-    capability = Capability.VIEW_ALL_SERVERS
-    return Refusal(
-        capability,
-        f"Capability '{capability.label}' is required, or a granted gateway that carries server {server!r}.",
-    )
 
 
 def resolve_webhook_refusal(actor: Actor, host: str, served: Sequence[tuple[int, str]]) -> Refusal | None:

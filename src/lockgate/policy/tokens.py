@@ -23,7 +23,7 @@ def resolve_mint_refusal(
 ) -> str | None:
     """None when ``minter`` may mint a token acting as ``holder`` on the gateway, else why not;
     ``agent`` is True for the host's own agent user. The minter's own right to the gateway is
-    checked apart (``resolve_gateway_refusal``)."""
+    checked apart (``Context.require_gateway``)."""
     if holder.role == BuiltinRole.SUPER_ADMIN and not _is_super_admin(minter):
         return f"only a Super admin may mint a token acting as Super admin {holder.email!r}"
     if not agent and not can_use_gateway(holder, gateway_id):

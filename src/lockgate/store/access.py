@@ -1,6 +1,7 @@
-"""The data plane's one read per request: token → connection → host, gateway, user, and the gateway's
-servers, with every enabled flag read fresh (product spec §5.4: "checked on every request, with no
-caching").
+"""The data plane's one read per request: token → connection → host, gateway, user, the token's
+expiry and whether it calls as its user's private identities, its sponsor and whether they may
+still use the gateway, and the gateway's servers, with every enabled flag read fresh (product spec
+§5.4: "checked on every request, with no caching").
 
 This is the hot path, so it is one indexed query, compiled once by SQLAlchemy and run on a dedicated
 DBAPI connection (autocommit, so every read sees the latest commit). Only parsed server
@@ -12,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Engine, ScalarSelect, case, func, literal_column, select
+from sqlalchemy import ColumnElement, Engine, Exists, ScalarSelect, case, func, literal_column, select
 
 from lockgate.domain.model import (
     Access,
@@ -24,8 +25,10 @@ from lockgate.domain.model import (
     IdentityStatus,
     Principal,
     Server,
+    Sponsor,
     Transport,
 )
+from lockgate.store.people import role_capabilities
 from lockgate.store.schema import (
     api_tokens,
     connections,
@@ -34,13 +37,18 @@ from lockgate.store.schema import (
     hosts,
     identities,
     identity_choices,
+    roles,
     servers,
+    team_gateways,
+    team_members,
     users,
 )
 from lockgate.store.servers import load_config
 from lockgate.vault import Vault, place
 
 _own = identities.alias("own")
+_sponsors = users.alias("sponsors")
+_sponsor_roles = roles.alias("sponsor_roles")
 
 
 def _newest_own(*, usable: bool) -> ScalarSelect[int]:
@@ -48,6 +56,20 @@ def _newest_own(*, usable: bool) -> ScalarSelect[int]:
     if usable:
         own &= _own.c.enabled & (_own.c.status == literal_column(f"'{IdentityStatus.READY.value}'"))
     return select(func.max(_own.c.id)).where(own).scalar_subquery()
+
+
+def _granted() -> Exists:
+    """Whether one of the sponsor's teams is granted the token's gateway."""
+    return (
+        select(team_members.c.team_id)
+        .join(team_gateways, team_gateways.c.team_id == team_members.c.team_id)
+        .where(
+            (team_members.c.user_id == api_tokens.c.sponsor_id)
+            & (team_gateways.c.gateway_id == gateways.c.id)
+        )
+        .correlate(api_tokens, gateways)
+        .exists()
+    )
 
 
 def _literal(scheme: IdentityScheme) -> ColumnElement[str]:
@@ -110,11 +132,18 @@ _QUERY = (
         api_tokens.c.private_identities,
         identities.c.owner_id,
         identities.c.availability,
+        _sponsors.c.email,
+        _sponsors.c.active,
+        _sponsor_roles.c.name,
+        _sponsor_roles.c.capabilities,
+        _granted(),
     )
     .join(connections, connections.c.id == api_tokens.c.connection_id)
     .join(hosts, hosts.c.id == connections.c.host_id)
     .join(gateways, gateways.c.id == connections.c.gateway_id)
     .join(users, users.c.id == connections.c.user_id)
+    .outerjoin(_sponsors, _sponsors.c.id == api_tokens.c.sponsor_id)
+    .outerjoin(_sponsor_roles, _sponsor_roles.c.id == _sponsors.c.role_id)
     .outerjoin(gateway_servers, gateway_servers.c.gateway_id == gateways.c.id)
     .outerjoin(servers, servers.c.id == gateway_servers.c.server_id)
     .outerjoin(
@@ -199,6 +228,7 @@ class AccessReader:
             gateway_enabled=bool(first[8]),
             gateway_archived=bool(first[9]),
             user_active=bool(first[20]),
+            sponsor=_sponsor(first) if first[37] is not None else None,
             assignments=tuple(self._assignment(r) for r in rows if r[12] is not None),
         )
 
@@ -237,6 +267,7 @@ class AccessReader:
                 command=config.get("command"),
                 args=tuple(config.get("args") or ()),
                 env=config.get("env") or {},
+                identity_env=frozenset(config.get("identity_env") or ()),
                 cwd=config.get("cwd"),
                 url=config.get("url"),
                 headers=config.get("headers") or {},
@@ -254,6 +285,17 @@ def _may_call_as(row: tuple[Any, ...]) -> bool:
         return False
     private_of_user = row[35] == row[10] and row[36] == Availability.PRIVATE.value
     return bool(row[34]) or not private_of_user
+
+
+def _sponsor(row: tuple[Any, ...]) -> Sponsor:
+    """The token's sponsor, from the columns that follow the identity's (``_QUERY``)."""
+    stored = orjson.loads(row[40]) if isinstance(row[40], str | bytes) else row[40]
+    return Sponsor(
+        email=row[37],
+        active=bool(row[38]),
+        capabilities=role_capabilities(row[39], stored),
+        granted=bool(row[41]),
+    )
 
 
 class _Stored:

@@ -1,14 +1,17 @@
-"""Audit entries in the store: appended in batches, read back newest first or by correlation id."""
+"""Audit entries in the store: appended in batches, read back newest first or by correlation id, or
+a page at a time within a reader's scope."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import fields
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, Row, select
 
 from lockgate.domain.audit import AuditEntry
+from lockgate.store.gateways import select_gateway_names
+from lockgate.store.records import page_newest
 from lockgate.store.rows import as_dict
 from lockgate.store.schema import audit_entries
 
@@ -58,3 +61,23 @@ def load_entries(
         query = query.order_by(audit_entries.c.id.desc()).limit(limit)
     with engine.connect() as conn:
         return [as_dict(r) for r in conn.execute(query)]
+
+
+def load_entry_page(
+    conn: Connection,
+    *,
+    on_gateways: Collection[int] | Literal["any"] | None,
+    equal: dict[str, Any],
+    since: float | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Row[Any]], str | None]:
+    """A page of entries, newest first, filtered as ``page_newest`` does and scoped to the entries
+    of the gateways ``on_gateways`` (ids; ``"any"``: of any gateway; None: every entry, those of
+    no gateway too).
+
+    Raises:
+        ValueError: a malformed cursor.
+    """
+    scope = None if on_gateways is None else audit_entries.c.gateway.in_(select_gateway_names(on_gateways))
+    return page_newest(conn, audit_entries, equal=equal, since=since, cursor=cursor, limit=limit, where=scope)

@@ -49,6 +49,7 @@ class LinkAssignment:
     transport: Transport
     scheme: IdentityScheme
     chosen: ChosenIdentity | None
+    identity_env: tuple[str, ...] = ()  # stdio: the variables an identity may set
 
 
 def fetch_link_host(conn: Connection, link_id: str) -> Row[Any] | None:
@@ -81,6 +82,7 @@ def list_link_assignments(conn: Connection, gateway_id: int, user_id: int) -> li
             servers.c.id.label("server_id"),
             servers.c.name.label("server"),
             servers.c.transport,
+            servers.c.config,
             identities.c.id.label("identity_id"),
             identities.c.name.label("identity"),
             identities.c.kind,
@@ -120,6 +122,7 @@ def _assignment(row: Row[Any]) -> LinkAssignment:
         Transport(row.transport),
         IdentityScheme(row.identity_scheme),
         chosen,
+        tuple((row.config or {}).get("identity_env") or ()),
     )
 
 

@@ -23,6 +23,7 @@ from lockgate.domain.model import IdentityScheme
 from lockgate.domain.plan import PlannedChange, items_by_kind, resolve_plan, resolve_secrets
 from lockgate.store.gateways import describe_gateway, resolve_shared_identity
 from lockgate.store.hosts import new_link_id
+from lockgate.store.identities import delete_server_credentials
 from lockgate.store.people import list_user_teams, role_id
 from lockgate.store.records import delete_row, fetch_named, insert_row, update_row
 from lockgate.store.schema import (
@@ -41,6 +42,7 @@ from lockgate.store.webhooks import save_webhook
 from lockgate.vault import Vault
 
 OnChange = Callable[[PlannedChange, BaseModel | None, BaseModel | None], None]
+OnDeletedIdentities = Callable[[list[dict[str, Any]]], None]
 _TABLES = {"role": roles, "team": teams, "server": servers, "host": hosts, "gateway": gateways}
 
 
@@ -98,10 +100,13 @@ def apply_plan(
     plan: Iterable[PlannedChange],
     on_change: OnChange,
     actor_id: int | None,
+    on_deleted_identities: OnDeletedIdentities = lambda _deleted: None,
 ) -> None:
     """Make each planned change in ``conn`` (the caller's transaction) and report it to
     ``on_change(change, before, after)``. ``desired`` must have its secrets resolved; ``actor_id``
-    is the user applying it (None: the instance operator), recorded as who set a webhook URL.
+    is the user applying it (None: the instance operator), recorded as who set a webhook URL. A
+    server moved to another destination loses its identities and OAuth client registrations
+    (``delete_server_credentials``), reported to ``on_deleted_identities``.
 
     Raises:
         NotFoundError: a gateway assigns a server or grants a team that does not exist, or a user
@@ -130,6 +135,8 @@ def apply_plan(
         else:
             row = fetch_named(conn, table, change.name, change.kind)
             row = update_row(conn, table, row, change.kind, values, None)
+            if isinstance(spec, ServerSpec) and _moved(now["server"][change.name], spec):
+                on_deleted_identities(delete_server_credentials(conn, row.id))
         if isinstance(spec, HostSpec) and spec.webhook_url != row.webhook_url:
             save_webhook(conn, vault, row, spec.webhook_url, actor_id)  # a secret only when it had none
         if isinstance(spec, GatewaySpec) and (
@@ -137,6 +144,10 @@ def apply_plan(
         ):
             _set_assignments(conn, row.id, spec)
         on_change(change, now[change.kind].get(change.name), spec)
+
+
+def _moved(before: BaseModel, after: ServerSpec) -> bool:
+    return isinstance(before, ServerSpec) and before.destination() != after.destination()
 
 
 def _values(kind: str, spec: BaseModel, vault: Vault) -> dict[str, Any]:

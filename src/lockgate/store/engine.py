@@ -1,7 +1,14 @@
-"""Opening the database and bringing its schema to the newest migration."""
+"""Opening the database and bringing its schema to the newest migration.
+
+A SQLite store holds every secret Lockgate keeps (sealed) and every audit entry, so its database,
+WAL (``-wal``) and shared-memory (``-shm``) files are readable and writable by their owner only:
+before each connection the database file is created ``0600`` when missing (SQLite gives the WAL
+and shared-memory files the database file's mode) and any of the three found looser is tightened.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +23,9 @@ from lockgate.store.vault_keys import verify_key_ring
 from lockgate.vault import Vault
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+OWNER_ONLY = 0o600
+SQLITE_COMPANIONS = ("", "-wal", "-shm")
+"""Suffixes of the files of a SQLite database in WAL mode (sqlite.org/wal.html, "The WAL File")."""
 
 
 def normalize_url(url: str) -> str:
@@ -31,9 +41,24 @@ def open_engine(url: str) -> Engine:
     while a server reads and the audit writer appends."""
     engine = create_engine(normalize_url(url), pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            event.listen(engine, "do_connect", lambda *_: protect_sqlite_files(Path(database)))
         event.listen(engine, "connect", _configure_sqlite)
         event.listen(engine, "begin", _begin_sqlite)
     return engine
+
+
+def protect_sqlite_files(database: Path) -> None:
+    """Create the SQLite ``database`` file owner-only when missing, and make it, its WAL and its
+    shared-memory file owner-only where they are not. Raises OSError (say, the directory is
+    missing, or the files belong to someone else)."""
+    if not database.exists():
+        os.close(os.open(database, os.O_RDWR | os.O_CREAT, OWNER_ONLY))
+    for suffix in SQLITE_COMPANIONS:
+        path = database.with_name(database.name + suffix)
+        if path.exists() and path.stat().st_mode & 0o777 != OWNER_ONLY:
+            path.chmod(OWNER_ONLY)
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, Select, delete, func, insert, select, update
 
 from lockgate.domain.model import Availability, IdentityScheme
 from lockgate.store.errors import ConflictError, NotFoundError
 from lockgate.store.records import fetch_named, page
 from lockgate.store.rows import as_dict
 from lockgate.store.schema import gateway_servers, gateways, identities, servers, team_gateways, teams
+
+
+def select_gateway_names(on_gateways: Collection[int] | Literal["any"]) -> Select[tuple[str]]:
+    """The names of the gateways with these ids (``"any"``: of every gateway), to scope records
+    that hold only a gateway's name (the traffic log, admin events). A gateway's old names, and
+    those of deleted gateways, are not among them."""
+    names = select(gateways.c.name)
+    return names if on_gateways == "any" else names.where(gateways.c.id.in_(on_gateways))
 
 
 def describe_gateway(conn: Connection, row: Row[Any]) -> dict[str, Any]:
@@ -73,9 +81,9 @@ def resolve_shared_identity(
     the others (product spec §4.2).
 
     Raises:
-        NotFoundError: no identity is called ``identity``.
-        ValueError: it is missing for the shared scheme, given for another, of another server,
-            or private.
+        NotFoundError: no global identity of that server is called ``identity``; a private one, or
+            one of another server, answers the same, so that names cannot be probed.
+        ValueError: it is missing for the shared scheme, or given for another.
     """
     if scheme is not IdentityScheme.SHARED:
         if identity is not None:
@@ -84,12 +92,8 @@ def resolve_shared_identity(
     if identity is None:
         raise ValueError("the shared scheme needs an identity: a global identity of the server")
     row = conn.execute(select(identities).where(identities.c.name == identity)).first()
-    if row is None:
-        raise NotFoundError(f"no identity named {identity!r}")
-    if row.server_id != server_id:
-        raise ValueError(f"identity {identity!r} is for another server")
-    if row.availability != Availability.GLOBAL.value:
-        raise ValueError(f"identity {identity!r} is private; only a global identity can be shared")
+    if row is None or row.server_id != server_id or row.availability != Availability.GLOBAL.value:
+        raise NotFoundError(f"no global identity of this server is named {identity!r}")
     return int(row.id)
 
 

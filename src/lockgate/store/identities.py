@@ -4,7 +4,8 @@ chose for a per-user assignment (product spec §4.1, §4.2).
 A secret is sealed by the vault at ``identities.<id>.secret``: ``{"headers": {...}}`` for a headers
 identity (header values for http and sse servers, environment variables for stdio ones), the token
 set ``{"access_token", "token_type", "refresh_token"}`` for an OAuth one, nothing for kind none.
-Only the header *names* are kept in the clear (``header_names``), to be shown.
+Only the header *names* are kept in the clear (``header_names``), to be shown. Values are checked
+against their server before they are stored (``check_identity_headers``): they stay data upstream.
 """
 
 from __future__ import annotations
@@ -15,13 +16,22 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Row, Select, insert, select, update
+from sqlalchemy import Connection, Row, Select, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from lockgate.domain.model import Availability, IdentityKind, IdentityScheme, IdentityStatus
+from lockgate.domain.model import Availability, IdentityKind, IdentityScheme, IdentityStatus, Transport
+from lockgate.domain.upstream_values import check_identity_values
 from lockgate.store.errors import ConflictError, NotFoundError
 from lockgate.store.records import page, update_row
-from lockgate.store.schema import gateway_servers, gateways, identities, identity_choices, servers, users
+from lockgate.store.schema import (
+    gateway_servers,
+    gateways,
+    identities,
+    identity_choices,
+    oauth_clients,
+    servers,
+    users,
+)
 from lockgate.store.servers import ANY_GATEWAY
 from lockgate.vault import Vault, place
 
@@ -77,7 +87,10 @@ def create_identity(
     Raises:
         ConflictError: the name is taken.
         NotFoundError: no such server or owner (when ``name`` is None).
+        UpstreamValueError: ``headers`` may not go to this server (``check_identity_headers``).
     """
+    if kind is IdentityKind.HEADERS:
+        check_identity_headers(conn, server_id, headers or {})
     if name is None:
         name = default_identity_name(conn, _owner_email(conn, owner_id), _server_name(conn, server_id))
     now = time.time()
@@ -106,6 +119,22 @@ def create_identity(
             .values(**identity_header_values(vault, new_id, headers or {}))
         )
     return _load(conn, new_id)
+
+
+def check_identity_headers(conn: Connection, server_id: int, headers: Mapping[str, str]) -> None:
+    """Raises UpstreamValueError unless an identity of server ``server_id`` may hold ``headers``:
+    header fields for an http or sse server, for a stdio server only the environment variables it
+    declares for identities (``lockgate.domain.upstream_values.check_identity_values``).
+
+    Raises:
+        NotFoundError: there is no such server.
+        UpstreamValueError: a value that may not go to it, named (never shown).
+    """
+    row = conn.execute(select(servers.c.transport, servers.c.config).where(servers.c.id == server_id)).first()
+    if row is None:
+        raise NotFoundError(f"no server {server_id}")
+    declared = (row.config or {}).get("identity_env") or ()
+    check_identity_values(row.transport == Transport.STDIO.value, headers, declared)
 
 
 def identity_header_values(vault: Vault, identity_id: int, headers: Mapping[str, str]) -> dict[str, Any]:
@@ -292,6 +321,20 @@ def shared_uses(conn: Connection, identity_id: int) -> list[str]:
         .order_by(gateways.c.name, gateway_servers.c.name)
     )
     return [f"{r.gateway}/{r.name}" for r in conn.execute(query)]
+
+
+def delete_server_credentials(conn: Connection, server_id: int) -> list[dict[str, Any]]:
+    """Delete every identity of a server (with the choices and shared assignments that name them)
+    and its OAuth client registrations: what a server moved to another destination must not take
+    with it (``ServerSpec.destination``). Returns the deleted identities as ``describe_identity``
+    shows them, by name."""
+    rows = conn.execute(
+        select(identities).where(identities.c.server_id == server_id).order_by(identities.c.name)
+    )
+    deleted = [describe_identity(conn, row) for row in rows]
+    conn.execute(delete(identities).where(identities.c.server_id == server_id))
+    conn.execute(delete(oauth_clients).where(oauth_clients.c.server_id == server_id))
+    return deleted
 
 
 def _described(row: Mapping[Any, Any], server: str, owner: str | None) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy import Connection, Engine, Row, insert, select, update
 from lockgate.domain.actor import Actor
 from lockgate.domain.capabilities import BuiltinRole, Capability
 from lockgate.domain.tokens import hash_token, mint_personal_access_token
+from lockgate.store.admin_events import save_admin_event
 from lockgate.store.errors import ConflictError, NotFoundError
 from lockgate.store.records import page
 from lockgate.store.rows import as_dict
@@ -96,9 +98,13 @@ def create_personal_access_token(
     return as_dict(row), token
 
 
-def bootstrap_super_admin(engine: Engine, key: bytes, email: str) -> str | None:
+def bootstrap_super_admin(
+    engine: Engine, key: bytes, email: str, *, recorded_as: str | None = None
+) -> str | None:
     """Create the first Super admin and a personal access token for them; None (and nothing
-    created) when a Super admin already exists. The token is returned once and stored hashed."""
+    created) when a Super admin already exists. The token is returned once and stored hashed.
+    With ``recorded_as`` (an actor, e.g. ``operator@<login name>``) the new Super admin is an admin
+    event of operation ``init``, in the same transaction, as the control plane records a user."""
     with engine.begin() as conn:
         super_admin = role_id(conn, BuiltinRole.SUPER_ADMIN)
         if conn.execute(select(users.c.id).where(users.c.role_id == super_admin)).first():
@@ -106,6 +112,18 @@ def bootstrap_super_admin(engine: Engine, key: bytes, email: str) -> str | None:
         user_id = ensure_user(conn, email)
         conn.execute(update(users).where(users.c.id == user_id).values(role_id=super_admin, active=True))
         _row, token = create_personal_access_token(conn, key, user_id, "lockgate init", None)
+        if recorded_as is not None:
+            after = describe_user(conn, fetch_user(conn, email))
+            save_admin_event(
+                conn,
+                correlation_id=str(uuid.uuid4()),
+                actor=recorded_as,
+                operation="init",
+                kind="user",
+                name=email,
+                before=None,
+                after=after,
+            )
         return token
 
 

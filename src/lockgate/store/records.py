@@ -10,7 +10,7 @@ import base64
 import time
 from typing import Any
 
-from sqlalchemy import Column, Connection, Row, Select, Table, delete, insert, select, update
+from sqlalchemy import Column, ColumnElement, Connection, Row, Select, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lockgate.store.errors import ConflictError, NotFoundError, StaleVersionError
@@ -157,15 +157,17 @@ def page_newest(
     since: float | None,
     cursor: str | None,
     limit: int,
+    where: ColumnElement[bool] | None = None,
 ) -> tuple[list[Row[Any]], str | None]:
     """One page of an append-only table (admin events, audit entries), newest first: keyset on
     ``id``, so rows appended meanwhile do not shift the pages. ``equal`` maps columns to the value
-    they must hold (None: any); ``since`` keeps rows created at or after it (seconds since the epoch).
+    they must hold (None: any); ``since`` keeps rows created at or after it (seconds since the epoch);
+    ``where``, when given, keeps the rows it holds for (a reader's scope).
 
     Raises:
         ValueError: a malformed cursor.
     """
-    query = select(table)
+    query = select(table) if where is None else select(table).where(where)
     for column, value in equal.items():
         if value is not None:
             query = query.where(table.c[column] == value)

@@ -157,6 +157,8 @@ api_tokens = Table(
     Column("public_id", String(32), nullable=False, unique=True),
     Column("token_hash", String(64), nullable=False, unique=True),  # HMAC-SHA256, hex
     Column("connection_id", ForeignKey("connections.id", ondelete="CASCADE"), nullable=False),
+    # who stands behind the token: valid only while they may use its gateway; None for the operator's
+    Column("sponsor_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
     Column("created_at", Float, nullable=False),
     Column("revoked_at", Float, nullable=True),
     Column("expires_at", Float, nullable=True),  # None: never expires

@@ -115,6 +115,7 @@ def load_server(row: Row[Any], vault: Vault) -> Server:
         command=spec.command,
         args=tuple(spec.args),
         env=spec.env,
+        identity_env=frozenset(spec.identity_env),
         cwd=spec.cwd,
         url=spec.url,
         headers=spec.headers,

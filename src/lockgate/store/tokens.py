@@ -36,14 +36,18 @@ _NAMED: Select[Any] = (
 )
 
 
-def create_token(engine: Engine, key: bytes, host: str, gateway: str, email: str | None) -> tuple[str, str]:
-    """The instance operator's own mint (the demo, tests), in a transaction of its own: the user is
+def create_token(
+    engine: Engine, key: bytes, host: str, gateway: str, email: str | None, *, minted_by: int | None
+) -> tuple[str, str]:
+    """A mint outside the control plane (the demo, tests), in a transaction of its own: the user is
     made when new, and the token calls as their private identities; it never expires. The control
     plane and the connection link decide both through ``policy.tokens`` and call ``save_token``."""
     with engine.begin() as conn:
         if email is not None:
             ensure_user(conn, email)
-        return save_token(conn, key, host, gateway, email, private_identities=True, expires_at=None)
+        return save_token(
+            conn, key, host, gateway, email, minted_by=minted_by, private_identities=True, expires_at=None
+        )
 
 
 def save_token(
@@ -53,12 +57,18 @@ def save_token(
     gateway: str,
     email: str | None,
     *,
+    minted_by: int | None,
     private_identities: bool,
     expires_at: float | None,
 ) -> tuple[str, str]:
     """Mint a token for host × gateway × user (``email`` None: the host's agent user), creating the
     connection when new. ``private_identities``: whether it calls as the user's private identities
     (``policy.tokens.can_use_private_identities``); ``expires_at``: Unix seconds, None for never.
+
+    The token stands on its sponsor (``api_tokens.sponsor_id``), and the data plane refuses it
+    while the sponsor may not use the gateway: the user named by ``email``, or for the host's agent
+    user (``email`` None) whoever mints it, ``minted_by`` (None: the instance operator, on whom it
+    stands until it is revoked).
 
     Returns ``(public_id, token)``; the token itself is never stored and cannot be shown again.
 
@@ -67,11 +77,17 @@ def save_token(
     """
     public_id, token = mint_token()
     connection_id = resolve_connection(conn, host, gateway, email, create=True)
+    sponsor_id = minted_by
+    if email is not None:
+        sponsor_id = conn.execute(
+            select(connections.c.user_id).where(connections.c.id == connection_id)
+        ).scalar()
     conn.execute(
         insert(api_tokens).values(
             public_id=public_id,
             token_hash=hash_token(key, token),
             connection_id=connection_id,
+            sponsor_id=sponsor_id,
             created_at=time.time(),
             expires_at=expires_at,
             private_identities=private_identities,

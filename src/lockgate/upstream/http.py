@@ -24,7 +24,13 @@ from lockgate.upstream.base import (
     UpstreamError,
     UpstreamUnavailableError,
 )
-from lockgate.upstream.http_client import ConnectError, HttpClient, HttpClientError, Response
+from lockgate.upstream.http_client import (
+    ConnectError,
+    HttpClient,
+    HttpClientError,
+    InvalidHeaderError,
+    Response,
+)
 from lockgate.upstream.rpc import RpcPeer
 from lockgate.upstream.session import RpcUpstream
 from lockgate.upstream.sse_events import iter_events
@@ -37,9 +43,14 @@ RESUME_ATTEMPTS = 3
 
 @contextlib.contextmanager
 def http_failures(who: str) -> Iterator[None]:
-    """HTTP client failures as upstream failures: no connection means nothing was sent."""
+    """HTTP client failures as upstream failures: no connection, or a header the client refused to
+    write, means nothing was sent."""
     try:
         yield
+    except InvalidHeaderError as exc:
+        refused = UpstreamError(f"{who} was not called: {exc}")
+        refused.sent = False
+        raise refused from exc
     except ConnectError as exc:
         error = UpstreamUnavailableError(f"{who} is unreachable: {exc}")
         error.sent = False
@@ -59,11 +70,13 @@ class StreamableHttpUpstream(RpcUpstream):
         http: HttpClient,
         on_unrelated: OnServerNotification,
         era: Era | None = None,
+        partition: int = 0,
     ) -> None:
         super().__init__(name, on_unrelated, era=era)
         self._url = url
         self._static_headers = dict(headers)
         self._http = http
+        self._partition = partition  # the identity whose requests these are: keep-alive is not shared
         self._session_id: str | None = None
         self._protocol_version: str | None = None
         self._get_stream: asyncio.Task[None] | None = None
@@ -112,7 +125,7 @@ class StreamableHttpUpstream(RpcUpstream):
     async def _post(self, message: JsonObject, extra: dict[str, str] | None) -> None:
         body = orjson.dumps(message)
         headers = self._headers(message) | extra if extra else self._headers(message)
-        async with self._http.request("POST", self._url, headers, body) as response:
+        async with self._http.request("POST", self._url, headers, body, self._partition) as response:
             if response.status == 404 and self._session_id and message.get("method") != "initialize":
                 self._lost(f"server {self.name!r} ended the session; it is re-initialized on the next call")
                 raise UpstreamUnavailableError(f"server {self.name!r} ended its session")
@@ -156,7 +169,7 @@ class StreamableHttpUpstream(RpcUpstream):
             if self._answered(request_id) or last_id is None or self.era is Era.MODERN:
                 return
             headers = self._headers({}) | {"Accept": "text/event-stream", "Last-Event-ID": last_id}
-            async with self._http.request("GET", self._url, headers) as resumed:
+            async with self._http.request("GET", self._url, headers, partition=self._partition) as resumed:
                 if resumed.status != 200:
                     break
                 last_id = await self._pump(resumed, request_id) or last_id
@@ -186,7 +199,7 @@ class StreamableHttpUpstream(RpcUpstream):
         while self._peer is not None and self._session_id:
             try:
                 headers = self._headers({}) | {"Accept": "text/event-stream"}
-                async with self._http.request("GET", self._url, headers) as r:
+                async with self._http.request("GET", self._url, headers, partition=self._partition) as r:
                     if r.status != 200:
                         return  # 405: the server offers no such stream
                     async for event in iter_events(r):
@@ -206,5 +219,5 @@ class StreamableHttpUpstream(RpcUpstream):
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
                     headers = {**self._static_headers, "Mcp-Session-Id": session_id}
-                    async with self._http.request("DELETE", self._url, headers):
+                    async with self._http.request("DELETE", self._url, headers, partition=self._partition):
                         pass

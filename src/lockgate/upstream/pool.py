@@ -5,21 +5,26 @@ never shared across identities: each identity's credential is attached to its ow
 The era of each server is detected once and cached; a server whose configuration changes (a new
 ``revision``) gets new connections and the old ones are closed, and so does an identity whose
 credential changes (a new ``version``, e.g. after an OAuth refresh).
+
+HTTP and SSE servers are reached through the egress guard (``http_client``): only public addresses
+and the networks the pool is given (the ``server_allowed_networks`` setting), checked after each
+resolution, at connect time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import NamedTuple
 
 import orjson
 
 from lockgate.domain.model import Credential, Server, Transport
+from lockgate.egress import IPNetwork
 from lockgate.upstream.base import Client, Era, JsonObject, Upstream, relayed_capabilities
 from lockgate.upstream.http import StreamableHttpUpstream
-from lockgate.upstream.http_client import HttpClient
+from lockgate.upstream.http_client import LOOPBACK, HttpClient
 from lockgate.upstream.session import RpcUpstream
 from lockgate.upstream.sse import SseUpstream
 from lockgate.upstream.stdio import StdioUpstream
@@ -53,16 +58,18 @@ class _Key(NamedTuple):
 
 class UpstreamPool:
     """Hands out the pooled ``Upstream`` for a server. ``on_notification(server_id, message)`` receives
-    every server notification unrelated to a call (list_changed, resources/updated)."""
+    every server notification unrelated to a call (list_changed, resources/updated). ``allowed`` are
+    the networks HTTP and SSE servers may be in although not public."""
 
-    def __init__(self, on_notification: OnPoolNotification) -> None:
+    def __init__(self, on_notification: OnPoolNotification, allowed: Sequence[IPNetwork] = LOOPBACK) -> None:
         self._on_notification = on_notification
+        self._allowed = tuple(allowed)
         self._upstreams: dict[_Key, RpcUpstream] = {}
         self._eras: dict[tuple[int, str, tuple[int, int], bool], Era] = {}
         self._http: HttpClient | None = None
 
     async def start(self) -> None:
-        self._http = HttpClient()
+        self._http = HttpClient(self._allowed)
 
     async def close(self) -> None:
         upstreams, self._upstreams = list(self._upstreams.values()), {}
@@ -127,15 +134,25 @@ class UpstreamPool:
 
         if server.transport is Transport.STDIO:
             assert server.command is not None
-            env = {**server.env, **(credential.values if credential else {})}
-            stdio = StdioUpstream(server.name, server.command, server.args, env, server.cwd, notify)
+            identity = credential.values if credential else None
+            stdio = StdioUpstream(
+                server.name,
+                server.command,
+                server.args,
+                server.env,
+                server.cwd,
+                notify,
+                identity=identity,
+                identity_env=server.identity_env,
+            )
             stdio.on_era = learned
             return stdio
         assert server.url is not None and self._http is not None
         headers = _with_credential(server.headers, credential)
+        partition = key.identity[0]  # keep-alive connections are never shared across identities
         if server.transport is Transport.SSE:
-            return SseUpstream(server.name, server.url, headers, self._http, notify)
-        http = StreamableHttpUpstream(server.name, server.url, headers, self._http, notify, era)
+            return SseUpstream(server.name, server.url, headers, self._http, notify, partition)
+        http = StreamableHttpUpstream(server.name, server.url, headers, self._http, notify, era, partition)
         http.on_era = learned
         return http
 

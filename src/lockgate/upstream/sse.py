@@ -39,11 +39,13 @@ class SseUpstream(RpcUpstream):
         headers: dict[str, str],
         http: HttpClient,
         on_unrelated: OnServerNotification,
+        partition: int = 0,
     ) -> None:
         super().__init__(name, on_unrelated, era=Era.LEGACY)
         self._url = url
         self._headers = dict(headers)
         self._http = http
+        self._partition = partition  # the identity whose requests these are: keep-alive is not shared
         self._endpoint: str | None = None
         self._reader: asyncio.Task[None] | None = None
 
@@ -61,7 +63,7 @@ class SseUpstream(RpcUpstream):
         reason = "closed its event stream"
         try:
             headers = self._headers | {"Accept": "text/event-stream"}
-            async with self._http.request("GET", self._url, headers) as response:
+            async with self._http.request("GET", self._url, headers, partition=self._partition) as response:
                 if response.status != 200:
                     raise UpstreamUnavailableError(
                         f"sse server {self.name!r} answered HTTP {response.status}"
@@ -89,7 +91,9 @@ class SseUpstream(RpcUpstream):
             raise UpstreamUnavailableError(f"sse server {self.name!r} is not connected")
         headers = self._headers | {"Content-Type": "application/json"}
         with http_failures(f"sse server {self.name!r}"):
-            async with self._http.request("POST", self._endpoint, headers, orjson.dumps(message)) as response:
+            async with self._http.request(
+                "POST", self._endpoint, headers, orjson.dumps(message), self._partition
+            ) as response:
                 await response.read()
                 if response.status >= 400:
                     raise UpstreamError(f"sse server {self.name!r} answered HTTP {response.status}")

@@ -2,7 +2,10 @@
 
 Started on the first request, restarted on the next request after it exits, shut down by closing
 stdin, then SIGTERM, then SIGKILL. Its stderr is kept (the last lines) and logged at debug level. Its
-environment is explicit: only ``PATH``, ``HOME``, ``LANG`` and the variables declared for the server.
+environment is explicit: only ``PATH``, ``HOME``, ``LANG``, the variables of the calling identity
+that the server declares for identities (``identity_env``), and the server's own variables, which
+nothing overrides. An identity's values are data: one that would set any other variable (a loader's
+or an interpreter's, ``lockgate.domain.upstream_values``) keeps the server from starting.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ import collections
 import contextlib
 import logging
 import os
+from collections.abc import Collection, Mapping
 
 import orjson
 
+from lockgate.domain.upstream_values import UpstreamValueError, check_identity_env, check_server_env
 from lockgate.upstream.base import Client, JsonObject, OnServerNotification, UpstreamUnavailableError
 from lockgate.upstream.session import RpcUpstream
 
@@ -24,10 +29,22 @@ LINE_LIMIT = 16 * 1024 * 1024
 STDERR_LINES = 200
 
 
-def server_environment(declared: dict[str, str]) -> dict[str, str]:
-    """The environment a stdio server starts with: a few inherited basics plus what was declared."""
+def server_environment(
+    declared: Mapping[str, str],
+    identity: Mapping[str, str] | None = None,
+    identity_env: Collection[str] = (),
+) -> dict[str, str]:
+    """The environment a stdio server starts with: ``INHERITED_ENV`` from the gateway's process, the
+    identity's variables, then the server's own ``declared`` ones on top.
+
+    Raises:
+        UpstreamValueError: the identity sets a variable outside ``identity_env`` or one no identity
+            may set, or a value holds a control character (the message names the variable, not its value).
+    """
+    check_server_env(declared)
+    check_identity_env(identity or {}, identity_env)
     base = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
-    return base | declared
+    return base | dict(identity or {}) | dict(declared)
 
 
 class StdioUpstream(RpcUpstream):
@@ -38,13 +55,15 @@ class StdioUpstream(RpcUpstream):
         name: str,
         command: str,
         args: tuple[str, ...],
-        env: dict[str, str],
+        env: Mapping[str, str],
         cwd: str | None,
         on_unrelated: OnServerNotification,
+        identity: Mapping[str, str] | None = None,
+        identity_env: Collection[str] = (),
     ) -> None:
         super().__init__(name, on_unrelated)
         self._argv = (command, *args)
-        self._env = server_environment(env)
+        self._env = (env, identity, identity_env)
         self._cwd = cwd
         self._process: asyncio.subprocess.Process | None = None
         self._readers: list[asyncio.Task[None]] = []
@@ -56,12 +75,16 @@ class StdioUpstream(RpcUpstream):
 
     async def _open(self) -> None:
         try:
+            env = server_environment(*self._env)
+        except UpstreamValueError as exc:
+            raise UpstreamUnavailableError(f"stdio server {self.name!r} was not started: {exc}") from None
+        try:
             process = await asyncio.create_subprocess_exec(
                 *self._argv,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                env=self._env,
+                env=env,
                 cwd=self._cwd,
                 limit=LINE_LIMIT,
                 start_new_session=True,

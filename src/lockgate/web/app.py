@@ -23,8 +23,10 @@ from lockgate.web.site import PageError, SignInRequired, Site
 from lockgate.web.throttle import SignInThrottle
 
 Guard = Callable[[str | None, str | None], tuple[int, str] | None]
-SIGNIN_LIMITS = {"account": 5, "address": 50}
-"""Failed sign-ins per 15 minutes before sign-in is refused: per account, per client address."""
+SIGNIN_LIMITS = {"address": 50, "client": 5, "account": 20, "device": 5}
+"""Sign-in attempts per 15 minutes before more are refused, by kind of key (``web.throttle``): per
+client address, per account from one address, per account from browsers it never signed in with,
+per account from one browser it did."""
 
 
 def build_web(
@@ -84,8 +86,19 @@ def build_web(
     return HostOriginCheck(Starlette(routes=routes, exception_handlers=handlers), guard)
 
 
+OPAQUE_ORIGIN = "null"
+"""The Origin a browser sends when it will not say (RFC 6454 §7.3, Fetch §origin header): from a
+sandboxed frame, after a redirect across origins, or under ``Referrer-Policy: no-referrer``."""
+
+
 class HostOriginCheck:
-    """Refuses a request whose Host or Origin ``guard`` refuses (421 or 403), before any page."""
+    """Refuses a request whose Host or Origin ``guard`` refuses (421 or 403), before any page.
+
+    An opaque ``Origin: null`` is left to the page: it names no site to refuse, and every request
+    that changes anything here is a POST whose form ``Site.form`` accepts only with the CSRF token
+    of the sender's own cookie, which a page elsewhere can neither read nor have sent (SameSite).
+    A named Origin must still be one ``guard`` lists.
+    """
 
     def __init__(self, app: ASGIApp, guard: Guard) -> None:
         self.app = app
@@ -94,7 +107,8 @@ class HostOriginCheck:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             headers = Headers(scope=scope)
-            refused = self.guard(headers.get("host"), headers.get("origin"))
+            origin = headers.get("origin")
+            refused = self.guard(headers.get("host"), None if origin == OPAQUE_ORIGIN else origin)
             if refused is not None:
                 await PlainTextResponse(refused[1], status_code=refused[0])(scope, receive, send)
                 return

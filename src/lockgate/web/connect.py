@@ -6,12 +6,12 @@ API token for host × gateway × themselves, shown once (and queued for the host
 Paths, under ``/connect/{link}`` (the host's ``link_id``): ``GET`` the gateway picker (``?gateway=NAME``
 goes straight to that gateway); ``GET /{gateway}`` the identities step; ``POST
 /{gateway}/assignments/{id}/{choice|headers|oauth}`` bring an identity; ``POST /{gateway}/allow``
-mint the token; ``GET /{gateway}/token`` show it, once.
+mint the token; ``GET /{gateway}/token`` show it, once: the token waits in memory (``Handoffs``)
+under a handle in a cookie, bound to the session and the step, and is removed as it is shown.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -23,6 +23,7 @@ from starlette.responses import Response
 
 from lockgate.brokering.authorization import Broker, BrokeringError, begin_authorization
 from lockgate.domain.model import Availability, IdentityKind, IdentityScheme, IdentityStatus, Transport
+from lockgate.domain.upstream_values import UpstreamValueError
 from lockgate.policy.access_control import can_use_gateway, resolve_visible_gateways
 from lockgate.policy.tokens import can_receive_tokens, can_use_private_identities, resolve_mint_refusal
 from lockgate.store.connection_links import (
@@ -37,31 +38,11 @@ from lockgate.store.connection_links import (
 from lockgate.store.identities import create_identity, save_choice, usable_identities
 from lockgate.store.tokens import save_token
 from lockgate.store.webhooks import enqueue_token_delivery, load_webhook_setter
-from lockgate.vault import VaultError
+from lockgate.web.handoff import Handoffs
 from lockgate.web.site import PageError, Site, Visitor
 
-HEADER_NAME: Final = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")  # an RFC 9110 §5.6.2 token
-ENV_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-MAX_VALUE: Final = 8192
-RESERVED_HEADERS: Final = frozenset(
-    {
-        "host",
-        "content-length",
-        "content-type",
-        "transfer-encoding",
-        "connection",
-        "upgrade",
-        "te",
-        "trailer",
-        "keep-alive",
-        "accept",
-        "mcp-session-id",
-        "mcp-protocol-version",
-        "last-event-id",
-    }
-)
-"""Headers the gateway itself sets on upstream requests (HTTP framing and MCP transport headers)."""
 SHOWN_ONCE_AGE: Final = 300
+"""Seconds a minted token waits for its page."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +90,7 @@ class ConnectionPages:
         self.site = site
         self.broker = broker
         self.on_token_queued = on_token_queued
+        self.minted: Handoffs[dict[str, Any]] = Handoffs(SHOWN_ONCE_AGE)
 
     async def on_home(self, request: Request) -> Response:
         visitor = await self.site.require_visitor(request)
@@ -154,8 +136,9 @@ class ConnectionPages:
         return self.site.redirect(await self.site.run(choose))
 
     async def on_headers(self, request: Request) -> Response:
-        """A new private identity holding one pasted header (an environment variable for a stdio
-        server), chosen for this assignment."""
+        """A new private identity holding one pasted header (for a stdio server, an environment
+        variable it declares for identities), chosen for this assignment. The value is checked as
+        the API checks it (``lockgate.store.identities.check_identity_headers``)."""
         visitor, _ = await self._visitor(request)
         form = await self.site.form(request, visitor.session)
         name, value = str(form.get("name", "")).strip(), str(form.get("value", ""))
@@ -163,17 +146,21 @@ class ConnectionPages:
         def paste(conn: Connection) -> str:
             step = self._step(conn, request, visitor)
             assignment = step.assignment(request.path_params["assignment"])
-            _check_header(assignment.transport, name, value, step.path)
-            identity = create_identity(
-                conn,
-                self.site.vault,
-                name=None,
-                server_id=assignment.server_id,
-                owner_id=visitor.user_id,
-                kind=IdentityKind.HEADERS,
-                availability=Availability.PRIVATE,
-                headers={name: value},
-            )
+            try:
+                identity = create_identity(
+                    conn,
+                    self.site.vault,
+                    name=None,
+                    server_id=assignment.server_id,
+                    owner_id=visitor.user_id,
+                    kind=IdentityKind.HEADERS,
+                    availability=Availability.PRIVATE,
+                    headers={name: value},
+                )
+            except UpstreamValueError as exc:
+                raise PageError(
+                    400, "Check the header", f"Lockgate cannot send this: {exc}.", step.path
+                ) from None
             save_choice(conn, visitor.user_id, assignment.id, identity.id)
             return step.path
 
@@ -222,7 +209,7 @@ class ConnectionPages:
     async def on_allow(self, request: Request) -> Response:
         """Mint the API token for host × gateway × the visitor, in one transaction with its webhook
         delivery (when whoever set the webhook may use the gateway), and show it once (the next
-        page, from a short-lived sealed cookie)."""
+        page, through ``minted``)."""
         visitor, _ = await self._visitor(request)
         await self.site.form(request, visitor.session)
 
@@ -247,6 +234,7 @@ class ConnectionPages:
                 step.host.name,
                 step.gateway.name,
                 me.email,
+                minted_by=visitor.user_id,
                 private_identities=can_use_private_identities(me, me),
                 expires_at=None,
             )
@@ -266,10 +254,10 @@ class ConnectionPages:
         if shown["delivered"]:
             self.on_token_queued()
         response = self.site.redirect(step.path + "/token")
-        sealed = self.site.vault.seal(shown, self._shown_place(visitor, step.path))
+        handle = self.minted.put(self._shown_place(visitor, step.path), shown)
         response.set_cookie(
             self._shown_cookie,
-            sealed,
+            handle,
             max_age=SHOWN_ONCE_AGE,
             path="/",
             secure=self.site.secure,
@@ -279,16 +267,12 @@ class ConnectionPages:
         return response
 
     async def on_token(self, request: Request) -> Response:
-        """The token just minted, once: the cookie carrying it is cleared as it is shown."""
+        """The token just minted, once: it is taken from ``minted`` as it is shown, and the
+        cookie holding its handle is cleared; a reload or a replay finds nothing (410)."""
         visitor = await self.site.require_visitor(request)
         step = await self.site.run(lambda conn: self._step(conn, request, visitor))
-        shown = None
-        sealed = request.cookies.get(self._shown_cookie)
-        if sealed:
-            try:
-                shown = self.site.vault.open(sealed, self._shown_place(visitor, step.path))
-            except VaultError:
-                shown = None
+        handle = request.cookies.get(self._shown_cookie, "")
+        shown = self.minted.take(handle, self._shown_place(visitor, step.path))
         context = {"step": step, "shown": shown, "mcp_url": f"{self.site.public_url}/mcp/{step.gateway.name}"}
         response = self.site.render(
             request, "token.html", context, visitor=visitor, status=200 if shown else 410
@@ -300,9 +284,9 @@ class ConnectionPages:
     def _shown_cookie(self) -> str:
         return "__Host-lockgate_token" if self.site.secure else "lockgate_token"
 
-    def _shown_place(self, visitor: Visitor, step_path: str) -> bytes:
-        """Binds the sealed token to this session and this step: it opens nowhere else."""
-        return f"web.token:{visitor.csrf}:{step_path}".encode()
+    def _shown_place(self, visitor: Visitor, step_path: str) -> str:
+        """Binds the minted token to this session and this step: it is shown nowhere else."""
+        return f"web.token:{visitor.csrf}:{step_path}"
 
     async def _visitor(self, request: Request) -> tuple[Visitor, str]:
         """The visitor of a POST, who comes back to the step page after signing in if need be."""
@@ -359,25 +343,3 @@ def _awaiting(assignment: LinkAssignment, user_id: int) -> int | None:
     ):
         return chosen.id
     return None
-
-
-def _check_header(transport: Transport, name: str, value: str, back: str) -> None:
-    """Raises PageError (400) unless ``name`` is a header name not in ``RESERVED_HEADERS`` (an
-    environment variable's name for a stdio server) and ``value`` a non-empty single line."""
-    stdio = transport is Transport.STDIO
-    if not (ENV_NAME if stdio else HEADER_NAME).match(name):
-        what = (
-            "an environment variable's name (letters, digits, _)"
-            if stdio
-            else "a header name (e.g. Authorization)"
-        )
-        raise PageError(400, "Check the name", f"Give {what}.", back)
-    if not stdio and name.lower() in RESERVED_HEADERS:
-        raise PageError(
-            400,
-            "Check the name",
-            f"Lockgate sets {name} itself; give the header that carries your credential.",
-            back,
-        )
-    if not value or len(value) > MAX_VALUE or not value.isprintable():
-        raise PageError(400, "Check the value", "Give a value on one line (no control characters).", back)

@@ -36,7 +36,10 @@ PAGE_HEADERS: Final = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
     ),
-    "Referrer-Policy": "no-referrer",
+    # Not no-referrer: under it a browser sends "Origin: null" on the pages' own forms (Fetch
+    # §serializing a request origin). same-origin names Lockgate's origin to Lockgate only, and no
+    # page URL (a connection link is one) to anyone else.
+    "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
 }
@@ -138,7 +141,8 @@ class Site:
             raise PageError(413, "Form too large", "That form is larger than any form Lockgate shows.")
         form = await request.form(max_files=0, max_fields=32)
         sent = form.get("csrf")
-        if not cookie or not isinstance(sent, str) or not hmac.compare_digest(sent, self.csrf_token(cookie)):
+        expected = self.csrf_token(cookie).encode() if cookie else b""
+        if not cookie or not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), expected):
             raise PageError(
                 403,
                 "Form expired",

@@ -1,5 +1,19 @@
-"""A modest brake on password guessing: failed sign-ins counted per account and per client address
-in a sliding window, in this process's memory (OWASP Authentication Cheat Sheet, "login throttling").
+"""A brake on password guessing: sign-in attempts counted per key in a sliding window, in this
+process's memory (OWASP Authentication Cheat Sheet, "login throttling"; OWASP "Slow Down Online
+Guessing Attacks with Device Cookies").
+
+An attempt is counted *before* its password is checked (``reserve``), in one step with the check
+of the limits and without yielding to the event loop, so parallel guesses cannot all slip under a
+limit; a successful one is un-counted afterwards (``release``). The keys of one attempt, from
+``resolve_keys``, are chosen so that nobody can lock someone else out:
+
+- ``address:<ip>``: every attempt from one client address, whatever the account;
+- ``client:<ip>/<email>``: one account from one address: an attacker blocks only themselves;
+- ``account:<email>``: one account from every browser that has not signed in to it before, which
+  caps guessing spread over many addresses;
+- ``device:<nonce>``: one account from a browser holding a device cookie for it (issued on a
+  successful sign-in), which takes the place of the ``client`` and ``account`` keys: guesses from
+  elsewhere never lock out a browser the user has signed in with.
 
 Unknown accounts are counted like real ones, so the brake tells nothing about who has an account.
 """
@@ -9,18 +23,35 @@ from __future__ import annotations
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Final
 
 MAX_TRACKED: Final = 10_000
-"""Keys remembered at most; the least recently failed are forgotten first."""
+"""Keys remembered at most; the least recently counted are forgotten first."""
+
+
+def resolve_keys(email: str, address: str, device: str | None) -> tuple[str, ...]:
+    """The keys a sign-in attempt for ``email`` (compared without case) from client ``address``
+    counts against; ``device`` is the nonce of a device cookie valid for ``email``, if any."""
+    account = email.strip().lower()
+    if device is not None:
+        return (f"address:{address}", f"device:{device}")
+    return (f"address:{address}", f"client:{address}/{account}", f"account:{account}")
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One counted attempt: its keys and when it was counted (the throttle's clock)."""
+
+    keys: tuple[str, ...]
+    at: float
 
 
 class SignInThrottle:
-    """Refuses a key once it has ``limit`` failures within ``window`` seconds.
+    """Refuses an attempt once any of its keys has ``limit`` attempts within ``window`` seconds.
 
-    Keys are strings such as ``"account:ada@example.com"`` and ``"address:203.0.113.7"``, each
-    with its own limit (``limits`` by prefix before the first ``:``, else ``default_limit``).
-    ``clock`` is monotonic seconds (injectable for tests).
+    Each kind of key (the prefix before the first ``:``) has its limit in ``limits``, else
+    ``default_limit``. ``clock`` is monotonic seconds (injectable for tests).
     """
 
     def __init__(
@@ -35,32 +66,36 @@ class SignInThrottle:
         self.default_limit = default_limit
         self.window = window
         self.clock = clock
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._attempts: OrderedDict[str, deque[float]] = OrderedDict()
 
-    def blocked(self, keys: Iterable[str]) -> bool:
-        """Whether any of ``keys`` has reached its limit within the window."""
+    def reserve(self, keys: Iterable[str]) -> Attempt | None:
+        """Count an attempt on every key, or on none and return None when any key is at its limit."""
         now = self.clock()
-        return any(len(self._recent(key, now)) >= self._limit(key) for key in keys)
-
-    def record_failure(self, keys: Iterable[str]) -> None:
-        now = self.clock()
+        keys = tuple(keys)
+        if any(len(self._recent(key, now)) >= self._limit(key) for key in keys):
+            return None
         for key in keys:
-            failures = self._recent(key, now)
-            failures.append(now)
-            self._failures[key] = failures
-            self._failures.move_to_end(key)
-        while len(self._failures) > MAX_TRACKED:
-            self._failures.popitem(last=False)
+            self._attempts[key] = self._recent(key, now)
+            self._attempts[key].append(now)
+            self._attempts.move_to_end(key)
+        while len(self._attempts) > MAX_TRACKED:
+            self._attempts.popitem(last=False)
+        return Attempt(keys, now)
 
-    def forget(self, key: str) -> None:
-        """Clear a key's failures (an account after a successful sign-in)."""
-        self._failures.pop(key, None)
+    def release(self, attempt: Attempt) -> None:
+        """Un-count a successful attempt, and forget the earlier failures of its keys that name
+        the account (all but ``address:``); the address keeps counting its failures."""
+        for key in attempt.keys:
+            if not key.startswith("address:"):
+                self._attempts.pop(key, None)
+            elif attempt.at in (counted := self._attempts.get(key, deque())):
+                counted.remove(attempt.at)
 
     def _recent(self, key: str, now: float) -> deque[float]:
-        failures = self._failures.get(key, deque())
-        while failures and failures[0] <= now - self.window:
-            failures.popleft()
-        return failures
+        counted = self._attempts.get(key, deque())
+        while counted and counted[0] <= now - self.window:
+            counted.popleft()
+        return counted
 
     def _limit(self, key: str) -> int:
         return self.limits.get(key.partition(":")[0], self.default_limit)

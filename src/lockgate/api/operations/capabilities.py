@@ -1,4 +1,4 @@
-"""Capabilities: every permission a role can hold, with its name and what it allows (product spec §6.2)."""
+"""Capabilities: every permission a role can hold, with its name and what it allows."""
 
 from __future__ import annotations
 
@@ -18,6 +18,13 @@ class CapabilityView(BaseModel):
     lockgate_name: bool = Field(
         description="True where MCP Manager's documentation names no such capability."
     )
+    runs_commands: bool = Field(
+        description="True when it lets its holder make Lockgate's host run a command of their choosing."
+    )
+    reaches_networks: str | None = Field(
+        description="The setting naming the non-public networks it lets its holder make Lockgate "
+        "connect to; null when none."
+    )
 
 
 def list_capabilities(_ctx: Context, _args: NoInput) -> Page[CapabilityView]:
@@ -29,6 +36,8 @@ def list_capabilities(_ctx: Context, _args: NoInput) -> Page[CapabilityView]:
             area=info.area,
             description=info.description,
             lockgate_name=info.lockgate_name,
+            runs_commands=info.runs_commands,
+            reaches_networks=info.reaches_networks,
         )
         for key, info in CAPABILITIES.items()
     ]

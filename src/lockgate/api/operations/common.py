@@ -1,5 +1,5 @@
-"""Pieces every resource's operations share: list paging, the page envelope, name patterns, and
-changing one versioned row with its admin event."""
+"""Pieces every resource's operations share: list paging, the page envelope, name patterns,
+changing one versioned row with its admin event, and the server scope check."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from sqlalchemy import Connection, Row, Table
 
 from lockgate.api.operation import Context, Input
 from lockgate.domain.declaration import NAME
-from lockgate.store.records import MAX_PAGE, update_row
+from lockgate.store.gateways import server_gateway_ids
+from lockgate.store.records import MAX_PAGE, fetch_named, update_row
+from lockgate.store.schema import servers
 
 T = TypeVar("T")
 
@@ -66,3 +68,17 @@ def save_change(
         after = view(conn, row)
         ctx.record(conn, kind, row.name, before, after)
     return after
+
+
+def fetch_visible_server(ctx: Context, conn: Connection, name: str) -> Row[Any]:
+    """The server called ``name``, which the actor must see (product spec §6.1): it is on a gateway
+    they may use, or their role holds "View all servers". The one scope check of every act on an
+    existing server — reading, editing, toggling, deleting, assigning it — by hand or declared.
+
+    Raises:
+        NotFoundError: there is no such server.
+        NotFound: the actor does not see it (the same 404, so names cannot be probed).
+    """
+    row = fetch_named(conn, servers, name, "server")
+    ctx.require_server(server_gateway_ids(conn, row.id), row.name)
+    return row

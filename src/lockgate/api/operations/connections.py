@@ -39,7 +39,7 @@ class ConnectionRef(Input):
 
 def _target(ctx: Context, conn: sqlalchemy.Connection, connection_id: int) -> sqlalchemy.Row[Any]:
     row = store.fetch_connection(conn, connection_id)
-    ctx.require_gateway(row.gateway_id, row.gateway)
+    ctx.require_gateway(row.gateway_id, row.gateway, f"no connection {connection_id}")
     return row
 
 

@@ -10,11 +10,20 @@ from sqlalchemy import Connection, select
 
 from lockgate.api.errors import Forbidden
 from lockgate.api.operation import Context, Input, NoInput, Operation
+from lockgate.api.operations.common import fetch_visible_server
 from lockgate.api.operations.hosts import require_webhook_change
 from lockgate.api.operations.roles import require_grantable
+from lockgate.api.operations.servers import record_deleted_identities
 from lockgate.api.operations.users import keep_a_super_admin
 from lockgate.domain.capabilities import Capability
-from lockgate.domain.declaration import Declaration, DeclaredServer, RoleSpec, UserSpec
+from lockgate.domain.declaration import (
+    Declaration,
+    DeclaredServer,
+    GatewaySpec,
+    RoleSpec,
+    ServerSpec,
+    UserSpec,
+)
 from lockgate.domain.plan import (
     SECRET_FIELDS,
     SECRET_VALUES,
@@ -72,14 +81,25 @@ def plan_declaration(ctx: Context, args: DeclarationInput) -> Plan:
 
 
 def apply_declaration(ctx: Context, args: DeclarationInput) -> Plan:
-    """Make the store match the declaration, in one transaction, one admin event per change."""
+    """Make the store match the declaration, in one transaction, one admin event per change. A
+    server declared at another destination (transport and url, or a stdio server's command, args
+    and cwd) keeps none of its stored secrets and loses its identities, as an edit does."""
 
     def on_change(change: PlannedChange, before: BaseModel | None, after: BaseModel | None) -> None:
         ctx.record(conn, change.kind, change.name, _shown(before), _shown(after))
 
     with ctx.transaction() as conn:
         current, desired, plan = _plan(ctx, conn, args)
-        apply_plan(conn, ctx.vault, current, desired, plan, on_change, ctx.actor.user_id)
+        apply_plan(
+            conn,
+            ctx.vault,
+            current,
+            desired,
+            plan,
+            on_change,
+            ctx.actor.user_id,
+            on_deleted_identities=lambda d: record_deleted_identities(ctx, conn, d),
+        )
     return _answer(plan, applied=True)
 
 
@@ -89,9 +109,13 @@ def _plan(
     current = load_declaration(conn, ctx.vault)
     desired = resolve_secrets(current, args.declaration)
     plan = resolve_plan(current, desired, args.prune)
-    wanted = items_by_kind(desired)
+    stored, wanted = items_by_kind(current), items_by_kind(desired)
+    created = {c.name for c in plan if c.kind == "server" and c.action == "create"}
     for change in plan:
-        _authorize(ctx, conn, change, wanted[change.kind].get(change.name), wanted["role"])
+        spec = wanted[change.kind].get(change.name)
+        _authorize(ctx, conn, change, spec, wanted["role"])
+        if isinstance(spec, GatewaySpec):
+            _authorize_assignments(ctx, conn, stored["gateway"].get(change.name), spec, created)
     return current, desired, plan
 
 
@@ -103,12 +127,14 @@ def _authorize(
     declared_roles: Mapping[str, BaseModel],
 ) -> None:
     """The actor needs, for each change, what making it by hand needs: the capabilities, the
-    gateway's scope, every gateway a host serves to move its webhook, and for a user's role what
-    ``users create|update`` checks."""
+    gateway's or the server's scope, every gateway a host serves to move its webhook, and for a
+    user's role what ``users create|update`` checks."""
     if change.action == "create" and spec is not None:
         fields = list(spec.model_dump(exclude_defaults=True, exclude={"name"}))
     else:
         fields = [f.field for f in change.fields]
+    if isinstance(spec, ServerSpec):
+        ctx.require_reachable(spec)
     role = spec if isinstance(spec, RoleSpec) else None
     for capability in sorted(resolve_change_capabilities(change.kind, change.action, fields, role)):
         refusal = resolve_refusal(ctx.actor, capability)
@@ -117,6 +143,8 @@ def _authorize(
     if change.kind == "gateway" and change.action != "create":
         row = fetch_named(conn, gateways, change.name, "gateway")
         ctx.require_gateway(row.id, row.name)
+    if change.kind == "server" and change.action != "create":
+        fetch_visible_server(ctx, conn, change.name)
     changed = {f.field for f in change.fields}
     if change.kind == "host" and change.action == "update" and "webhook_url" in changed:
         require_webhook_change(ctx, conn, fetch_named(conn, hosts, change.name, "host"))
@@ -152,6 +180,20 @@ def _authorize_role(
         what = f"{change}: changing {row.email!r}, who holds role {held.name!r}"
         require_grantable(ctx, role_capabilities(held.name, held.capabilities), what)
         keep_a_super_admin(conn, row, {"role_id": None if stored is None else stored.id})
+
+
+def _authorize_assignments(
+    ctx: Context, conn: Connection, before: BaseModel | None, after: GatewaySpec, created: set[str]
+) -> None:
+    """Each server the declaration newly assigns to the gateway must be one the actor sees, as
+    assigning it by hand needs; one this declaration creates is on no gateway yet, so only "View
+    all servers" sees it."""
+    assigned = {a.server for a in before.servers} if isinstance(before, GatewaySpec) else set()
+    for server in sorted({a.server for a in after.servers} - assigned):
+        if server in created:
+            ctx.require_server([], server)
+        else:
+            fetch_visible_server(ctx, conn, server)
 
 
 def hide_secrets(declaration: Declaration) -> Declaration:

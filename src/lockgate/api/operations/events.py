@@ -1,7 +1,8 @@
 """Admin events: every control-plane change, who made it, and the resource before and after.
 
 Each change and its event commit in one transaction (``Context.record``), so what is readable here is
-exactly what happened. ``correlation_id`` is the ``X-Correlation-Id`` of the change's response.
+exactly what happened. ``correlation_id`` is the ``X-Correlation-Id`` of the change's response. A
+reader sees the events about the gateways they may use; "View all logs" lifts that scope (§6.1).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from pydantic import BaseModel, Field
 from lockgate.api.operation import Context, Operation
 from lockgate.api.operations.common import ListInput, Page
 from lockgate.domain.capabilities import Capability
-from lockgate.store.records import page_newest
+from lockgate.policy.access_control import resolve_visible_logs
+from lockgate.store.admin_events import load_event_page
 from lockgate.store.rows import as_dict
-from lockgate.store.schema import admin_events
 
 
 class Event(BaseModel):
@@ -40,11 +41,17 @@ class EventList(ListInput):
 
 
 def list_events(ctx: Context, args: EventList) -> Page[Event]:
-    """Admin events, newest first; each filter keeps the events whose field equals it."""
+    """Admin events about the gateways the caller may use (their tokens and connections too; every
+    event with "View all logs"), newest first; each filter keeps the events whose field equals it."""
     equal = args.model_dump(include={"actor", "kind", "name", "operation", "correlation_id"})
     with ctx.transaction() as conn:
-        rows, cursor = page_newest(
-            conn, admin_events, equal=equal, since=args.since, cursor=args.cursor, limit=args.limit
+        rows, cursor = load_event_page(
+            conn,
+            on_gateways=resolve_visible_logs(ctx.actor),
+            equal=equal,
+            since=args.since,
+            cursor=args.cursor,
+            limit=args.limit,
         )
     return Page[Event](items=[Event.model_validate(as_dict(r)) for r in rows], next_cursor=cursor)
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from lockgate.api.operation import Context, Input, Operation, Versioned
-from lockgate.api.operations.common import Act, ListInput, Name, Page, save_change
+from lockgate.api.operations.common import Act, ListInput, Name, Page, fetch_visible_server, save_change
 from lockgate.domain.capabilities import Capability
 from lockgate.domain.declaration import PREFIX, IdentityName
 from lockgate.domain.model import IdentityScheme
@@ -16,7 +16,7 @@ from lockgate.policy.access_control import EVERYONE, resolve_visible_gateways
 from lockgate.store import gateways as store
 from lockgate.store.gateways import describe_gateway
 from lockgate.store.records import delete_row, fetch_named, insert_row
-from lockgate.store.schema import gateways, servers
+from lockgate.store.schema import gateways
 
 
 class Assignment(BaseModel):
@@ -188,14 +188,13 @@ def restore_gateway(ctx: Context, args: GatewayChange) -> Gateway:
 
 def assign_server(ctx: Context, args: AssignmentCreate) -> Gateway:
     """Assign a server to the gateway under a name (default the server's), optionally with a prefix
-    for its features' names and an identity scheme (product spec §4.2). The same server may be
+    for its features' names and an identity scheme (shared, per user, or none). The same server may be
     assigned twice under two names, e.g. shared for reads and per-user for writes. Raises 409 when
     the name or prefix is taken on the gateway, 400 when the identity does not fit the scheme (the
     shared scheme needs a global identity of this server; the others none)."""
 
     def act(conn: Connection, row: Any) -> None:
-        server = fetch_named(conn, servers, args.server, "server")
-        ctx.require_server(store.server_gateway_ids(conn, server.id), server.name)
+        server = fetch_visible_server(ctx, conn, args.server)
         store.assign_server(
             conn,
             row.id,

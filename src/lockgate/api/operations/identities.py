@@ -1,4 +1,4 @@
-"""Identities: credentials scoped to one server, private to their owner or global (product spec §4.1).
+"""Identities: credentials scoped to one server, private to their owner or global.
 
 Everyone manages their own identities; other people's need "Identity management" (availability,
 enable and disable, delete). Creating one needs only to see its server; creating or making one
@@ -23,9 +23,10 @@ from lockgate.domain.actor import Actor
 from lockgate.domain.capabilities import Capability
 from lockgate.domain.declaration import IdentityName
 from lockgate.domain.model import Availability, IdentityKind, IdentityStatus
+from lockgate.domain.upstream_values import UpstreamValueError
 from lockgate.policy.access_control import EVERYONE, can_see_server, resolve_visible_gateways
 from lockgate.store import identities as store
-from lockgate.store.errors import ConflictError
+from lockgate.store.errors import ConflictError, NotFoundError
 from lockgate.store.gateways import server_gateway_ids
 from lockgate.store.people import fetch_user
 from lockgate.store.records import delete_row, fetch_named
@@ -34,7 +35,9 @@ from lockgate.store.servers import ANY_GATEWAY
 
 _VALUES = (
     "Header name → value, sent upstream on every request (for a stdio server: environment "
-    "variables). Write-only: answers show only the names."
+    "variables, only those its identity_env declares). Names the gateway sets itself (Host, "
+    "Content-Length, Mcp-Session-Id ...) and values with control characters are refused. "
+    "Write-only: answers show only the names."
 )
 
 
@@ -113,7 +116,12 @@ def _sees_all(actor: Actor) -> bool:
 
 def _visible(ctx: Context, conn: Connection, name: str) -> Row[Any]:
     """The identity, when the actor may see it: their own, a global one of a server they see, or
-    any with "View all identities" (or "Identity management")."""
+    any with "View all identities" (or "Identity management").
+
+    Raises:
+        NotFoundError: no such identity, or one the actor may not see: the same answer, so that
+            names cannot be probed.
+    """
     row = store.fetch_identity(conn, name)
     if _own(ctx.actor, row) or _sees_all(ctx.actor):
         return row
@@ -121,13 +129,16 @@ def _visible(ctx: Context, conn: Connection, name: str) -> Row[Any]:
         ctx.actor, server_gateway_ids(conn, row.server_id)
     ):
         return row
-    ctx.require(Capability.VIEW_ALL_IDENTITIES)
-    return row
+    raise NotFoundError(f"no identity named {name!r}")
 
 
 def _managed(ctx: Context, conn: Connection, name: str) -> Row[Any]:
-    """The identity, when the actor may change it: their own, or any with "Identity management"."""
-    row = store.fetch_identity(conn, name)
+    """The identity, when the actor may change it: their own, or any with "Identity management".
+
+    Raises:
+        NotFoundError: as ``_visible``. Forbidden: one the actor sees but may not change.
+    """
+    row = _visible(ctx, conn, name)
     if not _own(ctx.actor, row):
         ctx.require(Capability.IDENTITY_MANAGEMENT)
     return row
@@ -150,6 +161,14 @@ def _check_headers(kind: str, headers: dict[str, str] | None) -> None:
         raise BadRequest("an identity of kind headers needs at least one header", field="headers")
     if kind != IdentityKind.HEADERS and headers is not None:
         raise BadRequest(f"an identity of kind {kind} holds no header values", field="headers")
+
+
+def _check_values(conn: Connection, server_id: int, headers: dict[str, str]) -> None:
+    """Raises BadRequest (field ``headers``) unless ``headers`` may go to the server."""
+    try:
+        store.check_identity_headers(conn, server_id, headers)
+    except UpstreamValueError as exc:
+        raise BadRequest(str(exc), field="headers") from None
 
 
 def list_identities(ctx: Context, args: IdentityList) -> Page[Identity]:
@@ -176,9 +195,11 @@ def get_identity(ctx: Context, args: IdentityRef) -> Identity:
 
 def create_identity(ctx: Context, args: IdentityCreate) -> Identity:
     """Add an identity for a server the caller sees: headers (an API key, a bearer token ...) or
-    none. Raises 400 when ``headers`` do not fit ``kind``, 403 for a global identity without
-    "Basic server management" or another person's without "Identity management", 404 when the
-    server or owner does not exist, 409 when the name is taken."""
+    none. Raises 400 when ``headers`` do not fit ``kind`` or may not go to the server (a header
+    the gateway sets itself, a control character, or for a stdio server a variable outside its
+    ``identity_env``), 403 for a global identity without "Basic server management" or another
+    person's without "Identity management", 404 when the server or owner does not exist, 409 when
+    the name is taken."""
     _check_headers(args.kind, args.headers)
     if args.availability is Availability.GLOBAL:
         ctx.require(Capability.BASIC_SERVER_MANAGEMENT)
@@ -187,9 +208,11 @@ def create_identity(ctx: Context, args: IdentityCreate) -> Identity:
         ctx.require_server(server_gateway_ids(conn, server.id), server.name)
         owner_id = ctx.actor.user_id
         if args.owner is not None:
-            owner_id = fetch_user(conn, args.owner).id
-            if owner_id != ctx.actor.user_id:
+            if args.owner != ctx.actor.email:  # before the lookup: a 404 would confirm who exists
                 ctx.require(Capability.IDENTITY_MANAGEMENT)
+            owner_id = fetch_user(conn, args.owner).id
+        if args.headers is not None:
+            _check_values(conn, server.id, args.headers)
         row = store.create_identity(
             conn,
             ctx.vault,
@@ -223,14 +246,15 @@ def _change(ctx: Context, name: str, expected: int | None, values: dict[str, Any
 
 def update_identity(ctx: Context, args: IdentityUpdate) -> Identity:
     """Rename an identity, change its availability, or replace its header values (all of them).
-    Raises 400 for headers on an identity not of kind headers, 409 when it is made private while a
-    gateway shares it, or the new name is taken."""
+    Raises 400 for headers on an identity not of kind headers or that may not go to its server,
+    409 when it is made private while a gateway shares it, or the new name is taken."""
     if args.availability is Availability.GLOBAL:
         ctx.require(Capability.BASIC_SERVER_MANAGEMENT)
 
     def act(conn: Connection, row: Row[Any]) -> None:
         if args.headers is not None:
             _check_headers(row.kind, args.headers)
+            _check_values(conn, row.server_id, args.headers)
         if args.availability is Availability.PRIVATE and row.availability != Availability.PRIVATE.value:
             _refuse_if_shared(conn, row, "make private")
 

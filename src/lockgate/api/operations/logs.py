@@ -1,7 +1,8 @@
-"""The traffic log: every leg of every message through the gateways, newest first (product spec §7).
+"""The traffic log: every leg of every message through the gateways, newest first.
 
-The pull API for logs MCP Manager lacks. Entries are as stored: ``body`` and ``headers`` were
-redacted when written (§7.6), so nothing here reveals a secret.
+The pull API for logs. Entries are as stored: ``body`` and ``headers`` were redacted when written
+(secrets never reach the store), so nothing here reveals a secret. A reader sees the entries of the
+gateways they may use; "View all logs" lifts that scope.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from pydantic import BaseModel, Field
 from lockgate.api.operation import Context, Operation
 from lockgate.api.operations.common import ListInput, Page
 from lockgate.domain.capabilities import Capability
-from lockgate.store.records import page_newest
+from lockgate.policy.access_control import resolve_visible_logs
+from lockgate.store.audit_log import load_entry_page
 from lockgate.store.rows import as_dict
-from lockgate.store.schema import audit_entries
 
 
 class AuditEntry(BaseModel):
-    """One leg; the legs of one message share its ``correlation_id`` (§7.2)."""
+    """One leg; the legs of one message share its ``correlation_id``."""
 
     id: int
     correlation_id: str
@@ -47,7 +48,8 @@ class LogList(ListInput):
 
 
 def list_logs(ctx: Context, args: LogList) -> Page[AuditEntry]:
-    """Audit entries, newest first; each filter keeps the entries whose field equals it."""
+    """Audit entries of the gateways the caller may use (every entry with "View all logs"), newest
+    first; each filter keeps the entries whose field equals it."""
     equal = {
         "correlation_id": args.correlation_id,
         "gateway": args.gateway,
@@ -57,8 +59,13 @@ def list_logs(ctx: Context, args: LogList) -> Page[AuditEntry]:
         "type": args.type,
     }
     with ctx.transaction() as conn:
-        rows, cursor = page_newest(
-            conn, audit_entries, equal=equal, since=args.since, cursor=args.cursor, limit=args.limit
+        rows, cursor = load_entry_page(
+            conn,
+            on_gateways=resolve_visible_logs(ctx.actor),
+            equal=equal,
+            since=args.since,
+            cursor=args.cursor,
+            limit=args.limit,
         )
     return Page[AuditEntry](items=[AuditEntry.model_validate(as_dict(r)) for r in rows], next_cursor=cursor)
 

@@ -1,10 +1,9 @@
 """Personal access tokens: the caller's own tokens for the control plane — list, create, revoke.
 
-A token is shown once, when it is created, and stored only as a keyed hash (as API tokens are,
-product spec §5.3). Listings and admin events never hold the token or its hash. A revoked or expired
-token is refused (401) from its very next request: every request reads the token afresh
-(``store.people.load_actor``). Lifetimes follow MCP Manager's admin tokens (§11: 0 = never expires,
-default 90 days), up to a year.
+A token is shown once, when it is created, and stored only as a keyed hash (as API tokens are).
+Listings and admin events never hold the token or its hash. A revoked or expired token is refused
+(401) from its very next request: every request reads the token afresh
+(``store.people.load_actor``). Lifetimes: 0 = never expires, default 90 days, up to a year.
 """
 
 from __future__ import annotations

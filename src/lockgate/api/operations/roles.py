@@ -1,4 +1,4 @@
-"""Roles: named sets of capabilities (product spec §6.1). List, get, create, edit, delete.
+"""Roles: named sets of capabilities. List, get, create, edit, delete.
 
 Super admin is locked: it always holds every capability and nothing about it changes. Administrator
 and Member keep their names but their capabilities are editable. No one shapes a role to hold a

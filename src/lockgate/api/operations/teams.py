@@ -1,4 +1,4 @@
-"""Teams: create, rename, delete, add and remove members (product spec §6.1, §6.3).
+"""Teams: create, rename, delete, add and remove members.
 
 A team's members may use the gateways it is granted (granting is ``gateways grant``). Everyone
 sees the teams they belong to; "Manage people" sees every team.
@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from lockgate.api.errors import Forbidden
+from lockgate.api.errors import NotFound
 from lockgate.api.operation import Context, Input, Operation, Versioned
 from lockgate.api.operations.common import Act, ListInput, Name, Page, save_change
 from lockgate.api.operations.users import Email
@@ -77,16 +77,13 @@ def get_team(ctx: Context, args: TeamRef) -> Team:
     """A team the caller belongs to, or any team with "Manage people".
 
     Raises:
-        Forbidden: naming ``managePeople``, when the caller is not a member.
+        NotFound: no such team, or one the caller is not a member of: the same answer, so that
+            team names cannot be probed.
     """
     with ctx.transaction() as conn:
         row = fetch_named(conn, teams, args.team, "team")
         if not (_manages_people(ctx) or store.is_member(conn, row.id, ctx.actor.user_id)):
-            capability = Capability.MANAGE_PEOPLE
-            raise Forbidden(
-                f"Capability '{capability.label}' is required, or membership of team {row.name!r}.",
-                capability=capability.value,
-            )
+            raise NotFound(f"no team named {row.name!r}")  # as for a team that does not exist
         return Team.model_validate(store.describe_team(conn, row))
 
 

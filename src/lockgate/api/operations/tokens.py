@@ -1,11 +1,11 @@
-"""API tokens: what token-based hosts present to reach a gateway (product spec §5.3). Minted,
-listed, revoked; optionally expiring. A token is shown once, when it is minted; only its keyed hash
-is stored.
+"""API tokens: what token-based hosts present to reach a gateway. Minted, listed, revoked;
+optionally expiring. A token is shown once, when it is minted; only its keyed hash is stored.
 
 Tokens are team-scoped through their gateway. A token acts as one existing user whose teams are
 granted the gateway, and calls as that user's private identities only when they minted it
 themselves or the minter may manage identities (``policy.tokens``); adding people needs *Manage
-people* (``users create``), never a token.
+people* (``users create``), never a token. A token stands on its sponsor (its user, or for the
+host's agent user whoever minted it) and is refused while the sponsor may not use the gateway.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ class TokenCreate(Input):
         max_length=320,
         pattern=r"^[^@\s]+@[^@\s]+$",
         description="The email of an existing user it acts as, in a team granted the gateway "
-        "(default: the host's agent user).",
+        "(default: the host's agent user, the token then standing on whoever mints it).",
     )
     expires_in: Lifetime | None = Field(
         None,
@@ -128,7 +128,7 @@ def create_token(ctx: Context, args: TokenCreate) -> NewApiToken:
         if refusal is not None:
             raise Forbidden(refusal)
         public_id, token = store.save_token(
-            conn, ctx.token_key, host.name, target.name, email,
+            conn, ctx.token_key, host.name, target.name, args.user, minted_by=ctx.actor.user_id,
             private_identities=can_use_private_identities(ctx.actor, holder), expires_at=expires_at,
         )  # fmt: skip
         after = _view(store.fetch_token(conn, public_id))
@@ -141,7 +141,7 @@ def create_token(ctx: Context, args: TokenCreate) -> NewApiToken:
 
 def _target(ctx: Context, conn: Connection, public_id: str) -> Row[Any]:
     row = store.fetch_token(conn, public_id)
-    ctx.require_gateway(row.gateway_id, row.gateway)
+    ctx.require_gateway(row.gateway_id, row.gateway, f"no token with id {public_id!r}")
     return row
 
 

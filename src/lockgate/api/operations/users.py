@@ -1,4 +1,4 @@
-"""Users: invite, list, get, set their role, deactivate and reactivate (product spec §6.1).
+"""Users: invite, list, get, set their role, deactivate and reactivate.
 
 Security rules, each held by a test in ``tests/api/test_users.py``:
 
@@ -89,10 +89,9 @@ def get_user(ctx: Context, args: UserRef) -> User:
 def invite_user(ctx: Context, args: UserInvite) -> User:
     """Add a user with a role (Member unless given) and their teams.
 
-    MCP Manager's invitation form requires a team ("Both a team and a role are required when
-    inviting a new user", product spec §6.1); Lockgate lets ``teams`` be empty, because a user
-    holds 0..n teams (same section) and may lose them all later anyway. Without a team the user
-    uses no gateway unless their role may use them all: an empty list grants nothing.
+    ``teams`` may be empty: a user holds any number of teams and may lose them all later anyway.
+    Without a team the user uses no gateway unless their role may use them all: an empty list
+    grants nothing.
 
     Raises:
         Forbidden: the role holds a capability the actor's role lacks.

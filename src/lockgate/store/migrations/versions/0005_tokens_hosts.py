@@ -8,15 +8,15 @@ minted again). Tokens a user got through the connection link, or minted for them
 Webhooks set before this revision record no one (``webhook_set_by`` NULL) and keep receiving every
 token of their host until their URL is next set.
 
-Revision ID: 0004_tokens_hosts
-Revises: 0003
+Revision ID: 0005_tokens_hosts
+Revises: 0004_access_scoping
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_tokens_hosts"
-down_revision = "0003"
+revision = "0005_tokens_hosts"
+down_revision = "0004_access_scoping"
 branch_labels = None
 depends_on = None
 

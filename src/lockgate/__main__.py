@@ -1,0 +1,5 @@
+"""``python -m lockgate``: the ``lockgate`` command."""
+
+from lockgate.cli import main
+
+main()
