@@ -7,7 +7,7 @@ gateway, one of the actor's teams is granted that gateway — unless the role ho
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -72,18 +72,18 @@ def can_see_server(actor: Actor, gateway_ids: Iterable[int]) -> bool:
     return any(can_use_gateway(actor, g) for g in gateway_ids)
 
 
-def resolve_webhook_refusal(actor: Actor, host: str, served: Sequence[tuple[int, str]]) -> Refusal | None:
+def resolve_webhook_refusal(actor: Actor, host: str, served: Iterable[int]) -> Refusal | None:
     """None when the actor may change where host ``host``'s minted tokens are delivered (its webhook
-    URL or signing secret): they may use every gateway in ``served`` (``(id, name)`` of each gateway
-    the host has connections to), whose tokens the webhook receives. Otherwise a refusal naming
-    "View and use all gateways" and the gateways the actor may not use."""
-    missing = [name for gateway_id, name in served if not can_use_gateway(actor, gateway_id)]
-    if not missing:
+    URL or signing secret): they may use every gateway in ``served`` (the ids of the gateways the
+    host has connections to), whose tokens the webhook receives. Otherwise a refusal naming "View
+    and use all gateways" but not the gateways the actor may not use: those they do not see, and
+    their names are not to be probed (see ``Context.require_gateway``)."""
+    if all(can_use_gateway(actor, gateway_id) for gateway_id in served):
         return None
     capability = Capability.VIEW_AND_USE_ALL_GATEWAYS
     return Refusal(
         capability,
         f"Capability '{capability.label}' is required, or membership of teams granted every gateway "
-        f"host {host!r} serves, to change where its tokens are delivered "
-        f"(not granted: {', '.join(missing)}).",
+        f"host {host!r} serves, to change where its tokens are delivered: it serves a gateway "
+        "outside your teams.",
     )

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, select
 
 from lockgate.store.records import page
-from lockgate.store.schema import connections, gateways, hosts
+from lockgate.store.schema import connections, hosts
 
 
 def list_hosts(
@@ -32,12 +32,8 @@ def new_link_id() -> str:
     return secrets.token_urlsafe(16)
 
 
-def list_served_gateways(conn: Connection, host_id: int) -> list[tuple[int, str]]:
-    """``(id, name)`` of each gateway the host has a connection to (so tokens, now or later, whose
-    delivery its webhook receives), by name."""
-    query = (
-        select(gateways.c.id, gateways.c.name)
-        .where(gateways.c.id.in_(select(connections.c.gateway_id).where(connections.c.host_id == host_id)))
-        .order_by(gateways.c.name)
-    )
-    return [(r.id, r.name) for r in conn.execute(query)]
+def list_served_gateways(conn: Connection, host_id: int) -> list[int]:
+    """The id of each gateway the host has a connection to (so tokens, now or later, whose delivery
+    its webhook receives)."""
+    query = select(connections.c.gateway_id).where(connections.c.host_id == host_id).distinct()
+    return sorted(conn.execute(query).scalars())
