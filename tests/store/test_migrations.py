@@ -108,7 +108,7 @@ def test_downgrading_from_tokens_hosts_keeps_every_host_connection_and_token(tmp
         ):
             conn.execute(text(statement), {"member": member} if ":member" in statement else {})
 
-    command.downgrade(_alembic_config(engine, TEST_VAULT), "0004_access_scoping")
+    command.downgrade(_alembic_config(engine, TEST_VAULT), "0003")
 
     with engine.connect() as conn:
         for table in (hosts, connections, api_tokens):
