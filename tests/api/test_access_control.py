@@ -132,7 +132,7 @@ class World:
         """Host h with a webhook (so its signing secret can be rotated): the sample's inputs."""
         with self.lockgate.engine.begin() as conn:
             row = conn.execute(select(hosts).where(hosts.c.name == "h")).one()
-            save_webhook(conn, TEST_VAULT, row, "https://agent.example/hook")
+            save_webhook(conn, TEST_VAULT, row, "https://agent.example/hook", None)
         return {"host": "h"}
 
     def user(self) -> str:

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select
 from lockgate.api.admin_mcp import AdminMcpEndpoint
 from lockgate.api.operation import Context, NoInput, Operation
 from lockgate.api.table import OPERATIONS
+from lockgate.domain.capabilities import Capability
 from lockgate.policy.access_control import EVERYONE
 from lockgate.settings import Settings
 from lockgate.store.people import bootstrap_super_admin
@@ -258,3 +259,24 @@ def test_a_foreign_origin_or_host_is_refused_like_on_the_json_api(
     answer = admin.post("/mcp", json={}, headers=header)
     assert answer.status_code == status
     assert answer.json()["error"]["code"] == code
+
+
+async def test_a_token_keeper_cannot_redirect_a_hosts_webhook_or_mint_as_an_unknown_user_as_a_tool(
+    admin: Api, people: People, lockgate: RunningGateway
+) -> None:
+    lockgate.declare(
+        {"gateways": [{"name": "engineering"}, {"name": "finance"}], "hosts": [{"name": "claude"}]}
+    )
+    admin.post("/tokens", json={"host": "claude", "gateway": "finance"}).raise_for_status()
+    people.role("Token keeper", [Capability.CREATE_AND_MANAGE_API_TOKENS])
+    kim = people.user("kim@example.com", "Token keeper", ["eng"], ["engineering"])
+    async with admin_mcp(kim) as agent:
+        moved = await agent.call_tool(
+            "hosts_update", {"host": "claude", "webhook_url": "https://kim.example/h"}
+        )
+        typo = await agent.call_tool(
+            "tokens_create", {"host": "claude", "gateway": "engineering", "user": "bbo@example.com"}
+        )
+    assert envelope(moved)["capability"] == "viewAndUseAllGateways"
+    assert envelope(typo)["code"] == "not_found" and "'bbo@example.com'" in envelope(typo)["message"]
+    assert admin.get("/hosts/claude").json()["webhook_url"] is None

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from lockgate.domain.capabilities import Capability
-from lockgate.store.schema import admin_events
+from lockgate.store.schema import admin_events, hosts
 from tests.conftest import Api, People, RunningGateway
 
 SECRET = "sk-live-do-not-show"
@@ -134,6 +134,124 @@ def test_apply_needs_the_capability_of_each_change_it_makes(admin: Api, people: 
     assert refused.json()["error"]["capability"] == "managePeople"
     member = people.user("mo@example.com", "Member")
     assert member.get("/declaration").json()["error"]["capability"] == "exportAndApplyConfiguration"
+
+
+# -- users and host webhooks ------------------------------------------------------------------------
+HOOK = "https://agent.example/hook"
+
+
+def _people() -> dict[str, Any]:
+    return {
+        **_declaration(),
+        "hosts": [{"name": "bot", "webhook_url": HOOK}],
+        "users": [
+            {"email": "ada@example.com", "role": "Auditor", "teams": ["eng"]},
+            {"email": "bob@example.com"},
+        ],
+    }
+
+
+def test_users_with_their_role_and_teams_and_a_hosts_webhook_url_apply_and_round_trip(
+    admin: Api, lockgate: RunningGateway
+) -> None:
+    applied = admin.post("/declaration/apply", json={"declaration": _people()})
+    assert applied.status_code == 200, applied.text
+    created = [(c["kind"], c["name"]) for c in applied.json()["changes"] if c["kind"] in ("user", "host")]
+    assert created == [("user", "ada@example.com"), ("user", "bob@example.com"), ("host", "bot")]
+    assert "whsec_" not in applied.text
+    ada = admin.get("/users/ada@example.com").json()
+    assert (ada["role"], ada["teams"], ada["active"]) == ("Auditor", ["eng"], True)
+    assert admin.get("/users/bob@example.com").json()["role"] == "Member"
+    assert admin.get("/hosts/bot").json()["webhook_url"] == HOOK
+    with lockgate.engine.connect() as conn:  # a signing secret was made, sealed; rotation shows it
+        assert conn.execute(select(hosts.c.webhook_secret).where(hosts.c.name == "bot")).scalar()
+
+    exported = admin.get("/declaration").json()
+    assert {"email": "ada@example.com", "role": "Auditor", "teams": ["eng"]} in exported["users"]
+    assert exported["hosts"] == [{"name": "bot", "kind": "token", "enabled": True, "webhook_url": HOOK}]
+    assert "webhook_secret" not in str(exported)
+    assert admin.post("/declaration/plan", json={"declaration": exported}).json()["changes"] == []
+    pruned = admin.post("/declaration/plan", json={"declaration": {}, "prune": True}).json()["changes"]
+    assert all(c["kind"] != "user" for c in pruned)  # users are never deleted by a declaration
+
+
+def test_a_declared_users_role_and_teams_change_in_place(admin: Api) -> None:
+    admin.post("/declaration/apply", json={"declaration": _people()}).raise_for_status()
+    edited = _people()
+    edited["users"][0] = {"email": "ada@example.com", "role": "Member", "teams": []}
+    [change] = admin.post("/declaration/apply", json={"declaration": edited}).json()["changes"]
+    assert (change["kind"], change["name"], [f["field"] for f in change["fields"]]) == (
+        "user",
+        "ada@example.com",
+        ["role", "teams"],
+    )
+    ada = admin.get("/users/ada@example.com").json()
+    assert (ada["role"], ada["teams"], ada["version"]) == ("Member", [], 2)
+
+
+def test_declaring_users_needs_manage_people_and_no_role_beyond_the_appliers_own(
+    admin: Api, people: People
+) -> None:
+    people.role("Configurator", [Capability.EXPORT_AND_APPLY_CONFIGURATION, Capability.MANAGE_PEOPLE])
+    carol = people.user("carol@example.com", "Configurator")
+    people.role("Applier", [Capability.EXPORT_AND_APPLY_CONFIGURATION])
+    dave = people.user("dave@example.com", "Applier")
+    member = {"users": [{"email": "bob@example.com"}]}
+    refused = dave.post("/declaration/apply", json={"declaration": member})
+    assert (refused.status_code, refused.json()["error"]["capability"]) == (403, "managePeople")
+    escalation = {"users": [{"email": "eve@example.com", "role": "Super admin"}]}
+    refused = carol.post("/declaration/apply", json={"declaration": escalation})
+    assert refused.status_code == 403 and "giving role 'Super admin'" in refused.json()["error"]["message"]
+    demotion = {"users": [{"email": "admin@example.com", "role": "Member"}]}
+    refused = carol.post("/declaration/apply", json={"declaration": demotion})
+    assert refused.status_code == 403 and "who holds role 'Super admin'" in refused.json()["error"]["message"]
+    last = admin.post("/declaration/apply", json={"declaration": demotion})
+    assert last.status_code == 409 and "last active Super admin" in last.json()["error"]["message"]
+    assert carol.post("/declaration/apply", json={"declaration": member}).status_code == 200
+    emails = [u["email"] for u in admin.get("/users").json()["items"]]
+    assert "eve@example.com" not in emails and "bob@example.com" in emails
+
+
+def test_a_declared_user_with_an_unknown_role_or_team_applies_nothing(admin: Api) -> None:
+    for user in (
+        {"email": "bob@example.com", "role": "Ghost"},
+        {"email": "bob@example.com", "teams": ["ghost"]},
+    ):
+        refused = admin.post("/declaration/apply", json={"declaration": {"users": [user]}})
+        assert refused.status_code == 404
+    assert [u["email"] for u in admin.get("/users").json()["items"]] == ["admin@example.com"]
+
+
+def test_moving_a_webhook_by_declaration_needs_every_gateway_the_host_serves(
+    admin: Api, people: People, lockgate: RunningGateway
+) -> None:
+    lockgate.declare(
+        {"gateways": [{"name": "engineering"}, {"name": "finance"}], "hosts": [{"name": "claude"}]}
+    )
+    admin.post("/tokens", json={"host": "claude", "gateway": "finance"}).raise_for_status()
+    people.role(
+        "Configurator", [Capability.EXPORT_AND_APPLY_CONFIGURATION, Capability.CREATE_AND_MANAGE_API_TOKENS]
+    )
+    carol = people.user("carol@example.com", "Configurator", ["eng"], ["engineering"])
+    steal = {"hosts": [{"name": "claude", "webhook_url": "https://carol.example/steal"}]}
+    refused = carol.post("/declaration/apply", json={"declaration": steal})
+    assert refused.status_code == 403
+    assert refused.json()["error"]["capability"] == "viewAndUseAllGateways"
+    assert "outside your teams" in refused.json()["error"]["message"]
+    assert "finance" not in refused.json()["error"]["message"]
+    assert admin.get("/hosts/claude").json()["webhook_url"] is None
+    assert admin.post("/declaration/apply", json={"declaration": steal}).status_code == 200
+
+
+def test_a_malformed_declared_webhook_url_or_email_is_a_400_naming_the_field(admin: Api) -> None:
+    for declaration, field in (
+        ({"hosts": [{"name": "bot", "webhook_url": "http://agent.example/hook"}]}, "hosts.0.webhook_url"),
+        ({"users": [{"email": "not an email"}]}, "users.0.email"),
+    ):
+        refused = admin.post("/declaration/apply", json={"declaration": declaration})
+        assert refused.status_code == 400 and field in refused.json()["error"]["message"] + str(
+            refused.json()["error"].get("field")
+        )
 
 
 def _servers_on_two_gateways(admin: Api, people: People) -> Api:

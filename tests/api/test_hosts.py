@@ -7,11 +7,13 @@ import pytest
 from sqlalchemy import Engine, select
 
 from lockgate.api.table import BY_ID
+from lockgate.domain.capabilities import Capability
 from lockgate.settings import Settings
 from lockgate.store import webhooks as outbox
-from lockgate.store.people import bootstrap_super_admin
+from lockgate.store.people import bootstrap_super_admin, ensure_user
 from lockgate.store.schema import admin_events, api_tokens, connections, hosts, webhook_deliveries
 from lockgate.store.tokens import save_token
+from lockgate.vault import place
 from lockgate.webhooks.signing import verify
 from tests.conftest import TEST_VAULT, Api, People, RunningGateway, serving
 from tests.fixtures.webhook_endpoint import endpoint
@@ -138,18 +140,68 @@ def test_a_webhook_set_on_create_answers_its_signing_secret_once_sealed_and_out_
     assert all(secret not in e for e in events)
 
 
-def test_changing_the_webhook_url_keeps_the_secret_and_removing_it_drops_both(admin: Api) -> None:
+def test_changing_the_webhook_url_keeps_the_secret_and_removing_it_drops_both(
+    admin: Api, lockgate: RunningGateway
+) -> None:
+    def sealed() -> str | None:
+        with lockgate.engine.connect() as conn:
+            return conn.execute(select(hosts.c.webhook_secret).where(hosts.c.name.like("agent%"))).scalar()
+
     admin.post("/hosts", json={"name": "agent"})
-    first = admin.patch("/hosts/agent", json={"webhook_url": HOOK}).json()
-    assert first["webhook_secret"].startswith("whsec_") and first["version"] == 2
+    first = admin.patch("/hosts/agent", json={"webhook_url": HOOK})
+    assert first.json()["version"] == 2 and "webhook_secret" not in first.json()
+    made = sealed()
+    assert made is not None  # made, sealed, and shown only by rotate-webhook-secret
     moved = admin.patch("/hosts/agent", json={"webhook_url": "https://agent.example/v2"}).json()
-    assert (moved["webhook_url"], moved["webhook_secret"]) == ("https://agent.example/v2", None)
+    assert moved["webhook_url"] == "https://agent.example/v2" and sealed() == made
     renamed = admin.patch("/hosts/agent", json={"name": "agent-2"}).json()
     assert renamed["webhook_url"] == "https://agent.example/v2"
     assert admin.patch("/hosts/agent-2", json={"webhook_url": None}).json()["webhook_url"] is None
-    again = admin.patch("/hosts/agent-2", json={"webhook_url": HOOK}).json()
-    assert again["webhook_secret"] not in (None, first["webhook_secret"])
+    assert sealed() is None
+    again = admin.patch("/hosts/agent-2", json={"webhook_url": HOOK})
+    assert "webhook_secret" not in again.json() and sealed() not in (None, made)
     assert admin.patch("/hosts/agent-2", json={"webhook_url": ""}).json()["webhook_url"] is None
+
+
+def test_no_change_to_a_host_answers_its_signing_secret_only_creation_and_rotation_do(
+    admin: Api, lockgate: RunningGateway
+) -> None:
+    admin.post("/hosts", json={"name": "agent"})
+    for change in ({"webhook_url": HOOK}, {"webhook_url": "https://agent.example/v2"}, {"name": "agent-2"}):
+        answer = admin.patch("/hosts/agent", json=change)
+        assert answer.status_code == 200 and "whsec_" not in answer.text
+    rotated = admin.post("/hosts/agent-2/rotate-webhook-secret").json()["webhook_secret"]
+    with lockgate.engine.connect() as conn:
+        row = conn.execute(select(hosts).where(hosts.c.name == "agent-2")).one()
+    assert outbox.open_webhook_secret(TEST_VAULT, row.id, row.webhook_secret) == rotated
+
+
+def test_moving_a_hosts_webhook_needs_every_gateway_it_serves_and_the_403_names_none_unseen(
+    admin: Api, people: People, lockgate: RunningGateway
+) -> None:
+    lockgate.declare(
+        {"gateways": [{"name": "engineering"}, {"name": "finance"}], "hosts": [{"name": "claude"}]}
+    )
+    admin.patch("/hosts/claude", json={"webhook_url": HOOK}).raise_for_status()
+    people.role("Token keeper", [Capability.CREATE_AND_MANAGE_API_TOKENS])
+    kim = people.user("kim@example.com", "Token keeper", ["eng"], ["engineering"])
+    assert kim.post("/tokens", json={"host": "claude", "gateway": "engineering"}).status_code == 201
+    assert kim.patch("/hosts/claude", json={"webhook_url": "https://kim.example/a"}).status_code == 200
+    admin.post("/tokens", json={"host": "claude", "gateway": "finance"}).raise_for_status()
+
+    for refused in (
+        kim.patch("/hosts/claude", json={"webhook_url": "https://kim.example/steal"}),
+        kim.patch("/hosts/claude", json={"webhook_url": None}),
+        kim.post("/hosts/claude/rotate-webhook-secret"),
+    ):
+        assert refused.status_code == 403
+        error = refused.json()["error"]
+        assert error["capability"] == "viewAndUseAllGateways" and "outside your teams" in error["message"]
+        assert "finance" not in error["message"]  # a gateway kim does not see is not named
+        assert "whsec_" not in refused.text
+    host = admin.get("/hosts/claude").json()
+    assert (host["webhook_url"], host["version"]) == ("https://kim.example/a", 3)
+    assert kim.patch("/hosts/claude", json={"name": "claude-code"}).status_code == 200  # not where tokens go
 
 
 @pytest.mark.parametrize(
@@ -243,9 +295,11 @@ def test_a_token_minted_for_a_host_with_a_webhook_reaches_the_agent_through_the_
             ]
             with engine.begin() as conn:  # what the connection flow does when a user enrols
                 agent_id = conn.execute(select(hosts.c.id).where(hosts.c.name == "agent")).scalar_one()
+                ensure_user(conn, "ada@example.com")
                 token_id, minted = save_token(
-                    conn, allowed.key_bytes(), "agent", "g", "ada@example.com", minted_by=None
-                )
+                    conn, allowed.key_bytes(), "agent", "g", "ada@example.com", minted_by=None,
+                    private_identities=True, expires_at=None,
+                )  # fmt: skip
                 data = {"host": "agent", "gateway": "g", "user": "ada@example.com", "token_id": token_id}
                 outbox.enqueue_token_delivery(conn, TEST_VAULT, agent_id, data | {"token": minted})
             running.app.state.lockgate.webhooks.wake()  # from this thread, after the commit
@@ -262,3 +316,30 @@ def test_a_token_minted_for_a_host_with_a_webhook_reaches_the_agent_through_the_
         )
     finally:
         agent.stop()
+
+
+def test_a_webhook_receives_only_tokens_for_gateways_whoever_set_it_may_use(
+    admin: Api, people: People, lockgate: RunningGateway
+) -> None:
+    lockgate.declare(
+        {"gateways": [{"name": "engineering"}, {"name": "finance"}], "hosts": [{"name": "claude"}]}
+    )
+    people.role("Token keeper", [Capability.CREATE_AND_MANAGE_API_TOKENS])
+    kim = people.user("kim@example.com", "Token keeper", ["eng"], ["engineering"])
+    kim.patch("/hosts/claude", json={"webhook_url": "https://kim.example/hook"}).raise_for_status()
+
+    def queued() -> list[str]:
+        with lockgate.engine.connect() as conn:
+            rows = conn.execute(select(webhook_deliveries).order_by(webhook_deliveries.c.id)).all()
+        return [
+            TEST_VAULT.open(r.payload, place("webhook_deliveries", r.id, "payload"))["data"]["gateway"]
+            for r in rows
+        ]
+
+    later = admin.post("/tokens", json={"host": "claude", "gateway": "finance"})  # a gateway kim cannot use
+    assert later.status_code == 201 and queued() == []
+    admin.post("/tokens", json={"host": "claude", "gateway": "engineering"}).raise_for_status()
+    assert queued() == ["engineering"]
+    admin.patch("/hosts/claude", json={"webhook_url": "https://agent.example/hook"}).raise_for_status()
+    admin.post("/tokens", json={"host": "claude", "gateway": "finance"}).raise_for_status()
+    assert queued() == ["engineering", "finance"]

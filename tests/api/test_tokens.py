@@ -6,14 +6,18 @@ Tokens have no name and no version, so there is no 409 on a taken name nor 412 h
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import select
 
 from lockgate.api.table import BY_ID
 from lockgate.domain.capabilities import Capability
+from lockgate.domain.model import Availability, Credential, IdentityKind
 from lockgate.domain.tokens import hash_token
 from lockgate.store.access import load_access
-from lockgate.store.schema import admin_events, api_tokens, webhook_deliveries
+from lockgate.store.identities import create_identity
+from lockgate.store.schema import admin_events, api_tokens, servers, users, webhook_deliveries
 from lockgate.vault import place
 from tests.conftest import TEST_VAULT, Api, People, RunningGateway
 
@@ -30,8 +34,9 @@ def declared(lockgate: RunningGateway) -> RunningGateway:
 
 
 def test_a_minted_token_is_shown_once_works_and_is_stored_only_as_its_hash(
-    admin: Api, declared: RunningGateway
+    admin: Api, people: People, declared: RunningGateway
 ) -> None:
+    people.user("ada@example.com", "Member", ["eng"], ["engineering"])
     created = admin.post(
         "/tokens", json={"host": "claude", "gateway": "engineering", "user": "ada@example.com"}
     )
@@ -100,8 +105,9 @@ def test_an_unknown_token_is_a_404_and_a_malformed_id_a_400(admin: Api, declared
 
 
 def test_the_list_filters_by_host_gateway_user_and_revocation_and_pages(
-    admin: Api, declared: RunningGateway
+    admin: Api, people: People, declared: RunningGateway
 ) -> None:
+    people.user("ada@example.com", "Member", ["eng"], ["engineering"])
     made = [
         admin.post("/tokens", json={"host": h, "gateway": g, "user": u}).json()["id"]
         for h, g, u in (
@@ -169,3 +175,153 @@ def test_a_token_minted_for_a_host_with_a_webhook_is_queued_for_it_sealed(
     assert delivery.event == "api_token.created" and minted["token"] not in delivery.payload
     body = TEST_VAULT.open(delivery.payload, place("webhook_deliveries", delivery.id, "payload"))
     assert body["data"]["token"] == minted["token"] and body["data"]["token_id"] == minted["id"]
+
+
+# -- whom a token may act as ----------------------------------------------------------------------
+def test_a_token_for_an_unknown_user_is_a_404_naming_them_and_adds_no_one(
+    admin: Api, declared: RunningGateway
+) -> None:
+    typo = admin.post("/tokens", json={"host": "claude", "gateway": "engineering", "user": "bbo@example.com"})
+    assert typo.status_code == 404
+    assert "'bbo@example.com'" in typo.json()["error"]["message"]
+    assert "users create" in typo.json()["error"]["message"]
+    assert [u["email"] for u in admin.get("/users").json()["items"]] == ["admin@example.com"]
+    assert admin.get("/tokens").json()["items"] == []
+
+
+def test_a_token_for_a_user_whose_teams_are_not_granted_the_gateway_is_refused(
+    admin: Api, people: People, declared: RunningGateway
+) -> None:
+    people.user("bob@example.com", "Member", ["finance"], ["finance"])
+    refused = admin.post(
+        "/tokens", json={"host": "claude", "gateway": "engineering", "user": "bob@example.com"}
+    )
+    assert refused.status_code == 403
+    assert refused.json()["error"]["message"] == (
+        "user 'bob@example.com' is in no team granted gateway 'engineering'"
+    )
+    granted = admin.post("/tokens", json={"host": "claude", "gateway": "finance", "user": "bob@example.com"})
+    assert granted.status_code == 201
+    assert [t["gateway"] for t in admin.get("/tokens").json()["items"]] == ["finance"]
+
+
+def test_only_a_super_admin_may_mint_a_token_acting_as_a_super_admin(
+    admin: Api, people: People, declared: RunningGateway
+) -> None:
+    people.role(
+        "Token keeper", [Capability.CREATE_AND_MANAGE_API_TOKENS, Capability.VIEW_AND_USE_ALL_GATEWAYS]
+    )
+    kim = people.user("kim@example.com", "Token keeper", ["eng"], ["engineering"])
+    refused = kim.post(
+        "/tokens", json={"host": "claude", "gateway": "engineering", "user": "admin@example.com"}
+    )
+    assert refused.status_code == 403
+    assert "only a Super admin" in refused.json()["error"]["message"]
+    own = admin.post(
+        "/tokens", json={"host": "claude", "gateway": "engineering", "user": "admin@example.com"}
+    )
+    assert own.status_code == 201 and own.json()["private_identities"] is True
+
+
+@pytest.fixture
+def per_user(declared: RunningGateway, bob: Api) -> RunningGateway:
+    """Gateway engineering assigns server ``docs`` per user; bob, in team eng, has a private identity."""
+    declared.declare(
+        {
+            "servers": [{"name": "docs", "transport": "http", "url": "http://127.0.0.1:9/mcp"}],
+            "gateways": [
+                {
+                    "name": "engineering",
+                    "servers": [{"server": "docs", "identity_scheme": "per_user"}],
+                    "teams": ["eng"],
+                },
+                {"name": "finance"},
+            ],
+        }
+    )
+    with declared.engine.begin() as conn:
+        bob = conn.execute(select(users.c.id).where(users.c.email == "bob@example.com")).scalar_one()
+        docs = conn.execute(select(servers.c.id).where(servers.c.name == "docs")).scalar_one()
+        create_identity(
+            conn, TEST_VAULT, name="bob/docs", server_id=docs, owner_id=bob, kind=IdentityKind.HEADERS,
+            availability=Availability.PRIVATE, headers={"Authorization": "Bearer bobs-own"},
+        )  # fmt: skip
+    return declared
+
+
+def _credential(lockgate: RunningGateway, token: str) -> Credential | None:
+    access = load_access(lockgate.engine, TEST_VAULT, hash_token(lockgate.settings.key_bytes(), token))
+    assert access is not None
+    [assignment] = access.assignments
+    return assignment.credential
+
+
+@pytest.fixture
+def bob(people: People, declared: RunningGateway) -> Api:
+    return people.user("bob@example.com", "Member", ["eng"], ["engineering"])
+
+
+def test_a_token_minted_for_someone_else_never_calls_as_their_private_identity(
+    admin: Api, people: People, per_user: RunningGateway
+) -> None:
+    people.role("Token keeper", [Capability.CREATE_AND_MANAGE_API_TOKENS])
+    kim = people.user("kim@example.com", "Token keeper", ["eng"])  # eng is granted engineering
+    minted = kim.post("/tokens", json={"host": "claude", "gateway": "engineering", "user": "bob@example.com"})
+    assert minted.status_code == 201 and minted.json()["private_identities"] is False
+    assert _credential(per_user, minted.json()["token"]) is None  # refused: "needs your own identity"
+    listed = kim.get("/tokens").json()["items"]
+    assert [t["private_identities"] for t in listed] == [False]
+
+
+def test_a_minter_who_may_manage_identities_hands_over_the_users_private_identity(
+    admin: Api, per_user: RunningGateway
+) -> None:
+    minted = admin.post(
+        "/tokens", json={"host": "claude", "gateway": "engineering", "user": "bob@example.com"}
+    )
+    assert minted.json()["private_identities"] is True
+    credential = _credential(per_user, minted.json()["token"])
+    assert credential is not None and credential.name == "bob/docs"
+
+
+# -- expiry -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("given", "seconds"), [(3600, 3600), ("90m", 5400), ("30d", 30 * 86_400), ("2w", 1_209_600)]
+)
+def test_a_token_may_be_given_a_lifetime_listed_as_its_expiry(
+    admin: Api, declared: RunningGateway, given: int | str, seconds: int
+) -> None:
+    before = time.time()
+    minted = admin.post("/tokens", json={"host": "claude", "gateway": "engineering", "expires_in": given})
+    assert minted.status_code == 201
+    expires_at = minted.json()["expires_at"]
+    assert before + seconds <= expires_at <= time.time() + seconds
+    [listed] = admin.get("/tokens").json()["items"]
+    assert listed["expires_at"] == expires_at
+
+
+def test_a_token_without_a_lifetime_never_expires(admin: Api, declared: RunningGateway) -> None:
+    minted = admin.post("/tokens", json={"host": "claude", "gateway": "engineering"})
+    assert minted.json()["expires_at"] is None
+
+
+@pytest.mark.parametrize(
+    ("given", "why"),
+    [
+        ("30x", "a number with a unit"),
+        (59, "from 60"),
+        ("366d", "365 days"),
+        (True, "valid integer"),
+        ("-1d", "a number with a unit"),
+    ],
+)
+def test_a_malformed_or_unbounded_lifetime_is_a_400_naming_the_field(
+    admin: Api, declared: RunningGateway, given: object, why: str
+) -> None:
+    refused = admin.post("/tokens", json={"host": "claude", "gateway": "engineering", "expires_in": given})
+    assert refused.status_code == 400
+    assert (
+        refused.json()["error"]["field"].startswith("expires_in")
+        and why in refused.json()["error"]["message"]
+    )
+    assert admin.get("/tokens").json()["items"] == []

@@ -224,3 +224,25 @@ def test_identity_schemes_and_a_pre_registered_oauth_client_round_trip_without_t
     monkeypatch.setenv("LOCKGATE_SECRET_ASANA_OAUTH_CLIENT_SECRET", "rotated")
     planned = cli("plan", "-f", str(tmp_path / "export.yaml"), instance=empty).stdout
     assert '    oauth_client_secret: "(secret)" → "(secret)"' in planned and "rotated" not in planned
+
+
+def test_users_and_a_hosts_webhook_url_round_trip_through_export_and_apply(
+    cli: Cli, empty: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    people = """
+users:
+  - {email: ada@example.com, role: Auditor, teams: [eng]}
+hosts: [{name: feedback-bot, webhook_url: "https://agent.example/hook"}]
+"""
+    (tmp_path / "lockgate.yaml").write_text(
+        DECLARATION.replace("hosts: [{name: feedback-bot}]\n", "") + people
+    )
+    applied = cli("apply", "-f", str(tmp_path / "lockgate.yaml")).stdout
+    assert "+ user ada@example.com" in applied and "whsec_" not in applied
+    first = cli("export").stdout
+    assert "email: ada@example.com" in first and "webhook_url: https://agent.example/hook" in first
+    assert "whsec_" not in first
+    (tmp_path / "export.yaml").write_text(first)
+    monkeypatch.setenv("LOCKGATE_SECRET_DOCS_HEADER_AUTHORIZATION", f"Bearer {SECRET}")
+    cli("apply", "-f", str(tmp_path / "export.yaml"), instance=empty)
+    assert cli("export", instance=empty).stdout == first

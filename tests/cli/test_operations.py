@@ -168,6 +168,20 @@ def test_a_new_token_is_the_last_stdout_line_with_a_shown_once_note_on_stderr(cl
     assert as_json["token"].startswith("lg_") and as_json["token"] != token
 
 
+def test_a_token_takes_a_lifetime_like_30d_and_refuses_a_user_who_does_not_exist(cli: Cli) -> None:
+    cli("gateways", "create", "engineering")
+    cli("hosts", "create", "feedback-bot")
+    minted = orjson.loads(
+        cli("tokens", "create", "feedback-bot", "engineering", "--expires-in", "30d", "-o", "json").stdout
+    )
+    assert minted["expires_at"] - minted["created_at"] == pytest.approx(30 * 86_400, abs=5)
+    listed = cli("tokens", "list").stdout.splitlines()
+    assert "EXPIRES_AT" in listed[0] and len(listed) == 2
+    typo = cli("tokens", "create", "feedback-bot", "engineering", "--user", "bbo@example.com", code=1)
+    assert "no user with email 'bbo@example.com'" in typo.stderr
+    assert "bbo@example.com" not in cli("users", "list").stdout
+
+
 def test_list_and_dict_fields_are_repeated_options(cli: Cli) -> None:
     created = cli(
         "servers", "create", "docs", "http", "--url", "https://docs.example.com/mcp",
@@ -215,6 +229,9 @@ def test_a_page_that_is_not_the_last_names_the_next_cursor(cli: Cli) -> None:
 def test_a_connection_is_picked_by_its_host_gateway_and_user_only_when_one_matches(cli: Cli) -> None:
     cli("gateways", "create", "engineering")
     cli("hosts", "create", "feedback-bot")
+    cli("teams", "create", "eng")
+    cli("gateways", "grant", "engineering", "eng")
+    cli("users", "create", "ada@example.com", "--team", "eng")
     for user in ([], ["--user", "ada@example.com"]):
         cli("tokens", "create", "feedback-bot", "engineering", *user)
     pick = ("--host", "feedback-bot", "--gateway", "engineering")

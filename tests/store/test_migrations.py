@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, func, insert, select, text
 
 from lockgate.store.engine import _alembic_config, open_engine, upgrade
 from lockgate.store.schema import (
@@ -50,6 +50,69 @@ def test_upgrading_a_store_with_plaintext_server_secrets_seals_them(tmp_path: Pa
     assert row.config == {"url": "http://127.0.0.1:9/mcp", "headers": ["Authorization"], "env": []}
     assert "planted-7c1d" not in row.secrets
     assert load_config(row, TEST_VAULT)["headers"] == {"Authorization": "Bearer planted-7c1d"}
+    engine.dispose()
+
+
+def test_upgrading_takes_private_identities_from_tokens_someone_else_minted(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    command.upgrade(_alembic_config(engine, TEST_VAULT), "0003")
+    with engine.begin() as conn:
+        member = conn.execute(text("SELECT id FROM roles WHERE name = 'Member'")).scalar_one()
+        for statement in (
+            "INSERT INTO hosts (id, name, kind, enabled, link_id, version, created_at)"
+            " VALUES (1, 'h', 'token', 1, 'link', 1, 0)",
+            "INSERT INTO gateways (id, name, enabled, archived, version, created_at, updated_at)"
+            " VALUES (1, 'g', 1, 0, 1, 0, 0)",
+            "INSERT INTO users (id, email, role_id, active, version, created_at) VALUES"
+            " (1, 'ada@example.com', :member, 1, 1, 0), (2, 'bob@example.com', :member, 1, 1, 0)",
+            "INSERT INTO connections (id, host_id, gateway_id, user_id, enabled, created_at)"
+            " VALUES (1, 1, 1, 1, 1, 0), (2, 1, 1, 2, 1, 0)",
+            "INSERT INTO api_tokens (public_id, token_hash, connection_id, created_at)"
+            " VALUES ('tok_own', 'a', 1, 0), ('tok_handed', 'b', 2, 0), ('tok_enrolled', 'c', 2, 0)",
+            "INSERT INTO admin_events (correlation_id, created_at, actor, operation, kind, name) VALUES"
+            " ('c1', 0, 'ada@example.com', 'tokens_create', 'api_token', 'tok_own'),"
+            " ('c2', 0, 'ada@example.com', 'tokens_create', 'api_token', 'tok_handed')",
+        ):
+            conn.execute(text(statement), {"member": member} if ":member" in statement else {})
+
+    upgrade(engine, TEST_VAULT)
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(api_tokens.c.public_id, api_tokens.c.private_identities, api_tokens.c.expires_at)
+        )
+        assert {r.public_id: (r.private_identities, r.expires_at) for r in rows} == {
+            "tok_own": (True, None),
+            "tok_handed": (False, None),
+            "tok_enrolled": (True, None),
+        }
+    engine.dispose()
+
+
+def test_downgrading_from_tokens_hosts_keeps_every_host_connection_and_token(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'new.db'}")
+    upgrade(engine, TEST_VAULT)
+    with engine.begin() as conn:
+        member = conn.execute(text("SELECT id FROM roles WHERE name = 'Member'")).scalar_one()
+        for statement in (
+            "INSERT INTO hosts (id, name, kind, enabled, link_id, version, created_at, webhook_set_by)"
+            " VALUES (1, 'h', 'token', 1, 'link', 1, 0, 1)",
+            "INSERT INTO gateways (id, name, enabled, archived, version, created_at, updated_at)"
+            " VALUES (1, 'g', 1, 0, 1, 0, 0)",
+            "INSERT INTO users (id, email, role_id, active, version, created_at)"
+            " VALUES (1, 'ada@example.com', :member, 1, 1, 0)",
+            "INSERT INTO connections (id, host_id, gateway_id, user_id, enabled, created_at)"
+            " VALUES (1, 1, 1, 1, 1, 0)",
+            "INSERT INTO api_tokens (public_id, token_hash, connection_id, created_at, expires_at)"
+            " VALUES ('tok_a', 'a', 1, 0, 5)",
+        ):
+            conn.execute(text(statement), {"member": member} if ":member" in statement else {})
+
+    command.downgrade(_alembic_config(engine, TEST_VAULT), "0003")
+
+    with engine.connect() as conn:
+        for table in (hosts, connections, api_tokens):
+            assert conn.execute(select(func.count()).select_from(table)).scalar() == 1
     engine.dispose()
 
 

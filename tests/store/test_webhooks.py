@@ -43,7 +43,7 @@ def host_id(engine: Engine, url: str | None = URL) -> int:
     with engine.begin() as conn:
         row = fetch_named(conn, hosts, "agent", "host")
         if url is not None:
-            outbox.save_webhook(conn, TEST_VAULT, row, url)
+            outbox.save_webhook(conn, TEST_VAULT, row, url, None)
     return int(row.id)
 
 
@@ -84,7 +84,9 @@ def test_a_queued_delivery_is_due_now_and_its_payload_is_sealed_to_its_row(engin
 def test_the_delivery_commits_or_rolls_back_with_the_token_it_carries(engine: Engine) -> None:
     agent = host_id(engine)
     with pytest.raises(RuntimeError), engine.begin() as conn:
-        _, token = save_token(conn, b"k" * 32, "agent", "g", "ada@example.com", minted_by=None)
+        _, token = save_token(
+            conn, b"k" * 32, "agent", "g", None, minted_by=None, private_identities=False, expires_at=None
+        )
         outbox.enqueue_token_delivery(conn, TEST_VAULT, agent, data(token))
         raise RuntimeError("the minting transaction fails")
     assert deliveries(engine) == []
@@ -168,13 +170,13 @@ def test_setting_a_webhook_makes_a_secret_once_and_removing_it_drops_the_secret(
     agent = host_id(engine, None)
     with engine.begin() as conn:
         row = fetch_named(conn, hosts, "agent", "host")
-        secret = outbox.save_webhook(conn, TEST_VAULT, row, URL)
+        secret = outbox.save_webhook(conn, TEST_VAULT, row, URL, None)
         row = fetch_named(conn, hosts, "agent", "host")
         assert secret is not None and secret not in row.webhook_secret
         assert outbox.open_webhook_secret(TEST_VAULT, agent, row.webhook_secret) == secret
-        assert outbox.save_webhook(conn, TEST_VAULT, row, "https://other.example/hook") is None  # kept
+        assert outbox.save_webhook(conn, TEST_VAULT, row, "https://other.example/hook", None) is None  # kept
         row = fetch_named(conn, hosts, "agent", "host")
         assert outbox.open_webhook_secret(TEST_VAULT, agent, row.webhook_secret) == secret
-        assert outbox.save_webhook(conn, TEST_VAULT, row, None) is None
+        assert outbox.save_webhook(conn, TEST_VAULT, row, None, None) is None
         row = fetch_named(conn, hosts, "agent", "host")
         assert (row.webhook_url, row.webhook_secret) == (None, None)

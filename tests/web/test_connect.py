@@ -280,7 +280,7 @@ async def test_allow_mints_a_token_for_host_gateway_and_user_shown_once(web: Web
     assert shown.status_code == 200
     [token] = set(TOKEN.findall(shown.text))
     assert f'value="{BASE}/mcp/engineering"' in shown.text
-    assert "agent has no webhook" in shown.text
+    assert "Nothing was delivered to agent" in shown.text
     assert web.queued == []
 
     again = await browser.get(allowed.headers["location"])
@@ -345,6 +345,23 @@ async def test_a_host_with_a_webhook_gets_the_token_queued_in_the_same_transacti
         [delivery] = conn.execute(select(webhook_deliveries)).all()
     assert delivery.event == "api_token.created"
     assert token not in repr(delivery._mapping)
+
+
+async def test_a_webhook_set_by_someone_who_cannot_use_the_gateway_gets_no_enrolled_token(
+    web: WebWorld,
+) -> None:
+    kim = web.user("kim@example.com")  # on a team granted nothing
+    with web.engine.begin() as conn:
+        conn.execute(update(hosts).values(webhook_url="https://kim.example/hook", webhook_set_by=kim))
+    browser = await _signed_in(web)
+    await _paste(web, browser, "notes", "Bearer n")
+    await _paste(web, browser, "github", "Bearer g")
+    allowed = await browser.submit(await browser.get(_step(web)), f"{_step(web)}/allow")
+    shown = await browser.get(allowed.headers["location"])
+    assert TOKEN.search(shown.text) and "Nothing was delivered to agent" in shown.text
+    assert web.queued == []
+    with web.engine.connect() as conn:
+        assert conn.execute(select(webhook_deliveries)).all() == []
 
 
 async def test_a_disabled_connection_gets_no_new_token(web: WebWorld) -> None:

@@ -69,11 +69,15 @@ def agent() -> Iterator[WebhookEndpoint]:
 
 def webhook_host(engine: Engine, url: str) -> tuple[int, str]:
     """The host ``agent`` with its webhook at ``url``, and the gateway ``g``; returns its id and secret."""
-    declaration = {"hosts": [{"name": "agent"}], "gateways": [{"name": "g"}]}
+    declaration = {
+        "hosts": [{"name": "agent"}],
+        "gateways": [{"name": "g"}],
+        "users": [{"email": "ada@example.com"}],
+    }
     apply_declaration(engine, TEST_VAULT, Declaration.model_validate(declaration))
     with engine.begin() as conn:
         row = fetch_named(conn, hosts, "agent", "host")
-        secret = outbox.save_webhook(conn, TEST_VAULT, row, url)
+        secret = outbox.save_webhook(conn, TEST_VAULT, row, url, None)
     assert secret is not None
     return int(row.id), secret
 
@@ -81,7 +85,9 @@ def webhook_host(engine: Engine, url: str) -> tuple[int, str]:
 def enrol(engine: Engine, host_id: int, email: str = "ada@example.com") -> tuple[str, str]:
     """Mint a user's token and queue its delivery in one transaction, as the connection flow does."""
     with engine.begin() as conn:
-        token_id, token = save_token(conn, TOKEN_KEY, "agent", "g", email, minted_by=None)
+        token_id, token = save_token(
+            conn, TOKEN_KEY, "agent", "g", email, minted_by=None, private_identities=True, expires_at=None
+        )
         minted = fetch_token(conn, token_id)
         data = {"host": minted.host, "gateway": minted.gateway, "user": minted.user, "token_id": token_id}
         assert outbox.enqueue_token_delivery(conn, TEST_VAULT, host_id, data | {"token": token})
@@ -291,7 +297,7 @@ async def test_a_delivery_whose_host_removed_its_webhook_fails_without_being_sen
 ) -> None:
     enrolment(engine, agent.url)
     with engine.begin() as conn:
-        outbox.save_webhook(conn, TEST_VAULT, fetch_named(conn, hosts, "agent", "host"), None)
+        outbox.save_webhook(conn, TEST_VAULT, fetch_named(conn, hosts, "agent", "host"), None, None)
     async with closing(WebhookDeliverer(engine, TEST_VAULT, allowed_networks=LOOPBACK)) as deliverer:
         await deliverer.deliver_due()
     row = the_delivery(engine)

@@ -2,7 +2,7 @@
 
 Refusals (product spec §5.3, §5.4, §6.1; RFC 6750 §3):
 401 no or unknown token (``WWW-Authenticate: Bearer``, with ``error="invalid_token"`` for a bad one),
-401 a revoked token, 403 a token for another gateway, 404 an archived gateway, 403 a disabled host,
+401 a revoked or expired token, 403 a token for another gateway, 404 an archived gateway, 403 a disabled host,
 connection or gateway, naming which, a deactivated user, and a token whose sponsor (the user it acts
 as, or whoever minted a host agent's token) is deactivated or may no longer use the gateway: no
 team of theirs is granted it and their role lacks "View and use all gateways".
@@ -35,8 +35,10 @@ def bearer_token(headers: Mapping[str, str]) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def authenticate(load_access: LoadAccess, key: bytes, headers: Mapping[str, str], gateway: str) -> Access:
-    """The caller's access to ``gateway``.
+def authenticate(
+    load_access: LoadAccess, key: bytes, headers: Mapping[str, str], gateway: str, now: float
+) -> Access:
+    """The caller's access to ``gateway`` at ``now`` (Unix seconds).
 
     Raises:
         AuthError: the request is refused; the message says which layer refused it.
@@ -52,6 +54,8 @@ def authenticate(load_access: LoadAccess, key: bytes, headers: Mapping[str, str]
         raise AuthError(401, "the API token is not valid", "invalid_token", invalid)
     if access.token_revoked:
         raise AuthError(401, "the API token has been revoked", "token_revoked", invalid)
+    if access.token_expires_at is not None and access.token_expires_at <= now:
+        raise AuthError(401, "the API token has expired", "token_expired", invalid)
     if access.principal.gateway != gateway:
         raise AuthError(403, f"the API token is not valid for gateway {gateway!r}", "wrong_gateway")
     if access.gateway_archived:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -182,7 +183,7 @@ class McpEndpoint:
         return [(CORRELATION_HEADER, incoming.correlation_id.encode())]
 
     def _authenticate(self, incoming: Incoming) -> Access:
-        return authenticate(self._load_access, self._key, incoming.headers, incoming.gateway)
+        return authenticate(self._load_access, self._key, incoming.headers, incoming.gateway, time.time())
 
     def _leg(
         self, incoming: Incoming, access: Access | None, leg_type: str, method: str | None, **fields: Any

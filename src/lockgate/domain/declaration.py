@@ -1,8 +1,9 @@
 """The declarative file ``lockgate plan|apply -f`` reads and ``lockgate export`` writes: servers,
-gateways (with their assignments and granted teams), hosts, teams and roles.
+gateways (with their assignments and granted teams), hosts (with their webhook URL, never its
+signing secret), teams, roles, and users with their role and teams.
 
 Validation errors name the offending field (pydantic's location, e.g. ``servers.0.url``).
-People (users) are not declared: they are invited, and later provisioned by SSO.
+Users are never deleted by a declaration (deactivate them with ``users update``).
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from lockgate.domain.upstream_values import (
     check_identity_env_name,
     check_server_env,
 )
+from lockgate.domain.webhook_url import WebhookUrl
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 PREFIX = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 IDENTITY_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.@+/-]{0,159}$"
 """An identity's name: a name's characters and ``@ + /``, for the default ``<email>/<server>``."""
+EMAIL = r"^[^@\s]+@[^@\s]+$"
 Name = Annotated[str, Field(pattern=NAME)]
 IdentityName = Annotated[str, Field(pattern=IDENTITY_NAME)]
 
@@ -187,9 +190,32 @@ class GatewaySpec(_Strict):
 
 
 class HostSpec(_Strict):
+    """A host. Its webhook's signing secret is never declared: Lockgate makes one when a webhook
+    URL is first set, and ``hosts rotate-webhook-secret`` replaces it and shows it."""
+
     name: Name
     kind: HostKind = HostKind.TOKEN
     enabled: bool = True
+    webhook_url: Annotated[WebhookUrl, Field(min_length=1)] | None = None
+
+
+class UserSpec(_Strict):
+    """A user, their role (by name; Super admin included) and the teams they are a member of."""
+
+    email: Annotated[str, Field(max_length=320, pattern=EMAIL)]
+    role: Annotated[str, Field(min_length=1, max_length=128)] = BuiltinRole.MEMBER.value
+    teams: list[Name] = []
+
+    @property
+    def name(self) -> str:
+        """What plans and admin events call the user: their email."""
+        return self.email
+
+    @model_validator(mode="after")
+    def _teams_once(self) -> Self:
+        if len(set(self.teams)) < len(self.teams):
+            raise ValueError(f"user {self.email!r}: a team is named twice")
+        return self
 
 
 class TeamSpec(_Strict):
@@ -215,6 +241,7 @@ class Declaration(_Strict):
     hosts: list[HostSpec] = []
     teams: list[TeamSpec] = []
     roles: list[RoleSpec] = []
+    users: list[UserSpec] = []
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Self:
@@ -224,6 +251,7 @@ class Declaration(_Strict):
             ("host", self.hosts),
             ("team", self.teams),
             ("role", self.roles),
+            ("user", self.users),
         )
         for kind, items in kinds:
             names = [i.name for i in items]

@@ -152,6 +152,7 @@ class Access:
 
     principal: Principal
     token_revoked: bool
+    token_expires_at: float | None  # Unix seconds; None: never expires
     host_enabled: bool
     connection_enabled: bool
     gateway_enabled: bool

@@ -2,7 +2,8 @@
 
 ``resolve_plan(current, desired, prune)`` compares by kind and name, field by field, and returns
 the changes in the order they can be applied: creations and updates with what others refer to
-first (roles, teams, servers, hosts, then gateways), deletions (``prune``) last and in reverse.
+first (roles, teams, users, servers, hosts, then gateways), deletions (``prune``) last and in
+reverse; users are never deleted.
 Values of server ``env`` and ``headers`` and the OAuth client secret are never shown, only which of
 them change.
 """
@@ -18,7 +19,7 @@ from pydantic import BaseModel
 from lockgate.domain.capabilities import BuiltinRole
 from lockgate.domain.declaration import Declaration
 
-KINDS = ("role", "team", "server", "host", "gateway")
+KINDS = ("role", "team", "user", "server", "host", "gateway")
 SECRET_FIELDS = ("env", "headers")
 """Server fields whose values (a mapping's values) are secrets."""
 SECRET_VALUES = ("oauth_client_secret",)
@@ -57,6 +58,7 @@ def items_by_kind(declaration: Declaration) -> dict[str, dict[str, BaseModel]]:
     lists: dict[str, list[Any]] = {
         "role": declaration.roles,
         "team": declaration.teams,
+        "user": declaration.users,
         "server": declaration.servers,
         "host": declaration.hosts,
         "gateway": declaration.gateways,
@@ -105,7 +107,8 @@ def resolve_secrets(current: Declaration, desired: Declaration) -> Declaration:
 def resolve_plan(current: Declaration, desired: Declaration, prune: bool) -> list[PlannedChange]:
     """The changes that make ``current`` into ``desired`` (whose secrets are resolved).
 
-    Without ``prune`` nothing ``desired`` does not name is deleted; built-in roles never are.
+    Without ``prune`` nothing ``desired`` does not name is deleted; built-in roles and users never
+    are.
     """
     now, wanted = items_by_kind(current), items_by_kind(desired)
     changes: list[PlannedChange] = []
@@ -120,6 +123,8 @@ def resolve_plan(current: Declaration, desired: Declaration, prune: bool) -> lis
     if prune:
         builtin = {r.value for r in BuiltinRole}
         for kind in reversed(KINDS):
+            if kind == "user":
+                continue
             changes += [
                 PlannedChange("delete", kind, name)
                 for name in now[kind]

@@ -70,3 +70,20 @@ def can_see_server(actor: Actor, gateway_ids: Iterable[int]) -> bool:
     if Capability.VIEW_ALL_SERVERS in actor.capabilities:
         return True
     return any(can_use_gateway(actor, g) for g in gateway_ids)
+
+
+def resolve_webhook_refusal(actor: Actor, host: str, served: Iterable[int]) -> Refusal | None:
+    """None when the actor may change where host ``host``'s minted tokens are delivered (its webhook
+    URL or signing secret): they may use every gateway in ``served`` (the ids of the gateways the
+    host has connections to), whose tokens the webhook receives. Otherwise a refusal naming "View
+    and use all gateways" but not the gateways the actor may not use: those they do not see, and
+    their names are not to be probed (see ``Context.require_gateway``)."""
+    if all(can_use_gateway(actor, gateway_id) for gateway_id in served):
+        return None
+    capability = Capability.VIEW_AND_USE_ALL_GATEWAYS
+    return Refusal(
+        capability,
+        f"Capability '{capability.label}' is required, or membership of teams granted every gateway "
+        f"host {host!r} serves, to change where its tokens are delivered: it serves a gateway "
+        "outside your teams.",
+    )

@@ -13,6 +13,7 @@ _BASIC = {
     "gateway": Capability.BASIC_GATEWAY_MANAGEMENT,
     "team": Capability.MANAGE_PEOPLE,
     "role": Capability.MANAGE_PEOPLE,
+    "user": Capability.MANAGE_PEOPLE,
 }
 _BY_FIELD = {
     ("server", "enabled"): Capability.DISABLE_AND_ENABLE_SERVERS,

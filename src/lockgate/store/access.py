@@ -1,6 +1,7 @@
 """The data plane's one read per request: token → connection → host, gateway, user, the token's
-sponsor and whether they may still use the gateway, and the gateway's servers, with every enabled
-flag read fresh (product spec §5.4: "checked on every request, with no caching").
+expiry and whether it calls as its user's private identities, its sponsor and whether they may
+still use the gateway, and the gateway's servers, with every enabled flag read fresh (product spec
+§5.4: "checked on every request, with no caching").
 
 This is the hot path, so it is one indexed query, compiled once by SQLAlchemy and run on a dedicated
 DBAPI connection (autocommit, so every read sees the latest commit). Only parsed server
@@ -17,6 +18,7 @@ from sqlalchemy import ColumnElement, Engine, Exists, ScalarSelect, case, func, 
 from lockgate.domain.model import (
     Access,
     Assignment,
+    Availability,
     Credential,
     IdentityKind,
     IdentityScheme,
@@ -126,6 +128,10 @@ _QUERY = (
         identities.c.secret,
         identities.c.expires_at,
         hosts.c.link_id,
+        api_tokens.c.expires_at,
+        api_tokens.c.private_identities,
+        identities.c.owner_id,
+        identities.c.availability,
         _sponsors.c.email,
         _sponsors.c.active,
         _sponsor_roles.c.name,
@@ -216,12 +222,13 @@ class AccessReader:
         return Access(
             principal=principal,
             token_revoked=first[1] is not None,
+            token_expires_at=first[33],
             host_enabled=bool(first[5]),
             connection_enabled=bool(first[3]),
             gateway_enabled=bool(first[8]),
             gateway_archived=bool(first[9]),
             user_active=bool(first[20]),
-            sponsor=_sponsor(first) if first[33] is not None else None,
+            sponsor=_sponsor(first) if first[37] is not None else None,
             assignments=tuple(self._assignment(r) for r in rows if r[12] is not None),
         )
 
@@ -232,7 +239,7 @@ class AccessReader:
             prefix=row[13],
             name=row[22],
             scheme=IdentityScheme(row[23]),
-            credential=self._credential(row) if row[24] is not None else None,
+            credential=self._credential(row) if _may_call_as(row) else None,
         )
 
     def _credential(self, row: tuple[Any, ...]) -> Credential:
@@ -270,13 +277,24 @@ class AccessReader:
         return server
 
 
+def _may_call_as(row: tuple[Any, ...]) -> bool:
+    """Whether the token calls as the identity its assignment resolved to: there is one, and it is
+    not its user's private identity unless the token may use those (``policy.tokens``); without it,
+    the call is refused as needing the user's own identity, which they bring through the link."""
+    if row[24] is None:
+        return False
+    private_of_user = row[35] == row[10] and row[36] == Availability.PRIVATE.value
+    return bool(row[34]) or not private_of_user
+
+
 def _sponsor(row: tuple[Any, ...]) -> Sponsor:
-    stored = orjson.loads(row[36]) if isinstance(row[36], str | bytes) else row[36]
+    """The token's sponsor, from the columns that follow the identity's (``_QUERY``)."""
+    stored = orjson.loads(row[40]) if isinstance(row[40], str | bytes) else row[40]
     return Sponsor(
-        email=row[33],
-        active=bool(row[34]),
-        capabilities=role_capabilities(row[35], stored),
-        granted=bool(row[37]),
+        email=row[37],
+        active=bool(row[38]),
+        capabilities=role_capabilities(row[39], stored),
+        granted=bool(row[41]),
     )
 
 

@@ -90,11 +90,21 @@ def agent_email(host: str) -> str:
     return f"{host}@agents.lockgate.invalid"
 
 
+def ensure_agent(conn: Connection, host: str) -> str:
+    """The email of the host's agent user (``agent_email``), made a Member on first use."""
+    email = agent_email(host)
+    ensure_user(conn, email)
+    return email
+
+
 def resolve_connection(conn: Connection, host: str, gateway: str, email: str | None, create: bool) -> int:
-    """The id of the connection host × gateway × user, created (with the user) when ``create``.
+    """The id of the connection host × gateway × user, created when ``create``. ``email`` None
+    names the host's agent user, made on first use; other users are never made here (adding people
+    needs *Manage people*).
 
     Raises:
-        NotFoundError: the host or gateway does not exist, or (without ``create``) the connection.
+        NotFoundError: the host, gateway or (named) user does not exist, or (without ``create``)
+            the connection.
     """
     host_id = conn.execute(select(hosts.c.id).where(hosts.c.name == host)).scalar()
     if host_id is None:
@@ -102,12 +112,11 @@ def resolve_connection(conn: Connection, host: str, gateway: str, email: str | N
     gateway_id = conn.execute(select(gateways.c.id).where(gateways.c.name == gateway)).scalar()
     if gateway_id is None:
         raise NotFoundError(f"no gateway named {gateway!r}")
-    email = email or agent_email(host)
+    if email is None:
+        email = ensure_agent(conn, host) if create else agent_email(host)
     user_id = conn.execute(select(users.c.id).where(users.c.email == email)).scalar()
     if user_id is None:
-        if not create:
-            raise NotFoundError(f"no user {email!r}")
-        user_id = ensure_user(conn, email)
+        raise NotFoundError(f"no user with email {email!r}; people are added with 'users create'")
     where = (
         (connections.c.host_id == host_id)
         & (connections.c.gateway_id == gateway_id)

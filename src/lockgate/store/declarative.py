@@ -17,12 +17,14 @@ from lockgate.domain.declaration import (
     RoleSpec,
     ServerSpec,
     TeamSpec,
+    UserSpec,
 )
 from lockgate.domain.model import IdentityScheme
 from lockgate.domain.plan import PlannedChange, items_by_kind, resolve_plan, resolve_secrets
 from lockgate.store.gateways import describe_gateway, resolve_shared_identity
 from lockgate.store.hosts import new_link_id
 from lockgate.store.identities import delete_server_credentials
+from lockgate.store.people import list_user_teams, role_id
 from lockgate.store.records import delete_row, fetch_named, insert_row, update_row
 from lockgate.store.schema import (
     gateway_servers,
@@ -31,9 +33,12 @@ from lockgate.store.schema import (
     roles,
     servers,
     team_gateways,
+    team_members,
     teams,
+    users,
 )
 from lockgate.store.servers import load_config, server_values
+from lockgate.store.webhooks import save_webhook
 from lockgate.vault import Vault
 
 OnChange = Callable[[PlannedChange, BaseModel | None, BaseModel | None], None]
@@ -54,10 +59,18 @@ def load_declaration(conn: Connection, vault: Vault) -> Declaration:
         teams=[TeamSpec(name=t.name) for t in conn.execute(select(teams.c.name).order_by("name"))],
         servers=[_server(r, vault) for r in conn.execute(select(servers).order_by("name"))],
         hosts=[
-            HostSpec(name=h.name, kind=h.kind, enabled=h.enabled)
+            HostSpec(name=h.name, kind=h.kind, enabled=h.enabled, webhook_url=h.webhook_url)
             for h in conn.execute(select(hosts).order_by("name"))
         ],
         gateways=[_gateway(conn, g) for g in conn.execute(select(gateways).order_by("name"))],
+        users=[
+            UserSpec(email=u.email, role=u.role, teams=list_user_teams(conn, u.id))
+            for u in conn.execute(
+                select(users.c.id, users.c.email, roles.c.name.label("role"))
+                .join(roles, roles.c.id == users.c.role_id)
+                .order_by(users.c.email)
+            )
+        ],
     )
 
 
@@ -86,19 +99,28 @@ def apply_plan(
     desired: Declaration,
     plan: Iterable[PlannedChange],
     on_change: OnChange,
+    actor_id: int | None,
     on_deleted_identities: OnDeletedIdentities = lambda _deleted: None,
 ) -> None:
     """Make each planned change in ``conn`` (the caller's transaction) and report it to
-    ``on_change(change, before, after)``. ``desired`` must have its secrets resolved. A server
-    moved to another destination loses its identities and OAuth client registrations
+    ``on_change(change, before, after)``. ``desired`` must have its secrets resolved; ``actor_id``
+    is the user applying it (None: the instance operator), recorded as who set a webhook URL. A
+    server moved to another destination loses its identities and OAuth client registrations
     (``delete_server_credentials``), reported to ``on_deleted_identities``.
 
     Raises:
-        NotFoundError: a gateway assigns a server or grants a team that does not exist.
+        NotFoundError: a gateway assigns a server or grants a team that does not exist, or a user
+            holds a role or joins a team that does not exist.
         ConflictError: a role to delete is still held by users.
     """
     now, wanted = items_by_kind(current), items_by_kind(desired)
     for change in plan:
+        if change.kind == "user":
+            user = wanted["user"][change.name]
+            assert isinstance(user, UserSpec)  # users are created and updated, never deleted
+            _save_user(conn, change.action == "create", user)
+            on_change(change, now["user"].get(change.name), user)
+            continue
         table = _TABLES[change.kind]
         if change.action == "delete":
             delete_row(conn, table, fetch_named(conn, table, change.name, change.kind), change.kind, None)
@@ -115,6 +137,8 @@ def apply_plan(
             row = update_row(conn, table, row, change.kind, values, None)
             if isinstance(spec, ServerSpec) and _moved(now["server"][change.name], spec):
                 on_deleted_identities(delete_server_credentials(conn, row.id))
+        if isinstance(spec, HostSpec) and spec.webhook_url != row.webhook_url:
+            save_webhook(conn, vault, row, spec.webhook_url, actor_id)  # a secret only when it had none
         if isinstance(spec, GatewaySpec) and (
             change.action == "create" or {"servers", "teams"} & {f.field for f in change.fields}
         ):
@@ -140,6 +164,24 @@ def _values(kind: str, spec: BaseModel, vault: Vault) -> dict[str, Any]:
     if isinstance(spec, TeamSpec):
         return {}
     raise TypeError(f"cannot store a {kind}")
+
+
+def _save_user(conn: Connection, new: bool, spec: UserSpec) -> None:
+    """Add the user (active) or update them: their role and exactly the spec's teams.
+
+    Raises:
+        NotFoundError: no such role or team. ConflictError: the email is taken (on creation).
+    """
+    values = {"role_id": role_id(conn, spec.role)}
+    if new:
+        row = insert_row(conn, users, "user", {"email": spec.email, "active": True, **values})
+    else:
+        row = conn.execute(select(users).where(users.c.email == spec.email)).one()
+        row = update_row(conn, users, row, "user", values, None)
+    conn.execute(delete(team_members).where(team_members.c.user_id == row.id))
+    for team in spec.teams:
+        team_id = fetch_named(conn, teams, team, "team").id
+        conn.execute(insert(team_members).values(team_id=team_id, user_id=row.id))
 
 
 def _assignment(described: dict[str, Any]) -> dict[str, Any]:
@@ -214,5 +256,5 @@ def apply_declaration(
         current = load_declaration(conn, vault)
         desired = resolve_secrets(current, declaration)
         plan = resolve_plan(current, desired, prune)
-        apply_plan(conn, vault, current, desired, plan, lambda *_: None)
+        apply_plan(conn, vault, current, desired, plan, lambda *_: None, None)
     return plan

@@ -1,4 +1,4 @@
-"""Hosts as the control plane lists them, and their connection link ids."""
+"""Hosts as the control plane lists them, their connection link ids, and the gateways they serve."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, select
 
 from lockgate.store.records import page
-from lockgate.store.schema import hosts
+from lockgate.store.schema import connections, hosts
 
 
 def list_hosts(
@@ -30,3 +30,10 @@ def list_hosts(
 def new_link_id() -> str:
     """A host's connection link id (``hosts.link_id``): 128 random bits, URL-safe (22 characters)."""
     return secrets.token_urlsafe(16)
+
+
+def list_served_gateways(conn: Connection, host_id: int) -> list[int]:
+    """The id of each gateway the host has a connection to (so tokens, now or later, whose delivery
+    its webhook receives)."""
+    query = select(connections.c.gateway_id).where(connections.c.host_id == host_id).distinct()
+    return sorted(conn.execute(query).scalars())

@@ -139,6 +139,22 @@ def fetch_user(conn: Connection, email: str) -> Row[Any]:
     return row
 
 
+def fetch_user_actor(conn: Connection, email: str) -> Actor:
+    """The user with ``email`` as an actor: their role's capabilities and their teams' gateways.
+
+    Raises:
+        NotFoundError: there is none.
+    """
+    row = conn.execute(
+        select(users.c.id, users.c.email, roles.c.name.label("role"), roles.c.capabilities)
+        .join(roles, roles.c.id == users.c.role_id)
+        .where(users.c.email == email)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no user with email {email!r}; people are added with 'users create'")
+    return load_user_actor(conn, row)
+
+
 def describe_user(conn: Connection, row: Row[Any]) -> dict[str, Any]:
     """``{email, role, active, teams, version, created_at}``; ``role`` is the role's name."""
     role = conn.execute(select(roles.c.name).where(roles.c.id == row.role_id)).scalar_one()

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    true,
 )
 
 metadata = MetaData()
@@ -70,6 +71,10 @@ hosts = Table(
     Column("link_id", String(32), nullable=False, unique=True),  # the shareable connection link
     Column("webhook_url", Text, nullable=True),  # where newly minted user tokens are delivered
     Column("webhook_secret", Text, nullable=True),  # sealed signing secret (Standard Webhooks)
+    # the users.id of who last set webhook_url: it receives only tokens for gateways they may use
+    # (None: the instance operator, or set before this was recorded). No foreign key: adding one
+    # rebuilds the table on SQLite, whose drop would cascade to every connection and token.
+    Column("webhook_set_by", Integer, nullable=True),
     Column("version", Integer, nullable=False, default=1),
     Column("created_at", Float, nullable=False),
 )
@@ -156,6 +161,10 @@ api_tokens = Table(
     Column("sponsor_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
     Column("created_at", Float, nullable=False),
     Column("revoked_at", Float, nullable=True),
+    Column("expires_at", Float, nullable=True),  # None: never expires
+    # whether it calls as its user's private identities: minted by the user themselves (the
+    # connection link) or by someone who may manage identities (policy.tokens)
+    Column("private_identities", Boolean, nullable=False, server_default=true()),
 )
 
 audit_entries = Table(

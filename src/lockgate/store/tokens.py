@@ -1,4 +1,5 @@
-"""API tokens: created for one connection, listed, revoked. Only the keyed hash is stored."""
+"""API tokens: created for one connection, listed, revoked, optionally expiring. Only the keyed hash
+is stored."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import Connection, Engine, Row, Select, insert, select, update
 from lockgate.domain.tokens import hash_token, mint_token
 from lockgate.store.connections import filter_connections, resolve_connection
 from lockgate.store.errors import NotFoundError
+from lockgate.store.people import ensure_user
 from lockgate.store.records import page
 from lockgate.store.schema import api_tokens, connections, gateways, hosts, users
 
@@ -24,6 +26,8 @@ _NAMED: Select[Any] = (
         users.c.email.label("user"),
         api_tokens.c.created_at,
         api_tokens.c.revoked_at,
+        api_tokens.c.expires_at,
+        api_tokens.c.private_identities,
     )
     .join(connections, connections.c.id == api_tokens.c.connection_id)
     .join(hosts, hosts.c.id == connections.c.host_id)
@@ -35,15 +39,31 @@ _NAMED: Select[Any] = (
 def create_token(
     engine: Engine, key: bytes, host: str, gateway: str, email: str | None, *, minted_by: int | None
 ) -> tuple[str, str]:
-    """``save_token`` in a transaction of its own."""
+    """A mint outside the control plane (the demo, tests), in a transaction of its own: the user is
+    made when new, and the token calls as their private identities; it never expires. The control
+    plane and the connection link decide both through ``policy.tokens`` and call ``save_token``."""
     with engine.begin() as conn:
-        return save_token(conn, key, host, gateway, email, minted_by=minted_by)
+        if email is not None:
+            ensure_user(conn, email)
+        return save_token(
+            conn, key, host, gateway, email, minted_by=minted_by, private_identities=True, expires_at=None
+        )
 
 
 def save_token(
-    conn: Connection, key: bytes, host: str, gateway: str, email: str | None, *, minted_by: int | None
+    conn: Connection,
+    key: bytes,
+    host: str,
+    gateway: str,
+    email: str | None,
+    *,
+    minted_by: int | None,
+    private_identities: bool,
+    expires_at: float | None,
 ) -> tuple[str, str]:
-    """Mint a token for host × gateway × user, creating the user and connection when new.
+    """Mint a token for host × gateway × user (``email`` None: the host's agent user), creating the
+    connection when new. ``private_identities``: whether it calls as the user's private identities
+    (``policy.tokens.can_use_private_identities``); ``expires_at``: Unix seconds, None for never.
 
     The token stands on its sponsor (``api_tokens.sponsor_id``), and the data plane refuses it
     while the sponsor may not use the gateway: the user named by ``email``, or for the host's agent
@@ -53,7 +73,7 @@ def save_token(
     Returns ``(public_id, token)``; the token itself is never stored and cannot be shown again.
 
     Raises:
-        NotFoundError: the host or gateway does not exist.
+        NotFoundError: the host, gateway or named user does not exist.
     """
     public_id, token = mint_token()
     connection_id = resolve_connection(conn, host, gateway, email, create=True)
@@ -69,6 +89,8 @@ def save_token(
             connection_id=connection_id,
             sponsor_id=sponsor_id,
             created_at=time.time(),
+            expires_at=expires_at,
+            private_identities=private_identities,
         )
     )
     return public_id, token
@@ -86,7 +108,7 @@ def save_revocation(conn: Connection, public_id: str) -> Row[Any]:
 
 def fetch_token(conn: Connection, public_id: str) -> Row[Any]:
     """The token's ``public_id``, ``host``, ``gateway`` (and ``gateway_id``), ``user`` (email),
-    ``created_at`` and ``revoked_at``; never the token.
+    ``created_at``, ``revoked_at``, ``expires_at`` and ``private_identities``; never the token.
 
     Raises:
         NotFoundError: no token has that id.

@@ -22,8 +22,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, Select, func, insert, select, update
 
+from lockgate.domain.actor import Actor
+from lockgate.store.people import load_user_actor
 from lockgate.store.records import page
-from lockgate.store.schema import hosts, webhook_deliveries
+from lockgate.store.schema import hosts, roles, users, webhook_deliveries
 from lockgate.vault import Vault, place
 
 TOKEN_CREATED = "api_token.created"
@@ -47,16 +49,19 @@ def new_message_id() -> str:
     return "msg_" + secrets.token_urlsafe(18)
 
 
-def webhook_values(vault: Vault, host: Row[Any], url: str | None) -> tuple[dict[str, Any], str | None]:
-    """The ``hosts`` columns that make ``url`` the host's webhook, and the signing secret made for
-    it, which is returned this once: made only when the host had none, so changing the URL keeps
-    the secret the agent already holds. ``url`` None removes the webhook and its secret."""
+def webhook_values(
+    vault: Vault, host: Row[Any], url: str | None, set_by: int | None
+) -> tuple[dict[str, Any], str | None]:
+    """The ``hosts`` columns that make ``url`` the host's webhook, set by user ``set_by`` (None: the
+    instance operator), and the signing secret made for it, which is returned this once: made only
+    when the host had none, so changing the URL keeps the secret the agent already holds. ``url``
+    None removes the webhook and its secret."""
     if url is None:
-        return {"webhook_url": None, "webhook_secret": None}, None
+        return {"webhook_url": None, "webhook_secret": None, "webhook_set_by": None}, None
     if host.webhook_secret is not None:
-        return {"webhook_url": url}, None
+        return {"webhook_url": url, "webhook_set_by": set_by}, None
     values, secret = webhook_secret_values(vault, host.id)
-    return {"webhook_url": url, **values}, secret
+    return {"webhook_url": url, "webhook_set_by": set_by, **values}, secret
 
 
 def webhook_secret_values(vault: Vault, host_id: int) -> tuple[dict[str, Any], str]:
@@ -66,12 +71,27 @@ def webhook_secret_values(vault: Vault, host_id: int) -> tuple[dict[str, Any], s
     return {"webhook_secret": vault.seal(secret, place("hosts", host_id, "webhook_secret"))}, secret
 
 
-def save_webhook(conn: Connection, vault: Vault, host: Row[Any], url: str | None) -> str | None:
-    """Write ``webhook_values`` to the host (its version unchanged: for a host inserted in this
-    transaction; the control plane's changes go through ``update_row``). Returns the new secret."""
-    values, secret = webhook_values(vault, host, url)
+def save_webhook(
+    conn: Connection, vault: Vault, host: Row[Any], url: str | None, set_by: int | None
+) -> str | None:
+    """Write ``webhook_values`` to the host, its version unchanged: for a host inserted or already
+    updated (``update_row``) in this transaction. Returns the new secret, if one was made."""
+    values, secret = webhook_values(vault, host, url, set_by)
     conn.execute(update(hosts).where(hosts.c.id == host.id).values(**values))
     return secret
+
+
+def load_webhook_setter(conn: Connection, host_id: int) -> Actor | None:
+    """Who last set the host's webhook URL, as an actor read now (their role's capabilities, their
+    teams' gateways); None for the instance operator, a webhook set before this was recorded, or
+    a host without a webhook."""
+    row = conn.execute(
+        select(users.c.id, users.c.email, roles.c.name.label("role"), roles.c.capabilities)
+        .join(hosts, hosts.c.webhook_set_by == users.c.id)
+        .join(roles, roles.c.id == users.c.role_id)
+        .where(hosts.c.id == host_id)
+    ).first()
+    return None if row is None else load_user_actor(conn, row)
 
 
 def open_webhook_secret(vault: Vault, host_id: int, sealed: str) -> str:

@@ -25,6 +25,7 @@ from lockgate.brokering.authorization import Broker, BrokeringError, begin_autho
 from lockgate.domain.model import Availability, IdentityKind, IdentityScheme, IdentityStatus, Transport
 from lockgate.domain.upstream_values import UpstreamValueError
 from lockgate.policy.access_control import can_use_gateway, resolve_visible_gateways
+from lockgate.policy.tokens import can_receive_tokens, can_use_private_identities, resolve_mint_refusal
 from lockgate.store.connection_links import (
     LinkAssignment,
     fetch_link_gateway,
@@ -36,7 +37,7 @@ from lockgate.store.connection_links import (
 )
 from lockgate.store.identities import create_identity, save_choice, usable_identities
 from lockgate.store.tokens import save_token
-from lockgate.store.webhooks import enqueue_token_delivery
+from lockgate.store.webhooks import enqueue_token_delivery, load_webhook_setter
 from lockgate.web.handoff import Handoffs
 from lockgate.web.site import PageError, Site, Visitor
 
@@ -207,7 +208,8 @@ class ConnectionPages:
 
     async def on_allow(self, request: Request) -> Response:
         """Mint the API token for host × gateway × the visitor, in one transaction with its webhook
-        delivery, and show it once (the next page, through ``minted``)."""
+        delivery (when whoever set the webhook may use the gateway), and show it once (the next
+        page, through ``minted``)."""
         visitor, _ = await self._visitor(request)
         await self.site.form(request, visitor.session)
 
@@ -222,13 +224,19 @@ class ConnectionPages:
                     "Ask an administrator to enable it."
                 )
                 raise PageError(403, "Connection disabled", message, step.path)
+            me = visitor.actor
+            refusal = resolve_mint_refusal(me, me, step.gateway.id, step.gateway.name, agent=False)
+            if refusal is not None:
+                raise PageError(403, "Not allowed", refusal, step.path)
             token_id, token = save_token(
                 conn,
                 self.site.key,
                 step.host.name,
                 step.gateway.name,
-                visitor.actor.email,
+                me.email,
                 minted_by=visitor.user_id,
+                private_identities=can_use_private_identities(me, me),
+                expires_at=None,
             )
             data = {
                 "host": step.host.name,
@@ -237,7 +245,9 @@ class ConnectionPages:
                 "token_id": token_id,
                 "token": token,
             }
-            delivered = enqueue_token_delivery(conn, self.site.vault, step.host.id, data)
+            delivered = can_receive_tokens(
+                load_webhook_setter(conn, step.host.id), step.gateway.id
+            ) and enqueue_token_delivery(conn, self.site.vault, step.host.id, data)
             return step, {"token_id": token_id, "token": token, "delivered": delivered}
 
         step, shown = await self.site.run(mint)

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from lockgate.api.errors import Forbidden
 from lockgate.api.operation import Context, Input, NoInput, Operation
 from lockgate.api.operations.common import fetch_visible_server
+from lockgate.api.operations.hosts import require_webhook_change
+from lockgate.api.operations.roles import require_grantable
 from lockgate.api.operations.servers import record_deleted_identities
+from lockgate.api.operations.users import keep_a_super_admin
 from lockgate.domain.capabilities import Capability
-from lockgate.domain.declaration import Declaration, DeclaredServer, GatewaySpec, RoleSpec, ServerSpec
+from lockgate.domain.declaration import (
+    Declaration,
+    DeclaredServer,
+    GatewaySpec,
+    RoleSpec,
+    ServerSpec,
+    UserSpec,
+)
 from lockgate.domain.plan import (
     SECRET_FIELDS,
     SECRET_VALUES,
@@ -24,8 +35,10 @@ from lockgate.domain.plan import (
 from lockgate.policy.access_control import resolve_refusal
 from lockgate.policy.declaration import resolve_change_capabilities
 from lockgate.store.declarative import apply_plan, load_declaration
+from lockgate.store.errors import NotFoundError
+from lockgate.store.people import fetch_user, role_capabilities
 from lockgate.store.records import fetch_named
-from lockgate.store.schema import gateways
+from lockgate.store.schema import gateways, hosts, roles
 
 
 class FieldChange(BaseModel):
@@ -36,7 +49,7 @@ class FieldChange(BaseModel):
 
 class Change(BaseModel):
     action: Literal["create", "update", "delete"]
-    kind: Literal["role", "team", "server", "host", "gateway"]
+    kind: Literal["role", "team", "user", "server", "host", "gateway"]
     name: str
     fields: list[FieldChange]
 
@@ -84,7 +97,8 @@ def apply_declaration(ctx: Context, args: DeclarationInput) -> Plan:
             desired,
             plan,
             on_change,
-            lambda d: record_deleted_identities(ctx, conn, d),
+            ctx.actor.user_id,
+            on_deleted_identities=lambda d: record_deleted_identities(ctx, conn, d),
         )
     return _answer(plan, applied=True)
 
@@ -99,15 +113,22 @@ def _plan(
     created = {c.name for c in plan if c.kind == "server" and c.action == "create"}
     for change in plan:
         spec = wanted[change.kind].get(change.name)
-        _authorize(ctx, conn, change, spec)
+        _authorize(ctx, conn, change, spec, wanted["role"])
         if isinstance(spec, GatewaySpec):
             _authorize_assignments(ctx, conn, stored["gateway"].get(change.name), spec, created)
     return current, desired, plan
 
 
-def _authorize(ctx: Context, conn: Connection, change: PlannedChange, spec: BaseModel | None) -> None:
-    """The actor needs, for each change, what making it by hand needs (and the gateway's or the
-    server's scope)."""
+def _authorize(
+    ctx: Context,
+    conn: Connection,
+    change: PlannedChange,
+    spec: BaseModel | None,
+    declared_roles: Mapping[str, BaseModel],
+) -> None:
+    """The actor needs, for each change, what making it by hand needs: the capabilities, the
+    gateway's or the server's scope, every gateway a host serves to move its webhook, and for a
+    user's role what ``users create|update`` checks."""
     if change.action == "create" and spec is not None:
         fields = list(spec.model_dump(exclude_defaults=True, exclude={"name"}))
     else:
@@ -124,6 +145,41 @@ def _authorize(ctx: Context, conn: Connection, change: PlannedChange, spec: Base
         ctx.require_gateway(row.id, row.name)
     if change.kind == "server" and change.action != "create":
         fetch_visible_server(ctx, conn, change.name)
+    changed = {f.field for f in change.fields}
+    if change.kind == "host" and change.action == "update" and "webhook_url" in changed:
+        require_webhook_change(ctx, conn, fetch_named(conn, hosts, change.name, "host"))
+    if isinstance(spec, UserSpec) and (change.action == "create" or "role" in changed):
+        _authorize_role(ctx, conn, change, spec, declared_roles)
+
+
+def _authorize_role(
+    ctx: Context,
+    conn: Connection,
+    change: PlannedChange,
+    spec: UserSpec,
+    declared_roles: Mapping[str, BaseModel],
+) -> None:
+    """As ``users create|update``: the actor holds every capability of the role given and, on a
+    change, of the role held; the last active Super admin stays one.
+
+    Raises:
+        Forbidden, Conflict, NotFoundError (no such role, declared or stored).
+    """
+    declared = declared_roles.get(spec.role)
+    stored = conn.execute(select(roles).where(roles.c.name == spec.role)).first()
+    if isinstance(declared, RoleSpec):
+        given = frozenset(declared.capabilities)
+    elif stored is not None:
+        given = role_capabilities(stored.name, stored.capabilities)
+    else:
+        raise NotFoundError(f"{change}: no role named {spec.role!r}")
+    require_grantable(ctx, given, f"{change}: giving role {spec.role!r}")
+    if change.action == "update":
+        row = fetch_user(conn, spec.email)
+        held = conn.execute(select(roles).where(roles.c.id == row.role_id)).one()
+        what = f"{change}: changing {row.email!r}, who holds role {held.name!r}"
+        require_grantable(ctx, role_capabilities(held.name, held.capabilities), what)
+        keep_a_super_admin(conn, row, {"role_id": None if stored is None else stored.id})
 
 
 def _authorize_assignments(

@@ -1,62 +1,35 @@
 """Hosts: the MCP clients that reach gateways. Create, rename, delete; the break-glass toggle; the
 connection link each user enrols through; the webhook that receives each newly minted user token
-(signed with a secret Lockgate makes and shows once) and its deliveries."""
+(signed with a secret Lockgate makes and shows once) and its deliveries.
+
+A webhook receives the tokens of every gateway its host serves, so changing where they go (the
+webhook URL, or the signing secret a receiver trusts) needs the right to use each of those gateways
+(``policy.access_control.resolve_webhook_refusal``), not only *Create and manage API tokens*. The
+signing secret is shown only in the answer that creates a host with a webhook, and in
+``rotate-webhook-secret``'s."""
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
-from typing import Annotated, Any
-from urllib.parse import urlsplit
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, Field
-from sqlalchemy import Row
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection, Row
 
+from lockgate.api.errors import Forbidden
 from lockgate.api.operation import Context, Input, Operation, Versioned
 from lockgate.api.operations.common import ListInput, Name, Page, save_change
 from lockgate.domain.capabilities import Capability
 from lockgate.domain.model import HostKind
-from lockgate.policy.access_control import EVERYONE
+from lockgate.domain.webhook_url import WebhookUrl
+from lockgate.policy.access_control import EVERYONE, resolve_webhook_refusal
 from lockgate.store import webhooks as outbox
 from lockgate.store.errors import ConflictError
 from lockgate.store.hosts import list_hosts as load_hosts
-from lockgate.store.hosts import new_link_id
+from lockgate.store.hosts import list_served_gateways, new_link_id
 from lockgate.store.records import delete_row, fetch_named, insert_row
 from lockgate.store.schema import hosts
 from lockgate.store.webhooks import DeliveryStatus
-
-
-def _check_webhook_url(url: str) -> str:
-    """An absolute http(s) URL without credentials or fragment; https unless the host is loopback.
-    The empty string stands for "none" in an update."""
-    if url == "":
-        return url
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a malformed port
-    except ValueError as exc:
-        raise ValueError(f"not a URL: {exc}") from exc
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("a webhook URL is an absolute http or https URL")
-    if parts.username is not None or parts.password is not None or parts.fragment:
-        raise ValueError("a webhook URL holds no user name, password or fragment")
-    if parts.scheme != "https" and not _is_loopback(parts.hostname):
-        raise ValueError("a webhook URL must use https (http only for a loopback host)")
-    return url
-
-
-def _is_loopback(hostname: str) -> bool:
-    """``localhost`` or a loopback address literal (127.0.0.0/8, ::1), never a name that only looks
-    like one (``127.example.com``)."""
-    if hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(hostname).is_loopback
-    except ValueError:
-        return False
-
-
-WebhookUrl = Annotated[str, Field(max_length=2048), AfterValidator(_check_webhook_url)]
 
 
 class Host(BaseModel):
@@ -74,8 +47,8 @@ class Host(BaseModel):
 class ConfiguredHost(Host):
     webhook_secret: str | None = Field(
         None,
-        description="The webhook signing secret (whsec_...), when this call made one: on setting a "
-        "webhook URL on a host without one. Shown this once: store it now.",
+        description="The webhook signing secret (whsec_...), when the host is created with a webhook "
+        "URL. Shown this once: store it now.",
     )
 
 
@@ -128,7 +101,10 @@ class HostUpdate(Versioned):
     host: Name
     name: Name | None = Field(None, description="A new name.")
     webhook_url: WebhookUrl | None = Field(
-        None, description='A new webhook URL (its signing secret is kept); null or "" removes the webhook.'
+        None,
+        description="A new webhook URL (its signing secret is kept; a host without one gets one, shown by "
+        'rotate-webhook-secret); null or "" removes the webhook. Needs the right to use every gateway '
+        "the host serves.",
     )
 
 
@@ -161,11 +137,20 @@ def create_host(ctx: Context, args: HostCreate) -> ConfiguredHost:
         row = insert_row(conn, hosts, "host", values)
         secret = None
         if args.webhook_url:
-            secret = outbox.save_webhook(conn, ctx.vault, row, args.webhook_url)
+            secret = outbox.save_webhook(conn, ctx.vault, row, args.webhook_url, ctx.actor.user_id)
             row = fetch_named(conn, hosts, args.name, "host")
         after = _view(ctx, row)
         ctx.record(conn, "host", row.name, None, after.model_dump(mode="json"))
     return ConfiguredHost(**after.model_dump(), webhook_secret=secret)
+
+
+def require_webhook_change(ctx: Context, conn: Connection, host: Row[Any]) -> None:
+    """Raises Forbidden unless the actor may change where the host's minted tokens are delivered:
+    they may use every gateway the host serves (``resolve_webhook_refusal``). Every surface that
+    sets a webhook URL or a signing secret calls this."""
+    refusal = resolve_webhook_refusal(ctx.actor, host.name, list_served_gateways(conn, host.id))
+    if refusal is not None:
+        raise Forbidden(refusal.message, capability=refusal.capability.value)
 
 
 def _change(
@@ -173,6 +158,7 @@ def _change(
     host: str,
     expected: int | None,
     values: dict[str, Any] | Callable[[Row[Any]], dict[str, Any]],
+    act: Callable[[Connection, Row[Any]], None] | None = None,
 ) -> Host:
     after = save_change(
         ctx,
@@ -182,26 +168,33 @@ def _change(
         lambda _conn, row: _view(ctx, row).model_dump(mode="json"),
         values,
         expected,
+        act,
     )
     return Host.model_validate(after)
 
 
-def update_host(ctx: Context, args: HostUpdate) -> ConfiguredHost:
+def update_host(ctx: Context, args: HostUpdate) -> Host:
     """Rename a host, or set or remove its webhook. Its connections and API tokens keep working.
-    Setting a webhook URL on a host without one makes its signing secret, which the answer carries
-    this once; changing the URL keeps the secret."""
-    made: list[str] = []
+    Changing the webhook URL keeps the signing secret; setting one on a host without a secret makes
+    one, which ``rotate-webhook-secret`` replaces and shows (never this answer).
+
+    Raises:
+        Forbidden: the webhook URL changes and the actor may not use every gateway the host serves.
+    """
+    moves = "webhook_url" in args.model_fields_set
+
+    def check(conn: Connection, row: Row[Any]) -> None:
+        if moves and (args.webhook_url or None) != row.webhook_url:
+            require_webhook_change(ctx, conn, row)
 
     def values(row: Row[Any]) -> dict[str, Any]:
         changed: dict[str, Any] = {} if args.name is None else {"name": args.name}
-        if "webhook_url" in args.model_fields_set and (args.webhook_url or None) != row.webhook_url:
-            webhook, secret = outbox.webhook_values(ctx.vault, row, args.webhook_url or None)
-            changed.update(webhook)
-            made.extend([secret] if secret else [])
+        if moves and (args.webhook_url or None) != row.webhook_url:
+            url = args.webhook_url or None
+            changed.update(outbox.webhook_values(ctx.vault, row, url, ctx.actor.user_id)[0])
         return changed
 
-    after = _change(ctx, args.host, args.if_match, values)
-    return ConfiguredHost(**after.model_dump(), webhook_secret=made[0] if made else None)
+    return _change(ctx, args.host, args.if_match, values, check)
 
 
 def delete_host(ctx: Context, args: HostChange) -> None:
@@ -216,7 +209,9 @@ def rotate_webhook_secret(ctx: Context, args: HostChange) -> WebhookSecret:
     """Replace the host's webhook signing secret; the answer carries the new one this once.
     Deliveries still pending are signed with it.
 
-    Raises 409 when the host has no webhook URL."""
+    Raises:
+        Conflict: the host has no webhook URL. Forbidden: the actor may not use every gateway the
+            host serves."""
     made: list[str] = []
 
     def values(row: Row[Any]) -> dict[str, Any]:
@@ -226,7 +221,9 @@ def rotate_webhook_secret(ctx: Context, args: HostChange) -> WebhookSecret:
         made.append(secret)
         return changed
 
-    after = _change(ctx, args.host, args.if_match, values)
+    after = _change(
+        ctx, args.host, args.if_match, values, lambda conn, row: require_webhook_change(ctx, conn, row)
+    )
     return WebhookSecret(host=after.name, webhook_secret=made[0])
 
 
@@ -260,8 +257,7 @@ OPERATIONS = [
     Operation("hosts", "get", "GET", _H, "Get a host", EVERYONE, get_host, HostRef, Host),
     Operation("hosts", "create", "POST", "/hosts", "Add a host", _MANAGE, create_host, HostCreate,
               ConfiguredHost, status=201),
-    Operation("hosts", "update", "PATCH", _H, "Change a host", _MANAGE, update_host, HostUpdate,
-              ConfiguredHost),
+    Operation("hosts", "update", "PATCH", _H, "Change a host", _MANAGE, update_host, HostUpdate, Host),
     Operation("hosts", "delete", "DELETE", _H, "Delete a host", _MANAGE, delete_host, HostChange, None,
               status=204),
     Operation("hosts", "disable", "POST", _H + "/disable", "Disable a host", _TOGGLE, disable_host,

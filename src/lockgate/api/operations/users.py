@@ -127,7 +127,7 @@ def update_user(ctx: Context, args: UserUpdate) -> User:
             values["role_id"] = _grantable_role(ctx, conn, args.role).id
         if args.active is not None:
             values["active"] = args.active
-        _keep_a_super_admin(conn, row, values)
+        keep_a_super_admin(conn, row, values)
         row = update_row(conn, users, row, "user", values, args.if_match)
         after = store.describe_user(conn, row)
         ctx.record(conn, "user", row.email, before, after)
@@ -140,7 +140,7 @@ def _grantable_role(ctx: Context, conn: Connection, name: str) -> Row[Any]:
     return role
 
 
-def _keep_a_super_admin(conn: Connection, row: Row[Any], values: dict[str, Any]) -> None:
+def keep_a_super_admin(conn: Connection, row: Row[Any], values: dict[str, Any]) -> None:
     """Raises Conflict when ``values`` would leave the workspace without an active Super admin."""
     if store.lock_active_super_admins(conn) != [row.id]:
         return
