@@ -191,11 +191,12 @@ class SessionRegistry:
 
     def get(self, session_id: str, connection_id: int) -> FrontSession | None:
         """The session, or None when unknown, expired or bound to another connection."""
-        self._expire(self._clock())
+        now = self._clock()
+        self._expire(now)
         session = self._sessions.get(session_id)
         if session is None or session.connection_id != connection_id:
             return None
-        self._touch(session, self._clock())
+        self._touch(session, now)
         return session
 
     def end(self, session: FrontSession) -> None:
