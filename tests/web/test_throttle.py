@@ -72,6 +72,11 @@ def test_a_browser_with_a_device_cookie_is_counted_apart_from_the_account() -> N
     assert resolve_keys("ada@example.com", "203.0.113.7", "n0nce") == ("address:203.0.113.7", "device:n0nce")
 
 
+def test_a_key_keeps_at_most_an_emails_length_of_whatever_was_typed() -> None:
+    keys = resolve_keys("a" * 1_000_000 + "@example.com", "203.0.113.7", None)
+    assert max(len(key) for key in keys) <= len("client:203.0.113.7/") + throttle.MAX_EMAIL_CHARS
+
+
 def test_only_so_many_keys_are_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(throttle, "MAX_TRACKED", 3)
     brake = SignInThrottle(default_limit=1, clock=Clock())

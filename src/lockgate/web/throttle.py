@@ -28,12 +28,15 @@ from typing import Final
 
 MAX_TRACKED: Final = 10_000
 """Keys remembered at most; the least recently counted are forgotten first."""
+MAX_EMAIL_CHARS: Final = 254
+"""The longest address a mailbox can have (RFC 5321 §4.5.3.1.3, less its angle brackets): what a key
+keeps of the email typed, so ``MAX_TRACKED`` keys stay small whatever a form carries."""
 
 
 def resolve_keys(email: str, address: str, device: str | None) -> tuple[str, ...]:
     """The keys a sign-in attempt for ``email`` (compared without case) from client ``address``
     counts against; ``device`` is the nonce of a device cookie valid for ``email``, if any."""
-    account = email.strip().lower()
+    account = email.strip().lower()[:MAX_EMAIL_CHARS]
     if device is not None:
         return (f"address:{address}", f"device:{device}")
     return (f"address:{address}", f"client:{address}/{account}", f"account:{account}")
