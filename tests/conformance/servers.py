@@ -1,8 +1,13 @@
 """The MCP servers the conformance suites run against: our fixture, and servers written by others.
 
-Each serves Streamable HTTP at /mcp on a free port. `everything` is the reference TypeScript server from
-npm (`@modelcontextprotocol/server-everything`, `streamableHttp` mode, port from `PORT`); it speaks the
-2025-era protocol only, so on the 2026-07-28 run it shows what a gateway does with a legacy upstream.
+Each serves Streamable HTTP at /mcp on a free port.
+- `fixture`: ours, on the `mcp` SDK, with every fixture the suites call (tests/conformance/fixture_server.py).
+- `everything`: the reference TypeScript server from npm (`@modelcontextprotocol/server-everything`,
+  `streamableHttp` mode, port from `PORT`). It speaks the 2025 era only, so on the 2026-07-28 run it
+  shows what a gateway does in front of a legacy server.
+- `llmstxt`: a documentation server from PyPI (`llmstxt-mcp-server`, command `mcpdoc`) built on the `mcp`
+  SDK v2, stateless Streamable HTTP, both eras. It serves this repository's README as its one source, so
+  it reaches nothing outside this machine.
 """
 
 import contextlib
@@ -30,10 +35,16 @@ class Server:
 
 
 EVERYTHING = REPO / "node_modules" / "@modelcontextprotocol" / "server-everything" / "dist" / "index.js"
+README = str(REPO / "README.md").replace("{", "{{").replace("}", "}}")
+LLMSTXT_SOURCE = ("--urls", f"readme:{README}", "--transport", "streamable-http", "--host", "127.0.0.1")
 
 SERVERS = (
     Server("fixture", (sys.executable, "-m", "tests.conformance.fixture_server", "--port", "{port}")),
     Server("everything", (str(NODE), str(EVERYTHING), "streamableHttp"), {"PORT": "{port}"}),
+    Server(
+        "llmstxt",
+        (sys.executable, "-m", "mcpdoc.cli", *LLMSTXT_SOURCE, "--port", "{port}", "--log-level", "WARNING"),
+    ),
 )
 
 
