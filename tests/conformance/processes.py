@@ -1,4 +1,4 @@
-"""The processes a conformance run needs: the fixture, the Lockgate gateway fronting it, and the auth shim.
+"""The processes a conformance run needs: the Lockgate gateway fronting a server, and the auth shim.
 
 Each is a subprocess on a free loopback port, waited for by polling readiness against a deadline and
 stopped by its own pid.
@@ -24,11 +24,11 @@ POLL_SECONDS = 0.1
 
 GATEWAY_YAML = """\
 servers:
-  - {{name: fixture, transport: http, url: "http://127.0.0.1:{fixture_port}/mcp"}}
+  - {{name: upstream, transport: http, url: "{url}"}}
 gateways:
   - name: conformance
     servers:
-      - {{server: fixture}}
+      - {{server: upstream}}
 hosts:
   - {{name: conformance, kind: token}}
 """
@@ -86,19 +86,6 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
             process.wait(timeout=timeout)
 
 
-@contextlib.contextmanager
-def running_fixture(workdir: Path, name: str = "fixture") -> Iterator[str]:
-    """Runs the fixture server; yields its MCP URL."""
-    port = free_port()
-    args = [sys.executable, "-m", "tests.conformance.fixture_server", "--port", str(port)]
-    process = start(args, workdir / f"{name}.log")
-    try:
-        wait_until(lambda: answers_http(f"http://127.0.0.1:{port}/mcp") is not None, process, name)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        stop(process)
-
-
 @dataclass(frozen=True)
 class Gateway:
     url: str
@@ -109,11 +96,11 @@ def lockgate(*args: str) -> list[str]:
     return [sys.executable, "-m", "lockgate.cli", *args]
 
 
-def prepare_gateway(workdir: Path, fixture_url: str) -> tuple[dict[str, str], str]:
-    """A fresh data dir declaring the fixture behind gateway `conformance`; returns its env and a token."""
+def prepare_gateway(workdir: Path, server_url: str) -> tuple[dict[str, str], str]:
+    """A fresh data dir declaring the server behind gateway `conformance`; returns its env and a token."""
     env = {**os.environ, "LOCKGATE_DATA_DIR": str(workdir / "lockgate-data")}
     declaration = workdir / "gateway.yaml"
-    declaration.write_text(GATEWAY_YAML.format(fixture_port=urlsplit(fixture_url).port))
+    declaration.write_text(GATEWAY_YAML.format(url=server_url))
     for args in (lockgate("init"), lockgate("apply", "-f", str(declaration))):
         subprocess.run(args, cwd=REPO, env=env, check=True, capture_output=True, timeout=60)
     created = subprocess.run(
@@ -124,9 +111,9 @@ def prepare_gateway(workdir: Path, fixture_url: str) -> tuple[dict[str, str], st
 
 
 @contextlib.contextmanager
-def running_gateway(workdir: Path, fixture_url: str) -> Iterator[Gateway]:
-    """Runs `lockgate serve` in front of the fixture; yields the gateway's MCP URL and a bearer token."""
-    env, token = prepare_gateway(workdir, fixture_url)
+def running_gateway(workdir: Path, server_url: str) -> Iterator[Gateway]:
+    """Runs `lockgate serve` in front of a server; yields the gateway's MCP URL and a bearer token."""
+    env, token = prepare_gateway(workdir, server_url)
     port = free_port()
     process = start(
         lockgate("serve", "--host", "127.0.0.1", "--port", str(port)), workdir / "gateway.log", env

@@ -1,4 +1,4 @@
-"""The three conformance runs, how to invoke one against a URL, and how to read its per-scenario results."""
+"""The three conformance runs, how to invoke one against a URL, and how to read its per-check results."""
 
 import json
 import os
@@ -36,16 +36,32 @@ SUITES = (
 
 
 @dataclass(frozen=True)
-class Failure:
-    check: str
-    message: str
+class Check:
+    """One entry of a scenario's checks.json: its id, SUCCESS / FAILURE / WARNING / INFO, and why."""
+
+    id: str
+    status: str
+    message: str = ""
 
 
 @dataclass
 class ScenarioResult:
-    passed: bool
-    warnings: int = 0
-    failures: list[Failure] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    @property
+    def warnings(self) -> int:
+        return sum(check.status == "WARNING" for check in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [check for check in self.checks if check.status == "FAILURE"]
+
+    def successes(self, check_id: str) -> int:
+        return sum(check.id == check_id and check.status == "SUCCESS" for check in self.checks)
 
 
 @dataclass
@@ -60,21 +76,18 @@ class SuiteRun:
 
 def read_scenario(checks_file: Path) -> ScenarioResult:
     checks = json.loads(checks_file.read_text())
-    failures = [
-        Failure(check["id"], check.get("errorMessage") or check.get("description", ""))
-        for check in checks
-        if check["status"] == "FAILURE"
-    ]
-    warnings = sum(check["status"] == "WARNING" for check in checks)
-    return ScenarioResult(passed=not failures, warnings=warnings, failures=failures)
+    return ScenarioResult(
+        [
+            Check(check["id"], check["status"], check.get("errorMessage") or check.get("description", ""))
+            for check in checks
+        ]
+    )
 
 
 def read_results(outdir: Path, output: str) -> dict[str, ScenarioResult]:
     """Scenarios from their checks.json; a scenario the suite started but left no checks for failed."""
     started = re.findall(r"=== Running scenario: (\S+) ===", output)
-    results = {
-        name: ScenarioResult(False, failures=[Failure("-", "no checks.json written")]) for name in started
-    }
+    results = {name: ScenarioResult([Check("-", "FAILURE", "no checks.json written")]) for name in started}
     for checks_file in sorted(outdir.glob("*/checks.json")):
         if match := RESULT_DIR.match(checks_file.parent.name):
             results[match["scenario"]] = read_scenario(checks_file)

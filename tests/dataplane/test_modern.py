@@ -160,6 +160,22 @@ def test_a_trimmed_base64_mcp_name_is_accepted() -> None:
     validate_modern(_headers("tools/call", f"  {_b64('über')} "), "tools/call", _params(name="über"))
 
 
+@pytest.mark.parametrize("responses", [12345, None, "text", [], {"user_name": 12345}, {"user_name": None}])
+def test_malformed_input_responses_on_a_retry_are_invalid_params(responses: Any) -> None:
+    params = _params(name="greet", arguments={}, inputResponses=responses)
+
+    error = _refusal(_headers("tools/call", "greet"), "tools/call", params)
+
+    assert (error.code, error.http_status) == (INVALID_PARAMS, 400)
+
+
+@pytest.mark.parametrize("responses", [{}, {"user_name": {"action": "accept", "content": {"name": "Alice"}}}])
+def test_input_responses_that_are_result_objects_pass(responses: Any) -> None:
+    params = _params(uri="file:///readme.md", inputResponses=responses)
+
+    validate_modern(_headers("resources/read", "file:///readme.md"), "resources/read", params)
+
+
 @pytest.mark.parametrize("method", ["initialize", "ping", "notifications/initialized", "logging/setLevel"])
 def test_a_method_the_modern_era_does_not_have_is_not_found_with_404(method: str) -> None:
     error = _refusal(_headers(method), method, _params())

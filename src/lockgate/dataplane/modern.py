@@ -1,6 +1,10 @@
 """Validation of modern (2026-07-28) requests at the front (MCP basic/transports/streamable-http
 §Header validation, basic/versioning).
 
+``inputResponses`` on a retried ``tools/call``, ``prompts/get`` or ``resources/read`` must be an object
+of result objects (basic/patterns/mrtr, schema ``InputResponses``); anything else, ``null`` included, is a
+protocol error the gateway answers itself, whichever era the server behind it speaks.
+
 The mirrored headers must agree with the body: ``MCP-Protocol-Version`` with the ``_meta`` version,
 ``Mcp-Method`` with the method, ``Mcp-Name`` with ``params.name``/``params.uri`` (values trimmed of
 optional whitespace, RFC 9110 §5.5; ``=?base64?...?=`` decoded).
@@ -55,8 +59,8 @@ def validate_modern(headers: Mapping[str, str], method: str, params: Any) -> Non
     """Raise the error a modern request earns, if any.
 
     Raises:
-        JsonRpcError: 400 -32022 unsupported version, 400 -32602 missing ``_meta`` field, 400 -32020
-        header mismatch, 404 -32601 a method the modern era does not have.
+        JsonRpcError: 400 -32022 unsupported version, 400 -32602 missing ``_meta`` field or malformed
+        ``inputResponses``, 400 -32020 header mismatch, 404 -32601 a method the modern era does not have.
     """
     meta = params.get("_meta") if isinstance(params, dict) else None
     meta = meta if isinstance(meta, dict) else {}
@@ -80,6 +84,16 @@ def validate_modern(headers: Mapping[str, str], method: str, params: Any) -> Non
         if not isinstance(params.get(key), str):
             raise JsonRpcError(INVALID_PARAMS, f"{method} needs a string '{key}'", http_status=400)
         _expect_header(headers, "mcp-name", params[key])
+        _expect_input_responses(params)
+
+
+def _expect_input_responses(params: Mapping[str, Any]) -> None:
+    if "inputResponses" not in params:
+        return
+    responses = params["inputResponses"]
+    if not isinstance(responses, dict) or not all(isinstance(r, dict) for r in responses.values()):
+        message = "inputResponses must be an object whose values are result objects"
+        raise JsonRpcError(INVALID_PARAMS, message, http_status=400)
 
 
 def _expect_header(headers: Mapping[str, str], name: str, expected: Any) -> None:
