@@ -32,6 +32,9 @@ from lockgate.audit.recorder import AuditRecorder, AuditState
 from lockgate.audit.spill import SPILL_FILE, load_spilled, spill_entries
 from lockgate.brokering.authorization import Broker
 from lockgate.brokering.refresh import OAuthRefresher
+from lockgate.dataplane.aggregation import Aggregator
+from lockgate.dataplane.catalog import Catalog
+from lockgate.dataplane.connector import Connector
 from lockgate.dataplane.credentials import CredentialRefresher
 from lockgate.dataplane.endpoint import McpEndpoint
 from lockgate.dataplane.forwarding import Forwarder
@@ -45,7 +48,6 @@ from lockgate.settings import Settings
 from lockgate.store.access import AccessReader
 from lockgate.store.audit_log import save_entries
 from lockgate.store.engine import open_engine, upgrade
-from lockgate.upstream.base import JsonObject
 from lockgate.upstream.pool import UpstreamPool
 from lockgate.upstream.preview import preview_features
 from lockgate.vault import Vault
@@ -136,17 +138,30 @@ def build_data_plane(
     outbound: httpx.AsyncClient,
     guard: HostOriginGuard,
 ) -> DataPlane:
-    """The endpoint ``/mcp/{gateway}``: one access read per request, the upstream pool (per server
-    and identity), the forwarder with its OAuth refresher (calling out through ``outbound``) and the
+    """The endpoint ``/mcp/{gateway}``, built in dependency order: the catalog of server features,
+    the hub fanning server notifications out (and telling the catalog), the upstream pool (per server
+    and identity) reporting to the hub, the connector with its OAuth refresher (calling out through
+    ``outbound``), the forwarder and the aggregated lists, one access read per request and the
     audit recorder."""
-    hub_box: list[Hub] = []
-
-    async def on_server_notification(server_id: int, message: JsonObject) -> None:
-        await hub_box[0].on_server_notification(server_id, message)
-
-    pool = UpstreamPool(
-        on_server_notification, parse_networks(settings.server_allowed_networks), settings.max_response_bytes
+    sessions = SessionRegistry(
+        settings.max_sessions, settings.max_sessions_per_connection, settings.session_idle_timeout
     )
+    catalog = Catalog()
+    hub = Hub(sessions, catalog)
+    pool = UpstreamPool(
+        hub.on_server_notification,
+        parse_networks(settings.server_allowed_networks),
+        settings.max_response_bytes,
+    )
+    connector = Connector(
+        pool,
+        timeout=settings.upstream_timeout,
+        connect_timeout=settings.upstream_connect_timeout,
+        credentials=CredentialRefresher(OAuthRefresher(engine, vault, outbound)),
+    )
+    forwarder = Forwarder(connector, catalog, public_url=settings.resolved_public_url)
+    cursor_key = hashlib.sha256(b"lockgate-cursor:" + key).digest()
+    aggregator = Aggregator(forwarder.forward, catalog, cursor_key)
     access = AccessReader(engine, vault)
     recorder = AuditRecorder(
         lambda entries: save_entries(engine, entries),
@@ -155,29 +170,18 @@ def build_data_plane(
         flush_interval=settings.audit_flush_interval,
         max_body_bytes=settings.audit_max_body_bytes,
     )
-    sessions = SessionRegistry(
-        settings.max_sessions, settings.max_sessions_per_connection, settings.session_idle_timeout
-    )
-    forwarder = Forwarder(
-        pool,
-        timeout=settings.upstream_timeout,
-        connect_timeout=settings.upstream_connect_timeout,
-        cursor_key=hashlib.sha256(b"lockgate-cursor:" + key).digest(),
-        credentials=CredentialRefresher(OAuthRefresher(engine, vault, outbound)),
-        public_url=settings.resolved_public_url,
-    )
-    hub_box.append(Hub(sessions, forwarder.index))
     endpoint = McpEndpoint(
         load_access=access.load,
         token_key=key,
         forwarder=forwarder,
+        aggregator=aggregator,
         recorder=recorder,
         sessions=sessions,
-        hub=hub_box[0],
+        hub=hub,
         guard=guard,
         max_body_bytes=settings.max_body_bytes,
     )
-    return DataPlane(endpoint, access, pool, recorder, sessions, forwarder, hub_box[0])
+    return DataPlane(endpoint, access, pool, recorder, sessions, forwarder, hub)
 
 
 def build_control_plane(

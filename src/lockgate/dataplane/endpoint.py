@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from lockgate.audit.recorder import AuditRecorder, Leg
+from lockgate.dataplane.aggregation import Aggregator
 from lockgate.dataplane.auth import AuthError, LoadAccess, authenticate
 from lockgate.dataplane.cancellation import cancel_for_client, is_client_cancellation
 from lockgate.dataplane.errors import (
@@ -44,6 +45,7 @@ from lockgate.dataplane.modern import is_modern, validate_modern
 from lockgate.dataplane.responder import Responder, send_json
 from lockgate.dataplane.sessions import FrontSession, SessionLimitError, SessionRegistry
 from lockgate.dataplane.streams import DisconnectWatch, serve_listen, serve_session_stream
+from lockgate.domain.features import LIST_METHODS
 from lockgate.domain.model import Access
 from lockgate.upstream.base import (
     LEGACY_VERSIONS,
@@ -61,11 +63,6 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 SESSION_HEADER = b"mcp-session-id"
 CORRELATION_HEADER = b"x-correlation-id"
 MODERN_HTTP_400 = (-32020, -32021, -32022)  # errors a modern server answers under HTTP 400
-RELAYED_METHODS = {
-    "sampling/createMessage": "sampling",
-    "elicitation/create": "elicitation",
-    "roots/list": "roots",
-}
 
 
 class BodyTooLargeError(Exception):
@@ -92,6 +89,7 @@ class McpEndpoint:
         load_access: LoadAccess,
         token_key: bytes,
         forwarder: Forwarder,
+        aggregator: Aggregator,
         recorder: AuditRecorder,
         sessions: SessionRegistry,
         hub: Hub,
@@ -101,6 +99,7 @@ class McpEndpoint:
         self._load_access = load_access
         self._key = token_key
         self._forwarder = forwarder
+        self._aggregator = aggregator
         self._recorder = recorder
         self._sessions = sessions
         self._hub = hub
@@ -137,7 +136,9 @@ class McpEndpoint:
             )
             if not started:
                 error = JsonRpcError(
-                    INTERNAL_ERROR, f"internal error in the gateway; see its log ({correlation_id})"
+                    INTERNAL_ERROR,
+                    f"internal error in the gateway; see its log ({correlation_id})",
+                    {"correlation_id": correlation_id},
                 )
                 await self._plain(send, 500, None, error, [(CORRELATION_HEADER, correlation_id.encode())])
 
@@ -488,6 +489,8 @@ class McpEndpoint:
             return {"result": {}}
         if ex.method == "server/discover":
             return {"result": discover_result()}
+        if ex.method in LIST_METHODS:
+            return await self._aggregator.list(ex, LIST_METHODS[ex.method])
         return await self._forwarder.handle(ex)
 
     # -- GET and DELETE ------------------------------------------------------------------------------

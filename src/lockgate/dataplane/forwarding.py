@@ -9,12 +9,14 @@ rules) are pure and run before ``forward`` acts; a refusal records ``gateway_ref
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 from urllib.parse import urlencode
 
-from lockgate.dataplane.aggregation import Aggregator
-from lockgate.dataplane.credentials import CredentialRefresher, CredentialRefreshError
+from lockgate.dataplane.catalog import Catalog
+from lockgate.dataplane.connector import Connector
+from lockgate.dataplane.credentials import CredentialRefreshError
 from lockgate.dataplane.errors import (
     IDENTITY_REQUIRED,
     INVALID_PARAMS,
@@ -28,21 +30,19 @@ from lockgate.dataplane.errors import (
 from lockgate.dataplane.exchange import Exchange
 from lockgate.dataplane.mrtr import drive_input_required
 from lockgate.dataplane.params import check_param_headers, upstream_param_headers
-from lockgate.dataplane.routing import FeatureIndex, resolve_named, resolve_uri
-from lockgate.domain.features import LIST_METHODS, FeatureKind
+from lockgate.dataplane.routing import resolve_named, resolve_uri
+from lockgate.domain.features import FeatureKind
 from lockgate.domain.model import Assignment
 from lockgate.policy.identities import resolve_identity_refusal
 from lockgate.upstream.base import (
-    Client,
     Era,
     JsonObject,
     ResponseTooLargeError,
-    Upstream,
     UpstreamError,
     UpstreamUnavailableError,
 )
-from lockgate.upstream.pool import UpstreamPool
 
+log = logging.getLogger(__name__)
 NAMED = {"tools/call": FeatureKind.TOOL, "prompts/get": FeatureKind.PROMPT}
 BY_URI = ("resources/read", "resources/subscribe", "resources/unsubscribe")
 
@@ -64,28 +64,17 @@ def is_error_response(response: JsonObject) -> bool:
 class Forwarder:
     """Routes and forwards client messages to the gateway's servers.
 
-    ``timeout`` is the upstream deadline in seconds for one call; past it the call is cancelled
-    upstream and answered with -32011. Opening a connection first (starting a stdio server, the
-    handshake) has its own deadline, ``connect_timeout``, so a cold start does not eat the call's.
+    The connector's ``timeout`` is the upstream deadline in seconds for one call; past it the call is
+    cancelled upstream and answered with -32011. Opening a connection first (starting a stdio server,
+    the handshake) has its own deadline, ``connect_timeout``, so a cold start does not eat the call's.
+    Names are routed with the catalog, which lists a server through the connector on first need.
     """
 
-    def __init__(
-        self,
-        pool: UpstreamPool,
-        *,
-        timeout: float,
-        connect_timeout: float,
-        cursor_key: bytes,
-        credentials: CredentialRefresher | None = None,
-        public_url: str = "",
-    ) -> None:
-        self.pool = pool
-        self.timeout = timeout
-        self.connect_timeout = connect_timeout
-        self.credentials = credentials
+    def __init__(self, connector: Connector, catalog: Catalog, *, public_url: str = "") -> None:
+        self.connector = connector
+        self.catalog = catalog
+        self.timeout = connector.timeout
         self.public_url = public_url
-        self.index = FeatureIndex(self._list_all_names)
-        self.aggregator = Aggregator(self, cursor_key)
 
     async def handle(self, ex: Exchange) -> JsonObject:
         """The response (``result`` or ``error``) to a routed method.
@@ -94,8 +83,6 @@ class Forwarder:
             JsonRpcError: refused or failed; the legs are already recorded.
         """
         method = ex.method
-        if method in LIST_METHODS:
-            return await self.aggregator.list(ex, LIST_METHODS[method])
         if method in NAMED:
             return await self._call_named(ex, NAMED[method])
         if method in BY_URI:
@@ -112,7 +99,9 @@ class Forwarder:
         if not isinstance(name, str):
             raise refusal(ex, INVALID_PARAMS, f"{ex.method} needs a string 'name'", "invalid_params")
         ex.feature_name = name
-        route = await resolve_named(self.index, ex.access.assignments, kind, name, ex.client)
+        route = await resolve_named(
+            self.catalog, self.connector.list_features, ex.access.assignments, kind, name, ex.client
+        )
         noun = "tool" if kind is FeatureKind.TOOL else "prompt"
         if route is None:
             raise self._unknown(ex, f"Unknown {noun}: {name}", f"unknown_{noun}")
@@ -126,11 +115,12 @@ class Forwarder:
         self, ex: Exchange, assignment: Assignment, tool: str, params: JsonObject
     ) -> None:
         """Check a modern client's ``Mcp-Param-*`` headers and prepare the upstream's."""
-        known = self.index.params(assignment)
-        if known is None:
-            await self.aggregator.list_names(assignment, FeatureKind.TOOL, ex.client)
-            known = self.index.params(assignment) or {}
-        annotated = known.get(tool)
+        try:
+            list_features = self.connector.list_features
+            annotated = await self.catalog.tool_params(assignment, tool, ex.client, list_features)
+        except (UpstreamError, CredentialRefreshError) as exc:
+            log.info("server %r could not list its tools' header parameters: %s", assignment.server.name, exc)
+            annotated = {}
         arguments = params.get("arguments")
         if not annotated or not isinstance(arguments, dict):
             return
@@ -146,7 +136,9 @@ class Forwarder:
         if not isinstance(uri, str):
             raise refusal(ex, INVALID_PARAMS, f"{ex.method} needs a string 'uri'", "invalid_params")
         ex.feature_name = uri
-        assignment = await resolve_uri(self.index, ex.access.assignments, uri, ex.client)
+        assignment = await resolve_uri(
+            self.catalog, self.connector.list_features, ex.access.assignments, uri, ex.client
+        )
         if assignment is None:
             code = INVALID_PARAMS if ex.era is Era.MODERN else -32002
             raise self._unknown(ex, f"Resource not found: {uri}", "unknown_resource", code=code, uri=uri)
@@ -159,7 +151,12 @@ class Forwarder:
         if ref.get("type") == "ref/prompt" and isinstance(ref.get("name"), str):
             ex.feature_name = ref["name"]
             route = await resolve_named(
-                self.index, ex.access.assignments, FeatureKind.PROMPT, ref["name"], ex.client
+                self.catalog,
+                self.connector.list_features,
+                ex.access.assignments,
+                FeatureKind.PROMPT,
+                ref["name"],
+                ex.client,
             )
             if route is None:
                 raise refusal(ex, INVALID_PARAMS, f"Unknown prompt: {ref['name']}", "unknown_prompt")
@@ -168,7 +165,9 @@ class Forwarder:
             return await self.forward(ex, route.assignment, {**params, "ref": upstream_ref})
         if ref.get("type") == "ref/resource" and isinstance(ref.get("uri"), str):
             ex.feature_name = ref["uri"]
-            assignment = await resolve_uri(self.index, ex.access.assignments, ref["uri"], ex.client)
+            assignment = await resolve_uri(
+                self.catalog, self.connector.list_features, ex.access.assignments, ref["uri"], ex.client
+            )
             if assignment is None:
                 raise refusal(ex, INVALID_PARAMS, f"Resource not found: {ref['uri']}", "unknown_resource")
             self._refuse_disabled(ex, assignment)
@@ -215,17 +214,6 @@ class Forwarder:
             data["connect_url"] = self.connect_url(ex)
         return refusal(ex, code, message, reason, **data)
 
-    async def upstream_for(self, assignment: Assignment, client: Client) -> Upstream:
-        """The pooled upstream for ``assignment`` with its credential attached, refreshed if due.
-
-        Raises:
-            CredentialRefreshError: the credential is due and could not be refreshed.
-        """
-        credential = assignment.credential
-        if credential is not None and self.credentials is not None:
-            credential = await self.credentials.fresh(credential)
-        return self.pool.get(assignment.server, client, credential)
-
     async def forward(self, ex: Exchange, assignment: Assignment, params: JsonObject | None) -> JsonObject:
         """Send ``ex.method`` with ``params`` to one server, within the deadline; record both legs.
 
@@ -237,9 +225,9 @@ class Forwarder:
         server = assignment.server.name
         sent_at, t0 = time.time(), time.perf_counter()
         try:
-            upstream = await self.upstream_for(assignment, ex.client)
+            upstream = await self.connector.upstream_for(assignment, ex.client)
             if not upstream.is_open:
-                await self.connect(upstream, ex.client, server)
+                await self.connector.connect(upstream, ex.client, server)
             async with asyncio.timeout(self.timeout):
                 response = await upstream.request(ex.method, params, ex.client)
                 if ex.era is Era.LEGACY and _input_required(response):
@@ -272,22 +260,6 @@ class Forwarder:
             raise JsonRpcError(code, str(exc), data) from None
         self._legs(ex, server, sent_at, params, t0, response, None)
         return response
-
-    async def connect(self, upstream: Upstream, client: Client, server: str) -> None:
-        """Open ``upstream`` within ``connect_timeout``.
-
-        Raises:
-            UpstreamUnavailableError: it did not open in time (``sent`` is False).
-        """
-        try:
-            async with asyncio.timeout(self.connect_timeout):
-                await upstream.connect(client)
-        except TimeoutError:
-            error = UpstreamUnavailableError(
-                f"server {server!r} did not start within {self.connect_timeout:g}s"
-            )
-            error.sent = False
-            raise error from None
 
     def _legs(
         self,
@@ -322,13 +294,6 @@ class Forwarder:
             status=error.get("code") if isinstance(error, dict) else None,
             body=response,
         )
-
-    async def _list_all_names(
-        self, assignment: Assignment, kind: FeatureKind, client: Client
-    ) -> frozenset[str]:
-        """Every name (or URI, or URI template) a server lists, following its cursors (not audited:
-        this is the gateway reading for itself, not a client message)."""
-        return await self.aggregator.list_names(assignment, kind, client)
 
 
 def _input_required(response: JsonObject) -> bool:
