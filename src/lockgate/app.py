@@ -40,7 +40,9 @@ from lockgate.dataplane.endpoint import McpEndpoint
 from lockgate.dataplane.forwarding import Forwarder
 from lockgate.dataplane.guard import HostOriginGuard
 from lockgate.dataplane.hub import Hub
+from lockgate.dataplane.pipeline import Pipeline
 from lockgate.dataplane.sessions import SessionRegistry
+from lockgate.dataplane.steps import MirrorParamHeaders, ResolveAccess
 from lockgate.domain.actor import Actor
 from lockgate.domain.audit import AuditEntry
 from lockgate.egress import guarded_client, parse_networks
@@ -141,7 +143,8 @@ def build_data_plane(
     """The endpoint ``/mcp/{gateway}``, built in dependency order: the catalog of server features,
     the hub fanning server notifications out (and telling the catalog), the upstream pool (per server
     and identity) reporting to the hub, the connector with its OAuth refresher (calling out through
-    ``outbound``), the forwarder and the aggregated lists, one access read per request and the
+    ``outbound``), the pipeline every message to or from a server runs (its steps in order), the
+    forwarder and the aggregated lists, one access read per request and the
     audit recorder."""
     sessions = SessionRegistry(
         settings.max_sessions, settings.max_sessions_per_connection, settings.session_idle_timeout
@@ -159,7 +162,14 @@ def build_data_plane(
         connect_timeout=settings.upstream_connect_timeout,
         credentials=CredentialRefresher(OAuthRefresher(engine, vault, outbound)),
     )
-    forwarder = Forwarder(connector, catalog, public_url=settings.resolved_public_url)
+    pipeline = Pipeline(
+        requests=[
+            ResolveAccess(settings.resolved_public_url),
+            MirrorParamHeaders(catalog, connector.list_features),
+        ],
+        responses=[],
+    )
+    forwarder = Forwarder(connector, catalog, pipeline, public_url=settings.resolved_public_url)
     cursor_key = hashlib.sha256(b"lockgate-cursor:" + key).digest()
     aggregator = Aggregator(forwarder.forward, catalog, cursor_key)
     access = AccessReader(engine, vault)
@@ -173,6 +183,7 @@ def build_data_plane(
     endpoint = McpEndpoint(
         load_access=access.load,
         token_key=key,
+        pipeline=pipeline,
         forwarder=forwarder,
         aggregator=aggregator,
         recorder=recorder,

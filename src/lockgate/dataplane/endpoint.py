@@ -31,17 +31,19 @@ from lockgate.dataplane.errors import (
     GATEWAY_BUSY,
     INTERNAL_ERROR,
     INVALID_REQUEST,
+    MODERN_HTTP_400,
     UPSTREAM_FAILED,
     JsonRpcError,
     error_message,
 )
 from lockgate.dataplane.exchange import Exchange
-from lockgate.dataplane.forwarding import Forwarder, is_error_response
+from lockgate.dataplane.forwarding import Forwarder
 from lockgate.dataplane.front import discover_result, initialize_result, modern_result
 from lockgate.dataplane.guard import HostOriginGuard
 from lockgate.dataplane.hub import Hub
 from lockgate.dataplane.messages import MessageError, parse_message
 from lockgate.dataplane.modern import is_modern, validate_modern
+from lockgate.dataplane.pipeline import Pipeline, is_error_response
 from lockgate.dataplane.responder import Responder, send_json
 from lockgate.dataplane.sessions import FrontSession, SessionLimitError, SessionRegistry
 from lockgate.dataplane.streams import DisconnectWatch, serve_listen, serve_session_stream
@@ -62,7 +64,6 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 SESSION_HEADER = b"mcp-session-id"
 CORRELATION_HEADER = b"x-correlation-id"
-MODERN_HTTP_400 = (-32020, -32021, -32022)  # errors a modern server answers under HTTP 400
 
 
 class BodyTooLargeError(Exception):
@@ -88,6 +89,7 @@ class McpEndpoint:
         *,
         load_access: LoadAccess,
         token_key: bytes,
+        pipeline: Pipeline,
         forwarder: Forwarder,
         aggregator: Aggregator,
         recorder: AuditRecorder,
@@ -98,6 +100,7 @@ class McpEndpoint:
     ) -> None:
         self._load_access = load_access
         self._key = token_key
+        self._pipeline = pipeline
         self._forwarder = forwarder
         self._aggregator = aggregator
         self._recorder = recorder
@@ -453,7 +456,7 @@ class McpEndpoint:
         watcher = DisconnectWatch(task, incoming.receive) if era is Era.MODERN else None
         http_status = 200
         try:
-            response = await self._answer(ex)
+            response = await self._pipeline.answer(ex, self._answer)
         except JsonRpcError as exc:
             response = {"error": exc.to_error()}
             http_status = exc.http_status

@@ -13,11 +13,11 @@ import logging
 import re
 from dataclasses import dataclass
 
+from lockgate.dataplane.access import may_ask
 from lockgate.dataplane.catalog import Catalog, ListFeatures
 from lockgate.dataplane.credentials import CredentialRefreshError
 from lockgate.domain.features import FeatureKind, split_name
 from lockgate.domain.model import Assignment
-from lockgate.policy.identities import resolve_identity_refusal
 from lockgate.upstream.base import Client, JsonObject, UpstreamError
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ async def resolve_named(
 
 def _reachable(assignments: list[Assignment]) -> list[Assignment]:
     """The assignments whose server can be asked for its features as the calling user."""
-    return [a for a in assignments if resolve_identity_refusal(a) is None]
+    return [a for a in assignments if may_ask(a)]
 
 
 def template_pattern(template: str) -> re.Pattern[str]:
