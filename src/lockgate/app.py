@@ -140,12 +140,9 @@ def build_data_plane(
     outbound: httpx.AsyncClient,
     guard: HostOriginGuard,
 ) -> DataPlane:
-    """The endpoint ``/mcp/{gateway}``, built in dependency order: the catalog of server features,
-    the hub fanning server notifications out (and telling the catalog), the upstream pool (per server
-    and identity) reporting to the hub, the connector with its OAuth refresher (calling out through
-    ``outbound``), the pipeline every message to or from a server runs (its steps in order), the
-    forwarder and the aggregated lists, one access read per request and the
-    audit recorder."""
+    """The endpoint ``/mcp/{gateway}``, built in dependency order: the feature catalog, the hub
+    (which tells it of list changes), the upstream pool reporting to the hub, the connector (OAuth
+    refresh through ``outbound``), the pipeline's steps in order, the forwarder and the lists."""
     sessions = SessionRegistry(
         settings.max_sessions, settings.max_sessions_per_connection, settings.session_idle_timeout
     )
@@ -173,13 +170,7 @@ def build_data_plane(
     cursor_key = hashlib.sha256(b"lockgate-cursor:" + key).digest()
     aggregator = Aggregator(forwarder.forward, catalog, cursor_key)
     access = AccessReader(engine, vault)
-    recorder = AuditRecorder(
-        lambda entries: save_entries(engine, entries),
-        batch_size=settings.audit_batch_size,
-        max_pending=settings.audit_max_pending,
-        flush_interval=settings.audit_flush_interval,
-        max_body_bytes=settings.audit_max_body_bytes,
-    )
+    recorder = build_recorder(settings, engine)
     endpoint = McpEndpoint(
         load_access=access.load,
         token_key=key,
@@ -193,6 +184,17 @@ def build_data_plane(
         max_body_bytes=settings.max_body_bytes,
     )
     return DataPlane(endpoint, access, pool, recorder, sessions, forwarder, hub)
+
+
+def build_recorder(settings: Settings, engine: Engine) -> AuditRecorder:
+    """The audit recorder, writing its legs to ``engine`` in batches."""
+    return AuditRecorder(
+        lambda entries: save_entries(engine, entries),
+        batch_size=settings.audit_batch_size,
+        max_pending=settings.audit_max_pending,
+        flush_interval=settings.audit_flush_interval,
+        max_body_bytes=settings.audit_max_body_bytes,
+    )
 
 
 def build_control_plane(
