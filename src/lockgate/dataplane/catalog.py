@@ -44,6 +44,7 @@ class Entry:
     listed_at: float
     _by_name: dict[str, JsonObject] | None = None
     _exposed: dict[str | None, list[JsonObject]] = field(default_factory=dict)
+    _params: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def by_name(self, kind: FeatureKind) -> dict[str, JsonObject]:
         """The definitions by name (``name``, ``uri`` or ``uriTemplate``); the first of a name wins."""
@@ -61,6 +62,14 @@ class Entry:
         found = self._exposed.get(assignment.prefix)
         if found is None:
             found = self._exposed[assignment.prefix] = expose(assignment, kind, self.listing.items)
+        return found
+
+    def tool_params(self, tool: str) -> dict[str, str]:
+        """A listed tool's ``x-mcp-header`` parameters (argument → header suffix), worked out once."""
+        found = self._params.get(tool)
+        if found is None:
+            definition = self.by_name(FeatureKind.TOOL).get(tool)
+            found = self._params[tool] = param_headers(definition) if definition is not None else {}
         return found
 
     def remaining_ms(self, now: float) -> int:
@@ -146,8 +155,8 @@ class Catalog:
         self, assignment: Assignment, tool: str, client: Client, list_features: ListFeatures
     ) -> dict[str, str]:
         """A tool's ``x-mcp-header`` parameters (argument → header suffix), from its definition."""
-        definition = await self.definition(assignment, FeatureKind.TOOL, tool, client, list_features)
-        return param_headers(definition) if definition is not None else {}
+        entry = await self.entry(assignment, FeatureKind.TOOL, client, list_features)
+        return entry.tool_params(tool)
 
     def _current(self, assignment: Assignment, kind: FeatureKind) -> Entry | None:
         entry = self._entries.get(_key(assignment, kind))
