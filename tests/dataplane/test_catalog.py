@@ -265,3 +265,24 @@ async def test_a_server_that_gave_no_ttl_is_asked_again_for_every_list() -> None
         await lists.list(_exchange((_assignment(1),)), TOOL)
 
     assert asked == [1, 1]
+
+
+async def test_a_warm_servers_listing_is_in_the_first_page_only_while_a_paging_server_goes_on_by_cursor() -> (
+    None
+):
+    async def forward(ex: Exchange, assignment: Assignment, params: JsonObject | None) -> JsonObject:
+        if assignment.server.id == 1:
+            return {"result": {"tools": [_tool("warm")], "ttlMs": 60_000, "cacheScope": "public"}}
+        if (params or {}).get("cursor") is None:
+            return {"result": {"tools": [_tool("p1")], "nextCursor": "next", "ttlMs": 60_000}}
+        return {"result": {"tools": [_tool("p2")], "ttlMs": 60_000}}
+
+    lists = Aggregator(forward, Catalog(), CURSOR_KEY)
+    assignments = (_assignment(1), _assignment(2))
+    await lists.list(_exchange(assignments), TOOL)  # the warm server's listing is kept
+
+    first = (await lists.list(_exchange(assignments), TOOL))["result"]
+    second = (await lists.list(_exchange(assignments, {"cursor": first["nextCursor"]}), TOOL))["result"]
+
+    assert [t["name"] for t in first["tools"]] == ["warm", "p1"]
+    assert [t["name"] for t in second["tools"]] == ["p2"] and "nextCursor" not in second
