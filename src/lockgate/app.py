@@ -32,12 +32,17 @@ from lockgate.audit.recorder import AuditRecorder, AuditState
 from lockgate.audit.spill import SPILL_FILE, load_spilled, spill_entries
 from lockgate.brokering.authorization import Broker
 from lockgate.brokering.refresh import OAuthRefresher
+from lockgate.dataplane.aggregation import Aggregator
+from lockgate.dataplane.catalog import Catalog
+from lockgate.dataplane.connector import Connector
 from lockgate.dataplane.credentials import CredentialRefresher
 from lockgate.dataplane.endpoint import McpEndpoint
 from lockgate.dataplane.forwarding import Forwarder
 from lockgate.dataplane.guard import HostOriginGuard
 from lockgate.dataplane.hub import Hub
+from lockgate.dataplane.pipeline import Pipeline
 from lockgate.dataplane.sessions import SessionRegistry
+from lockgate.dataplane.steps import MirrorParamHeaders, ResolveAccess
 from lockgate.domain.actor import Actor
 from lockgate.domain.audit import AuditEntry
 from lockgate.egress import guarded_client, parse_networks
@@ -45,7 +50,6 @@ from lockgate.settings import Settings
 from lockgate.store.access import AccessReader
 from lockgate.store.audit_log import save_entries
 from lockgate.store.engine import open_engine, upgrade
-from lockgate.upstream.base import JsonObject
 from lockgate.upstream.pool import UpstreamFactory, UpstreamPool
 from lockgate.upstream.preview import preview_features
 from lockgate.vault import Vault
@@ -140,51 +144,62 @@ def build_data_plane(
     guard: HostOriginGuard,
     upstream_factory: UpstreamFactory | None = None,
 ) -> DataPlane:
-    """The endpoint ``/mcp/{gateway}``: one access read per request, the upstream pool (per server
-    and identity), the forwarder with its OAuth refresher (calling out through ``outbound``) and the
-    audit recorder."""
-    hub_box: list[Hub] = []
-
-    async def on_server_notification(server_id: int, message: JsonObject) -> None:
-        await hub_box[0].on_server_notification(server_id, message)
-
+    """The endpoint ``/mcp/{gateway}``, built in dependency order: the feature catalog, the hub
+    (which tells it of list changes), the upstream pool reporting to the hub, the connector (OAuth
+    refresh through ``outbound``), the pipeline's steps in order, the forwarder and the lists."""
+    sessions = SessionRegistry(
+        settings.max_sessions, settings.max_sessions_per_connection, settings.session_idle_timeout
+    )
+    catalog = Catalog()
+    hub = Hub(sessions, catalog)
     pool = UpstreamPool(
-        on_server_notification,
+        hub.on_server_notification,
         parse_networks(settings.server_allowed_networks),
         settings.max_response_bytes,
         upstream_factory,
     )
+    connector = Connector(
+        pool,
+        timeout=settings.upstream_timeout,
+        connect_timeout=settings.upstream_connect_timeout,
+        credentials=CredentialRefresher(OAuthRefresher(engine, vault, outbound)),
+    )
+    pipeline = Pipeline(
+        requests=[
+            ResolveAccess(settings.resolved_public_url),
+            MirrorParamHeaders(catalog, connector.list_features),
+        ],
+        responses=[],
+    )
+    forwarder = Forwarder(connector, catalog, pipeline, public_url=settings.resolved_public_url)
+    cursor_key = hashlib.sha256(b"lockgate-cursor:" + key).digest()
+    aggregator = Aggregator(forwarder.forward, catalog, cursor_key)
     access = AccessReader(engine, vault)
-    recorder = AuditRecorder(
+    recorder = build_recorder(settings, engine)
+    endpoint = McpEndpoint(
+        load_access=access.load,
+        token_key=key,
+        pipeline=pipeline,
+        forwarder=forwarder,
+        aggregator=aggregator,
+        recorder=recorder,
+        sessions=sessions,
+        hub=hub,
+        guard=guard,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    return DataPlane(endpoint, access, pool, recorder, sessions, forwarder, hub)
+
+
+def build_recorder(settings: Settings, engine: Engine) -> AuditRecorder:
+    """The audit recorder, writing its legs to ``engine`` in batches."""
+    return AuditRecorder(
         lambda entries: save_entries(engine, entries),
         batch_size=settings.audit_batch_size,
         max_pending=settings.audit_max_pending,
         flush_interval=settings.audit_flush_interval,
         max_body_bytes=settings.audit_max_body_bytes,
     )
-    sessions = SessionRegistry(
-        settings.max_sessions, settings.max_sessions_per_connection, settings.session_idle_timeout
-    )
-    forwarder = Forwarder(
-        pool,
-        timeout=settings.upstream_timeout,
-        connect_timeout=settings.upstream_connect_timeout,
-        cursor_key=hashlib.sha256(b"lockgate-cursor:" + key).digest(),
-        credentials=CredentialRefresher(OAuthRefresher(engine, vault, outbound)),
-        public_url=settings.resolved_public_url,
-    )
-    hub_box.append(Hub(sessions, forwarder.index))
-    endpoint = McpEndpoint(
-        load_access=access.load,
-        token_key=key,
-        forwarder=forwarder,
-        recorder=recorder,
-        sessions=sessions,
-        hub=hub_box[0],
-        guard=guard,
-        max_body_bytes=settings.max_body_bytes,
-    )
-    return DataPlane(endpoint, access, pool, recorder, sessions, forwarder, hub_box[0])
 
 
 def build_control_plane(

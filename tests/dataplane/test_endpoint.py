@@ -10,8 +10,15 @@ import pytest
 from sqlalchemy import text
 
 from lockgate.audit.recorder import AuditUnavailableError
-from lockgate.dataplane.errors import AUDIT_UNAVAILABLE, INVALID_REQUEST, PARSE_ERROR, UPSTREAM_FAILED
+from lockgate.dataplane.errors import (
+    AUDIT_UNAVAILABLE,
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    UPSTREAM_FAILED,
+)
 from lockgate.dataplane.exchange import Exchange
+from lockgate.upstream.base import META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION, MODERN_VERSIONS
 from tests.dataplane.conftest import INITIALIZE, InProcessGateway
 
 pytestmark = pytest.mark.anyio
@@ -167,3 +174,25 @@ async def test_an_answer_nested_too_deep_to_relay_is_a_broken_answer_error_and_l
         "proxy_request_success",
         "proxy_response_error",
     ]
+
+
+async def test_an_internal_error_answers_500_naming_its_correlation_id_in_the_message_header_and_data(
+    gateway: InProcessGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(ex: Exchange) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(gateway.app.state.lockgate.forwarder, "handle", broken)
+    meta = {META_PROTOCOL_VERSION: MODERN_VERSIONS[0], META_CLIENT_CAPABILITIES: {}}
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "x", "_meta": meta}}
+    headers = {"MCP-Protocol-Version": MODERN_VERSIONS[0], "Mcp-Method": "tools/call", "Mcp-Name": "x"}
+
+    response = await gateway.post(orjson.dumps(body), headers)
+
+    correlation_id = response.headers["x-correlation-id"]
+    error = response.json()["error"]
+    assert response.status_code == 500
+    assert error["code"] == INTERNAL_ERROR
+    assert correlation_id in error["message"]
+    assert error["data"] == {"correlation_id": correlation_id}
+    assert "a bug" not in response.text

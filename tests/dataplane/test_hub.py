@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from lockgate.dataplane.backlog import END, STREAM_BACKLOG, new_backlog
+from lockgate.dataplane.catalog import Catalog
 from lockgate.dataplane.hub import Hub, Listener
-from lockgate.dataplane.routing import FeatureIndex
 from lockgate.dataplane.sessions import SessionRegistry
 
 pytestmark = pytest.mark.anyio
@@ -15,15 +15,11 @@ URI = "file:///watched"
 UPDATED = {"method": "notifications/resources/updated", "params": {"uri": URI}}
 
 
-async def no_names(*_args: object) -> frozenset[str]:
-    return frozenset()
-
-
 async def test_a_stream_whose_client_stops_reading_is_ended_once_its_backlog_is_full() -> None:
     sessions = SessionRegistry()
     session = sessions.create(1, 1, "2025-11-25", {})
     session.server_ids, session.subscriptions, session.stream = frozenset({7}), {URI}, new_backlog()
-    hub = Hub(sessions, FeatureIndex(no_names))
+    hub = Hub(sessions, Catalog())
     listener = Listener(lambda: frozenset({7}), frozenset(), frozenset({URI}))
     hub.add(listener)
     for _ in range(STREAM_BACKLOG):

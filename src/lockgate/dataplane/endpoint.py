@@ -16,13 +16,13 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
 
 from lockgate.audit.recorder import AuditRecorder, Leg
+from lockgate.dataplane.aggregation import Aggregator
 from lockgate.dataplane.auth import AuthError, LoadAccess, authenticate
 from lockgate.dataplane.cancellation import cancel_for_client, is_client_cancellation
 from lockgate.dataplane.errors import (
@@ -30,20 +30,32 @@ from lockgate.dataplane.errors import (
     GATEWAY_BUSY,
     INTERNAL_ERROR,
     INVALID_REQUEST,
+    MODERN_HTTP_400,
     UPSTREAM_FAILED,
     JsonRpcError,
     error_message,
 )
 from lockgate.dataplane.exchange import Exchange
-from lockgate.dataplane.forwarding import Forwarder, is_error_response
+from lockgate.dataplane.forwarding import Forwarder
 from lockgate.dataplane.front import discover_result, initialize_result, modern_result
 from lockgate.dataplane.guard import HostOriginGuard
 from lockgate.dataplane.hub import Hub
+from lockgate.dataplane.incoming import (
+    BodyTooLargeError,
+    Incoming,
+    Receive,
+    Scope,
+    Send,
+    feature_name,
+    read_body,
+)
 from lockgate.dataplane.messages import MessageError, parse_message
 from lockgate.dataplane.modern import is_modern, validate_modern
+from lockgate.dataplane.pipeline import Pipeline, is_error_response
 from lockgate.dataplane.responder import Responder, send_json
 from lockgate.dataplane.sessions import FrontSession, SessionLimitError, SessionRegistry
 from lockgate.dataplane.streams import DisconnectWatch, serve_listen, serve_session_stream
+from lockgate.domain.features import LIST_METHODS
 from lockgate.domain.model import Access
 from lockgate.upstream.base import (
     LEGACY_VERSIONS,
@@ -55,32 +67,8 @@ from lockgate.upstream.base import (
 )
 
 log = logging.getLogger(__name__)
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 SESSION_HEADER = b"mcp-session-id"
 CORRELATION_HEADER = b"x-correlation-id"
-MODERN_HTTP_400 = (-32020, -32021, -32022)  # errors a modern server answers under HTTP 400
-RELAYED_METHODS = {
-    "sampling/createMessage": "sampling",
-    "elicitation/create": "elicitation",
-    "roots/list": "roots",
-}
-
-
-class BodyTooLargeError(Exception):
-    pass
-
-
-@dataclass(slots=True)
-class Incoming:
-    """One HTTP request to the endpoint, as far as parsed."""
-
-    gateway: str
-    headers: dict[str, str]
-    raw_headers: list[tuple[str, str]]
-    correlation_id: str
-    receive: Receive
 
 
 class McpEndpoint:
@@ -91,7 +79,9 @@ class McpEndpoint:
         *,
         load_access: LoadAccess,
         token_key: bytes,
+        pipeline: Pipeline,
         forwarder: Forwarder,
+        aggregator: Aggregator,
         recorder: AuditRecorder,
         sessions: SessionRegistry,
         hub: Hub,
@@ -100,7 +90,9 @@ class McpEndpoint:
     ) -> None:
         self._load_access = load_access
         self._key = token_key
+        self._pipeline = pipeline
         self._forwarder = forwarder
+        self._aggregator = aggregator
         self._recorder = recorder
         self._sessions = sessions
         self._hub = hub
@@ -137,7 +129,9 @@ class McpEndpoint:
             )
             if not started:
                 error = JsonRpcError(
-                    INTERNAL_ERROR, f"internal error in the gateway; see its log ({correlation_id})"
+                    INTERNAL_ERROR,
+                    f"internal error in the gateway; see its log ({correlation_id})",
+                    {"correlation_id": correlation_id},
                 )
                 await self._plain(send, 500, None, error, [(CORRELATION_HEADER, correlation_id.encode())])
 
@@ -228,18 +222,6 @@ class McpEndpoint:
         self._leg(incoming, access, "proxy_response_error", method, status=error.http_status, body=body)
 
     # -- POST --------------------------------------------------------------------------------------
-    async def _read_body(self, receive: Receive) -> bytes:
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self._max_body:
-                raise BodyTooLargeError
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                return b"".join(chunks)
-
     async def _post(self, incoming: Incoming, receive: Receive, send: Send) -> None:
         unavailable = await self._recorder.admit()
         if unavailable is not None:  # no legs: the audit cannot take them, which is the point
@@ -250,7 +232,7 @@ class McpEndpoint:
             )
             return
         try:
-            body = await self._read_body(receive)
+            body = await read_body(receive, self._max_body)
         except BodyTooLargeError:
             too_large = JsonRpcError(
                 INVALID_REQUEST, f"the body exceeds {self._max_body} bytes", http_status=413
@@ -272,6 +254,10 @@ class McpEndpoint:
             )
             await self._refuse(incoming, send, None, exc.method, exc.request_id, exc, "malformed_message")
             return
+        await self._message(incoming, message, body, send)
+
+    async def _message(self, incoming: Incoming, message: JsonObject, body: bytes, send: Send) -> None:
+        """One well-formed message: its arrival leg, then its sender authenticated and it served."""
         method = message.get("method")
         request_id = message.get("id")
         params = message.get("params")
@@ -279,7 +265,7 @@ class McpEndpoint:
             incoming.correlation_id,
             "proxy_request_success",
             method=method,
-            feature_name=_feature_name(params),
+            feature_name=feature_name(params),
             gateway=incoming.gateway,
             body=body,
             headers=incoming.raw_headers,
@@ -452,7 +438,7 @@ class McpEndpoint:
         watcher = DisconnectWatch(task, incoming.receive) if era is Era.MODERN else None
         http_status = 200
         try:
-            response = await self._answer(ex)
+            response = await self._pipeline.answer(ex, self._answer)
         except JsonRpcError as exc:
             response = {"error": exc.to_error()}
             http_status = exc.http_status
@@ -464,6 +450,13 @@ class McpEndpoint:
                 watcher.stop()
             if session is not None:
                 session.in_flight.pop(request_id, None)
+        await self._reply(ex, responder, response, http_status)
+
+    async def _reply(
+        self, ex: Exchange, responder: Responder, response: JsonObject, http_status: int
+    ) -> None:
+        """Send the answer (in the client's era) and record its ``proxy_response`` leg."""
+        request_id, era = ex.request_id, ex.era
         if era is Era.MODERN and "result" in response:
             response = {"result": modern_result(response["result"])}
         error_code = (response.get("error") or {}).get("code")
@@ -488,6 +481,8 @@ class McpEndpoint:
             return {"result": {}}
         if ex.method == "server/discover":
             return {"result": discover_result()}
+        if ex.method in LIST_METHODS:
+            return await self._aggregator.list(ex, LIST_METHODS[ex.method])
         return await self._forwarder.handle(ex)
 
     # -- GET and DELETE ------------------------------------------------------------------------------
@@ -523,10 +518,3 @@ class McpEndpoint:
             )
             return
         await serve_session_stream(session, Responder(send, prime=True), incoming.receive)
-
-
-def _feature_name(params: Any) -> str | None:
-    if not isinstance(params, dict):
-        return None
-    name = params.get("name", params.get("uri"))
-    return name if isinstance(name, str) else None

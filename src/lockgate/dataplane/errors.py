@@ -20,8 +20,12 @@ REFUSED = -32013
 IDENTITY_REQUIRED = -32014  # the call needs an identity the user has not brought (or must re-authorize)
 AUDIT_UNAVAILABLE = -32015  # the audit cannot be written: refused under HTTP 503 with Retry-After
 GATEWAY_BUSY = -32016  # a bound of the gateway is reached (e.g. its legacy sessions); retry later
+RESOURCE_NOT_FOUND = -32002  # the legacy era's code for an unknown resource URI (2025-11-25 server/resources)
 HEADER_MISMATCH = -32020
+MISSING_CAPABILITY = -32021  # the client did not declare what the server needs (e.g. MRTR input)
 UNSUPPORTED_PROTOCOL_VERSION = -32022
+MODERN_HTTP_400 = (HEADER_MISMATCH, MISSING_CAPABILITY, UNSUPPORTED_PROTOCOL_VERSION)
+"""Errors a modern (2026-07-28) server answers under HTTP 400 (streamable-http §Error responses)."""
 
 
 class JsonRpcError(Exception):
@@ -39,6 +43,27 @@ class JsonRpcError(Exception):
         if self.data is not None:
             error["data"] = self.data
         return error
+
+
+class Refusal(JsonRpcError):
+    """The gateway refuses a message: ``reason`` is recorded in its ``gateway_refused`` leg (by
+    ``pipeline.py``, once) and sent in ``data.reason``; ``server`` names the server it was for."""
+
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        reason: str,
+        *,
+        http_status: int = 200,
+        server: str | None = None,
+        **data: Any,
+    ) -> None:
+        extra = {"server": server} if server is not None else {}
+        super().__init__(code, message, {"reason": reason, **extra, **data}, http_status=http_status)
+        self.reason = reason
+        self.server = server
+        self.recorded = False
 
 
 def error_message(request_id: Any, error: dict[str, Any]) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lockgate.audit.recorder import AuditRecorder, Leg
+from lockgate.dataplane.access import resolve_access
 from lockgate.domain.model import Access, Assignment
-from lockgate.policy.identities import resolve_identity_refusal
 from lockgate.upstream.base import Client, Era, JsonObject
 
 
@@ -38,9 +38,8 @@ class Exchange:
         """The assignments this user's lists show: server enabled, and the identity its scheme needs
         present, enabled and ready (product spec §4.2: a per-user server without the user's identity
         is absent from their lists)."""
-        return [
-            a for a in self.access.assignments if a.server.enabled and resolve_identity_refusal(a) is None
-        ]
+        principal = self.access.principal
+        return [a for a in self.access.assignments if resolve_access(a, "", principal) is None]
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000

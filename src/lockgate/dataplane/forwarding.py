@@ -1,101 +1,75 @@
-"""Forwarding one client message: decide where it goes, send it, relay the answer, record the legs.
+"""Forwarding one client message: decide where it goes, then carry it through the pipeline.
 
 The order of one forwarded call is the order of its audit legs: the endpoint records
-``proxy_request``; ``forward`` records ``mcp_request`` and ``mcp_response`` around the upstream
-exchange; the endpoint records ``proxy_response``. Steps that decide (routing, later provisioning and
-rules) are pure and run before ``forward`` acts; a refusal records ``gateway_refused`` instead.
+``proxy_request``; the pipeline (``pipeline.py``) runs the request steps, then records
+``mcp_request`` and ``mcp_response`` around the upstream exchange this module makes; the endpoint
+records ``proxy_response``. A refusal, here or in a step, records ``gateway_refused`` instead; this
+module only raises it (``errors.Refusal``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
-from urllib.parse import urlencode
 
-from lockgate.dataplane.aggregation import Aggregator
-from lockgate.dataplane.credentials import CredentialRefresher, CredentialRefreshError
+from lockgate.dataplane.access import connect_url, resolve_access
+from lockgate.dataplane.catalog import Catalog
+from lockgate.dataplane.connector import Connector
+from lockgate.dataplane.credentials import CredentialRefreshError
 from lockgate.dataplane.errors import (
     IDENTITY_REQUIRED,
     INVALID_PARAMS,
     METHOD_NOT_FOUND,
-    REFUSED,
+    RESOURCE_NOT_FOUND,
     UPSTREAM_FAILED,
     UPSTREAM_TIMEOUT,
     UPSTREAM_UNAVAILABLE,
     JsonRpcError,
+    Refusal,
 )
 from lockgate.dataplane.exchange import Exchange
 from lockgate.dataplane.mrtr import drive_input_required
-from lockgate.dataplane.params import check_param_headers, upstream_param_headers
-from lockgate.dataplane.routing import FeatureIndex, resolve_named, resolve_uri
-from lockgate.domain.features import LIST_METHODS, FeatureKind
+from lockgate.dataplane.pipeline import Message, Pipeline, SendError
+from lockgate.dataplane.routing import resolve_named, resolve_uri
+from lockgate.domain.features import FeatureKind
 from lockgate.domain.model import Assignment
-from lockgate.policy.identities import resolve_identity_refusal
 from lockgate.upstream.base import (
-    Client,
     Era,
     JsonObject,
     ResponseTooLargeError,
-    Upstream,
     UpstreamError,
     UpstreamUnavailableError,
 )
-from lockgate.upstream.pool import UpstreamPool
 
 NAMED = {"tools/call": FeatureKind.TOOL, "prompts/get": FeatureKind.PROMPT}
 BY_URI = ("resources/read", "resources/subscribe", "resources/unsubscribe")
 
 
-def refusal(
-    ex: Exchange, code: int, message: str, reason: str, *, http_status: int = 200, **data: Any
-) -> JsonRpcError:
-    """Record the ``gateway_refused`` leg and build the error to answer with."""
-    ex.record("gateway_refused", server=data.get("server"), status=code, error=f"{reason}: {message}")
-    return JsonRpcError(code, message, {"reason": reason, **data}, http_status=http_status)
-
-
-def is_error_response(response: JsonObject) -> bool:
-    """A JSON-RPC error, or a tool result flagged ``isError`` (MCP server/tools §Error Handling)."""
-    result = response.get("result")
-    return "error" in response or (isinstance(result, dict) and result.get("isError") is True)
-
-
 class Forwarder:
-    """Routes and forwards client messages to the gateway's servers.
+    """Routes client messages to the gateway's servers and sends them there through ``pipeline``.
 
-    ``timeout`` is the upstream deadline in seconds for one call; past it the call is cancelled
-    upstream and answered with -32011. Opening a connection first (starting a stdio server, the
-    handshake) has its own deadline, ``connect_timeout``, so a cold start does not eat the call's.
+    The connector's ``timeout`` is the upstream deadline in seconds for one call; past it the call is
+    cancelled upstream and answered with -32011. Opening a connection first (starting a stdio server,
+    the handshake) has its own deadline, ``connect_timeout``, so a cold start does not eat the call's.
+    Names are routed with the catalog, which lists a server through the connector on first need.
     """
 
     def __init__(
-        self,
-        pool: UpstreamPool,
-        *,
-        timeout: float,
-        connect_timeout: float,
-        cursor_key: bytes,
-        credentials: CredentialRefresher | None = None,
-        public_url: str = "",
+        self, connector: Connector, catalog: Catalog, pipeline: Pipeline, *, public_url: str = ""
     ) -> None:
-        self.pool = pool
-        self.timeout = timeout
-        self.connect_timeout = connect_timeout
-        self.credentials = credentials
+        self.connector = connector
+        self.catalog = catalog
+        self.pipeline = pipeline
+        self.timeout = connector.timeout
         self.public_url = public_url
-        self.index = FeatureIndex(self._list_all_names)
-        self.aggregator = Aggregator(self, cursor_key)
 
     async def handle(self, ex: Exchange) -> JsonObject:
         """The response (``result`` or ``error``) to a routed method.
 
         Raises:
-            JsonRpcError: refused or failed; the legs are already recorded.
+            JsonRpcError: refused (``Refusal``) or failed.
         """
         method = ex.method
-        if method in LIST_METHODS:
-            return await self.aggregator.list(ex, LIST_METHODS[method])
         if method in NAMED:
             return await self._call_named(ex, NAMED[method])
         if method in BY_URI:
@@ -104,77 +78,58 @@ class Forwarder:
             return await self._complete(ex)
         if method == "logging/setLevel":
             return await self._broadcast(ex)
-        raise refusal(ex, METHOD_NOT_FOUND, f"Method not found: {method}", "unknown_method")
+        raise Refusal(METHOD_NOT_FOUND, f"Method not found: {method}", "unknown_method")
 
     async def _call_named(self, ex: Exchange, kind: FeatureKind) -> JsonObject:
         params = ex.params or {}
         name = params.get("name")
         if not isinstance(name, str):
-            raise refusal(ex, INVALID_PARAMS, f"{ex.method} needs a string 'name'", "invalid_params")
+            raise Refusal(INVALID_PARAMS, f"{ex.method} needs a string 'name'", "invalid_params")
         ex.feature_name = name
-        route = await resolve_named(self.index, ex.access.assignments, kind, name, ex.client)
-        noun = "tool" if kind is FeatureKind.TOOL else "prompt"
+        route = await resolve_named(
+            self.catalog, self.connector.list_features, ex.access.assignments, kind, name, ex.client
+        )
         if route is None:
+            noun = "tool" if kind is FeatureKind.TOOL else "prompt"
             raise self._unknown(ex, f"Unknown {noun}: {name}", f"unknown_{noun}")
-        self._refuse_disabled(ex, route.assignment)
-        if kind is FeatureKind.TOOL:
-            await self._mirror_param_headers(ex, route.assignment, route.upstream_name, params)
         upstream_params = params if route.upstream_name == name else {**params, "name": route.upstream_name}
         return await self.forward(ex, route.assignment, upstream_params)
-
-    async def _mirror_param_headers(
-        self, ex: Exchange, assignment: Assignment, tool: str, params: JsonObject
-    ) -> None:
-        """Check a modern client's ``Mcp-Param-*`` headers and prepare the upstream's."""
-        known = self.index.params(assignment)
-        if known is None:
-            await self.aggregator.list_names(assignment, FeatureKind.TOOL, ex.client)
-            known = self.index.params(assignment) or {}
-        annotated = known.get(tool)
-        arguments = params.get("arguments")
-        if not annotated or not isinstance(arguments, dict):
-            return
-        if ex.era is Era.MODERN:
-            try:
-                check_param_headers(ex.headers, annotated, arguments)
-            except JsonRpcError as exc:
-                raise refusal(ex, exc.code, exc.message, "header_mismatch", http_status=400) from None
-        ex.client.upstream_headers = upstream_param_headers(annotated, arguments)
 
     async def _call_by_uri(self, ex: Exchange) -> JsonObject:
         uri = (ex.params or {}).get("uri")
         if not isinstance(uri, str):
-            raise refusal(ex, INVALID_PARAMS, f"{ex.method} needs a string 'uri'", "invalid_params")
+            raise Refusal(INVALID_PARAMS, f"{ex.method} needs a string 'uri'", "invalid_params")
         ex.feature_name = uri
-        assignment = await resolve_uri(self.index, ex.access.assignments, uri, ex.client)
+        assignment = await resolve_uri(
+            self.catalog, self.connector.list_features, ex.access.assignments, uri, ex.client
+        )
         if assignment is None:
-            code = INVALID_PARAMS if ex.era is Era.MODERN else -32002
+            code = INVALID_PARAMS if ex.era is Era.MODERN else RESOURCE_NOT_FOUND
             raise self._unknown(ex, f"Resource not found: {uri}", "unknown_resource", code=code, uri=uri)
-        self._refuse_disabled(ex, assignment)
         return await self.forward(ex, assignment, ex.params)
 
     async def _complete(self, ex: Exchange) -> JsonObject:
         params = ex.params or {}
         ref = params.get("ref") or {}
+        list_features, assignments = self.connector.list_features, ex.access.assignments
         if ref.get("type") == "ref/prompt" and isinstance(ref.get("name"), str):
             ex.feature_name = ref["name"]
+            prompt = FeatureKind.PROMPT
             route = await resolve_named(
-                self.index, ex.access.assignments, FeatureKind.PROMPT, ref["name"], ex.client
+                self.catalog, list_features, assignments, prompt, ref["name"], ex.client
             )
             if route is None:
-                raise refusal(ex, INVALID_PARAMS, f"Unknown prompt: {ref['name']}", "unknown_prompt")
-            self._refuse_disabled(ex, route.assignment)
+                raise Refusal(INVALID_PARAMS, f"Unknown prompt: {ref['name']}", "unknown_prompt")
             upstream_ref = {**ref, "name": route.upstream_name}
             return await self.forward(ex, route.assignment, {**params, "ref": upstream_ref})
         if ref.get("type") == "ref/resource" and isinstance(ref.get("uri"), str):
             ex.feature_name = ref["uri"]
-            assignment = await resolve_uri(self.index, ex.access.assignments, ref["uri"], ex.client)
+            assignment = await resolve_uri(self.catalog, list_features, assignments, ref["uri"], ex.client)
             if assignment is None:
-                raise refusal(ex, INVALID_PARAMS, f"Resource not found: {ref['uri']}", "unknown_resource")
-            self._refuse_disabled(ex, assignment)
+                raise Refusal(INVALID_PARAMS, f"Resource not found: {ref['uri']}", "unknown_resource")
             return await self.forward(ex, assignment, params)
-        raise refusal(
-            ex, INVALID_PARAMS, "completion/complete needs a ref/prompt or ref/resource", "invalid_params"
+        raise Refusal(
+            INVALID_PARAMS, "completion/complete needs a ref/prompt or ref/resource", "invalid_params"
         )
 
     async def _broadcast(self, ex: Exchange) -> JsonObject:
@@ -184,151 +139,78 @@ class Forwarder:
         )
         return {"result": {}}
 
-    def _refuse_disabled(self, ex: Exchange, assignment: Assignment) -> None:
-        name = assignment.server.name
-        if not assignment.server.enabled:
-            raise refusal(ex, REFUSED, f"server {name!r} is disabled", "server_disabled", server=name)
-        refused = resolve_identity_refusal(assignment)
-        if refused is not None:
-            extra: dict[str, Any] = {"connect_url": self.connect_url(ex)} if refused.user_can_connect else {}
-            message = refused.message + (f" (connect at {extra['connect_url']})" if extra else "")
-            raise refusal(ex, IDENTITY_REQUIRED, message, refused.reason, server=name, **extra)
-
-    def connect_url(self, ex: Exchange) -> str:
-        """Where this user brings their identities for this gateway: the host's connection link."""
-        principal = ex.access.principal
-        query = urlencode({"gateway": principal.gateway})
-        return f"{self.public_url}/connect/{principal.host_link_id}?{query}"
-
     def _unknown(
         self, ex: Exchange, message: str, reason: str, *, code: int = INVALID_PARAMS, **data: Any
-    ) -> JsonRpcError:
+    ) -> Refusal:
         """Refuse an unknown name, saying which servers this user cannot see yet and where to fix it."""
-        hidden = [
-            a.server.name
-            for a in ex.access.assignments
-            if a.server.enabled and (r := resolve_identity_refusal(a)) is not None and r.user_can_connect
-        ]
+        principal = ex.access.principal
+        refusals = [(a, resolve_access(a, self.public_url, principal)) for a in ex.access.assignments]
+        hidden = [a.server.name for a, r in refusals if r is not None and "connect_url" in r.data]
         if hidden:
             names = ", ".join(repr(n) for n in hidden)
-            message += f" (servers {names} need your identity first: {self.connect_url(ex)})"
-            data["connect_url"] = self.connect_url(ex)
-        return refusal(ex, code, message, reason, **data)
-
-    async def upstream_for(self, assignment: Assignment, client: Client) -> Upstream:
-        """The pooled upstream for ``assignment`` with its credential attached, refreshed if due.
-
-        Raises:
-            CredentialRefreshError: the credential is due and could not be refreshed.
-        """
-        credential = assignment.credential
-        if credential is not None and self.credentials is not None:
-            credential = await self.credentials.fresh(credential)
-        return self.pool.get(assignment.server, client, credential)
+            url = connect_url(self.public_url, principal)
+            message += f" (servers {names} need your identity first: {url})"
+            data["connect_url"] = url
+        return Refusal(code, message, reason, **data)
 
     async def forward(self, ex: Exchange, assignment: Assignment, params: JsonObject | None) -> JsonObject:
-        """Send ``ex.method`` with ``params`` to one server, within the deadline; record both legs.
+        """Carry ``ex.method`` with ``params`` to one server through the pipeline (steps, then the
+        send within the deadline), recording its legs.
 
         Raises:
-            JsonRpcError: -32010 server down, -32011 timeout, -32012 broken answer (reason
-                ``response_too_large`` with its ``limit`` in bytes for one over the size limit); all name
-                the server.
+            JsonRpcError: refused by a step; -32010 server down, -32011 timeout, -32012 broken answer
+                (reason ``response_too_large`` with its ``limit`` in bytes for one over the size
+                limit); all name the server.
         """
-        server = assignment.server.name
-        sent_at, t0 = time.time(), time.perf_counter()
+        return await self.pipeline.carry(ex, Message(ex.method, params, assignment), self._send)
+
+    async def _send(self, ex: Exchange, message: Message) -> JsonObject:
+        """Send one message to its server and return the response (``pipeline.Send``)."""
+        assert message.assignment is not None
+        assignment, server = message.assignment, message.assignment.server.name
+        client = self.pipeline.relaying(ex, assignment, ex.client)
         try:
-            upstream = await self.upstream_for(assignment, ex.client)
+            upstream = await self.connector.upstream_for(assignment, client)
             if not upstream.is_open:
-                await self.connect(upstream, ex.client, server)
+                await self.connector.connect(upstream, client, server)
             async with asyncio.timeout(self.timeout):
-                response = await upstream.request(ex.method, params, ex.client)
+                response = await upstream.request(message.method, message.params, client)
                 if ex.era is Era.LEGACY and _input_required(response):
-                    response = await drive_input_required(upstream, ex, params, response)
+
+                    async def retry(params: JsonObject) -> JsonObject:
+                        again = Message(message.method, params, assignment)
+                        await self.pipeline.inspect(ex, again)
+                        return await upstream.request(again.method, again.params, client)
+
+                    response = await drive_input_required(client.on_request, retry, message.params, response)
         except CredentialRefreshError as exc:
-            reason = (
-                "identity_needs_reauthorization" if exc.needs_reauthorization else "identity_refresh_failed"
-            )
-            message = str(exc)
-            extra: dict[str, Any] = {}
-            if exc.needs_reauthorization:
-                extra["connect_url"] = self.connect_url(ex)
-                message += f"; authorize it again at {extra['connect_url']}"
-            raise refusal(ex, IDENTITY_REQUIRED, message, reason, server=server, **extra) from None
+            raise self._reauthorize(ex, exc, server) from None
         except TimeoutError:
-            self._legs(ex, server, sent_at, params, t0, None, "timeout")
-            message = f"server {server!r} did not answer within {self.timeout:g}s"
-            raise JsonRpcError(
-                UPSTREAM_TIMEOUT, message, {"server": server, "reason": "upstream_timeout"}
-            ) from None
-        except UpstreamError as exc:
-            down = isinstance(exc, UpstreamUnavailableError)
-            self._legs(ex, server, sent_at, params, t0, None, str(exc), sent=getattr(exc, "sent", True))
-            code, reason = (
-                (UPSTREAM_UNAVAILABLE, "server_down") if down else (UPSTREAM_FAILED, "upstream_error")
+            message_text = f"server {server!r} did not answer within {self.timeout:g}s"
+            error = JsonRpcError(
+                UPSTREAM_TIMEOUT, message_text, {"server": server, "reason": "upstream_timeout"}
             )
-            data: dict[str, Any] = {"server": server, "reason": reason}
-            if isinstance(exc, ResponseTooLargeError):
-                data |= {"reason": "response_too_large", "limit": exc.limit}
-            raise JsonRpcError(code, str(exc), data) from None
-        self._legs(ex, server, sent_at, params, t0, response, None)
+            raise SendError(error, "timeout") from None
+        except UpstreamError as exc:
+            raise SendError(_upstream_error(exc, server), str(exc), sent=exc.sent) from None
         return response
 
-    async def connect(self, upstream: Upstream, client: Client, server: str) -> None:
-        """Open ``upstream`` within ``connect_timeout``.
+    def _reauthorize(self, ex: Exchange, exc: CredentialRefreshError, server: str) -> Refusal:
+        reason = "identity_needs_reauthorization" if exc.needs_reauthorization else "identity_refresh_failed"
+        if not exc.needs_reauthorization:
+            return Refusal(IDENTITY_REQUIRED, str(exc), reason, server=server)
+        url = connect_url(self.public_url, ex.access.principal)
+        message = f"{exc}; authorize it again at {url}"
+        return Refusal(IDENTITY_REQUIRED, message, reason, server=server, connect_url=url)
 
-        Raises:
-            UpstreamUnavailableError: it did not open in time (``sent`` is False).
-        """
-        try:
-            async with asyncio.timeout(self.connect_timeout):
-                await upstream.connect(client)
-        except TimeoutError:
-            error = UpstreamUnavailableError(
-                f"server {server!r} did not start within {self.connect_timeout:g}s"
-            )
-            error.sent = False
-            raise error from None
 
-    def _legs(
-        self,
-        ex: Exchange,
-        server: str,
-        sent_at: float,
-        params: JsonObject | None,
-        t0: float,
-        response: JsonObject | None,
-        failure: str | None,
-        *,
-        sent: bool = True,
-    ) -> None:
-        duration = (time.perf_counter() - t0) * 1000
-        ex.record(
-            "mcp_request_success" if sent else "mcp_request_error",
-            server=server,
-            body=params,
-            created_at=sent_at,
-            error=None if sent else failure,
-        )
-        if not sent:
-            return
-        if response is None:
-            ex.record("mcp_response_error", server=server, duration_ms=duration, error=failure)
-            return
-        error = response.get("error")
-        ex.record(
-            "mcp_response_error" if is_error_response(response) else "mcp_response_success",
-            server=server,
-            duration_ms=duration,
-            status=error.get("code") if isinstance(error, dict) else None,
-            body=response,
-        )
-
-    async def _list_all_names(
-        self, assignment: Assignment, kind: FeatureKind, client: Client
-    ) -> frozenset[str]:
-        """Every name (or URI, or URI template) a server lists, following its cursors (not audited:
-        this is the gateway reading for itself, not a client message)."""
-        return await self.aggregator.list_names(assignment, kind, client)
+def _upstream_error(exc: UpstreamError, server: str) -> JsonRpcError:
+    down = isinstance(exc, UpstreamUnavailableError)
+    code, reason = (UPSTREAM_UNAVAILABLE, "server_down") if down else (UPSTREAM_FAILED, "upstream_error")
+    data: dict[str, Any] = {"server": server, "reason": reason}
+    if isinstance(exc, ResponseTooLargeError):
+        data |= {"reason": "response_too_large", "limit": exc.limit}
+    return JsonRpcError(code, str(exc), data)
 
 
 def _input_required(response: JsonObject) -> bool:

@@ -3,7 +3,8 @@
 ``notifications/{tools,prompts,resources}/list_changed`` from any server of a gateway reaches every
 legacy session of that gateway on its GET stream, and every modern ``subscriptions/listen`` stream
 that asked for it (MCP 2026-07-28 basic/patterns/subscriptions). ``notifications/resources/updated``
-reaches the sessions subscribed to that URI. The routing index forgets the server's names. A stream
+reaches the sessions subscribed to that URI. The catalog forgets what it knew of the server's
+features of that kind. A stream
 whose client does not keep up is ended (``backlog``).
 """
 
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lockgate.dataplane.backlog import new_backlog, offer
-from lockgate.dataplane.routing import FeatureIndex
+from lockgate.dataplane.catalog import Catalog
 from lockgate.dataplane.sessions import SessionRegistry
 from lockgate.domain.features import FeatureKind
 from lockgate.upstream.base import JsonObject
@@ -42,9 +43,9 @@ class Listener:
 
 
 class Hub:
-    def __init__(self, sessions: SessionRegistry, index: FeatureIndex) -> None:
+    def __init__(self, sessions: SessionRegistry, catalog: Catalog) -> None:
         self._sessions = sessions
-        self._index = index
+        self._catalog = catalog
         self._listeners: set[Listener] = set()
 
     def add(self, listener: Listener) -> None:
@@ -56,7 +57,7 @@ class Hub:
     async def on_server_notification(self, server_id: int, message: JsonObject) -> None:
         method = message.get("method", "")
         for kind in LIST_CHANGED.get(method, ()):
-            self._index.forget(server_id, kind)
+            self._catalog.forget(server_id, kind)
         uri = (message.get("params") or {}).get("uri")
         outgoing = {
             "jsonrpc": "2.0",

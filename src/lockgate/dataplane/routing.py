@@ -1,23 +1,26 @@
 """Which assignment serves a named feature, and under which upstream name.
 
-Prefixed assignments are recognised from the name alone. Unprefixed ones are looked up in each
-server's feature names, listed in full on first need and dropped when the server announces a
-``list_changed`` (or when a lookup misses, so a server that changed without telling is re-read).
+Prefixed assignments are recognised from the name alone. Unprefixed ones are looked up in the
+catalog (``catalog.py``): each server's features, listed in full on first need and dropped when the
+server announces a ``list_changed`` (or when a lookup misses, so a server that changed without
+telling is re-read).
 When a gateway has one enabled unprefixed server there is nothing to look up: it gets the call.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from lockgate.dataplane.access import may_ask
+from lockgate.dataplane.catalog import Catalog, ListFeatures
+from lockgate.dataplane.credentials import CredentialRefreshError
 from lockgate.domain.features import FeatureKind, split_name
 from lockgate.domain.model import Assignment
-from lockgate.policy.identities import resolve_identity_refusal
-from lockgate.upstream.base import Client
+from lockgate.upstream.base import Client, JsonObject, UpstreamError
 
-ListNames = Callable[[Assignment, FeatureKind, Client], Awaitable[frozenset[str]]]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,51 +29,25 @@ class Route:
     upstream_name: str
 
 
-def _key(assignment: Assignment) -> tuple[int, str, int]:
-    """Features are remembered per server revision and identity: what a server lists may depend on
-    whose credential asks."""
-    return (assignment.server.id, assignment.server.revision, assignment.identity_key)
-
-
-class FeatureIndex:
-    """Per server (revision and identity): the names of its features of each kind, as last listed."""
-
-    def __init__(self, list_names: ListNames) -> None:
-        self._list_names = list_names
-        self._names: dict[tuple[int, str, int, FeatureKind], frozenset[str]] = {}
-        self._params: dict[tuple[int, str, int], dict[str, dict[str, str]]] = {}
-
-    def forget(self, server_id: int, kind: FeatureKind | None = None) -> None:
-        for key in [k for k in self._names if k[0] == server_id and (kind is None or k[3] is kind)]:
-            del self._names[key]
-        if kind in (None, FeatureKind.TOOL):
-            for params_key in [k for k in self._params if k[0] == server_id]:
-                del self._params[params_key]
-
-    def store_params(self, assignment: Assignment, params: dict[str, dict[str, str]]) -> None:
-        """Remember each tool's ``x-mcp-header`` parameters (tool → {argument: header suffix})."""
-        self._params[_key(assignment)] = params
-
-    def params(self, assignment: Assignment) -> dict[str, dict[str, str]] | None:
-        return self._params.get(_key(assignment))
-
-    async def names(self, assignment: Assignment, kind: FeatureKind, client: Client) -> frozenset[str]:
-        key = (*_key(assignment), kind)
-        names = self._names.get(key)
-        if names is None:
-            names = await self._list_names(assignment, kind, client)
-            self._names[key] = names
-        return names
-
-    def store(self, assignment: Assignment, kind: FeatureKind, names: frozenset[str]) -> None:
-        self._names[(*_key(assignment), kind)] = names
-
-    def known(self, assignment: Assignment, kind: FeatureKind) -> bool:
-        return (*_key(assignment), kind) in self._names
+async def _names(
+    catalog: Catalog, assignment: Assignment, kind: FeatureKind, client: Client, list_features: ListFeatures
+) -> dict[str, JsonObject]:
+    """The assignment's features of ``kind`` by name; none while its server cannot list them."""
+    try:
+        entry = await catalog.entry(assignment, kind, client, list_features)
+    except (UpstreamError, CredentialRefreshError) as exc:
+        log.info("server %r could not list %s to route a call: %s", assignment.server.name, kind.value, exc)
+        return {}
+    return entry.by_name(kind)
 
 
 async def resolve_named(
-    index: FeatureIndex, assignments: tuple[Assignment, ...], kind: FeatureKind, name: str, client: Client
+    catalog: Catalog,
+    list_features: ListFeatures,
+    assignments: tuple[Assignment, ...],
+    kind: FeatureKind,
+    name: str,
+    client: Client,
 ) -> Route | None:
     """The route for a tool or prompt ``name``; disabled servers are included (the caller refuses them).
 
@@ -88,18 +65,18 @@ async def resolve_named(
         return Route(enabled[0], name)
     for refresh in (False, True):
         for assignment in _reachable(plain):
-            if refresh and index.known(assignment, kind):
-                index.forget(assignment.server.id, kind)
+            if refresh and catalog.known(assignment, kind):
+                catalog.forget(assignment.server.id, kind)
             elif refresh:
                 continue
-            if name in await index.names(assignment, kind, client):
+            if name in await _names(catalog, assignment, kind, client, list_features):
                 return Route(assignment, name)
     return None
 
 
 def _reachable(assignments: list[Assignment]) -> list[Assignment]:
     """The assignments whose server can be asked for its features as the calling user."""
-    return [a for a in assignments if resolve_identity_refusal(a) is None]
+    return [a for a in assignments if may_ask(a)]
 
 
 def template_pattern(template: str) -> re.Pattern[str]:
@@ -119,7 +96,11 @@ def template_pattern(template: str) -> re.Pattern[str]:
 
 
 async def resolve_uri(
-    index: FeatureIndex, assignments: tuple[Assignment, ...], uri: str, client: Client
+    catalog: Catalog,
+    list_features: ListFeatures,
+    assignments: tuple[Assignment, ...],
+    uri: str,
+    client: Client,
 ) -> Assignment | None:
     """The assignment whose server lists ``uri`` as a resource, or has a template that matches it."""
     plain = list(assignments)
@@ -129,11 +110,12 @@ async def resolve_uri(
     for refresh in (False, True):
         for assignment in _reachable(plain):
             if refresh:
-                index.forget(assignment.server.id, FeatureKind.RESOURCE)
-                index.forget(assignment.server.id, FeatureKind.RESOURCE_TEMPLATE)
-            if uri in await index.names(assignment, FeatureKind.RESOURCE, client):
+                catalog.forget(assignment.server.id, FeatureKind.RESOURCE)
+                catalog.forget(assignment.server.id, FeatureKind.RESOURCE_TEMPLATE)
+            if uri in await _names(catalog, assignment, FeatureKind.RESOURCE, client, list_features):
                 return assignment
-            templates = await index.names(assignment, FeatureKind.RESOURCE_TEMPLATE, client)
+            kind = FeatureKind.RESOURCE_TEMPLATE
+            templates = await _names(catalog, assignment, kind, client, list_features)
             if any(template_pattern(t).match(uri) for t in templates):
                 return assignment
     return None

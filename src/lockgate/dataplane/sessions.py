@@ -33,7 +33,7 @@ import orjson
 
 from lockgate.dataplane.backlog import end
 from lockgate.dataplane.cancellation import cancel_for_client
-from lockgate.dataplane.errors import INVALID_PARAMS, JsonRpcError
+from lockgate.dataplane.errors import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError
 from lockgate.upstream.base import JsonObject
 
 MAX_CAPABILITIES_BYTES = 16 * 1024  # serialized, as the client sent them
@@ -77,7 +77,10 @@ class FrontSession:
             capability = RELAYED_METHODS.get(method)
             if capability is None or capability not in capabilities:
                 return {
-                    "error": {"code": -32601, "message": f"the client did not declare {capability or method}"}
+                    "error": {
+                        "code": METHOD_NOT_FOUND,
+                        "message": f"the client did not declare {capability or method}",
+                    }
                 }
             request_id = self.mint_request_id()
             future: asyncio.Future[JsonObject] = asyncio.get_running_loop().create_future()
