@@ -60,7 +60,10 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 SESSION_HEADER = b"mcp-session-id"
 CORRELATION_HEADER = b"x-correlation-id"
-MODERN_HTTP_400 = (-32020, -32021, -32022)  # errors a modern server answers under HTTP 400
+MODERN_HTTP_STATUS = {-32602: 400, -32020: 400, -32021: 400, -32022: 400, -32601: 404}
+"""The HTTP status a modern answer with this JSON-RPC error goes under, whoever raised it (the gateway
+or a server it relays): 400 for -32602 and -32020..-32022, 404 for -32601 (MCP 2026-07-28 basic §_meta,
+basic/transports/streamable-http §Server Validation); a legacy answer keeps its status (200)."""
 RELAYED_METHODS = {
     "sampling/createMessage": "sampling",
     "elicitation/create": "elicitation",
@@ -467,7 +470,9 @@ class McpEndpoint:
         if era is Era.MODERN and "result" in response:
             response = {"result": modern_result(response["result"])}
         error_code = (response.get("error") or {}).get("code")
-        status = 400 if era is Era.MODERN and error_code in MODERN_HTTP_400 else http_status
+        status = http_status
+        if era is Era.MODERN and isinstance(error_code, int):
+            status = MODERN_HTTP_STATUS.get(error_code, http_status)
         try:
             body = await responder.finish({"jsonrpc": "2.0", "id": request_id, **response}, status)
         except orjson.JSONEncodeError:  # raised before anything is sent: the answer nests too deep
