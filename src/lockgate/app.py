@@ -141,8 +141,8 @@ def build_data_plane(
     audit recorder."""
     hub_box: list[Hub] = []
 
-    async def on_server_notification(server_id: int, message: JsonObject) -> None:
-        await hub_box[0].on_server_notification(server_id, message)
+    async def on_server_notification(server_id: int, identity_id: int, message: JsonObject) -> None:
+        await hub_box[0].on_server_notification(server_id, identity_id, message)
 
     pool = UpstreamPool(
         on_server_notification, parse_networks(settings.server_allowed_networks), settings.max_response_bytes

@@ -1,14 +1,18 @@
-"""The hub's fan-out to long-lived streams: a client that stops reading has its stream ended after a
-bounded backlog, instead of the gateway queueing for it without end."""
+"""The hub's fan-out to long-lived streams: a notification reaches the streams of the identity whose
+connection sent it, and a client that stops reading has its stream ended after a bounded backlog,
+instead of the gateway queueing for it without end."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
 from lockgate.dataplane.backlog import END, STREAM_BACKLOG, new_backlog
 from lockgate.dataplane.hub import Hub, Listener
 from lockgate.dataplane.routing import FeatureIndex
-from lockgate.dataplane.sessions import SessionRegistry
+from lockgate.dataplane.sessions import FrontSession, SessionRegistry
+from lockgate.upstream.base import JsonObject
 
 pytestmark = pytest.mark.anyio
 URI = "file:///watched"
@@ -22,13 +26,61 @@ async def no_names(*_args: object) -> frozenset[str]:
 async def test_a_stream_whose_client_stops_reading_is_ended_once_its_backlog_is_full() -> None:
     sessions = SessionRegistry()
     session = sessions.create(1, 1, "2025-11-25", {})
-    session.server_ids, session.subscriptions, session.stream = frozenset({7}), {URI}, new_backlog()
+    session.identities, session.stream = {7: 0}, new_backlog()
+    session.subscriptions.record("resources/subscribe", URI, {"result": {}})
     hub = Hub(sessions, FeatureIndex(no_names))
-    listener = Listener(lambda: frozenset({7}), frozenset(), frozenset({URI}))
+    listener = Listener(lambda: {7: 0}, frozenset(), frozenset({URI}))
     hub.add(listener)
     for _ in range(STREAM_BACKLOG):
-        await hub.on_server_notification(7, UPDATED)
+        await hub.on_server_notification(7, 0, UPDATED)
     assert session.stream.qsize() == listener.queue.qsize() == STREAM_BACKLOG
-    await hub.on_server_notification(7, UPDATED)
+    await hub.on_server_notification(7, 0, UPDATED)
     for queue in (session.stream, listener.queue):
         assert queue.qsize() == 1 and queue.get_nowait() == END
+
+
+def _session(sessions: SessionRegistry, identity_id: int, *subscribed: str) -> FrontSession:
+    session = sessions.create(identity_id, 1, "2025-11-25", {})
+    session.identities, session.stream = {7: identity_id}, new_backlog()
+    for uri in subscribed:
+        session.subscriptions.record("resources/subscribe", uri, {"result": {}})
+    return session
+
+
+def _drained(queue: asyncio.Queue[JsonObject]) -> list[JsonObject]:
+    return [queue.get_nowait() for _ in range(queue.qsize())]
+
+
+async def test_resources_updated_reaches_only_the_sessions_of_that_identity_that_subscribed() -> None:
+    sessions = SessionRegistry()
+    subscribed = _session(sessions, 1, URI)
+    not_subscribed = _session(sessions, 1, "file:///other")
+    other_identity = _session(sessions, 2, URI)
+    hub = Hub(sessions, FeatureIndex(no_names))
+
+    await hub.on_server_notification(7, 1, UPDATED)
+
+    assert _drained(subscribed.stream) == [{"jsonrpc": "2.0", **UPDATED}]  # type: ignore[arg-type]
+    assert _drained(not_subscribed.stream) == _drained(other_identity.stream) == []  # type: ignore[arg-type]
+
+
+async def test_a_list_change_reaches_that_identitys_streams_of_both_eras_without_the_upstream_tag() -> None:
+    sessions = SessionRegistry()
+    legacy, other_identity = _session(sessions, 1), _session(sessions, 2)
+    hub = Hub(sessions, FeatureIndex(no_names))
+    wanted = frozenset({"notifications/tools/list_changed"})
+    listener = Listener(lambda: {7: 1}, wanted, frozenset())
+    not_asked = Listener(lambda: {7: 1}, frozenset({"notifications/prompts/list_changed"}), frozenset())
+    for each in (listener, not_asked):
+        hub.add(each)
+    tagged = {"_meta": {"io.modelcontextprotocol/subscriptionId": 3, "other": 1}}
+
+    await hub.on_server_notification(7, 1, {"method": "notifications/tools/list_changed", "params": tagged})
+
+    expected = {
+        "jsonrpc": "2.0",
+        "method": "notifications/tools/list_changed",
+        "params": {"_meta": {"other": 1}},
+    }
+    assert _drained(legacy.stream) == _drained(listener.queue) == [expected]  # type: ignore[arg-type]
+    assert _drained(other_identity.stream) == _drained(not_asked.queue) == []  # type: ignore[arg-type]

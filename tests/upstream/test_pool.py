@@ -74,7 +74,7 @@ def _credential(identity_id: int, key: str) -> Credential:
     )
 
 
-async def _no_notification(_server_id: int, _message: JsonObject) -> None:
+async def _no_notification(_server_id: int, _identity_id: int, _message: JsonObject) -> None:
     return None
 
 
@@ -108,7 +108,7 @@ async def test_a_stored_server_header_with_a_line_break_is_never_sent(raw: RawMc
     assert refused.value.sent is False and raw.keys_by_connection == []
 
 
-async def ignore(_server_id: int, _message: JsonObject) -> None:
+async def ignore(_server_id: int, _identity_id: int, _message: JsonObject) -> None:
     pass
 
 

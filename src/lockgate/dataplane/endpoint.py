@@ -38,12 +38,13 @@ from lockgate.dataplane.exchange import Exchange
 from lockgate.dataplane.forwarding import Forwarder, is_error_response
 from lockgate.dataplane.front import discover_result, initialize_result, modern_result
 from lockgate.dataplane.guard import HostOriginGuard
-from lockgate.dataplane.hub import Hub
+from lockgate.dataplane.hub import Hub, served_identities
 from lockgate.dataplane.messages import MessageError, parse_message
 from lockgate.dataplane.modern import is_modern, validate_modern
 from lockgate.dataplane.responder import Responder, send_json
 from lockgate.dataplane.sessions import FrontSession, SessionLimitError, SessionRegistry
 from lockgate.dataplane.streams import DisconnectWatch, serve_listen, serve_session_stream
+from lockgate.dataplane.subscriptions import SUBSCRIBE, UNSUBSCRIBE, forward_subscription
 from lockgate.domain.model import Access
 from lockgate.upstream.base import (
     LEGACY_VERSIONS,
@@ -315,7 +316,7 @@ class McpEndpoint:
             return None
         session = self._sessions.get(session_id, access.principal.connection_id)
         if session is not None:
-            session.server_ids = frozenset(a.server.id for a in access.assignments if a.server.enabled)
+            session.identities = served_identities(access)
         return session
 
     async def _client_response(
@@ -416,9 +417,9 @@ class McpEndpoint:
         )
         if method == "subscriptions/listen":
             self._leg(incoming, access, "proxy_response_success", method, status=200)
-            server_ids = frozenset(a.server.id for a in access.assignments if a.server.enabled)
             responder = Responder(send, prime=False, extra_headers=self._correlation(incoming))
-            await serve_listen(self._hub, responder, request_id, params, server_ids, incoming.receive)
+            identities = served_identities(access)
+            await serve_listen(self._hub, responder, request_id, params, identities, incoming.receive)
             return
         await self._exchange(incoming, access, Era.MODERN, message, client, send, None)
 
@@ -455,7 +456,7 @@ class McpEndpoint:
         watcher = DisconnectWatch(task, incoming.receive) if era is Era.MODERN else None
         http_status = 200
         try:
-            response = await self._answer(ex)
+            response = await self._answer(ex, session)
         except JsonRpcError as exc:
             response = {"error": exc.to_error()}
             http_status = exc.http_status
@@ -488,11 +489,13 @@ class McpEndpoint:
             body=body,
         )
 
-    async def _answer(self, ex: Exchange) -> JsonObject:
+    async def _answer(self, ex: Exchange, session: FrontSession | None) -> JsonObject:
         if ex.method == "ping":
             return {"result": {}}
         if ex.method == "server/discover":
             return {"result": discover_result()}
+        if session is not None and ex.method in (SUBSCRIBE, UNSUBSCRIBE):
+            return await forward_subscription(session.subscriptions, ex, self._forwarder.handle)
         return await self._forwarder.handle(ex)
 
     # -- GET and DELETE ------------------------------------------------------------------------------

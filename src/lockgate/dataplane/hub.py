@@ -1,22 +1,27 @@
 """Fan-in of server notifications unrelated to a call, fan-out to the front clients that want them.
 
-``notifications/{tools,prompts,resources}/list_changed`` from any server of a gateway reaches every
-legacy session of that gateway on its GET stream, and every modern ``subscriptions/listen`` stream
-that asked for it (MCP 2026-07-28 basic/patterns/subscriptions). ``notifications/resources/updated``
-reaches the sessions subscribed to that URI. The routing index forgets the server's names. A stream
-whose client does not keep up is ended (``backlog``).
+A notification comes from one upstream connection, which serves one identity of one server (0: the
+server's own configuration); it reaches only the front clients that identity serves for that server,
+so no client hears of another identity's resources.
+``notifications/{tools,prompts,resources}/list_changed`` reaches every such legacy session on its GET
+stream and every such modern ``subscriptions/listen`` stream that asked for it (MCP 2026-07-28
+basic/patterns/subscriptions). ``notifications/resources/updated`` reaches the sessions subscribed to
+that URI (``subscriptions``) and the listen streams that named it. The routing index forgets the
+server's names. An upstream listen stream's own ``subscriptionId`` is not passed on. A stream whose
+client does not keep up is ended (``backlog``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from lockgate.dataplane.backlog import new_backlog, offer
 from lockgate.dataplane.routing import FeatureIndex
 from lockgate.dataplane.sessions import SessionRegistry
 from lockgate.domain.features import FeatureKind
+from lockgate.domain.model import Access
 from lockgate.upstream.base import JsonObject
 
 LIST_CHANGED = {
@@ -29,13 +34,21 @@ LISTEN_FILTERS = {
     "notifications/prompts/list_changed": "promptsListChanged",
     "notifications/resources/list_changed": "resourcesListChanged",
 }
+RESOURCE_UPDATED = "notifications/resources/updated"
+SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId"
+
+
+def served_identities(access: Access) -> dict[int, int]:
+    """Server id → the identity whose upstream connections serve this caller (0: the server's own
+    configuration), for the enabled servers of the caller's gateway."""
+    return {a.server.id: a.identity_key for a in access.assignments if a.server.enabled}
 
 
 @dataclass(slots=True, eq=False)
 class Listener:
     """A modern ``subscriptions/listen`` stream."""
 
-    server_ids: Callable[[], frozenset[int]]
+    identities: Callable[[], Mapping[int, int]]  # as ``served_identities``
     wanted: frozenset[str]  # notification methods
     resource_uris: frozenset[str]
     queue: asyncio.Queue[JsonObject] = field(default_factory=new_backlog)
@@ -53,27 +66,32 @@ class Hub:
     def remove(self, listener: Listener) -> None:
         self._listeners.discard(listener)
 
-    async def on_server_notification(self, server_id: int, message: JsonObject) -> None:
+    async def on_server_notification(self, server_id: int, identity_id: int, message: JsonObject) -> None:
+        """Fan out ``message``, which the connection to ``server_id`` serving ``identity_id`` sent."""
         method = message.get("method", "")
         for kind in LIST_CHANGED.get(method, ()):
             self._index.forget(server_id, kind)
-        uri = (message.get("params") or {}).get("uri")
-        outgoing = {
-            "jsonrpc": "2.0",
-            "method": method,
-            **({"params": message["params"]} if "params" in message else {}),
-        }
+        params = message.get("params")
+        outgoing: JsonObject = {"jsonrpc": "2.0", "method": method}
+        if isinstance(params, dict):
+            outgoing["params"] = _untagged(params)
+        uri = params.get("uri") if isinstance(params, dict) else None
         for session in self._sessions:
-            if session.stream is None or server_id not in session.server_ids:
+            if session.stream is None or session.identities.get(server_id) != identity_id:
                 continue
-            if method in LIST_CHANGED or (
-                method == "notifications/resources/updated" and uri in session.subscriptions
-            ):
+            if method in LIST_CHANGED or (method == RESOURCE_UPDATED and uri in session.subscriptions):
                 offer(session.stream, outgoing)
         for listener in list(self._listeners):
-            if server_id not in listener.server_ids():
+            if listener.identities().get(server_id) != identity_id:
                 continue
-            if method in listener.wanted or (
-                method == "notifications/resources/updated" and uri in listener.resource_uris
-            ):
+            if method in listener.wanted or (method == RESOURCE_UPDATED and uri in listener.resource_uris):
                 offer(listener.queue, outgoing)
+
+
+def _untagged(params: JsonObject) -> JsonObject:
+    """``params`` without the ``subscriptionId`` of the gateway's own listen stream upstream."""
+    meta = params.get("_meta")
+    if not isinstance(meta, dict) or SUBSCRIPTION_ID not in meta:
+        return params
+    rest = {k: v for k, v in meta.items() if k != SUBSCRIPTION_ID}
+    return {**{k: v for k, v in params.items() if k != "_meta"}, **({"_meta": rest} if rest else {})}
