@@ -46,7 +46,7 @@ from lockgate.store.access import AccessReader
 from lockgate.store.audit_log import save_entries
 from lockgate.store.engine import open_engine, upgrade
 from lockgate.upstream.base import JsonObject
-from lockgate.upstream.pool import UpstreamPool
+from lockgate.upstream.pool import UpstreamFactory, UpstreamPool
 from lockgate.upstream.preview import preview_features
 from lockgate.vault import Vault
 from lockgate.web import build_web
@@ -68,15 +68,18 @@ class Gateway:
     webhooks: WebhookDeliverer
 
 
-def build_app(settings: Settings, engine: Engine | None = None) -> DataPlaneFirst:
+def build_app(
+    settings: Settings, engine: Engine | None = None, upstream_factory: UpstreamFactory | None = None
+) -> DataPlaneFirst:
     """The Lockgate ASGI app: ``/mcp/{gateway}`` (the data plane), ``/api/v1`` (the control plane),
-    the web pages (``/signin``, ``/connect/...``, ``/oauth/...``) and ``/healthz``."""
+    the web pages (``/signin``, ``/connect/...``, ``/oauth/...``) and ``/healthz``. Servers are reached
+    through ``upstream_factory`` when given (tests: ``upstream/memory.py``), else their real transport."""
     engine = engine or open_engine(settings.resolved_database_url)
     key = settings.key_bytes()
     vault = settings.vault()
     outbound = guarded_client(settings.egress_allowed_networks, timeout=settings.upstream_timeout)
     guard = HostOriginGuard(*settings.guard_patterns())
-    data = build_data_plane(settings, engine, key, vault, outbound, guard)
+    data = build_data_plane(settings, engine, key, vault, outbound, guard, upstream_factory)
     webhooks = WebhookDeliverer(engine, vault, allowed_networks=settings.egress_allowed_networks)
     gateway = Gateway(engine, data.pool, data.recorder, data.sessions, data.forwarder, data.hub, webhooks)
     api, admin_mcp = build_control_plane(settings, engine, key, vault, data.pool, guard)
@@ -135,6 +138,7 @@ def build_data_plane(
     vault: Vault,
     outbound: httpx.AsyncClient,
     guard: HostOriginGuard,
+    upstream_factory: UpstreamFactory | None = None,
 ) -> DataPlane:
     """The endpoint ``/mcp/{gateway}``: one access read per request, the upstream pool (per server
     and identity), the forwarder with its OAuth refresher (calling out through ``outbound``) and the
@@ -145,7 +149,10 @@ def build_data_plane(
         await hub_box[0].on_server_notification(server_id, identity_id, message)
 
     pool = UpstreamPool(
-        on_server_notification, parse_networks(settings.server_allowed_networks), settings.max_response_bytes
+        on_server_notification,
+        parse_networks(settings.server_allowed_networks),
+        settings.max_response_bytes,
+        upstream_factory,
     )
     access = AccessReader(engine, vault)
     recorder = AuditRecorder(

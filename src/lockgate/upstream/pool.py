@@ -9,6 +9,11 @@ credential changes (a new ``version``, e.g. after an OAuth refresh).
 HTTP and SSE servers are reached through the egress guard (``http_client``): only public addresses
 and the networks the pool is given (the ``server_allowed_networks`` setting), checked after each
 resolution, at connect time.
+
+How a connection is built is the pool's one seam: an ``UpstreamFactory`` turns an ``UpstreamSpec``
+into an ``Upstream``. The default builds the real transports (stdio, Streamable HTTP, HTTP+SSE); tests
+pass one that returns in-memory upstreams (``upstream/memory.py``). Keying, era learning and
+superseding are the same for both.
 """
 
 from __future__ import annotations
@@ -16,16 +21,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import orjson
 
 from lockgate.domain.model import Credential, Server, Transport
 from lockgate.egress import IPNetwork
-from lockgate.upstream.base import MAX_MESSAGE_BYTES, Client, Era, JsonObject, Upstream, relayed_capabilities
+from lockgate.upstream.base import (
+    MAX_MESSAGE_BYTES,
+    Client,
+    Era,
+    JsonObject,
+    OnServerNotification,
+    Upstream,
+    relayed_capabilities,
+)
 from lockgate.upstream.http import StreamableHttpUpstream
 from lockgate.upstream.http_client import LOOPBACK, HttpClient
-from lockgate.upstream.session import RpcUpstream
 from lockgate.upstream.sse import SseUpstream
 from lockgate.upstream.stdio import StdioUpstream
 
@@ -33,6 +46,30 @@ log = logging.getLogger(__name__)
 OnPoolNotification = Callable[[int, int, JsonObject], Awaitable[None]]
 """Receives ``(server id, identity id, message)``: a notification unrelated to any call, from the
 connection to that server serving that identity (0: the server's own configuration)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamSpec:
+    """What the pool asks an ``UpstreamFactory`` to build: one connection to ``server`` with
+    ``credential`` attached (None: the server's own configuration).
+
+    ``era`` is the era already learned for this connection (None until first contact; ``LEGACY`` for a
+    legacy client mirrored onto a dual-era server). The upstream must call ``on_era`` with the era its
+    first handshake finds, and send every server notification unrelated to a call (list_changed,
+    resources/updated) to ``on_notification``. ``partition`` keeps keep-alive connections apart: it
+    is the identity id (0 for the server's own configuration) and never shared across identities.
+    """
+
+    server: Server
+    credential: Credential | None
+    era: Era | None
+    partition: int
+    on_era: Callable[[Era], None]
+    on_notification: OnServerNotification
+
+
+UpstreamFactory = Callable[[UpstreamSpec], Upstream]
+"""Builds a connection (not yet opened) for the pool; called once per pool key."""
 
 
 class _Key(NamedTuple):
@@ -65,31 +102,37 @@ class UpstreamPool:
     clients. ``allowed`` are
     the networks HTTP and SSE servers may be in although not public. ``max_response_bytes`` bounds
     every message a server sends (an HTTP body, an SSE event, a stdio line); a larger one fails its
-    call with ``ResponseTooLargeError``."""
+    call with ``ResponseTooLargeError``. ``factory`` builds each connection; by default the real
+    transport for the server's kind (``allowed`` and ``max_response_bytes`` apply to that one)."""
 
     def __init__(
         self,
         on_notification: OnPoolNotification,
         allowed: Sequence[IPNetwork] = LOOPBACK,
         max_response_bytes: int = MAX_MESSAGE_BYTES,
+        factory: UpstreamFactory | None = None,
     ) -> None:
         self._on_notification = on_notification
         self._allowed = tuple(allowed)
         self._max_response = max_response_bytes
-        self._upstreams: dict[_Key, RpcUpstream] = {}
+        self._factory = factory or self._create_transport
+        self._upstreams: dict[_Key, Upstream] = {}
         self._eras: dict[tuple[int, str, tuple[int, int], bool], Era] = {}
+        self._closing: set[asyncio.Task[None]] = set()  # superseded connections being closed
         self._http: HttpClient | None = None
 
     async def start(self) -> None:
         self._http = HttpClient(self._allowed, max_response_bytes=self._max_response)
 
     async def close(self) -> None:
+        """Close every connection, and wait for those superseded earlier to finish closing."""
         upstreams, self._upstreams = list(self._upstreams.values()), {}
-        await asyncio.gather(*(u.close() for u in upstreams), return_exceptions=True)
+        closing = [*(u.close() for u in upstreams), *self._closing]
+        await asyncio.gather(*closing, return_exceptions=True)
         if self._http is not None:
             await self._http.close()
 
-    def live(self, server_id: int) -> list[RpcUpstream]:
+    def live(self, server_id: int) -> list[Upstream]:
         """The open connections to one server (for tests and diagnostics)."""
         return [u for key, u in self._upstreams.items() if key.server_id == server_id]
 
@@ -121,9 +164,16 @@ class UpstreamPool:
         """Close the connections ``key`` supersedes and forget the eras learned for them."""
         for stale in [k for k in self._upstreams if key.supersedes(k)]:
             old = self._upstreams.pop(stale)
-            asyncio.get_running_loop().create_task(old.close())
+            task = asyncio.get_running_loop().create_task(old.close())
+            self._closing.add(task)  # held until done: the loop keeps only a weak reference
+            task.add_done_callback(self._closed)
         for connection in [c for c in self._eras if key.supersedes(_Key(*c, b""))]:
             del self._eras[connection]
+
+    def _closed(self, task: asyncio.Task[None]) -> None:
+        self._closing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("closing a superseded connection failed: %s", type(task.exception()).__name__)
 
     def _learned(self, key: _Key, era: Era) -> None:
         """First contact told us the era: cache it, and share a modern connection across capabilities."""
@@ -135,15 +185,19 @@ class UpstreamPool:
             del self._upstreams[key]
             self._upstreams.setdefault(key._replace(capabilities=b""), upstream)
 
-    def _create(
-        self, server: Server, credential: Credential | None, era: Era | None, key: _Key
-    ) -> RpcUpstream:
+    def _create(self, server: Server, credential: Credential | None, era: Era | None, key: _Key) -> Upstream:
         def learned(found: Era) -> None:
             self._learned(key, found)
 
         async def notify(message: JsonObject) -> None:
             await self._on_notification(server.id, key.identity[0], message)
 
+        partition = key.identity[0]
+        return self._factory(UpstreamSpec(server, credential, era, partition, learned, notify))
+
+    def _create_transport(self, spec: UpstreamSpec) -> Upstream:
+        """The real connection for the server's transport (the default factory)."""
+        server, credential = spec.server, spec.credential
         if server.transport is Transport.STDIO:
             assert server.command is not None
             identity = credential.values if credential else None
@@ -153,20 +207,22 @@ class UpstreamPool:
                 server.args,
                 server.env,
                 server.cwd,
-                notify,
+                spec.on_notification,
                 identity=identity,
                 identity_env=server.identity_env,
                 max_line_bytes=self._max_response,
             )
-            stdio.on_era = learned
+            stdio.on_era = spec.on_era
             return stdio
         assert server.url is not None and self._http is not None
         headers = _with_credential(server.headers, credential)
-        partition = key.identity[0]  # keep-alive connections are never shared across identities
         if server.transport is Transport.SSE:
+            notify, partition = spec.on_notification, spec.partition
             return SseUpstream(server.name, server.url, headers, self._http, notify, partition)
-        http = StreamableHttpUpstream(server.name, server.url, headers, self._http, notify, era, partition)
-        http.on_era = learned
+        http = StreamableHttpUpstream(
+            server.name, server.url, headers, self._http, spec.on_notification, spec.era, spec.partition
+        )
+        http.on_era = spec.on_era
         return http
 
 
