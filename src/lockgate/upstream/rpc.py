@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lockgate.upstream.base import Client, JsonObject, OnServerNotification, UpstreamUnavailableError
+from lockgate.upstream.listen import LISTEN
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ class _Pending:
     future: asyncio.Future[JsonObject]
     client: Client
     front_progress_token: Any = None
+    background: bool = False  # the gateway's own listen: never the call an unrelated message is for
 
 
 class RpcPeer:
@@ -81,7 +83,7 @@ class RpcPeer:
         self._next_id += 1
         request_id = self._next_id
         loop = asyncio.get_running_loop()
-        pending = _Pending(loop.create_future(), client)
+        pending = _Pending(loop.create_future(), client, background=method == LISTEN)
         message: JsonObject = {"jsonrpc": "2.0", "id": request_id, "method": method}
         if params is not None:
             message["params"] = self._rewrite_progress(request_id, params, pending)
@@ -135,9 +137,8 @@ class RpcPeer:
     def _relate(self, related: int | None) -> _Pending | None:
         if related is not None:
             return self._pending.get(related)
-        if len(self._pending) == 1:  # a message stream carries no relation: only an unambiguous one
-            return next(iter(self._pending.values()))
-        return None
+        calls = [p for p in self._pending.values() if not p.background]
+        return calls[0] if len(calls) == 1 else None  # no relation: only an unambiguous call
 
     def _on_request(self, message: JsonObject, related: int | None) -> None:
         pending = self._relate(related)
