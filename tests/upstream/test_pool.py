@@ -1,17 +1,22 @@
-"""The upstream pool: connections are per identity, down to keep-alive, and clients cannot grow it
-without bound."""
+"""The upstream pool: connections are per server and identity, down to keep-alive; a new revision or
+credential replaces them and the old are closed; the era learned on first contact is kept per
+connection; and clients cannot grow the pool without bound. The keying, superseding and era tests run
+over memory upstreams (``lockgate.upstream.memory``)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import orjson
 import pytest
 
 from lockgate.domain.model import Credential, IdentityKind, IdentityStatus, Server, Transport
 from lockgate.upstream.base import Client, Era, JsonObject, UpstreamError, relayed_capabilities
-from lockgate.upstream.pool import UpstreamPool
+from lockgate.upstream.memory import MemoryServer, MemoryUpstream, memory_factory
+from lockgate.upstream.pool import UpstreamPool, UpstreamSpec
+from tests.conftest import DEADLINE
 
 pytestmark = pytest.mark.anyio
 DISCOVERED = {"supportedVersions": [Era.MODERN.value], "capabilities": {"tools": {}}}
@@ -62,14 +67,14 @@ async def raw() -> AsyncIterator[RawMcpServer]:
     raw.server.close()
 
 
-def _credential(identity_id: int, key: str) -> Credential:
+def _credential(identity_id: int, key: str, version: int = 1) -> Credential:
     return Credential(
         identity_id,
         f"identity-{identity_id}",
         IdentityKind.HEADERS,
         True,
         IdentityStatus.READY,
-        1,
+        version,
         {"X-Api-Key": key},
     )
 
@@ -139,3 +144,194 @@ def test_relayed_capabilities_keep_the_schemas_fields_only() -> None:
         "elicitation": {"form": {}},
     }
     assert relayed_capabilities({"sampling": True, "roots": {"listChanged": False}}) == {"roots": {}}
+
+
+# -- over memory upstreams -------------------------------------------------------------------------
+ALPHA = Server(1, "alpha", Transport.HTTP, url="https://alpha.example/mcp", revision="r1")
+BETA = Server(2, "beta", Transport.HTTP, url="https://beta.example/mcp", revision="r1")
+SAMPLING: JsonObject = {"sampling": {}}
+
+
+@pytest.fixture
+async def memory_pool() -> AsyncIterator[tuple[UpstreamPool, dict[str, MemoryServer]]]:
+    servers = {"alpha": MemoryServer(name="alpha"), "beta": MemoryServer(name="beta")}
+    pool = UpstreamPool(ignore, factory=memory_factory(servers))
+    await pool.start()
+    yield pool, servers
+    await pool.close()
+
+
+async def _opened(
+    pool: UpstreamPool, server: Server, client: Client, credential: Credential | None = None
+) -> MemoryUpstream:
+    upstream = pool.get(server, client, credential)
+    await upstream.connect(client)
+    assert isinstance(upstream, MemoryUpstream)
+    return upstream
+
+
+async def test_one_connection_is_pooled_per_server_and_identity(
+    memory_pool: tuple[UpstreamPool, dict[str, MemoryServer]],
+) -> None:
+    pool, servers = memory_pool
+    alice, bob = _credential(1, "alice-key"), _credential(2, "bob-key")
+
+    for _ in range(3):
+        for server in (ALPHA, BETA):
+            for credential in (None, alice, bob):
+                await pool.get(server, Client(), credential).request("ping", None, Client())
+
+    assert len(pool.live(ALPHA.id)) == len(pool.live(BETA.id)) == 3
+    assert sorted(u.spec.partition for u in servers["alpha"].upstreams) == [0, 1, 2]
+    assert sorted({r.identity_id for r in servers["alpha"].received}) == [0, 1, 2]
+
+
+async def test_a_new_revision_closes_the_old_connection_and_opens_a_new_one(
+    memory_pool: tuple[UpstreamPool, dict[str, MemoryServer]],
+) -> None:
+    pool, servers = memory_pool
+    old = await _opened(pool, ALPHA, Client())
+    beta = await _opened(pool, BETA, Client())
+
+    new = await _opened(pool, replace(ALPHA, revision="r2"), Client())
+
+    async with asyncio.timeout(DEADLINE):
+        await old.closed.wait()
+    assert new is not old and pool.live(ALPHA.id) == [new]
+    assert not beta.closed.is_set() and pool.live(BETA.id) == [beta]
+    assert servers["alpha"].upstreams == [old, new]
+
+
+async def test_a_changed_credential_closes_that_identitys_old_connection_and_no_other(
+    memory_pool: tuple[UpstreamPool, dict[str, MemoryServer]],
+) -> None:
+    pool, _servers = memory_pool
+    alice_old = await _opened(pool, ALPHA, Client(), _credential(1, "alice-key"))
+    bob = await _opened(pool, ALPHA, Client(), _credential(2, "bob-key"))
+    shared = await _opened(pool, ALPHA, Client())
+
+    alice_new = await _opened(pool, ALPHA, Client(), _credential(1, "alice-refreshed", version=2))
+
+    async with asyncio.timeout(DEADLINE):
+        await alice_old.closed.wait()
+    assert alice_new is not alice_old
+    assert not bob.closed.is_set() and not shared.closed.is_set()
+    assert {id(u) for u in pool.live(ALPHA.id)} == {id(alice_new), id(bob), id(shared)}
+
+
+async def test_closing_the_pool_waits_for_a_superseded_connection_to_finish_closing() -> None:
+    release = asyncio.Event()
+
+    class SlowToClose(MemoryUpstream):
+        """Starts closing once the pool closes the connection that replaced it, and takes a few
+        turns of the event loop to finish (as a process does to exit)."""
+
+        async def close(self) -> None:
+            if self.spec.server.revision == "r1":
+                await release.wait()
+                for _ in range(10):
+                    await asyncio.sleep(0)  # a turn of the loop, not a wait for time
+            else:
+                release.set()
+            await super().close()
+
+    async def answer(_method: str, _params: JsonObject | None, _client: Client) -> JsonObject:
+        return {"result": {}}
+
+    pool = UpstreamPool(ignore, factory=lambda spec: SlowToClose(spec, answer))
+    await pool.start()
+    old = await _opened(pool, ALPHA, Client())
+    await _opened(pool, replace(ALPHA, revision="r2"), Client())
+    assert not old.closed.is_set()
+
+    async with asyncio.timeout(DEADLINE):
+        await pool.close()
+
+    assert old.closed.is_set()
+
+
+async def test_a_modern_server_shares_one_connection_across_client_capabilities_once_its_era_is_known() -> (
+    None
+):
+    alpha = MemoryServer(name="alpha", era=Era.MODERN)
+    pool = UpstreamPool(ignore, factory=memory_factory({"alpha": alpha}))
+    await pool.start()
+    try:
+        first = await _opened(pool, ALPHA, Client(era=Era.MODERN))
+        second = pool.get(ALPHA, Client(capabilities=SAMPLING, era=Era.MODERN))
+    finally:
+        await pool.close()
+
+    assert second is first and first.era is Era.MODERN
+    assert len(alpha.upstreams) == 1
+
+
+async def test_a_legacy_servers_connections_are_kept_apart_by_the_capabilities_relayed_on_them(
+    memory_pool: tuple[UpstreamPool, dict[str, MemoryServer]],
+) -> None:
+    pool, _servers = memory_pool
+    plain = await _opened(pool, ALPHA, Client(era=Era.LEGACY))
+
+    sampling = pool.get(ALPHA, Client(capabilities=SAMPLING, era=Era.LEGACY))
+
+    assert sampling is not plain and plain.era is Era.LEGACY
+    assert len(pool.live(ALPHA.id)) == 2
+
+
+async def test_a_legacy_client_is_mirrored_onto_a_dual_era_servers_legacy_side() -> None:
+    alpha = MemoryServer(name="alpha", era=Era.MODERN)
+    pool = UpstreamPool(ignore, factory=memory_factory({"alpha": alpha}))
+    await pool.start()
+    try:
+        modern = await _opened(pool, ALPHA, Client(era=Era.MODERN))
+        mirrored = pool.get(ALPHA, Client(era=Era.LEGACY))
+        await mirrored.request(
+            "tools/list", {"_meta": {"io.modelcontextprotocol/protocolVersion": "x"}}, Client()
+        )
+    finally:
+        await pool.close()
+
+    assert isinstance(mirrored, MemoryUpstream) and mirrored is not modern
+    assert mirrored.spec.era is Era.LEGACY and mirrored.era is Era.LEGACY
+    assert alpha.received[-1].params == {}  # spoken to as legacy: no modern _meta
+
+
+async def test_a_new_revision_forgets_the_era_learned_for_the_old_one() -> None:
+    alpha = MemoryServer(name="alpha", era=Era.MODERN)
+    specs: list[UpstreamSpec] = []
+
+    def recording(spec: UpstreamSpec) -> MemoryUpstream:
+        specs.append(spec)
+        return alpha.upstream(spec)
+
+    pool = UpstreamPool(ignore, factory=recording)
+    await pool.start()
+    try:
+        await _opened(pool, ALPHA, Client(era=Era.MODERN))
+        pool.get(ALPHA, Client(era=Era.MODERN, capabilities=SAMPLING))  # the learned era: shared
+        pool.get(replace(ALPHA, revision="r2"), Client(era=Era.MODERN))
+    finally:
+        await pool.close()
+
+    assert [(s.server.revision, s.era) for s in specs] == [("r1", None), ("r2", None)]
+
+
+async def test_a_servers_notification_unrelated_to_a_call_reaches_the_pool_callback_with_its_server_id() -> (
+    None
+):
+    alpha = MemoryServer(name="alpha")
+    heard: list[tuple[int, JsonObject]] = []
+
+    async def on_notification(server_id: int, message: JsonObject) -> None:
+        heard.append((server_id, message))
+
+    pool = UpstreamPool(on_notification, factory=memory_factory({"alpha": alpha}))
+    await pool.start()
+    try:
+        await _opened(pool, ALPHA, Client())
+        await alpha.announce("notifications/resources/updated", {"uri": "file:///a"})
+    finally:
+        await pool.close()
+
+    updated = {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": "file:///a"}}
+    assert heard == [(ALPHA.id, updated)]
