@@ -59,7 +59,8 @@ class RpcPeer:
 
     @property
     def in_flight(self) -> int:
-        return len(self._pending)
+        """Calls waiting for a response (the gateway's own listen is not one)."""
+        return sum(1 for p in self._pending.values() if not p.background)
 
     def waiting_for(self, request_id: int) -> bool:
         """True while the call ``request_id`` has had no response."""
