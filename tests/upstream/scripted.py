@@ -1,6 +1,7 @@
-"""A scripted Streamable HTTP server on a raw socket, for the upstream tests: each POSTed message is
-answered by a test's own ``answer(message, reply)``; ``reply`` writes a JSON body under any status, or
-opens an SSE stream that the test feeds. Modern-era ``server/discover`` is answered unless scripted."""
+"""A scripted HTTP server on a raw socket, for the upstream tests: each POSTed message is answered by a
+test's own ``answer(message, reply)``; ``reply`` writes a JSON body under any status, or opens an SSE
+stream that the test feeds; a GET opens a stream the test takes from ``streams`` (HTTP+SSE servers).
+Notifications get 202; modern-era ``server/discover`` is answered as ``DISCOVERED``."""
 
 from __future__ import annotations
 
@@ -38,8 +39,9 @@ class Reply:
         self.streaming = True
         self._writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
 
-    async def event(self, message: JsonObject) -> None:
-        self._writer.write(b"data: " + orjson.dumps(message) + b"\n\n")
+    async def event(self, message: JsonObject | str, event: str = "message") -> None:
+        data = message.encode() if isinstance(message, str) else orjson.dumps(message)
+        self._writer.write(b"event: " + event.encode() + b"\ndata: " + data + b"\n\n")
         await self._writer.drain()
 
     def end(self) -> None:
@@ -50,9 +52,12 @@ Answer = Callable[[JsonObject, Reply], Awaitable[None]]
 
 
 class ScriptedServer:
+    """Answers each POST with ``answer``; a GET is answered with a stream handed to ``streams``."""
+
     def __init__(self, answer: Answer) -> None:
         self._answer = answer
         self.received: list[JsonObject] = []
+        self.streams: asyncio.Queue[Reply] = asyncio.Queue()
         self.server: asyncio.Server | None = None
 
     async def on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -61,7 +66,12 @@ class ScriptedServer:
                 head = await reader.readuntil(b"\r\n\r\n")
             except (asyncio.IncompleteReadError, ConnectionError):
                 return
-            lines = head.decode().split("\r\n")[1:]
+            request_line, *lines = head.decode().split("\r\n")
+            if request_line.startswith("GET "):
+                stream = Reply(writer)
+                stream.open_stream()
+                await self.streams.put(stream)
+                return
             fields = {k.lower(): v for k, v in (line.split(": ", 1) for line in lines if line)}
             message = orjson.loads(await reader.readexactly(int(fields["content-length"])))
             self.received.append(message)
