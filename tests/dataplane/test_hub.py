@@ -84,3 +84,14 @@ async def test_a_list_change_reaches_that_identitys_streams_of_both_eras_without
     }
     assert _drained(legacy.stream) == _drained(listener.queue) == [expected]  # type: ignore[arg-type]
     assert _drained(other_identity.stream) == _drained(not_asked.queue) == []  # type: ignore[arg-type]
+
+
+async def test_a_resource_update_whose_uri_is_not_a_string_reaches_no_one_and_breaks_nothing() -> None:
+    sessions = SessionRegistry()
+    subscribed = _session(sessions, 1, URI)
+    hub = Hub(sessions, FeatureIndex(no_names))
+
+    await hub.on_server_notification(7, 1, {"method": UPDATED["method"], "params": {"uri": {"x": [1]}}})
+    await hub.on_server_notification(7, 1, UPDATED)
+
+    assert _drained(subscribed.stream) == [{"jsonrpc": "2.0", **UPDATED}]  # type: ignore[arg-type]

@@ -76,6 +76,7 @@ class Hub:
         if isinstance(params, dict):
             outgoing["params"] = _untagged(params)
         uri = params.get("uri") if isinstance(params, dict) else None
+        uri = uri if isinstance(uri, str) else None  # a server's value: only a string names a resource
         for session in self._sessions:
             if session.stream is None or session.identities.get(server_id) != identity_id:
                 continue

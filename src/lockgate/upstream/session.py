@@ -124,8 +124,7 @@ class RpcUpstream:
         listening, self._listening = self._listening, None
         if listening is not None:
             listening.cancel()
-            with contextlib.suppress(BaseException):
-                await listening
+            await asyncio.wait({listening})  # its end, not its outcome (a cancellation)
         if self._peer is not None:
             self._peer.fail_all(UpstreamUnavailableError(f"{self.label} {self.name!r} is shutting down"))
             self._peer = None
