@@ -134,6 +134,32 @@ async def test_an_elicitation_from_a_server_is_relayed_to_the_legacy_client_and_
     assert text_of(called) == "hello Ada"
 
 
+async def test_a_log_message_a_server_sends_during_a_call_reaches_the_client_ahead_of_the_result(
+    settings: Settings, engine: Engine
+) -> None:
+    async def log_then_echo(arguments: JsonObject, client: Client) -> JsonObject:
+        assert client.on_notification is not None
+        await client.on_notification(
+            {"method": "notifications/message", "params": {"level": "info", "data": "working"}}
+        )
+        return {"content": [{"type": "text", "text": "done"}]}
+
+    alpha = MemoryServer(tools=[ECHO], calls={"echo": log_then_echo})
+    async with memory_gateway(settings, engine, {"alpha": alpha}) as gateway:
+        client = await gateway.legacy_client()
+
+        async with client.stream("tools/call", {"name": "echo", "arguments": {}}) as stream:
+            logged = await stream.message()
+            called = await stream.message()
+
+    assert logged == {
+        "jsonrpc": "2.0",
+        "method": "notifications/message",
+        "params": {"level": "info", "data": "working"},
+    }
+    assert text_of(called) == "done"
+
+
 async def test_a_tool_list_change_announced_by_a_server_reaches_a_legacy_clients_get_stream(
     settings: Settings, engine: Engine
 ) -> None:
@@ -150,6 +176,27 @@ async def test_a_tool_list_change_announced_by_a_server_reaches_a_legacy_clients
 
     assert changed == {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
     assert listed["result"]["tools"][0]["description"] == "Echoes, changed"
+
+
+async def test_a_tool_list_change_announced_by_a_server_reaches_a_modern_clients_listen_stream(
+    settings: Settings, engine: Engine
+) -> None:
+    alpha = MemoryServer(tools=[ECHO])
+    async with memory_gateway(settings, engine, {"alpha": alpha}) as gateway:
+        client = gateway.modern_client()
+        await client.request("tools/list")  # the connection to alpha is open
+
+        async with client.stream(
+            "subscriptions/listen", {"notifications": {"toolsListChanged": True}}
+        ) as stream:
+            acknowledged = await stream.message()
+            await alpha.announce("notifications/prompts/list_changed")  # not asked for
+            await alpha.announce("notifications/tools/list_changed")
+            changed = await stream.message()
+
+    assert acknowledged["method"] == "notifications/subscriptions/acknowledged"
+    assert changed["method"] == "notifications/tools/list_changed"
+    assert changed["params"]["_meta"] == acknowledged["params"]["_meta"]
 
 
 async def test_a_forwarded_call_leaves_its_four_legs_naming_the_server(
