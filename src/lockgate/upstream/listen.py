@@ -4,10 +4,11 @@ prompts or resources, asking for exactly those. What arrives on it is unrelated 
 where the connection sends such notifications (the pool, then the hub, which fans it out to every
 front client of that identity, of both eras).
 
-The listen is sent again when the server ends it or its stream breaks, after ``backoff`` seconds,
-doubled after each short-lived stream up to a bound (back to the first wait after one that lasted
-longer than the bound); a server that refuses it with a JSON-RPC error is not asked again on that
-connection. It ends with its connection.
+The listen is sent again when the server ends it (a result, a closed stream, or a
+``notifications/cancelled`` naming it, which ``rpc`` turns into a failure) or its stream breaks,
+after ``backoff`` seconds, doubled after each short-lived stream up to a bound (back to the first
+wait after one that lasted longer than the bound); a server that refuses it with a JSON-RPC error is
+not asked again on that connection. It ends with its connection.
 """
 
 from __future__ import annotations

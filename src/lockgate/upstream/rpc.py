@@ -164,6 +164,13 @@ class RpcPeer:
         with contextlib.suppress(UpstreamUnavailableError):
             await self._send({"jsonrpc": "2.0", "id": message["id"], **response}, None)
 
+    def _end_listen(self, request_id: Any) -> None:
+        """The server tore down our listen ``request_id`` (MCP 2026-07-28 basic/patterns/cancellation):
+        it fails, so its owner may listen again."""
+        pending = self._pending.get(request_id) if type(request_id) is int else None
+        if pending is not None and pending.background and not pending.future.done():
+            pending.future.set_exception(UpstreamUnavailableError("the server ended the subscription"))
+
     async def _on_notification(self, message: JsonObject, related: int | None) -> None:
         method = message["method"]
         params = message.get("params") or {}
@@ -177,6 +184,7 @@ class RpcPeer:
             task = self._relays.get(params.get("requestId"))
             if task is not None:
                 task.cancel()
+            self._end_listen(params.get("requestId"))
             return
         if method == "notifications/message":
             pending = self._relate(related)
