@@ -9,9 +9,20 @@ import asyncio
 import pytest
 
 from lockgate.dataplane.backlog import END, STREAM_BACKLOG, new_backlog
-from lockgate.dataplane.hub import Hub, Listener
+from lockgate.dataplane.hub import Hub, Listener, served_by
 from lockgate.dataplane.routing import FeatureIndex
 from lockgate.dataplane.sessions import FrontSession, SessionRegistry
+from lockgate.domain.model import (
+    Access,
+    Assignment,
+    Credential,
+    IdentityKind,
+    IdentityScheme,
+    IdentityStatus,
+    Principal,
+    Server,
+    Transport,
+)
 from lockgate.upstream.base import JsonObject
 
 pytestmark = pytest.mark.anyio
@@ -26,10 +37,10 @@ async def no_names(*_args: object) -> frozenset[str]:
 async def test_a_stream_whose_client_stops_reading_is_ended_once_its_backlog_is_full() -> None:
     sessions = SessionRegistry()
     session = sessions.create(1, 1, "2025-11-25", {})
-    session.identities, session.stream = {7: 0}, new_backlog()
+    session.served, session.stream = frozenset({(7, 0)}), new_backlog()
     session.subscriptions.record("resources/subscribe", URI, {"result": {}})
     hub = Hub(sessions, FeatureIndex(no_names))
-    listener = Listener(lambda: {7: 0}, frozenset(), frozenset({URI}))
+    listener = Listener(lambda: frozenset({(7, 0)}), frozenset(), frozenset({URI}))
     hub.add(listener)
     for _ in range(STREAM_BACKLOG):
         await hub.on_server_notification(7, 0, UPDATED)
@@ -41,7 +52,7 @@ async def test_a_stream_whose_client_stops_reading_is_ended_once_its_backlog_is_
 
 def _session(sessions: SessionRegistry, identity_id: int, *subscribed: str) -> FrontSession:
     session = sessions.create(identity_id, 1, "2025-11-25", {})
-    session.identities, session.stream = {7: identity_id}, new_backlog()
+    session.served, session.stream = frozenset({(7, identity_id)}), new_backlog()
     for uri in subscribed:
         session.subscriptions.record("resources/subscribe", uri, {"result": {}})
     return session
@@ -69,8 +80,9 @@ async def test_a_list_change_reaches_that_identitys_streams_of_both_eras_without
     legacy, other_identity = _session(sessions, 1), _session(sessions, 2)
     hub = Hub(sessions, FeatureIndex(no_names))
     wanted = frozenset({"notifications/tools/list_changed"})
-    listener = Listener(lambda: {7: 1}, wanted, frozenset())
-    not_asked = Listener(lambda: {7: 1}, frozenset({"notifications/prompts/list_changed"}), frozenset())
+    listener = Listener(lambda: frozenset({(7, 1)}), wanted, frozenset())
+    prompts = frozenset({"notifications/prompts/list_changed"})
+    not_asked = Listener(lambda: frozenset({(7, 1)}), prompts, frozenset())
     for each in (listener, not_asked):
         hub.add(each)
     tagged = {"_meta": {"io.modelcontextprotocol/subscriptionId": 3, "other": 1}}
@@ -95,3 +107,18 @@ async def test_a_resource_update_whose_uri_is_not_a_string_reaches_no_one_and_br
     await hub.on_server_notification(7, 1, UPDATED)
 
     assert _drained(subscribed.stream) == [{"jsonrpc": "2.0", **UPDATED}]  # type: ignore[arg-type]
+
+
+def test_a_caller_is_served_by_each_ready_identity_of_each_enabled_server_assigned() -> None:
+    remote, off = Server(7, "remote", Transport.HTTP), Server(8, "off", Transport.HTTP, enabled=False)
+    mine = Credential(5, "mine", IdentityKind.HEADERS, True, IdentityStatus.READY, 1, {})
+    assignments = (
+        Assignment(1, remote, prefix="mine", scheme=IdentityScheme.PER_USER, credential=mine),
+        Assignment(2, remote, prefix="bot"),  # the server's own configuration
+        Assignment(3, remote, prefix="none", scheme=IdentityScheme.PER_USER),  # no identity brought
+        Assignment(4, off),
+    )
+    principal = Principal(1, 1, "agent", 1, "g", 1, "a@example.com")
+    access = Access(principal, False, None, True, True, True, False, True, None, assignments)
+
+    assert served_by(access) == {(7, 5), (7, 0)}

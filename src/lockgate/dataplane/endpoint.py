@@ -38,7 +38,7 @@ from lockgate.dataplane.exchange import Exchange
 from lockgate.dataplane.forwarding import Forwarder, is_error_response
 from lockgate.dataplane.front import discover_result, initialize_result, modern_result
 from lockgate.dataplane.guard import HostOriginGuard
-from lockgate.dataplane.hub import Hub, served_identities
+from lockgate.dataplane.hub import Hub, served_by
 from lockgate.dataplane.messages import MessageError, parse_message
 from lockgate.dataplane.modern import is_modern, validate_modern
 from lockgate.dataplane.responder import Responder, send_json
@@ -316,7 +316,7 @@ class McpEndpoint:
             return None
         session = self._sessions.get(session_id, access.principal.connection_id)
         if session is not None:
-            session.identities = served_identities(access)
+            session.served = served_by(access)
         return session
 
     async def _client_response(
@@ -418,8 +418,7 @@ class McpEndpoint:
         if method == "subscriptions/listen":
             self._leg(incoming, access, "proxy_response_success", method, status=200)
             responder = Responder(send, prime=False, extra_headers=self._correlation(incoming))
-            identities = served_identities(access)
-            await serve_listen(self._hub, responder, request_id, params, identities, incoming.receive)
+            await serve_listen(self._hub, responder, request_id, params, served_by(access), incoming.receive)
             return
         await self._exchange(incoming, access, Era.MODERN, message, client, send, None)
 

@@ -14,7 +14,7 @@ client does not keep up is ended (``backlog``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lockgate.dataplane.backlog import new_backlog, offer
@@ -22,6 +22,7 @@ from lockgate.dataplane.routing import FeatureIndex
 from lockgate.dataplane.sessions import SessionRegistry
 from lockgate.domain.features import FeatureKind
 from lockgate.domain.model import Access
+from lockgate.policy.identities import resolve_identity_refusal
 from lockgate.upstream.base import JsonObject
 
 LIST_CHANGED = {
@@ -38,17 +39,26 @@ RESOURCE_UPDATED = "notifications/resources/updated"
 SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId"
 
 
-def served_identities(access: Access) -> dict[int, int]:
-    """Server id → the identity whose upstream connections serve this caller (0: the server's own
-    configuration), for the enabled servers of the caller's gateway."""
-    return {a.server.id: a.identity_key for a in access.assignments if a.server.enabled}
+Served = frozenset[tuple[int, int]]
+"""(server id, identity id) pairs: whose connections to which servers serve a front client."""
+
+
+def served_by(access: Access) -> Served:
+    """The connections that serve this caller: for each assignment of its gateway whose server is
+    enabled and whose identity is ready, the server and the identity (0: the server's own
+    configuration). A server assigned twice (e.g. per-user and shared) is served by both."""
+    return frozenset(
+        (a.server.id, a.identity_key)
+        for a in access.assignments
+        if a.server.enabled and resolve_identity_refusal(a) is None
+    )
 
 
 @dataclass(slots=True, eq=False)
 class Listener:
     """A modern ``subscriptions/listen`` stream."""
 
-    identities: Callable[[], Mapping[int, int]]  # as ``served_identities``
+    served: Callable[[], Served]  # as ``served_by``
     wanted: frozenset[str]  # notification methods
     resource_uris: frozenset[str]
     queue: asyncio.Queue[JsonObject] = field(default_factory=new_backlog)
@@ -78,12 +88,12 @@ class Hub:
         uri = params.get("uri") if isinstance(params, dict) else None
         uri = uri if isinstance(uri, str) else None  # a server's value: only a string names a resource
         for session in self._sessions:
-            if session.stream is None or session.identities.get(server_id) != identity_id:
+            if session.stream is None or (server_id, identity_id) not in session.served:
                 continue
             if method in LIST_CHANGED or (method == RESOURCE_UPDATED and uri in session.subscriptions):
                 offer(session.stream, outgoing)
         for listener in list(self._listeners):
-            if listener.identities().get(server_id) != identity_id:
+            if (server_id, identity_id) not in listener.served():
                 continue
             if method in listener.wanted or (method == RESOURCE_UPDATED and uri in listener.resource_uris):
                 offer(listener.queue, outgoing)

@@ -55,7 +55,7 @@ class FrontSession:
     protocol_version: str
     capabilities: JsonObject
     client_info: JsonObject
-    identities: dict[int, int] = field(default_factory=dict)  # server id → identity key (hub)
+    served: frozenset[tuple[int, int]] = frozenset()  # (server id, identity id): ``hub.served_by``
     stream: asyncio.Queue[JsonObject] | None = None  # the GET stream, when open
     pending: dict[str, asyncio.Future[JsonObject]] = field(default_factory=dict)
     in_flight: dict[Any, asyncio.Task[Any]] = field(default_factory=dict)
