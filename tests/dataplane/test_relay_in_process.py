@@ -117,3 +117,27 @@ async def test_resources_updated_reaches_the_subscribed_legacy_session_and_not_a
     # Bob subscribed to the watched URI too, but through his own identity: Alice's update is not his
     assert heard_by_bob == {"jsonrpc": "2.0", "method": UPDATED, "params": {"uri": OTHER["uri"]}}
     assert alice_connection.spec.partition != bob_connection.spec.partition
+
+
+async def test_one_session_unsubscribing_leaves_the_servers_subscription_to_another_that_needs_it(
+    settings: Settings, engine: Engine
+) -> None:
+    alpha = MemoryServer(resources=[WATCHED])
+    async with memory_gateway(settings, engine, {"alpha": alpha}) as gateway:
+        leaving, staying = await gateway.legacy_client(), await gateway.legacy_client()
+        for client in (leaving, staying):
+            assert "result" in await client.request("resources/subscribe", {"uri": WATCHED["uri"]})
+        assert "result" in await leaving.request("resources/unsubscribe", {"uri": WATCHED["uri"]})
+        assert alpha.subscriptions == {WATCHED["uri"]}  # the server still sends the updates
+        async with leaving.listen_legacy() as left, staying.listen_legacy() as stays:
+            await alpha.announce(UPDATED, {"uri": WATCHED["uri"]})
+            await alpha.announce(TOOLS_CHANGED)
+
+            heard_by_staying = await stays.message()
+            heard_by_leaving = await left.message()
+
+        assert "result" in await staying.request("resources/unsubscribe", {"uri": WATCHED["uri"]})
+
+    assert heard_by_staying["method"] == UPDATED
+    assert heard_by_leaving["method"] == TOOLS_CHANGED  # the update was not for it
+    assert alpha.subscriptions == set()  # the last one out unsubscribed upstream

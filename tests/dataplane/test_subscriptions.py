@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 
@@ -32,6 +32,10 @@ class Server:
         return self.answer
 
 
+def nowhere(_uri: str) -> bool:
+    return False
+
+
 def _exchange(method: str, uri: str, saved: list[AuditEntry]) -> Exchange:
     def save(entries: Sequence[AuditEntry]) -> None:
         saved.extend(entries)
@@ -40,25 +44,33 @@ def _exchange(method: str, uri: str, saved: list[AuditEntry]) -> Exchange:
     return Exchange("c", ACCESS, Era.LEGACY, method, {"uri": uri}, Client(), recorder)
 
 
+async def _forward(
+    subscriptions: Subscriptions,
+    method: str,
+    uri: str,
+    server: Server,
+    saved: list[AuditEntry] | None = None,
+    held_elsewhere: Callable[[str], bool] = nowhere,
+) -> JsonObject:
+    ex = _exchange(method, uri, [] if saved is None else saved)
+    return await forward_subscription(subscriptions, ex, server, held_elsewhere)
+
+
 async def test_a_subscription_is_held_from_the_servers_yes_to_subscribe_to_its_yes_to_unsubscribe() -> None:
-    subscriptions, saved = Subscriptions(), []
-    await forward_subscription(
-        subscriptions, _exchange("resources/subscribe", URI, saved), Server({"result": {}})
-    )
+    subscriptions = Subscriptions()
+    accepted, refused = Server({"result": {}}), Server({"error": {"code": -32603, "message": "no"}})
+    await _forward(subscriptions, "resources/subscribe", URI, accepted)
     assert URI in subscriptions
-    refused = Server({"error": {"code": -32603, "message": "no"}})
-    await forward_subscription(subscriptions, _exchange("resources/unsubscribe", URI, saved), refused)
+    await _forward(subscriptions, "resources/unsubscribe", URI, refused)
     assert URI in subscriptions
-    await forward_subscription(
-        subscriptions, _exchange("resources/unsubscribe", URI, saved), Server({"result": {}})
-    )
+    await _forward(subscriptions, "resources/unsubscribe", URI, accepted)
     assert URI not in subscriptions
 
 
 async def test_a_subscription_the_server_refused_is_not_held() -> None:
     subscriptions = Subscriptions()
     refused = Server({"error": {"code": -32002, "message": "Resource not found"}})
-    response = await forward_subscription(subscriptions, _exchange("resources/subscribe", URI, []), refused)
+    response = await _forward(subscriptions, "resources/subscribe", URI, refused)
     assert response == refused.answer and len(subscriptions) == 0
 
 
@@ -67,14 +79,26 @@ async def test_a_subscribe_past_the_bounds_is_refused_without_asking_the_server(
     subscriptions, saved = Subscriptions(limit=2), []
     server = Server({"result": {}})
     for held in ("file:///a", "file:///b"):
-        await forward_subscription(subscriptions, _exchange("resources/subscribe", held, saved), server)
+        await _forward(subscriptions, "resources/subscribe", held, server)
     ex = _exchange("resources/subscribe", uri, saved)
     with pytest.raises(JsonRpcError) as refused:
-        await forward_subscription(subscriptions, ex, server)
+        await forward_subscription(subscriptions, ex, server, nowhere)
     await ex.recorder.flush()
     assert refused.value.code == INVALID_PARAMS and refused.value.data["reason"] == "subscription_limit"
     assert server.forwarded == 2 and len(subscriptions) == 2
     assert [entry.type for entry in saved] == ["gateway_refused"]
-    # an unsubscribe, or a subscription already held, is never refused
-    await forward_subscription(subscriptions, _exchange("resources/subscribe", "file:///a", saved), server)
+    # a subscription already held is never refused
+    await _forward(subscriptions, "resources/subscribe", "file:///a", server)
     assert server.forwarded == 3
+
+
+async def test_an_unsubscribe_another_session_still_needs_is_answered_without_asking_the_server() -> None:
+    subscriptions, server = Subscriptions(), Server({"result": {}})
+    await _forward(subscriptions, "resources/subscribe", URI, server)
+
+    response = await _forward(
+        subscriptions, "resources/unsubscribe", URI, server, held_elsewhere={URI}.__contains__
+    )
+
+    assert response == {"result": {}} and URI not in subscriptions
+    assert server.forwarded == 1  # the subscribe only

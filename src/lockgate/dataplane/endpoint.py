@@ -13,6 +13,7 @@ errors included; while the audit cannot take them (``AuditRecorder.admit``) a PO
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -494,7 +495,8 @@ class McpEndpoint:
         if ex.method == "server/discover":
             return {"result": discover_result()}
         if session is not None and ex.method in (SUBSCRIBE, UNSUBSCRIBE):
-            return await forward_subscription(session.subscriptions, ex, self._forwarder.handle)
+            held = functools.partial(self._sessions.held_elsewhere, session)
+            return await forward_subscription(session.subscriptions, ex, self._forwarder.handle, held)
         return await self._forwarder.handle(ex)
 
     # -- GET and DELETE ------------------------------------------------------------------------------

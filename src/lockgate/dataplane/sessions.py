@@ -200,6 +200,16 @@ class SessionRegistry:
         self._touch(session, now)
         return session
 
+    def held_elsewhere(self, session: FrontSession, uri: str) -> bool:
+        """Another live session is subscribed to ``uri`` and is served by a connection ``session`` is
+        served by too (``hub.served_by``), so the server's subscription may be theirs as well."""
+        return any(
+            other is not session
+            and uri in other.subscriptions
+            and not other.served.isdisjoint(session.served)
+            for other in self._sessions.values()
+        )
+
     def end(self, session: FrontSession) -> None:
         self._sessions.pop(session.id, None)
         own = self._by_connection.get(session.connection_id)

@@ -54,10 +54,15 @@ class Subscriptions:
 
 
 async def forward_subscription(
-    subscriptions: Subscriptions, ex: Exchange, forward: Callable[[Exchange], Awaitable[JsonObject]]
+    subscriptions: Subscriptions,
+    ex: Exchange,
+    forward: Callable[[Exchange], Awaitable[JsonObject]],
+    held_elsewhere: Callable[[str], bool],
 ) -> JsonObject:
     """Forward ``ex`` (a ``resources/subscribe`` or ``resources/unsubscribe``) with ``forward`` and
-    record on ``subscriptions`` what the server accepted.
+    record on ``subscriptions`` what the server accepted. An unsubscribe from a URI that
+    ``held_elsewhere`` (another session still subscribed through a connection this one shares) is
+    answered here and not sent: the server's subscription is that other session's too.
 
     Raises:
         JsonRpcError: -32602, a subscribe past the bounds (its ``gateway_refused`` leg recorded), or
@@ -70,6 +75,9 @@ async def forward_subscription(
     if refused is not None:
         ex.feature_name = uri[:MAX_URI_CHARS]
         raise refusal(ex, INVALID_PARAMS, refused, "subscription_limit")
-    response = await forward(ex)
+    if ex.method == UNSUBSCRIBE and uri in subscriptions and held_elsewhere(uri):
+        response: JsonObject = {"result": {}}
+    else:
+        response = await forward(ex)
     subscriptions.record(ex.method, uri, response)
     return response
