@@ -180,7 +180,7 @@ async def test_a_tools_list_changed_notification_makes_the_catalog_forget_that_s
     await catalog.entry(assignment, TOOL, Client(), servers.list_features)
 
     await Hub(SessionRegistry(), catalog).on_server_notification(
-        1, {"method": "notifications/tools/list_changed"}
+        1, 0, {"method": "notifications/tools/list_changed"}
     )
 
     assert not catalog.known(assignment, TOOL)

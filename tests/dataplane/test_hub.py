@@ -1,14 +1,29 @@
-"""The hub's fan-out to long-lived streams: a client that stops reading has its stream ended after a
-bounded backlog, instead of the gateway queueing for it without end."""
+"""The hub's fan-out to long-lived streams: a notification reaches the streams of the identity whose
+connection sent it, and a client that stops reading has its stream ended after a bounded backlog,
+instead of the gateway queueing for it without end."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
 from lockgate.dataplane.backlog import END, STREAM_BACKLOG, new_backlog
 from lockgate.dataplane.catalog import Catalog
-from lockgate.dataplane.hub import Hub, Listener
-from lockgate.dataplane.sessions import SessionRegistry
+from lockgate.dataplane.hub import Hub, Listener, served_by
+from lockgate.dataplane.sessions import FrontSession, SessionRegistry
+from lockgate.domain.model import (
+    Access,
+    Assignment,
+    Credential,
+    IdentityKind,
+    IdentityScheme,
+    IdentityStatus,
+    Principal,
+    Server,
+    Transport,
+)
+from lockgate.upstream.base import JsonObject
 
 pytestmark = pytest.mark.anyio
 URI = "file:///watched"
@@ -18,13 +33,88 @@ UPDATED = {"method": "notifications/resources/updated", "params": {"uri": URI}}
 async def test_a_stream_whose_client_stops_reading_is_ended_once_its_backlog_is_full() -> None:
     sessions = SessionRegistry()
     session = sessions.create(1, 1, "2025-11-25", {})
-    session.server_ids, session.subscriptions, session.stream = frozenset({7}), {URI}, new_backlog()
+    session.served, session.stream = frozenset({(7, 0)}), new_backlog()
+    session.subscriptions.record("resources/subscribe", URI, {"result": {}})
     hub = Hub(sessions, Catalog())
-    listener = Listener(lambda: frozenset({7}), frozenset(), frozenset({URI}))
+    listener = Listener(lambda: frozenset({(7, 0)}), frozenset(), frozenset({URI}))
     hub.add(listener)
     for _ in range(STREAM_BACKLOG):
-        await hub.on_server_notification(7, UPDATED)
+        await hub.on_server_notification(7, 0, UPDATED)
     assert session.stream.qsize() == listener.queue.qsize() == STREAM_BACKLOG
-    await hub.on_server_notification(7, UPDATED)
+    await hub.on_server_notification(7, 0, UPDATED)
     for queue in (session.stream, listener.queue):
         assert queue.qsize() == 1 and queue.get_nowait() == END
+
+
+def _session(sessions: SessionRegistry, identity_id: int, *subscribed: str) -> FrontSession:
+    session = sessions.create(identity_id, 1, "2025-11-25", {})
+    session.served, session.stream = frozenset({(7, identity_id)}), new_backlog()
+    for uri in subscribed:
+        session.subscriptions.record("resources/subscribe", uri, {"result": {}})
+    return session
+
+
+def _drained(queue: asyncio.Queue[JsonObject]) -> list[JsonObject]:
+    return [queue.get_nowait() for _ in range(queue.qsize())]
+
+
+async def test_resources_updated_reaches_only_the_sessions_of_that_identity_that_subscribed() -> None:
+    sessions = SessionRegistry()
+    subscribed = _session(sessions, 1, URI)
+    not_subscribed = _session(sessions, 1, "file:///other")
+    other_identity = _session(sessions, 2, URI)
+    hub = Hub(sessions, Catalog())
+
+    await hub.on_server_notification(7, 1, UPDATED)
+
+    assert _drained(subscribed.stream) == [{"jsonrpc": "2.0", **UPDATED}]  # type: ignore[arg-type]
+    assert _drained(not_subscribed.stream) == _drained(other_identity.stream) == []  # type: ignore[arg-type]
+
+
+async def test_a_list_change_reaches_that_identitys_streams_of_both_eras_without_the_upstream_tag() -> None:
+    sessions = SessionRegistry()
+    legacy, other_identity = _session(sessions, 1), _session(sessions, 2)
+    hub = Hub(sessions, Catalog())
+    wanted = frozenset({"notifications/tools/list_changed"})
+    listener = Listener(lambda: frozenset({(7, 1)}), wanted, frozenset())
+    prompts = frozenset({"notifications/prompts/list_changed"})
+    not_asked = Listener(lambda: frozenset({(7, 1)}), prompts, frozenset())
+    for each in (listener, not_asked):
+        hub.add(each)
+    tagged = {"_meta": {"io.modelcontextprotocol/subscriptionId": 3, "other": 1}}
+
+    await hub.on_server_notification(7, 1, {"method": "notifications/tools/list_changed", "params": tagged})
+
+    expected = {
+        "jsonrpc": "2.0",
+        "method": "notifications/tools/list_changed",
+        "params": {"_meta": {"other": 1}},
+    }
+    assert _drained(legacy.stream) == _drained(listener.queue) == [expected]  # type: ignore[arg-type]
+    assert _drained(other_identity.stream) == _drained(not_asked.queue) == []  # type: ignore[arg-type]
+
+
+async def test_a_resource_update_whose_uri_is_not_a_string_reaches_no_one_and_breaks_nothing() -> None:
+    sessions = SessionRegistry()
+    subscribed = _session(sessions, 1, URI)
+    hub = Hub(sessions, Catalog())
+
+    await hub.on_server_notification(7, 1, {"method": UPDATED["method"], "params": {"uri": {"x": [1]}}})
+    await hub.on_server_notification(7, 1, UPDATED)
+
+    assert _drained(subscribed.stream) == [{"jsonrpc": "2.0", **UPDATED}]  # type: ignore[arg-type]
+
+
+def test_a_caller_is_served_by_each_ready_identity_of_each_enabled_server_assigned() -> None:
+    remote, off = Server(7, "remote", Transport.HTTP), Server(8, "off", Transport.HTTP, enabled=False)
+    mine = Credential(5, "mine", IdentityKind.HEADERS, True, IdentityStatus.READY, 1, {})
+    assignments = (
+        Assignment(1, remote, prefix="mine", scheme=IdentityScheme.PER_USER, credential=mine),
+        Assignment(2, remote, prefix="bot"),  # the server's own configuration
+        Assignment(3, remote, prefix="none", scheme=IdentityScheme.PER_USER),  # no identity brought
+        Assignment(4, off),
+    )
+    principal = Principal(1, 1, "agent", 1, "g", 1, "a@example.com")
+    access = Access(principal, False, None, True, True, True, False, True, None, assignments)
+
+    assert served_by(access) == {(7, 5), (7, 0)}

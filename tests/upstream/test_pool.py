@@ -79,7 +79,7 @@ def _credential(identity_id: int, key: str, version: int = 1) -> Credential:
     )
 
 
-async def _no_notification(_server_id: int, _message: JsonObject) -> None:
+async def _no_notification(_server_id: int, _identity_id: int, _message: JsonObject) -> None:
     return None
 
 
@@ -113,7 +113,7 @@ async def test_a_stored_server_header_with_a_line_break_is_never_sent(raw: RawMc
     assert refused.value.sent is False and raw.keys_by_connection == []
 
 
-async def ignore(_server_id: int, _message: JsonObject) -> None:
+async def ignore(_server_id: int, _identity_id: int, _message: JsonObject) -> None:
     pass
 
 
@@ -316,22 +316,21 @@ async def test_a_new_revision_forgets_the_era_learned_for_the_old_one() -> None:
     assert [(s.server.revision, s.era) for s in specs] == [("r1", None), ("r2", None)]
 
 
-async def test_a_servers_notification_unrelated_to_a_call_reaches_the_pool_callback_with_its_server_id() -> (
-    None
-):
+async def test_an_unrelated_notification_reaches_the_pool_callback_with_its_server_and_identity() -> None:
     alpha = MemoryServer(name="alpha")
-    heard: list[tuple[int, JsonObject]] = []
+    heard: list[tuple[int, int, JsonObject]] = []
 
-    async def on_notification(server_id: int, message: JsonObject) -> None:
-        heard.append((server_id, message))
+    async def on_notification(server_id: int, identity_id: int, message: JsonObject) -> None:
+        heard.append((server_id, identity_id, message))
 
     pool = UpstreamPool(on_notification, factory=memory_factory({"alpha": alpha}))
     await pool.start()
     try:
         await _opened(pool, ALPHA, Client())
+        await _opened(pool, ALPHA, Client(), _credential(5, "alice-key"))
         await alpha.announce("notifications/resources/updated", {"uri": "file:///a"})
     finally:
         await pool.close()
 
     updated = {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": "file:///a"}}
-    assert heard == [(ALPHA.id, updated)]
+    assert heard == [(ALPHA.id, 0, updated), (ALPHA.id, 5, updated)]

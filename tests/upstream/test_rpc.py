@@ -396,3 +396,23 @@ async def test_a_notification_unrelated_to_any_call_goes_to_on_unrelated() -> No
     await peer.receive(changed)
 
     assert wire.unrelated == [changed]
+
+
+@pytest.mark.anyio
+async def test_a_listen_the_server_tears_down_fails_so_it_can_be_sent_again() -> None:
+    wire = Wire()
+    peer = RpcPeer(wire.send, wire.on_unrelated)
+
+    with anyio.fail_after(DEADLINE):
+        listen = _start(peer, "subscriptions/listen", {"notifications": {"toolsListChanged": True}}, Client())
+        sent = await wire.request("subscriptions/listen")
+        call = _start(peer, "tools/call", {"name": "x"}, Client())
+        called = await wire.request("tools/call")
+        for request_id in (called["id"], sent["id"]):
+            cancelled = {"requestId": request_id, "reason": "server shutting down"}
+            await peer.receive({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": cancelled})
+        with pytest.raises(UpstreamUnavailableError, match="ended the subscription"):
+            await listen
+
+    assert peer.in_flight == 1 and not call.done()  # a server cannot end our calls this way
+    await _cancel(call)

@@ -13,6 +13,7 @@ errors included; while the audit cannot take them (``AuditRecorder.admit``) a PO
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -30,7 +31,7 @@ from lockgate.dataplane.errors import (
     GATEWAY_BUSY,
     INTERNAL_ERROR,
     INVALID_REQUEST,
-    MODERN_HTTP_400,
+    MODERN_HTTP_STATUS,
     UPSTREAM_FAILED,
     JsonRpcError,
     error_message,
@@ -39,7 +40,7 @@ from lockgate.dataplane.exchange import Exchange
 from lockgate.dataplane.forwarding import Forwarder
 from lockgate.dataplane.front import discover_result, initialize_result, modern_result
 from lockgate.dataplane.guard import HostOriginGuard
-from lockgate.dataplane.hub import Hub
+from lockgate.dataplane.hub import Hub, served_by
 from lockgate.dataplane.incoming import (
     BodyTooLargeError,
     Incoming,
@@ -55,6 +56,7 @@ from lockgate.dataplane.pipeline import Pipeline, is_error_response
 from lockgate.dataplane.responder import Responder, send_json
 from lockgate.dataplane.sessions import FrontSession, SessionLimitError, SessionRegistry
 from lockgate.dataplane.streams import DisconnectWatch, serve_listen, serve_session_stream
+from lockgate.dataplane.subscriptions import SUBSCRIBE, UNSUBSCRIBE, forward_subscription
 from lockgate.domain.features import LIST_METHODS
 from lockgate.domain.model import Access
 from lockgate.upstream.base import (
@@ -298,7 +300,7 @@ class McpEndpoint:
             return None
         session = self._sessions.get(session_id, access.principal.connection_id)
         if session is not None:
-            session.server_ids = frozenset(a.server.id for a in access.assignments if a.server.enabled)
+            session.served = served_by(access)
         return session
 
     async def _client_response(
@@ -399,9 +401,8 @@ class McpEndpoint:
         )
         if method == "subscriptions/listen":
             self._leg(incoming, access, "proxy_response_success", method, status=200)
-            server_ids = frozenset(a.server.id for a in access.assignments if a.server.enabled)
             responder = Responder(send, prime=False, extra_headers=self._correlation(incoming))
-            await serve_listen(self._hub, responder, request_id, params, server_ids, incoming.receive)
+            await serve_listen(self._hub, responder, request_id, params, served_by(access), incoming.receive)
             return
         await self._exchange(incoming, access, Era.MODERN, message, client, send, None)
 
@@ -438,7 +439,7 @@ class McpEndpoint:
         watcher = DisconnectWatch(task, incoming.receive) if era is Era.MODERN else None
         http_status = 200
         try:
-            response = await self._pipeline.answer(ex, self._answer)
+            response = await self._pipeline.answer(ex, functools.partial(self._answer, session=session))
         except JsonRpcError as exc:
             response = {"error": exc.to_error()}
             http_status = exc.http_status
@@ -460,7 +461,9 @@ class McpEndpoint:
         if era is Era.MODERN and "result" in response:
             response = {"result": modern_result(response["result"])}
         error_code = (response.get("error") or {}).get("code")
-        status = 400 if era is Era.MODERN and error_code in MODERN_HTTP_400 else http_status
+        status = http_status
+        if era is Era.MODERN and isinstance(error_code, int):
+            status = MODERN_HTTP_STATUS.get(error_code, http_status)
         try:
             body = await responder.finish({"jsonrpc": "2.0", "id": request_id, **response}, status)
         except orjson.JSONEncodeError:  # raised before anything is sent: the answer nests too deep
@@ -476,11 +479,14 @@ class McpEndpoint:
             body=body,
         )
 
-    async def _answer(self, ex: Exchange) -> JsonObject:
+    async def _answer(self, ex: Exchange, session: FrontSession | None) -> JsonObject:
         if ex.method == "ping":
             return {"result": {}}
         if ex.method == "server/discover":
             return {"result": discover_result()}
+        if session is not None and ex.method in (SUBSCRIBE, UNSUBSCRIBE):
+            held = functools.partial(self._sessions.held_elsewhere, session)
+            return await forward_subscription(session.subscriptions, ex, self._forwarder.handle, held)
         if ex.method in LIST_METHODS:
             return await self._aggregator.list(ex, LIST_METHODS[ex.method])
         return await self._forwarder.handle(ex)

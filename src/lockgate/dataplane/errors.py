@@ -24,7 +24,16 @@ RESOURCE_NOT_FOUND = -32002  # the legacy era's code for an unknown resource URI
 HEADER_MISMATCH = -32020
 MISSING_CAPABILITY = -32021  # the client did not declare what the server needs (e.g. MRTR input)
 UNSUPPORTED_PROTOCOL_VERSION = -32022
-MODERN_HTTP_400 = (HEADER_MISMATCH, MISSING_CAPABILITY, UNSUPPORTED_PROTOCOL_VERSION)
+MODERN_HTTP_STATUS = {
+    INVALID_PARAMS: 400,
+    HEADER_MISMATCH: 400,
+    MISSING_CAPABILITY: 400,
+    UNSUPPORTED_PROTOCOL_VERSION: 400,
+    METHOD_NOT_FOUND: 404,
+}
+"""The HTTP status a modern answer with this JSON-RPC error goes under, whoever raised it (the gateway
+or a server it relays): 400 for -32602 and -32020..-32022, 404 for -32601 (MCP 2026-07-28 basic §_meta,
+basic/transports/streamable-http §Server Validation); a legacy answer keeps its status (200)."""
 """Errors a modern (2026-07-28) server answers under HTTP 400 (streamable-http §Error responses)."""
 
 

@@ -1,11 +1,14 @@
 """Fan-in of server notifications unrelated to a call, fan-out to the front clients that want them.
 
-``notifications/{tools,prompts,resources}/list_changed`` from any server of a gateway reaches every
-legacy session of that gateway on its GET stream, and every modern ``subscriptions/listen`` stream
-that asked for it (MCP 2026-07-28 basic/patterns/subscriptions). ``notifications/resources/updated``
-reaches the sessions subscribed to that URI. The catalog forgets what it knew of the server's
-features of that kind. A stream
-whose client does not keep up is ended (``backlog``).
+A notification comes from one upstream connection, which serves one identity of one server (0: the
+server's own configuration); it reaches only the front clients that identity serves for that server,
+so no client hears of another identity's resources.
+``notifications/{tools,prompts,resources}/list_changed`` reaches every such legacy session on its GET
+stream and every such modern ``subscriptions/listen`` stream that asked for it (MCP 2026-07-28
+basic/patterns/subscriptions). ``notifications/resources/updated`` reaches the sessions subscribed to
+that URI (``subscriptions``) and the listen streams that named it. The catalog forgets what it knew
+of the server's features of that kind. An upstream listen stream's own ``subscriptionId`` is not
+passed on. A stream whose client does not keep up is ended (``backlog``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from lockgate.dataplane.backlog import new_backlog, offer
 from lockgate.dataplane.catalog import Catalog
 from lockgate.dataplane.sessions import SessionRegistry
 from lockgate.domain.features import FeatureKind
+from lockgate.domain.model import Access
+from lockgate.policy.identities import resolve_identity_refusal
 from lockgate.upstream.base import JsonObject
 
 LIST_CHANGED = {
@@ -30,13 +35,30 @@ LISTEN_FILTERS = {
     "notifications/prompts/list_changed": "promptsListChanged",
     "notifications/resources/list_changed": "resourcesListChanged",
 }
+RESOURCE_UPDATED = "notifications/resources/updated"
+SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId"
+
+
+Served = frozenset[tuple[int, int]]
+"""(server id, identity id) pairs: whose connections to which servers serve a front client."""
+
+
+def served_by(access: Access) -> Served:
+    """The connections that serve this caller: for each assignment of its gateway whose server is
+    enabled and whose identity is ready, the server and the identity (0: the server's own
+    configuration). A server assigned twice (e.g. per-user and shared) is served by both."""
+    return frozenset(
+        (a.server.id, a.identity_key)
+        for a in access.assignments
+        if a.server.enabled and resolve_identity_refusal(a) is None
+    )
 
 
 @dataclass(slots=True, eq=False)
 class Listener:
     """A modern ``subscriptions/listen`` stream."""
 
-    server_ids: Callable[[], frozenset[int]]
+    served: Callable[[], Served]  # as ``served_by``
     wanted: frozenset[str]  # notification methods
     resource_uris: frozenset[str]
     queue: asyncio.Queue[JsonObject] = field(default_factory=new_backlog)
@@ -54,27 +76,33 @@ class Hub:
     def remove(self, listener: Listener) -> None:
         self._listeners.discard(listener)
 
-    async def on_server_notification(self, server_id: int, message: JsonObject) -> None:
+    async def on_server_notification(self, server_id: int, identity_id: int, message: JsonObject) -> None:
+        """Fan out ``message``, which the connection to ``server_id`` serving ``identity_id`` sent."""
         method = message.get("method", "")
         for kind in LIST_CHANGED.get(method, ()):
             self._catalog.forget(server_id, kind)
-        uri = (message.get("params") or {}).get("uri")
-        outgoing = {
-            "jsonrpc": "2.0",
-            "method": method,
-            **({"params": message["params"]} if "params" in message else {}),
-        }
+        params = message.get("params")
+        outgoing: JsonObject = {"jsonrpc": "2.0", "method": method}
+        if isinstance(params, dict):
+            outgoing["params"] = _untagged(params)
+        uri = params.get("uri") if isinstance(params, dict) else None
+        uri = uri if isinstance(uri, str) else None  # a server's value: only a string names a resource
         for session in self._sessions:
-            if session.stream is None or server_id not in session.server_ids:
+            if session.stream is None or (server_id, identity_id) not in session.served:
                 continue
-            if method in LIST_CHANGED or (
-                method == "notifications/resources/updated" and uri in session.subscriptions
-            ):
+            if method in LIST_CHANGED or (method == RESOURCE_UPDATED and uri in session.subscriptions):
                 offer(session.stream, outgoing)
         for listener in list(self._listeners):
-            if server_id not in listener.server_ids():
+            if (server_id, identity_id) not in listener.served():
                 continue
-            if method in listener.wanted or (
-                method == "notifications/resources/updated" and uri in listener.resource_uris
-            ):
+            if method in listener.wanted or (method == RESOURCE_UPDATED and uri in listener.resource_uris):
                 offer(listener.queue, outgoing)
+
+
+def _untagged(params: JsonObject) -> JsonObject:
+    """``params`` without the ``subscriptionId`` of the gateway's own listen stream upstream."""
+    meta = params.get("_meta")
+    if not isinstance(meta, dict) or SUBSCRIPTION_ID not in meta:
+        return params
+    rest = {k: v for k, v in meta.items() if k != SUBSCRIPTION_ID}
+    return {**{k: v for k, v in params.items() if k != "_meta"}, **({"_meta": rest} if rest else {})}

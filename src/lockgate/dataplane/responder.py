@@ -3,7 +3,8 @@ anything must go before it (progress, log messages, server→client requests).
 
 Deciding lazily keeps the common call a single JSON body while still relaying notifications
 (MCP basic/transports: a request POST gets ``application/json`` or ``text/event-stream``). A legacy
-stream opens with a priming event carrying an id and empty data (2025-11-25 transports §SSE).
+stream opens with a priming event carrying an id, a ``retry:`` field (``RETRY_MS``, how long a client
+waits before it reconnects) and empty data (2025-11-25 basic/transports §Sending Messages to the Server).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import orjson
 log = logging.getLogger(__name__)
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 _event_ids = itertools.count(1)
+RETRY_MS = 1000
 
 
 def json_headers(extra: list[tuple[bytes, bytes]] | None = None) -> list[tuple[bytes, bytes]]:
@@ -58,10 +60,10 @@ class Responder:
         self.streaming = True
         await self._send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + self._extra})
         if self._prime:
-            await self._event(b"")
+            await self._event(b"", b"retry: %d\n" % RETRY_MS)
 
-    async def _event(self, data: bytes) -> None:
-        chunk = b"id: %d\ndata: %s\n\n" % (next(_event_ids), data)
+    async def _event(self, data: bytes, fields: bytes = b"") -> None:
+        chunk = b"id: %d\n%sdata: %s\n\n" % (next(_event_ids), fields, data)
         await self._send({"type": "http.response.body", "body": chunk, "more_body": True})
 
     async def emit(self, message: dict[str, Any]) -> None:

@@ -34,6 +34,7 @@ import orjson
 from lockgate.dataplane.backlog import end
 from lockgate.dataplane.cancellation import cancel_for_client
 from lockgate.dataplane.errors import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError
+from lockgate.dataplane.subscriptions import Subscriptions
 from lockgate.upstream.base import JsonObject
 
 MAX_CAPABILITIES_BYTES = 16 * 1024  # serialized, as the client sent them
@@ -54,11 +55,11 @@ class FrontSession:
     protocol_version: str
     capabilities: JsonObject
     client_info: JsonObject
-    server_ids: frozenset[int] = frozenset()
+    served: frozenset[tuple[int, int]] = frozenset()  # (server id, identity id): ``hub.served_by``
     stream: asyncio.Queue[JsonObject] | None = None  # the GET stream, when open
     pending: dict[str, asyncio.Future[JsonObject]] = field(default_factory=dict)
     in_flight: dict[Any, asyncio.Task[Any]] = field(default_factory=dict)
-    subscriptions: set[str] = field(default_factory=set)
+    subscriptions: Subscriptions = field(default_factory=Subscriptions)
     last_used: float = 0.0  # the registry's clock
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -201,6 +202,16 @@ class SessionRegistry:
             return None
         self._touch(session, now)
         return session
+
+    def held_elsewhere(self, session: FrontSession, uri: str) -> bool:
+        """Another live session is subscribed to ``uri`` and is served by a connection ``session`` is
+        served by too (``hub.served_by``), so the server's subscription may be theirs as well."""
+        return any(
+            other is not session
+            and uri in other.subscriptions
+            and not other.served.isdisjoint(session.served)
+            for other in self._sessions.values()
+        )
 
     def end(self, session: FrontSession) -> None:
         self._sessions.pop(session.id, None)

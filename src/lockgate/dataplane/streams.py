@@ -9,13 +9,12 @@ from typing import Any
 
 from lockgate.dataplane.backlog import new_backlog
 from lockgate.dataplane.cancellation import cancel_for_client
-from lockgate.dataplane.hub import LISTEN_FILTERS, Hub, Listener
+from lockgate.dataplane.hub import LISTEN_FILTERS, SUBSCRIPTION_ID, Hub, Listener, Served
 from lockgate.dataplane.responder import Responder
 from lockgate.dataplane.sessions import FrontSession
 from lockgate.upstream.base import JsonObject
 
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId"
 
 
 async def cancel_on_disconnect(task: asyncio.Task[Any] | None, receive: Receive) -> None:
@@ -66,14 +65,15 @@ async def serve_listen(
     responder: Responder,
     request_id: Any,
     params: JsonObject,
-    server_ids: frozenset[int],
+    served: Served,
     receive: Receive,
 ) -> None:
-    """Acknowledge, then stream the requested notifications, each tagged with the subscription id,
+    """Acknowledge, then stream the requested notifications of the connections that ``served`` names
+    (as ``hub.served_by``), each tagged with the subscription id,
     until the client closes the stream (MCP 2026-07-28 basic/patterns/subscriptions) or falls a
     backlog behind (``backlog``: the stream then ends and the client listens again)."""
     wanted, uris, honoured = listen_filter(params)
-    listener = Listener(lambda: server_ids, wanted, uris)
+    listener = Listener(lambda: served, wanted, uris)
     tag = {SUBSCRIPTION_ID: request_id}
     hub.add(listener)
     watcher = asyncio.create_task(cancel_on_disconnect(asyncio.current_task(), receive))

@@ -4,6 +4,10 @@ One keep-alive HTTP client (``http_client``) is shared by every HTTP upstream. L
 get one initialized ``Mcp-Session-Id`` per upstream, reused for every call, re-initialized when the
 server forgets it (404), and a GET stream for notifications unrelated to any call. Modern servers
 are stateless: every request carries its ``_meta`` and the ``Mcp-Method``/``Mcp-Name`` headers.
+
+An answer under HTTP 4xx or 5xx whose body is a JSON-RPC error response is the server's answer to
+the request, relayed as it is (its code, message and data); only an answer that is not JSON-RPC at
+all is an ``UpstreamError``.
 """
 
 from __future__ import annotations
@@ -39,8 +43,19 @@ from lockgate.upstream.sse_events import iter_events
 
 log = logging.getLogger(__name__)
 NAMED_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
-MODERN_ERRORS = (-32020, -32021, -32022)
 RESUME_ATTEMPTS = 3
+
+
+def is_jsonrpc_error(reply: object) -> bool:
+    """``reply`` is a JSON-RPC error response (JSON-RPC 2.0 §5.1: an ``error`` object with an integer
+    ``code`` and a string ``message``), whatever HTTP status it came under: a server's answer to relay
+    as it is (e.g. MCP 2026-07-28 server/resources: 400 with -32602 and ``data.uri``)."""
+    if not isinstance(reply, dict) or "result" in reply:
+        return False
+    error = reply.get("error")
+    return (
+        isinstance(error, dict) and type(error.get("code")) is int and isinstance(error.get("message"), str)
+    )
 
 
 @contextlib.contextmanager
@@ -153,19 +168,14 @@ class StreamableHttpUpstream(RpcUpstream):
             reply = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise UpstreamError(f"server {self.name!r} answered HTTP {response.status} without JSON") from exc
-        if response.status >= 400 and not self._is_modern_error(reply):
+        if response.status >= 400 and not is_jsonrpc_error(reply):
             raise UpstreamError(f"server {self.name!r} answered HTTP {response.status}")
         if peer is not None and isinstance(reply, dict):
-            if reply.get("id") is None and "error" in reply:
-                reply["id"] = request_id  # some servers answer validation failures without an id
+            if response.status >= 400 or (reply.get("id") is None and "error" in reply):
+                # The error answers this POST's request: some servers leave the id out (or put their
+                # own) when they refuse a request before reading it.
+                reply["id"] = request_id
             await peer.receive(reply, related=request_id)
-
-    def _is_modern_error(self, reply: object) -> bool:
-        return (
-            isinstance(reply, dict)
-            and isinstance(reply.get("error"), dict)
-            and (reply["error"].get("code") in MODERN_ERRORS or reply["error"].get("code") == -32601)
-        )
 
     async def _read_stream(self, response: Response, request_id: int) -> None:
         """Pump one POST's SSE stream; resume with GET + Last-Event-ID if it ends early (legacy only)."""

@@ -43,7 +43,9 @@ from lockgate.upstream.sse import SseUpstream
 from lockgate.upstream.stdio import StdioUpstream
 
 log = logging.getLogger(__name__)
-OnPoolNotification = Callable[[int, JsonObject], Awaitable[None]]
+OnPoolNotification = Callable[[int, int, JsonObject], Awaitable[None]]
+"""Receives ``(server id, identity id, message)``: a notification unrelated to any call, from the
+connection to that server serving that identity (0: the server's own configuration)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +96,10 @@ class _Key(NamedTuple):
 
 
 class UpstreamPool:
-    """Hands out the pooled ``Upstream`` for a server. ``on_notification(server_id, message)`` receives
-    every server notification unrelated to a call (list_changed, resources/updated). ``allowed`` are
+    """Hands out the pooled ``Upstream`` for a server. ``on_notification(server_id, identity_id,
+    message)`` receives every server notification unrelated to a call (list_changed,
+    resources/updated) with the connection's server and identity, so it reaches only that identity's
+    clients. ``allowed`` are
     the networks HTTP and SSE servers may be in although not public. ``max_response_bytes`` bounds
     every message a server sends (an HTTP body, an SSE event, a stdio line); a larger one fails its
     call with ``ResponseTooLargeError``. ``factory`` builds each connection; by default the real
@@ -186,7 +190,7 @@ class UpstreamPool:
             self._learned(key, found)
 
         async def notify(message: JsonObject) -> None:
-            await self._on_notification(server.id, message)
+            await self._on_notification(server.id, key.identity[0], message)
 
         partition = key.identity[0]
         return self._factory(UpstreamSpec(server, credential, era, partition, learned, notify))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lockgate.upstream.base import Client, JsonObject, OnServerNotification, UpstreamUnavailableError
+from lockgate.upstream.listen import LISTEN
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ class _Pending:
     future: asyncio.Future[JsonObject]
     client: Client
     front_progress_token: Any = None
+    background: bool = False  # the gateway's own listen: never the call an unrelated message is for
 
 
 class RpcPeer:
@@ -57,7 +59,8 @@ class RpcPeer:
 
     @property
     def in_flight(self) -> int:
-        return len(self._pending)
+        """Calls waiting for a response (the gateway's own listen is not one)."""
+        return sum(1 for p in self._pending.values() if not p.background)
 
     def waiting_for(self, request_id: int) -> bool:
         """True while the call ``request_id`` has had no response."""
@@ -81,7 +84,7 @@ class RpcPeer:
         self._next_id += 1
         request_id = self._next_id
         loop = asyncio.get_running_loop()
-        pending = _Pending(loop.create_future(), client)
+        pending = _Pending(loop.create_future(), client, background=method == LISTEN)
         message: JsonObject = {"jsonrpc": "2.0", "id": request_id, "method": method}
         if params is not None:
             message["params"] = self._rewrite_progress(request_id, params, pending)
@@ -135,9 +138,8 @@ class RpcPeer:
     def _relate(self, related: int | None) -> _Pending | None:
         if related is not None:
             return self._pending.get(related)
-        if len(self._pending) == 1:  # a message stream carries no relation: only an unambiguous one
-            return next(iter(self._pending.values()))
-        return None
+        calls = [p for p in self._pending.values() if not p.background]
+        return calls[0] if len(calls) == 1 else None  # no relation: only an unambiguous call
 
     def _on_request(self, message: JsonObject, related: int | None) -> None:
         pending = self._relate(related)
@@ -162,6 +164,13 @@ class RpcPeer:
         with contextlib.suppress(UpstreamUnavailableError):
             await self._send({"jsonrpc": "2.0", "id": message["id"], **response}, None)
 
+    def _end_listen(self, request_id: Any) -> None:
+        """The server tore down our listen ``request_id`` (MCP 2026-07-28 basic/patterns/cancellation):
+        it fails, so its owner may listen again."""
+        pending = self._pending.get(request_id) if type(request_id) is int else None
+        if pending is not None and pending.background and not pending.future.done():
+            pending.future.set_exception(UpstreamUnavailableError("the server ended the subscription"))
+
     async def _on_notification(self, message: JsonObject, related: int | None) -> None:
         method = message["method"]
         params = message.get("params") or {}
@@ -175,6 +184,7 @@ class RpcPeer:
             task = self._relays.get(params.get("requestId"))
             if task is not None:
                 task.cancel()
+            self._end_listen(params.get("requestId"))
             return
         if method == "notifications/message":
             pending = self._relate(related)

@@ -27,10 +27,12 @@ from lockgate.upstream.base import (
     UpstreamUnavailableError,
     relayed_capabilities,
 )
+from lockgate.upstream.listen import BACKOFF, LISTEN, keep_listening, listen_filter
 from lockgate.upstream.rpc import RpcPeer
 
 log = logging.getLogger(__name__)
 GATEWAY_INFO = {"name": "lockgate", "version": "0.1.0"}
+LISTENER = Client(era=Era.MODERN, info=GATEWAY_INFO)  # the gateway itself, listening (``listen``)
 
 
 def modern_params(params: JsonObject | None, client: Client) -> JsonObject:
@@ -60,9 +62,12 @@ def legacy_params(params: JsonObject | None) -> JsonObject | None:
 
 
 class RpcUpstream:
-    """Base of the message-based upstreams. Opens lazily, re-opens after the channel dies."""
+    """Base of the message-based upstreams. Opens lazily, re-opens after the channel dies. A modern
+    connection holds one ``subscriptions/listen`` while open, if its server advertises list changes
+    (``listen``; ``listen_backoff`` in seconds)."""
 
     label = "server"
+    listen_backoff = BACKOFF
 
     def __init__(self, name: str, on_unrelated: OnServerNotification, *, era: Era | None = None) -> None:
         self.name = name
@@ -76,6 +81,7 @@ class RpcUpstream:
         self._ready: RpcPeer | None = None  # the peer whose handshake completed
         self._lock = asyncio.Lock()
         self._closed = False
+        self._listening: asyncio.Task[None] | None = None
 
     # -- what a transport provides -------------------------------------------------------------
     async def _open(self) -> None:
@@ -115,6 +121,10 @@ class RpcUpstream:
 
     async def close(self) -> None:
         self._closed = True
+        listening, self._listening = self._listening, None
+        if listening is not None:
+            listening.cancel()
+            await asyncio.wait({listening})  # its end, not its outcome (a cancellation)
         if self._peer is not None:
             self._peer.fail_all(UpstreamUnavailableError(f"{self.label} {self.name!r} is shutting down"))
             self._peer = None
@@ -166,9 +176,28 @@ class RpcUpstream:
                 self.server_capabilities = discovered.get("capabilities") or {}
                 meta = discovered.get("_meta") or {}
                 self.server_info = meta.get(META_PREFIX + "serverInfo") or discovered.get("serverInfo") or {}
+                self._listen(peer)
                 return
         self._found(Era.LEGACY)
         await self._initialize(peer, client)
+
+    def _listen(self, peer: RpcPeer) -> None:
+        """Hold a ``subscriptions/listen`` on ``peer`` for the list changes the server advertises,
+        until this connection closes or ``peer`` is replaced (its successor listens again)."""
+        wanted = listen_filter(self.server_capabilities)
+        if not wanted:
+            return
+        params = modern_params({"notifications": wanted}, LISTENER)
+
+        async def listen() -> JsonObject | None:
+            if self._peer is not peer or self._closed:
+                return None
+            return await peer.request(LISTEN, params, LISTENER)
+
+        if self._listening is not None:
+            self._listening.cancel()
+        who = f"{self.label} {self.name!r}"
+        self._listening = asyncio.create_task(keep_listening(who, listen, self.listen_backoff))
 
     def _found(self, era: Era) -> None:
         self.era, self._era_known = era, True

@@ -1,7 +1,8 @@
 """Servers on the deprecated HTTP+SSE transport (MCP 2024-11-05 basic/transports).
 
 A GET opens the event stream; its first ``endpoint`` event names the URL to POST messages to; every
-reply arrives on the stream. Legacy era only.
+reply arrives on the stream. Legacy era only. A POST refused under HTTP 4xx or 5xx with a JSON-RPC
+error response as its body is answered with that error, as it is.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from lockgate.upstream.base import (
     UpstreamError,
     UpstreamUnavailableError,
 )
-from lockgate.upstream.http import http_failures
+from lockgate.upstream.http import http_failures, is_jsonrpc_error
 from lockgate.upstream.http_client import BodyTooLargeError, HttpClient, HttpClientError
 from lockgate.upstream.session import RpcUpstream
 from lockgate.upstream.sse_events import iter_events
@@ -101,9 +102,15 @@ class SseUpstream(RpcUpstream):
             async with self._http.request(
                 "POST", self._endpoint, headers, orjson.dumps(message), self._partition
             ) as response:
-                await response.read()
-                if response.status >= 400:
-                    raise UpstreamError(f"sse server {self.name!r} answered HTTP {response.status}")
+                body = await response.read()
+        if response.status < 400:
+            return
+        with contextlib.suppress(orjson.JSONDecodeError):
+            reply = orjson.loads(body)
+            if "id" in message and "method" in message and is_jsonrpc_error(reply) and self._peer:
+                await self._peer.receive({**reply, "id": message["id"]})  # the server refused this request
+                return
+        raise UpstreamError(f"sse server {self.name!r} answered HTTP {response.status}")
 
     async def _shutdown(self) -> None:
         reader, self._reader = self._reader, None

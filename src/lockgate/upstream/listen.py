@@ -1,0 +1,67 @@
+"""The gateway's own ``subscriptions/listen`` to a modern server (MCP 2026-07-28
+basic/patterns/subscriptions): one per connection whose server advertises ``listChanged`` for tools,
+prompts or resources, asking for exactly those. What arrives on it is unrelated to any call and goes
+where the connection sends such notifications (the pool, then the hub, which fans it out to every
+front client of that identity, of both eras).
+
+The listen is sent again when the server ends it (a result, a closed stream, or a
+``notifications/cancelled`` naming it, which ``rpc`` turns into a failure) or its stream breaks,
+after ``backoff`` seconds, doubled after each short-lived stream up to a bound (back to the first
+wait after one that lasted longer than the bound); a server that refuses it with a JSON-RPC error is
+not asked again on that connection. It ends with its connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from lockgate.upstream.base import JsonObject, UpstreamError
+
+log = logging.getLogger(__name__)
+LISTEN = "subscriptions/listen"
+LISTEN_FLAGS = {
+    "tools": "toolsListChanged",
+    "prompts": "promptsListChanged",
+    "resources": "resourcesListChanged",
+}
+BACKOFF = (1.0, 60.0)  # seconds: the first wait before listening again, and the longest
+
+
+def listen_filter(capabilities: JsonObject) -> JsonObject:
+    """The ``notifications`` filter of a listen asking for every list change ``capabilities`` (a
+    server's) advertise; empty when it advertises none (then no listen is sent)."""
+    wanted: JsonObject = {}
+    for capability, flag in LISTEN_FLAGS.items():
+        declared = capabilities.get(capability)
+        if isinstance(declared, dict) and declared.get("listChanged") is True:
+            wanted[flag] = True
+    return wanted
+
+
+async def keep_listening(
+    who: str, listen: Callable[[], Awaitable[JsonObject | None]], backoff: tuple[float, float] = BACKOFF
+) -> None:
+    """Send ``listen`` (it returns when the listen ends: its response, or None once its connection is
+    gone) again and again, waiting between as the module says; return when the connection is gone or
+    the server refused."""
+    first, longest = backoff
+    delay = first
+    loop = asyncio.get_running_loop()
+    while True:
+        started = loop.time()
+        try:
+            response = await listen()
+        except UpstreamError as exc:
+            log.debug("the listen stream of %s ended: %s", who, exc)
+            response = {}
+        if response is None:
+            return
+        if "error" in response:
+            log.info("%s refused subscriptions/listen: its list changes are not followed", who)
+            return
+        if loop.time() - started > longest:
+            delay = first  # a stream that lasted: not a failing server
+        await asyncio.sleep(delay)  # back-off before listening again, not a wait for an event
+        delay = min(delay * 2, longest)

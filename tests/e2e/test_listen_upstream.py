@@ -1,0 +1,59 @@
+"""The gateway's own listen to a modern server written by others (the `mcp` SDK, serving our
+conformance fixture): the server acknowledges it, and a tool list change arrives on it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from lockgate.upstream.base import Client, Era, JsonObject
+from lockgate.upstream.http import StreamableHttpUpstream
+from lockgate.upstream.http_client import HttpClient
+from tests.conformance.processes import running_fixture
+from tests.conftest import DEADLINE
+
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
+ACKNOWLEDGED = "notifications/subscriptions/acknowledged"
+TOOLS_CHANGED = "notifications/tools/list_changed"
+
+
+@pytest.fixture
+def fixture_url(tmp_path: Path) -> Iterator[str]:
+    with running_fixture(tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[HttpClient]:
+    client = HttpClient()
+    yield client
+    await client.close()
+
+
+async def test_a_modern_sdk_servers_tool_list_change_arrives_on_the_gateways_listen(
+    fixture_url: str, http: HttpClient
+) -> None:
+    heard: asyncio.Queue[JsonObject] = asyncio.Queue()
+
+    async def next_of(method: str) -> JsonObject:
+        with anyio.fail_after(DEADLINE):
+            while (message := await heard.get())["method"] != method:
+                pass
+        return message
+
+    upstream = StreamableHttpUpstream("fixture", fixture_url, {}, http, heard.put, Era.MODERN)
+    client = Client(era=Era.MODERN)
+    try:
+        await upstream.connect(client)
+        assert upstream.era is Era.MODERN
+        await next_of(ACKNOWLEDGED)  # the server holds our listen now
+        called = await upstream.request("tools/call", {"name": "test_trigger_tool_change"}, client)
+        assert called["result"]["content"][0]["text"] == "tool list changed"
+        changed = await next_of(TOOLS_CHANGED)
+    finally:
+        await upstream.close()
+    assert "io.modelcontextprotocol/subscriptionId" in changed["params"]["_meta"]
