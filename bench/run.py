@@ -3,7 +3,10 @@
 For each upstream (fast bare-ASGI echo, real SDK server) x era (legacy, modern) x path (direct, gateway):
 latency at 1 connection and throughput at 32 connections, measured with wrk.
 
-    python -m bench.run [--quick] [--duration S] [--out FILE]
+    python -m bench.run [--quick] [--duration S] [--database sqlite|postgresql] [--upstream NAME] [--out FILE]
+
+With ``--database postgresql`` each gateway gets a fresh database on 127.0.0.1:5432 (user postgres,
+trust authentication), created before the run and dropped after it.
 """
 
 import argparse
@@ -26,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 ROOT = Path(__file__).resolve().parent.parent
 UPSTREAMS = {"fast": "bench.fast_upstream", "sdk": "bench.sdk_upstream"}
 ERAS = ("legacy", "modern")
@@ -33,6 +38,8 @@ LEGACY_VERSION, MODERN_VERSION = "2025-11-25", "2026-07-28"
 CLIENT_INFO = {"name": "lockgate-bench", "version": "1"}
 ECHO_TEXT = "lockgate-bench"
 CONNECTIONS = 32
+POSTGRES = "postgresql://postgres@127.0.0.1:5432"
+DATABASES = ("sqlite", "postgresql")
 T0 = time.monotonic()
 LOCKGATE = str(Path(sys.executable).with_name("lockgate"))  # the lockgate of this venv
 GATEWAY_YAML = """\
@@ -235,6 +242,23 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
+def database(kind: str) -> Iterator[dict[str, str]]:
+    """The environment that points a gateway at a fresh database of ``kind``, dropped afterwards
+    (SQLite lives in the gateway's data dir, so it needs nothing)."""
+    if kind == "sqlite":
+        yield {}
+        return
+    name = f"lockgate_bench_{os.getpid()}_{free_port()}"
+    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield {"LOCKGATE_DATABASE_URL": f"{POSTGRES}/{name}"}
+    finally:
+        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
 def process(
     command: list[str], log: Path, env: dict[str, str] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
@@ -346,14 +370,21 @@ def wrk_version() -> str:
     return subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split(" [")[0].strip()
 
 
-def run(warmup: int, seconds: int, workdir: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def run(
+    warmup: int, seconds: int, workdir: Path, upstreams: dict[str, str], databases: dict[str, dict[str, str]]
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Measures each of ``upstreams`` (name: module) directly and through a gateway whose database
+    is set by ``databases[name]`` (environment)."""
     rows: list[dict[str, Any]] = []
     problems: dict[str, str] = {}
-    ports = {name: free_port() for name in UPSTREAMS}
+    ports = {name: free_port() for name in upstreams}
     # The lockgate CLI takes seconds per command: set up all gateways at once, before anything is measured.
     with ThreadPoolExecutor() as pool:
-        prepared = {name: pool.submit(prepare_gateway, port, workdir) for name, port in ports.items()}
-    for name, module in UPSTREAMS.items():
+        prepared = {
+            name: pool.submit(prepare_gateway, port, workdir, environment=databases[name])
+            for name, port in ports.items()
+        }
+    for name, module in upstreams.items():
         with (
             upstream(module, ports[name], workdir) as (upstream_url, upstream_pid),
             contextlib.ExitStack() as stack,
@@ -403,7 +434,8 @@ def compare(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def render(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines = [
-        f"tools/call benchmark {m['date']}: {m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['wrk']}",
+        f"tools/call benchmark {m['date']}: {m['cpu']}, {m['cores']} cores, Python {m['python']}, "
+        f"{m['wrk']}, gateway on {m.get('database', 'sqlite')}",
         f"wrk: {report['seconds']} s at 32 connections, half at 1, after {report['warmup']} s of warm-up; "
         f"load average {m['loadavg_at_start']:.2f} at start, {report['loadavg_at_end']:.2f} at end",
         "",
@@ -442,6 +474,16 @@ def main() -> None:
         type=int,
         help="seconds of each 32-connection run, half that at 1 connection (default 8)",
     )
+    parser.add_argument(
+        "--database",
+        choices=DATABASES,
+        default="sqlite",
+        help="the gateway's store: SQLite in its data dir, or a fresh PostgreSQL database on "
+        "127.0.0.1:5432 (user postgres, trust), dropped after the run (default sqlite)",
+    )
+    parser.add_argument(
+        "--upstream", choices=UPSTREAMS, action="append", help="measure only this upstream (repeatable)"
+    )
     parser.add_argument("--out", type=Path, help="JSON report (default bench/results/<timestamp>.json)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -449,14 +491,16 @@ def main() -> None:
     seconds = args.duration or (2 if args.quick else 8)
     warmup = 1 if args.quick else 2
     report: dict[str, Any] = {
-        "machine": machine(wrk=wrk_version()),
+        "machine": machine(wrk=wrk_version(), database=args.database),
         "seconds": seconds,
         "warmup": warmup,
         "connections": [1, CONNECTIONS],
     }
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="lockgate-bench-") as tmp:
-        report["rows"], report["problems"] = run(warmup, seconds, Path(tmp))
+    upstreams = {name: UPSTREAMS[name] for name in args.upstream or UPSTREAMS}
+    with tempfile.TemporaryDirectory(prefix="lockgate-bench-") as tmp, contextlib.ExitStack() as stack:
+        databases = {name: stack.enter_context(database(args.database)) for name in upstreams}
+        report["rows"], report["problems"] = run(warmup, seconds, Path(tmp), upstreams, databases)
     report["comparisons"] = compare(report["rows"])
     report["loadavg_at_end"] = os.getloadavg()[0]
     report["wall_s"] = round(time.monotonic() - started, 1)
