@@ -4,6 +4,7 @@ while the counter stands still. On either database."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
@@ -139,3 +140,14 @@ async def test_without_the_counter_row_every_read_runs_the_query(
 
 async def test_an_unknown_token_is_none(reader: AccessReader, tokens: dict[str, str]) -> None:
     assert await reader.load("no such hash") is None
+
+
+async def test_loads_at_once_each_get_their_own_token_and_see_a_commit_made_before_they_began(
+    engine: Engine, tokens: dict[str, str], reader: AccessReader
+) -> None:
+    hosts_seen = await asyncio.gather(*(reader.load(tokens[h]) for h in ["agent", "other"] * 16))
+    assert [a.principal.host if a else None for a in hosts_seen] == ["agent", "other"] * 16
+    with engine.begin() as conn:
+        conn.execute(update(hosts).values(enabled=False))
+    after = await asyncio.gather(*(reader.load(tokens[h]) for h in ["agent", "other"] * 16))
+    assert not any(a is None or a.host_enabled for a in after)

@@ -177,26 +177,34 @@ Row = dict[str, Any]
 
 
 class AccessReader:
-    """Reads the access an API token grants, on its own worker threads so that no database round
-    trip blocks the event loop.
+    """Reads the access an API token grants.
 
     Each read first reads the change counter (``access_changes``, bumped by triggers in the
     transaction of every write that can change an answer, migration 0006); while it is unchanged,
     a token's access is answered from the last read of it, so break-glass still holds on the next
-    call. ``cache_size`` bounds the tokens remembered (least recently used goes first); ``threads``
-    bounds the worker threads, each with its own autocommit DBAPI connection.
+    call. ``cache_size`` bounds the tokens remembered (least recently used goes first).
+
+    On PostgreSQL every read is a network round trip, so it runs on at most ``threads`` worker
+    threads, each with its own autocommit DBAPI connection, never on the event loop; requests that
+    arrive while a counter read is under way share the next one, which starts when that one ends,
+    so each still sees every commit made before it arrived, and a burst costs one thread hop. On
+    SQLite (a local file in WAL mode, where readers never wait for writers) the counter read costs
+    less than a hop to a thread, so it runs in place (``bench/README.md`` has the figures).
     """
 
     def __init__(self, engine: Engine, vault: Vault, *, threads: int = 4, cache_size: int = 4096) -> None:
         self._engine = engine
         self._vault = vault
         self._statements = {"access": _Compiled(ACCESS_QUERY, engine), "changes": _Compiled(_CHANGES, engine)}
+        self._offload = engine.dialect.name != "sqlite"
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="lockgate-access")
         self._local = threading.local()
         self._connections: list[Any] = []
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, tuple[int, Access]] = OrderedDict()
         self._cache_size = cache_size
+        self._counter_read: asyncio.Future[int | None] | None = None  # under way
+        self._next_counter_read: asyncio.Future[int | None] | None = None  # waiting for it to end
         self._servers: dict[tuple[int, str, bool], Server] = {}
         self._credentials: dict[tuple[Any, ...], Credential] = {}
 
@@ -206,37 +214,85 @@ class AccessReader:
         Raises:
             sqlalchemy's DBAPI ``Error``: the database failed twice in a row.
         """
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self.read, token_hash)
+        if not self._offload:
+            return self.read(token_hash)
+        change = await self._change_since_now()
+        access = self._remembered(token_hash, change)
+        if access is None:
+            loop = asyncio.get_running_loop()
+            access = await loop.run_in_executor(self._executor, self._query, token_hash)
+            self._remember(token_hash, change, access)
+        return access
+
+    def read(self, token_hash: str) -> Access | None:
+        """``load`` on the calling thread (one-off reads, and SQLite)."""
+        change = self._change()
+        access = self._remembered(token_hash, change)
+        if access is None:
+            access = self._query(token_hash)
+            self._remember(token_hash, change, access)
+        return access
 
     def close(self) -> None:
-        """Stops the worker threads and closes their connections."""
+        """Stops the worker threads and closes the connections."""
         self._executor.shutdown(wait=True)
         with self._lock:
             connections, self._connections = self._connections, []
         for connection in connections:
             connection.close()
 
-    def read(self, token_hash: str) -> Access | None:
-        """``load`` on the calling thread (one-off reads, and the worker threads)."""
-        change = self._change()
-        with self._lock:
-            cached = self._cache.get(token_hash)
-            if cached is not None and cached[0] == change:
-                self._cache.move_to_end(token_hash)
-                return cached[1]
-        access = self._access(self._rows("access", token_hash))
-        if access is not None and change is not None:
-            with self._lock:
-                self._cache[token_hash] = (change, access)
-                self._cache.move_to_end(token_hash)
-                if len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
-        return access
+    async def _change_since_now(self) -> int | None:
+        """The change counter as read by a read that started after this call."""
+        shared = self._next_counter_read
+        if shared is None:
+            shared = self._next_counter_read = asyncio.get_running_loop().create_future()
+            if self._counter_read is None:
+                self._start_counter_read()
+        return await asyncio.shield(shared)
+
+    def _start_counter_read(self) -> None:
+        shared, self._next_counter_read = self._next_counter_read, None
+        assert shared is not None
+        self._counter_read = shared
+        running = asyncio.get_running_loop().run_in_executor(self._executor, self._change)
+
+        def done(read: asyncio.Future[int | None]) -> None:
+            self._counter_read = None
+            if read.cancelled():
+                shared.cancel()
+            elif (error := read.exception()) is not None:
+                shared.set_exception(error)
+            else:
+                shared.set_result(read.result())
+            if self._next_counter_read is not None:
+                self._start_counter_read()
+
+        running.add_done_callback(done)
 
     def _change(self) -> int | None:
         """The change counter, or None when its row is missing (then nothing is answered from memory)."""
         rows = self._rows("changes", None)
         return rows[0]["value"] if rows else None
+
+    def _remembered(self, token_hash: str, change: int | None) -> Access | None:
+        with self._lock:
+            cached = self._cache.get(token_hash)
+            if cached is None or cached[0] != change:
+                return None
+            self._cache.move_to_end(token_hash)
+            return cached[1]
+
+    def _remember(self, token_hash: str, change: int | None, access: Access | None) -> None:
+        if access is None or change is None:
+            return
+        with self._lock:
+            self._cache[token_hash] = (change, access)
+            self._cache.move_to_end(token_hash)
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+    def _query(self, token_hash: str) -> Access | None:
+        return self._access(self._rows("access", token_hash))
 
     def _rows(self, statement: str, token_hash: str | None) -> list[Row]:
         compiled = self._statements[statement]
