@@ -3,13 +3,15 @@
 For each upstream (fast bare-ASGI echo, real SDK server) x era (legacy, modern) x path (direct, gateway):
 latency at 1 connection and throughput at 32 connections, measured with wrk.
 
-    python -m bench.run [--quick] [--duration S] [--database sqlite|postgresql] [--upstream NAME] [--out FILE]
+    python -m bench.run [--quick] [--duration S] [--database sqlite|postgresql] [--upstream NAME]
+                        [--profile DIR] [--out FILE]
 
 With ``--database postgresql`` each gateway gets a fresh database on 127.0.0.1:5432 (user postgres,
 trust authentication), created before the run and dropped after it.
 """
 
 import argparse
+import collections
 import contextlib
 import datetime
 import http.client
@@ -214,9 +216,15 @@ def cpu_seconds(pid: int) -> float:
 
 
 def measure(
-    endpoint: Endpoint, servers: dict[str, int], warmup: int, seconds: int, workdir: Path
+    endpoint: Endpoint,
+    servers: dict[str, int],
+    warmup: int,
+    seconds: int,
+    workdir: Path,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
-    """Latency at 1 connection, then throughput at 32, with each server's CPU time per call at 32."""
+    """Latency at 1 connection, then throughput at 32, with each server's CPU time per call at 32;
+    with ``profile``, py-spy samples the gateway during the 32-connection run into that file."""
     tool = find_echo_tool(endpoint)
     check_echo(endpoint, tool)
     run_wrk(endpoint, tool, CONNECTIONS, warmup, workdir)
@@ -224,12 +232,46 @@ def measure(
     single = run_wrk(endpoint, tool, 1, max(1, seconds // 2), workdir)  # the median settles quickly
     check_echo(endpoint, tool)
     before = {name: cpu_seconds(pid) for name, pid in servers.items()}
-    loaded = run_wrk(endpoint, tool, CONNECTIONS, seconds, workdir)
+    with sampling(servers.get("gateway") if profile else None, seconds, profile):
+        loaded = run_wrk(endpoint, tool, CONNECTIONS, seconds, workdir)
     loaded["cpu_ms_per_call"] = {
         name: round((cpu_seconds(pid) - before[name]) * 1000 / max(loaded["requests"], 1), 3)
         for name, pid in servers.items()
     }
     return {"tool": tool, "c1": single, f"c{CONNECTIONS}": loaded}
+
+
+@contextlib.contextmanager
+def sampling(pid: int | None, seconds: int, out: Path | None) -> Iterator[None]:
+    """py-spy samples process ``pid`` (when given) for ``seconds`` while the block runs, writing
+    collapsed stacks (one ``frame;frame;... count`` line per stack) to ``out``."""
+    if pid is None or out is None:
+        yield
+        return
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+    command = [spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200"]
+    command += ["--format", "raw", "--nonblocking", "--output", str(out)]
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
+        yield
+        proc.wait(seconds + 30)
+
+
+def hottest(stacks: Path, count: int = 12) -> dict[str, list[tuple[str, float]]]:
+    """Where a py-spy collapsed-stacks file's samples were taken, as (function, share of samples):
+    ``ours``, Lockgate's functions counted for every sample they are on the stack of (inclusive),
+    and ``self``, any function counted where it is the innermost frame."""
+    total, ours, innermost = 0, collections.Counter[str](), collections.Counter[str]()
+    for line in stacks.read_text().splitlines():
+        stack, _, counted = line.rpartition(" ")
+        samples, frames = int(counted), stack.split(";")
+        total += samples
+        innermost[frames[-1]] += samples
+        for function in {frame for frame in frames if "(lockgate/" in frame}:
+            ours[function.split(":")[0] + ")"] += samples
+    return {
+        kind: [(function, n / max(total, 1)) for function, n in counter.most_common(count)]
+        for kind, counter in (("ours", ours), ("self", innermost))
+    }
 
 
 # ---------------------------------------------------------------- processes
@@ -371,10 +413,16 @@ def wrk_version() -> str:
 
 
 def run(
-    warmup: int, seconds: int, workdir: Path, upstreams: dict[str, str], databases: dict[str, dict[str, str]]
+    warmup: int,
+    seconds: int,
+    workdir: Path,
+    upstreams: dict[str, str],
+    databases: dict[str, dict[str, str]],
+    profile: Path | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Measures each of ``upstreams`` (name: module) directly and through a gateway whose database
-    is set by ``databases[name]`` (environment)."""
+    is set by ``databases[name]`` (environment); with ``profile`` (a directory), each gateway run at
+    32 connections is sampled into ``<upstream>-<era>.txt`` there."""
     rows: list[dict[str, Any]] = []
     problems: dict[str, str] = {}
     ports = {name: free_port() for name in upstreams}
@@ -404,10 +452,14 @@ def run(
                 for path, (url, auth, pids) in paths.items():
                     print(f"  {time.monotonic() - T0:5.1f}s {name} {era} {path}", file=sys.stderr, flush=True)
                     try:
-                        result = measure(open_endpoint(url, era, auth), pids, warmup, seconds, workdir)
+                        sampled = profile / f"{name}-{era}.txt" if profile and path == "gateway" else None
+                        endpoint = open_endpoint(url, era, auth)
+                        result = measure(endpoint, pids, warmup, seconds, workdir, sampled)
                     except Exception as error:  # recorded in the report; the other paths still run
                         problems[f"{name}/{era}/{path}"] = repr(error)
                         continue
+                    if sampled is not None and sampled.exists():
+                        result["profile"] = {"stacks": str(sampled), "hottest": hottest(sampled)}
                     rows.append({"upstream": name, "era": era, "path": path, **result})
     return rows, problems
 
@@ -463,6 +515,12 @@ def render(report: dict[str, Any]) -> str:
     lines.append(
         "CPU ms: CPU time of the servers on the path (upstream, plus gateway) per call at 32 connections"
     )
+    for r in report["rows"]:
+        if "profile" in r:
+            lines.append(
+                f"\nhottest in the gateway, {r['upstream']} {r['era']} (share of py-spy samples, inclusive):"
+            )
+            lines += [f"  {share:6.1%}  {function}" for function, share in r["profile"]["hottest"]]
     return "\n".join(lines)
 
 
@@ -484,6 +542,13 @@ def main() -> None:
     parser.add_argument(
         "--upstream", choices=UPSTREAMS, action="append", help="measure only this upstream (repeatable)"
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="sample each gateway's 32-connection run with py-spy into DIR/<upstream>-<era>.txt "
+        "(collapsed stacks) and print its hottest functions",
+    )
     parser.add_argument("--out", type=Path, help="JSON report (default bench/results/<timestamp>.json)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -500,7 +565,11 @@ def main() -> None:
     upstreams = {name: UPSTREAMS[name] for name in args.upstream or UPSTREAMS}
     with tempfile.TemporaryDirectory(prefix="lockgate-bench-") as tmp, contextlib.ExitStack() as stack:
         databases = {name: stack.enter_context(database(args.database)) for name in upstreams}
-        report["rows"], report["problems"] = run(warmup, seconds, Path(tmp), upstreams, databases)
+        if args.profile:
+            args.profile.mkdir(parents=True, exist_ok=True)
+        report["rows"], report["problems"] = run(
+            warmup, seconds, Path(tmp), upstreams, databases, args.profile
+        )
     report["comparisons"] = compare(report["rows"])
     report["loadavg_at_end"] = os.getloadavg()[0]
     report["wall_s"] = round(time.monotonic() - started, 1)
