@@ -258,16 +258,16 @@ def sampling(pid: int | None, seconds: int, out: Path | None) -> Iterator[None]:
 
 def hottest(stacks: Path, count: int = 12) -> dict[str, list[tuple[str, float]]]:
     """Where a py-spy collapsed-stacks file's samples were taken, as (function, share of samples):
-    ``ours``, Lockgate's functions counted for every sample they are on the stack of (inclusive),
-    and ``self``, any function counted where it is the innermost frame."""
+    ``ours``, the innermost of Lockgate's functions on each stack (so a socket write or a database
+    call counts for the Lockgate function that made it), and ``self``, the innermost frame."""
     total, ours, innermost = 0, collections.Counter[str](), collections.Counter[str]()
     for line in stacks.read_text().splitlines():
         stack, _, counted = line.rpartition(" ")
         samples, frames = int(counted), stack.split(";")
         total += samples
         innermost[frames[-1]] += samples
-        for function in {frame for frame in frames if "(lockgate/" in frame}:
-            ours[function.split(":")[0] + ")"] += samples
+        mine = next((frame for frame in reversed(frames) if "(lockgate/" in frame), "(not in Lockgate)")
+        ours[mine.split(":")[0].removesuffix(")") + ")"] += samples
     return {
         kind: [(function, n / max(total, 1)) for function, n in counter.most_common(count)]
         for kind, counter in (("ours", ours), ("self", innermost))
@@ -516,11 +516,11 @@ def render(report: dict[str, Any]) -> str:
         "CPU ms: CPU time of the servers on the path (upstream, plus gateway) per call at 32 connections"
     )
     for r in report["rows"]:
-        if "profile" in r:
-            lines.append(
-                f"\nhottest in the gateway, {r['upstream']} {r['era']} (share of py-spy samples, inclusive):"
-            )
-            lines += [f"  {share:6.1%}  {function}" for function, share in r["profile"]["hottest"]]
+        hottest_in = r.get("profile", {}).get("hottest", {})
+        for kind, title in (("ours", "innermost Lockgate function"), ("self", "innermost frame")):
+            if kind in hottest_in:
+                lines.append(f"\ngateway {r['upstream']} {r['era']}, share of py-spy samples: {title}")
+                lines += [f"  {share:6.1%}  {function}" for function, share in hottest_in[kind]]
     return "\n".join(lines)
 
 
