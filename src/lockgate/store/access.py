@@ -54,6 +54,7 @@ from lockgate.store.schema import (
     users,
 )
 from lockgate.store.servers import load_config
+from lockgate.store.shared_read import SharedRead
 from lockgate.vault import Vault, place
 
 _own = identities.alias("own")
@@ -203,8 +204,7 @@ class AccessReader:
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, tuple[int, Access]] = OrderedDict()
         self._cache_size = cache_size
-        self._counter_read: asyncio.Future[int | None] | None = None  # under way
-        self._next_counter_read: asyncio.Future[int | None] | None = None  # waiting for it to end
+        self._change_since_now = SharedRead(self._change, self._executor)
         self._servers: dict[tuple[int, str, bool], Server] = {}
         self._credentials: dict[tuple[Any, ...], Credential] = {}
 
@@ -240,34 +240,6 @@ class AccessReader:
             connections, self._connections = self._connections, []
         for connection in connections:
             connection.close()
-
-    async def _change_since_now(self) -> int | None:
-        """The change counter as read by a read that started after this call."""
-        shared = self._next_counter_read
-        if shared is None:
-            shared = self._next_counter_read = asyncio.get_running_loop().create_future()
-            if self._counter_read is None:
-                self._start_counter_read()
-        return await asyncio.shield(shared)
-
-    def _start_counter_read(self) -> None:
-        shared, self._next_counter_read = self._next_counter_read, None
-        assert shared is not None
-        self._counter_read = shared
-        running = asyncio.get_running_loop().run_in_executor(self._executor, self._change)
-
-        def done(read: asyncio.Future[int | None]) -> None:
-            self._counter_read = None
-            if read.cancelled():
-                shared.cancel()
-            elif (error := read.exception()) is not None:
-                shared.set_exception(error)
-            else:
-                shared.set_result(read.result())
-            if self._next_counter_read is not None:
-                self._start_counter_read()
-
-        running.add_done_callback(done)
 
     def _change(self) -> int | None:
         """The change counter, or None when its row is missing (then nothing is answered from memory)."""
