@@ -3,10 +3,15 @@
 For each upstream (fast bare-ASGI echo, real SDK server) x era (legacy, modern) x path (direct, gateway):
 latency at 1 connection and throughput at 32 connections, measured with wrk.
 
-    python -m bench.run [--quick] [--duration S] [--out FILE]
+    python -m bench.run [--quick] [--duration S] [--database sqlite|postgresql] [--upstream NAME]
+                        [--profile DIR] [--out FILE]
+
+With ``--database postgresql`` each gateway gets a fresh database on 127.0.0.1:5432 (user postgres,
+trust authentication), created before the run and dropped after it.
 """
 
 import argparse
+import collections
 import contextlib
 import datetime
 import http.client
@@ -26,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 ROOT = Path(__file__).resolve().parent.parent
 UPSTREAMS = {"fast": "bench.fast_upstream", "sdk": "bench.sdk_upstream"}
 ERAS = ("legacy", "modern")
@@ -33,6 +40,8 @@ LEGACY_VERSION, MODERN_VERSION = "2025-11-25", "2026-07-28"
 CLIENT_INFO = {"name": "lockgate-bench", "version": "1"}
 ECHO_TEXT = "lockgate-bench"
 CONNECTIONS = 32
+POSTGRES = "postgresql://postgres@127.0.0.1:5432"
+DATABASES = ("sqlite", "postgresql")
 T0 = time.monotonic()
 LOCKGATE = str(Path(sys.executable).with_name("lockgate"))  # the lockgate of this venv
 GATEWAY_YAML = """\
@@ -207,9 +216,15 @@ def cpu_seconds(pid: int) -> float:
 
 
 def measure(
-    endpoint: Endpoint, servers: dict[str, int], warmup: int, seconds: int, workdir: Path
+    endpoint: Endpoint,
+    servers: dict[str, int],
+    warmup: int,
+    seconds: int,
+    workdir: Path,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
-    """Latency at 1 connection, then throughput at 32, with each server's CPU time per call at 32."""
+    """Latency at 1 connection, then throughput at 32, with each server's CPU time per call at 32;
+    with ``profile``, py-spy samples the gateway during the 32-connection run into that file."""
     tool = find_echo_tool(endpoint)
     check_echo(endpoint, tool)
     run_wrk(endpoint, tool, CONNECTIONS, warmup, workdir)
@@ -217,12 +232,46 @@ def measure(
     single = run_wrk(endpoint, tool, 1, max(1, seconds // 2), workdir)  # the median settles quickly
     check_echo(endpoint, tool)
     before = {name: cpu_seconds(pid) for name, pid in servers.items()}
-    loaded = run_wrk(endpoint, tool, CONNECTIONS, seconds, workdir)
+    with sampling(servers.get("gateway") if profile else None, seconds, profile):
+        loaded = run_wrk(endpoint, tool, CONNECTIONS, seconds, workdir)
     loaded["cpu_ms_per_call"] = {
         name: round((cpu_seconds(pid) - before[name]) * 1000 / max(loaded["requests"], 1), 3)
         for name, pid in servers.items()
     }
     return {"tool": tool, "c1": single, f"c{CONNECTIONS}": loaded}
+
+
+@contextlib.contextmanager
+def sampling(pid: int | None, seconds: int, out: Path | None) -> Iterator[None]:
+    """py-spy samples process ``pid`` (when given) for ``seconds`` while the block runs, writing
+    collapsed stacks (one ``frame;frame;... count`` line per stack) to ``out``."""
+    if pid is None or out is None:
+        yield
+        return
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+    command = [spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200"]
+    command += ["--format", "raw", "--nonblocking", "--output", str(out)]
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
+        yield
+        proc.wait(seconds + 30)
+
+
+def hottest(stacks: Path, count: int = 12) -> dict[str, list[tuple[str, float]]]:
+    """Where a py-spy collapsed-stacks file's samples were taken, as (function, share of samples):
+    ``ours``, the innermost of Lockgate's functions on each stack (so a socket write or a database
+    call counts for the Lockgate function that made it), and ``self``, the innermost frame."""
+    total, ours, innermost = 0, collections.Counter[str](), collections.Counter[str]()
+    for line in stacks.read_text().splitlines():
+        stack, _, counted = line.rpartition(" ")
+        samples, frames = int(counted), stack.split(";")
+        total += samples
+        innermost[frames[-1]] += samples
+        mine = next((frame for frame in reversed(frames) if "(lockgate/" in frame), "(not in Lockgate)")
+        ours[mine.split(":")[0].removesuffix(")") + ")"] += samples
+    return {
+        kind: [(function, n / max(total, 1)) for function, n in counter.most_common(count)]
+        for kind, counter in (("ours", ours), ("self", innermost))
+    }
 
 
 # ---------------------------------------------------------------- processes
@@ -232,6 +281,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def database(kind: str) -> Iterator[dict[str, str]]:
+    """The environment that points a gateway at a fresh database of ``kind``, dropped afterwards
+    (SQLite lives in the gateway's data dir, so it needs nothing)."""
+    if kind == "sqlite":
+        yield {}
+        return
+    name = f"lockgate_bench_{os.getpid()}_{free_port()}"
+    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield {"LOCKGATE_DATABASE_URL": f"{POSTGRES}/{name}"}
+    finally:
+        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextlib.contextmanager
@@ -346,14 +412,27 @@ def wrk_version() -> str:
     return subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split(" [")[0].strip()
 
 
-def run(warmup: int, seconds: int, workdir: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def run(
+    warmup: int,
+    seconds: int,
+    workdir: Path,
+    upstreams: dict[str, str],
+    databases: dict[str, dict[str, str]],
+    profile: Path | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Measures each of ``upstreams`` (name: module) directly and through a gateway whose database
+    is set by ``databases[name]`` (environment); with ``profile`` (a directory), each gateway run at
+    32 connections is sampled into ``<upstream>-<era>.txt`` there."""
     rows: list[dict[str, Any]] = []
     problems: dict[str, str] = {}
-    ports = {name: free_port() for name in UPSTREAMS}
+    ports = {name: free_port() for name in upstreams}
     # The lockgate CLI takes seconds per command: set up all gateways at once, before anything is measured.
     with ThreadPoolExecutor() as pool:
-        prepared = {name: pool.submit(prepare_gateway, port, workdir) for name, port in ports.items()}
-    for name, module in UPSTREAMS.items():
+        prepared = {
+            name: pool.submit(prepare_gateway, port, workdir, environment=databases[name])
+            for name, port in ports.items()
+        }
+    for name, module in upstreams.items():
         with (
             upstream(module, ports[name], workdir) as (upstream_url, upstream_pid),
             contextlib.ExitStack() as stack,
@@ -373,10 +452,14 @@ def run(warmup: int, seconds: int, workdir: Path) -> tuple[list[dict[str, Any]],
                 for path, (url, auth, pids) in paths.items():
                     print(f"  {time.monotonic() - T0:5.1f}s {name} {era} {path}", file=sys.stderr, flush=True)
                     try:
-                        result = measure(open_endpoint(url, era, auth), pids, warmup, seconds, workdir)
+                        sampled = profile / f"{name}-{era}.txt" if profile and path == "gateway" else None
+                        endpoint = open_endpoint(url, era, auth)
+                        result = measure(endpoint, pids, warmup, seconds, workdir, sampled)
                     except Exception as error:  # recorded in the report; the other paths still run
                         problems[f"{name}/{era}/{path}"] = repr(error)
                         continue
+                    if sampled is not None and sampled.exists():
+                        result["profile"] = {"stacks": str(sampled), "hottest": hottest(sampled)}
                     rows.append({"upstream": name, "era": era, "path": path, **result})
     return rows, problems
 
@@ -403,7 +486,8 @@ def compare(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def render(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines = [
-        f"tools/call benchmark {m['date']}: {m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['wrk']}",
+        f"tools/call benchmark {m['date']}: {m['cpu']}, {m['cores']} cores, Python {m['python']}, "
+        f"{m['wrk']}, gateway on {m.get('database', 'sqlite')}",
         f"wrk: {report['seconds']} s at 32 connections, half at 1, after {report['warmup']} s of warm-up; "
         f"load average {m['loadavg_at_start']:.2f} at start, {report['loadavg_at_end']:.2f} at end",
         "",
@@ -431,6 +515,12 @@ def render(report: dict[str, Any]) -> str:
     lines.append(
         "CPU ms: CPU time of the servers on the path (upstream, plus gateway) per call at 32 connections"
     )
+    for r in report["rows"]:
+        hottest_in = r.get("profile", {}).get("hottest", {})
+        for kind, title in (("ours", "innermost Lockgate function"), ("self", "innermost frame")):
+            if kind in hottest_in:
+                lines.append(f"\ngateway {r['upstream']} {r['era']}, share of py-spy samples: {title}")
+                lines += [f"  {share:6.1%}  {function}" for function, share in hottest_in[kind]]
     return "\n".join(lines)
 
 
@@ -442,6 +532,23 @@ def main() -> None:
         type=int,
         help="seconds of each 32-connection run, half that at 1 connection (default 8)",
     )
+    parser.add_argument(
+        "--database",
+        choices=DATABASES,
+        default="sqlite",
+        help="the gateway's store: SQLite in its data dir, or a fresh PostgreSQL database on "
+        "127.0.0.1:5432 (user postgres, trust), dropped after the run (default sqlite)",
+    )
+    parser.add_argument(
+        "--upstream", choices=UPSTREAMS, action="append", help="measure only this upstream (repeatable)"
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="sample each gateway's 32-connection run with py-spy into DIR/<upstream>-<era>.txt "
+        "(collapsed stacks) and print its hottest functions",
+    )
     parser.add_argument("--out", type=Path, help="JSON report (default bench/results/<timestamp>.json)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -449,14 +556,20 @@ def main() -> None:
     seconds = args.duration or (2 if args.quick else 8)
     warmup = 1 if args.quick else 2
     report: dict[str, Any] = {
-        "machine": machine(wrk=wrk_version()),
+        "machine": machine(wrk=wrk_version(), database=args.database),
         "seconds": seconds,
         "warmup": warmup,
         "connections": [1, CONNECTIONS],
     }
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="lockgate-bench-") as tmp:
-        report["rows"], report["problems"] = run(warmup, seconds, Path(tmp))
+    upstreams = {name: UPSTREAMS[name] for name in args.upstream or UPSTREAMS}
+    with tempfile.TemporaryDirectory(prefix="lockgate-bench-") as tmp, contextlib.ExitStack() as stack:
+        databases = {name: stack.enter_context(database(args.database)) for name in upstreams}
+        if args.profile:
+            args.profile.mkdir(parents=True, exist_ok=True)
+        report["rows"], report["problems"] = run(
+            warmup, seconds, Path(tmp), upstreams, databases, args.profile
+        )
     report["comparisons"] = compare(report["rows"])
     report["loadavg_at_end"] = os.getloadavg()[0]
     report["wall_s"] = round(time.monotonic() - started, 1)

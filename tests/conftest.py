@@ -36,8 +36,17 @@ from lockgate.settings import Settings
 from lockgate.store.declarative import apply_declaration
 from lockgate.store.engine import open_engine, upgrade
 from lockgate.store.people import bootstrap_super_admin, create_personal_access_token, ensure_user, role_id
+from lockgate.store.schema import (
+    access_changes,
+    metadata,
+    roles,
+    team_gateways,
+    team_members,
+    teams,
+    users,
+    vault_keys,
+)
 from lockgate.store.schema import gateways as gateway_table
-from lockgate.store.schema import metadata, roles, team_gateways, team_members, teams, users, vault_keys
 from lockgate.store.tokens import create_token
 from lockgate.vault import Vault
 from lockgate.vault.keys import parse_key_ring
@@ -190,7 +199,9 @@ def empty_store(settings: Settings) -> Engine:
             conn.execute(delete(vault_keys))
     upgrade(engine, settings.vault())
     if engine.dialect.name == "postgresql":  # one database per session: empty it, keep the seeded roles
-        tables = ", ".join(t.name for t in metadata.sorted_tables if t not in (roles, vault_keys))
+        tables = ", ".join(
+            t.name for t in metadata.sorted_tables if t not in (roles, vault_keys, access_changes)
+        )
         with engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
             conn.execute(delete(roles).where(~roles.c.builtin))

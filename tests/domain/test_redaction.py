@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import re
+
 import orjson
 import pytest
 
@@ -226,3 +229,34 @@ def test_pre_check_clears_a_body_with_nothing_secret_looking(raw: bytes) -> None
 def test_pre_check_never_clears_a_body_whose_keys_only_decode_to_a_secret(raw: bytes) -> None:
     assert any(is_secret_key(k) for k in orjson.loads(raw))
     assert may_hold_secret_keys(raw)
+
+
+def _spread(word: str) -> bytes:
+    """``word`` in alternating case with ``-`` and ``_`` between its letters: ``AuTh`` → ``A-u_T-h``."""
+    letters = [c.upper() if i % 2 == 0 else c for i, c in enumerate(word)]
+    return b"".join(c.encode() + (b"-_"[i % 2 : i % 2 + 1]) for i, c in enumerate(letters))[:-1]
+
+
+@pytest.mark.parametrize("hint", ["auth", "cookie", "pass", "pwd", "secret", "key", "token", "credential"])
+def test_pre_check_finds_a_hint_in_any_case_with_dashes_and_underscores_between_its_letters(
+    hint: str,
+) -> None:
+    for raw in (b'{"' + _spread(hint) + b'": 1}', b'{"x": 1, "' + _spread("x" + hint) + b'": 1}'):
+        assert may_hold_secret_keys(raw), raw
+
+
+def test_pre_check_agrees_with_a_case_insensitive_search_of_the_body_without_dashes_and_underscores() -> None:
+    hints = [b"auth", b"cookie", b"pass", b"pwd", b"secret", b"key", b"token", b"credential", b"bearer"]
+    hints += [b"session", b"signature"]
+    reference = re.compile(b"|".join(hints), re.IGNORECASE)  # what the pre-check promises
+    pick = random.Random(7)
+    pieces = [h[i:j] for h in hints for i in range(len(h)) for j in range(i + 1, len(h) + 1)]
+    pieces += [b"-", b"_", b'"', b"{", b":", b"x", b"Q"]
+    outcomes = set()
+    for _ in range(3000):
+        chosen = (pick.choice(pieces) for _ in range(pick.randrange(1, 6)))
+        raw = b"".join(p.upper() if pick.random() < 0.5 else p for p in chosen)
+        expected = reference.search(raw.replace(b"-", b"").replace(b"_", b"")) is not None
+        assert may_hold_secret_keys(raw) is expected, raw
+        outcomes.add(expected)
+    assert outcomes == {True, False}

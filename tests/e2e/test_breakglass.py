@@ -1,29 +1,38 @@
 """Break-glass through the control plane: disabling a host, connection, gateway, user or server
 refuses the very next call, and re-enabling restores it; a revoked token is refused on the next
-call. No caching in between."""
+call. The gateway answers from memory only while nothing that affects access has changed, and every
+writer (the API, the admin MCP endpoint, the CLI, a declaration, another process's own SQL) is
+seen on the next call."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
+import anyio
 import pytest
 from mcp.shared.exceptions import MCPError
+from sqlalchemy import delete, update
+from typer.testing import CliRunner
 
+from lockgate.cli import app as cli
 from lockgate.store.connections import agent_email
-from tests.conftest import Api, RunningGateway, mcp_client
+from lockgate.store.schema import hosts, team_gateways
+from tests.conftest import TEST_MASTER_KEY, Api, RunningGateway, mcp_client
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
 
+def declaration(url: str, *, host_enabled: bool = True) -> dict[str, object]:
+    return {
+        "servers": [{"name": "fixture", "transport": "http", "url": url}],
+        "gateways": [{"name": "g", "servers": [{"server": "fixture"}]}],
+        "hosts": [{"name": "agent", "enabled": host_enabled}],
+    }
+
+
 @pytest.fixture
 def gateway(lockgate: RunningGateway, sdk_http_url: str) -> RunningGateway:
-    lockgate.declare(
-        {
-            "servers": [{"name": "fixture", "transport": "http", "url": sdk_http_url}],
-            "gateways": [{"name": "g", "servers": [{"server": "fixture"}]}],
-            "hosts": [{"name": "agent"}],
-        }
-    )
+    lockgate.declare(declaration(sdk_http_url))
     return lockgate
 
 
@@ -109,3 +118,74 @@ async def test_the_query_form_of_the_gateway_url_reaches_the_same_gateway(gatewa
     url = gateway.url("g").replace("/mcp/g", "/mcp?gateway=g")
     async with mcp_client(url, gateway.token("agent", "g"), mode="2026-07-28") as client:
         assert (await client.call_tool("echo", {"text": "query"})).content[0].text == "query"
+
+
+async def _disable_host_through_the_admin_mcp_endpoint(
+    gateway: RunningGateway, admin: Api, _url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with mcp_client(admin.base + "/mcp", admin.token, mode="2026-07-28") as agent:
+        assert not (await agent.call_tool("hosts_disable", {"host": "agent"})).is_error
+
+
+async def _disable_host_through_the_cli(
+    gateway: RunningGateway, _admin: Api, _url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOCKGATE_DATA_DIR", str(gateway.settings.data_dir))
+    monkeypatch.setenv("LOCKGATE_DATABASE_URL", str(gateway.settings.resolved_database_url))
+    monkeypatch.setenv("LOCKGATE_SECRET_KEY", "test-secret-key")
+    monkeypatch.setenv("LOCKGATE_MASTER_KEY", TEST_MASTER_KEY)
+    monkeypatch.delenv("LOCKGATE_URL", raising=False)
+    # in a thread of its own: the CLI runs an event loop of its own
+    result = await anyio.to_thread.run_sync(CliRunner().invoke, cli, ["hosts", "disable", "agent"])
+    assert result.exit_code == 0, result.output
+
+
+async def _disable_host_through_a_declaration(
+    gateway: RunningGateway, _admin: Api, url: str, _monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway.declare(declaration(url, host_enabled=False))
+
+
+async def _disable_host_with_sql_from_another_process(
+    gateway: RunningGateway, _admin: Api, _url: str, _monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with gateway.engine.begin() as conn:  # the gateway's own code plays no part in this write
+        conn.execute(update(hosts).where(hosts.c.name == "agent").values(enabled=False))
+
+
+@pytest.mark.parametrize(
+    "disable_host",
+    [
+        _disable_host_through_the_admin_mcp_endpoint,
+        _disable_host_through_the_cli,
+        _disable_host_through_a_declaration,
+        _disable_host_with_sql_from_another_process,
+    ],
+)
+async def test_a_host_disabled_by_any_writer_is_refused_on_the_next_call(
+    gateway: RunningGateway,
+    admin: Api,
+    sdk_http_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    disable_host: Callable[..., Awaitable[None]],
+) -> None:
+    async with mcp_client(gateway.url("g"), gateway.token("agent", "g"), mode="2026-07-28") as client:
+        for text in ("first", "answered again while nothing changed"):
+            assert (await client.call_tool("echo", {"text": text})).content[0].text == text
+        await disable_host(gateway, admin, sdk_http_url, monkeypatch)
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("echo", {"text": "during"})
+        assert "host 'agent' is disabled" in str(refused.value)
+
+
+async def test_a_user_whose_team_loses_the_gateway_is_refused_on_the_next_call(
+    gateway: RunningGateway,
+) -> None:
+    token = gateway.token("agent", "g", user="ada@example.com")
+    async with mcp_client(gateway.url("g"), token, mode="2026-07-28") as client:
+        assert (await client.call_tool("echo", {"text": "granted"})).content[0].text == "granted"
+        with gateway.engine.begin() as conn:
+            conn.execute(delete(team_gateways))
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("echo", {"text": "no longer"})
+        assert "no team of theirs is granted it" in str(refused.value)

@@ -7,6 +7,7 @@ and marks the identity for re-authorization when its refresh token is revoked.""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,7 +16,7 @@ import anyio
 import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from lockgate.brokering.authorization import Broker, begin_authorization, complete_authorization
 from lockgate.domain.model import Availability, IdentityKind, IdentityStatus
@@ -134,3 +135,37 @@ async def test_an_oauth_identity_is_authorized_used_refreshed_once_and_marked_wh
             select(admin_events).where(admin_events.c.operation == "identities_refresh")
         ).one()
     assert alert.name == "alice/protected" and alert.after["status"] == "needs_reauthorization"
+
+
+async def _thread() -> int:
+    return threading.get_ident()
+
+
+async def test_a_refresh_reads_and_writes_the_store_off_the_gateway_event_loop(
+    lockgate: RunningGateway, upstream: tuple[OidcProvider, ProtectedServer]
+) -> None:
+    _provider, protected = upstream
+    lockgate.declare(
+        {
+            "servers": [{"name": "protected", "transport": "http", "url": protected.url}],
+            "hosts": [{"name": HOST}],
+            "gateways": [{"name": "g", "servers": [{"server": "protected", "identity_scheme": "per_user"}]}],
+        }
+    )
+    async with httpx.AsyncClient(timeout=30) as http:
+        identity_id = await _authorize(lockgate, http)
+    token = lockgate.token(HOST, "g", USER)
+    _expire(lockgate, identity_id)
+    threads: list[int] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "identities" in statement or "oauth_clients" in statement:
+            threads.append(threading.get_ident())
+
+    event.listen(lockgate.engine, "before_cursor_execute", record)
+    try:
+        assert (await _whoami(lockgate, token))["sub"] == "alice"
+    finally:
+        event.remove(lockgate.engine, "before_cursor_execute", record)
+    assert _identity(lockgate, identity_id).expires_at > time.time()  # it was refreshed
+    assert threads and lockgate.on_loop(_thread()) not in threads

@@ -7,10 +7,11 @@ from pathlib import Path
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, func, insert, select, text
+from sqlalchemy import Engine, func, insert, inspect, select, text
 
 from lockgate.store.engine import _alembic_config, open_engine, upgrade
 from lockgate.store.schema import (
+    access_changes,
     admin_events,
     api_tokens,
     connections,
@@ -192,3 +193,20 @@ def test_upgrading_gives_each_token_the_sponsor_it_stands_on_and_admins_view_all
     assert "viewAllLogs" in grants["Administrator"]
     assert grants["Member"] == []
     engine.dispose()
+
+
+def test_downgrading_from_access_changes_drops_the_counter_and_its_triggers_and_upgrading_restores_them(
+    engine: Engine,
+) -> None:
+    config = _alembic_config(engine, TEST_VAULT)
+    command.downgrade(config, "0005_tokens_hosts")
+    with engine.begin() as conn:  # a write with no counter to bump still succeeds
+        conn.execute(text("UPDATE hosts SET enabled = enabled"))
+    assert not inspect(engine).has_table("access_changes")
+
+    command.upgrade(config, "head")
+
+    with engine.begin() as conn:
+        conn.execute(insert(gateways).values(name="g", version=1, created_at=0.0, updated_at=0.0))
+    with engine.connect() as conn:
+        assert conn.execute(select(access_changes.c.value)).scalar_one() == 1

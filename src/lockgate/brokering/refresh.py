@@ -1,6 +1,8 @@
 """Refreshing an OAuth identity's access token (RFC 6749 §6), for the data plane.
 
-No lock is held across the call to the authorization server. Two gateway processes may refresh the
+Every database read and write runs on a worker thread (at most ``threads`` at once), so a round
+trip to the database never blocks the event loop. No lock is held across the call to the
+authorization server. Two gateway processes may refresh the
 same identity at once; when the authorization server rotates refresh tokens the slower one is
 refused, finds the identity already refreshed by the other, and uses that instead of marking it.
 A refusal otherwise marks the identity as needing re-authorization and records an alert event.
@@ -13,11 +15,12 @@ import uuid
 from typing import Any
 
 import httpx
+from anyio import CapacityLimiter, to_thread
 from sqlalchemy import Engine, Row, select
 
 from lockgate.brokering.authorization import save_token_set
 from lockgate.domain.model import Credential, IdentityStatus
-from lockgate.oauth import OAuthError, refresh
+from lockgate.oauth import AuthorizationServer, ClientRegistration, OAuthError, TokenSet, refresh
 from lockgate.store.access import open_credential
 from lockgate.store.admin_events import save_admin_event
 from lockgate.store.identities import mark_needs_reauthorization, open_identity_secret
@@ -41,10 +44,11 @@ class CredentialRefreshError(Exception):
 class OAuthRefresher:
     """Refreshes OAuth identities with ``http`` (an egress-guarded client)."""
 
-    def __init__(self, engine: Engine, vault: Vault, http: httpx.AsyncClient) -> None:
+    def __init__(self, engine: Engine, vault: Vault, http: httpx.AsyncClient, *, threads: int = 4) -> None:
         self._engine = engine
         self._vault = vault
         self._http = http
+        self._threads = CapacityLimiter(threads)
 
     async def __call__(self, credential: Credential) -> Credential:
         """The identity with a fresh access token.
@@ -52,18 +56,17 @@ class OAuthRefresher:
         Raises:
             CredentialRefreshError: refused (``needs_reauthorization``) or not reachable.
         """
-        row = self._load(credential.identity_id)
+        row = await to_thread.run_sync(self._load, credential.identity_id, limiter=self._threads)
         if row.version != credential.version and (row.expires_at or 0) > time.time() + 60:
             return self.credential(row)  # another process refreshed it meanwhile
         secret = open_identity_secret(self._vault, row)
         refresh_token = secret.get("refresh_token")
         if not refresh_token or row.oauth_client_id is None:
-            self._refused(row, "no_refresh_token")
+            await to_thread.run_sync(self._refused, row, "no_refresh_token", limiter=self._threads)
             raise CredentialRefreshError(
                 f"identity {row.name!r} has expired and holds no refresh token", needs_reauthorization=True
             )
-        with self._engine.connect() as conn:
-            server, client = load_oauth_client(conn, self._vault, row.oauth_client_id)
+        server, client = await to_thread.run_sync(self._client, row.oauth_client_id, limiter=self._threads)
         try:
             tokens = await refresh(self._http, server, client, refresh_token)
         except OAuthError as exc:
@@ -71,16 +74,15 @@ class OAuthRefresher:
                 raise CredentialRefreshError(
                     f"identity {row.name!r} could not be refreshed: {exc}", needs_reauthorization=False
                 ) from None
-            current = self._load(row.id)
+            current = await to_thread.run_sync(self._load, row.id, limiter=self._threads)
             if current.version != row.version and current.status == IdentityStatus.READY.value:
                 return self.credential(current)
-            self._refused(row, exc.error)
+            await to_thread.run_sync(self._refused, row, exc.error, limiter=self._threads)
             raise CredentialRefreshError(
                 f"the authorization server refused to refresh identity {row.name!r} ({exc.error})",
                 needs_reauthorization=True,
             ) from None
-        with self._engine.begin() as conn:
-            saved = save_token_set(conn, self._vault, row.id, tokens, row.oauth_client_id)
+        saved = await to_thread.run_sync(self._save, row, tokens, limiter=self._threads)
         return self.credential(saved)
 
     def credential(self, row: Row[Any]) -> Credential:
@@ -100,6 +102,14 @@ class OAuthRefresher:
     def _load(self, identity_id: int) -> Row[Any]:
         with self._engine.connect() as conn:
             return conn.execute(select(identities).where(identities.c.id == identity_id)).one()
+
+    def _client(self, oauth_client_id: int) -> tuple[AuthorizationServer, ClientRegistration]:
+        with self._engine.connect() as conn:
+            return load_oauth_client(conn, self._vault, oauth_client_id)
+
+    def _save(self, row: Row[Any], tokens: TokenSet) -> Row[Any]:
+        with self._engine.begin() as conn:
+            return save_token_set(conn, self._vault, row.id, tokens, row.oauth_client_id)
 
     def _refused(self, row: Row[Any], error: str) -> None:
         """Mark the identity and record the alert event (product spec §8: OAuth failure alerts)."""

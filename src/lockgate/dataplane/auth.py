@@ -10,14 +10,15 @@ team of theirs is granted it and their role lacks "View and use all gateways".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from lockgate.dataplane.errors import REFUSED, JsonRpcError
 from lockgate.domain.model import Access
 from lockgate.domain.tokens import hash_token
 from lockgate.policy.access_control import is_entitled
 
-LoadAccess = Callable[[str], Access | None]
+LoadAccess = Callable[[str], Awaitable[Access | None]]
+"""The access a token hash grants, or None for no such token (``store.access.AccessReader.load``)."""
 REALM = 'Bearer realm="lockgate"'
 
 
@@ -35,7 +36,7 @@ def bearer_token(headers: Mapping[str, str]) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def authenticate(
+async def authenticate(
     load_access: LoadAccess, key: bytes, headers: Mapping[str, str], gateway: str, now: float
 ) -> Access:
     """The caller's access to ``gateway`` at ``now`` (Unix seconds).
@@ -48,7 +49,7 @@ def authenticate(
         raise AuthError(
             401, "an API token is required: Authorization: Bearer <token>", "unauthenticated", REALM
         )
-    access = load_access(hash_token(key, token))
+    access = await load_access(hash_token(key, token))
     invalid = f'{REALM}, error="invalid_token"'
     if access is None:
         raise AuthError(401, "the API token is not valid", "invalid_token", invalid)

@@ -3,12 +3,10 @@ within the connect deadline, and the full listings the catalog keeps."""
 
 from __future__ import annotations
 
-import asyncio
-
 from lockgate.dataplane.credentials import CredentialRefresher
 from lockgate.domain.features import FeatureKind
 from lockgate.domain.model import Assignment
-from lockgate.upstream.base import Client, Upstream, UpstreamUnavailableError
+from lockgate.upstream.base import Client, Upstream, open_within
 from lockgate.upstream.listing import Listing, list_all
 from lockgate.upstream.pool import UpstreamPool
 
@@ -47,15 +45,7 @@ class Connector:
         Raises:
             UpstreamUnavailableError: it did not open in time (``sent`` is False).
         """
-        try:
-            async with asyncio.timeout(self.connect_timeout):
-                await upstream.connect(client)
-        except TimeoutError:
-            error = UpstreamUnavailableError(
-                f"server {server!r} did not start within {self.connect_timeout:g}s"
-            )
-            error.sent = False
-            raise error from None
+        await open_within(upstream, client, server, self.connect_timeout)
 
     async def list_features(self, assignment: Assignment, kind: FeatureKind, client: Client) -> Listing:
         """Every ``kind`` feature the server lists for the assignment's identity (``catalog.ListFeatures``).

@@ -178,8 +178,10 @@ class McpEndpoint:
     def _correlation(incoming: Incoming) -> list[tuple[bytes, bytes]]:
         return [(CORRELATION_HEADER, incoming.correlation_id.encode())]
 
-    def _authenticate(self, incoming: Incoming) -> Access:
-        return authenticate(self._load_access, self._key, incoming.headers, incoming.gateway, time.time())
+    async def _authenticate(self, incoming: Incoming) -> Access:
+        return await authenticate(
+            self._load_access, self._key, incoming.headers, incoming.gateway, time.time()
+        )
 
     def _leg(
         self, incoming: Incoming, access: Access | None, leg_type: str, method: str | None, **fields: Any
@@ -273,7 +275,7 @@ class McpEndpoint:
             headers=incoming.raw_headers,
         )
         try:
-            access = self._authenticate(incoming)
+            access = await self._authenticate(incoming)
         except AuthError as exc:
             arrived.trusted = False
             self._recorder.record(arrived)
@@ -503,7 +505,7 @@ class McpEndpoint:
             )
             return
         try:
-            access = self._authenticate(incoming)
+            access = await self._authenticate(incoming)
         except AuthError as exc:
             await self._refuse(incoming, send, None, method, None, exc, exc.reason)
             return

@@ -1,19 +1,28 @@
 """The data plane's one read per request: token → connection → host, gateway, user, the token's
 expiry and whether it calls as its user's private identities, its sponsor and whether they may
-still use the gateway, and the gateway's servers, with every enabled flag read fresh (product spec
-§5.4: "checked on every request, with no caching").
+still use the gateway, and the gateway's servers, with every enabled flag as of the last commit
+(product spec §5.4: "checked on every request").
 
-This is the hot path, so it is one indexed query, compiled once by SQLAlchemy and run on a dedicated
-DBAPI connection (autocommit, so every read sees the latest commit). Only parsed server
-configurations are reused, keyed by the server's ``revision``; the flags never are.
+This is the hot path. Each request reads one indexed row, the change counter that triggers bump in
+the transaction of every write to a table read here (migration 0006); only when it moved since the
+token was last read is the access query run again: one indexed query, compiled once by SQLAlchemy.
+Both run on worker threads with dedicated DBAPI connections (autocommit, so every read sees the
+latest commit), never on the event loop. The counter is read before the query, so an answer is
+never remembered under a counter older than what it saw. Time-based facts (a token's expiry) are
+judged by the caller on every request. Parsed server configurations are reused, keyed by the
+server's ``revision``, and opened identities by their version.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Engine, Exists, ScalarSelect, case, func, literal_column, select
+from sqlalchemy import ColumnElement, Engine, Exists, ScalarSelect, Select, case, func, literal_column, select
 
 from lockgate.domain.model import (
     Access,
@@ -30,6 +39,7 @@ from lockgate.domain.model import (
 )
 from lockgate.store.people import role_capabilities
 from lockgate.store.schema import (
+    access_changes,
     api_tokens,
     connections,
     gateway_servers,
@@ -44,6 +54,7 @@ from lockgate.store.schema import (
     users,
 )
 from lockgate.store.servers import load_config
+from lockgate.store.shared_read import SharedRead
 from lockgate.vault import Vault, place
 
 _own = identities.alias("own")
@@ -93,50 +104,50 @@ _IDENTITY_ID = case(
     ),
 )
 
-_QUERY = (
+ACCESS_QUERY = (
     select(
-        api_tokens.c.id,
-        api_tokens.c.revoked_at,
-        connections.c.id,
-        connections.c.enabled,
-        hosts.c.name,
-        hosts.c.enabled,
-        gateways.c.id,
-        gateways.c.name,
-        gateways.c.enabled,
-        gateways.c.archived,
-        users.c.id,
-        users.c.email,
-        gateway_servers.c.id,
-        gateway_servers.c.prefix,
-        servers.c.id,
-        servers.c.name,
-        servers.c.transport,
-        servers.c.enabled,
-        servers.c.config,
-        servers.c.revision,
-        users.c.active,
-        servers.c.secrets,
-        gateway_servers.c.name,
-        gateway_servers.c.identity_scheme,
-        identities.c.id,
-        identities.c.name,
-        identities.c.kind,
-        identities.c.enabled,
-        identities.c.status,
-        identities.c.version,
-        identities.c.secret,
-        identities.c.expires_at,
-        hosts.c.link_id,
-        api_tokens.c.expires_at,
-        api_tokens.c.private_identities,
-        identities.c.owner_id,
-        identities.c.availability,
-        _sponsors.c.email,
-        _sponsors.c.active,
-        _sponsor_roles.c.name,
-        _sponsor_roles.c.capabilities,
-        _granted(),
+        api_tokens.c.id.label("token_id"),
+        api_tokens.c.revoked_at.label("token_revoked_at"),
+        api_tokens.c.expires_at.label("token_expires_at"),
+        api_tokens.c.private_identities.label("token_private_identities"),
+        connections.c.id.label("connection_id"),
+        connections.c.enabled.label("connection_enabled"),
+        hosts.c.name.label("host_name"),
+        hosts.c.enabled.label("host_enabled"),
+        hosts.c.link_id.label("host_link_id"),
+        gateways.c.id.label("gateway_id"),
+        gateways.c.name.label("gateway_name"),
+        gateways.c.enabled.label("gateway_enabled"),
+        gateways.c.archived.label("gateway_archived"),
+        users.c.id.label("user_id"),
+        users.c.email.label("user_email"),
+        users.c.active.label("user_active"),
+        _sponsors.c.email.label("sponsor_email"),
+        _sponsors.c.active.label("sponsor_active"),
+        _sponsor_roles.c.name.label("sponsor_role"),
+        _sponsor_roles.c.capabilities.label("sponsor_capabilities"),
+        _granted().label("sponsor_granted"),
+        gateway_servers.c.id.label("assignment_id"),
+        gateway_servers.c.prefix.label("assignment_prefix"),
+        gateway_servers.c.name.label("assignment_name"),
+        gateway_servers.c.identity_scheme.label("assignment_scheme"),
+        servers.c.id.label("server_id"),
+        servers.c.name.label("server_name"),
+        servers.c.transport.label("server_transport"),
+        servers.c.enabled.label("server_enabled"),
+        servers.c.config.label("server_config"),
+        servers.c.secrets.label("server_secrets"),
+        servers.c.revision.label("server_revision"),
+        identities.c.id.label("identity_id"),
+        identities.c.name.label("identity_name"),
+        identities.c.kind.label("identity_kind"),
+        identities.c.enabled.label("identity_enabled"),
+        identities.c.status.label("identity_status"),
+        identities.c.version.label("identity_version"),
+        identities.c.secret.label("identity_secret"),
+        identities.c.expires_at.label("identity_expires_at"),
+        identities.c.owner_id.label("identity_owner_id"),
+        identities.c.availability.label("identity_availability"),
     )
     .join(connections, connections.c.id == api_tokens.c.connection_id)
     .join(hosts, hosts.c.id == connections.c.host_id)
@@ -155,26 +166,123 @@ _QUERY = (
     .where(api_tokens.c.token_hash == "")
     .order_by(gateway_servers.c.position)
 )
+"""A token's access: one row per assignment of its gateway (one row with the assignment's columns
+None when the gateway has none), every column labelled. Migration 0006's triggers watch the tables
+it reads."""
+
+
+_CHANGES = select(access_changes.c.value).where(access_changes.c.id == literal_column("1"))
+
+Row = dict[str, Any]
+"""One row of the access query, by the labels ``ACCESS_QUERY`` gives its columns."""
 
 
 class AccessReader:
-    """Reads the access an API token grants. Not thread-safe: use it from one thread (the event loop)."""
+    """Reads the access an API token grants.
 
-    def __init__(self, engine: Engine, vault: Vault) -> None:
+    Each read first reads the change counter (``access_changes``, bumped by triggers in the
+    transaction of every write that can change an answer, migration 0006); while it is unchanged,
+    a token's access is answered from the last read of it, so break-glass still holds on the next
+    call. ``cache_size`` bounds the tokens remembered (least recently used goes first).
+
+    On PostgreSQL every read is a network round trip, so it runs on at most ``threads`` worker
+    threads, each with its own autocommit DBAPI connection, never on the event loop; requests that
+    arrive while a counter read is under way share the next one, which starts when that one ends,
+    so each still sees every commit made before it arrived, and a burst costs one thread hop. On
+    SQLite (a local file in WAL mode, where readers never wait for writers) the counter read costs
+    less than a hop to a thread, so it runs in place (``bench/README.md`` has the figures).
+    """
+
+    def __init__(self, engine: Engine, vault: Vault, *, threads: int = 4, cache_size: int = 4096) -> None:
         self._engine = engine
         self._vault = vault
-        compiled = _QUERY.compile(dialect=engine.dialect)
-        self._sql = compiled.string
-        self._positional = bool(compiled.positiontup)
-        self._param = next(iter(compiled.params))
-        self._connection: Any = None
+        self._statements = {"access": _Compiled(ACCESS_QUERY, engine), "changes": _Compiled(_CHANGES, engine)}
+        self._offload = engine.dialect.name != "sqlite"
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="lockgate-access")
+        self._local = threading.local()
+        self._connections: list[Any] = []
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[str, tuple[int, Access]] = OrderedDict()
+        self._cache_size = cache_size
+        self._change_since_now = SharedRead(self._change, self._executor)
         self._servers: dict[tuple[int, str, bool], Server] = {}
         self._credentials: dict[tuple[Any, ...], Credential] = {}
 
+    async def load(self, token_hash: str) -> Access | None:
+        """The access a token grants, or None when no token has this hash. The caller judges the flags.
+
+        Raises:
+            sqlalchemy's DBAPI ``Error``: the database failed twice in a row.
+        """
+        if not self._offload:
+            return self.read(token_hash)
+        change = await self._change_since_now()
+        access = self._remembered(token_hash, change)
+        if access is None:
+            loop = asyncio.get_running_loop()
+            access = await loop.run_in_executor(self._executor, self._query, token_hash)
+            self._remember(token_hash, change, access)
+        return access
+
+    def read(self, token_hash: str) -> Access | None:
+        """``load`` on the calling thread (one-off reads, and SQLite)."""
+        change = self._change()
+        access = self._remembered(token_hash, change)
+        if access is None:
+            access = self._query(token_hash)
+            self._remember(token_hash, change, access)
+        return access
+
     def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        """Stops the worker threads and closes the connections."""
+        self._executor.shutdown(wait=True)
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            connection.close()
+
+    def _change(self) -> int | None:
+        """The change counter, or None when its row is missing (then nothing is answered from memory)."""
+        rows = self._rows("changes", None)
+        return rows[0]["value"] if rows else None
+
+    def _remembered(self, token_hash: str, change: int | None) -> Access | None:
+        with self._lock:
+            cached = self._cache.get(token_hash)
+            if cached is None or cached[0] != change:
+                return None
+            self._cache.move_to_end(token_hash)
+            return cached[1]
+
+    def _remember(self, token_hash: str, change: int | None, access: Access | None) -> None:
+        if access is None or change is None:
+            return
+        with self._lock:
+            self._cache[token_hash] = (change, access)
+            self._cache.move_to_end(token_hash)
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+    def _query(self, token_hash: str) -> Access | None:
+        return self._access(self._rows("access", token_hash))
+
+    def _rows(self, statement: str, token_hash: str | None) -> list[Row]:
+        compiled = self._statements[statement]
+        for attempt in (1, 2):
+            connection = getattr(self._local, "connection", None)
+            if connection is None:
+                connection = self._local.connection = self._open()
+            try:
+                cursor = connection.cursor()
+                cursor.execute(compiled.sql, compiled.parameters(token_hash))
+                rows = [dict(zip(compiled.names, raw, strict=True)) for raw in cursor.fetchall()]
+                cursor.close()
+                return rows
+            except self._engine.dialect.loaded_dbapi.Error:
+                self._drop(connection)  # a dropped connection: open a new one once
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def _open(self) -> Any:
         connection = self._engine.raw_connection()
@@ -184,67 +292,56 @@ class AccessReader:
             driver.isolation_level = None
         else:
             driver.autocommit = True
+        with self._lock:
+            self._connections.append(connection)
         return connection
 
-    def _rows(self, token_hash: str) -> list[tuple[Any, ...]]:
-        params: Any = (token_hash,) if self._positional else {self._param: token_hash}
-        for attempt in (1, 2):
-            if self._connection is None:
-                self._connection = self._open()
-            try:
-                cursor = self._connection.cursor()
-                cursor.execute(self._sql, params)
-                rows: list[tuple[Any, ...]] = cursor.fetchall()
-                cursor.close()
-                return rows
-            except self._engine.dialect.loaded_dbapi.Error:
-                self.close()  # a dropped connection: open a new one once
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+    def _drop(self, connection: Any) -> None:
+        self._local.connection = None
+        with self._lock:
+            self._connections.remove(connection)
+        connection.close()
 
-    def load(self, token_hash: str) -> Access | None:
-        """The access a token grants, or None when no token has this hash. The caller judges the flags."""
-        rows = self._rows(token_hash)
+    def _access(self, rows: list[Row]) -> Access | None:
         if not rows:
             return None
         first = rows[0]
         principal = Principal(
-            token_id=first[0],
-            connection_id=first[2],
-            host=first[4],
-            gateway_id=first[6],
-            gateway=first[7],
-            user_id=first[10],
-            user_email=first[11],
-            host_link_id=first[32],
+            token_id=first["token_id"],
+            connection_id=first["connection_id"],
+            host=first["host_name"],
+            gateway_id=first["gateway_id"],
+            gateway=first["gateway_name"],
+            user_id=first["user_id"],
+            user_email=first["user_email"],
+            host_link_id=first["host_link_id"],
         )
         return Access(
             principal=principal,
-            token_revoked=first[1] is not None,
-            token_expires_at=first[33],
-            host_enabled=bool(first[5]),
-            connection_enabled=bool(first[3]),
-            gateway_enabled=bool(first[8]),
-            gateway_archived=bool(first[9]),
-            user_active=bool(first[20]),
-            sponsor=_sponsor(first) if first[37] is not None else None,
-            assignments=tuple(self._assignment(r) for r in rows if r[12] is not None),
+            token_revoked=first["token_revoked_at"] is not None,
+            token_expires_at=first["token_expires_at"],
+            host_enabled=bool(first["host_enabled"]),
+            connection_enabled=bool(first["connection_enabled"]),
+            gateway_enabled=bool(first["gateway_enabled"]),
+            gateway_archived=bool(first["gateway_archived"]),
+            user_active=bool(first["user_active"]),
+            sponsor=_sponsor(first) if first["sponsor_email"] is not None else None,
+            assignments=tuple(self._assignment(r) for r in rows if r["assignment_id"] is not None),
         )
 
-    def _assignment(self, row: tuple[Any, ...]) -> Assignment:
+    def _assignment(self, row: Row) -> Assignment:
         return Assignment(
-            id=row[12],
+            id=row["assignment_id"],
             server=self._server(row),
-            prefix=row[13],
-            name=row[22],
-            scheme=IdentityScheme(row[23]),
+            prefix=row["assignment_prefix"],
+            name=row["assignment_name"],
+            scheme=IdentityScheme(row["assignment_scheme"]),
             credential=self._credential(row) if _may_call_as(row) else None,
         )
 
-    def _credential(self, row: tuple[Any, ...]) -> Credential:
+    def _credential(self, row: Row) -> Credential:
         """The identity opened once per version (and flag), so the hot path decrypts only after a change."""
-        key = tuple(row[24:32])
+        key = tuple(row[name] for name in _CREDENTIAL_COLUMNS)
         credential = self._credentials.get(key)
         if credential is None:
             credential = open_credential(self._vault, *key)
@@ -253,17 +350,18 @@ class AccessReader:
             self._credentials[key] = credential
         return credential
 
-    def _server(self, row: tuple[Any, ...]) -> Server:
-        key = (row[14], row[19], bool(row[17]))
+    def _server(self, row: Row) -> Server:
+        key = (row["server_id"], row["server_revision"], bool(row["server_enabled"]))
         server = self._servers.get(key)
         if server is None:
-            stored = orjson.loads(row[18]) if isinstance(row[18], str | bytes) else row[18]
-            config = load_config(_Stored(stored, row[21]), self._vault)
+            stored = row["server_config"]
+            stored = orjson.loads(stored) if isinstance(stored, str | bytes) else stored
+            config = load_config(_Stored(stored, row["server_secrets"]), self._vault)
             server = Server(
-                id=row[14],
-                name=row[15],
-                transport=Transport(row[16]),
-                enabled=bool(row[17]),
+                id=row["server_id"],
+                name=row["server_name"],
+                transport=Transport(row["server_transport"]),
+                enabled=bool(row["server_enabled"]),
                 command=config.get("command"),
                 args=tuple(config.get("args") or ()),
                 env=config.get("env") or {},
@@ -271,30 +369,67 @@ class AccessReader:
                 cwd=config.get("cwd"),
                 url=config.get("url"),
                 headers=config.get("headers") or {},
-                revision=row[19],
+                revision=row["server_revision"],
             )
+            if len(self._servers) > 10_000:  # bounded like the credentials
+                self._servers.clear()
             self._servers[key] = server
         return server
 
 
-def _may_call_as(row: tuple[Any, ...]) -> bool:
+# open_credential's arguments, in its order
+_CREDENTIAL_COLUMNS = (
+    "identity_id",
+    "identity_name",
+    "identity_kind",
+    "identity_enabled",
+    "identity_status",
+    "identity_version",
+    "identity_secret",
+    "identity_expires_at",
+)
+
+
+class _Compiled:
+    """A query compiled once for the engine's DBAPI: its SQL, column names and how it takes the
+    token hash (the only parameter, when it has one)."""
+
+    def __init__(self, query: Select[Any], engine: Engine) -> None:
+        compiled = query.compile(dialect=engine.dialect)
+        self.sql = compiled.string
+        self.names = tuple(query.selected_columns.keys())
+        self._positional = bool(compiled.positiontup)
+        self._param = next(iter(compiled.params), None)
+
+    def parameters(self, token_hash: str | None) -> Any:
+        if self._param is None:
+            return ()
+        return (token_hash,) if self._positional else {self._param: token_hash}
+
+
+def _may_call_as(row: Row) -> bool:
     """Whether the token calls as the identity its assignment resolved to: there is one, and it is
     not its user's private identity unless the token may use those (``policy.tokens``); without it,
     the call is refused as needing the user's own identity, which they bring through the link."""
-    if row[24] is None:
+    if row["identity_id"] is None:
         return False
-    private_of_user = row[35] == row[10] and row[36] == Availability.PRIVATE.value
-    return bool(row[34]) or not private_of_user
+    private_of_user = (
+        row["identity_owner_id"] == row["user_id"]
+        and row["identity_availability"] == Availability.PRIVATE.value
+    )
+    return bool(row["token_private_identities"]) or not private_of_user
 
 
-def _sponsor(row: tuple[Any, ...]) -> Sponsor:
-    """The token's sponsor, from the columns that follow the identity's (``_QUERY``)."""
-    stored = orjson.loads(row[40]) if isinstance(row[40], str | bytes) else row[40]
+def _sponsor(row: Row) -> Sponsor:
+    """The token's sponsor: whoever it stands on, their role and whether a team of theirs is granted
+    the token's gateway."""
+    stored = row["sponsor_capabilities"]
+    stored = orjson.loads(stored) if isinstance(stored, str | bytes) else stored
     return Sponsor(
-        email=row[37],
-        active=bool(row[38]),
-        capabilities=role_capabilities(row[39], stored),
-        granted=bool(row[41]),
+        email=row["sponsor_email"],
+        active=bool(row["sponsor_active"]),
+        capabilities=role_capabilities(row["sponsor_role"], stored),
+        granted=bool(row["sponsor_granted"]),
     )
 
 
@@ -346,8 +481,8 @@ def credential_values(kind: IdentityKind, opened: dict[str, Any]) -> dict[str, s
 
 def load_access(engine: Engine, vault: Vault, token_hash: str) -> Access | None:
     """One-off read of a token's access (tools and tests; the data plane keeps an ``AccessReader``)."""
-    reader = AccessReader(engine, vault)
+    reader = AccessReader(engine, vault, threads=1)
     try:
-        return reader.load(token_hash)
+        return reader.read(token_hash)
     finally:
         reader.close()

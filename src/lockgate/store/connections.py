@@ -6,11 +6,12 @@ import time
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, insert, select, update
+from sqlalchemy import Connection, Row, Select, select, update
 
 from lockgate.store.errors import NotFoundError
 from lockgate.store.people import ensure_user
 from lockgate.store.records import page
+from lockgate.store.rows import insert_returning_id
 from lockgate.store.schema import connections, gateways, hosts, users
 
 _NAMED: Select[Any] = (
@@ -126,9 +127,15 @@ def resolve_connection(conn: Connection, host: str, gateway: str, email: str | N
     if connection_id is None:
         if not create:
             raise NotFoundError(f"no connection for host {host!r}, gateway {gateway!r}, user {email!r}")
-        connection_id = conn.execute(
-            insert(connections).values(
-                host_id=host_id, gateway_id=gateway_id, user_id=user_id, enabled=True, created_at=time.time()
-            )
-        ).inserted_primary_key[0]  # type: ignore[index]
+        connection_id = insert_returning_id(
+            conn,
+            connections,
+            {
+                "host_id": host_id,
+                "gateway_id": gateway_id,
+                "user_id": user_id,
+                "enabled": True,
+                "created_at": time.time(),
+            },
+        )
     return int(connection_id)

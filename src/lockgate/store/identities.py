@@ -23,6 +23,7 @@ from lockgate.domain.model import Availability, IdentityKind, IdentityScheme, Id
 from lockgate.domain.upstream_values import check_identity_values
 from lockgate.store.errors import ConflictError, NotFoundError
 from lockgate.store.records import page, update_row
+from lockgate.store.rows import insert_returning_id
 from lockgate.store.schema import (
     gateway_servers,
     gateways,
@@ -109,7 +110,7 @@ def create_identity(
     }
     try:
         with conn.begin_nested():
-            new_id = int(conn.execute(insert(identities).values(values)).inserted_primary_key[0])  # type: ignore[index]
+            new_id = insert_returning_id(conn, identities, values)
     except IntegrityError as exc:
         raise ConflictError(f"an identity named {name!r} already exists") from exc
     if kind is IdentityKind.HEADERS:

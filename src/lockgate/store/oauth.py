@@ -13,12 +13,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from lockgate.domain.model import Availability, IdentityKind, IdentityStatus, Transport
 from lockgate.domain.tokens import hash_token
 from lockgate.oauth import AuthorizationServer, ClientRegistration, PendingAuthorization
 from lockgate.store.errors import NotFoundError
+from lockgate.store.rows import insert_returning_id
 from lockgate.store.schema import identities, oauth_authorizations, oauth_clients, servers
 from lockgate.store.servers import load_config
 from lockgate.vault import Vault, place
@@ -136,12 +137,11 @@ def save_oauth_client(
     where = (oauth_clients.c.server_id == server_id) & (oauth_clients.c.issuer == server.issuer)
     found = conn.execute(select(oauth_clients.c.id).where(where)).scalar()
     if found is None:
-        inserted = conn.execute(
-            insert(oauth_clients).values(
-                server_id=server_id, issuer=server.issuer, created_at=time.time(), **values
-            )
+        found = insert_returning_id(
+            conn,
+            oauth_clients,
+            {"server_id": server_id, "issuer": server.issuer, "created_at": time.time(), **values},
         )
-        found = inserted.inserted_primary_key[0]  # type: ignore[index]
     row_id = int(found)
     sealed = None
     if client.client_secret is not None:
@@ -219,20 +219,18 @@ def save_pending_authorization(
     HMAC-SHA256 under ``key``, the code verifier sealed. Expired ones are deleted on the way."""
     now = time.time() if now is None else now
     conn.execute(delete(oauth_authorizations).where(oauth_authorizations.c.expires_at <= now))
-    inserted = conn.execute(
-        insert(oauth_authorizations).values(
-            state_hash=hash_token(key, pending.state),
-            identity_id=identity_id,
-            user_id=user_id,
-            oauth_client_id=oauth_client_id,
-            redirect_uri=pending.redirect_uri,
-            scope=pending.scope,
-            return_to=return_to,
-            created_at=now,
-            expires_at=now + ttl,
-        )
-    )
-    row_id = int(inserted.inserted_primary_key[0])  # type: ignore[index]
+    authorization = {
+        "state_hash": hash_token(key, pending.state),
+        "identity_id": identity_id,
+        "user_id": user_id,
+        "oauth_client_id": oauth_client_id,
+        "redirect_uri": pending.redirect_uri,
+        "scope": pending.scope,
+        "return_to": return_to,
+        "created_at": now,
+        "expires_at": now + ttl,
+    }
+    row_id = insert_returning_id(conn, oauth_authorizations, authorization)
     sealed = vault.seal(
         {"code_verifier": pending.code_verifier}, place("oauth_authorizations", row_id, "secret")
     )

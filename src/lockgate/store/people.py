@@ -15,7 +15,7 @@ from lockgate.domain.tokens import hash_token, mint_personal_access_token
 from lockgate.store.admin_events import save_admin_event
 from lockgate.store.errors import ConflictError, NotFoundError
 from lockgate.store.records import page
-from lockgate.store.rows import as_dict
+from lockgate.store.rows import as_dict, insert_returning_id
 from lockgate.store.schema import (
     gateways,
     personal_access_tokens,
@@ -56,7 +56,7 @@ def ensure_user(conn: Connection, email: str) -> int:
         "version": 1,
         "created_at": time.time(),
     }
-    return int(conn.execute(insert(users).values(values)).inserted_primary_key[0])  # type: ignore[index]
+    return insert_returning_id(conn, users, values)
 
 
 def load_actor(conn: Connection, token_hash: str, now: float) -> Actor | None:

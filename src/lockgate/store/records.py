@@ -10,10 +10,11 @@ import base64
 import time
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Connection, Row, Select, Table, delete, insert, select, update
+from sqlalchemy import Column, ColumnElement, Connection, Row, Select, Table, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lockgate.store.errors import ConflictError, NotFoundError, StaleVersionError
+from lockgate.store.rows import insert_returning_id
 
 MAX_PAGE = 500
 
@@ -44,7 +45,7 @@ def insert_row(conn: Connection, table: Table, kind: str, values: dict[str, Any]
         stamps["version"] = 1
     try:
         with conn.begin_nested():
-            new_id = conn.execute(insert(table).values(**values, **stamps)).inserted_primary_key[0]  # type: ignore[index]
+            new_id = insert_returning_id(conn, table, {**values, **stamps})
     except IntegrityError as exc:
         label = values.get("name", values.get("email", ""))
         raise ConflictError(f"a {kind} named {label!r} already exists") from exc

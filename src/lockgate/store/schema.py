@@ -302,3 +302,12 @@ vault_keys = Table(
     Column("check_value", Text, nullable=False),  # sealed with this key version alone (Vault.check_value)
     Column("created_at", Float, nullable=False),
 )
+
+access_changes = Table(
+    "access_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # always 1: one row
+    # bumped by database triggers in the transaction of every write to a table the data plane's
+    # access query reads (migration 0006), so an unchanged value means an unchanged answer
+    Column("value", Integer, nullable=False),
+)

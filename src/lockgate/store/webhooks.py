@@ -20,11 +20,12 @@ import time
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, func, insert, select, update
+from sqlalchemy import Connection, Row, Select, func, select, update
 
 from lockgate.domain.actor import Actor
 from lockgate.store.people import load_user_actor
 from lockgate.store.records import page
+from lockgate.store.rows import insert_returning_id
 from lockgate.store.schema import hosts, roles, users, webhook_deliveries
 from lockgate.vault import Vault, place
 
@@ -121,17 +122,16 @@ def enqueue_token_delivery(conn: Connection, vault: Vault, host_id: int, data: d
     if not url:
         return False
     now = time.time()
-    delivery_id = conn.execute(
-        insert(webhook_deliveries).values(
-            host_id=host_id,
-            message_id=new_message_id(),
-            event=TOKEN_CREATED,
-            status=DeliveryStatus.PENDING.value,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-    ).inserted_primary_key[0]  # type: ignore[index]
+    delivery = {
+        "host_id": host_id,
+        "message_id": new_message_id(),
+        "event": TOKEN_CREATED,
+        "status": DeliveryStatus.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    delivery_id = insert_returning_id(conn, webhook_deliveries, delivery)
     stamp = datetime.datetime.fromtimestamp(now, tz=datetime.UTC).isoformat(timespec="milliseconds")
     body = {"type": TOKEN_CREATED, "timestamp": stamp.replace("+00:00", "Z"), "data": dict(data)}
     sealed = vault.seal(body, place("webhook_deliveries", delivery_id, "payload"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -123,6 +124,21 @@ class Upstream(Protocol):
     async def notify(self, method: str, params: JsonObject | None) -> None: ...
 
     async def close(self) -> None: ...
+
+
+async def open_within(upstream: Upstream, client: Client, server: str, deadline: float) -> None:
+    """Open ``upstream`` (start the process, handshake) within ``deadline`` seconds.
+
+    Raises:
+        UpstreamUnavailableError: it did not open in time (``sent`` is False), or could not be opened.
+    """
+    try:
+        async with asyncio.timeout(deadline):
+            await upstream.connect(client)
+    except TimeoutError:
+        error = UpstreamUnavailableError(f"server {server!r} did not start within {deadline:g}s")
+        error.sent = False
+        raise error from None
 
 
 OnServerNotification = Callable[[JsonObject], Awaitable[None]]

@@ -11,7 +11,7 @@ import asyncio
 
 from lockgate.domain.features import FeatureKind
 from lockgate.domain.model import Server
-from lockgate.upstream.base import Client, JsonObject, UpstreamUnavailableError
+from lockgate.upstream.base import Client, JsonObject, open_within
 from lockgate.upstream.listing import list_all
 from lockgate.upstream.pool import UpstreamPool
 
@@ -33,13 +33,7 @@ async def preview_features(
     """
     client = Client()
     upstream = pool.get(server, client)
-    try:
-        async with asyncio.timeout(connect_timeout):
-            await upstream.connect(client)
-    except TimeoutError:
-        raise UpstreamUnavailableError(
-            f"server {server.name!r} did not start within {connect_timeout:g}s"
-        ) from None
+    await open_within(upstream, client, server.name, connect_timeout)
     kinds = [kind for kind in FeatureKind if kind.capability in upstream.server_capabilities]
     listings = await asyncio.gather(
         *(list_all(upstream, server.name, kind, client, list_timeout) for kind in kinds)
