@@ -26,17 +26,17 @@ from sqlalchemy import Engine
 
 from lockgate.app import DataPlaneFirst, build_app
 from lockgate.domain.declaration import Declaration
-from lockgate.settings import Settings
-from lockgate.store.audit_log import load_entries
-from lockgate.store.declarative import apply_declaration
-from lockgate.store.tokens import create_token
-from lockgate.upstream.base import (
+from lockgate.domain.mcp import (
     META_CLIENT_CAPABILITIES,
     META_CLIENT_INFO,
     META_PROTOCOL_VERSION,
     Era,
     JsonObject,
 )
+from lockgate.settings import Settings
+from lockgate.store.audit_log import load_entries
+from lockgate.store.declarative import apply_declaration
+from lockgate.store.tokens import create_token
 from lockgate.upstream.memory import MemoryServer, memory_factory
 from tests.conftest import DEADLINE, TEST_VAULT
 

@@ -17,6 +17,7 @@ from lockgate.dataplane.exchange import Exchange
 from lockgate.dataplane.hub import Hub
 from lockgate.dataplane.sessions import SessionRegistry
 from lockgate.domain.features import FeatureKind
+from lockgate.domain.mcp import Client, Era, JsonObject
 from lockgate.domain.model import (
     Access,
     Assignment,
@@ -27,7 +28,7 @@ from lockgate.domain.model import (
     Server,
     Transport,
 )
-from lockgate.upstream.base import Client, Era, JsonObject, UpstreamUnavailableError
+from lockgate.upstream.base import UpstreamUnavailableError
 from lockgate.upstream.listing import MAX_PAGES, Listing, list_all
 
 pytestmark = pytest.mark.anyio

@@ -18,7 +18,7 @@ from lockgate.dataplane.errors import (
     UPSTREAM_FAILED,
 )
 from lockgate.dataplane.exchange import Exchange
-from lockgate.upstream.base import META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION, MODERN_VERSIONS
+from lockgate.domain.mcp import META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION, MODERN_VERSIONS
 from tests.dataplane.conftest import INITIALIZE, InProcessGateway
 
 pytestmark = pytest.mark.anyio

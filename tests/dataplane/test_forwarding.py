@@ -15,8 +15,8 @@ from lockgate.dataplane.exchange import Exchange
 from lockgate.dataplane.forwarding import Forwarder
 from lockgate.dataplane.pipeline import Message, Pipeline
 from lockgate.domain.audit import AuditEntry
+from lockgate.domain.mcp import Client, Era, JsonObject
 from lockgate.domain.model import Access, Assignment, Principal, Server, Transport
-from lockgate.upstream.base import Client, Era, JsonObject
 
 pytestmark = pytest.mark.anyio
 ASK = {"method": "elicitation/create", "params": {"message": "which region?"}}

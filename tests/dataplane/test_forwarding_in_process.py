@@ -7,8 +7,9 @@ import pytest
 from sqlalchemy import Engine
 
 from lockgate.dataplane.errors import UPSTREAM_UNAVAILABLE
+from lockgate.domain.mcp import META_PROTOCOL_VERSION, Client, Era, JsonObject
 from lockgate.settings import Settings
-from lockgate.upstream.base import META_PROTOCOL_VERSION, Client, Era, JsonObject, UpstreamUnavailableError
+from lockgate.upstream.base import UpstreamUnavailableError
 from lockgate.upstream.memory import JsonRpcFault, MemoryServer
 from tests.dataplane.in_process import ECHO, memory_gateway
 

@@ -12,6 +12,7 @@ from lockgate.dataplane.backlog import END, STREAM_BACKLOG, new_backlog
 from lockgate.dataplane.catalog import Catalog
 from lockgate.dataplane.hub import Hub, Listener, served_by
 from lockgate.dataplane.sessions import FrontSession, SessionRegistry
+from lockgate.domain.mcp import JsonObject
 from lockgate.domain.model import (
     Access,
     Assignment,
@@ -23,7 +24,6 @@ from lockgate.domain.model import (
     Server,
     Transport,
 )
-from lockgate.upstream.base import JsonObject
 
 pytestmark = pytest.mark.anyio
 URI = "file:///watched"

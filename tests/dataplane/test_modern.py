@@ -15,7 +15,7 @@ from lockgate.dataplane.errors import (
     JsonRpcError,
 )
 from lockgate.dataplane.modern import is_modern, validate_modern
-from lockgate.upstream.base import (
+from lockgate.domain.mcp import (
     LEGACY_VERSIONS,
     META_CLIENT_CAPABILITIES,
     META_PROTOCOL_VERSION,

@@ -13,8 +13,8 @@ from lockgate.dataplane.exchange import Exchange
 from lockgate.dataplane.pipeline import Message, Pipeline, SendError
 from lockgate.dataplane.steps import ResolveAccess
 from lockgate.domain.audit import AuditEntry
+from lockgate.domain.mcp import Client, Era, JsonObject
 from lockgate.domain.model import Access, Assignment, IdentityScheme, Principal, Server, Transport
-from lockgate.upstream.base import Client, Era, JsonObject
 
 pytestmark = pytest.mark.anyio
 OK: JsonObject = {"result": {"content": []}}

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from lockgate.domain.declaration import Declaration
+from lockgate.domain.mcp import Era
 from lockgate.domain.model import Availability, IdentityKind
 from lockgate.settings import Settings
 from lockgate.store.declarative import apply_declaration
@@ -14,7 +15,6 @@ from lockgate.store.identities import create_identity
 from lockgate.store.people import ensure_user
 from lockgate.store.schema import servers
 from lockgate.store.tokens import create_token
-from lockgate.upstream.base import Era
 from lockgate.upstream.memory import MemoryServer
 from tests.conftest import TEST_VAULT
 from tests.dataplane.in_process import ECHO, MemoryGateway, memory_gateway

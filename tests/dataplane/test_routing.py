@@ -10,8 +10,8 @@ import pytest
 from lockgate.dataplane.catalog import Catalog
 from lockgate.dataplane.routing import Route, resolve_named, resolve_uri, template_pattern
 from lockgate.domain.features import FeatureKind
+from lockgate.domain.mcp import Client
 from lockgate.domain.model import Assignment, Server, Transport
-from lockgate.upstream.base import Client
 from lockgate.upstream.listing import Listing
 
 TOOL = FeatureKind.TOOL

@@ -11,8 +11,8 @@ from lockgate.dataplane.errors import INVALID_PARAMS, JsonRpcError, Refusal
 from lockgate.dataplane.exchange import Exchange
 from lockgate.dataplane.subscriptions import MAX_URI_CHARS, Subscriptions, forward_subscription
 from lockgate.domain.audit import AuditEntry
+from lockgate.domain.mcp import Client, Era, JsonObject
 from lockgate.domain.model import Access, Principal
-from lockgate.upstream.base import Client, Era, JsonObject
 
 pytestmark = pytest.mark.anyio
 URI = "file:///watched"

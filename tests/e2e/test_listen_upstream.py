@@ -10,7 +10,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from lockgate.upstream.base import Client, Era, JsonObject
+from lockgate.domain.mcp import Client, Era, JsonObject
 from lockgate.upstream.http import StreamableHttpUpstream
 from lockgate.upstream.http_client import HttpClient
 from tests.conformance.servers import running_server, server

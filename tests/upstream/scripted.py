@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from lockgate.upstream.base import Era, JsonObject
+from lockgate.domain.mcp import Era, JsonObject
 
 DISCOVERED = {
     "supportedVersions": [Era.MODERN.value],

@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 import anyio
 import pytest
 
-from lockgate.upstream.base import Client, Era, JsonObject, UpstreamError
+from lockgate.domain.mcp import Client, Era, JsonObject
+from lockgate.upstream.base import UpstreamError
 from lockgate.upstream.http import StreamableHttpUpstream
 from lockgate.upstream.http_client import HttpClient
 from lockgate.upstream.listen import listen_filter

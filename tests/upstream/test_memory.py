@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from lockgate.domain.mcp import Client, Era, JsonObject
 from lockgate.domain.model import Server, Transport
-from lockgate.upstream.base import Client, Era, JsonObject, UpstreamUnavailableError
+from lockgate.upstream.base import UpstreamUnavailableError
 from lockgate.upstream.memory import INVALID_PARAMS, RESOURCE_NOT_FOUND_LEGACY, MemoryServer, MemoryUpstream
 from lockgate.upstream.pool import UpstreamSpec
 

@@ -12,8 +12,9 @@ from dataclasses import replace
 import orjson
 import pytest
 
+from lockgate.domain.mcp import Client, Era, JsonObject, relayed_capabilities
 from lockgate.domain.model import Credential, IdentityKind, IdentityStatus, Server, Transport
-from lockgate.upstream.base import Client, Era, JsonObject, UpstreamError, relayed_capabilities
+from lockgate.upstream.base import UpstreamError
 from lockgate.upstream.memory import MemoryServer, MemoryUpstream, memory_factory
 from lockgate.upstream.pool import UpstreamPool, UpstreamSpec
 from tests.conftest import DEADLINE

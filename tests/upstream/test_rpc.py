@@ -9,7 +9,8 @@ from typing import Any
 import anyio
 import pytest
 
-from lockgate.upstream.base import Client, JsonObject, UpstreamUnavailableError
+from lockgate.domain.mcp import Client, JsonObject
+from lockgate.upstream.base import UpstreamUnavailableError
 from lockgate.upstream.rpc import METHOD_NOT_FOUND, RpcPeer
 
 DEADLINE = 5.0

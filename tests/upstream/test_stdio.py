@@ -13,8 +13,9 @@ from pathlib import Path
 import anyio
 import pytest
 
+from lockgate.domain.mcp import Client, JsonObject
 from lockgate.domain.upstream_values import UpstreamValueError
-from lockgate.upstream.base import Client, JsonObject, ResponseTooLargeError, UpstreamUnavailableError
+from lockgate.upstream.base import ResponseTooLargeError, UpstreamUnavailableError
 from lockgate.upstream.stdio import StdioUpstream, server_environment
 
 pytestmark = pytest.mark.anyio

@@ -21,8 +21,8 @@ from lockgate.dataplane.cursors import decode_cursor, encode_cursor
 from lockgate.dataplane.errors import INVALID_PARAMS, JsonRpcError
 from lockgate.dataplane.exchange import Exchange
 from lockgate.domain.features import FeatureKind
+from lockgate.domain.mcp import Era, JsonObject
 from lockgate.domain.model import Assignment
-from lockgate.upstream.base import Era, JsonObject
 from lockgate.upstream.listing import Listing
 
 Forward = Callable[[Exchange, Assignment, JsonObject | None], Awaitable[JsonObject]]

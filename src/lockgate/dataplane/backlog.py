@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 
-from lockgate.upstream.base import JsonObject
+from lockgate.domain.mcp import JsonObject
 
 STREAM_BACKLOG = 1000  # notifications
 END: JsonObject = {}

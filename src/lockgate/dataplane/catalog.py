@@ -24,9 +24,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from lockgate.domain.features import FeatureKind, expose_name
+from lockgate.domain.mcp import Client, JsonObject
 from lockgate.domain.mcp_headers import param_headers
 from lockgate.domain.model import Assignment
-from lockgate.upstream.base import Client, JsonObject
 from lockgate.upstream.listing import Listing
 
 ListFeatures = Callable[[Assignment, FeatureKind, Client], Awaitable[Listing]]

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from lockgate.dataplane.credentials import CredentialRefresher
 from lockgate.domain.features import FeatureKind
+from lockgate.domain.mcp import Client
 from lockgate.domain.model import Assignment
-from lockgate.upstream.base import Client, Upstream, open_within
+from lockgate.upstream.base import Upstream, open_within
 from lockgate.upstream.listing import Listing, list_all
 from lockgate.upstream.pool import UpstreamPool
 

@@ -58,8 +58,7 @@ from lockgate.dataplane.sessions import FrontSession, SessionLimitError, Session
 from lockgate.dataplane.streams import DisconnectWatch, serve_listen, serve_session_stream
 from lockgate.dataplane.subscriptions import SUBSCRIBE, UNSUBSCRIBE, forward_subscription
 from lockgate.domain.features import LIST_METHODS
-from lockgate.domain.model import Access
-from lockgate.upstream.base import (
+from lockgate.domain.mcp import (
     LEGACY_VERSIONS,
     META_CLIENT_CAPABILITIES,
     META_CLIENT_INFO,
@@ -67,6 +66,7 @@ from lockgate.upstream.base import (
     Era,
     JsonObject,
 )
+from lockgate.domain.model import Access
 
 log = logging.getLogger(__name__)
 SESSION_HEADER = b"mcp-session-id"

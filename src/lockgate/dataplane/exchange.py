@@ -9,8 +9,8 @@ from typing import Any
 
 from lockgate.audit.recorder import AuditRecorder, Leg
 from lockgate.dataplane.access import resolve_access
+from lockgate.domain.mcp import Client, Era, JsonObject
 from lockgate.domain.model import Access, Assignment
-from lockgate.upstream.base import Client, Era, JsonObject
 
 
 @dataclass(slots=True)

@@ -32,14 +32,9 @@ from lockgate.dataplane.mrtr import drive_input_required
 from lockgate.dataplane.pipeline import Message, Pipeline, SendError
 from lockgate.dataplane.routing import resolve_named, resolve_uri
 from lockgate.domain.features import FeatureKind
+from lockgate.domain.mcp import Era, JsonObject
 from lockgate.domain.model import Assignment
-from lockgate.upstream.base import (
-    Era,
-    JsonObject,
-    ResponseTooLargeError,
-    UpstreamError,
-    UpstreamUnavailableError,
-)
+from lockgate.upstream.base import ResponseTooLargeError, UpstreamError, UpstreamUnavailableError
 
 NAMED = {"tools/call": FeatureKind.TOOL, "prompts/get": FeatureKind.PROMPT}
 BY_URI = ("resources/read", "resources/subscribe", "resources/unsubscribe")

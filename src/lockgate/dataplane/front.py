@@ -3,7 +3,7 @@ capabilities it declares to front clients."""
 
 from __future__ import annotations
 
-from lockgate.upstream.base import LEGACY_VERSIONS, META_PREFIX, MODERN_VERSIONS, Era, JsonObject
+from lockgate.domain.mcp import LEGACY_VERSIONS, META_PREFIX, MODERN_VERSIONS, Era, JsonObject
 
 SERVER_INFO = {"name": "lockgate", "title": "Lockgate MCP gateway", "version": "0.1.0"}
 CAPABILITIES: JsonObject = {

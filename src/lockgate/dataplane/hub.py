@@ -21,9 +21,9 @@ from lockgate.dataplane.backlog import new_backlog, offer
 from lockgate.dataplane.catalog import Catalog
 from lockgate.dataplane.sessions import SessionRegistry
 from lockgate.domain.features import FeatureKind
+from lockgate.domain.mcp import JsonObject
 from lockgate.domain.model import Access
 from lockgate.policy.identities import resolve_identity_refusal
-from lockgate.upstream.base import JsonObject
 
 LIST_CHANGED = {
     "notifications/tools/list_changed": (FeatureKind.TOOL,),

@@ -17,7 +17,7 @@ import orjson
 
 from lockgate.dataplane.errors import INVALID_REQUEST, PARSE_ERROR, JsonRpcError
 from lockgate.domain.json_depth import MAX_DEPTH, exceeds_depth, may_exceed_depth
-from lockgate.upstream.base import JsonObject
+from lockgate.domain.mcp import JsonObject
 
 
 class MessageError(JsonRpcError):

@@ -22,13 +22,13 @@ from lockgate.dataplane.errors import (
     UNSUPPORTED_PROTOCOL_VERSION,
     JsonRpcError,
 )
-from lockgate.domain.mcp_headers import HeaderValueError, decode_header_value
-from lockgate.upstream.base import (
+from lockgate.domain.mcp import (
     LEGACY_VERSIONS,
     META_CLIENT_CAPABILITIES,
     META_PROTOCOL_VERSION,
     MODERN_VERSIONS,
 )
+from lockgate.domain.mcp_headers import HeaderValueError, decode_header_value
 
 MODERN_METHODS = frozenset(
     {

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from lockgate.dataplane.errors import INTERNAL_ERROR, MISSING_CAPABILITY, JsonRpcError
-from lockgate.upstream.base import JsonObject
+from lockgate.domain.mcp import JsonObject
 
 MAX_ROUNDS = 10
 Ask = Callable[[str, JsonObject | None], Awaitable[JsonObject]]

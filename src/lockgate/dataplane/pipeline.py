@@ -18,8 +18,8 @@ from typing import Protocol
 
 from lockgate.dataplane.errors import JsonRpcError, Refusal
 from lockgate.dataplane.exchange import Exchange
+from lockgate.domain.mcp import Client, JsonObject
 from lockgate.domain.model import Assignment
-from lockgate.upstream.base import Client, JsonObject
 
 
 @dataclass(slots=True)

@@ -17,8 +17,9 @@ from lockgate.dataplane.access import may_ask
 from lockgate.dataplane.catalog import Catalog, ListFeatures
 from lockgate.dataplane.credentials import CredentialRefreshError
 from lockgate.domain.features import FeatureKind, split_name
+from lockgate.domain.mcp import Client, JsonObject
 from lockgate.domain.model import Assignment
-from lockgate.upstream.base import Client, JsonObject, UpstreamError
+from lockgate.upstream.base import UpstreamError
 
 log = logging.getLogger(__name__)
 

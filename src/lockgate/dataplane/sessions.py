@@ -35,7 +35,7 @@ from lockgate.dataplane.backlog import end
 from lockgate.dataplane.cancellation import cancel_for_client
 from lockgate.dataplane.errors import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError
 from lockgate.dataplane.subscriptions import Subscriptions
-from lockgate.upstream.base import JsonObject
+from lockgate.domain.mcp import JsonObject
 
 MAX_CAPABILITIES_BYTES = 16 * 1024  # serialized, as the client sent them
 MAX_CLIENT_INFO_CHARS = 256  # for each field kept: name, title, version

@@ -12,7 +12,8 @@ from lockgate.dataplane.errors import JsonRpcError, Refusal
 from lockgate.dataplane.exchange import Exchange
 from lockgate.dataplane.params import check_param_headers, upstream_param_headers
 from lockgate.dataplane.pipeline import Message
-from lockgate.upstream.base import Era, UpstreamError
+from lockgate.domain.mcp import Era
+from lockgate.upstream.base import UpstreamError
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from lockgate.dataplane.cancellation import cancel_for_client
 from lockgate.dataplane.hub import LISTEN_FILTERS, SUBSCRIPTION_ID, Hub, Listener, Served
 from lockgate.dataplane.responder import Responder
 from lockgate.dataplane.sessions import FrontSession
-from lockgate.upstream.base import JsonObject
+from lockgate.domain.mcp import JsonObject
 
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from lockgate.dataplane.errors import INVALID_PARAMS, Refusal
 from lockgate.dataplane.exchange import Exchange
-from lockgate.upstream.base import JsonObject
+from lockgate.domain.mcp import JsonObject
 
 MAX_SUBSCRIPTIONS = 256
 MAX_URI_CHARS = 4096

@@ -19,11 +19,9 @@ from collections.abc import Iterator
 
 import orjson
 
+from lockgate.domain.mcp import Client, Era, JsonObject
 from lockgate.domain.mcp_headers import encode_header_value
 from lockgate.upstream.base import (
-    Client,
-    Era,
-    JsonObject,
     OnServerNotification,
     ResponseTooLargeError,
     UpstreamError,

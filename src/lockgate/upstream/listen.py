@@ -17,7 +17,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from lockgate.upstream.base import JsonObject, UpstreamError
+from lockgate.domain.mcp import JsonObject
+from lockgate.upstream.base import UpstreamError
 
 log = logging.getLogger(__name__)
 LISTEN = "subscriptions/listen"

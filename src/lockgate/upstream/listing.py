@@ -10,7 +10,8 @@ import asyncio
 from dataclasses import dataclass
 
 from lockgate.domain.features import FeatureKind
-from lockgate.upstream.base import Client, JsonObject, Upstream, UpstreamUnavailableError
+from lockgate.domain.mcp import Client, JsonObject
+from lockgate.upstream.base import Upstream, UpstreamUnavailableError
 
 MAX_PAGES = 100
 """At most this many pages of one kind are followed; what lies past them is not listed."""

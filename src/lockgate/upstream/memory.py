@@ -26,7 +26,8 @@ from typing import Any
 
 import orjson
 
-from lockgate.upstream.base import Client, Era, JsonObject, UpstreamUnavailableError
+from lockgate.domain.mcp import Client, Era, JsonObject
+from lockgate.upstream.base import UpstreamUnavailableError
 from lockgate.upstream.pool import UpstreamFactory, UpstreamSpec
 from lockgate.upstream.session import legacy_params, modern_params
 

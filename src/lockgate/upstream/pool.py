@@ -26,17 +26,10 @@ from typing import NamedTuple
 
 import orjson
 
+from lockgate.domain.mcp import Client, Era, JsonObject, relayed_capabilities
 from lockgate.domain.model import Credential, Server, Transport
 from lockgate.egress import IPNetwork
-from lockgate.upstream.base import (
-    MAX_MESSAGE_BYTES,
-    Client,
-    Era,
-    JsonObject,
-    OnServerNotification,
-    Upstream,
-    relayed_capabilities,
-)
+from lockgate.upstream.base import MAX_MESSAGE_BYTES, OnServerNotification, Upstream
 from lockgate.upstream.http import StreamableHttpUpstream
 from lockgate.upstream.http_client import LOOPBACK, HttpClient
 from lockgate.upstream.sse import SseUpstream

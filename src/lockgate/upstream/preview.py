@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 
 from lockgate.domain.features import FeatureKind
+from lockgate.domain.mcp import Client, JsonObject
 from lockgate.domain.model import Server
-from lockgate.upstream.base import Client, JsonObject, open_within
+from lockgate.upstream.base import open_within
 from lockgate.upstream.listing import list_all
 from lockgate.upstream.pool import UpstreamPool
 

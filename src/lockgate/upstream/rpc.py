@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lockgate.upstream.base import Client, JsonObject, OnServerNotification, UpstreamUnavailableError
+from lockgate.domain.mcp import Client, JsonObject
+from lockgate.upstream.base import OnServerNotification, UpstreamUnavailableError
 from lockgate.upstream.listen import LISTEN
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from lockgate.upstream.base import (
+from lockgate.domain.mcp import (
     META_CLIENT_CAPABILITIES,
     META_CLIENT_INFO,
     META_PREFIX,
@@ -21,11 +21,13 @@ from lockgate.upstream.base import (
     Client,
     Era,
     JsonObject,
+    relayed_capabilities,
+)
+from lockgate.upstream.base import (
     OnServerNotification,
     ResponseTooLargeError,
     UpstreamError,
     UpstreamUnavailableError,
-    relayed_capabilities,
 )
 from lockgate.upstream.listen import BACKOFF, LISTEN, keep_listening, listen_filter
 from lockgate.upstream.rpc import RpcPeer

@@ -14,10 +14,8 @@ from urllib.parse import urljoin, urlsplit
 
 import orjson
 
+from lockgate.domain.mcp import Client, Era, JsonObject
 from lockgate.upstream.base import (
-    Client,
-    Era,
-    JsonObject,
     OnServerNotification,
     ResponseTooLargeError,
     UpstreamError,

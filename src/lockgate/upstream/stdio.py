@@ -25,11 +25,10 @@ from collections.abc import Collection, Mapping
 
 import orjson
 
+from lockgate.domain.mcp import Client, JsonObject
 from lockgate.domain.upstream_values import UpstreamValueError, check_identity_env, check_server_env
 from lockgate.upstream.base import (
     MAX_MESSAGE_BYTES,
-    Client,
-    JsonObject,
     OnServerNotification,
     ResponseTooLargeError,
     UpstreamError,
