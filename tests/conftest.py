@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import httpx2
 import psycopg
 import pytest
@@ -50,6 +51,7 @@ from lockgate.store.schema import gateways as gateway_table
 from lockgate.store.tokens import create_token
 from lockgate.vault import Vault
 from lockgate.vault.keys import parse_key_ring
+from tests.asgi import started
 
 ROOT = Path(__file__).resolve().parents[1]
 NPM = ROOT / "node_modules" / "@modelcontextprotocol"
@@ -228,20 +230,25 @@ class _Server(uvicorn.Server):
 
 @dataclass
 class RunningGateway:
-    """A Lockgate server on a free port, in a thread of its own, with helpers to configure it."""
+    """A running Lockgate, on a free port or in process, with helpers to configure it. ``http``
+    reaches it either way (the JSON API sets no cookie, so one client serves every user), through
+    ``transport`` in process; ``loop`` is its own event loop, in a thread of its own."""
 
     settings: Settings
     engine: Engine
-    port: int
-    server: _Server
     app: Any
+    base: str  # the origin, http://127.0.0.1:<port>
+    port: int | None  # None in process: nothing listens
+    loop: asyncio.AbstractEventLoop
+    http: httpx.Client
+    transport: httpx.BaseTransport | None = None  # None: the network
 
     def url(self, gateway: str) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp/{gateway}"
+        return f"{self.base}/mcp/{gateway}"
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/v1"
+        return f"{self.base}/api/v1"
 
     def declare(self, declaration: dict[str, Any]) -> None:
         apply_declaration(self.engine, TEST_VAULT, Declaration.model_validate(declaration))
@@ -273,8 +280,7 @@ class RunningGateway:
 
     def on_loop(self, coroutine: Any, timeout: float = DEADLINE) -> Any:
         """Run a coroutine on the gateway's own event loop and wait for its result."""
-        assert self.server.loop is not None
-        return asyncio.run_coroutine_threadsafe(coroutine, self.server.loop).result(timeout)
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
     def flush_audit(self) -> None:
         self.on_loop(self.app.state.lockgate.recorder.flush())
@@ -282,7 +288,8 @@ class RunningGateway:
 
 @contextlib.contextmanager
 def serving(settings: Settings, engine: Engine) -> Iterator[RunningGateway]:
-    """Lockgate on a free port, in a thread of its own, until the block ends."""
+    """Lockgate on a free port, in a thread of its own, until the block ends: for what needs a socket
+    (the Python SDK's client, a browser, a subprocess)."""
     port = free_port()
     app = build_app(settings, engine)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
@@ -290,15 +297,32 @@ def serving(settings: Settings, engine: Engine) -> Iterator[RunningGateway]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     assert server.ready.wait(DEADLINE), "the gateway did not start"
+    assert server.loop is not None
     try:
-        yield RunningGateway(settings, engine, port, server, app)
+        with httpx.Client(timeout=DEADLINE) as http:
+            yield RunningGateway(settings, engine, app, f"http://127.0.0.1:{port}", port, server.loop, http)
     finally:
         server.should_exit = True
         thread.join(DEADLINE)
 
 
-@pytest.fixture
-def lockgate(settings: Settings, engine: Engine) -> Iterator[RunningGateway]:
+@contextlib.contextmanager
+def in_process(settings: Settings, engine: Engine) -> Iterator[RunningGateway]:
+    """Lockgate in process at its public URL, with no socket, until the block ends: its lifespan on an
+    event loop in a thread of its own, each request handed to it there (``tests/asgi.py``)."""
+    app = build_app(settings, engine)
+    base = settings.resolved_public_url
+    with (
+        started(app, base, DEADLINE) as transport,
+        httpx.Client(transport=transport, timeout=DEADLINE) as http,
+    ):
+        yield RunningGateway(settings, engine, app, base, None, transport.loop, http, transport)
+
+
+@pytest.fixture(name="lockgate")
+def lockgate_on_a_socket(settings: Settings, engine: Engine) -> Iterator[RunningGateway]:
+    """Lockgate on a socket. Where ``lockgate`` is in process (``tests/api``, ``tests/cli``), a module
+    whose clients need a socket imports this fixture to have it back."""
     with serving(settings, engine) as running:
         yield running
 
@@ -317,25 +341,27 @@ async def mcp_client(url: str, token: str | None, mode: str = "auto", **kwargs: 
 # -- the control plane ----------------------------------------------------------------------------
 @dataclass
 class Api:
-    """An HTTP client for ``/api/v1`` with one user's personal access token."""
+    """An HTTP client for ``/api/v1`` with one user's personal access token, sending through ``http``
+    (a running gateway's)."""
 
     base: str
     token: str
+    http: httpx.Client
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx2.Response:
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
-        return httpx2.request(method, self.base + path, headers=headers, timeout=DEADLINE, **kwargs)
+        return self.http.request(method, self.base + path, headers=headers, **kwargs)
 
-    def get(self, path: str, **kwargs: Any) -> httpx2.Response:
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("GET", path, **kwargs)
 
-    def post(self, path: str, **kwargs: Any) -> httpx2.Response:
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("POST", path, **kwargs)
 
-    def patch(self, path: str, **kwargs: Any) -> httpx2.Response:
+    def patch(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("PATCH", path, **kwargs)
 
-    def delete(self, path: str, **kwargs: Any) -> httpx2.Response:
+    def delete(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("DELETE", path, **kwargs)
 
 
@@ -378,7 +404,7 @@ class People:
             _row, token = create_personal_access_token(
                 conn, self.lockgate.settings.key_bytes(), user_id, "test", None
             )
-        return Api(self.lockgate.api_url, token)
+        return Api(self.lockgate.api_url, token, self.lockgate.http)
 
 
 @pytest.fixture
@@ -386,7 +412,7 @@ def admin(lockgate: RunningGateway) -> Api:
     """The instance's first Super admin, as ``lockgate init`` makes them."""
     token = bootstrap_super_admin(lockgate.engine, lockgate.settings.key_bytes(), "admin@example.com")
     assert token is not None
-    return Api(lockgate.api_url, token)
+    return Api(lockgate.api_url, token, lockgate.http)
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from lockgate.store.people import bootstrap_super_admin, create_personal_access_
 from lockgate.store.schema import api_tokens, hosts, servers, team_members, teams, users
 from lockgate.store.tokens import create_token
 from lockgate.store.webhooks import save_webhook
-from tests.conftest import TEST_MASTER_KEY, TEST_VAULT, Api, People, RunningGateway, empty_store, serving
+from tests.conftest import TEST_MASTER_KEY, TEST_VAULT, Api, People, RunningGateway, empty_store, in_process
 
 SERVER = {
     "transport": "stdio",
@@ -299,7 +299,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         upstream_timeout=10,
     )
     engine = empty_store(settings)
-    with serving(settings, engine) as running:
+    with in_process(settings, engine) as running:
         world = World(running)
         world.reseed()
         bootstrap_super_admin(engine, settings.key_bytes(), "bootstrap@example.com")

@@ -26,7 +26,14 @@ from lockgate.policy.access_control import EVERYONE
 from lockgate.settings import Settings
 from lockgate.store.people import bootstrap_super_admin
 from lockgate.store.schema import admin_events
-from tests.conftest import DEADLINE, Api, People, RunningGateway, mcp_client
+from tests.conftest import (
+    DEADLINE,
+    Api,
+    People,
+    RunningGateway,
+    lockgate_on_a_socket,  # noqa: F401 - the Python SDK's client needs a socket
+    mcp_client,
+)
 
 pytestmark = pytest.mark.anyio
 ERAS = ["auto", "legacy"]  # auto: the SDK's default, 2026-07-28 via server/discover; legacy: initialize

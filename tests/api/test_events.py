@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx2
+import httpx
 
 from lockgate.domain.capabilities import Capability
 from tests.conftest import Api, People
 
 
-def _made(changes: list[tuple[str, httpx2.Response]]) -> list[tuple[str, str]]:
+def _made(changes: list[tuple[str, httpx.Response]]) -> list[tuple[str, str]]:
     for _actor, response in changes:
         assert response.status_code in (200, 201, 204), response.text
     return [(actor, response.headers["x-correlation-id"]) for actor, response in changes]

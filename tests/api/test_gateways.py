@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import httpx2
 import pytest
 
 from tests.conftest import Api, People, RunningGateway
@@ -66,7 +65,7 @@ def test_a_member_cannot_create_a_gateway_and_the_403_names_the_capability(
 
 
 def test_requests_without_a_personal_access_token_get_401(lockgate: RunningGateway) -> None:
-    answer = httpx2.get(lockgate.api_url + "/gateways")
+    answer = lockgate.http.get(lockgate.api_url + "/gateways")
     assert answer.status_code == 401
     assert answer.headers["www-authenticate"].startswith("Bearer")
 

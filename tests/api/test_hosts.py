@@ -15,7 +15,7 @@ from lockgate.store.schema import admin_events, api_tokens, connections, hosts, 
 from lockgate.store.tokens import save_token
 from lockgate.vault import place
 from lockgate.webhooks.signing import verify
-from tests.conftest import TEST_VAULT, Api, People, RunningGateway, serving
+from tests.conftest import TEST_VAULT, Api, People, RunningGateway, in_process
 from tests.fixtures.webhook_endpoint import endpoint
 
 
@@ -285,10 +285,10 @@ def test_a_token_minted_for_a_host_with_a_webhook_reaches_the_agent_through_the_
     agent = endpoint()
     try:
         allowed = settings.model_copy(update={"egress_allowed_networks": ["127.0.0.0/8"]})
-        with serving(allowed, engine) as running:
+        with in_process(allowed, engine) as running:
             token = bootstrap_super_admin(engine, allowed.key_bytes(), "admin@example.com")
             assert token is not None
-            admin = Api(running.api_url, token)
+            admin = Api(running.api_url, token, running.http)
             running.declare({"gateways": [{"name": "g"}]})
             secret = admin.post("/hosts", json={"name": "agent", "webhook_url": agent.url}).json()[
                 "webhook_secret"

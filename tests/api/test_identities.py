@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-import httpx2
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -36,7 +36,7 @@ def world(admin: Api, people: People) -> dict[str, Api]:
     }
 
 
-def _create(api: Api, **fields: Any) -> httpx2.Response:
+def _create(api: Api, **fields: Any) -> httpx.Response:
     return api.post("/identities", json={"server": "github", "headers": {"X-Api-Key": SECRET}, **fields})
 
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import httpx2
-
 from lockgate.domain.audit import AuditEntry
 from lockgate.domain.capabilities import Capability
 from lockgate.store.audit_log import save_entries
-from tests.conftest import DEADLINE, Api, People, RunningGateway
+from tests.conftest import Api, People, RunningGateway
 
 
 def _tools_call(lockgate: RunningGateway, token: str, tool: str) -> str:
@@ -36,7 +34,7 @@ def _tools_call(lockgate: RunningGateway, token: str, tool: str) -> str:
         "Mcp-Name": tool,
         "Authorization": f"Bearer {token}",
     }
-    answer = httpx2.post(lockgate.url("g"), json=body, headers=headers, timeout=DEADLINE)
+    answer = lockgate.http.post(lockgate.url("g"), json=body, headers=headers)
     return answer.headers["x-correlation-id"]
 
 

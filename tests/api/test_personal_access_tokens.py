@@ -26,7 +26,7 @@ def test_a_new_token_is_shown_once_works_and_is_never_listed_or_recorded(
     assert new["revoked_at"] is None
     assert new["expires_at"] is not None
     assert abs(new["expires_at"] - new["created_at"] - 90 * DAY) < 1  # the default lifetime
-    assert Api(lockgate.api_url, new["token"]).get("/me").json()["email"] == "ada@example.com"
+    assert Api(lockgate.api_url, new["token"], lockgate.http).get("/me").json()["email"] == "ada@example.com"
 
     with lockgate.engine.connect() as conn:
         stored_hash = conn.execute(
@@ -59,7 +59,7 @@ def test_a_revoked_token_is_refused_on_its_very_next_request(
 ) -> None:
     ada = people.user("ada@example.com", "Member")
     new = ada.post("/personal-access-tokens", json={"name": "laptop"}).json()
-    laptop = Api(lockgate.api_url, new["token"])
+    laptop = Api(lockgate.api_url, new["token"], lockgate.http)
     assert laptop.get("/me").status_code == 200
     revoked = laptop.post(f"/personal-access-tokens/{new['id']}/revoke")  # revoking the token in use
     assert revoked.status_code == 200
@@ -75,7 +75,7 @@ def test_a_revoked_token_is_refused_on_its_very_next_request(
 def test_an_expired_token_is_refused(people: People, lockgate: RunningGateway) -> None:
     ada = people.user("ada@example.com", "Member")
     new = ada.post("/personal-access-tokens", json={"name": "short", "expires_in_days": 1}).json()
-    short = Api(lockgate.api_url, new["token"])
+    short = Api(lockgate.api_url, new["token"], lockgate.http)
     assert short.get("/me").status_code == 200
     with lockgate.engine.begin() as conn:  # a day passes
         conn.execute(
@@ -109,7 +109,7 @@ def test_an_invited_user_gets_a_first_token_from_a_people_manager_and_uses_it(
     admin.post("/users", json={"email": "ada@example.com"})
     issued = admin.post("/users/ada@example.com/personal-access-tokens", json={"name": "first"})
     assert issued.status_code == 201, issued.text
-    ada = Api(lockgate.api_url, issued.json()["token"])
+    ada = Api(lockgate.api_url, issued.json()["token"], lockgate.http)
     assert ada.get("/me").json()["email"] == "ada@example.com"
     assert [t["name"] for t in ada.get("/personal-access-tokens").json()["items"]] == ["first"]
     events = admin.get("/events", params={"operation": "users_create_token"}).json()["items"]

@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Api, RunningGateway
+from tests.conftest import (
+    Api,
+    RunningGateway,
+    lockgate_on_a_socket,  # noqa: F401 - schemathesis runs in a process of its own
+)
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 MIN_CASES = 1000

@@ -14,7 +14,7 @@ from lockgate.settings import Settings
 from lockgate.store.people import bootstrap_super_admin
 from lockgate.store.schema import admin_events, servers
 from lockgate.store.servers import SECRETS_PLACE, load_config
-from tests.conftest import TEST_VAULT, Api, People, RunningGateway, free_port, serving
+from tests.conftest import TEST_VAULT, Api, People, RunningGateway, free_port, in_process
 
 FIXTURE = {
     "transport": "stdio",
@@ -373,10 +373,10 @@ def test_loopback_servers_are_allowed_by_default_and_private_ones_once_their_net
     settings: Settings, engine: Engine
 ) -> None:
     listed = settings.model_copy(update={"server_allowed_networks": ["10.0.0.0/8"]})
-    with serving(listed, engine) as running:
+    with in_process(listed, engine) as running:
         token = bootstrap_super_admin(engine, listed.key_bytes(), "admin@example.com")
         assert token is not None
-        admin = Api(running.api_url, token)
+        admin = Api(running.api_url, token, running.http)
         assert add(admin, "inside", transport="http", url="http://10.0.0.5/mcp")["url"]
         loopback = admin.post(
             "/servers", json={"name": "local", "transport": "http", "url": "http://[::1]:9/"}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx2
+import httpx
 
 from lockgate.domain.capabilities import BUILTIN_GRANTS, BuiltinRole, Capability
 from tests.conftest import DEADLINE, Api, People
@@ -153,7 +153,7 @@ def test_two_super_admins_demoting_each_other_at_once_leave_exactly_one(admin: A
     eve = people.user("eve@example.com", "Super admin")
     barrier = threading.Barrier(2)
 
-    def demote(api: Api, email: str) -> httpx2.Response:
+    def demote(api: Api, email: str) -> httpx.Response:
         barrier.wait(DEADLINE)
         return api.patch(f"/users/{email}", json={"role": "Member"})
 

@@ -153,14 +153,12 @@ def test_plan_and_apply_work_against_a_running_server_with_its_permissions(
 ) -> None:
     monkeypatch.setenv("DOCS_AUTHORIZATION", f"Bearer {SECRET}")
     (tmp_path / "lockgate.yaml").write_text(DECLARATION)
-    remote = ["--url", f"http://127.0.0.1:{lockgate.port}", "--token", admin.token]
+    remote = ["--url", lockgate.base, "--token", admin.token]
     applied = CliRunner().invoke(app, [*remote, "apply", "-f", str(tmp_path / "lockgate.yaml")])
     assert applied.exit_code == 0, applied.output
     events = admin.get("/events", params={"operation": "declaration_apply"}).json()["items"]
     assert {e["actor"] for e in events} == {"admin@example.com"} and len(events) == 6
-    refused = CliRunner().invoke(
-        app, ["--url", f"http://127.0.0.1:{lockgate.port}", "--token", "lgp_nope", "export"]
-    )
+    refused = CliRunner().invoke(app, ["--url", lockgate.base, "--token", "lgp_nope", "export"])
     assert refused.exit_code == 1 and "unknown, revoked or expired" in refused.output
 
 
@@ -175,7 +173,7 @@ def test_apply_refuses_to_edit_a_server_the_caller_does_not_see(
     (tmp_path / "hijack.yaml").write_text(
         "servers:\n  - {name: theirs, transport: http, url: 'https://attacker.example/mcp'}\n"
     )
-    remote = ["--url", f"http://127.0.0.1:{lockgate.port}", "--token", carol.token]
+    remote = ["--url", lockgate.base, "--token", carol.token]
 
     refused = CliRunner().invoke(app, [*remote, "apply", "-f", str(tmp_path / "hijack.yaml")])
 

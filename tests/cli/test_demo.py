@@ -28,7 +28,12 @@ from lockgate.cli.demo import (
     set_up,
 )
 from lockgate.settings import Settings
-from tests.conftest import ROOT, TEST_MASTER_KEY, RunningGateway
+from tests.conftest import (
+    ROOT,
+    TEST_MASTER_KEY,
+    RunningGateway,
+    lockgate_on_a_socket,  # noqa: F401 - the printed commands run in a shell
+)
 
 BASE = "http://127.0.0.1:8080"
 
