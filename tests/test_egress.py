@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import ssl
 from collections.abc import Iterator, Sequence
 
 import httpx
 import pytest
 
-from lockgate.egress import EgressRefusedError, Resolve, guarded_client, parse_networks, resolve_refusal
+from lockgate.egress import (
+    EgressRefusedError,
+    Resolve,
+    guarded_client,
+    parse_networks,
+    resolve_refusal,
+    tls_context,
+)
 from tests.fixtures.webhook_endpoint import WebhookEndpoint, endpoint
 
 pytestmark = pytest.mark.anyio
@@ -149,3 +157,10 @@ async def test_a_refusal_is_an_httpx_transport_error_for_callers_that_handle_unr
     async with guarded_client([], 5) as client:
         with pytest.raises(httpx.TransportError):
             await client.get("http://127.0.0.1:9/")
+
+
+def test_every_guarded_client_verifies_with_the_one_shared_tls_context() -> None:
+    first, second = guarded_client([], timeout=1.0), guarded_client([], timeout=1.0)
+    contexts = {id(client._transport._pool._ssl_context) for client in (first, second)}  # type: ignore[attr-defined]
+    assert contexts == {id(tls_context(True))}
+    assert tls_context(True).verify_mode is ssl.CERT_REQUIRED

@@ -19,8 +19,10 @@ not the destination.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from urllib.parse import urlsplit
@@ -204,6 +206,14 @@ class EgressNetworkBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+@functools.cache
+def tls_context(verify: bool | str) -> ssl.SSLContext:
+    """One TLS client context per verification setting (``True``: the system's CA certificates; a
+    path: that CA bundle), shared by every transport: loading the certificates costs tens of
+    milliseconds each time, and a context is safe to share once built."""
+    return httpx.create_ssl_context(verify=verify, trust_env=False)
+
+
 class EgressTransport(httpx.AsyncHTTPTransport):
     """``httpx.AsyncHTTPTransport`` with the egress guard: http(s) URLs only, connections through
     ``EgressNetworkBackend``, no proxy."""
@@ -216,11 +226,12 @@ class EgressTransport(httpx.AsyncHTTPTransport):
         verify: bool | str = True,
         limits: httpx.Limits = LIMITS,
     ) -> None:
-        super().__init__(verify=verify, trust_env=False, limits=limits)
+        context = tls_context(verify)
+        super().__init__(verify=context, trust_env=False, limits=limits)
         # The pool httpx would build, but with the guarded network backend: httpx's transport has no
         # parameter for it, and this keeps httpx's request and exception mapping.
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+            ssl_context=context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
