@@ -11,13 +11,16 @@
 - C0 and C1 controls other than tab and line breaks, among them the ANSI escapes that hide text in a
   terminal (Trail of Bits, "Deceiving users with ANSI terminal codes in MCP", 2025): ``high``.
 - Whitespace padding that pushes text out of view (Invariant Labs, WhatsApp MCP): ``high``.
-- Mixed-script words whose letters fold to Latin (Unicode TR39 confusables, from the ``disarm``
-  package's copy of ``confusables.txt``): ``high`` in names, ``medium`` in prose.
+- Words of Latin letters with a non-Latin letter that folds to a Latin one (Cyrillic ``а``, Greek
+  ``ο``, fullwidth and mathematical forms; Unicode TR39 confusables, from the ``disarm`` package's copy
+  of ``confusables.txt``): ``high`` in names and keys, ``medium`` in prose. Accented Latin and whole
+  words of other scripts are not findings.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator
 from typing import Final
 
@@ -74,7 +77,11 @@ def _find_confusable_words(feature: FeatureRef | None, location: str, text: str)
         value = word.group()
         if value.isascii() or not any("a" <= char.lower() <= "z" for char in value):
             continue
-        spoofed = [char for char, _, prototype in disarm.find_confusables(value) if prototype.isascii()]
+        spoofed = [
+            char
+            for char, _, prototype in disarm.find_confusables(value)
+            if prototype.isascii() and not unicodedata.name(char, "").startswith("LATIN ")
+        ]
         if spoofed:
             evidence = quote(f"{value} ({', '.join(f'U+{ord(char):04X}' for char in spoofed[:4])})")
             yield Finding(
