@@ -10,6 +10,7 @@ being oversized, since what was not read cannot be vouched for.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import islice
@@ -27,6 +28,9 @@ MAX_NODES: Final = 5_000
 """JSON values (objects, arrays, scalars) walked per definition; past it the feature is withheld."""
 MAX_DEPTH: Final = 32
 """Nesting walked per definition; deeper values withhold the feature."""
+_ICON_SOURCE: Final = re.compile(r"icons\[\d+\]\.src")
+"""Icon sources (MCP ``Icon.src``, often a ``data:`` URI) are shown to people, not read by the model:
+walked for the bounds, not screened as text."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,8 @@ def collect_texts(feature: FeatureRef, definition: Mapping[str, Any]) -> Walk:
             oversized("too_deep", location, f"nested deeper than {MAX_DEPTH} levels")
             continue
         if isinstance(value, str):
+            if _ICON_SOURCE.fullmatch(location):
+                continue
             if len(value) > MAX_TEXT_CHARS:
                 oversized("text_too_long", location, f"{len(value)} characters: {quote(value[:40])}")
             elif location == "description" and len(value) > MAX_DESCRIPTION_CHARS:
