@@ -54,7 +54,8 @@ _READ = (
     r"|shar|forward|extract|collect|leak|exfiltrat|post|transmit|email)"
 )
 SECRET_NOUNS: Final = (
-    r"(?:api[ _-]?keys?|access[ _-]?tokens?|auth(?:entication)?[ _-]?tokens?|bearer[ _-]?tokens?"
+    r"(?:api[ _-]?(?:keys?|tokens?|secrets?)|access[ _-]?tokens?|auth(?:entication)?[ _-]?tokens?"
+    r"|bearer[ _-]?tokens?"
     r"|secret[ _-]?keys?|private[ _-]?keys?|passwords?|passphrases?|credentials?|session[ _-]?cookies?"
     r"|seed[ _-]?phrases?|environment[ _-]?variables|env[ _-]?vars)"
 )
@@ -114,8 +115,8 @@ RULES: Final[tuple[Rule, ...]] = (
         _HIDDEN,
         _H,
         "coercion",
-        r"(?<![a-z])(?:otherwise|or else)\b[^.\n]{0,40}(?:will not work|won'?t work|will fail|will crash"
-        r"|will break|be blocked|be lost)|(?:application|app|system|tool|server) will crash",
+        r"(?<![a-z])(?:otherwise|or else)\b[^.\n]{0,40}(?:will|might|may|could|would|won'?t)\s+(?:not\s+)?"
+        r"(?:work|fail|crash|break|be blocked|be lost)|(?:application|app|system|tool|server) will crash",
     ),
     _rule(_HIDDEN, _M, "insistence", r"very,?\s+very|(?:extremely|critically|very)\s+important"),
     # Text that addresses the model rather than describing the feature.
@@ -152,8 +153,12 @@ RULES: Final[tuple[Rule, ...]] = (
         rf"{_READ}[^.\n]{{0,60}}(?:mcp|client|claude|cursor|vs ?code|windsurf)[ _-]?"
         r"(?:config(?:uration)?|settings)",
     ),
-    _rule(_SECRET, _H, "secret_send_request", rf"{_SEND}\w*\b[^.\n]{{0,60}}{SECRET_NOUNS}"),
-    _rule(_SECRET, _M, "secret_request", rf"(?:read|provid|pass|includ)\w*\b[^.\n]{{0,60}}{SECRET_NOUNS}"),
+    _rule(
+        _SECRET,
+        _H,
+        "secret_request",
+        rf"(?:{_SEND}|read|provid|pass|includ)\w*\b[^.\n]{{0,60}}{SECRET_NOUNS}",
+    ),
     # Conversation, history or system prompt pushed into the call (Trail of Bits; HiddenLayer).
     _rule(_EXFIL, _H, "conversation_request", rf"{PUT}\w*\b.{{0,80}}?{HISTORY}|{HISTORY}.{{0,40}}?{PUT}"),
     # Rules about other tools (Invariant Labs shadowing).

@@ -7,9 +7,9 @@ conversation; HiddenLayer showed that a parameter merely *named* ``system_prompt
 instruction in the parameter name itself (``content_from_reading_ssh_id_rsa``). Findings:
 
 - a parameter named for the model's context, secrets or keys: ``high`` (``parameter_asks_for_context``);
-- an instruction to put data in a named parameter, with secrets, files' contents or the conversation
-  in the same sentence: ``high`` (``data_into_parameter``); into a side-channel parameter without
-  them: ``medium``;
+- an instruction to put data in a named parameter, or a sentence that names a parameter as such ("the
+  notes parameter"), with secrets, files' contents or the conversation in the same sentence: ``high``
+  (``data_into_parameter``); an instruction into a side-channel parameter without them: ``medium``;
 - a side-channel parameter name alone: ``low`` (``side_channel_parameter``).
 """
 
@@ -75,6 +75,10 @@ def find_parameter_exfiltration(
     if not parameters:
         return
     alternatives = "|".join(re.escape(fold(name)) for name in parameters)
+    named = re.compile(
+        rf"['\"]{{0,2}}(?<![a-z0-9_])({alternatives})['\"]{{0,2}}\s+(?:parameter|param|field|argument|arg)s?(?![a-z])"
+        rf"|(?:parameter|param|field|argument|arg)s?\s+['\"]{{0,2}}({alternatives})(?![a-z0-9_])"
+    )
     instruction = re.compile(
         rf"{PUT}\w*\b[^.]{{0,80}}?(?<![a-z])(?:as|in|into|inside|within|via|to|through|the|its)\s+"
         rf"(?:the\s+)?['\"]{{0,2}}({alternatives})(?![a-z0-9_])"
@@ -90,6 +94,12 @@ def find_parameter_exfiltration(
                 return
             if found.group(1) in {fold(name) for name in side_channels} and weak is None:
                 weak = Finding(kind, Severity.MEDIUM, "data_into_side_channel", feature, location, evidence)
+        for found in named.finditer(text):
+            if _CONTENT.search(_sentence(text, found.start(), found.end())):
+                yield Finding(
+                    kind, Severity.HIGH, "data_into_parameter", feature, location, quote(found.group())
+                )
+                return
     if weak is not None:
         yield weak
     elif side_channels:
