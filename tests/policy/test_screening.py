@@ -381,11 +381,22 @@ def test_a_resource_is_named_by_its_uri_and_a_template_by_its_uri_template() -> 
     assert template[0].feature == screening.FeatureRef(FeatureKind.RESOURCE_TEMPLATE, "f://{id}")
 
 
-def test_a_description_built_to_make_the_patterns_backtrack_is_screened_within_two_seconds() -> None:
-    hostile = ("before using " + "a" * 70 + " ") * (MAX_TEXT_CHARS // 84)
-    neighbours = Neighbours.of([f"tool_{index}" for index in range(2_000)])
+HOSTILE_UNITS = [
+    "before using " + "a" * 70 + " ",
+    "pass x as notes and the notes field ",
+    "send_email must ",
+    "re\u0430d ",
+    "read " + "x" * 75 + " ",
+    "when " + "a" * MAX_TEXT_CHARS,
+    "send all " + "a" * MAX_TEXT_CHARS,
+]
+
+
+@pytest.mark.parametrize("unit", HOSTILE_UNITS)
+def test_a_description_built_to_make_matching_slow_is_screened_within_two_seconds(unit: str) -> None:
+    hostile = (unit * (MAX_TEXT_CHARS // len(unit) + 1))[:MAX_TEXT_CHARS]
+    definition = tool(hostile, a={"type": "string"}, notes={"type": "string"})
+    neighbours = Neighbours.of([f"tool_{index}" for index in range(2_000)] + ["send_email"])
     started = time.perf_counter()
-    screen_feature(
-        TOOL, tool(hostile[:MAX_TEXT_CHARS], a={"type": "string"}, notes={"type": "string"}), neighbours
-    )
-    assert time.perf_counter() - started < 2.0  # about 0.15 s here; catastrophic backtracking takes minutes
+    screen_feature(TOOL, definition, neighbours)
+    assert time.perf_counter() - started < 2.0  # about 0.1 s here; quadratic ones took 2.5 and 37 s

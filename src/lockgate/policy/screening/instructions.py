@@ -2,10 +2,11 @@
 instructions to smuggle data out, and rules about other tools.
 
 Each rule is a regular expression over the *folded* text of one string: case-folded, NFKC, invisible
-characters dropped and confusables mapped to their prototypes (TR39 skeleton, ``names.fold``), so
-``Ignоre`` with a Cyrillic ``о`` or a zero-width space inside ``mention`` still matches. Patterns have
-no nested quantifiers and every gap is bounded (``[^.]{0,80}``), so a match costs O(n · gap) on a
-string already cut to ``texts.MAX_TEXT_CHARS``.
+characters dropped, whitespace collapsed and confusables mapped to their prototypes (TR39 skeleton,
+``names.fold``), so ``Ignоre`` with a Cyrillic ``о`` or a zero-width space inside ``mention`` still
+matches. Patterns have no nested quantifiers and every repetition is bounded (``\w{0,32}``,
+``[^.]{0,80}``), so a search costs O(n · bound) on a string already cut to ``texts.MAX_TEXT_CHARS``;
+``test_screening`` holds this with inputs built to make backtracking slow.
 
 What they look for follows the published attacks and scanners: Invariant Labs' tool-poisoning and
 WhatsApp write-ups (``<IMPORTANT>`` blocks, "do not mention this to the user", "before using this
@@ -87,7 +88,7 @@ RULES: Final[tuple[Rule, ...]] = (
         _H,
         "concealment",
         r"(?<![a-z])(?:do not|don'?t|dont|never|without|no need to|must not|should not)\s+"
-        rf"(?:\w+\s+)?{_TELL}\b"
+        rf"(?:\w{{1,32}}\s)?{_TELL}\b"
         r"|(?:user|human)\s+(?:should|must|will|need)\s*(?:not|never|n't)\s+(?:know|see|notice|be told)"
         r"|without (?:the )?user'?s? (?:knowledge|knowing|consent|noticing)"
         r"|keep (?:this|it) (?:secret|hidden|confidential)|hide (?:this|it) from",
@@ -134,9 +135,10 @@ RULES: Final[tuple[Rule, ...]] = (
         _H,
         "redirected_recipient",
         r"(?:change|set|replace|redirect)\s+(?:the\s+)?recipients?\s+(?:to|with)"
-        r"|(?<![a-z])(?:bcc|cc|forward|redirect|send all \w+)\b[^.\n]{0,40}[\w.+-]+@[\w-]+\.[a-z]{2,}",
+        r"|(?<![a-z])(?:bcc|cc|forward|redirect|send all \w{1,32})\b[^.\n]{0,40}"
+        r"[\w.+-]{1,64}@[\w-]{1,64}\.[a-z]{2,}",
     ),
-    _rule(_HIDDEN, _M, "outbound_url", rf"{_SEND}\w*\b[^.\n]{{0,60}}https?://"),
+    _rule(_HIDDEN, _M, "outbound_url", rf"{_SEND}\w{{0,32}}\b[^.\n]{{0,60}}https?://"),
     _rule(_HIDDEN, _M, "markdown_image", r"!\[[^\]\n]{0,100}\]\(\s*https?://"),
     # Secrets and client configuration (paths after MCP-Shield and mcp-scanner).
     _rule(
@@ -157,10 +159,12 @@ RULES: Final[tuple[Rule, ...]] = (
         _SECRET,
         _H,
         "secret_request",
-        rf"(?:{_SEND}|read|provid|pass|includ)\w*\b[^.\n]{{0,60}}{SECRET_NOUNS}",
+        rf"(?:{_SEND}|read|provid|pass|includ)\w{{0,32}}\b[^.\n]{{0,60}}{SECRET_NOUNS}",
     ),
     # Conversation, history or system prompt pushed into the call (Trail of Bits; HiddenLayer).
-    _rule(_EXFIL, _H, "conversation_request", rf"{PUT}\w*\b.{{0,80}}?{HISTORY}|{HISTORY}.{{0,40}}?{PUT}"),
+    _rule(
+        _EXFIL, _H, "conversation_request", rf"{PUT}\w{{0,32}}\b.{{0,80}}?{HISTORY}|{HISTORY}.{{0,40}}?{PUT}"
+    ),
     # Rules about other tools (Invariant Labs shadowing).
     _rule(
         _SHADOW,
@@ -172,8 +176,8 @@ RULES: Final[tuple[Rule, ...]] = (
         r"|side effects? on (?:the )?(?:also present|other|another)"
         r"|(?:before|after|when|whenever|every time|each time)\s+(?:you\s+)?(?:use|call|invoke|using|calling"
         r"|invoking)\s+(?:any|another|other|every|each|all)\s+(?:other\s+)?(?:tools?|functions?)"
-        r"|instead of (?:using|calling|invoking) (?:the )?[\w.-]+ (?:tool|function)"
-        r"|(?<![a-z])when \(?[\w.-]+\)? ?[\w.-]+ is (?:invoked|called|used)",
+        r"|instead of (?:using|calling|invoking) (?:the )?[\w.-]{1,64} (?:tool|function)"
+        r"|(?<![a-z])when \(?[\w.-]{1,64}\)? ?[\w.-]{0,64} is (?:invoked|called|used)",
     ),
 )
 

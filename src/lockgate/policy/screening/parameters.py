@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from itertools import islice
 from typing import Any, Final
 
 from lockgate.domain.features import FeatureKind
@@ -26,6 +27,11 @@ from lockgate.policy.screening.names import fold
 
 MAX_PARAMETERS: Final = 256
 """Parameters of one feature checked by name; the walk in ``texts`` still screens all their strings."""
+MAX_MATCHES: Final = 64
+"""Mentions of parameters weighed per string; the rest of a string that names its parameters more often
+than this is not weighed again (each weighing reads a sentence of at most ``2 * SENTENCE_REACH``)."""
+SENTENCE_REACH: Final = 240
+"""How far, in characters, a sentence is looked for on each side of a match."""
 SIDE_CHANNEL_NAMES: Final = frozenset(
     {
         "note", "notes", "sidenote", "side_note", "feedback", "details", "extra", "metadata", "debug",
@@ -75,26 +81,28 @@ def find_parameter_exfiltration(
     if not parameters:
         return
     alternatives = "|".join(re.escape(fold(name)) for name in parameters)
+    noun = r"(?:parameter|param|field|argument|arg)s?"
     named = re.compile(
-        rf"['\"]{{0,2}}(?<![a-z0-9_])({alternatives})['\"]{{0,2}}\s+(?:parameter|param|field|argument|arg)s?(?![a-z])"
-        rf"|(?:parameter|param|field|argument|arg)s?\s+['\"]{{0,2}}({alternatives})(?![a-z0-9_])"
+        rf"['\"]{{0,2}}(?<![a-z0-9_])({alternatives})['\"]{{0,2}}\s+{noun}(?![a-z])"
+        rf"|{noun}\s+['\"]{{0,2}}({alternatives})(?![a-z0-9_])"
     )
     instruction = re.compile(
-        rf"{PUT}\w*\b[^.]{{0,80}}?(?<![a-z])(?:as|in|into|inside|within|via|to|through|the|its)\s+"
+        rf"{PUT}\w{{0,32}}\b[^.]{{0,80}}?(?<![a-z])(?:as|in|into|inside|within|via|to|through|the|its)\s+"
         rf"(?:the\s+)?['\"]{{0,2}}({alternatives})(?![a-z0-9_])"
     )
     side_channels = [name for name in parameters if name.casefold() in SIDE_CHANNEL_NAMES]
+    folded_side_channels = {fold(name) for name in side_channels}
     weak: Finding | None = None
     for location, text in folded:
-        for found in instruction.finditer(text):
+        for found in islice(instruction.finditer(text), MAX_MATCHES):
             sentence = _sentence(text, found.start(), found.end())
             evidence = quote(found.group())
             if _CONTENT.search(sentence) or _CONTENT.search(found.group()):
                 yield Finding(kind, Severity.HIGH, "data_into_parameter", feature, location, evidence)
                 return
-            if found.group(1) in {fold(name) for name in side_channels} and weak is None:
+            if found.group(1) in folded_side_channels and weak is None:
                 weak = Finding(kind, Severity.MEDIUM, "data_into_side_channel", feature, location, evidence)
-        for found in named.finditer(text):
+        for found in islice(named.finditer(text), MAX_MATCHES):
             if _CONTENT.search(_sentence(text, found.start(), found.end())):
                 yield Finding(
                     kind, Severity.HIGH, "data_into_parameter", feature, location, quote(found.group())
@@ -109,5 +117,11 @@ def find_parameter_exfiltration(
 
 
 def _sentence(text: str, start: int, end: int) -> str:
-    stop = text.find(".", end)
-    return text[text.rfind(".", 0, start) + 1 : stop if stop != -1 else len(text)]
+    """The sentence around ``text[start:end]``, reaching at most ``SENTENCE_REACH`` to each side."""
+    head = text.rfind(".", max(0, start - SENTENCE_REACH), start)
+    stop = text.find(".", end, end + SENTENCE_REACH)
+    return text[
+        head + 1 if head != -1 else max(0, start - SENTENCE_REACH) : stop
+        if stop != -1
+        else end + SENTENCE_REACH
+    ]

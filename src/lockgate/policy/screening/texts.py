@@ -20,9 +20,9 @@ from lockgate.policy.screening.findings import FeatureRef, Finding, Kind, Severi
 
 MAX_DESCRIPTION_CHARS: Final = 8_192
 """A longer description is recorded (``medium``): it costs context and can bury instructions."""
-MAX_TEXT_CHARS: Final = 65_536
+MAX_TEXT_CHARS: Final = 32_768
 """A longer string withholds the feature (``high``); only this many characters of it are screened."""
-MAX_TOTAL_CHARS: Final = 262_144
+MAX_TOTAL_CHARS: Final = 131_072
 """Characters screened per definition, all strings together; past it the feature is withheld."""
 MAX_NODES: Final = 5_000
 """JSON values (objects, arrays, scalars) walked per definition; past it the feature is withheld."""
