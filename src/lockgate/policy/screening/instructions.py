@@ -4,7 +4,7 @@ instructions to smuggle data out, and rules about other tools.
 Each rule is a regular expression over the *folded* text of one string: case-folded, NFKC, invisible
 characters dropped, whitespace collapsed and confusables mapped to their prototypes (TR39 skeleton,
 ``names.fold``), so ``Ignоre`` with a Cyrillic ``о`` or a zero-width space inside ``mention`` still
-matches. Patterns have no nested quantifiers and every repetition is bounded (``\w{0,32}``,
+matches. Patterns have no nested quantifiers and every repetition is bounded (``{0,32}`` after a word,
 ``[^.]{0,80}``), so a search costs O(n · bound) on a string already cut to ``texts.MAX_TEXT_CHARS``;
 ``test_screening`` holds this with inputs built to make backtracking slow.
 
