@@ -87,14 +87,22 @@ async def list_definitions(parameters: StdioServerParameters) -> dict[str, Any]:
             return listing
 
 
-async def capture() -> None:
+async def list_servers() -> dict[str, Any]:
+    """Every server's listing, as ``real_servers.json`` holds it."""
     captured: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as workdir:
         for name, (package, parameters) in describe_servers(Path(workdir)).items():
             listing = await list_definitions(parameters)
             server_info = listing.pop("serverInfo")
             captured[name] = {"package": package, "serverInfo": server_info, **listing}
-            print(name, server_info.get("version"), {kind: len(v) for kind, v in listing.items()})
+    return captured
+
+
+async def capture() -> None:
+    captured = await list_servers()
+    for name, listing in captured.items():
+        counts = {kind: len(listing[kind]) for kind in ("tools", "prompts", "resources", "resourceTemplates")}
+        print(name, listing["serverInfo"].get("version"), counts)
     OUTPUT.write_text(json.dumps(captured, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
 
 

@@ -12,6 +12,7 @@ import yaml
 
 from lockgate.domain.features import FeatureKind
 from lockgate.policy.screening import Finding, Kind, Neighbours, screen_feature, screen_server_name, withholds
+from tests.policy.capture_real_servers import list_servers
 
 CORPUS = Path(__file__).parent / "screening_corpus"
 POISONED: list[dict[str, Any]] = yaml.safe_load((CORPUS / "poisoned.yaml").read_text(encoding="utf-8"))
@@ -93,3 +94,10 @@ def test_no_feature_of_a_real_server_is_withheld_beside_the_others(server: str) 
     }
     assert withheld == {}
     assert not withholds(screen_server_name(server, Neighbours.of(server_names=others)))
+
+
+@pytest.mark.e2e
+@pytest.mark.anyio
+async def test_the_installed_real_servers_still_list_what_the_corpus_holds() -> None:
+    """When a server's package changes, the corpus is captured again (``capture_real_servers``)."""
+    assert json.loads(json.dumps(await list_servers())) == REAL_SERVERS
