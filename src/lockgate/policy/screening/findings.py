@@ -4,6 +4,7 @@ definition it was found and the evidence, a short quote of the matched span (nev
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
@@ -86,7 +87,7 @@ def quote(text: str) -> str:
     return "".join(shown)
 
 
-def withholds(findings: tuple[Finding, ...] | list[Finding]) -> bool:
+def withholds(findings: Iterable[Finding]) -> bool:
     """Whether any finding is of a severity that withholds the feature (issue 11: "A high-severity
     finding withholds the feature under every mode")."""
     return any(finding.severity.withholds for finding in findings)
