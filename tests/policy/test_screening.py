@@ -7,6 +7,8 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lockgate.policy.screening as screening
 from lockgate.domain.features import FeatureKind
@@ -400,3 +402,26 @@ def test_a_description_built_to_make_matching_slow_is_screened_within_two_second
     started = time.perf_counter()
     screen_feature(TOOL, definition, neighbours)
     assert time.perf_counter() - started < 2.0  # about 0.1 s here; quadratic ones took 2.5 and 37 s
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=200),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=20), children, max_size=5)
+    ),
+    max_leaves=40,
+)
+
+
+@given(
+    definition=st.dictionaries(
+        st.sampled_from(["name", "description", "inputSchema", "arguments", "x"]), JSON
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_any_json_object_is_screened_without_raising_and_with_short_evidence(
+    definition: dict[str, Any],
+) -> None:
+    for kind in FeatureKind:
+        findings = screen_feature(kind, definition, Neighbours.of(["read_file"], ["filesystem"]))
+        assert all(len(finding.evidence) <= MAX_EVIDENCE_CHARS + 1 for finding in findings)
