@@ -27,7 +27,7 @@ from lockgate.upstream.base import (
     UpstreamUnavailableError,
     relayed_capabilities,
 )
-from lockgate.upstream.listen import BACKOFF, LISTEN, keep_listening, listen_filter
+from lockgate.upstream.listen import BACKOFF, LISTEN, answer_subscription, keep_listening, listen_filter
 from lockgate.upstream.rpc import RpcPeer
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def legacy_params(params: JsonObject | None) -> JsonObject | None:
 class RpcUpstream:
     """Base of the message-based upstreams. Opens lazily, re-opens after the channel dies. A modern
     connection holds one ``subscriptions/listen`` while open, if its server advertises list changes
-    (``listen``; ``listen_backoff`` in seconds)."""
+    or resource URIs are ``watch``ed (``listen``; ``listen_backoff`` in seconds)."""
 
     label = "server"
     listen_backoff = BACKOFF
@@ -82,6 +82,7 @@ class RpcUpstream:
         self._lock = asyncio.Lock()
         self._closed = False
         self._listening: asyncio.Task[None] | None = None
+        self._watched: frozenset[str] = frozenset()
 
     # -- what a transport provides -------------------------------------------------------------
     async def _open(self) -> None:
@@ -107,6 +108,8 @@ class RpcUpstream:
     async def request(self, method: str, params: JsonObject | None, client: Client) -> JsonObject:
         peer = await self._connected(client)
         if self.era is Era.MODERN:
+            if (answer := answer_subscription(method)) is not None:
+                return answer
             return await peer.request(method, modern_params(params, client), client)
         return await peer.request(method, legacy_params(params), client)
 
@@ -118,6 +121,16 @@ class RpcUpstream:
         if params is not None:
             message["params"] = legacy_params(params) if self.era is Era.LEGACY else params
         await peer.notify_raw(message)
+
+    def watch(self, uris: frozenset[str]) -> None:
+        """The resource URIs this connection's listen asks for; an open modern connection listens
+        again with them when they change (``listen``)."""
+        if uris == self._watched:
+            return
+        self._watched = uris
+        peer = self._peer
+        if peer is not None and peer is self._ready and self.era is Era.MODERN and not self._closed:
+            self._listen(peer)
 
     async def close(self) -> None:
         self._closed = True
@@ -182,9 +195,13 @@ class RpcUpstream:
         await self._initialize(peer, client)
 
     def _listen(self, peer: RpcPeer) -> None:
-        """Hold a ``subscriptions/listen`` on ``peer`` for the list changes the server advertises,
-        until this connection closes or ``peer`` is replaced (its successor listens again)."""
-        wanted = listen_filter(self.server_capabilities)
+        """Hold a ``subscriptions/listen`` on ``peer`` for the list changes the server advertises and
+        the watched URIs, until this connection closes, ``peer`` is replaced (its successor listens
+        again) or the watched URIs change (this is called again; the listen it replaces is cancelled)."""
+        if self._listening is not None:
+            self._listening.cancel()
+            self._listening = None
+        wanted = listen_filter(self.server_capabilities, self._watched)
         if not wanted:
             return
         params = modern_params({"notifications": wanted}, LISTENER)
@@ -194,8 +211,6 @@ class RpcUpstream:
                 return None
             return await peer.request(LISTEN, params, LISTENER)
 
-        if self._listening is not None:
-            self._listening.cancel()
         who = f"{self.label} {self.name!r}"
         self._listening = asyncio.create_task(keep_listening(who, listen, self.listen_backoff))
 
