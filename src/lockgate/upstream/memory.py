@@ -149,10 +149,12 @@ class MemoryServer:
     """A declarative MCP server, for tests. Lists its definitions as they are when asked (change them,
     then ``announce`` the list change), ``page_size`` at a time when set (the cursor is the offset).
 
-    ``tools/call`` runs ``calls[name]`` if given, else echoes the arguments as JSON text; an unlisted
-    tool or prompt is ``INVALID_PARAMS``. ``resources/read`` answers ``contents[uri]`` (empty text for a
-    listed resource without one); an unknown URI is ``RESOURCE_NOT_FOUND_LEGACY`` for a legacy
-    connection and ``INVALID_PARAMS`` with ``data.uri`` for a modern one. ``received`` records every
+    ``resources/subscribe`` is a legacy method (2026-07-28 has none: a modern connection watches URIs
+    on its listen instead, ``MemoryUpstream.watch``). ``tools/call`` runs ``calls[name]`` if given,
+    else echoes the arguments as JSON text; an unlisted tool or prompt is ``INVALID_PARAMS``.
+    ``resources/read`` answers ``contents[uri]`` (empty text for a listed resource without one); an
+    unknown URI is ``RESOURCE_NOT_FOUND_LEGACY`` for a legacy connection and ``INVALID_PARAMS`` with
+    ``data.uri`` for a modern one. ``received`` records every
     request; ``upstreams`` every connection the pool built, in order; ``opened`` is set once one of
     them opens.
     """
@@ -229,7 +231,7 @@ class MemoryServer:
             return {"result": {"messages": [{"role": "user", "content": {"type": "text", "text": name}}]}}
         if method == "resources/read":
             return {"result": {"contents": [self._read(params.get("uri"), era)]}}
-        if method in ("resources/subscribe", "resources/unsubscribe"):
+        if method in ("resources/subscribe", "resources/unsubscribe") and era is Era.LEGACY:
             uri = str(params.get("uri"))
             (self.subscriptions.add if method == "resources/subscribe" else self.subscriptions.discard)(uri)
             return {"result": {}}
