@@ -6,7 +6,10 @@ so no client hears of another identity's resources.
 ``notifications/{tools,prompts,resources}/list_changed`` reaches every such legacy session on its GET
 stream and every such modern ``subscriptions/listen`` stream that asked for it (MCP 2026-07-28
 basic/patterns/subscriptions). ``notifications/resources/updated`` reaches the sessions subscribed to
-that URI (``subscriptions``) and the listen streams that named it. The catalog forgets what it knew
+that URI (``subscriptions``) and the listen streams that named it; ``watched`` is the union of
+those URIs per server and identity, which the gateway's listen upstream asks for. A notification
+that several connections of one identity deliver arrives here once (``upstream/duplicates.py``).
+The catalog forgets what it knew
 of the server's features of that kind. An upstream listen stream's own ``subscriptionId`` is not
 passed on. A stream whose client does not keep up is ended (``backlog``).
 """
@@ -75,6 +78,20 @@ class Hub:
 
     def remove(self, listener: Listener) -> None:
         self._listeners.discard(listener)
+
+    def watched(self, server_id: int, identity_id: int) -> frozenset[str]:
+        """The resource URIs whose updates the front clients served by that server and identity
+        want: those the listen streams named and those the legacy sessions subscribed to (the pool
+        bounds how many are asked for upstream)."""
+        pair = (server_id, identity_id)
+        uris: set[str] = set()
+        for listener in self._listeners:
+            if listener.resource_uris and pair in listener.served():
+                uris.update(listener.resource_uris)
+        for session in self._sessions:
+            if len(session.subscriptions) and pair in session.served:
+                uris.update(session.subscriptions)
+        return frozenset(uris)
 
     async def on_server_notification(self, server_id: int, identity_id: int, message: JsonObject) -> None:
         """Fan out ``message``, which the connection to ``server_id`` serving ``identity_id`` sent."""
