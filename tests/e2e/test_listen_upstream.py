@@ -13,7 +13,7 @@ import pytest
 from lockgate.upstream.base import Client, Era, JsonObject
 from lockgate.upstream.http import StreamableHttpUpstream
 from lockgate.upstream.http_client import HttpClient
-from tests.conformance.processes import running_fixture
+from tests.conformance.servers import running_server, server
 from tests.conftest import DEADLINE
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
@@ -23,7 +23,7 @@ TOOLS_CHANGED = "notifications/tools/list_changed"
 
 @pytest.fixture
 def fixture_url(tmp_path: Path) -> Iterator[str]:
-    with running_fixture(tmp_path) as url:
+    with running_server(server("fixture"), tmp_path, "fixture") as url:
         yield url
 
 
