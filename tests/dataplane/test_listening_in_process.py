@@ -214,3 +214,18 @@ async def test_a_list_change_two_connections_of_one_identity_deliver_reaches_a_f
 
     assert len([u for u in alpha.upstreams if u.is_open or u.closed.is_set()]) == 2
     assert [h["method"] for h in heard] == [TOOLS_CHANGED, PROMPTS_CHANGED]
+
+
+async def test_a_legacy_session_ended_by_its_client_no_longer_has_its_uris_watched(
+    settings: Settings, engine: Engine
+) -> None:
+    alpha = MemoryServer(era=Era.MODERN, resources=[WATCHED])
+    async with memory_gateway(settings, engine, {"alpha": alpha}) as gateway:
+        client = await gateway.legacy_client()
+        await client.request("resources/subscribe", {"uri": WATCHED["uri"]})
+        connection = await _opened(alpha)
+        watched_while_subscribed = connection.watched
+        ended = await gateway.http.delete(client.path, headers=client.headers())
+
+    assert ended.status_code == 200
+    assert watched_while_subscribed == {WATCHED["uri"]} and connection.watched == frozenset()

@@ -524,6 +524,7 @@ class McpEndpoint:
             return
         if method == "DELETE":
             self._sessions.end(session)
+            self._listening.refresh(session.served)  # its subscriptions are no longer watched
             await send_json(send, 200, b"{}")
             return
         if session.stream is not None:

@@ -78,9 +78,12 @@ class Listening:
         for server_id, identity_id in served:
             self._connector.pool.watch(server_id, identity_id, self._hub.watched(server_id, identity_id))
 
+    async def settle(self) -> None:
+        """Wait until the connections being opened now are open or given up."""
+        await asyncio.gather(*self._opening.values(), return_exceptions=True)
+
     async def close(self) -> None:
         """Stop opening connections (at shutdown, before the pool closes)."""
-        opening = list(self._opening.values())
-        for task in opening:
+        for task in self._opening.values():
             task.cancel()
-        await asyncio.gather(*opening, return_exceptions=True)
+        await self.settle()
