@@ -177,7 +177,7 @@ def test_a_listen_asks_for_the_list_changes_the_server_advertises_and_no_other()
     assert listen_filter({"tools": {}, "prompts": {}}) == {}
 
 
-async def test_watched_resource_uris_are_asked_for_on_a_new_listen_each_time_they_change(
+async def test_watched_resource_uris_are_asked_for_on_one_new_listen_per_burst_of_changes(
     scripted: StartServer, http: HttpClient
 ) -> None:
     listening = ListeningServer()
@@ -188,7 +188,8 @@ async def test_watched_resource_uris_are_asked_for_on_a_new_listen_each_time_the
         await upstream.connect(MODERN)
         with anyio.fail_after(DEADLINE):
             first, _ = await listening.streams.get()
-            upstream.watch(watched)
+            upstream.watch(frozenset({"file:///a"}))
+            upstream.watch(watched)  # within the delay: one new listen for both changes
             second, _ = await listening.streams.get()
             upstream.watch(watched)  # the same set: no new listen
             upstream.watch(frozenset())

@@ -3,7 +3,7 @@ basic/patterns/subscriptions): one per connection whose server advertises ``list
 prompts or resources, asking for exactly those, and for the ``resourceSubscriptions`` the front
 clients of that connection's identity want (``watched``: the union the pool is given, at most
 ``MAX_WATCHED_URIS``), if the server advertises ``resources.subscribe``. The listen is sent again when
-that set changes. What arrives on it is unrelated to any call and goes where the connection sends
+that set changes (the changes of a short burst together, ``session.RELISTEN_DELAY``). What arrives on it is unrelated to any call and goes where the connection sends
 such notifications (the pool, then the hub, which fans it out to every front client of that
 identity, of both eras).
 
