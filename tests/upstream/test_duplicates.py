@@ -74,3 +74,11 @@ def test_a_notification_nested_too_deep_to_compare_is_never_a_repeat() -> None:
         deep = {"x": deep}
 
     assert not duplicates.is_repeat(connection, 1, 0, {"method": "m", "params": deep})
+
+
+def test_the_same_news_tagged_by_the_listen_it_came_on_is_still_a_repeat() -> None:
+    duplicates, listening, legacy = Duplicates(clock=Clock()), object(), object()
+    tagged = {**CHANGED, "params": {"_meta": {"io.modelcontextprotocol/subscriptionId": 7}}}
+
+    assert not duplicates.is_repeat(listening, 1, 0, tagged)
+    assert duplicates.is_repeat(legacy, 1, 0, CHANGED)

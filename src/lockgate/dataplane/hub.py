@@ -27,6 +27,7 @@ from lockgate.domain.features import FeatureKind
 from lockgate.domain.model import Access
 from lockgate.policy.identities import resolve_identity_refusal
 from lockgate.upstream.base import JsonObject
+from lockgate.upstream.listen import untagged
 
 LIST_CHANGED = {
     "notifications/tools/list_changed": (FeatureKind.TOOL,),
@@ -39,7 +40,6 @@ LISTEN_FILTERS = {
     "notifications/resources/list_changed": "resourcesListChanged",
 }
 RESOURCE_UPDATED = "notifications/resources/updated"
-SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId"
 
 
 Served = frozenset[tuple[int, int]]
@@ -101,7 +101,7 @@ class Hub:
         params = message.get("params")
         outgoing: JsonObject = {"jsonrpc": "2.0", "method": method}
         if isinstance(params, dict):
-            outgoing["params"] = _untagged(params)
+            outgoing["params"] = untagged(params)
         uri = params.get("uri") if isinstance(params, dict) else None
         uri = uri if isinstance(uri, str) else None  # a server's value: only a string names a resource
         for session in self._sessions:
@@ -114,12 +114,3 @@ class Hub:
                 continue
             if method in listener.wanted or (method == RESOURCE_UPDATED and uri in listener.resource_uris):
                 offer(listener.queue, outgoing)
-
-
-def _untagged(params: JsonObject) -> JsonObject:
-    """``params`` without the ``subscriptionId`` of the gateway's own listen stream upstream."""
-    meta = params.get("_meta")
-    if not isinstance(meta, dict) or SUBSCRIPTION_ID not in meta:
-        return params
-    rest = {k: v for k, v in meta.items() if k != SUBSCRIPTION_ID}
-    return {**{k: v for k, v in params.items() if k != "_meta"}, **({"_meta": rest} if rest else {})}

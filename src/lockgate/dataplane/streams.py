@@ -9,11 +9,12 @@ from typing import Any
 
 from lockgate.dataplane.backlog import new_backlog
 from lockgate.dataplane.cancellation import cancel_for_client
-from lockgate.dataplane.hub import LISTEN_FILTERS, SUBSCRIPTION_ID, Hub, Listener, Served
+from lockgate.dataplane.hub import LISTEN_FILTERS, Hub, Listener, Served
 from lockgate.dataplane.responder import Responder
 from lockgate.dataplane.sessions import FrontSession
 from lockgate.dataplane.subscriptions import MAX_SUBSCRIPTIONS, MAX_URI_CHARS
 from lockgate.upstream.base import JsonObject
+from lockgate.upstream.listen import SUBSCRIPTION_ID
 
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 

@@ -5,7 +5,8 @@ capabilities relayed (``pool``), and a dual-era server a legacy one beside the m
 sends its ``notifications/*/list_changed`` (and a ``resources/updated`` for a URI subscribed on
 both) on each, so the same news arrives once per connection. A front client must hear it once.
 
-The rule: a notification is a repeat, and dropped, when an identical one (method and params) came
+The rule: a notification is a repeat, and dropped, when an identical one (method and params, but
+for the ``subscriptionId`` of the listen it came on) came
 from *another* connection of the same server and identity less than ``WINDOW`` seconds before.
 Identical notifications from the *same* connection are never dropped: a server that sends one twice
 means two changes, and a client that re-read its list after the first must hear of the second.
@@ -25,6 +26,7 @@ from collections.abc import Callable
 import orjson
 
 from lockgate.upstream.base import JsonObject
+from lockgate.upstream.listen import untagged
 
 WINDOW = 1.0  # seconds
 MAX_REMEMBERED = 4096
@@ -45,10 +47,11 @@ class Duplicates:
         server and identity sent within the window; records it either way."""
         now = self._clock()
         self._forget(now)
+        params = message.get("params")
+        params = (untagged(params) or None) if isinstance(params, dict) else params  # {} as absent
         try:
             key = orjson.dumps(
-                [server_id, identity_id, message.get("method"), message.get("params")],
-                option=orjson.OPT_SORT_KEYS,
+                [server_id, identity_id, message.get("method"), params], option=orjson.OPT_SORT_KEYS
             )
         except orjson.JSONEncodeError:  # a server's value nested too deep: never a repeat
             return False

@@ -2,10 +2,10 @@
 basic/patterns/subscriptions): one per connection whose server advertises ``listChanged`` for tools,
 prompts or resources, asking for exactly those, and for the ``resourceSubscriptions`` the front
 clients of that connection's identity want (``watched``: the union the pool is given, at most
-``MAX_WATCHED_URIS``), if the server advertises ``resources.subscribe``. The listen is sent again when
-that set changes (the changes of a short burst together, ``session.RELISTEN_DELAY``). What arrives on it is unrelated to any call and goes where the connection sends
-such notifications (the pool, then the hub, which fans it out to every front client of that
-identity, of both eras).
+``MAX_WATCHED_URIS``), if the server advertises ``resources.subscribe``. The listen is sent again
+when that set changes (the changes of a short burst together, ``session.RELISTEN_DELAY``). What
+arrives on it is unrelated to any call and goes where the connection sends such notifications (the
+pool, then the hub, which fans it out to every front client of that identity, of both eras).
 
 A modern server has no ``resources/subscribe`` or ``resources/unsubscribe``: a modern connection
 answers them itself (``answer_subscription``), and the URI reaches the server through the listen.
@@ -23,10 +23,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from lockgate.upstream.base import JsonObject, UpstreamError
+from lockgate.upstream.base import META_PREFIX, JsonObject, UpstreamError
 
 log = logging.getLogger(__name__)
 LISTEN = "subscriptions/listen"
+SUBSCRIPTION_ID = META_PREFIX + "subscriptionId"
 LISTEN_FLAGS = {
     "tools": "toolsListChanged",
     "prompts": "promptsListChanged",
@@ -50,6 +51,16 @@ def listen_filter(capabilities: JsonObject, watched: frozenset[str] = frozenset(
     if watched and isinstance(resources, dict) and resources.get("subscribe") is True:
         wanted["resourceSubscriptions"] = sorted(watched)
     return wanted
+
+
+def untagged(params: JsonObject) -> JsonObject:
+    """``params`` without the ``subscriptionId`` a listen stream tags each notification with (the
+    gateway's own, upstream: front clients get theirs)."""
+    meta = params.get("_meta")
+    if not isinstance(meta, dict) or SUBSCRIPTION_ID not in meta:
+        return params
+    rest = {k: v for k, v in meta.items() if k != SUBSCRIPTION_ID}
+    return {**{k: v for k, v in params.items() if k != "_meta"}, **({"_meta": rest} if rest else {})}
 
 
 def answer_subscription(method: str) -> JsonObject | None:
