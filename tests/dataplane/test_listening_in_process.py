@@ -26,7 +26,6 @@ OTHER = {"uri": "file:///other", "name": "other"}
 TOOLS_CHANGED = "notifications/tools/list_changed"
 PROMPTS_CHANGED = "notifications/prompts/list_changed"
 UPDATED = "notifications/resources/updated"
-SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId"
 
 
 async def _opened(server: MemoryServer) -> MemoryUpstream:
