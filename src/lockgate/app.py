@@ -40,6 +40,7 @@ from lockgate.dataplane.endpoint import McpEndpoint
 from lockgate.dataplane.forwarding import Forwarder
 from lockgate.dataplane.guard import HostOriginGuard
 from lockgate.dataplane.hub import Hub
+from lockgate.dataplane.listening import Listening
 from lockgate.dataplane.pipeline import Pipeline
 from lockgate.dataplane.sessions import SessionRegistry
 from lockgate.dataplane.steps import MirrorParamHeaders, ResolveAccess
@@ -102,6 +103,7 @@ def build_app(
                 yield
         finally:
             data.sessions.close_all()
+            await data.listening.close()
             await webhooks.close()
             await data.pool.close()
             await outbound.aclose()
@@ -133,6 +135,7 @@ class DataPlane:
     sessions: SessionRegistry
     forwarder: Forwarder
     hub: Hub
+    listening: Listening
 
 
 def build_data_plane(
@@ -146,7 +149,8 @@ def build_data_plane(
 ) -> DataPlane:
     """The endpoint ``/mcp/{gateway}``, built in dependency order: the feature catalog, the hub
     (which tells it of list changes), the upstream pool reporting to the hub, the connector (OAuth
-    refresh through ``outbound``), the pipeline's steps in order, the forwarder and the lists."""
+    refresh through ``outbound``), what listening streams need upstream, the pipeline's steps in order,
+    the forwarder and the lists."""
     sessions = SessionRegistry(
         settings.max_sessions, settings.max_sessions_per_connection, settings.session_idle_timeout
     )
@@ -174,6 +178,7 @@ def build_data_plane(
     forwarder = Forwarder(connector, catalog, pipeline, public_url=settings.resolved_public_url)
     cursor_key = hashlib.sha256(b"lockgate-cursor:" + key).digest()
     aggregator = Aggregator(forwarder.forward, catalog, cursor_key)
+    listening = Listening(hub, connector)
     access = AccessReader(engine, vault)
     recorder = build_recorder(settings, engine)
     endpoint = McpEndpoint(
@@ -185,10 +190,11 @@ def build_data_plane(
         recorder=recorder,
         sessions=sessions,
         hub=hub,
+        listening=listening,
         guard=guard,
         max_body_bytes=settings.max_body_bytes,
     )
-    return DataPlane(endpoint, access, pool, recorder, sessions, forwarder, hub)
+    return DataPlane(endpoint, access, pool, recorder, sessions, forwarder, hub, listening)
 
 
 def build_recorder(settings: Settings, engine: Engine) -> AuditRecorder:

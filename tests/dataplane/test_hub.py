@@ -118,3 +118,16 @@ def test_a_caller_is_served_by_each_ready_identity_of_each_enabled_server_assign
     access = Access(principal, False, None, True, True, True, False, True, None, assignments)
 
     assert served_by(access) == {(7, 5), (7, 0)}
+
+
+def test_the_watched_uris_of_a_server_and_identity_are_those_its_listeners_and_sessions_want() -> None:
+    sessions = SessionRegistry()
+    _session(sessions, 0, URI)
+    _session(sessions, 5, "file:///alices")
+    hub = Hub(sessions, Catalog())
+    hub.add(Listener(lambda: frozenset({(7, 0)}), frozenset(), frozenset({"file:///listened"})))
+    hub.add(Listener(lambda: frozenset({(8, 0)}), frozenset(), frozenset({"file:///elsewhere"})))
+
+    assert hub.watched(7, 0) == {URI, "file:///listened"}
+    assert hub.watched(7, 5) == {"file:///alices"}
+    assert hub.watched(9, 0) == frozenset()

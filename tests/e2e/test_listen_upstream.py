@@ -1,5 +1,6 @@
 """The gateway's own listen to a modern server written by others (the `mcp` SDK, serving our
-conformance fixture): the server acknowledges it, and a tool list change arrives on it."""
+conformance fixture): the server acknowledges it, and a tool list change arrives on it, and so do the
+updates of the resource URIs the gateway watches."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from tests.conftest import DEADLINE
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 ACKNOWLEDGED = "notifications/subscriptions/acknowledged"
 TOOLS_CHANGED = "notifications/tools/list_changed"
+UPDATED = "notifications/resources/updated"
+WATCHED = "test://watched"
 
 
 @pytest.fixture
@@ -57,3 +60,30 @@ async def test_a_modern_sdk_servers_tool_list_change_arrives_on_the_gateways_lis
     finally:
         await upstream.close()
     assert "io.modelcontextprotocol/subscriptionId" in changed["params"]["_meta"]
+
+
+async def test_a_modern_sdk_servers_update_of_a_watched_uri_arrives_on_the_gateways_new_listen(
+    fixture_url: str, http: HttpClient
+) -> None:
+    heard: asyncio.Queue[JsonObject] = asyncio.Queue()
+
+    async def next_of(method: str) -> JsonObject:
+        with anyio.fail_after(DEADLINE):
+            while (message := await heard.get())["method"] != method:
+                pass
+        return message
+
+    upstream = StreamableHttpUpstream("fixture", fixture_url, {}, http, heard.put, Era.MODERN)
+    client = Client(era=Era.MODERN)
+    try:
+        await upstream.connect(client)
+        await next_of(ACKNOWLEDGED)
+        upstream.watch(frozenset({WATCHED}))
+        acknowledged = await next_of(ACKNOWLEDGED)  # the listen sent again, naming the URI
+        trigger = {"name": "test_trigger_resource_update", "arguments": {"uri": WATCHED}}
+        assert "result" in await upstream.request("tools/call", trigger, client)
+        updated = await next_of(UPDATED)
+    finally:
+        await upstream.close()
+    assert acknowledged["params"]["notifications"]["resourceSubscriptions"] == [WATCHED]
+    assert updated["params"]["uri"] == WATCHED

@@ -15,7 +15,7 @@ from lockgate.domain.mcp import Era, JsonObject
 
 DISCOVERED = {
     "supportedVersions": [Era.MODERN.value],
-    "capabilities": {"tools": {"listChanged": True}, "resources": {"listChanged": True}},
+    "capabilities": {"tools": {"listChanged": True}, "resources": {"listChanged": True, "subscribe": True}},
 }
 
 

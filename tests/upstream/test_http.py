@@ -176,3 +176,47 @@ def test_a_listen_asks_for_the_list_changes_the_server_advertises_and_no_other()
     }
     assert listen_filter(advertised) == {"toolsListChanged": True}
     assert listen_filter({"tools": {}, "prompts": {}}) == {}
+
+
+async def test_watched_resource_uris_are_asked_for_on_one_new_listen_per_burst_of_changes(
+    scripted: StartServer, http: HttpClient
+) -> None:
+    listening = ListeningServer()
+    server = await scripted(listening)
+    upstream = StreamableHttpUpstream("files", server.url, {}, http, ignore, Era.MODERN)
+    watched = frozenset({"file:///b", "file:///a"})
+    try:
+        await upstream.connect(MODERN)
+        with anyio.fail_after(DEADLINE):
+            first, _ = await listening.streams.get()
+            upstream.watch(frozenset({"file:///a"}))
+            upstream.watch(watched)  # within the delay: one new listen for both changes
+            second, _ = await listening.streams.get()
+            upstream.watch(watched)  # the same set: no new listen
+            upstream.watch(frozenset())
+            third, _ = await listening.streams.get()
+    finally:
+        await upstream.close()
+    assert "resourceSubscriptions" not in first["params"]["notifications"]
+    assert second["params"]["notifications"]["resourceSubscriptions"] == ["file:///a", "file:///b"]
+    assert "resourceSubscriptions" not in third["params"]["notifications"]
+    assert [m["method"] for m in server.received].count("subscriptions/listen") == 3
+
+
+async def test_a_modern_connection_answers_a_resource_subscribe_itself_instead_of_sending_it(
+    scripted: StartServer, http: HttpClient
+) -> None:
+    server = await scripted(ListeningServer())
+    upstream = StreamableHttpUpstream("files", server.url, {}, http, ignore, Era.MODERN)
+    try:
+        for method in ("resources/subscribe", "resources/unsubscribe"):
+            assert await upstream.request(method, {"uri": "file:///a"}, MODERN) == {"result": {}}
+    finally:
+        await upstream.close()
+    assert not [m for m in server.received if m["method"].startswith("resources/")]
+
+
+def test_a_listen_asks_for_watched_uris_only_of_a_server_that_advertises_resource_subscriptions() -> None:
+    uris = frozenset({"file:///a"})
+    assert listen_filter({"resources": {"subscribe": True}}, uris) == {"resourceSubscriptions": ["file:///a"]}
+    assert listen_filter({"resources": {"listChanged": True}}, uris) == {"resourcesListChanged": True}

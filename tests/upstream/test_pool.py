@@ -15,6 +15,7 @@ import pytest
 from lockgate.domain.mcp import Client, Era, JsonObject, relayed_capabilities
 from lockgate.domain.model import Credential, IdentityKind, IdentityStatus, Server, Transport
 from lockgate.upstream.base import UpstreamError
+from lockgate.upstream.listen import MAX_WATCHED_URIS
 from lockgate.upstream.memory import MemoryServer, MemoryUpstream, memory_factory
 from lockgate.upstream.pool import UpstreamPool, UpstreamSpec
 from tests.conftest import DEADLINE
@@ -335,3 +336,54 @@ async def test_an_unrelated_notification_reaches_the_pool_callback_with_its_serv
 
     updated = {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": "file:///a"}}
     assert heard == [(ALPHA.id, 0, updated), (ALPHA.id, 5, updated)]
+
+
+async def test_a_list_change_two_connections_of_one_identity_deliver_reaches_the_callback_once() -> None:
+    alpha = MemoryServer(name="alpha")
+    heard: list[tuple[int, int, JsonObject]] = []
+
+    async def on_notification(server_id: int, identity_id: int, message: JsonObject) -> None:
+        heard.append((server_id, identity_id, message))
+
+    pool = UpstreamPool(on_notification, factory=memory_factory({"alpha": alpha}))
+    await pool.start()
+    try:
+        await _opened(pool, ALPHA, Client(era=Era.LEGACY))
+        await _opened(pool, ALPHA, Client(capabilities=SAMPLING, era=Era.LEGACY))
+        await alpha.announce("notifications/tools/list_changed")
+    finally:
+        await pool.close()
+
+    assert len(alpha.upstreams) == 2
+    assert heard == [(ALPHA.id, 0, {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})]
+
+
+async def test_watched_uris_reach_each_connection_of_that_server_and_identity_and_one_built_later(
+    memory_pool: tuple[UpstreamPool, dict[str, MemoryServer]],
+) -> None:
+    pool, _servers = memory_pool
+    uris = frozenset({"file:///a"})
+    plain = await _opened(pool, ALPHA, Client(era=Era.LEGACY))
+    alices = await _opened(pool, ALPHA, Client(era=Era.LEGACY), _credential(5, "alice-key"))
+    betas = await _opened(pool, BETA, Client(era=Era.LEGACY))
+
+    pool.watch(ALPHA.id, 0, uris)
+    later = await _opened(pool, ALPHA, Client(capabilities=SAMPLING, era=Era.LEGACY))
+
+    assert plain.watched == later.watched == uris
+    assert alices.watched == betas.watched == frozenset()
+    pool.watch(ALPHA.id, 0, frozenset())
+    assert plain.watched == later.watched == frozenset()
+    assert pool.serves(ALPHA.id, 5) and not pool.serves(ALPHA.id, 6)
+
+
+async def test_the_uris_watched_on_one_server_and_identity_are_bounded(
+    memory_pool: tuple[UpstreamPool, dict[str, MemoryServer]],
+) -> None:
+    pool, _servers = memory_pool
+    upstream = await _opened(pool, ALPHA, Client(era=Era.LEGACY))
+
+    pool.watch(ALPHA.id, 0, frozenset(f"file:///{n:05}" for n in range(MAX_WATCHED_URIS + 10)))
+
+    assert len(upstream.watched) == MAX_WATCHED_URIS
+    assert max(upstream.watched) == f"file:///{MAX_WATCHED_URIS - 1:05}"

@@ -50,6 +50,7 @@ from lockgate.dataplane.incoming import (
     feature_name,
     read_body,
 )
+from lockgate.dataplane.listening import Listening
 from lockgate.dataplane.messages import MessageError, parse_message
 from lockgate.dataplane.modern import is_modern, validate_modern
 from lockgate.dataplane.pipeline import Pipeline, is_error_response
@@ -87,6 +88,7 @@ class McpEndpoint:
         recorder: AuditRecorder,
         sessions: SessionRegistry,
         hub: Hub,
+        listening: Listening,
         guard: HostOriginGuard,
         max_body_bytes: int,
     ) -> None:
@@ -98,6 +100,7 @@ class McpEndpoint:
         self._recorder = recorder
         self._sessions = sessions
         self._hub = hub
+        self._listening = listening
         self._guard = guard
         self._max_body = max_body_bytes
 
@@ -404,7 +407,9 @@ class McpEndpoint:
         if method == "subscriptions/listen":
             self._leg(incoming, access, "proxy_response_success", method, status=200)
             responder = Responder(send, prime=False, extra_headers=self._correlation(incoming))
-            await serve_listen(self._hub, responder, request_id, params, served_by(access), incoming.receive)
+            self._listening.open_connections(access, client)
+            served, refresh = served_by(access), self._listening.refresh
+            await serve_listen(self._hub, responder, request_id, params, served, incoming.receive, refresh)
             return
         await self._exchange(incoming, access, Era.MODERN, message, client, send, None)
 
@@ -488,7 +493,10 @@ class McpEndpoint:
             return {"result": discover_result()}
         if session is not None and ex.method in (SUBSCRIBE, UNSUBSCRIBE):
             held = functools.partial(self._sessions.held_elsewhere, session)
-            return await forward_subscription(session.subscriptions, ex, self._forwarder.handle, held)
+            try:
+                return await forward_subscription(session.subscriptions, ex, self._forwarder.handle, held)
+            finally:
+                self._listening.refresh(session.served)
         if ex.method in LIST_METHODS:
             return await self._aggregator.list(ex, LIST_METHODS[ex.method])
         return await self._forwarder.handle(ex)
@@ -518,6 +526,7 @@ class McpEndpoint:
             return
         if method == "DELETE":
             self._sessions.end(session)
+            self._listening.refresh(session.served)  # its subscriptions are no longer watched
             await send_json(send, 200, b"{}")
             return
         if session.stream is not None:
@@ -525,4 +534,6 @@ class McpEndpoint:
                 send, 409, None, JsonRpcError(INVALID_REQUEST, "this session already has a GET stream")
             )
             return
+        client = Client(capabilities=session.capabilities, era=Era.LEGACY, info=session.client_info)
+        self._listening.open_connections(access, client)
         await serve_session_stream(session, Responder(send, prime=True), incoming.receive)

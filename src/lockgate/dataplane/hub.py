@@ -6,7 +6,10 @@ so no client hears of another identity's resources.
 ``notifications/{tools,prompts,resources}/list_changed`` reaches every such legacy session on its GET
 stream and every such modern ``subscriptions/listen`` stream that asked for it (MCP 2026-07-28
 basic/patterns/subscriptions). ``notifications/resources/updated`` reaches the sessions subscribed to
-that URI (``subscriptions``) and the listen streams that named it. The catalog forgets what it knew
+that URI (``subscriptions``) and the listen streams that named it; ``watched`` is the union of
+those URIs per server and identity, which the gateway's listen upstream asks for. A notification
+that several connections of one identity deliver arrives here once (``upstream/duplicates.py``).
+The catalog forgets what it knew
 of the server's features of that kind. An upstream listen stream's own ``subscriptionId`` is not
 passed on. A stream whose client does not keep up is ended (``backlog``).
 """
@@ -24,6 +27,7 @@ from lockgate.domain.features import FeatureKind
 from lockgate.domain.mcp import JsonObject
 from lockgate.domain.model import Access
 from lockgate.policy.identities import resolve_identity_refusal
+from lockgate.upstream.listen import untagged
 
 LIST_CHANGED = {
     "notifications/tools/list_changed": (FeatureKind.TOOL,),
@@ -36,7 +40,6 @@ LISTEN_FILTERS = {
     "notifications/resources/list_changed": "resourcesListChanged",
 }
 RESOURCE_UPDATED = "notifications/resources/updated"
-SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId"
 
 
 Served = frozenset[tuple[int, int]]
@@ -76,6 +79,20 @@ class Hub:
     def remove(self, listener: Listener) -> None:
         self._listeners.discard(listener)
 
+    def watched(self, server_id: int, identity_id: int) -> frozenset[str]:
+        """The resource URIs whose updates the front clients served by that server and identity
+        want: those the listen streams named and those the legacy sessions subscribed to (the pool
+        bounds how many are asked for upstream)."""
+        pair = (server_id, identity_id)
+        uris: set[str] = set()
+        for listener in self._listeners:
+            if listener.resource_uris and pair in listener.served():
+                uris.update(listener.resource_uris)
+        for session in self._sessions:
+            if len(session.subscriptions) and pair in session.served:
+                uris.update(session.subscriptions)
+        return frozenset(uris)
+
     async def on_server_notification(self, server_id: int, identity_id: int, message: JsonObject) -> None:
         """Fan out ``message``, which the connection to ``server_id`` serving ``identity_id`` sent."""
         method = message.get("method", "")
@@ -84,7 +101,7 @@ class Hub:
         params = message.get("params")
         outgoing: JsonObject = {"jsonrpc": "2.0", "method": method}
         if isinstance(params, dict):
-            outgoing["params"] = _untagged(params)
+            outgoing["params"] = untagged(params)
         uri = params.get("uri") if isinstance(params, dict) else None
         uri = uri if isinstance(uri, str) else None  # a server's value: only a string names a resource
         for session in self._sessions:
@@ -97,12 +114,3 @@ class Hub:
                 continue
             if method in listener.wanted or (method == RESOURCE_UPDATED and uri in listener.resource_uris):
                 offer(listener.queue, outgoing)
-
-
-def _untagged(params: JsonObject) -> JsonObject:
-    """``params`` without the ``subscriptionId`` of the gateway's own listen stream upstream."""
-    meta = params.get("_meta")
-    if not isinstance(meta, dict) or SUBSCRIPTION_ID not in meta:
-        return params
-    rest = {k: v for k, v in meta.items() if k != SUBSCRIPTION_ID}
-    return {**{k: v for k, v in params.items() if k != "_meta"}, **({"_meta": rest} if rest else {})}

@@ -9,10 +9,12 @@ from typing import Any
 
 from lockgate.dataplane.backlog import new_backlog
 from lockgate.dataplane.cancellation import cancel_for_client
-from lockgate.dataplane.hub import LISTEN_FILTERS, SUBSCRIPTION_ID, Hub, Listener, Served
+from lockgate.dataplane.hub import LISTEN_FILTERS, Hub, Listener, Served
 from lockgate.dataplane.responder import Responder
 from lockgate.dataplane.sessions import FrontSession
+from lockgate.dataplane.subscriptions import MAX_SUBSCRIPTIONS, MAX_URI_CHARS
 from lockgate.domain.mcp import JsonObject
+from lockgate.upstream.listen import SUBSCRIPTION_ID
 
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
@@ -50,10 +52,15 @@ class DisconnectWatch:
 
 def listen_filter(params: JsonObject) -> tuple[frozenset[str], frozenset[str], JsonObject]:
     """What a ``subscriptions/listen`` asks for: notification methods, resource URIs, and the
-    subset the gateway honours (for the acknowledgement)."""
+    subset the gateway honours (for the acknowledgement). The URIs honoured are bounded as a legacy
+    session's (``subscriptions``): at most ``MAX_SUBSCRIPTIONS``, each at most ``MAX_URI_CHARS``
+    long; the others are left out of the acknowledgement, which is how the client learns of it."""
     wanted_filter = params.get("notifications") or {}
     wanted = frozenset(m for m, flag in LISTEN_FILTERS.items() if wanted_filter.get(flag))
-    uris = frozenset(u for u in wanted_filter.get("resourceSubscriptions") or () if isinstance(u, str))
+    named = wanted_filter.get("resourceSubscriptions")
+    named = named if isinstance(named, list) else []
+    fitting = {u for u in named if isinstance(u, str) and len(u) <= MAX_URI_CHARS}
+    uris = frozenset(sorted(fitting)[:MAX_SUBSCRIPTIONS])
     honoured: JsonObject = {flag: True for m, flag in LISTEN_FILTERS.items() if m in wanted}
     if uris:
         honoured["resourceSubscriptions"] = sorted(uris)
@@ -67,15 +74,20 @@ async def serve_listen(
     params: JsonObject,
     served: Served,
     receive: Receive,
+    refresh: Callable[[Served], None],
 ) -> None:
     """Acknowledge, then stream the requested notifications of the connections that ``served`` names
     (as ``hub.served_by``), each tagged with the subscription id,
     until the client closes the stream (MCP 2026-07-28 basic/patterns/subscriptions) or falls a
-    backlog behind (``backlog``: the stream then ends and the client listens again)."""
+    backlog behind (``backlog``: the stream then ends and the client listens again). ``refresh`` is
+    called with ``served`` once the stream's resource URIs are added to the hub and once they are
+    gone (``listening.Listening.refresh``)."""
     wanted, uris, honoured = listen_filter(params)
     listener = Listener(lambda: served, wanted, uris)
     tag = {SUBSCRIPTION_ID: request_id}
     hub.add(listener)
+    if uris:
+        refresh(served)
     watcher = asyncio.create_task(cancel_on_disconnect(asyncio.current_task(), receive))
     try:
         ack = {
@@ -89,6 +101,8 @@ async def serve_listen(
     finally:
         watcher.cancel()
         hub.remove(listener)
+        if uris:
+            refresh(served)
 
 
 async def serve_session_stream(session: FrontSession, responder: Responder, receive: Receive) -> None:

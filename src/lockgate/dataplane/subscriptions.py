@@ -1,5 +1,7 @@
 """Legacy resource subscriptions (MCP 2025-11-25 server/resources §Subscriptions): which URIs each
 front session subscribed to, so that ``notifications/resources/updated`` reaches that session (``hub``).
+The URIs are also watched on the gateway's listen to a modern server (``hub.Hub.watched``), which
+answers ``resources/subscribe`` itself: 2026-07-28 has no such method (``upstream/listen.py``).
 
 ``resources/subscribe`` and ``resources/unsubscribe`` are forwarded as any call is; the session's
 set changes only once the server accepted the request (answered a result). The set is bounded: at
@@ -9,7 +11,7 @@ refused with -32602 before any server is asked.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 from lockgate.dataplane.errors import INVALID_PARAMS, Refusal
 from lockgate.dataplane.exchange import Exchange
@@ -33,6 +35,9 @@ class Subscriptions:
 
     def __len__(self) -> int:
         return len(self._uris)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._uris)
 
     def refusal(self, uri: str) -> str | None:
         """Why subscribing to ``uri`` would go past the bounds; None when it would not."""

@@ -64,6 +64,11 @@ class Upstream(Protocol):
 
     async def notify(self, method: str, params: JsonObject | None) -> None: ...
 
+    def watch(self, uris: frozenset[str]) -> None:
+        """The resource URIs whose updates the front clients of this connection want: a modern
+        connection asks for them on its listen (``listen``); a legacy one has them subscribed by
+        ``resources/subscribe`` and ignores this."""
+
     async def close(self) -> None: ...
 
 

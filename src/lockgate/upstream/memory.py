@@ -10,8 +10,11 @@ resources/updated) to the pool. Messages cross as JSON does on a wire: each side
 
 ``MemoryServer`` is a small declarative MCP server on top: tools, prompts, resources and resource
 templates as lists of definitions that a test may change and then ``announce`` (e.g.
-``notifications/tools/list_changed``). ``memory_factory`` is the ``UpstreamFactory`` that gives an
-``UpstreamPool`` a connection to the memory server named like each server::
+``notifications/tools/list_changed``); a ``notifications/resources/updated`` reaches a modern
+connection only if the URI is one it ``watch``es (as a modern server sends updates on the listen that
+named the URI), a legacy connection whatever it subscribed. ``memory_factory`` is the
+``UpstreamFactory`` that gives an ``UpstreamPool`` a connection to the memory server named like each
+server::
 
     alpha = MemoryServer(tools=[{"name": "echo", "inputSchema": {"type": "object"}}])
     pool = UpstreamPool(on_notification, factory=memory_factory({"alpha": alpha}))
@@ -28,6 +31,7 @@ import orjson
 
 from lockgate.domain.mcp import Client, Era, JsonObject
 from lockgate.upstream.base import UpstreamUnavailableError
+from lockgate.upstream.listen import answer_subscription
 from lockgate.upstream.pool import UpstreamFactory, UpstreamSpec
 from lockgate.upstream.session import legacy_params, modern_params
 
@@ -53,7 +57,9 @@ class MemoryUpstream:
     knows it (a legacy client mirrored onto a dual-era server), else ``era``. Opens on the first
     ``connect`` or ``request`` and then tells the pool its era; once closed, it refuses with
     ``UpstreamUnavailableError``. ``notifications`` keeps what the gateway sent it (cancellations,
-    roots/list_changed); ``closed`` is set when the pool closes it."""
+    roots/list_changed); ``watched`` the resource URIs the pool last told it (``Upstream.watch``; a
+    modern one answers ``resources/subscribe`` itself, as the real transports do); ``opened`` is set
+    when it opens (an event it may share with other connections), ``closed`` when the pool closes it."""
 
     def __init__(
         self,
@@ -63,12 +69,15 @@ class MemoryUpstream:
         era: Era = Era.LEGACY,
         server_capabilities: JsonObject | None = None,
         server_info: JsonObject | None = None,
+        opened: asyncio.Event | None = None,
     ) -> None:
         self.spec = spec
         self.era: Era = spec.era or era
         self.server_capabilities: JsonObject = server_capabilities or {}
         self.server_info: JsonObject = server_info or {"name": spec.server.name, "version": "1"}
         self.notifications: list[JsonObject] = []
+        self.watched: frozenset[str] = frozenset()
+        self.opened = opened or asyncio.Event()
         self.closed = asyncio.Event()
         self._handler = handler
         self._open = False
@@ -84,15 +93,21 @@ class MemoryUpstream:
             error.sent = False
             raise error
         self._open = True
+        self.opened.set()
         if not self._era_told:
             self._era_told = True
             self.spec.on_era(self.era)
 
     async def request(self, method: str, params: JsonObject | None, client: Client) -> JsonObject:
         await self.connect(client)
+        if self.era is Era.MODERN and (answer := answer_subscription(method)) is not None:
+            return answer
         sent = modern_params(params, client) if self.era is Era.MODERN else legacy_params(params)
         response: JsonObject = _wire(await self._handler(method, _wire(sent), client))
         return response
+
+    def watch(self, uris: frozenset[str]) -> None:
+        self.watched = uris
 
     async def notify(self, method: str, params: JsonObject | None) -> None:
         if self._open:
@@ -135,11 +150,14 @@ class MemoryServer:
     """A declarative MCP server, for tests. Lists its definitions as they are when asked (change them,
     then ``announce`` the list change), ``page_size`` at a time when set (the cursor is the offset).
 
-    ``tools/call`` runs ``calls[name]`` if given, else echoes the arguments as JSON text; an unlisted
-    tool or prompt is ``INVALID_PARAMS``. ``resources/read`` answers ``contents[uri]`` (empty text for a
-    listed resource without one); an unknown URI is ``RESOURCE_NOT_FOUND_LEGACY`` for a legacy
-    connection and ``INVALID_PARAMS`` with ``data.uri`` for a modern one. ``received`` records every
-    request; ``upstreams`` every connection the pool built, in order.
+    ``resources/subscribe`` is a legacy method (2026-07-28 has none: a modern connection watches URIs
+    on its listen instead, ``MemoryUpstream.watch``). ``tools/call`` runs ``calls[name]`` if given,
+    else echoes the arguments as JSON text; an unlisted tool or prompt is ``INVALID_PARAMS``.
+    ``resources/read`` answers ``contents[uri]`` (empty text for a listed resource without one); an
+    unknown URI is ``RESOURCE_NOT_FOUND_LEGACY`` for a legacy connection and ``INVALID_PARAMS`` with
+    ``data.uri`` for a modern one. ``received`` records every
+    request; ``upstreams`` every connection the pool built, in order; ``opened`` is set once one of
+    them opens.
     """
 
     name: str = "memory"
@@ -163,6 +181,7 @@ class MemoryServer:
     received: list[Received] = field(default_factory=list)
     subscriptions: set[str] = field(default_factory=set)
     upstreams: list[MemoryUpstream] = field(default_factory=list)
+    opened: asyncio.Event = field(default_factory=asyncio.Event)
 
     def upstream(self, spec: UpstreamSpec) -> MemoryUpstream:
         """A new connection to this server (an ``UpstreamFactory`` for a pool of one server)."""
@@ -181,6 +200,7 @@ class MemoryServer:
             era=self.era,
             server_capabilities=self.capabilities,
             server_info={"name": self.name, "version": "1"},
+            opened=self.opened,
         )
         self.upstreams.append(upstream)
         return upstream
@@ -188,7 +208,11 @@ class MemoryServer:
     async def announce(self, method: str, params: JsonObject | None = None) -> None:
         """Send a notification unrelated to any call (e.g. ``notifications/tools/list_changed``) on
         every open connection, as a server does on each of its sessions."""
+        uri = (params or {}).get("uri")
         for upstream in [u for u in self.upstreams if u.is_open]:
+            unwatched = upstream.era is Era.MODERN and uri not in upstream.watched
+            if method == "notifications/resources/updated" and unwatched:
+                continue
             await upstream.push(method, params)
 
     async def _answer(self, method: str, params: JsonObject, client: Client, era: Era) -> JsonObject:
@@ -208,7 +232,7 @@ class MemoryServer:
             return {"result": {"messages": [{"role": "user", "content": {"type": "text", "text": name}}]}}
         if method == "resources/read":
             return {"result": {"contents": [self._read(params.get("uri"), era)]}}
-        if method in ("resources/subscribe", "resources/unsubscribe"):
+        if method in ("resources/subscribe", "resources/unsubscribe") and era is Era.LEGACY:
             uri = str(params.get("uri"))
             (self.subscriptions.add if method == "resources/subscribe" else self.subscriptions.discard)(uri)
             return {"result": {}}

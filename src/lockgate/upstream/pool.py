@@ -14,6 +14,11 @@ How a connection is built is the pool's one seam: an ``UpstreamFactory`` turns a
 into an ``Upstream``. The default builds the real transports (stdio, Streamable HTTP, HTTP+SSE); tests
 pass one that returns in-memory upstreams (``upstream/memory.py``). Keying, era learning and
 superseding are the same for both.
+
+Two more things are kept per (server, identity), whatever the number of its connections: the resource
+URIs its front clients watch (``watch``: every connection is told, a new one when it is built; a
+modern one asks for them on its listen), and which of its notifications repeat one another of its
+connections already delivered (``duplicates``: only the first passes).
 """
 
 from __future__ import annotations
@@ -30,8 +35,10 @@ from lockgate.domain.mcp import Client, Era, JsonObject, relayed_capabilities
 from lockgate.domain.model import Credential, Server, Transport
 from lockgate.egress import IPNetwork
 from lockgate.upstream.base import MAX_MESSAGE_BYTES, OnServerNotification, Upstream
+from lockgate.upstream.duplicates import Duplicates
 from lockgate.upstream.http import StreamableHttpUpstream
 from lockgate.upstream.http_client import LOOPBACK, HttpClient
+from lockgate.upstream.listen import MAX_WATCHED_URIS
 from lockgate.upstream.sse import SseUpstream
 from lockgate.upstream.stdio import StdioUpstream
 
@@ -104,6 +111,7 @@ class UpstreamPool:
         allowed: Sequence[IPNetwork] = LOOPBACK,
         max_response_bytes: int = MAX_MESSAGE_BYTES,
         factory: UpstreamFactory | None = None,
+        duplicates: Duplicates | None = None,
     ) -> None:
         self._on_notification = on_notification
         self._allowed = tuple(allowed)
@@ -113,6 +121,8 @@ class UpstreamPool:
         self._eras: dict[tuple[int, str, tuple[int, int], bool], Era] = {}
         self._closing: set[asyncio.Task[None]] = set()  # superseded connections being closed
         self._http: HttpClient | None = None
+        self._watched: dict[tuple[int, int], frozenset[str]] = {}  # (server id, identity id) -> URIs
+        self._duplicates = duplicates or Duplicates()
 
     async def start(self) -> None:
         self._http = HttpClient(self._allowed, max_response_bytes=self._max_response)
@@ -128,6 +138,34 @@ class UpstreamPool:
     def live(self, server_id: int) -> list[Upstream]:
         """The open connections to one server (for tests and diagnostics)."""
         return [u for key, u in self._upstreams.items() if key.server_id == server_id]
+
+    def serves(self, server_id: int, identity_id: int) -> bool:
+        """Whether an open connection to the server serves that identity (0: the server's own
+        configuration), so its notifications already reach the gateway."""
+        return any(
+            key.server_id == server_id and key.identity[0] == identity_id and upstream.is_open
+            for key, upstream in self._upstreams.items()
+        )
+
+    def watch(self, server_id: int, identity_id: int, uris: frozenset[str]) -> None:
+        """The resource URIs the front clients of that server and identity watch; every connection
+        serving them is told, now and when built. At most ``MAX_WATCHED_URIS`` are kept (the first in
+        order; the rest are logged, not watched)."""
+        if len(uris) > MAX_WATCHED_URIS:
+            log.warning(
+                "%d resource URIs watched on server %d; the first %d kept",
+                len(uris),
+                server_id,
+                MAX_WATCHED_URIS,
+            )
+            uris = frozenset(sorted(uris)[:MAX_WATCHED_URIS])
+        if uris:
+            self._watched[(server_id, identity_id)] = uris
+        else:
+            self._watched.pop((server_id, identity_id), None)
+        for key, upstream in self._upstreams.items():
+            if key.server_id == server_id and key.identity[0] == identity_id:
+                upstream.watch(uris)
 
     def get(self, server: Server, client: Client, credential: Credential | None = None) -> Upstream:
         """The pooled connection for ``server`` with ``credential`` attached (headers for http and sse,
@@ -183,10 +221,13 @@ class UpstreamPool:
             self._learned(key, found)
 
         async def notify(message: JsonObject) -> None:
-            await self._on_notification(server.id, key.identity[0], message)
+            if not self._duplicates.is_repeat(source, server.id, key.identity[0], message):
+                await self._on_notification(server.id, key.identity[0], message)
 
         partition = key.identity[0]
-        return self._factory(UpstreamSpec(server, credential, era, partition, learned, notify))
+        source = self._factory(UpstreamSpec(server, credential, era, partition, learned, notify))
+        source.watch(self._watched.get((server.id, partition), frozenset()))
+        return source
 
     def _create_transport(self, spec: UpstreamSpec) -> Upstream:
         """The real connection for the server's transport (the default factory)."""

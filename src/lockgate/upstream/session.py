@@ -29,12 +29,13 @@ from lockgate.upstream.base import (
     UpstreamError,
     UpstreamUnavailableError,
 )
-from lockgate.upstream.listen import BACKOFF, LISTEN, keep_listening, listen_filter
+from lockgate.upstream.listen import BACKOFF, LISTEN, answer_subscription, keep_listening, listen_filter
 from lockgate.upstream.rpc import RpcPeer
 
 log = logging.getLogger(__name__)
 GATEWAY_INFO = {"name": "lockgate", "version": "0.1.0"}
 LISTENER = Client(era=Era.MODERN, info=GATEWAY_INFO)  # the gateway itself, listening (``listen``)
+RELISTEN_DELAY = 0.1  # seconds: changes of the watched URIs within it go upstream in one new listen
 
 
 def modern_params(params: JsonObject | None, client: Client) -> JsonObject:
@@ -66,7 +67,9 @@ def legacy_params(params: JsonObject | None) -> JsonObject | None:
 class RpcUpstream:
     """Base of the message-based upstreams. Opens lazily, re-opens after the channel dies. A modern
     connection holds one ``subscriptions/listen`` while open, if its server advertises list changes
-    (``listen``; ``listen_backoff`` in seconds)."""
+    or resource URIs are ``watch``ed (``listen``; ``listen_backoff`` in seconds). A change of the
+    watched URIs is sent as a new listen ``RELISTEN_DELAY`` seconds later, with whatever other
+    changes came meanwhile, so a burst of front clients listening costs the server a few listens."""
 
     label = "server"
     listen_backoff = BACKOFF
@@ -84,6 +87,9 @@ class RpcUpstream:
         self._lock = asyncio.Lock()
         self._closed = False
         self._listening: asyncio.Task[None] | None = None
+        self._watched: frozenset[str] = frozenset()
+        self._listened_for: frozenset[str] = frozenset()  # the watched URIs the current listen names
+        self._relisten: asyncio.TimerHandle | None = None
 
     # -- what a transport provides -------------------------------------------------------------
     async def _open(self) -> None:
@@ -109,6 +115,8 @@ class RpcUpstream:
     async def request(self, method: str, params: JsonObject | None, client: Client) -> JsonObject:
         peer = await self._connected(client)
         if self.era is Era.MODERN:
+            if (answer := answer_subscription(method)) is not None:
+                return answer
             return await peer.request(method, modern_params(params, client), client)
         return await peer.request(method, legacy_params(params), client)
 
@@ -121,8 +129,27 @@ class RpcUpstream:
             message["params"] = legacy_params(params) if self.era is Era.LEGACY else params
         await peer.notify_raw(message)
 
+    def watch(self, uris: frozenset[str]) -> None:
+        """The resource URIs this connection's listen asks for; an open modern connection listens
+        again with them (``listen``) ``RELISTEN_DELAY`` seconds after they change."""
+        if uris == self._watched:
+            return
+        self._watched = uris
+        if self._relisten is None:
+            self._relisten = asyncio.get_running_loop().call_later(RELISTEN_DELAY, self._listen_again)
+
+    def _listen_again(self) -> None:
+        self._relisten = None
+        peer = self._peer
+        if peer is None or peer is not self._ready or self.era is not Era.MODERN or self._closed:
+            return  # not listening now: the next handshake listens with the watched URIs
+        if self._watched != self._listened_for:
+            self._listen(peer)
+
     async def close(self) -> None:
         self._closed = True
+        if self._relisten is not None:
+            self._relisten.cancel()
         listening, self._listening = self._listening, None
         if listening is not None:
             listening.cancel()
@@ -184,9 +211,14 @@ class RpcUpstream:
         await self._initialize(peer, client)
 
     def _listen(self, peer: RpcPeer) -> None:
-        """Hold a ``subscriptions/listen`` on ``peer`` for the list changes the server advertises,
-        until this connection closes or ``peer`` is replaced (its successor listens again)."""
-        wanted = listen_filter(self.server_capabilities)
+        """Hold a ``subscriptions/listen`` on ``peer`` for the list changes the server advertises and
+        the watched URIs, until this connection closes, ``peer`` is replaced (its successor listens
+        again) or the watched URIs change (this is called again; the listen it replaces is cancelled)."""
+        if self._listening is not None:
+            self._listening.cancel()
+            self._listening = None
+        self._listened_for = self._watched
+        wanted = listen_filter(self.server_capabilities, self._watched)
         if not wanted:
             return
         params = modern_params({"notifications": wanted}, LISTENER)
@@ -196,8 +228,6 @@ class RpcUpstream:
                 return None
             return await peer.request(LISTEN, params, LISTENER)
 
-        if self._listening is not None:
-            self._listening.cancel()
         who = f"{self.label} {self.name!r}"
         self._listening = asyncio.create_task(keep_listening(who, listen, self.listen_backoff))
 
