@@ -12,7 +12,8 @@ import secrets
 from typing import Any
 
 import orjson
-import uvicorn
+
+from bench.serve import serve_upstream
 
 MODERN = "2026-07-28"
 LEGACY_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26")
@@ -124,16 +125,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8101)
     args = parser.parse_args()
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-    )
+    serve_upstream(app, args.port)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,9 @@ import re
 from typing import Any
 
 import orjson
-import uvicorn
 
 from bench.fast_upstream import JSON_HEADERS, LEGACY_VERSIONS, MODERN, RESULT_META, SERVER_INFO, read_body
+from bench.serve import serve_upstream
 
 PATH = re.compile(r"/s(\d+)/mcp")
 CAPABILITIES = {"tools": {}}
@@ -98,16 +98,7 @@ def main() -> None:
     parser.add_argument("--tools", type=int, default=100)
     args = parser.parse_args()
     state["tools"] = {i: tools_of(i, args.tools) for i in range(args.servers)}
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-    )
+    serve_upstream(app, args.port)
 
 
 if __name__ == "__main__":

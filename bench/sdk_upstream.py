@@ -8,8 +8,9 @@ This is the upstream a typical deployment puts behind the gateway.
 
 import argparse
 
-import uvicorn
 from mcp.server.mcpserver import MCPServer
+
+from bench.serve import serve_upstream
 
 server = MCPServer("bench-sdk-upstream", log_level="WARNING")
 
@@ -24,15 +25,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8102)
     args = parser.parse_args()
-    uvicorn.run(
-        server.streamable_http_app(),
-        host="127.0.0.1",
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        log_level="warning",
-        access_log=False,
-    )
+    serve_upstream(server.streamable_http_app(), args.port, lifespan="auto")
 
 
 if __name__ == "__main__":
