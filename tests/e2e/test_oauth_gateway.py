@@ -87,10 +87,8 @@ def _expire(lockgate: RunningGateway, identity_id: int) -> None:
         )
 
 
-async def test_an_oauth_identity_is_authorized_used_refreshed_once_and_marked_when_its_grant_is_revoked(
-    lockgate: RunningGateway, upstream: tuple[OidcProvider, ProtectedServer]
-) -> None:
-    provider, protected = upstream
+def _declare_per_user(lockgate: RunningGateway, protected: ProtectedServer) -> None:
+    """Gateway ``g`` with the protected server, each user bringing their own identity."""
     lockgate.declare(
         {
             "servers": [{"name": "protected", "transport": "http", "url": protected.url}],
@@ -98,6 +96,13 @@ async def test_an_oauth_identity_is_authorized_used_refreshed_once_and_marked_wh
             "gateways": [{"name": "g", "servers": [{"server": "protected", "identity_scheme": "per_user"}]}],
         }
     )
+
+
+async def test_an_oauth_identity_is_authorized_used_refreshed_once_and_marked_when_its_grant_is_revoked(
+    lockgate: RunningGateway, upstream: tuple[OidcProvider, ProtectedServer]
+) -> None:
+    provider, protected = upstream
+    _declare_per_user(lockgate, protected)
     async with httpx.AsyncClient(timeout=30) as http:
         identity_id = await _authorize(lockgate, http)
         token = lockgate.token(HOST, "g", USER)
@@ -145,13 +150,7 @@ async def test_a_refresh_reads_and_writes_the_store_off_the_gateway_event_loop(
     lockgate: RunningGateway, upstream: tuple[OidcProvider, ProtectedServer]
 ) -> None:
     _provider, protected = upstream
-    lockgate.declare(
-        {
-            "servers": [{"name": "protected", "transport": "http", "url": protected.url}],
-            "hosts": [{"name": HOST}],
-            "gateways": [{"name": "g", "servers": [{"server": "protected", "identity_scheme": "per_user"}]}],
-        }
-    )
+    _declare_per_user(lockgate, protected)
     async with httpx.AsyncClient(timeout=30) as http:
         identity_id = await _authorize(lockgate, http)
     token = lockgate.token(HOST, "g", USER)
