@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-import httpx
 import orjson
 from sqlalchemy import Engine
 from starlette.applications import Starlette
@@ -46,13 +45,14 @@ from lockgate.dataplane.sessions import SessionRegistry
 from lockgate.dataplane.steps import MirrorParamHeaders, ResolveAccess
 from lockgate.domain.actor import Actor
 from lockgate.domain.audit import AuditEntry
+from lockgate.domain.model import Credential, Server
 from lockgate.egress import guarded_client, parse_networks
 from lockgate.settings import Settings
 from lockgate.store.access import AccessReader
 from lockgate.store.audit_log import save_entries
 from lockgate.store.engine import open_engine, upgrade
 from lockgate.upstream.pool import UpstreamFactory, UpstreamPool
-from lockgate.upstream.preview import preview_features
+from lockgate.upstream.preview import Preview, preview_features
 from lockgate.vault import Vault
 from lockgate.web import build_web
 from lockgate.webhooks.delivery import WebhookDeliverer
@@ -84,10 +84,11 @@ def build_app(
     vault = settings.vault()
     outbound = guarded_client(settings.egress_allowed_networks, timeout=settings.upstream_timeout)
     guard = HostOriginGuard(*settings.guard_patterns())
-    data = build_data_plane(settings, engine, key, vault, outbound, guard, upstream_factory)
+    credentials = CredentialRefresher(OAuthRefresher(engine, vault, outbound))
+    data = build_data_plane(settings, engine, key, vault, credentials, guard, upstream_factory)
     webhooks = WebhookDeliverer(engine, vault, allowed_networks=settings.egress_allowed_networks)
     gateway = Gateway(engine, data.pool, data.recorder, data.sessions, data.forwarder, data.hub, webhooks)
-    api, admin_mcp = build_control_plane(settings, engine, key, vault, data.pool, guard)
+    api, admin_mcp = build_control_plane(settings, engine, key, vault, data.pool, credentials, guard)
 
     spill = settings.data_dir / SPILL_FILE
 
@@ -143,13 +144,13 @@ def build_data_plane(
     engine: Engine,
     key: bytes,
     vault: Vault,
-    outbound: httpx.AsyncClient,
+    credentials: CredentialRefresher,
     guard: HostOriginGuard,
     upstream_factory: UpstreamFactory | None = None,
 ) -> DataPlane:
     """The endpoint ``/mcp/{gateway}``, built in dependency order: the feature catalog, the hub
     (which tells it of list changes), the upstream pool reporting to the hub, the connector (OAuth
-    refresh through ``outbound``), what listening streams need upstream, the pipeline's steps in order,
+    refresh through ``credentials``), what listening streams need upstream, the pipeline's steps in order,
     the forwarder and the lists."""
     sessions = SessionRegistry(
         settings.max_sessions, settings.max_sessions_per_connection, settings.session_idle_timeout
@@ -166,7 +167,7 @@ def build_data_plane(
         pool,
         timeout=settings.upstream_timeout,
         connect_timeout=settings.upstream_connect_timeout,
-        credentials=CredentialRefresher(OAuthRefresher(engine, vault, outbound)),
+        credentials=credentials,
     )
     pipeline = Pipeline(
         requests=[
@@ -214,16 +215,22 @@ def build_control_plane(
     key: bytes,
     vault: Vault,
     pool: UpstreamPool,
+    credentials: CredentialRefresher,
     guard: HostOriginGuard,
 ) -> tuple[ControlPlaneApi, AdminMcpEndpoint]:
     """The operation table served as the JSON API (``/api/v1``) and as MCP tools (``/api/v1/mcp``),
-    both building each call's Context the same way."""
-    preview = functools.partial(
-        preview_features,
-        pool,
-        list_timeout=settings.upstream_timeout,
-        connect_timeout=settings.upstream_connect_timeout,
-    )
+    both building each call's Context the same way. The features preview runs as an identity through
+    the data plane's refresher, so an OAuth token due is refreshed once for both."""
+
+    async def preview(server: Server, credential: Credential | None) -> Preview:
+        fresh = None if credential is None else await credentials.fresh(credential)
+        return await preview_features(
+            pool,
+            server,
+            fresh,
+            list_timeout=settings.upstream_timeout,
+            connect_timeout=settings.upstream_connect_timeout,
+        )
 
     server_networks = parse_networks(settings.server_allowed_networks)
 

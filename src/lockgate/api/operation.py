@@ -33,7 +33,7 @@ from lockgate.api.errors import (
 from lockgate.domain.actor import Actor
 from lockgate.domain.capabilities import Capability
 from lockgate.domain.declaration import ServerSpec
-from lockgate.domain.model import Server
+from lockgate.domain.model import Credential, Server
 from lockgate.egress import LOOPBACK_NETWORKS, IPNetwork, parse_networks, resolve_url_refusal
 from lockgate.policy.access_control import (
     EVERYONE,
@@ -132,7 +132,8 @@ class Context:
     token_key: bytes
     vault: Vault
     operation: str = ""
-    preview: Callable[[Server], Awaitable[Preview]] | None = None  # a live look at a server's features
+    # a live look at a server's features, as an identity (None: the server's own configuration)
+    preview: Callable[[Server, Credential | None], Awaitable[Preview]] | None = None
     public_url: str = "http://127.0.0.1:8080"  # where people reach Lockgate (connection links)
     server_networks: tuple[IPNetwork, ...] = parse_networks(LOOPBACK_NETWORKS)  # server_allowed_networks
 

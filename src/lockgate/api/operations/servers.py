@@ -16,12 +16,18 @@ from sqlalchemy import Connection, Row
 from lockgate.api.errors import Conflict, UpstreamUnavailable
 from lockgate.api.operation import Context, Input, Operation, Versioned, validate_model
 from lockgate.api.operations.common import ListInput, Name, Page, fetch_visible_server, save_change
+from lockgate.api.preview_identity import (
+    choose_preview_identity,
+    describe_preview_identity,
+    open_preview_credential,
+)
+from lockgate.brokering.refresh import CredentialRefreshError
 from lockgate.domain.actor import Actor
 from lockgate.domain.capabilities import Capability
 from lockgate.domain.declaration import ServerSpec
 from lockgate.domain.features import FeatureKind
+from lockgate.domain.model import Availability, Credential, IdentityKind, IdentityStatus, Transport
 from lockgate.domain.model import Server as LiveServer
-from lockgate.domain.model import Transport
 from lockgate.domain.plan import SECRET_FIELDS
 from lockgate.policy.access_control import EVERYONE, can_see_server, resolve_visible_gateways
 from lockgate.store import servers as store
@@ -79,6 +85,15 @@ class EditedServer(Server):
     )
 
 
+class PreviewIdentity(BaseModel):
+    """An identity as a preview names it; never its secret."""
+
+    name: str
+    kind: IdentityKind
+    availability: Availability
+    owner: str | None = Field(description="The owner's email; None for an identity without one.")
+
+
 class Features(BaseModel):
     """What the server lists right now, as it describes each feature (MCP server/* list results)."""
 
@@ -87,6 +102,9 @@ class Features(BaseModel):
     prompts: list[dict[str, Any]]
     resources: list[dict[str, Any]]
     resource_templates: list[dict[str, Any]]
+    identity: PreviewIdentity | None = Field(
+        None, description="The identity the preview ran as (None: the server's own configuration only)."
+    )
 
 
 class ServerList(ListInput):
@@ -97,6 +115,16 @@ class ServerList(ListInput):
 
 class ServerRef(Input):
     server: Name
+
+
+class FeaturesPreview(ServerRef):
+    identity: str | None = Field(
+        None,
+        max_length=160,
+        description="Whose identity the preview runs as: 'mine' (your own for this server), 'global' "
+        "(the server's global identity), 'none' (the server's own configuration only) or an identity's "
+        "name. Default: your own ready identity, else a global one you may use, else none.",
+    )
 
 
 class ServerCreate(ServerSpec, Input):
@@ -287,21 +315,38 @@ def enable_server(ctx: Context, args: ServerChange) -> Server:
     return _change(ctx, args.server, args.if_match, lambda _row: {"enabled": True})
 
 
-def _load_live(ctx: Context, name: str) -> LiveServer:
+def _load_preview(
+    ctx: Context, args: FeaturesPreview
+) -> tuple[LiveServer, Credential | None, dict[str, Any] | None]:
     with ctx.transaction() as conn:
-        return store.load_server(fetch_visible_server(ctx, conn, name), ctx.vault)
+        row = fetch_visible_server(ctx, conn, args.server)
+        server = store.load_server(row, ctx.vault)
+        identity = choose_preview_identity(conn, ctx.actor, row.id, row.name, args.identity)
+        if identity is None:
+            return server, None, None
+        described = describe_preview_identity(conn, identity)
+        return server, open_preview_credential(ctx.vault, identity), described
 
 
-async def preview_features(ctx: Context, args: ServerRef) -> Features:
-    """Ask the server now for its tools, prompts, resources and resource templates. Raises 409
-    when the server is disabled, 502 when it cannot be reached."""
-    server = await anyio.to_thread.run_sync(_load_live, ctx, args.server)
+async def preview_features(ctx: Context, args: FeaturesPreview) -> Features:
+    """Ask the server now for its tools, prompts, resources and resource templates, as the chosen
+    identity (``identity``; its OAuth token refreshed first when due). Raises 403 for an identity the
+    caller may not use, 404 for one they do not have, 409 when the server or the identity is disabled
+    or the identity must be authorized again, 502 when the server cannot be reached."""
+    server, credential, identity = await anyio.to_thread.run_sync(_load_preview, ctx, args)
     if not server.enabled:
         raise Conflict(f"server {server.name!r} is disabled; enable it to preview its features")
     if ctx.preview is None:
         raise UpstreamUnavailable("this process does not reach servers; ask the running gateway")
+    reconnect = f"authorize it again at {ctx.public_url}/connect"
+    if credential is not None and credential.status is not IdentityStatus.READY:
+        raise Conflict(f"identity {credential.name!r} for server {server.name!r} is not ready; {reconnect}")
     try:
-        found = await ctx.preview(server)
+        found = await ctx.preview(server, credential)
+    except CredentialRefreshError as exc:
+        if exc.needs_reauthorization:
+            raise Conflict(f"{exc}; {reconnect}") from exc
+        raise UpstreamUnavailable(f"cannot preview the features of server {server.name!r}: {exc}") from exc
     except UpstreamError as exc:
         raise UpstreamUnavailable(f"cannot preview the features of server {server.name!r}: {exc}") from exc
     return Features(
@@ -310,6 +355,7 @@ async def preview_features(ctx: Context, args: ServerRef) -> Features:
         prompts=found[FeatureKind.PROMPT],
         resources=found[FeatureKind.RESOURCE],
         resource_templates=found[FeatureKind.RESOURCE_TEMPLATE],
+        identity=None if identity is None else PreviewIdentity.model_validate(identity),
     )
 
 
@@ -331,5 +377,5 @@ OPERATIONS = [
     Operation("servers", "enable", "POST", _S + "/enable", "Enable a server", _TOGGLE, enable_server,
               ServerChange, Server),
     Operation("servers", "features", "GET", _S + "/features", "Preview a server's features", _BASIC,
-              preview_features, ServerRef, Features),
+              preview_features, FeaturesPreview, Features),
 ]  # fmt: skip
