@@ -1,8 +1,9 @@
 """OAuth identities end to end: a real authorization server (npm ``oidc-provider``: dynamic
 registration, PKCE, rotating refresh tokens, resource indicators) protects a real MCP server that
 validates its tokens; Lockgate registers, completes the code flow (the browser step driven here),
-calls tools through the gateway with the user's token, refreshes it once however many calls wait,
-and marks the identity for re-authorization when its refresh token is revoked."""
+calls tools through the gateway (and previews the server's features) with the user's token,
+refreshes it once however many calls wait, and marks the identity for re-authorization when its
+refresh token is revoked."""
 
 from __future__ import annotations
 
@@ -19,12 +20,13 @@ from mcp.shared.exceptions import MCPError
 from sqlalchemy import event, select, update
 
 from lockgate.brokering.authorization import Broker, begin_authorization, complete_authorization
+from lockgate.domain.capabilities import Capability
 from lockgate.domain.model import Availability, IdentityKind, IdentityStatus
 from lockgate.settings import Settings
 from lockgate.store.identities import create_identity
 from lockgate.store.people import ensure_user
 from lockgate.store.schema import admin_events, identities, servers
-from tests.conftest import TEST_VAULT, RunningGateway, mcp_client
+from tests.conftest import TEST_VAULT, People, RunningGateway, mcp_client
 from tests.e2e.oauth_fixtures import (
     OidcProvider,
     ProtectedServer,
@@ -168,3 +170,31 @@ async def test_a_refresh_reads_and_writes_the_store_off_the_gateway_event_loop(
         event.remove(lockgate.engine, "before_cursor_execute", record)
     assert _identity(lockgate, identity_id).expires_at > time.time()  # it was refreshed
     assert threads and lockgate.on_loop(_thread()) not in threads
+
+
+async def test_a_features_preview_as_an_oauth_identity_refreshes_it_when_due_and_names_where_to_reconnect(
+    lockgate: RunningGateway, upstream: tuple[OidcProvider, ProtectedServer], people: People
+) -> None:
+    provider, protected = upstream
+    _declare_per_user(lockgate, protected)
+    role = people.role("Operator", [Capability.BASIC_SERVER_MANAGEMENT, Capability.VIEW_ALL_SERVERS])
+    async with httpx.AsyncClient(timeout=30) as http:
+        identity_id = await _authorize(lockgate, http)
+        alice = people.user(USER, role)
+        authorized = _identity(lockgate, identity_id)
+        _expire(lockgate, identity_id)
+
+        answer = await anyio.to_thread.run_sync(alice.get, "/servers/protected/features")
+        assert answer.status_code == 200, answer.text
+        assert [t["name"] for t in answer.json()["tools"]] == ["whoami"]
+        assert answer.json()["identity"]["name"] == "alice/protected"
+        refreshed = _identity(lockgate, identity_id)
+        assert refreshed.version == authorized.version + 1 and refreshed.expires_at > time.time()
+
+        await provider.revoke_account(http, "alice")
+        _expire(lockgate, identity_id)
+        refused = await anyio.to_thread.run_sync(alice.get, "/servers/protected/features")
+    assert refused.status_code == 409
+    message = refused.json()["error"]["message"]
+    assert f"{lockgate.settings.resolved_public_url}/connect" in message
+    assert _identity(lockgate, identity_id).status == "needs_reauthorization"
