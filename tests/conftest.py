@@ -126,6 +126,27 @@ def sdk_http_url() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}/mcp"
 
 
+SDK_BEARER_TOKEN = "preview-bearer-5f1c9e"
+
+
+@pytest.fixture(scope="session")
+def sdk_bearer_url() -> Iterator[str]:
+    """The SDK fixture server over HTTP, answering 401 without ``Authorization: Bearer
+    SDK_BEARER_TOKEN`` (a server that needs a credential)."""
+    port = free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "tests.fixtures.sdk_server",
+        "--http",
+        str(port),
+        "--bearer",
+        SDK_BEARER_TOKEN,
+    ]
+    with child(argv, "^ready"):
+        yield f"http://127.0.0.1:{port}/mcp"
+
+
 @pytest.fixture(scope="session")
 def everything_http_url() -> Iterator[str]:
     port = free_port()

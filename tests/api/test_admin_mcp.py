@@ -28,6 +28,7 @@ from lockgate.store.people import bootstrap_super_admin
 from lockgate.store.schema import admin_events
 from tests.conftest import (
     DEADLINE,
+    SDK_BEARER_TOKEN,
     Api,
     People,
     RunningGateway,
@@ -287,3 +288,20 @@ async def test_a_token_keeper_cannot_redirect_a_hosts_webhook_or_mint_as_an_unkn
     assert envelope(moved)["capability"] == "viewAndUseAllGateways"
     assert envelope(typo)["code"] == "not_found" and "'bbo@example.com'" in envelope(typo)["message"]
     assert admin.get("/hosts/claude").json()["webhook_url"] is None
+
+
+async def test_servers_features_previews_as_the_identity_argument_names(
+    admin: Api, sdk_bearer_url: str
+) -> None:
+    server = {"name": "locked", "transport": "http", "url": sdk_bearer_url}
+    assert admin.post("/servers", json=server).status_code == 201
+    bot = {"server": "locked", "name": "bot", "kind": "headers", "availability": "global"}
+    bot["headers"] = {"Authorization": f"Bearer {SDK_BEARER_TOKEN}"}
+    assert admin.post("/identities", json=bot).status_code == 201
+    async with admin_mcp(admin) as client:
+        refused = await client.call_tool("servers_features", {"server": "locked", "identity": "none"})
+        previewed = await client.call_tool("servers_features", {"server": "locked", "identity": "bot"})
+    assert envelope(refused)["code"] == "upstream_unavailable"
+    assert previewed.structured_content is not None
+    assert previewed.structured_content["identity"]["name"] == "bot"
+    assert "echo" in {t["name"] for t in previewed.structured_content["tools"]}

@@ -5,8 +5,6 @@ secret never leaves the vault for an answer, an admin event or a log line."""
 from __future__ import annotations
 
 import logging
-import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,25 +17,16 @@ from lockgate.domain.capabilities import Capability
 from lockgate.domain.model import Availability, IdentityKind
 from lockgate.store.identities import create_identity, fetch_identity, mark_needs_reauthorization
 from lockgate.store.schema import admin_events, servers
-from tests.conftest import TEST_VAULT, Api, People, RunningGateway, child, free_port
+from tests.conftest import SDK_BEARER_TOKEN, TEST_VAULT, Api, People, RunningGateway
 
-TOKEN = "preview-bearer-5f1c9e"
+TOKEN = SDK_BEARER_TOKEN
 WRONG = "not-the-token-77a0"
 OPERATOR = "op@example.com"
 
 
-@pytest.fixture(scope="module")
-def bearer_url() -> Iterator[str]:
-    """The SDK fixture server over HTTP, answering 401 without ``Authorization: Bearer TOKEN``."""
-    port = free_port()
-    argv = [sys.executable, "-m", "tests.fixtures.sdk_server", "--http", str(port), "--bearer", TOKEN]
-    with child(argv, "^ready"):
-        yield f"http://127.0.0.1:{port}/mcp"
-
-
 @pytest.fixture
-def locked(admin: Api, bearer_url: str) -> str:
-    created = admin.post("/servers", json={"name": "locked", "transport": "http", "url": bearer_url})
+def locked(admin: Api, sdk_bearer_url: str) -> str:
+    created = admin.post("/servers", json={"name": "locked", "transport": "http", "url": sdk_bearer_url})
     assert created.status_code == 201, created.text
     return "locked"
 

@@ -21,6 +21,7 @@ from lockgate.cli import app
 from lockgate.cli.operations import build_groups
 from lockgate.settings import Settings
 from tests.conftest import (  # noqa: F401 - the fixtures
+    SDK_BEARER_TOKEN,
     TEST_MASTER_KEY,
     Api,
     People,
@@ -335,3 +336,15 @@ def test_server_features_are_one_narrow_table_in_a_fixed_column_order_and_whole_
     whole = orjson.loads(remote("servers", "features", "fixture", "-o", "json").stdout)
     assert yaml.safe_load(remote("servers", "features", "fixture", "-o", "yaml").stdout) == whole
     assert "inputSchema" in whole["tools"][0] and "inputSchema" not in "\n".join(lines)
+
+
+def test_server_features_run_as_the_identity_given_and_json_names_it_without_its_secret(
+    lockgate: RunningGateway, remote: Cli, sdk_bearer_url: str
+) -> None:
+    lockgate.declare({"servers": [{"name": "locked", "transport": "http", "url": sdk_bearer_url}]})
+    bearer = f"Authorization=Bearer {SDK_BEARER_TOKEN}"
+    remote("identities", "create", "locked", "--name", "bot", "--header", bearer, "--availability", "global")
+    remote("servers", "features", "locked", "--identity", "none", code=1)  # the server answers 401
+    answer = remote("servers", "features", "locked", "--identity", "bot", "-o", "json").stdout
+    assert orjson.loads(answer)["identity"]["name"] == "bot"
+    assert SDK_BEARER_TOKEN not in answer
