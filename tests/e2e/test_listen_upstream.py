@@ -37,26 +37,36 @@ async def http() -> AsyncIterator[HttpClient]:
     await client.close()
 
 
-async def test_a_modern_sdk_servers_tool_list_change_arrives_on_the_gateways_listen(
-    fixture_url: str, http: HttpClient
-) -> None:
-    heard: asyncio.Queue[JsonObject] = asyncio.Queue()
+class Heard:
+    """What the gateway's upstream connection hears outside any call, in order."""
 
-    async def next_of(method: str) -> JsonObject:
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[JsonObject] = asyncio.Queue()
+
+    async def put(self, message: JsonObject) -> None:
+        await self._queue.put(message)
+
+    async def next_of(self, method: str) -> JsonObject:
+        """The next notification of ``method``, skipping others, within the deadline."""
         with anyio.fail_after(DEADLINE):
-            while (message := await heard.get())["method"] != method:
+            while (message := await self._queue.get())["method"] != method:
                 pass
         return message
 
+
+async def test_a_modern_sdk_servers_tool_list_change_arrives_on_the_gateways_listen(
+    fixture_url: str, http: HttpClient
+) -> None:
+    heard = Heard()
     upstream = StreamableHttpUpstream("fixture", fixture_url, {}, http, heard.put, Era.MODERN)
     client = Client(era=Era.MODERN)
     try:
         await upstream.connect(client)
         assert upstream.era is Era.MODERN
-        await next_of(ACKNOWLEDGED)  # the server holds our listen now
+        await heard.next_of(ACKNOWLEDGED)  # the server holds our listen now
         called = await upstream.request("tools/call", {"name": "test_trigger_tool_change"}, client)
         assert called["result"]["content"][0]["text"] == "tool list changed"
-        changed = await next_of(TOOLS_CHANGED)
+        changed = await heard.next_of(TOOLS_CHANGED)
     finally:
         await upstream.close()
     assert "io.modelcontextprotocol/subscriptionId" in changed["params"]["_meta"]
@@ -65,24 +75,17 @@ async def test_a_modern_sdk_servers_tool_list_change_arrives_on_the_gateways_lis
 async def test_a_modern_sdk_servers_update_of_a_watched_uri_arrives_on_the_gateways_new_listen(
     fixture_url: str, http: HttpClient
 ) -> None:
-    heard: asyncio.Queue[JsonObject] = asyncio.Queue()
-
-    async def next_of(method: str) -> JsonObject:
-        with anyio.fail_after(DEADLINE):
-            while (message := await heard.get())["method"] != method:
-                pass
-        return message
-
+    heard = Heard()
     upstream = StreamableHttpUpstream("fixture", fixture_url, {}, http, heard.put, Era.MODERN)
     client = Client(era=Era.MODERN)
     try:
         await upstream.connect(client)
-        await next_of(ACKNOWLEDGED)
+        await heard.next_of(ACKNOWLEDGED)
         upstream.watch(frozenset({WATCHED}))
-        acknowledged = await next_of(ACKNOWLEDGED)  # the listen sent again, naming the URI
+        acknowledged = await heard.next_of(ACKNOWLEDGED)  # the listen sent again, naming the URI
         trigger = {"name": "test_trigger_resource_update", "arguments": {"uri": WATCHED}}
         assert "result" in await upstream.request("tools/call", trigger, client)
-        updated = await next_of(UPDATED)
+        updated = await heard.next_of(UPDATED)
     finally:
         await upstream.close()
     assert acknowledged["params"]["notifications"]["resourceSubscriptions"] == [WATCHED]
