@@ -7,9 +7,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
+from lockgate.upstream.http_client import HttpClient
 from tests.upstream.scripted import Answer, ScriptedServer
 
 StartServer = Callable[[Answer], Awaitable[ScriptedServer]]
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[HttpClient]:
+    """The gateway's HTTP client for upstreams, closed after the test."""
+    client = HttpClient()
+    yield client
+    await client.close()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ modern server's list changes reach the gateway over one listen stream per connec
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import anyio
 import pytest
@@ -27,13 +26,6 @@ NOT_FOUND = {"code": -32602, "message": "Resource not found", "data": {"uri": "f
 
 async def ignore(_message: JsonObject) -> None:
     pass
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[HttpClient]:
-    client = HttpClient()
-    yield client
-    await client.close()
 
 
 async def test_a_json_rpc_error_under_http_400_is_relayed_with_its_code_message_and_data(

@@ -4,7 +4,6 @@ relayed as it is."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import anyio
 import pytest
@@ -24,13 +23,6 @@ NOT_FOUND = {"code": -32002, "message": "Resource not found", "data": {"uri": "f
 
 async def ignore(_message: JsonObject) -> None:
     pass
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[HttpClient]:
-    client = HttpClient()
-    yield client
-    await client.close()
 
 
 class SseServer:
