@@ -48,6 +48,18 @@ class Connector:
         """
         await open_within(upstream, client, server, self.connect_timeout)
 
+    async def open(self, assignment: Assignment, client: Client) -> Upstream:
+        """The assignment's pooled upstream, opened within ``connect_timeout`` if it is not open.
+
+        Raises:
+            CredentialRefreshError: as ``upstream_for``.
+            UpstreamUnavailableError: it could not be opened in time.
+        """
+        upstream = await self.upstream_for(assignment, client)
+        if not upstream.is_open:
+            await self.connect(upstream, client, assignment.server.name)
+        return upstream
+
     async def list_features(self, assignment: Assignment, kind: FeatureKind, client: Client) -> Listing:
         """Every ``kind`` feature the server lists for the assignment's identity (``catalog.ListFeatures``).
 
@@ -55,6 +67,5 @@ class Connector:
             CredentialRefreshError: as ``upstream_for``.
             UpstreamError: the server could not be opened or did not answer in time.
         """
-        upstream = await self.upstream_for(assignment, client)
-        await self.connect(upstream, client, assignment.server.name)
+        upstream = await self.open(assignment, client)
         return await list_all(upstream, assignment.server.name, kind, client, self.timeout)

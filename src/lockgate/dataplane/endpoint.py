@@ -152,7 +152,7 @@ class McpEndpoint:
             return
         method = scope["method"]
         if method == "POST":
-            await self._post(incoming, receive, send)
+            await self._post(incoming, send)
         elif method in ("GET", "DELETE"):
             await self._session_request(method, incoming, send)
         else:
@@ -229,7 +229,7 @@ class McpEndpoint:
         self._leg(incoming, access, "proxy_response_error", method, status=error.http_status, body=body)
 
     # -- POST --------------------------------------------------------------------------------------
-    async def _post(self, incoming: Incoming, receive: Receive, send: Send) -> None:
+    async def _post(self, incoming: Incoming, send: Send) -> None:
         unavailable = await self._recorder.admit()
         if unavailable is not None:  # no legs: the audit cannot take them, which is the point
             retry_after = str(self._recorder.retry_after).encode()
@@ -239,7 +239,7 @@ class McpEndpoint:
             )
             return
         try:
-            body = await read_body(receive, self._max_body)
+            body = await read_body(incoming.receive, self._max_body)
         except BodyTooLargeError:
             too_large = JsonRpcError(
                 INVALID_REQUEST, f"the body exceeds {self._max_body} bytes", http_status=413

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lockgate.audit.recorder import AuditRecorder, Leg
-from lockgate.dataplane.access import resolve_access
+from lockgate.dataplane.access import may_ask
 from lockgate.domain.mcp import Client, Era, JsonObject
 from lockgate.domain.model import Access, Assignment
 
@@ -38,8 +38,7 @@ class Exchange:
         """The assignments this user's lists show: server enabled, and the identity its scheme needs
         present, enabled and ready (product spec §4.2: a per-user server without the user's identity
         is absent from their lists)."""
-        principal = self.access.principal
-        return [a for a in self.access.assignments if resolve_access(a, "", principal) is None]
+        return [a for a in self.access.assignments if a.server.enabled and may_ask(a)]
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000

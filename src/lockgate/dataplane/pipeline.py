@@ -11,6 +11,7 @@ a refusal; ``mcp_request_*`` then ``mcp_response_*`` for a send).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -128,11 +129,8 @@ class Pipeline:
                 return
             await emit(notification)
 
-        return Client(
-            capabilities=client.capabilities,
-            era=client.era,
-            info=client.info,
-            upstream_headers=client.upstream_headers,
+        return dataclasses.replace(
+            client,
             on_request=on_request if ask is not None else None,
             on_notification=on_notification if emit is not None else None,
         )
