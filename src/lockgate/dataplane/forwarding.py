@@ -28,7 +28,7 @@ from lockgate.dataplane.errors import (
     Refusal,
 )
 from lockgate.dataplane.exchange import Exchange
-from lockgate.dataplane.mrtr import drive_input_required
+from lockgate.dataplane.mrtr import drive_input_required, is_input_required
 from lockgate.dataplane.pipeline import Message, Pipeline, SendError
 from lockgate.dataplane.routing import resolve_named, resolve_uri
 from lockgate.domain.features import FeatureKind
@@ -55,7 +55,6 @@ class Forwarder:
         self.connector = connector
         self.catalog = catalog
         self.pipeline = pipeline
-        self.timeout = connector.timeout
         self.public_url = public_url
 
     async def handle(self, ex: Exchange) -> JsonObject:
@@ -165,12 +164,10 @@ class Forwarder:
         assignment, server = message.assignment, message.assignment.server.name
         client = self.pipeline.relaying(ex, assignment, ex.client)
         try:
-            upstream = await self.connector.upstream_for(assignment, client)
-            if not upstream.is_open:
-                await self.connector.connect(upstream, client, server)
-            async with asyncio.timeout(self.timeout):
+            upstream = await self.connector.open(assignment, client)
+            async with asyncio.timeout(self.connector.timeout):
                 response = await upstream.request(message.method, message.params, client)
-                if ex.era is Era.LEGACY and _input_required(response):
+                if ex.era is Era.LEGACY and is_input_required(response):
 
                     async def retry(params: JsonObject) -> JsonObject:
                         again = Message(message.method, params, assignment)
@@ -181,7 +178,7 @@ class Forwarder:
         except CredentialRefreshError as exc:
             raise self._reauthorize(ex, exc, server) from None
         except TimeoutError:
-            message_text = f"server {server!r} did not answer within {self.timeout:g}s"
+            message_text = f"server {server!r} did not answer within {self.connector.timeout:g}s"
             error = JsonRpcError(
                 UPSTREAM_TIMEOUT, message_text, {"server": server, "reason": "upstream_timeout"}
             )
@@ -206,8 +203,3 @@ def _upstream_error(exc: UpstreamError, server: str) -> JsonRpcError:
     if isinstance(exc, ResponseTooLargeError):
         data |= {"reason": "response_too_large", "limit": exc.limit}
     return JsonRpcError(code, str(exc), data)
-
-
-def _input_required(response: JsonObject) -> bool:
-    result = response.get("result")
-    return isinstance(result, dict) and result.get("resultType") == "input_required"

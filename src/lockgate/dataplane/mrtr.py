@@ -12,12 +12,36 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from lockgate.dataplane.errors import INTERNAL_ERROR, MISSING_CAPABILITY, JsonRpcError
+from lockgate.dataplane.errors import INTERNAL_ERROR, MISSING_CAPABILITY, UPSTREAM_FAILED, JsonRpcError
 from lockgate.domain.mcp import JsonObject
 
 MAX_ROUNDS = 10
+MAX_INPUT_REQUESTS = 32  # in one round: each becomes a live request to the front client
 Ask = Callable[[str, JsonObject | None], Awaitable[JsonObject]]
 Retry = Callable[[JsonObject], Awaitable[JsonObject]]
+
+
+def is_input_required(response: JsonObject) -> bool:
+    """The server answered ``input_required`` (MCP 2026-07-28 basic/patterns/mrtr)."""
+    result = response.get("result")
+    return isinstance(result, dict) and result.get("resultType") == "input_required"
+
+
+def _input_requests(result: JsonObject) -> dict[str, JsonObject]:
+    """The round's ``inputRequests``: an object of at most ``MAX_INPUT_REQUESTS`` request objects.
+
+    Raises:
+        JsonRpcError: -32012, the server's ``inputRequests`` are not that (a server's value is data).
+    """
+    requests = result.get("inputRequests") or {}
+    if (
+        not isinstance(requests, dict)
+        or len(requests) > MAX_INPUT_REQUESTS
+        or not all(isinstance(r, dict) for r in requests.values())
+    ):
+        message = f"the server's inputRequests are not an object of at most {MAX_INPUT_REQUESTS} requests"
+        raise JsonRpcError(UPSTREAM_FAILED, message)
+    return requests
 
 
 async def drive_input_required(
@@ -28,15 +52,16 @@ async def drive_input_required(
     ``retry`` sends the original request again with the given params.
 
     Raises:
-        JsonRpcError: -32021 when the front client cannot be asked; -32603 after too many rounds.
+        JsonRpcError: -32021 when the front client cannot be asked; -32012 for malformed or too many
+            ``inputRequests``; -32603 after too many rounds.
     """
     for _ in range(MAX_ROUNDS):
-        result = response.get("result") or {}
-        if result.get("resultType") != "input_required":
+        if not is_input_required(response):
             return response
+        result = response["result"]
         if ask is None:
             raise JsonRpcError(MISSING_CAPABILITY, "the server needs input the client cannot give here")
-        requests = result.get("inputRequests") or {}
+        requests = _input_requests(result)
         keys = list(requests)
         answers = await asyncio.gather(
             *(ask(requests[k].get("method"), requests[k].get("params")) for k in keys)
