@@ -124,6 +124,22 @@ async def test_the_remembered_tokens_are_bounded_and_the_least_recent_is_read_ag
     assert again == agent and again is not agent
 
 
+async def test_a_counter_that_went_back_forgets_what_was_remembered_under_its_old_values(
+    engine: Engine, tokens: dict[str, str]
+) -> None:
+    reader = AccessReader(engine, TEST_VAULT, threads=2)
+    before = change(engine)
+    assert (await reader.load(tokens["agent"])).host_enabled  # type: ignore[union-attr]
+    with engine.begin() as conn:
+        conn.execute(update(hosts).where(hosts.c.name == "agent").values(enabled=False))
+    await reader.load(tokens["other"])  # the reader sees the counter move on
+    with engine.begin() as conn:  # a restore puts the counter back where the agent was remembered
+        conn.execute(update(access_changes).values(value=before))
+    after = await reader.load(tokens["agent"])
+    reader.close()
+    assert after is not None and not after.host_enabled
+
+
 async def test_without_the_counter_row_every_read_runs_the_query(
     engine: Engine, tokens: dict[str, str], reader: AccessReader
 ) -> None:

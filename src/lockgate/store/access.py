@@ -204,6 +204,7 @@ class AccessReader:
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, tuple[int, Access]] = OrderedDict()
         self._cache_size = cache_size
+        self._highest_change = 0  # a counter below it went back (a restore): forget everything
         self._change_since_now = SharedRead(self._change, self._executor)
         self._servers: dict[tuple[int, str, bool], Server] = {}
         self._credentials: dict[tuple[Any, ...], Credential] = {}
@@ -248,6 +249,9 @@ class AccessReader:
 
     def _remembered(self, token_hash: str, change: int | None) -> Access | None:
         with self._lock:
+            if change is not None and change < self._highest_change:
+                self._cache.clear()  # the counter went back: an old value may come round again
+            self._highest_change = max(self._highest_change, change or 0)
             cached = self._cache.get(token_hash)
             if cached is None or cached[0] != change:
                 return None
