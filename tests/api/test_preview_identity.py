@@ -46,14 +46,14 @@ def identity(api: Api, name: str, token: str, **fields: Any) -> dict[str, Any]:
     return dict(created.json())
 
 
-def service_account(lockgate: RunningGateway, token: str) -> None:
-    """A global identity ``bot`` for the server, owned by nobody."""
+def service_account(lockgate: RunningGateway, token: str, server: str = "locked", name: str = "bot") -> None:
+    """A global identity ``name`` (``bot``) for ``server``, owned by nobody."""
     with lockgate.engine.begin() as conn:
-        server_id = conn.execute(select(servers.c.id).where(servers.c.name == "locked")).scalar_one()
+        server_id = conn.execute(select(servers.c.id).where(servers.c.name == server)).scalar_one()
         create_identity(
             conn,
             TEST_VAULT,
-            name="bot",
+            name=name,
             server_id=server_id,
             owner_id=None,
             kind=IdentityKind.HEADERS,
@@ -132,6 +132,18 @@ def test_another_users_identity_is_refused_and_hidden_from_those_who_do_not_see_
     hidden = preview(operator, "alice-key")
     assert hidden.status_code == 404
     assert hidden.json()["error"]["message"] == "no identity named 'alice-key'"
+
+
+def test_a_global_identity_of_a_server_one_may_not_see_is_answered_as_a_name_that_does_not_exist(
+    admin: Api, operator: Api, locked: str, sdk_bearer_url: str, lockgate: RunningGateway
+) -> None:
+    created = admin.post("/servers", json={"name": "hidden", "transport": "http", "url": sdk_bearer_url})
+    assert created.status_code == 201, created.text
+    service_account(lockgate, TOKEN, server="hidden", name="hidden-bot")
+    probed, missing = preview(operator, "hidden-bot"), preview(operator, "no-such-bot")
+    assert probed.status_code == missing.status_code == 404
+    assert probed.json()["error"]["message"] == "no identity named 'hidden-bot'"
+    assert preview(admin, "hidden-bot").status_code == 409  # who sees every identity is told why
 
 
 def test_asking_for_mine_without_an_identity_is_a_404(operator: Api, locked: str) -> None:

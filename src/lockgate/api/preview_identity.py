@@ -71,6 +71,8 @@ def _named(conn: Connection, actor: Actor, server_id: int, server: str, name: st
                 )
             raise NotFound(f"no identity named {name!r}")
         _require_global(actor)
+        if row.server_id != server_id and not SEES_ALL & actor.capabilities:
+            raise NotFound(f"no identity named {name!r}")  # as the identities API answers for it
     if row.server_id != server_id:
         raise Conflict(f"identity {name!r} is not for server {server!r}")
     if not row.enabled:
