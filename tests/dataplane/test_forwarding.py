@@ -4,8 +4,6 @@ relay; the legs are those of one send."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from lockgate.audit.recorder import AuditRecorder
@@ -59,11 +57,8 @@ class OneUpstream:
     def __init__(self, upstream: InputUpstream) -> None:
         self.upstream = upstream
 
-    async def upstream_for(self, assignment: Assignment, client: Client) -> InputUpstream:
+    async def open(self, assignment: Assignment, client: Client) -> InputUpstream:
         return self.upstream
-
-    async def connect(self, upstream: Any, client: Client, server: str) -> None:
-        return None
 
 
 def _exchange(saved: list[AuditEntry], client: Client) -> Exchange:

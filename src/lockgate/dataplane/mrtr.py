@@ -28,7 +28,8 @@ def is_input_required(response: JsonObject) -> bool:
 
 
 def _input_requests(result: JsonObject) -> dict[str, JsonObject]:
-    """The round's ``inputRequests``: an object of at most ``MAX_INPUT_REQUESTS`` request objects.
+    """The round's ``inputRequests``: an object of at most ``MAX_INPUT_REQUESTS`` request objects,
+    each naming its ``method``.
 
     Raises:
         JsonRpcError: -32012, the server's ``inputRequests`` are not that (a server's value is data).
@@ -37,7 +38,7 @@ def _input_requests(result: JsonObject) -> dict[str, JsonObject]:
     if (
         not isinstance(requests, dict)
         or len(requests) > MAX_INPUT_REQUESTS
-        or not all(isinstance(r, dict) for r in requests.values())
+        or not all(isinstance(r, dict) and isinstance(r.get("method"), str) for r in requests.values())
     ):
         message = f"the server's inputRequests are not an object of at most {MAX_INPUT_REQUESTS} requests"
         raise JsonRpcError(UPSTREAM_FAILED, message)
@@ -63,9 +64,7 @@ async def drive_input_required(
             raise JsonRpcError(MISSING_CAPABILITY, "the server needs input the client cannot give here")
         requests = _input_requests(result)
         keys = list(requests)
-        answers = await asyncio.gather(
-            *(ask(requests[k].get("method"), requests[k].get("params")) for k in keys)
-        )
+        answers = await asyncio.gather(*(ask(requests[k]["method"], requests[k].get("params")) for k in keys))
         responses = {k: a.get("result", a) for k, a in zip(keys, answers, strict=True)}
         again = {**(params or {}), "inputResponses": responses}
         if "requestState" in result:
