@@ -109,6 +109,32 @@ async def test_a_response_to_no_pending_call_is_dropped() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"jsonrpc": "2.0", "id": [1], "result": {}},
+        {"jsonrpc": "2.0", "method": ["notifications/tools/list_changed"]},
+        {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": [1]},
+        {"jsonrpc": "2.0", "id": {"x": 1}, "method": "ping"},
+    ],
+    ids=["a list id", "a list method", "list params", "an object id"],
+)
+async def test_a_message_not_shaped_as_json_rpc_is_dropped_and_the_call_still_gets_its_answer(
+    message: JsonObject,
+) -> None:
+    wire = Wire()
+    peer = RpcPeer(wire.send, wire.on_unrelated)
+
+    with anyio.fail_after(DEADLINE):
+        call = _start(peer, "tools/list", None, Client())
+        sent = await wire.request("tools/list")
+        await peer.receive(message)
+        await peer.receive({"jsonrpc": "2.0", "id": sent["id"], "result": {"tools": []}})
+        assert await call == {"result": {"tools": []}}
+    assert wire.unrelated == [] and [m for m in wire.sent if "method" not in m] == []
+
+
+@pytest.mark.anyio
 async def test_a_response_with_neither_result_nor_error_becomes_an_internal_error() -> None:
     wire = Wire()
     peer = RpcPeer(wire.send, wire.on_unrelated)

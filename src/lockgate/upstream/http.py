@@ -200,7 +200,10 @@ class StreamableHttpUpstream(RpcUpstream):
             if not event.data:
                 continue
             peer = self._peer
-            message = orjson.loads(event.data)
+            try:
+                message = orjson.loads(event.data)
+            except orjson.JSONDecodeError:
+                raise UpstreamError(f"server {self.name!r} sent an event that is not JSON") from None
             if peer is not None and isinstance(message, dict):
                 await peer.receive(message, related=request_id)
             if self._answered(request_id):

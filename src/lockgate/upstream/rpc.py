@@ -120,7 +120,12 @@ class RpcPeer:
             task.cancel()
 
     async def receive(self, message: JsonObject, related: int | None = None) -> None:
-        """Dispatch one message from the server. ``related`` names the call whose stream carried it."""
+        """Dispatch one message from the server. ``related`` names the call whose stream carried it.
+        A message not shaped as JSON-RPC 2.0 says (a string ``method``, object ``params``, a string or
+        integer ``id``) is dropped: a server's values are data, never a fault of the gateway's."""
+        if not _well_formed(message):
+            log.debug("dropping a message that is not JSON-RPC from the server")
+            return
         if "method" not in message:
             self._on_response(message)
         elif "id" in message:
@@ -193,3 +198,14 @@ class RpcPeer:
                 await pending.client.on_notification(message)
             return
         await self._on_unrelated(message)
+
+
+def _well_formed(message: JsonObject) -> bool:
+    """``message`` has the member types JSON-RPC 2.0 §4 gives them (a response may carry a null id)."""
+    request_id = message.get("id")
+    if request_id is not None and (type(request_id) is not int and not isinstance(request_id, str)):
+        return False
+    if "method" not in message:
+        return True
+    params = message.get("params")
+    return isinstance(message["method"], str) and (params is None or isinstance(params, dict))

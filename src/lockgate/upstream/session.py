@@ -202,9 +202,11 @@ class RpcUpstream:
             discovered = await self._discover(peer, client)
             if discovered is not None:
                 self._found(Era.MODERN)
-                self.server_capabilities = discovered.get("capabilities") or {}
-                meta = discovered.get("_meta") or {}
-                self.server_info = meta.get(META_PREFIX + "serverInfo") or discovered.get("serverInfo") or {}
+                self.server_capabilities = _object(discovered.get("capabilities"))
+                meta = _object(discovered.get("_meta"))
+                self.server_info = _object(
+                    meta.get(META_PREFIX + "serverInfo") or discovered.get("serverInfo")
+                )
                 self._listen(peer)
                 return
         self._found(Era.LEGACY)
@@ -271,3 +273,8 @@ class RpcUpstream:
 
     def _negotiated(self, version: str | None) -> None:
         """Hook for transports that must echo the negotiated version (HTTP's MCP-Protocol-Version)."""
+
+
+def _object(value: object) -> JsonObject:
+    """A server's value where an object belongs: itself if it is one, else empty."""
+    return value if isinstance(value, dict) else {}
