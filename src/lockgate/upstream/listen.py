@@ -36,6 +36,7 @@ LISTEN_FLAGS = {
 }
 SUBSCRIPTION_METHODS = ("resources/subscribe", "resources/unsubscribe")
 MAX_WATCHED_URIS = 1024
+REFUSALS = (-32601, -32602)  # method not found, invalid params: the server will not listen
 BACKOFF = (1.0, 60.0)  # seconds: the first wait before listening again, and the longest
 
 
@@ -76,7 +77,7 @@ async def keep_listening(
 ) -> None:
     """Send ``listen`` (it returns when the listen ends: its response, or None once its connection is
     gone) again and again, waiting between as the module says; return when the connection is gone or
-    the server refused."""
+    the server refused (``REFUSALS``; any other error, e.g. a 503, is waited out like an ended stream)."""
     first, longest = backoff
     delay = first
     loop = asyncio.get_running_loop()
@@ -87,9 +88,13 @@ async def keep_listening(
         except UpstreamError as exc:
             log.debug("the listen stream of %s ended: %s", who, exc)
             response = {}
+        except Exception:  # a fault of one listen must not end the following of list changes
+            log.exception("the listen stream of %s failed; listening again", who)
+            response = {}
         if response is None:
             return
-        if "error" in response:
+        error = response.get("error")
+        if isinstance(error, dict) and error.get("code") in REFUSALS:
             log.info("%s refused subscriptions/listen: its list changes are not followed", who)
             return
         if loop.time() - started > longest:
