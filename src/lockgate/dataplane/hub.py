@@ -20,6 +20,8 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import orjson
+
 from lockgate.dataplane.backlog import new_backlog, offer
 from lockgate.dataplane.catalog import Catalog
 from lockgate.dataplane.sessions import SessionRegistry
@@ -40,6 +42,9 @@ LISTEN_FILTERS = {
     "notifications/resources/list_changed": "resourcesListChanged",
 }
 RESOURCE_UPDATED = "notifications/resources/updated"
+MAX_NOTIFICATION_PARAMS_BYTES = 16 * 1024
+"""A relayed notification's ``params`` past this many bytes keep only their ``uri``: each stream's
+backlog holds up to ``STREAM_BACKLOG`` of them, so a server's size must not become the gateway's."""
 
 
 Served = frozenset[tuple[int, int]]
@@ -99,11 +104,11 @@ class Hub:
         for kind in LIST_CHANGED.get(method, ()):
             self._catalog.forget(server_id, kind)
         params = message.get("params")
-        outgoing: JsonObject = {"jsonrpc": "2.0", "method": method}
-        if isinstance(params, dict):
-            outgoing["params"] = untagged(params)
         uri = params.get("uri") if isinstance(params, dict) else None
         uri = uri if isinstance(uri, str) else None  # a server's value: only a string names a resource
+        outgoing: JsonObject = {"jsonrpc": "2.0", "method": method}
+        if isinstance(params, dict):
+            outgoing["params"] = _bounded(untagged(params), uri)
         for session in self._sessions:
             if session.stream is None or (server_id, identity_id) not in session.served:
                 continue
@@ -114,3 +119,14 @@ class Hub:
                 continue
             if method in listener.wanted or (method == RESOURCE_UPDATED and uri in listener.resource_uris):
                 offer(listener.queue, outgoing)
+
+
+def _bounded(params: JsonObject, uri: str | None) -> JsonObject:
+    """``params`` as the server sent them, or only their ``uri`` when over
+    ``MAX_NOTIFICATION_PARAMS_BYTES`` (or not serializable)."""
+    try:
+        if len(orjson.dumps(params)) <= MAX_NOTIFICATION_PARAMS_BYTES:
+            return params
+    except orjson.JSONEncodeError:
+        pass
+    return {"uri": uri} if uri is not None else {}

@@ -19,6 +19,7 @@ What is remembered is bounded: entries older than the window are forgotten, and 
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -50,11 +51,12 @@ class Duplicates:
         params = message.get("params")
         params = (untagged(params) or None) if isinstance(params, dict) else params  # {} as absent
         try:
-            key = orjson.dumps(
+            serialized = orjson.dumps(
                 [server_id, identity_id, message.get("method"), params], option=orjson.OPT_SORT_KEYS
             )
         except orjson.JSONEncodeError:  # a server's value nested too deep: never a repeat
             return False
+        key = hashlib.blake2b(serialized, digest_size=16).digest()  # remembered: 16 bytes, not the message
         previous = self._last.get(key)
         if previous is not None and previous[0] is not source and now - previous[1] < self._window:
             return True  # the first connection stays the one whose news passes
