@@ -10,8 +10,9 @@ import pytest
 
 from lockgate.dataplane.backlog import END, STREAM_BACKLOG, new_backlog
 from lockgate.dataplane.catalog import Catalog
-from lockgate.dataplane.hub import Hub, Listener, served_by
+from lockgate.dataplane.hub import MAX_NOTIFICATION_PARAMS_BYTES, Hub, Listener, served_by
 from lockgate.dataplane.sessions import FrontSession, SessionRegistry
+from lockgate.dataplane.streams import listen_filter
 from lockgate.domain.mcp import JsonObject
 from lockgate.domain.model import (
     Access,
@@ -131,3 +132,19 @@ def test_the_watched_uris_of_a_server_and_identity_are_those_its_listeners_and_s
     assert hub.watched(7, 0) == {URI, "file:///listened"}
     assert hub.watched(7, 5) == {"file:///alices"}
     assert hub.watched(9, 0) == frozenset()
+
+
+async def test_a_resource_update_with_oversized_params_reaches_its_subscribers_with_only_its_uri() -> None:
+    sessions = SessionRegistry()
+    subscribed = _session(sessions, 1, URI)
+    hub = Hub(sessions, Catalog())
+    padded = {"uri": URI, "title": "x" * (MAX_NOTIFICATION_PARAMS_BYTES + 1)}
+
+    await hub.on_server_notification(7, 1, {"method": UPDATED["method"], "params": padded})
+
+    assert _drained(subscribed.stream) == [{"jsonrpc": "2.0", **UPDATED}]  # type: ignore[arg-type]
+
+
+def test_a_listen_whose_notifications_filter_is_not_an_object_asks_for_nothing() -> None:
+    for given in ("tools", ["toolsListChanged"], None):
+        assert listen_filter({"notifications": given}) == (frozenset(), frozenset(), {})

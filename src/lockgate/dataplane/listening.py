@@ -68,11 +68,11 @@ class Listening:
     async def _open(self, assignment: Assignment, client: Client) -> None:
         name = assignment.server.name
         try:
-            upstream = await self._connector.upstream_for(assignment, client)
-            if not upstream.is_open:
-                await self._connector.connect(upstream, client, name)
+            await self._connector.open(assignment, client)
         except (UpstreamError, CredentialRefreshError) as exc:
             log.info("server %r was not opened for its listeners: %s", name, exc)
+        except Exception:  # a fault opening one server leaves the stream and the others as they are
+            log.exception("server %r was not opened for its listeners", name)
 
     def refresh(self, served: Served) -> None:
         """Tell the pool the resource URIs now watched on each (server, identity) of ``served``."""

@@ -55,7 +55,8 @@ def listen_filter(params: JsonObject) -> tuple[frozenset[str], frozenset[str], J
     subset the gateway honours (for the acknowledgement). The URIs honoured are bounded as a legacy
     session's (``subscriptions``): at most ``MAX_SUBSCRIPTIONS``, each at most ``MAX_URI_CHARS``
     long; the others are left out of the acknowledgement, which is how the client learns of it."""
-    wanted_filter = params.get("notifications") or {}
+    wanted_filter = params.get("notifications")
+    wanted_filter = wanted_filter if isinstance(wanted_filter, dict) else {}
     wanted = frozenset(m for m, flag in LISTEN_FILTERS.items() if wanted_filter.get(flag))
     named = wanted_filter.get("resourceSubscriptions")
     named = named if isinstance(named, list) else []
