@@ -14,7 +14,7 @@ from sqlalchemy.sql.util import find_tables
 from lockgate.domain.declaration import Declaration
 from lockgate.domain.tokens import hash_token
 from lockgate.settings import Settings
-from lockgate.store.access import ACCESS_QUERY, AccessReader
+from lockgate.store.access import ACCESS_QUERIES, AccessReader
 from lockgate.store.declarative import apply_declaration
 from lockgate.store.schema import access_changes, hosts, metadata
 from lockgate.store.tokens import create_token
@@ -31,7 +31,7 @@ DECLARATION = {
 
 def read_tables() -> set[Table]:
     """The tables the access query reads, aliases resolved."""
-    found = find_tables(ACCESS_QUERY, include_aliases=True, include_joins=True)
+    found = [t for q in ACCESS_QUERIES for t in find_tables(q, include_aliases=True, include_joins=True)]
     return {
         metadata.tables[t.name] for t in (getattr(f, "element", f) for f in found) if isinstance(t, Table)
     }

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from lockgate.domain.capabilities import Capability
+from lockgate.domain.provisioning import OPEN, Provisioning
 
 
 class Transport(StrEnum):
@@ -102,7 +103,8 @@ class Credential:
 class Assignment:
     """A server assigned to a gateway under a name (default the server's), with an optional name
     prefix (namespacing) and an identity scheme. ``credential`` is the identity resolved for the
-    calling user (None: none needed, none chosen, or none brought)."""
+    calling user (None: none needed, none chosen, or none brought). ``provisioning`` says which of
+    its server's features pass (``policy.provisioning``)."""
 
     id: int
     server: Server
@@ -110,6 +112,7 @@ class Assignment:
     name: str = ""
     scheme: IdentityScheme = IdentityScheme.NONE
     credential: Credential | None = None
+    provisioning: Provisioning = OPEN
 
     @property
     def identity_key(self) -> int:
@@ -129,6 +132,7 @@ class Principal:
     user_id: int
     user_email: str
     host_link_id: str = ""  # the host's connection link, where a user brings missing identities
+    teams: frozenset[int] = frozenset()  # the user's team ids (team-limited approvals)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -37,11 +38,14 @@ from lockgate.domain.model import (
     Sponsor,
     Transport,
 )
+from lockgate.domain.provisioning import Approval
 from lockgate.store.people import role_capabilities
+from lockgate.store.provisioning import load_approval, load_provisioning
 from lockgate.store.schema import (
     access_changes,
     api_tokens,
     connections,
+    feature_approvals,
     gateway_servers,
     gateways,
     hosts,
@@ -131,6 +135,8 @@ ACCESS_QUERY = (
         gateway_servers.c.prefix.label("assignment_prefix"),
         gateway_servers.c.name.label("assignment_name"),
         gateway_servers.c.identity_scheme.label("assignment_scheme"),
+        gateway_servers.c.provisioning.label("assignment_provisioning"),
+        gateway_servers.c.metadata_filter.label("assignment_metadata_filter"),
         servers.c.id.label("server_id"),
         servers.c.name.label("server_name"),
         servers.c.transport.label("server_transport"),
@@ -171,6 +177,37 @@ None when the gateway has none), every column labelled. Migration 0006's trigger
 it reads."""
 
 
+APPROVALS_QUERY = (
+    select(
+        feature_approvals.c.id,
+        feature_approvals.c.assignment_id,
+        feature_approvals.c.kind,
+        feature_approvals.c.name,
+        feature_approvals.c.decision,
+        feature_approvals.c.definition,
+        feature_approvals.c.digest,
+        feature_approvals.c.pinned,
+        feature_approvals.c.teams,
+    )
+    .join(gateway_servers, gateway_servers.c.id == feature_approvals.c.assignment_id)
+    .join(connections, connections.c.gateway_id == gateway_servers.c.gateway_id)
+    .join(api_tokens, api_tokens.c.connection_id == connections.c.id)
+    .where(api_tokens.c.token_hash == "")
+    .order_by(feature_approvals.c.id)
+)
+"""The approvals and rejections of every assignment of a token's gateway (``feature_approvals``)."""
+
+TEAMS_QUERY = (
+    select(team_members.c.team_id)
+    .join(connections, connections.c.user_id == team_members.c.user_id)
+    .join(api_tokens, api_tokens.c.connection_id == connections.c.id)
+    .where(api_tokens.c.token_hash == "")
+)
+"""The team ids of a token's user (team-limited approvals)."""
+
+ACCESS_QUERIES = (ACCESS_QUERY, APPROVALS_QUERY, TEAMS_QUERY)
+"""Every query a token's access is read with; migration 0006's triggers watch what they read."""
+
 _CHANGES = select(access_changes.c.value).where(access_changes.c.id == literal_column("1"))
 
 Row = dict[str, Any]
@@ -196,7 +233,12 @@ class AccessReader:
     def __init__(self, engine: Engine, vault: Vault, *, threads: int = 4, cache_size: int = 4096) -> None:
         self._engine = engine
         self._vault = vault
-        self._statements = {"access": _Compiled(ACCESS_QUERY, engine), "changes": _Compiled(_CHANGES, engine)}
+        self._statements = {
+            "access": _Compiled(ACCESS_QUERY, engine),
+            "approvals": _Compiled(APPROVALS_QUERY, engine),
+            "teams": _Compiled(TEAMS_QUERY, engine),
+            "changes": _Compiled(_CHANGES, engine),
+        }
         self._offload = engine.dialect.name != "sqlite"
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="lockgate-access")
         self._local = threading.local()
@@ -268,7 +310,17 @@ class AccessReader:
                 self._cache.popitem(last=False)
 
     def _query(self, token_hash: str) -> Access | None:
-        return self._access(self._rows("access", token_hash))
+        rows = self._rows("access", token_hash)
+        if not rows:
+            return None
+        approvals: dict[int, list[Approval]] = {}
+        if rows[0]["assignment_id"] is not None:
+            for row in self._rows("approvals", token_hash):
+                approval = load_approval(row)
+                if approval is not None:
+                    approvals.setdefault(row["assignment_id"], []).append(approval)
+        teams = frozenset(row["team_id"] for row in self._rows("teams", token_hash))
+        return self._access(rows, approvals, teams)
 
     def _rows(self, statement: str, token_hash: str | None) -> list[Row]:
         compiled = self._statements[statement]
@@ -306,9 +358,7 @@ class AccessReader:
             self._connections.remove(connection)
         connection.close()
 
-    def _access(self, rows: list[Row]) -> Access | None:
-        if not rows:
-            return None
+    def _access(self, rows: list[Row], approvals: dict[int, list[Approval]], teams: frozenset[int]) -> Access:
         first = rows[0]
         principal = Principal(
             token_id=first["token_id"],
@@ -319,6 +369,7 @@ class AccessReader:
             user_id=first["user_id"],
             user_email=first["user_email"],
             host_link_id=first["host_link_id"],
+            teams=teams,
         )
         return Access(
             principal=principal,
@@ -330,10 +381,14 @@ class AccessReader:
             gateway_archived=bool(first["gateway_archived"]),
             user_active=bool(first["user_active"]),
             sponsor=_sponsor(first) if first["sponsor_email"] is not None else None,
-            assignments=tuple(self._assignment(r) for r in rows if r["assignment_id"] is not None),
+            assignments=tuple(
+                self._assignment(r, approvals.get(r["assignment_id"], ()))
+                for r in rows
+                if r["assignment_id"] is not None
+            ),
         )
 
-    def _assignment(self, row: Row) -> Assignment:
+    def _assignment(self, row: Row, approvals: Iterable[Approval]) -> Assignment:
         return Assignment(
             id=row["assignment_id"],
             server=self._server(row),
@@ -341,6 +396,9 @@ class AccessReader:
             name=row["assignment_name"],
             scheme=IdentityScheme(row["assignment_scheme"]),
             credential=self._credential(row) if _may_call_as(row) else None,
+            provisioning=load_provisioning(
+                row["assignment_provisioning"], row["assignment_metadata_filter"], approvals
+            ),
         )
 
     def _credential(self, row: Row) -> Credential:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -18,7 +20,13 @@ from sqlalchemy import (
     true,
 )
 
+from lockgate.domain.features import FeatureKind
+from lockgate.domain.provisioning import Mode
+
 metadata = MetaData()
+
+OPEN_PROVISIONING = json.dumps({kind.value: Mode.ALLOW_ALL.value for kind in FeatureKind})
+"""The provisioning column's default: every kind allowed, as before provisioning existed."""
 
 servers = Table(
     "servers",
@@ -58,7 +66,50 @@ gateway_servers = Table(
     Column("position", Integer, nullable=False),
     Column("identity_scheme", String(16), nullable=False, default="none"),  # domain.model.IdentityScheme
     Column("identity_id", ForeignKey("identities.id", ondelete="SET NULL"), nullable=True),  # shared scheme
+    # {feature kind: mode} (domain.provisioning); assignments made before migration 0007 allow all
+    Column("provisioning", JSON, nullable=False, server_default=OPEN_PROVISIONING),
+    Column(
+        "metadata_filter", JSON, nullable=True
+    ),  # {"drop": [...], "max_description": n, "overrides": [...]}
     UniqueConstraint("gateway_id", "name", name="uq_gateway_servers_gateway_name"),
+)
+
+feature_approvals = Table(
+    "feature_approvals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("assignment_id", ForeignKey("gateway_servers.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(24), nullable=False),  # domain.features.FeatureKind
+    Column("name", Text, nullable=False),  # a tool or prompt name, a resource URI or a uriTemplate
+    Column("decision", String(16), nullable=False),  # domain.provisioning.Decision
+    Column("definition", JSON, nullable=False),  # as the server offered it when decided
+    Column("digest", String(64), nullable=False),  # policy.provisioning.definition_digest
+    Column("pinned", JSON, nullable=False),  # PinField names
+    # team ids it is limited to (empty: everyone). Not a join table: a deleted team then leaves an
+    # entry that applies to no one, rather than one that applies to everyone.
+    Column("teams", JSON, nullable=False),
+    Column("decided_by", String(320), nullable=False),
+    Column("decided_at", Float, nullable=False),
+    Index("ix_feature_approvals_assignment", "assignment_id", "kind", "name"),
+)
+
+feature_reviews = Table(
+    "feature_reviews",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("assignment_id", ForeignKey("gateway_servers.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("digest", String(64), nullable=False),  # of the offered definition
+    Column("reason", String(32), nullable=False),  # domain.provisioning.Withheld
+    Column("definition", JSON, nullable=False),  # as offered
+    Column("findings", JSON, nullable=False),  # screening findings: kind, severity, location, evidence
+    Column("status", String(16), nullable=False),  # open | approved | rejected
+    Column("first_seen", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    Column("decided_by", String(320), nullable=True),
+    Column("decided_at", Float, nullable=True),
+    UniqueConstraint("assignment_id", "kind", "name", "digest", name="uq_feature_reviews_offer"),
 )
 
 hosts = Table(
