@@ -63,7 +63,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(24), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column("digest", sa.String(64), nullable=False),
-        sa.Column("reason", sa.String(32), nullable=False),
+        sa.Column("reason", sa.String(32), nullable=True),
         sa.Column("definition", sa.JSON(), nullable=False),
         sa.Column("findings", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
