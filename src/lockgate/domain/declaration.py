@@ -20,6 +20,7 @@ from lockgate.domain.declared_provisioning import (
     DeclaredModes,
     MetadataFilterSpec,
     canonical_approvals,
+    check_modes,
     declared_modes,
     resolve_modes,
 )
@@ -159,10 +160,10 @@ class AssignmentSpec(_Strict):
     approvals: Annotated[list[ApprovalSpec], Field(max_length=MAX_APPROVALS)] | None = None
     metadata_filter: MetadataFilterSpec | None = None
 
-    @field_validator("provisioning")
+    @field_validator("provisioning", mode="before")
     @classmethod
-    def _modes_canonical(cls, modes: DeclaredModes | None) -> DeclaredModes | None:
-        return None if modes is None else declared_modes(resolve_modes(modes))
+    def _modes_canonical(cls, modes: Any) -> DeclaredModes | None:
+        return None if modes is None else declared_modes(resolve_modes(check_modes(modes)))
 
     @field_validator("approvals")
     @classmethod

@@ -21,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from lockgate.domain.features import FeatureKind
 from lockgate.domain.provisioning import (
-    ALL_PINS,
     Decision,
     DroppedField,
     MetadataFilter,
@@ -38,13 +37,37 @@ MAX_APPROVALS = 1_000
 MAX_FEATURE_NAME = 2_048
 """A feature's name, URI or ``uriTemplate``, in characters, at most."""
 KIND_ORDER = {kind: index for index, kind in enumerate(FeatureKind)}
-TeamName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
+TeamName = Annotated[str, Field(min_length=1, max_length=128)]
+"""A team's name; that the team exists is checked against the store (``resolve_provisioning``)."""
 FeatureName = Annotated[str, Field(min_length=1, max_length=MAX_FEATURE_NAME)]
 DeclaredModes = Mode | dict[FeatureKind, Mode]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def check_modes(declared: Any) -> DeclaredModes:
+    """``declared`` as a ``Mode`` or a mapping of ``FeatureKind`` to ``Mode``.
+
+    Raises:
+        ValueError: naming the unknown mode or kind and what is known.
+    """
+    modes = ", ".join(m.value for m in Mode)
+    if isinstance(declared, str):
+        if declared not in Mode._value2member_map_:
+            raise ValueError(f"{declared!r} is not a mode ({modes})")
+        return Mode(declared)
+    if not isinstance(declared, dict):
+        raise ValueError(f"give one mode ({modes}) or a mapping of feature kind to mode")
+    checked = {}
+    for kind, mode in declared.items():
+        if kind not in FeatureKind._value2member_map_:
+            raise ValueError(f"{kind!r} is not a feature kind ({', '.join(k.value for k in FeatureKind)})")
+        if not isinstance(mode, str) or mode not in Mode._value2member_map_:
+            raise ValueError(f"{kind}: {mode!r} is not a mode ({modes})")
+        checked[FeatureKind(kind)] = Mode(mode)
+    return checked
 
 
 def resolve_modes(declared: DeclaredModes) -> Mapping[FeatureKind, Mode]:
@@ -70,7 +93,7 @@ class ApprovalSpec(_Strict):
     kind: FeatureKind
     name: FeatureName
     decision: Decision = Decision.APPROVED
-    pinned: list[PinField] = Field(default_factory=lambda: sorted(ALL_PINS, key=list(PinField).index))
+    pinned: list[PinField] = Field(default_factory=lambda: list(PinField))
     teams: list[TeamName] = Field([], max_length=64)
     definition: dict[str, Any]
 

@@ -30,9 +30,7 @@ SECRET_VALUES = ("oauth_client_secret",)
 HIDDEN = "(secret)"
 GOVERNED = {"provisioning", "approvals", "metadata_filter"}
 """An assignment's provisioning fields, which None keeps as stored."""
-FAIL_CLOSED = AssignmentSpec(
-    server="new", provisioning=Mode.ALLOW_SELECTED, approvals=[], metadata_filter=MetadataFilterSpec()
-)
+FAIL_CLOSED = {"provisioning": Mode.ALLOW_SELECTED, "approvals": [], "metadata_filter": MetadataFilterSpec()}
 """The provisioning fields of an assignment a declaration creates without them."""
 
 
@@ -144,8 +142,9 @@ def resolve_provisioning(current: Declaration, desired: Declaration) -> Declarat
         assignments = []
         for a_index, assignment in enumerate(gateway.servers):
             before = stored.get((gateway.name, assignment.assignment_name))
-            kept = before if before is not None and before.server == assignment.server else FAIL_CLOSED
-            updates = {f: getattr(kept, f) for f in GOVERNED if getattr(assignment, f) is None}
+            same = before is not None and before.server == assignment.server
+            kept = {f: getattr(before, f) for f in GOVERNED} if same else FAIL_CLOSED
+            updates = {f: kept[f] for f in GOVERNED if getattr(assignment, f) is None}
             assignment = assignment.model_copy(update=updates)
             for index, approval in enumerate(assignment.approvals or ()):
                 for team in approval.teams:
