@@ -108,9 +108,9 @@ def apply_plan(
     """Make each planned change in ``conn`` (the caller's transaction) and report it to
     ``on_change(change, before, after)``. ``desired`` must have its secrets resolved; ``actor_id``
     is the user applying it (None: the instance operator), recorded as who set a webhook URL and
-    who decided the approvals it adds. A
-    server moved to another destination loses its identities and OAuth client registrations
-    (``delete_server_credentials``), reported to ``on_deleted_identities``.
+    who decided the approvals it adds. A server moved to another destination loses its identities
+    and OAuth client registrations (``delete_server_credentials``), reported to
+    ``on_deleted_identities``.
 
     Raises:
         NotFoundError: a gateway assigns a server or grants a team that does not exist, or a user
