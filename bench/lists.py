@@ -47,7 +47,7 @@ def declaration(servers: int) -> str:
         for i in range(servers)
     ]
     lines += ["gateways:", f"  - name: {GATEWAY}", "    servers:"]
-    lines += [f"      - {{{{server: s{i}}}}}" for i in range(servers)]
+    lines += [f"      - {{{{server: s{i}, provisioning: allow_all}}}}" for i in range(servers)]
     lines += ["hosts:", "  - {{name: bench, kind: token}}", ""]
     return "\n".join(lines)
 

@@ -50,7 +50,7 @@ servers:
 gateways:
   - name: bench
     servers:
-      - {{server: upstream}}
+      - {{server: upstream, provisioning: allow_all}}
 hosts:
   - {{name: bench, kind: token}}
 """

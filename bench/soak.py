@@ -46,7 +46,7 @@ servers:
 gateways:
   - name: soak
     servers:
-      - {{server: upstream}}
+      - {{server: upstream, provisioning: allow_all}}
 hosts:
   - {{name: normal, kind: token}}
   - {{name: attacker, kind: token}}

@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 import typer
+import yaml
 
 from lockgate.cli import app
 from lockgate.cli.reference import walk
+from lockgate.domain.declaration import AssignmentSpec, Declaration
 from lockgate.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,3 +62,13 @@ def test_every_command_the_readme_shows_exists(line: str) -> None:
     assert any(line == path or line.startswith(path + " ") for path in runnable), (
         f"the README shows `{line}`, which is no command"
     )
+
+
+def test_the_readmes_declaration_is_valid_and_documents_every_assignment_key() -> None:
+    blocks = re.findall(r"```yaml\n(.*?)```", README, flags=re.DOTALL)
+    declared = [yaml.safe_load(b) for b in blocks if "gateways:" in b]
+    assert declared, "the README shows no declaration"
+    for data in declared:
+        Declaration.model_validate(data)
+    for key in AssignmentSpec.model_fields:
+        assert f"`{key}`" in README or f" {key}:" in README, f"assignment key {key!r} is not in the README"

@@ -53,7 +53,9 @@ SEED = Declaration.model_validate(
             {"name": "Empty", "capabilities": []},
         ],
         "hosts": [{"name": "h"}],
-        "gateways": [{"name": "g", "servers": [{"server": "s"}], "teams": ["eng"]}],
+        "gateways": [
+            {"name": "g", "servers": [{"server": "s", "provisioning": "allow_all"}], "teams": ["eng"]}
+        ],
     }
 )
 ACTORS = {  # email: (role, teams)

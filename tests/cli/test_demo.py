@@ -55,7 +55,12 @@ def test_the_inspector_command_the_demo_prints_lists_the_tools_pasted_at_the_rep
     lockgate.declare(
         {
             "servers": [{"name": "fixture", "transport": "http", "url": sdk_http_url}],
-            "gateways": [{"name": "demo", "servers": [{"server": "fixture", "prefix": "fx"}]}],
+            "gateways": [
+                {
+                    "name": "demo",
+                    "servers": [{"server": "fixture", "provisioning": "allow_all", "prefix": "fx"}],
+                }
+            ],
             "hosts": [{"name": "demo-agent"}],
         }
     )

@@ -28,7 +28,7 @@ servers:
 gateways:
   - name: conformance
     servers:
-      - {{server: upstream}}
+      - {{server: upstream, provisioning: allow_all}}
 hosts:
   - {{name: conformance, kind: token}}
 """

@@ -304,12 +304,14 @@ async def memory_gateway(
     assignments: list[JsonObject] | None = None,
 ) -> AsyncIterator[MemoryGateway]:
     """The app with ``servers`` declared (as HTTP servers, reached in memory) on ``gateway``, each
-    assigned as ``assignments`` says (default: every server, no prefix), and host ``agent``."""
+    assigned as ``assignments`` says (default: every server, no prefix), allowing every feature
+    unless an assignment says otherwise, and host ``agent``."""
+    assigned = assignments or [{"server": name} for name in servers]
     declaration = {
         "servers": [
             {"name": name, "transport": "http", "url": f"https://{name}.example/mcp"} for name in servers
         ],
-        "gateways": [{"name": gateway, "servers": assignments or [{"server": name} for name in servers]}],
+        "gateways": [{"name": gateway, "servers": [{"provisioning": "allow_all"} | a for a in assigned]}],
         "hosts": [{"name": "agent"}],
     }
     apply_declaration(engine, TEST_VAULT, Declaration.model_validate(declaration))

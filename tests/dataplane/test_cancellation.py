@@ -73,7 +73,7 @@ def test_a_get_stream_whose_client_goes_away_ends_without_an_error(
     lockgate.declare(
         {
             "servers": [{"name": "fixture", "transport": "http", "url": sdk_http_url}],
-            "gateways": [{"name": "g", "servers": [{"server": "fixture"}]}],
+            "gateways": [{"name": "g", "servers": [{"server": "fixture", "provisioning": "allow_all"}]}],
             "hosts": [{"name": "agent"}],
         }
     )

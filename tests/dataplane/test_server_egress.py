@@ -23,7 +23,14 @@ def gateway(lockgate: RunningGateway) -> RunningGateway:
                 {"name": name, "transport": "http", "url": f"http://{address}:8080/mcp"}
                 for name, address in INSIDE.items()
             ],
-            "gateways": [{"name": "g", "servers": [{"server": name, "prefix": name} for name in INSIDE]}],
+            "gateways": [
+                {
+                    "name": "g",
+                    "servers": [
+                        {"server": name, "provisioning": "allow_all", "prefix": name} for name in INSIDE
+                    ],
+                }
+            ],
             "hosts": [{"name": "agent"}],
         }
     )

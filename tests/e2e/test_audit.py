@@ -64,9 +64,9 @@ def gateway(lockgate: RunningGateway, sdk_http_url: str) -> RunningGateway:
                 {
                     "name": "g",
                     "servers": [
-                        {"server": "fixture"},
-                        {"server": "down", "prefix": "down"},
-                        {"server": "off", "prefix": "off"},
+                        {"server": "fixture", "provisioning": "allow_all"},
+                        {"server": "down", "provisioning": "allow_all", "prefix": "down"},
+                        {"server": "off", "provisioning": "allow_all", "prefix": "off"},
                     ],
                 }
             ],

@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 def declaration(url: str, *, host_enabled: bool = True) -> dict[str, object]:
     return {
         "servers": [{"name": "fixture", "transport": "http", "url": url}],
-        "gateways": [{"name": "g", "servers": [{"server": "fixture"}]}],
+        "gateways": [{"name": "g", "servers": [{"server": "fixture", "provisioning": "allow_all"}]}],
         "hosts": [{"name": "agent", "enabled": host_enabled}],
     }
 

@@ -97,7 +97,9 @@ async def test_sdk_client_lists_and_calls_every_feature_kind_through_the_gateway
     lockgate.declare(
         {
             "servers": [server],
-            "gateways": [{"name": "g", "servers": [{"server": "up", "prefix": "up"}]}],
+            "gateways": [
+                {"name": "g", "servers": [{"server": "up", "provisioning": "allow_all", "prefix": "up"}]}
+            ],
             "hosts": [{"name": "agent"}],
         }
     )

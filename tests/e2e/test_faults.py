@@ -41,9 +41,9 @@ def gateway(lockgate: RunningGateway, sdk_http_url: str) -> RunningGateway:
                 {
                     "name": "g",
                     "servers": [
-                        {"server": "local", "prefix": "local"},
-                        {"server": "remote", "prefix": "remote"},
-                        {"server": "down", "prefix": "down"},
+                        {"server": "local", "provisioning": "allow_all", "prefix": "local"},
+                        {"server": "remote", "provisioning": "allow_all", "prefix": "remote"},
+                        {"server": "down", "provisioning": "allow_all", "prefix": "down"},
                     ],
                 }
             ],

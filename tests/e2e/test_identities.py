@@ -57,6 +57,8 @@ def gateway(lockgate: RunningGateway, sdk_http_url: str) -> RunningGateway:
         {"server": "fixture", "name": "mine", "prefix": "mine", "identity_scheme": "per_user"},
         {"server": "fixture", "name": "bot", "prefix": "bot", "identity_scheme": "shared", "identity": "bot"},
     ]}  # fmt: skip
+    for assignment in ensure["servers"]:
+        assignment["provisioning"] = "allow_all"
     lockgate.declare({"gateways": [ensure]})
     return lockgate
 

@@ -40,7 +40,9 @@ def gateway(lockgate: RunningGateway, sdk_http_url: str) -> RunningGateway:
     lockgate.declare(
         {
             "servers": [{"name": "fixture", "transport": "http", "url": sdk_http_url}],
-            "gateways": [{"name": "g", "servers": [{"server": "fixture", "prefix": "fx"}]}],
+            "gateways": [
+                {"name": "g", "servers": [{"server": "fixture", "provisioning": "allow_all", "prefix": "fx"}]}
+            ],
             "hosts": [{"name": "inspector"}],
         }
     )

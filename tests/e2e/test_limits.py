@@ -41,8 +41,8 @@ def gateway(lockgate: RunningGateway, sdk_http_url: str) -> RunningGateway:
                 {
                     "name": "g",
                     "servers": [
-                        {"server": "local", "prefix": "local"},
-                        {"server": "remote", "prefix": "remote"},
+                        {"server": "local", "provisioning": "allow_all", "prefix": "local"},
+                        {"server": "remote", "provisioning": "allow_all", "prefix": "remote"},
                     ],
                 }
             ],

@@ -95,7 +95,14 @@ def _declare_per_user(lockgate: RunningGateway, protected: ProtectedServer) -> N
         {
             "servers": [{"name": "protected", "transport": "http", "url": protected.url}],
             "hosts": [{"name": HOST}],
-            "gateways": [{"name": "g", "servers": [{"server": "protected", "identity_scheme": "per_user"}]}],
+            "gateways": [
+                {
+                    "name": "g",
+                    "servers": [
+                        {"server": "protected", "provisioning": "allow_all", "identity_scheme": "per_user"}
+                    ],
+                }
+            ],
         }
     )
 

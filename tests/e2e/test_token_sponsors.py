@@ -22,7 +22,7 @@ def gateway(lockgate: RunningGateway, sdk_http_url: str) -> RunningGateway:
     lockgate.declare(
         {
             "servers": [{"name": "fixture", "transport": "http", "url": sdk_http_url}],
-            "gateways": [{"name": "g", "servers": [{"server": "fixture"}]}],
+            "gateways": [{"name": "g", "servers": [{"server": "fixture", "provisioning": "allow_all"}]}],
             "hosts": [{"name": "agent"}],
         }
     )

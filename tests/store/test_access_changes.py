@@ -24,7 +24,7 @@ pytestmark = pytest.mark.anyio
 
 DECLARATION = {
     "servers": [{"name": "remote", "transport": "http", "url": "http://127.0.0.1:9/mcp"}],
-    "gateways": [{"name": "g", "servers": [{"server": "remote"}]}],
+    "gateways": [{"name": "g", "servers": [{"server": "remote", "provisioning": "allow_all"}]}],
     "hosts": [{"name": "agent"}, {"name": "other"}],
 }
 

@@ -38,12 +38,12 @@ DECLARATION: dict[str, Any] = {
         {
             "name": "engineering",
             "servers": [
-                {"server": "github", "identity_scheme": "per_user"},
-                {"server": "notes", "identity_scheme": "per_user"},
-                {"server": "time"},
+                {"server": "github", "provisioning": "allow_all", "identity_scheme": "per_user"},
+                {"server": "notes", "provisioning": "allow_all", "identity_scheme": "per_user"},
+                {"server": "time", "provisioning": "allow_all"},
             ],
         },
-        {"name": "finance", "servers": [{"server": "time"}]},
+        {"name": "finance", "servers": [{"server": "time", "provisioning": "allow_all"}]},
         {"name": "research"},
     ],
     "hosts": [{"name": "agent"}],

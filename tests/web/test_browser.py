@@ -42,7 +42,10 @@ DECLARATION = {
     "gateways": [
         {
             "name": "finance",
-            "servers": [{"server": "time"}, {"server": "notes", "identity_scheme": "per_user"}],
+            "servers": [
+                {"server": "time", "provisioning": "allow_all"},
+                {"server": "notes", "provisioning": "allow_all", "identity_scheme": "per_user"},
+            ],
         }
     ],
     "hosts": [{"name": "agent"}],

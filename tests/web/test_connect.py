@@ -221,7 +221,10 @@ async def test_a_member_cannot_set_a_variable_a_stdio_server_does_not_declare_fo
         ],
     }
     declared["gateways"] = [
-        {**DECLARATION["gateways"][0], "servers": [{"server": "time", "identity_scheme": "per_user"}]}
+        {
+            **DECLARATION["gateways"][0],
+            "servers": [{"server": "time", "provisioning": "allow_all", "identity_scheme": "per_user"}],
+        }
     ]
     web.declare(declared)
     browser = await _signed_in(web)

@@ -64,7 +64,14 @@ async def test_each_user_enrolled_through_the_link_calls_the_server_with_their_o
             "gateways": [
                 {
                     "name": "g",
-                    "servers": [{"server": "fixture", "prefix": "mine", "identity_scheme": "per_user"}],
+                    "servers": [
+                        {
+                            "server": "fixture",
+                            "provisioning": "allow_all",
+                            "prefix": "mine",
+                            "identity_scheme": "per_user",
+                        }
+                    ],
                 }
             ],
             "hosts": [{"name": "agent"}],

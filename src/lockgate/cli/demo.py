@@ -81,9 +81,9 @@ def demo_declaration(node_modules: Path, everything_url: str) -> dict[str, Any]:
             {
                 "name": GATEWAY,
                 "servers": [
-                    {"server": "time", "prefix": "time"},
-                    {"server": "memory", "prefix": "memory"},
-                    {"server": "everything"},
+                    {"server": "time", "provisioning": "allow_all", "prefix": "time"},
+                    {"server": "memory", "provisioning": "allow_all", "prefix": "memory"},
+                    {"server": "everything", "provisioning": "allow_all"},
                 ],
             }
         ],

@@ -11,9 +11,19 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lockgate.domain.capabilities import BuiltinRole, Capability
+from lockgate.domain.declared_provisioning import (
+    MAX_APPROVALS,
+    ApprovalSpec,
+    DeclaredModes,
+    MetadataFilterSpec,
+    canonical_approvals,
+    check_modes,
+    declared_modes,
+    resolve_modes,
+)
 from lockgate.domain.model import HostKind, IdentityScheme, Transport
 from lockgate.domain.upstream_values import (
     UpstreamValueError,
@@ -134,13 +144,31 @@ class DeclaredServer(ServerSpec):
 class AssignmentSpec(_Strict):
     """A server on a gateway under ``name`` (None: the server's name, which is how it is stored and
     exported), with an optional prefix for its features' names and an identity scheme; ``identity``
-    names the global identity of the server that the shared scheme uses, and only it."""
+    names the global identity of the server that the shared scheme uses, and only it.
+
+    ``provisioning``, ``approvals`` and ``metadata_filter`` (``domain.declared_provisioning``): None
+    keeps what an existing assignment has; a new one is then fail-closed (``allow_selected`` for
+    every kind, nothing approved, nothing filtered). Exports give all three.
+    """
 
     server: Name
     name: Name | None = None
     prefix: Annotated[str, Field(pattern=PREFIX)] | None = None
     identity_scheme: IdentityScheme = IdentityScheme.NONE
     identity: IdentityName | None = None
+    provisioning: DeclaredModes | None = None
+    approvals: Annotated[list[ApprovalSpec], Field(max_length=MAX_APPROVALS)] | None = None
+    metadata_filter: MetadataFilterSpec | None = None
+
+    @field_validator("provisioning", mode="before")
+    @classmethod
+    def _modes_canonical(cls, modes: Any) -> DeclaredModes | None:
+        return None if modes is None else declared_modes(resolve_modes(check_modes(modes)))
+
+    @field_validator("approvals")
+    @classmethod
+    def _approvals_canonical(cls, approvals: list[ApprovalSpec] | None) -> list[ApprovalSpec] | None:
+        return None if approvals is None else canonical_approvals(approvals)
 
     @model_validator(mode="before")
     @classmethod

@@ -5,7 +5,8 @@ the changes in the order they can be applied: creations and updates with what ot
 first (roles, teams, users, servers, hosts, then gateways), deletions (``prune``) last and in
 reverse; users are never deleted.
 Values of server ``env`` and ``headers`` and the OAuth client secret are never shown, only which of
-them change.
+them change. An assignment's provisioning changes are named per assignment
+(``servers.<assignment>.provisioning``, ``.approvals``, ``.metadata_filter``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from lockgate.domain.capabilities import BuiltinRole
-from lockgate.domain.declaration import Declaration
+from lockgate.domain.declaration import AssignmentSpec, Declaration, GatewaySpec
+from lockgate.domain.declared_provisioning import MetadataFilterSpec
+from lockgate.domain.provisioning import Mode
 
 KINDS = ("role", "team", "user", "server", "host", "gateway")
 SECRET_FIELDS = ("env", "headers")
@@ -25,6 +28,10 @@ SECRET_FIELDS = ("env", "headers")
 SECRET_VALUES = ("oauth_client_secret",)
 """Server fields that are one secret value; None in a declaration keeps the stored one."""
 HIDDEN = "(secret)"
+GOVERNED = {"provisioning", "approvals", "metadata_filter"}
+"""An assignment's provisioning fields, which None keeps as stored."""
+FAIL_CLOSED = {"provisioning": Mode.ALLOW_SELECTED, "approvals": [], "metadata_filter": MetadataFilterSpec()}
+"""The provisioning fields of an assignment a declaration creates without them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +58,10 @@ class PlannedChange:
 
 class MissingSecretError(ValueError):
     """A declared env or header value is None (keep the stored one) but nothing is stored."""
+
+
+class UnknownTeamError(ValueError):
+    """An approval is limited to a team that neither the store nor the declaration holds."""
 
 
 def items_by_kind(declaration: Declaration) -> dict[str, dict[str, BaseModel]]:
@@ -104,6 +115,49 @@ def resolve_secrets(current: Declaration, desired: Declaration) -> Declaration:
     return desired.model_copy(update={"servers": servers})
 
 
+def resolve_desired(current: Declaration, desired: Declaration) -> Declaration:
+    """``desired`` as it is planned and applied: its secrets resolved (``resolve_secrets``) and
+    every assignment's provisioning given (``resolve_provisioning``).
+
+    Raises:
+        MissingSecretError, UnknownTeamError.
+    """
+    return resolve_provisioning(current, resolve_secrets(current, desired))
+
+
+def resolve_provisioning(current: Declaration, desired: Declaration) -> Declaration:
+    """``desired`` with every assignment's ``provisioning``, ``approvals`` and ``metadata_filter``
+    given: what the stored assignment of the same name and server has where the declaration leaves
+    it None, and for a new assignment fail-closed (``allow_selected`` for every kind, nothing
+    approved, nothing filtered), as ``gateways assign`` makes one.
+
+    Raises:
+        UnknownTeamError: naming ``gateways.<i>.servers.<j>.approvals.<k>.teams`` when an approval
+            names a team that neither ``current`` nor ``desired`` holds.
+    """
+    stored = {(g.name, a.assignment_name): a for g in current.gateways for a in g.servers}
+    known_teams = {t.name for t in current.teams} | {t.name for t in desired.teams}
+    gateways = []
+    for g_index, gateway in enumerate(desired.gateways):
+        assignments = []
+        for a_index, assignment in enumerate(gateway.servers):
+            before = stored.get((gateway.name, assignment.assignment_name))
+            same = before is not None and before.server == assignment.server
+            kept = {f: getattr(before, f) for f in GOVERNED} if same else FAIL_CLOSED
+            updates = {f: kept[f] for f in GOVERNED if getattr(assignment, f) is None}
+            assignment = assignment.model_copy(update=updates)
+            for index, approval in enumerate(assignment.approvals or ()):
+                for team in approval.teams:
+                    if team not in known_teams:
+                        raise UnknownTeamError(
+                            f"gateways.{g_index}.servers.{a_index}.approvals.{index}.teams: no team "
+                            f"named {team!r}"
+                        )
+            assignments.append(assignment)
+        gateways.append(gateway.model_copy(update={"servers": assignments}))
+    return desired.model_copy(update={"gateways": gateways})
+
+
 def resolve_plan(current: Declaration, desired: Declaration, prune: bool) -> list[PlannedChange]:
     """The changes that make ``current`` into ``desired`` (whose secrets are resolved).
 
@@ -135,12 +189,30 @@ def resolve_plan(current: Declaration, desired: Declaration, prune: bool) -> lis
 
 def _compared(item: BaseModel) -> dict[str, Any]:
     """The item's fields as a plan compares and shows them: the items of a list of models (a
-    gateway's assignments) without their default fields, so a plan names only what is set."""
+    gateway's assignments) without their default fields, so a plan names only what is set. A
+    gateway's assignments are compared without their provisioning, which is compared per
+    assignment instead, as ``servers.<assignment>.<provisioning|approvals|metadata_filter>``
+    (approvals shown with their definitions' digests)."""
     values = item.model_dump(mode="json")
     for field, value in item:
         if isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
-            values[field] = [v.model_dump(mode="json", exclude_defaults=True) for v in value]
+            values[field] = [
+                v.model_dump(mode="json", exclude_defaults=True, exclude=GOVERNED) for v in value
+            ]
+    if isinstance(item, GatewaySpec):
+        for assignment in item.servers:
+            values.update(_governed(assignment))
     return values
+
+
+def _governed(assignment: AssignmentSpec) -> dict[str, Any]:
+    """An assignment's provisioning as a plan compares it, by field name."""
+    shown = assignment.model_dump(mode="json", include=GOVERNED)
+    if assignment.approvals is not None:
+        shown["approvals"] = [a.summary() for a in assignment.approvals]
+    if assignment.metadata_filter is not None:
+        shown["metadata_filter"] = assignment.metadata_filter.model_dump(mode="json", exclude_defaults=True)
+    return {f"servers.{assignment.assignment_name}.{field}": value for field, value in shown.items()}
 
 
 def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[FieldChange, ...]:

@@ -12,10 +12,13 @@ Plain frozen values; ``policy/provisioning.py`` decides over them.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
+
+import orjson
 
 from lockgate.domain.features import FeatureKind
 from lockgate.domain.mcp import JsonObject
@@ -55,6 +58,11 @@ ALL_PINS = frozenset(PinField)
 """What an approval pins unless told otherwise."""
 
 
+def definition_digest(definition: JsonObject) -> str:
+    """SHA-256 (hex) of the definition's canonical JSON (keys sorted), so equal definitions match."""
+    return hashlib.sha256(orjson.dumps(definition, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
 class Decision(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
@@ -74,7 +82,7 @@ class Approval:
     """One allowlist entry (or rejection) of an assignment.
 
     ``definition`` is the definition as the server offered it when it was decided, ``digest`` its
-    ``policy.provisioning.definition_digest``; ``teams`` are team ids (empty: everyone on the
+    ``definition_digest``; ``teams`` are team ids (empty: everyone on the
     gateway); ``pinned`` the fields besides the name that must stay as approved.
     """
 

@@ -20,12 +20,9 @@ matches the URI passes; under ``allow_all`` for resources a URI the server does 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-
-import orjson
 
 from lockgate.domain.features import FeatureKind
 from lockgate.domain.mcp import JsonObject
@@ -38,12 +35,8 @@ from lockgate.domain.provisioning import (
     PinField,
     Provisioning,
     Withheld,
+    definition_digest,
 )
-
-
-def definition_digest(definition: JsonObject) -> str:
-    """SHA-256 (hex) of the definition's canonical JSON (keys sorted), so equal definitions match."""
-    return hashlib.sha256(orjson.dumps(definition, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def pins_hold(approval: Approval, definition: JsonObject) -> bool:

@@ -20,12 +20,14 @@ from lockgate.domain.declaration import (
     UserSpec,
 )
 from lockgate.domain.model import IdentityScheme
-from lockgate.domain.plan import PlannedChange, items_by_kind, resolve_plan, resolve_secrets
+from lockgate.domain.plan import PlannedChange, items_by_kind, resolve_desired, resolve_plan
+from lockgate.store.declared_provisioning import load_declared_provisioning, save_declared_provisioning
 from lockgate.store.gateways import describe_gateway, resolve_shared_identity
 from lockgate.store.hosts import new_link_id
 from lockgate.store.identities import delete_server_credentials
 from lockgate.store.people import list_user_teams, role_id
 from lockgate.store.records import delete_row, fetch_named, insert_row, update_row
+from lockgate.store.rows import insert_returning_id
 from lockgate.store.schema import (
     gateway_servers,
     gateways,
@@ -81,12 +83,13 @@ def _server(row: Any, vault: Vault) -> DeclaredServer:
 
 def _gateway(conn: Connection, row: Any) -> GatewaySpec:
     described = describe_gateway(conn, row)
+    governed = load_declared_provisioning(conn, [a["id"] for a in described["servers"]])
     return GatewaySpec.model_validate(
         {
             "name": row.name,
             "enabled": row.enabled,
             "archived": row.archived,
-            "servers": [_assignment(a) for a in described["servers"]],
+            "servers": [_assignment(a) | governed[a["id"]] for a in described["servers"]],
             "teams": described["teams"],
         }
     )
@@ -104,9 +107,10 @@ def apply_plan(
 ) -> None:
     """Make each planned change in ``conn`` (the caller's transaction) and report it to
     ``on_change(change, before, after)``. ``desired`` must have its secrets resolved; ``actor_id``
-    is the user applying it (None: the instance operator), recorded as who set a webhook URL. A
-    server moved to another destination loses its identities and OAuth client registrations
-    (``delete_server_credentials``), reported to ``on_deleted_identities``.
+    is the user applying it (None: the instance operator), recorded as who set a webhook URL and
+    who decided the approvals it adds. A server moved to another destination loses its identities
+    and OAuth client registrations (``delete_server_credentials``), reported to
+    ``on_deleted_identities``.
 
     Raises:
         NotFoundError: a gateway assigns a server or grants a team that does not exist, or a user
@@ -114,6 +118,9 @@ def apply_plan(
         ConflictError: a role to delete is still held by users.
     """
     now, wanted = items_by_kind(current), items_by_kind(desired)
+    actor = "operator"
+    if actor_id is not None:
+        actor = conn.execute(select(users.c.email).where(users.c.id == actor_id)).scalar_one()
     for change in plan:
         if change.kind == "user":
             user = wanted["user"][change.name]
@@ -140,9 +147,9 @@ def apply_plan(
         if isinstance(spec, HostSpec) and spec.webhook_url != row.webhook_url:
             save_webhook(conn, vault, row, spec.webhook_url, actor_id)  # a secret only when it had none
         if isinstance(spec, GatewaySpec) and (
-            change.action == "create" or {"servers", "teams"} & {f.field for f in change.fields}
+            change.action == "create" or {"servers", "teams"} & {f.field.split(".")[0] for f in change.fields}
         ):
-            _set_assignments(conn, row.id, spec)
+            _set_assignments(conn, row.id, spec, actor)
         on_change(change, now[change.kind].get(change.name), spec)
 
 
@@ -191,10 +198,11 @@ def _assignment(described: dict[str, Any]) -> dict[str, Any]:
     return spec | ({"identity": described["identity"]} if shared else {})
 
 
-def _set_assignments(conn: Connection, gateway_id: int, spec: GatewaySpec) -> None:
-    """Make the gateway's assignments and team grants exactly the spec's. Assignments are matched
-    by name and updated in place, so the identities users chose for them survive; those the spec
-    no longer names are deleted.
+def _set_assignments(conn: Connection, gateway_id: int, spec: GatewaySpec, actor: str) -> None:
+    """Make the gateway's assignments, their provisioning and its team grants exactly the spec's.
+    Assignments are matched by name and updated in place, so the identities users chose for them
+    survive; those the spec no longer names are deleted. ``actor`` is recorded as who decided the
+    approvals added.
 
     Raises:
         NotFoundError: no such server, identity or team. ValueError: an identity that does not fit
@@ -222,21 +230,16 @@ def _set_assignments(conn: Connection, gateway_id: int, spec: GatewaySpec) -> No
             ),
         }
         row = stored.get(assignment.assignment_name)
-        if row is None:
-            conn.execute(
-                insert(gateway_servers).values(
-                    gateway_id=gateway_id, name=assignment.assignment_name, **values
-                )
-            )
-        elif row.server_id != server_id:  # another server under the same name: choices do not carry over
+        if row is not None and row.server_id != server_id:  # another server: choices do not carry over
             conn.execute(delete(gateway_servers).where(gateway_servers.c.id == row.id))
-            conn.execute(
-                insert(gateway_servers).values(
-                    gateway_id=gateway_id, name=assignment.assignment_name, **values
-                )
-            )
+            row = None
+        if row is None:
+            named = {"gateway_id": gateway_id, "name": assignment.assignment_name}
+            assignment_id = insert_returning_id(conn, gateway_servers, named | values)
         else:
+            assignment_id = row.id
             conn.execute(update(gateway_servers).where(gateway_servers.c.id == row.id).values(**values))
+        save_declared_provisioning(conn, assignment_id, assignment, actor)
     conn.execute(delete(team_gateways).where(team_gateways.c.gateway_id == gateway_id))
     for team in spec.teams:
         team_id = fetch_named(conn, teams, team, "team").id
@@ -250,11 +253,12 @@ def apply_declaration(
     local bootstrap and tests; the control plane's apply records them). Returns what changed.
 
     Raises:
-        MissingSecretError, NotFoundError, ConflictError: see ``resolve_secrets`` and ``apply_plan``.
+        MissingSecretError, UnknownTeamError, NotFoundError, ConflictError: see ``resolve_desired``
+            and ``apply_plan``.
     """
     with engine.begin() as conn:
         current = load_declaration(conn, vault)
-        desired = resolve_secrets(current, declaration)
+        desired = resolve_desired(current, declaration)
         plan = resolve_plan(current, desired, prune)
         apply_plan(conn, vault, current, desired, plan, lambda *_: None, None)
     return plan

@@ -83,7 +83,7 @@ feature_approvals = Table(
     Column("name", Text, nullable=False),  # a tool or prompt name, a resource URI or a uriTemplate
     Column("decision", String(16), nullable=False),  # domain.provisioning.Decision
     Column("definition", JSON, nullable=False),  # as the server offered it when decided
-    Column("digest", String(64), nullable=False),  # policy.provisioning.definition_digest
+    Column("digest", String(64), nullable=False),  # domain.provisioning.definition_digest
     Column("pinned", JSON, nullable=False),  # PinField names
     # team ids it is limited to (empty: everyone). Not a join table: a deleted team then leaves an
     # entry that applies to no one, rather than one that applies to everyone.

@@ -29,8 +29,8 @@ from lockgate.domain.plan import (
     SECRET_VALUES,
     PlannedChange,
     items_by_kind,
+    resolve_desired,
     resolve_plan,
-    resolve_secrets,
 )
 from lockgate.policy.access_control import resolve_refusal
 from lockgate.policy.declaration import resolve_change_capabilities
@@ -107,7 +107,7 @@ def _plan(
     ctx: Context, conn: Connection, args: DeclarationInput
 ) -> tuple[Declaration, Declaration, list[PlannedChange]]:
     current = load_declaration(conn, ctx.vault)
-    desired = resolve_secrets(current, args.declaration)
+    desired = resolve_desired(current, args.declaration)
     plan = resolve_plan(current, desired, args.prune)
     stored, wanted = items_by_kind(current), items_by_kind(desired)
     created = {c.name for c in plan if c.kind == "server" and c.action == "create"}
