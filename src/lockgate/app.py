@@ -75,6 +75,7 @@ class Gateway:
     forwarder: Forwarder
     hub: Hub
     webhooks: WebhookDeliverer
+    reviews: ReviewWriter
 
 
 def build_app(
@@ -91,7 +92,9 @@ def build_app(
     credentials = CredentialRefresher(OAuthRefresher(engine, vault, outbound))
     data = build_data_plane(settings, engine, key, vault, credentials, guard, upstream_factory)
     webhooks = WebhookDeliverer(engine, vault, allowed_networks=settings.egress_allowed_networks)
-    gateway = Gateway(engine, data.pool, data.recorder, data.sessions, data.forwarder, data.hub, webhooks)
+    gateway = Gateway(
+        engine, data.pool, data.recorder, data.sessions, data.forwarder, data.hub, webhooks, data.reviews
+    )
     api, admin_mcp = build_control_plane(settings, engine, key, vault, data.pool, credentials, guard)
 
     spill = settings.data_dir / SPILL_FILE

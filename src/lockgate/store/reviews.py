@@ -14,6 +14,7 @@ pending notes are bounded, and a failed write is logged, never raised into the c
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -119,6 +120,10 @@ class ReviewWriter:
         except RuntimeError:  # closed
             self._pending -= 1
             return None
+
+    async def flush(self) -> None:
+        """Wait until the writes noted so far are done (tests, shutdown)."""
+        await asyncio.wrap_future(self._threads.submit(lambda: None))
 
     def close(self) -> None:
         """Finish the writes under way; later notes are dropped."""
