@@ -105,7 +105,7 @@ def build_app(
         data.recorder.resume(load_spilled(spill))
         await data.pool.start()
         data.recorder.start()
-        data.watch.start()
+        await data.watch.start()
         webhooks.start()
         try:
             async with admin_mcp.run():

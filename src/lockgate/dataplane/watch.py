@@ -82,8 +82,15 @@ class ProvisioningWatch:
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
+    async def start(self) -> None:
+        """Read what the store holds now, then watch for changes from there on.
+
+        Raises:
+            SQLAlchemyError: the store could not be read.
+        """
+        change = await asyncio.to_thread(read_change, self._engine)
+        fingerprints = await asyncio.to_thread(read_fingerprints, self._engine)
+        self._task = asyncio.create_task(self._run(change, fingerprints))
 
     async def close(self) -> None:
         if self._task is not None:
@@ -91,17 +98,17 @@ class ProvisioningWatch:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def _run(self) -> None:
-        change: int | None = None
-        fingerprints: Fingerprints | None = None
+    async def _run(self, change: int | None, fingerprints: Fingerprints) -> None:
         while True:
+            await asyncio.sleep(self._interval)
             try:
                 now = await asyncio.to_thread(read_change, self._engine)
-                if fingerprints is None or now != change:
-                    after = await asyncio.to_thread(read_fingerprints, self._engine)
-                    for gateway in sorted(changed_gateways(fingerprints or after, after)):
-                        self._on_changed(gateway)
-                    change, fingerprints = now, after
+                if now == change:
+                    continue
+                after = await asyncio.to_thread(read_fingerprints, self._engine)
             except SQLAlchemyError:
                 log.exception("provisioning watch: the store could not be read; trying again")
-            await asyncio.sleep(self._interval)
+                continue
+            for gateway in sorted(changed_gateways(fingerprints, after)):
+                self._on_changed(gateway)
+            change, fingerprints = now, after

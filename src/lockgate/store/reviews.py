@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -97,32 +98,35 @@ class ReviewWriter:
         self._clock = clock
         self._written: OrderedDict[tuple[int, FeatureKind, str, str], float] = OrderedDict()
         self._pending = 0
+        self._lock = threading.Lock()  # the loop notes, the thread settles
         self._threads = ThreadPoolExecutor(1, thread_name_prefix="lockgate-reviews")
 
     def note(self, review: Review) -> Future[None] | None:
         """Record ``review`` unless it was within ``BUMP_INTERVAL``; the write's future, or None when
         nothing is written now. Never raises."""
         now = self._clock()
-        last = self._written.get(review.key)
-        if last is not None and now - last < BUMP_INTERVAL:
-            return None
-        if self._pending >= MAX_PENDING:
-            log.warning("reviews: %d writes pending; the review of %r waits for its next sighting",
-                        self._pending, review.name)  # fmt: skip
-            return None
-        self._written[review.key] = now
-        self._written.move_to_end(review.key)
-        while len(self._written) > MAX_REMEMBERED:
-            self._written.popitem(last=False)
-        self._pending += 1
+        with self._lock:
+            last = self._written.get(review.key)
+            if last is not None and now - last < BUMP_INTERVAL:
+                return None
+            if self._pending >= MAX_PENDING:
+                log.warning(
+                    "reviews: %d writes pending; %r waits for its next sighting", self._pending, review.name
+                )
+                return None
+            self._written[review.key] = now
+            self._written.move_to_end(review.key)
+            while len(self._written) > MAX_REMEMBERED:
+                self._written.popitem(last=False)
+            self._pending += 1
         try:
             return self._threads.submit(self._write, review)
         except RuntimeError:  # closed
-            self._pending -= 1
+            self._settle(review, written=False)
             return None
 
     async def flush(self) -> None:
-        """Wait until the writes noted so far are done (tests, shutdown)."""
+        """Wait until the writes noted so far are done."""
         await asyncio.wrap_future(self._threads.submit(lambda: None))
 
     def close(self) -> None:
@@ -134,9 +138,13 @@ class ReviewWriter:
             with self._engine.begin() as conn:
                 save_review(conn, review, time.time())
         except SQLAlchemyError:
-            self._written.pop(review.key, None)  # try again on its next sighting
-            log.exception(
-                "reviews: the review of %s %r could not be recorded", review.kind.value, review.name
-            )
-        finally:
+            log.exception("reviews: the review of %s %r was not recorded", review.kind.value, review.name)
+            self._settle(review, written=False)
+            return
+        self._settle(review, written=True)
+
+    def _settle(self, review: Review, *, written: bool) -> None:
+        with self._lock:
             self._pending -= 1
+            if not written:
+                self._written.pop(review.key, None)  # tried again on its next sighting
