@@ -86,6 +86,9 @@ def test_a_name_the_server_did_not_offer_passes_only_under_allow_all() -> None:
     closed, open_ = _assignment(1, CLOSED), _assignment(2)
 
     assert governance.verdict(closed, TOOL, frozenset(), None, ()).reason("x") is Withheld.NOT_PROVISIONED
+    half = _assignment(4, Provisioning(modes={**CLOSED_MODES, FeatureKind.PROMPT: Mode.ALLOW_ALL}))
+    assert governance.verdict(half, TOOL, frozenset(), None, ()).reason("x") is Withheld.NOT_PROVISIONED
+    assert governance.verdict(half, FeatureKind.PROMPT, frozenset(), None, ()).reason("x") is None
     assert governance.verdict(open_, TOOL, frozenset(), None, ()).reason("x") is None
     blocked = Provisioning(modes={**CLOSED_MODES, TOOL: Mode.BLOCK_ALL})
     assert governance.verdict(_assignment(3, blocked), TOOL, frozenset(), None, ()).reason("x") is not None

@@ -40,6 +40,8 @@ MAX_VERDICTS: Final = 2048
 """Verdicts kept (entry × provisioning × teams), least recently used dropped first."""
 MAX_SCREENED: Final = 16384
 """Screened definitions kept (assignment × digest)."""
+VerdictKey = tuple[int, int, frozenset[int], int, FeatureKind]
+"""(id of the catalog entry, id of the Provisioning, teams, assignment id, kind)."""
 REVIEWED: Final = frozenset({Withheld.PIN_MISMATCH, Withheld.AWAITING_APPROVAL, Withheld.QUARANTINED})
 """Reasons an administrator is asked to decide (a review is opened)."""
 
@@ -105,7 +107,7 @@ class Governance:
     def __init__(self, catalog: Catalog, reviews: ReviewWriter | None) -> None:
         self._catalog = catalog
         self._reviews = reviews
-        self._verdicts: OrderedDict[tuple[int, int, frozenset[int], int], tuple[Any, ...]] = OrderedDict()
+        self._verdicts: OrderedDict[VerdictKey, tuple[Any, ...]] = OrderedDict()
         self._screened: OrderedDict[tuple[int, str], tuple[Finding, ...]] = OrderedDict()
 
     def verdict(
@@ -119,7 +121,7 @@ class Governance:
         """The verdict over a catalog ``entry`` (None: the catalog does not know; nothing offered),
         kept for that entry, the assignment's provisioning and ``teams``. ``gateway``: every
         assignment of the caller's gateway (the neighbours screening compares with)."""
-        key = (id(entry), id(assignment.provisioning), teams, assignment.id)
+        key = (id(entry), id(assignment.provisioning), teams, assignment.id, kind)
         kept = self._verdicts.get(key)
         if kept is not None:
             self._verdicts.move_to_end(key)
