@@ -36,13 +36,16 @@ from lockgate.dataplane.catalog import Catalog
 from lockgate.dataplane.connector import Connector
 from lockgate.dataplane.credentials import CredentialRefresher
 from lockgate.dataplane.endpoint import McpEndpoint
+from lockgate.dataplane.enforcement import EnforceProvisioning
 from lockgate.dataplane.forwarding import Forwarder
 from lockgate.dataplane.guard import HostOriginGuard
 from lockgate.dataplane.hub import Hub
 from lockgate.dataplane.listening import Listening
 from lockgate.dataplane.pipeline import Pipeline
+from lockgate.dataplane.provisioning import Governance
 from lockgate.dataplane.sessions import SessionRegistry
 from lockgate.dataplane.steps import MirrorParamHeaders, ResolveAccess
+from lockgate.dataplane.watch import ProvisioningWatch
 from lockgate.domain.actor import Actor
 from lockgate.domain.audit import AuditEntry
 from lockgate.domain.model import Credential, Server
@@ -51,6 +54,7 @@ from lockgate.settings import Settings
 from lockgate.store.access import AccessReader
 from lockgate.store.audit_log import save_entries
 from lockgate.store.engine import open_engine, upgrade
+from lockgate.store.reviews import ReviewWriter
 from lockgate.upstream.pool import UpstreamFactory, UpstreamPool
 from lockgate.upstream.preview import Preview, preview_features
 from lockgate.vault import Vault
@@ -71,6 +75,7 @@ class Gateway:
     forwarder: Forwarder
     hub: Hub
     webhooks: WebhookDeliverer
+    reviews: ReviewWriter
 
 
 def build_app(
@@ -87,7 +92,9 @@ def build_app(
     credentials = CredentialRefresher(OAuthRefresher(engine, vault, outbound))
     data = build_data_plane(settings, engine, key, vault, credentials, guard, upstream_factory)
     webhooks = WebhookDeliverer(engine, vault, allowed_networks=settings.egress_allowed_networks)
-    gateway = Gateway(engine, data.pool, data.recorder, data.sessions, data.forwarder, data.hub, webhooks)
+    gateway = Gateway(
+        engine, data.pool, data.recorder, data.sessions, data.forwarder, data.hub, webhooks, data.reviews
+    )
     api, admin_mcp = build_control_plane(settings, engine, key, vault, data.pool, credentials, guard)
 
     spill = settings.data_dir / SPILL_FILE
@@ -98,18 +105,21 @@ def build_app(
         data.recorder.resume(load_spilled(spill))
         await data.pool.start()
         data.recorder.start()
+        await data.watch.start()
         webhooks.start()
         try:
             async with admin_mcp.run():
                 yield
         finally:
             data.sessions.close_all()
+            await data.watch.close()
             await data.listening.close()
             await webhooks.close()
             await data.pool.close()
             await outbound.aclose()
             _keep_audit(spill, await data.recorder.close(settings.audit_shutdown_deadline), settings)
             data.access.close()
+            data.reviews.close()
             log.info("audit: %s", data.recorder.stats)
 
     async def healthz(_request: Request) -> JSONResponse:
@@ -137,6 +147,8 @@ class DataPlane:
     forwarder: Forwarder
     hub: Hub
     listening: Listening
+    reviews: ReviewWriter
+    watch: ProvisioningWatch
 
 
 def build_data_plane(
@@ -149,14 +161,16 @@ def build_data_plane(
     upstream_factory: UpstreamFactory | None = None,
 ) -> DataPlane:
     """The endpoint ``/mcp/{gateway}``, built in dependency order: the feature catalog, the hub
-    (which tells it of list changes), the upstream pool reporting to the hub, the connector (OAuth
-    refresh through ``credentials``), what listening streams need upstream, the pipeline's steps in order,
-    the forwarder and the lists."""
+    (which tells it of list changes, and is told of definitions changed unannounced), the upstream
+    pool reporting to the hub, the connector (OAuth refresh through ``credentials``), the governance
+    of features (reviews written off the loop), what listening streams need upstream, the pipeline's
+    steps in order, the forwarder, the lists and the watch of provisioning changes."""
     sessions = SessionRegistry(
         settings.max_sessions, settings.max_sessions_per_connection, settings.session_idle_timeout
     )
     catalog = Catalog()
     hub = Hub(sessions, catalog)
+    catalog.on_changed = hub.on_catalog_changed
     pool = UpstreamPool(
         hub.on_server_notification,
         parse_networks(settings.server_allowed_networks),
@@ -169,16 +183,19 @@ def build_data_plane(
         connect_timeout=settings.upstream_connect_timeout,
         credentials=credentials,
     )
+    reviews = ReviewWriter(engine)
+    governance = Governance(catalog, reviews)
     pipeline = Pipeline(
         requests=[
             ResolveAccess(settings.resolved_public_url),
+            EnforceProvisioning(catalog, connector.list_features, governance),
             MirrorParamHeaders(catalog, connector.list_features),
         ],
         responses=[],
     )
     forwarder = Forwarder(connector, catalog, pipeline, public_url=settings.resolved_public_url)
     cursor_key = hashlib.sha256(b"lockgate-cursor:" + key).digest()
-    aggregator = Aggregator(forwarder.forward, catalog, cursor_key)
+    aggregator = Aggregator(forwarder.forward, catalog, governance, cursor_key)
     listening = Listening(hub, connector)
     access = AccessReader(engine, vault)
     recorder = build_recorder(settings, engine)
@@ -195,7 +212,8 @@ def build_data_plane(
         guard=guard,
         max_body_bytes=settings.max_body_bytes,
     )
-    return DataPlane(endpoint, access, pool, recorder, sessions, forwarder, hub, listening)
+    watch = ProvisioningWatch(engine, hub.on_provisioning_changed)
+    return DataPlane(endpoint, access, pool, recorder, sessions, forwarder, hub, listening, reviews, watch)
 
 
 def build_recorder(settings: Settings, engine: Engine) -> AuditRecorder:

@@ -15,6 +15,7 @@ from lockgate.dataplane.aggregation import Aggregator
 from lockgate.dataplane.catalog import Catalog
 from lockgate.dataplane.exchange import Exchange
 from lockgate.dataplane.hub import Hub
+from lockgate.dataplane.provisioning import Governance
 from lockgate.dataplane.sessions import SessionRegistry
 from lockgate.domain.features import FeatureKind
 from lockgate.domain.mcp import Client, Era, JsonObject
@@ -241,7 +242,7 @@ async def test_a_warm_list_is_answered_from_the_catalog_without_asking_the_serve
 
     clock = Clock()
     catalog = Catalog(clock=clock)
-    lists = Aggregator(forward, catalog, CURSOR_KEY)
+    lists = Aggregator(forward, catalog, Governance(catalog, None), CURSOR_KEY)
     assignments = (_assignment(1), _assignment(2))
 
     cold = await lists.list(_exchange(assignments), TOOL)
@@ -260,7 +261,7 @@ async def test_a_server_that_gave_no_ttl_is_asked_again_for_every_list() -> None
         asked.append(assignment.server.id)
         return {"result": {"tools": [_tool("a")]}}
 
-    lists = Aggregator(forward, Catalog(), CURSOR_KEY)
+    lists = Aggregator(forward, catalog := Catalog(), Governance(catalog, None), CURSOR_KEY)
 
     for _ in range(2):
         await lists.list(_exchange((_assignment(1),)), TOOL)
@@ -278,7 +279,7 @@ async def test_a_warm_servers_listing_is_in_the_first_page_only_while_a_paging_s
             return {"result": {"tools": [_tool("p1")], "nextCursor": "next", "ttlMs": 60_000}}
         return {"result": {"tools": [_tool("p2")], "ttlMs": 60_000}}
 
-    lists = Aggregator(forward, Catalog(), CURSOR_KEY)
+    lists = Aggregator(forward, catalog := Catalog(), Governance(catalog, None), CURSOR_KEY)
     assignments = (_assignment(1), _assignment(2))
     await lists.list(_exchange(assignments), TOOL)  # the warm server's listing is kept
 

@@ -8,6 +8,10 @@ are exposed as ``prefix__name``; resource URIs are never rewritten. A server tha
 of the page (its legs say why) so one broken server does not hide the others. For modern clients the
 page carries ``ttlMs`` (the smallest a server allowed) and ``cacheScope: private`` (what a client
 sees depends on who it is).
+
+Every page shows only what provisioning lets through to the caller, with the metadata filter applied
+(``provisioning.Governance``); a server whose features were hidden from a page adds a
+``gateway_feature_filtered`` leg saying how many and why (never the definitions).
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lockgate.dataplane.catalog import Catalog, expose
+from lockgate.dataplane.catalog import Catalog
 from lockgate.dataplane.cursors import decode_cursor, encode_cursor
 from lockgate.dataplane.errors import INVALID_PARAMS, JsonRpcError
 from lockgate.dataplane.exchange import Exchange
+from lockgate.dataplane.provisioning import Governance, Verdict, describe_hidden
 from lockgate.domain.features import FeatureKind
 from lockgate.domain.mcp import Era, JsonObject
 from lockgate.domain.model import Assignment
@@ -27,15 +32,16 @@ from lockgate.upstream.listing import Listing
 
 Forward = Callable[[Exchange, Assignment, JsonObject | None], Awaitable[JsonObject]]
 """Sends the exchange's method to one server and records its legs (``Forwarder.forward``)."""
-Items = list[JsonObject]
+FILTERED_LEG = "gateway_feature_filtered"
 
 
 class Aggregator:
     """Answers list methods; ``forward`` reaches one server, ``cursor_key`` seals the cursors."""
 
-    def __init__(self, forward: Forward, catalog: Catalog, cursor_key: bytes) -> None:
+    def __init__(self, forward: Forward, catalog: Catalog, governance: Governance, cursor_key: bytes) -> None:
         self._forward = forward
         self._catalog = catalog
+        self._governance = governance
         self._key = cursor_key
 
     async def list(self, ex: Exchange, kind: FeatureKind) -> JsonObject:
@@ -56,8 +62,10 @@ class Aggregator:
         items: list[JsonObject] = []
         more: list[tuple[int, Any]] = []
         ttls: list[int] = []
-        for (assignment, _), (page, exposed) in zip(targets, pages, strict=True):
-            items.extend(exposed)
+        for (assignment, _), (page, verdict) in zip(targets, pages, strict=True):
+            items.extend(verdict.visible)
+            if verdict.withheld:
+                ex.record(FILTERED_LEG, server=assignment.server.name, error=describe_hidden(verdict.hidden))
             if page.get("nextCursor") is not None:
                 more.append((assignment.id, page["nextCursor"]))
             if isinstance(page.get("ttlMs"), int):
@@ -72,23 +80,26 @@ class Aggregator:
 
     async def _page(
         self, ex: Exchange, kind: FeatureKind, assignment: Assignment, cursor: Any
-    ) -> tuple[JsonObject, Items]:
-        """One server's page (its ``nextCursor`` and ``ttlMs``) and its items as the client sees them."""
+    ) -> tuple[JsonObject, Verdict]:
+        """One server's page (its ``nextCursor`` and ``ttlMs``) and the verdict over its items."""
+        teams, gateway = ex.access.principal.teams, ex.access.assignments
         if cursor is None and (known := self._catalog.fresh(assignment, kind)) is not None:
             entry, remaining_ms = known
-            return {"ttlMs": remaining_ms}, entry.exposed(assignment, kind)
+            return {"ttlMs": remaining_ms}, self._governance.verdict(assignment, kind, teams, entry, gateway)
         params = dict(ex.params or {})
         params.pop("cursor", None)
         if cursor is not None:
             params["cursor"] = cursor
+        nothing = self._governance.judge(assignment, kind, teams, (), gateway)
         try:
             response = await self._forward(ex, assignment, params or None)
         except JsonRpcError:
-            return {}, []  # recorded by forward; the other servers still answer
+            return {}, nothing  # recorded by forward; the other servers still answer
         result = response.get("result")
         if not isinstance(result, dict):
-            return {}, []  # the server does not offer this kind (e.g. -32601): nothing to list
+            return {}, nothing  # the server does not offer this kind (e.g. -32601): nothing to list
         listing = Listing.from_pages([result], kind)
         if cursor is None and result.get("nextCursor") is None:
-            return result, self._catalog.store(assignment, kind, listing).exposed(assignment, kind)
-        return result, expose(assignment, kind, listing.items)
+            entry = self._catalog.store(assignment, kind, listing)
+            return result, self._governance.verdict(assignment, kind, teams, entry, gateway)
+        return result, self._governance.judge(assignment, kind, teams, listing.items, gateway)

@@ -29,6 +29,9 @@ from lockgate.domain.mcp_headers import param_headers
 from lockgate.domain.model import Assignment
 from lockgate.upstream.listing import Listing
 
+Changed = Callable[[int, int, FeatureKind], None]
+"""Told (server id, identity key, kind) when a server lists definitions that differ from those the
+catalog held for it: a change the server did not announce (e.g. a rug pull under the same name)."""
 ListFeatures = Callable[[Assignment, FeatureKind, Client], Awaitable[Listing]]
 """Lists every feature of a kind a server offers an assignment's identity; raises on failure."""
 MAX_AGE = 300.0
@@ -43,7 +46,6 @@ class Entry:
     listing: Listing
     listed_at: float
     _by_name: dict[str, JsonObject] | None = None
-    _exposed: dict[str | None, list[JsonObject]] = field(default_factory=dict)
     _params: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def by_name(self, kind: FeatureKind) -> dict[str, JsonObject]:
@@ -56,13 +58,6 @@ class Entry:
                     found.setdefault(name, item)
             self._by_name = found
         return self._by_name
-
-    def exposed(self, assignment: Assignment, kind: FeatureKind) -> list[JsonObject]:
-        """The definitions as a front client sees them (``expose``), worked out once per prefix."""
-        found = self._exposed.get(assignment.prefix)
-        if found is None:
-            found = self._exposed[assignment.prefix] = expose(assignment, kind, self.listing.items)
-        return found
 
     def tool_params(self, tool: str) -> dict[str, str]:
         """A listed tool's ``x-mcp-header`` parameters (argument → header suffix), worked out once."""
@@ -99,15 +94,25 @@ class Catalog:
         self._entries: dict[Key, Entry] = {}
         self._max_age = max_age
         self._clock = clock
+        self.on_changed: Changed | None = None
 
     def store(self, assignment: Assignment, kind: FeatureKind, listing: Listing) -> Entry:
-        """Keep ``listing`` as the assignment's features of ``kind``; older revisions are dropped."""
+        """Keep ``listing`` as the assignment's features of ``kind``; older revisions are dropped.
+        When it differs from the listing held (even one past its age), ``on_changed`` is told."""
         key = _key(assignment, kind)
         for stale in [k for k in self._entries if k[0] == key[0] and k[1] != key[1]]:
             del self._entries[stale]
+        previous = self._entries.get(key)
         entry = Entry(listing, self._clock())
         self._entries[key] = entry
+        if previous is not None and previous.listing.items != listing.items and self.on_changed is not None:
+            self.on_changed(key[0], key[2], kind)
         return entry
+
+    def known_names(self, assignment: Assignment, kind: FeatureKind) -> Iterable[str]:
+        """The names of the assignment's features of ``kind`` the catalog holds (never lists)."""
+        entry = self._entries.get(_key(assignment, kind))
+        return entry.by_name(kind).keys() if entry is not None else ()
 
     def forget(self, server_id: int, kind: FeatureKind | None = None) -> None:
         """Drop what is known of a server's features (of ``kind``, or of every kind)."""

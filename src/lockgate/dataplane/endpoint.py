@@ -409,7 +409,10 @@ class McpEndpoint:
             responder = Responder(send, prime=False, extra_headers=self._correlation(incoming))
             self._listening.open_connections(access, client)
             served, refresh = served_by(access), self._listening.refresh
-            await serve_listen(self._hub, responder, request_id, params, served, incoming.receive, refresh)
+            gateway_id = access.principal.gateway_id
+            await serve_listen(
+                self._hub, responder, request_id, params, served, incoming.receive, refresh, gateway_id
+            )
             return
         await self._exchange(incoming, access, Era.MODERN, message, client, send, None)
 

@@ -55,8 +55,10 @@ class JsonRpcError(Exception):
 
 
 class Refusal(JsonRpcError):
-    """The gateway refuses a message: ``reason`` is recorded in its ``gateway_refused`` leg (by
-    ``pipeline.py``, once) and sent in ``data.reason``; ``server`` names the server it was for."""
+    """The gateway refuses a message: ``reason`` is recorded in its ``leg`` (``gateway_refused``, or
+    ``gateway_feature_blocked`` for a feature provisioning withholds; by ``pipeline.py``, once) and
+    sent in ``data.reason``; ``server`` names the server it was for (in ``data.server`` unless
+    ``hide_server``: a withheld feature's error says no more than an unknown one's)."""
 
     def __init__(
         self,
@@ -66,12 +68,15 @@ class Refusal(JsonRpcError):
         *,
         http_status: int = 200,
         server: str | None = None,
+        leg: str = "gateway_refused",
+        hide_server: bool = False,
         **data: Any,
     ) -> None:
-        extra = {"server": server} if server is not None else {}
+        extra = {"server": server} if server is not None and not hide_server else {}
         super().__init__(code, message, {"reason": reason, **extra, **data}, http_status=http_status)
         self.reason = reason
         self.server = server
+        self.leg = leg
         self.recorded = False
 
 

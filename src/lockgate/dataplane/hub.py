@@ -36,6 +36,7 @@ LIST_CHANGED = {
     "notifications/prompts/list_changed": (FeatureKind.PROMPT,),
     "notifications/resources/list_changed": (FeatureKind.RESOURCE, FeatureKind.RESOURCE_TEMPLATE),
 }
+KIND_CHANGED = {kind: method for method, kinds in LIST_CHANGED.items() for kind in kinds}
 LISTEN_FILTERS = {
     "notifications/tools/list_changed": "toolsListChanged",
     "notifications/prompts/list_changed": "promptsListChanged",
@@ -69,6 +70,7 @@ class Listener:
     served: Callable[[], Served]  # as ``served_by``
     wanted: frozenset[str]  # notification methods
     resource_uris: frozenset[str]
+    gateway_id: int = 0
     queue: asyncio.Queue[JsonObject] = field(default_factory=new_backlog)
 
 
@@ -109,16 +111,42 @@ class Hub:
         outgoing: JsonObject = {"jsonrpc": "2.0", "method": method}
         if isinstance(params, dict):
             outgoing["params"] = _bounded(untagged(params), uri)
+        pair = (server_id, identity_id)
         for session in self._sessions:
-            if session.stream is None or (server_id, identity_id) not in session.served:
+            if session.stream is None or pair not in session.served:
                 continue
             if method in LIST_CHANGED or (method == RESOURCE_UPDATED and uri in session.subscriptions):
                 offer(session.stream, outgoing)
         for listener in list(self._listeners):
-            if (server_id, identity_id) not in listener.served():
+            if pair not in listener.served():
                 continue
             if method in listener.wanted or (method == RESOURCE_UPDATED and uri in listener.resource_uris):
                 offer(listener.queue, outgoing)
+
+    def on_catalog_changed(self, server_id: int, identity_id: int, kind: FeatureKind) -> None:
+        """The catalog found a server's definitions of ``kind`` changed without its telling
+        (``catalog.Changed``): the front clients it serves hear ``list_changed`` of that kind."""
+        method = KIND_CHANGED[kind]
+        note: JsonObject = {"jsonrpc": "2.0", "method": method}
+        pair = (server_id, identity_id)
+        for session in self._sessions:
+            if session.stream is not None and pair in session.served:
+                offer(session.stream, note)
+        for listener in list(self._listeners):
+            if method in listener.wanted and pair in listener.served():
+                offer(listener.queue, note)
+
+    def on_provisioning_changed(self, gateway_id: int) -> None:
+        """A gateway's provisioning or approvals changed: its front clients hear ``list_changed``
+        of every kind (``watch.ProvisioningWatch``)."""
+        for method in LIST_CHANGED:
+            note: JsonObject = {"jsonrpc": "2.0", "method": method}
+            for session in self._sessions:
+                if session.stream is not None and session.gateway_id == gateway_id:
+                    offer(session.stream, note)
+            for listener in list(self._listeners):
+                if method in listener.wanted and listener.gateway_id == gateway_id:
+                    offer(listener.queue, note)
 
 
 def _bounded(params: JsonObject, uri: str | None) -> JsonObject:

@@ -6,7 +6,8 @@ steps → answer. Relayed server→client requests (sampling, elicitation, roots
 (progress, logging) run the same request steps on their way to the client. A step is any object with
 the ``Step`` signature; it may change the message, or stop it by raising ``Refusal``. Steps never
 write legs: this module does, around the list, in the order the audit pins (``gateway_refused`` for
-a refusal; ``mcp_request_*`` then ``mcp_response_*`` for a send).
+a refusal, ``gateway_feature_blocked`` for a feature withheld; ``mcp_request_*`` then
+``mcp_response_*`` for a send).
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ class Pipeline:
             return
         refusal.recorded = True
         ex.record(
-            "gateway_refused",
+            refusal.leg,
             server=refusal.server,
             status=refusal.code,
             error=f"{refusal.reason}: {refusal.message}",

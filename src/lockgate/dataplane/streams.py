@@ -76,15 +76,16 @@ async def serve_listen(
     served: Served,
     receive: Receive,
     refresh: Callable[[Served], None],
+    gateway_id: int = 0,
 ) -> None:
     """Acknowledge, then stream the requested notifications of the connections that ``served`` names
-    (as ``hub.served_by``), each tagged with the subscription id,
+    (as ``hub.served_by``) and of gateway ``gateway_id``'s provisioning, each tagged with the subscription id,
     until the client closes the stream (MCP 2026-07-28 basic/patterns/subscriptions) or falls a
     backlog behind (``backlog``: the stream then ends and the client listens again). ``refresh`` is
     called with ``served`` once the stream's resource URIs are added to the hub and once they are
     gone (``listening.Listening.refresh``)."""
     wanted, uris, honoured = listen_filter(params)
-    listener = Listener(lambda: served, wanted, uris)
+    listener = Listener(lambda: served, wanted, uris, gateway_id)
     tag = {SUBSCRIPTION_ID: request_id}
     hub.add(listener)
     if uris:

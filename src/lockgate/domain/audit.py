@@ -13,8 +13,11 @@ class Leg(StrEnum):
     A forwarded call has four: the client's request reaches the gateway (``proxy_request``), the
     gateway forwards it (``mcp_request``), the server answers (``mcp_response``), the gateway answers
     the client (``proxy_response``). A message the gateway refuses before it reaches a server has
-    ``proxy_request``, ``gateway_refused`` and ``proxy_response``. A message served by the gateway
-    itself (``initialize``, ``ping``) has only the two proxy legs.
+    ``proxy_request``, ``gateway_refused`` and ``proxy_response``; one refused because provisioning
+    withholds its feature has ``gateway_feature_blocked`` (its reason in ``error``) instead of
+    ``gateway_refused``. A list from which provisioning hid features adds one
+    ``gateway_feature_filtered`` per server (how many, and per reason, in ``error``). A message served
+    by the gateway itself (``initialize``, ``ping``) has only the two proxy legs.
     """
 
     PROXY_REQUEST = "proxy_request"
@@ -22,11 +25,13 @@ class Leg(StrEnum):
     MCP_RESPONSE = "mcp_response"
     PROXY_RESPONSE = "proxy_response"
     GATEWAY_REFUSED = "gateway_refused"
+    GATEWAY_FEATURE_BLOCKED = "gateway_feature_blocked"
+    GATEWAY_FEATURE_FILTERED = "gateway_feature_filtered"
 
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
-    """One leg. ``type`` is ``<leg>_success`` or ``<leg>_error`` (``gateway_refused`` has no suffix).
+    """One leg. ``type`` is ``<leg>_success`` or ``<leg>_error`` (the ``gateway_*`` legs have no suffix).
 
     ``body`` and ``headers`` are JSON text with secret keys already replaced by ``[REDACTED]``; a
     body that could not be stored as is (too deep to serialize, refused by the store, sent by a

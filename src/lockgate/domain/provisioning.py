@@ -155,7 +155,8 @@ class Provisioning:
     @property
     def open(self) -> bool:
         """Every kind ``allow_all``, with nothing approved or rejected and nothing filtered."""
-        return all(m is Mode.ALLOW_ALL for m in self.modes.values()) and not self.approvals
+        modes_open = all(self.mode(kind) is Mode.ALLOW_ALL for kind in FeatureKind)
+        return modes_open and not self.approvals and self.filter.empty
 
 
 OPEN = Provisioning()

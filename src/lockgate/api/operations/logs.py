@@ -22,7 +22,10 @@ class AuditEntry(BaseModel):
 
     id: int
     correlation_id: str
-    type: str = Field(description="'<leg>_success' or '<leg>_error', or 'gateway_refused'.")
+    type: str = Field(
+        description="'<leg>_success' or '<leg>_error', or 'gateway_refused', 'gateway_feature_blocked', "
+        "'gateway_feature_filtered'."
+    )
     created_at: float
     method: str | None
     feature_name: str | None

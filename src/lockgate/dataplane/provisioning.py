@@ -1,0 +1,234 @@
+"""Governance of what a gateway lets through of its servers' features (issue 11; product spec §3).
+
+``Governance.verdict`` answers, for an assignment, a kind, the caller's teams and what the server
+offers (a catalog ``Entry`` or one page of items), which definitions the caller is shown (after the
+metadata filter, names exposed with the assignment's prefix) and which are withheld and why
+(``policy.provisioning.resolve_withheld``). Every definition is screened once
+(``policy.screening``; cached by assignment and digest), against the neighbours the catalog already
+knows: the other assignments' feature names and server names; a server is never listed to screen
+another. A high-severity finding quarantines the definition. What is withheld for an administrator
+to decide, and findings that withhold nothing, are noted as reviews (``store.reviews``).
+
+A verdict over a catalog entry is kept (bounded) for that entry, that ``Provisioning`` value and
+those teams: the access read gives a new ``Provisioning`` whenever the access counter moves, and the
+catalog a new entry whenever it lists again, so a kept verdict is never stale and ``tools/call`` does
+one dictionary lookup on the hot path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from re import Pattern
+from typing import Any, Final
+
+from lockgate.dataplane.catalog import Catalog, Entry, expose
+from lockgate.dataplane.routing import template_pattern
+from lockgate.domain.features import FeatureKind
+from lockgate.domain.mcp import JsonObject
+from lockgate.domain.model import Assignment
+from lockgate.domain.provisioning import Mode, Withheld
+from lockgate.policy.provisioning import definition_digest, filter_definition, resolve_withheld
+from lockgate.policy.screening import Finding, Neighbours, screen_feature, withholds
+from lockgate.store.reviews import Review, ReviewWriter
+
+log = logging.getLogger(__name__)
+
+MAX_VERDICTS: Final = 2048
+"""Verdicts kept (entry × provisioning × teams), least recently used dropped first."""
+MAX_SCREENED: Final = 16384
+"""Screened definitions kept (assignment × digest)."""
+VerdictKey = tuple[int, int, frozenset[int], int, FeatureKind]
+"""(id of the catalog entry, id of the Provisioning, teams, assignment id, kind)."""
+REVIEWED: Final = frozenset({Withheld.PIN_MISMATCH, Withheld.AWAITING_APPROVAL, Withheld.QUARANTINED})
+"""Reasons an administrator is asked to decide (a review is opened)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """One offered definition with its digest and screening findings."""
+
+    name: str
+    definition: JsonObject
+    digest: str
+    findings: tuple[Finding, ...]
+
+
+@dataclass(slots=True)
+class Verdict:
+    """What a caller is shown of one server's features of one kind, and what is withheld.
+
+    ``visible`` as the client sees them (filtered, exposed); ``withheld`` maps an upstream name to
+    why; ``passing`` holds the upstream names let through; ``mode`` decides names nobody offered."""
+
+    mode: Mode
+    visible: list[JsonObject]
+    passing: frozenset[str]
+    withheld: Mapping[str, Withheld]
+    _patterns: list[tuple[Pattern[str], Withheld | None]] | None = field(default=None)
+
+    @property
+    def hidden(self) -> Counter[Withheld]:
+        return Counter(self.withheld.values())
+
+    def reason(self, name: str) -> Withheld | None:
+        """Why the feature ``name`` (an upstream name) is withheld, or None when it passes; a name
+        the server did not offer passes only under ``allow_all``."""
+        if name in self.passing:
+            return None
+        found = self.withheld.get(name)
+        if found is not None:
+            return found
+        return None if self.mode is Mode.ALLOW_ALL else Withheld.NOT_PROVISIONED
+
+    def offered(self, name: str) -> bool:
+        return name in self.passing or name in self.withheld
+
+    def template_reason(self, uri: str) -> Withheld | bool | None:
+        """For resource templates: None when a passing template matches ``uri``, the reason of a
+        withheld one that matches, or False when none matches."""
+        if self._patterns is None:
+            names = [(n, None) for n in self.passing] + list(self.withheld.items())
+            self._patterns = [(template_pattern(n), r) for n, r in names]
+        matched: Withheld | bool | None = False
+        for pattern, reason in self._patterns:
+            if pattern.match(uri):
+                if reason is None:
+                    return None
+                matched = reason
+        return matched
+
+
+class Governance:
+    """Verdicts and screening for the data plane; ``reviews`` records what needs a decision."""
+
+    def __init__(self, catalog: Catalog, reviews: ReviewWriter | None) -> None:
+        self._catalog = catalog
+        self._reviews = reviews
+        self._verdicts: OrderedDict[VerdictKey, tuple[Any, ...]] = OrderedDict()
+        self._screened: OrderedDict[tuple[int, str], tuple[Finding, ...]] = OrderedDict()
+
+    def verdict(
+        self,
+        assignment: Assignment,
+        kind: FeatureKind,
+        teams: frozenset[int],
+        entry: Entry | None,
+        gateway: Sequence[Assignment],
+    ) -> Verdict:
+        """The verdict over a catalog ``entry`` (None: the catalog does not know; nothing offered),
+        kept for that entry, the assignment's provisioning and ``teams``. ``gateway``: every
+        assignment of the caller's gateway (the neighbours screening compares with)."""
+        key = (id(entry), id(assignment.provisioning), teams, assignment.id, kind)
+        kept = self._verdicts.get(key)
+        if kept is not None:
+            self._verdicts.move_to_end(key)
+            verdict: Verdict = kept[0]
+            return verdict
+        items = entry.listing.items if entry is not None else ()
+        verdict = self.judge(assignment, kind, teams, items, gateway)
+        self._verdicts[key] = (verdict, entry, assignment.provisioning)  # holds what the ids name
+        while len(self._verdicts) > MAX_VERDICTS:
+            self._verdicts.popitem(last=False)
+        return verdict
+
+    def judge(
+        self,
+        assignment: Assignment,
+        kind: FeatureKind,
+        teams: frozenset[int],
+        items: Iterable[JsonObject],
+        gateway: Sequence[Assignment],
+    ) -> Verdict:
+        """The verdict over ``items`` (one page of a server's list, upstream names), not kept."""
+        provisioning = assignment.provisioning
+        offers = self._offers(assignment, kind, items, gateway)
+        shown: list[JsonObject] = []
+        passing: set[str] = set()
+        withheld: dict[str, Withheld] = {}
+        for offer in offers:
+            quarantined = withholds(offer.findings)
+            reason = resolve_withheld(
+                provisioning,
+                kind,
+                offer.definition,
+                teams=teams,
+                quarantined=quarantined,
+                digest=offer.digest,
+            )
+            self._review(assignment, kind, offer, reason)
+            if reason is None:
+                passing.add(offer.name)
+                shown.append(filter_definition(provisioning.filter, kind, offer.definition))
+            else:
+                withheld.setdefault(offer.name, reason)
+        return Verdict(provisioning.mode(kind), expose(assignment, kind, shown), frozenset(passing), withheld)
+
+    def _offers(
+        self,
+        assignment: Assignment,
+        kind: FeatureKind,
+        items: Iterable[JsonObject],
+        gateway: Sequence[Assignment],
+    ) -> list[Offer]:
+        neighbours: Neighbours | None = None
+        offers = []
+        for item in items:
+            name = item.get(kind.key)
+            if not isinstance(name, str):
+                continue
+            digest = definition_digest(item)
+            findings = self._screened.get((assignment.id, digest))
+            if findings is None:
+                if neighbours is None:
+                    neighbours = self._neighbours(assignment, gateway)
+                findings = self._screen(assignment.id, digest, kind, item, neighbours)
+            offers.append(Offer(name, item, digest, findings))
+        return offers
+
+    def _screen(
+        self, assignment_id: int, digest: str, kind: FeatureKind, item: JsonObject, neighbours: Neighbours
+    ) -> tuple[Finding, ...]:
+        findings = screen_feature(kind, item, neighbours)
+        self._screened[(assignment_id, digest)] = findings
+        while len(self._screened) > MAX_SCREENED:
+            self._screened.popitem(last=False)
+        return findings
+
+    def _neighbours(self, assignment: Assignment, gateway: Sequence[Assignment]) -> Neighbours:
+        """The names of the other assignments' features the catalog knows, and their servers' names."""
+        others = [a for a in gateway if a.id != assignment.id]
+        features = [
+            name for a in others for kind in FeatureKind for name in self._catalog.known_names(a, kind)
+        ]
+        return Neighbours.of(features, [a.server.name for a in others])
+
+    def _review(
+        self, assignment: Assignment, kind: FeatureKind, offer: Offer, reason: Withheld | None
+    ) -> None:
+        if self._reviews is None or not (reason in REVIEWED or (reason is None and offer.findings)):
+            return
+        findings = tuple(finding_value(f) for f in offer.findings)
+        self._reviews.note(
+            Review(assignment.id, kind, offer.name, offer.digest, reason, offer.definition, findings)
+        )
+
+
+def finding_value(finding: Finding) -> dict[str, str]:
+    """A finding as a review stores it: {kind, severity, location, rule, evidence}."""
+    return {
+        "kind": finding.kind.value,
+        "severity": finding.severity.value,
+        "location": finding.location,
+        "rule": finding.rule,
+        "evidence": finding.evidence,
+    }
+
+
+def describe_hidden(hidden: Counter[Withheld]) -> str:
+    """How many were hidden and why, for a ``gateway_feature_filtered`` leg: ``3 hidden:
+    awaiting_approval=2, quarantined=1``."""
+    reasons = ", ".join(f"{reason.value}={count}" for reason, count in sorted(hidden.items()))
+    return f"{sum(hidden.values())} hidden: {reasons}"

@@ -1,0 +1,125 @@
+"""The governance component: verdicts kept per catalog entry, provisioning and teams; every definition
+screened once; neighbours only from what the catalog knows; unannounced definition changes noticed."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from lockgate.dataplane.catalog import Catalog
+from lockgate.dataplane.provisioning import Governance, describe_hidden
+from lockgate.domain.features import FeatureKind
+from lockgate.domain.model import Assignment, Server, Transport
+from lockgate.domain.provisioning import CLOSED_MODES, OPEN, Mode, Provisioning, Withheld
+from lockgate.policy.screening import Neighbours
+from lockgate.upstream.listing import Listing
+
+TOOL = FeatureKind.TOOL
+ECHO = {"name": "echo", "description": "Echoes", "inputSchema": {"type": "object"}}
+CLOSED = Provisioning(modes=CLOSED_MODES)
+
+
+def _assignment(server_id: int, provisioning: Provisioning = OPEN) -> Assignment:
+    server = Server(id=server_id, name=f"server{server_id}", transport=Transport.HTTP, revision="r1")
+    return Assignment(id=server_id, server=server, provisioning=provisioning)
+
+
+def test_a_verdict_is_kept_for_its_entry_provisioning_and_teams_and_made_again_for_another() -> None:
+    catalog = Catalog()
+    governance = Governance(catalog, None)
+    assignment = _assignment(1)
+    entry = catalog.store(assignment, TOOL, Listing((ECHO,)))
+
+    kept = governance.verdict(assignment, TOOL, frozenset(), entry, (assignment,))
+    again = governance.verdict(assignment, TOOL, frozenset(), entry, (assignment,))
+    other_teams = governance.verdict(assignment, TOOL, frozenset({3}), entry, (assignment,))
+    relisted = catalog.store(assignment, TOOL, Listing((ECHO,)))
+
+    assert again is kept and other_teams is not kept
+    assert governance.verdict(assignment, TOOL, frozenset(), relisted, (assignment,)) is not kept
+    assert kept.visible == [ECHO] and kept.reason("echo") is None
+
+
+def test_a_definition_is_screened_once_whatever_the_verdicts_made_over_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    screened: list[str] = []
+
+    def screen(kind: FeatureKind, definition: dict, neighbours: Neighbours) -> tuple:
+        screened.append(definition["name"])
+        return ()
+
+    monkeypatch.setattr("lockgate.dataplane.provisioning.screen_feature", screen)
+    catalog = Catalog()
+    governance = Governance(catalog, None)
+    assignment = _assignment(1)
+    for teams in (frozenset(), frozenset({1}), frozenset({2})):
+        governance.verdict(assignment, TOOL, teams, catalog.store(assignment, TOOL, Listing((ECHO,))), ())
+
+    assert screened == ["echo"]
+
+
+def test_neighbours_are_the_other_assignments_names_the_catalog_knows_and_no_server_is_listed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[frozenset[str]] = []
+
+    def screen(kind: FeatureKind, definition: dict, neighbours: Neighbours) -> tuple:
+        seen.append(neighbours.names)
+        return ()
+
+    monkeypatch.setattr("lockgate.dataplane.provisioning.screen_feature", screen)
+    catalog = Catalog()
+    mine, known, unknown = _assignment(1), _assignment(2), _assignment(3)
+    catalog.store(known, TOOL, Listing(({"name": "send_mail"},)))
+    entry = catalog.store(mine, TOOL, Listing((ECHO,)))
+
+    Governance(catalog, None).verdict(mine, TOOL, frozenset(), entry, (mine, known, unknown))
+
+    assert seen == [frozenset({"send_mail", "server2", "server3"})]
+
+
+def test_a_name_the_server_did_not_offer_passes_only_under_allow_all() -> None:
+    catalog = Catalog()
+    governance = Governance(catalog, None)
+    closed, open_ = _assignment(1, CLOSED), _assignment(2)
+
+    assert governance.verdict(closed, TOOL, frozenset(), None, ()).reason("x") is Withheld.NOT_PROVISIONED
+    half = _assignment(4, Provisioning(modes={**CLOSED_MODES, FeatureKind.PROMPT: Mode.ALLOW_ALL}))
+    assert governance.verdict(half, TOOL, frozenset(), None, ()).reason("x") is Withheld.NOT_PROVISIONED
+    assert governance.verdict(half, FeatureKind.PROMPT, frozenset(), None, ()).reason("x") is None
+    assert governance.verdict(open_, TOOL, frozenset(), None, ()).reason("x") is None
+    blocked = Provisioning(modes={**CLOSED_MODES, TOOL: Mode.BLOCK_ALL})
+    assert governance.verdict(_assignment(3, blocked), TOOL, frozenset(), None, ()).reason("x") is not None
+
+
+def test_a_withheld_template_matching_a_uri_is_told_apart_from_none_matching() -> None:
+    kind = FeatureKind.RESOURCE_TEMPLATE
+    templates = Listing(({"uriTemplate": "doc://a/{id}"}, {"uriTemplate": "doc://b/{id}"}))
+    catalog = Catalog()
+    assignment = _assignment(1, CLOSED)
+    verdict = Governance(catalog, None).verdict(
+        assignment, kind, frozenset(), catalog.store(assignment, kind, templates), ()
+    )
+
+    assert verdict.template_reason("doc://a/1") is Withheld.AWAITING_APPROVAL
+    assert verdict.template_reason("other://1") is False
+
+
+def test_the_hidden_are_described_by_count_and_reason() -> None:
+    hidden = Counter({Withheld.QUARANTINED: 1, Withheld.AWAITING_APPROVAL: 2})
+    assert describe_hidden(hidden) == "3 hidden: awaiting_approval=2, quarantined=1"
+
+
+def test_the_catalog_tells_when_a_relisting_differs_and_not_when_it_is_the_same() -> None:
+    changed: list[tuple[int, int, FeatureKind]] = []
+    catalog = Catalog()
+    catalog.on_changed = lambda server, identity, kind: changed.append((server, identity, kind))
+    assignment = _assignment(7)
+
+    catalog.store(assignment, TOOL, Listing((ECHO,)))
+    catalog.store(assignment, TOOL, Listing((ECHO,)))
+    catalog.store(assignment, TOOL, Listing(({**ECHO, "description": "Echoes, and more"},)))
+
+    assert changed == [(7, 0, TOOL)]
