@@ -12,8 +12,7 @@ from sqlalchemy import Engine, select, update
 
 from lockgate.domain.features import FeatureKind
 from lockgate.domain.mcp import JsonObject
-from lockgate.domain.provisioning import ALL_PINS, Decision, MetadataFilter, Mode, PinField
-from lockgate.policy.provisioning import definition_digest
+from lockgate.domain.provisioning import ALL_PINS, Decision, MetadataFilter, Mode, PinField, definition_digest
 from lockgate.store.provisioning import dump_filter, dump_modes
 from lockgate.store.schema import feature_approvals, feature_reviews, gateway_servers, servers, teams
 from tests.dataplane.in_process import FrontClient, MemoryGateway

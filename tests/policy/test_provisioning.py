@@ -21,9 +21,9 @@ from lockgate.domain.provisioning import (
     PinField,
     Provisioning,
     Withheld,
+    definition_digest,
 )
 from lockgate.policy.provisioning import (
-    definition_digest,
     diff_definitions,
     filter_definition,
     pinned_fields,

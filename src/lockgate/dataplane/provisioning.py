@@ -29,8 +29,8 @@ from lockgate.dataplane.routing import template_pattern
 from lockgate.domain.features import FeatureKind
 from lockgate.domain.mcp import JsonObject
 from lockgate.domain.model import Assignment
-from lockgate.domain.provisioning import Mode, Withheld
-from lockgate.policy.provisioning import definition_digest, filter_definition, resolve_withheld
+from lockgate.domain.provisioning import Mode, Withheld, definition_digest
+from lockgate.policy.provisioning import filter_definition, resolve_withheld
 from lockgate.policy.screening import Finding, Neighbours, screen_feature, withholds
 from lockgate.store.reviews import Review, ReviewWriter
 
