@@ -68,11 +68,11 @@ def resolve_team_ids(conn: Connection, names: Iterable[str]) -> frozenset[int]:
     wanted = set(names)
     if not wanted:
         return frozenset()
-    found = dict(
-        conn.execute(select(teams.c.name, teams.c.id).where(teams.c.name.in_(wanted))).tuples().all()
-    )
-    for name in sorted(wanted - set(found)):
-        raise NotFoundError(f"no team named {name!r}")
+    query = select(teams.c.name, teams.c.id).where(teams.c.name.in_(wanted))
+    found = {row.name: row.id for row in conn.execute(query)}
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise NotFoundError(f"no team named {missing[0]!r}")
     return frozenset(found.values())
 
 
@@ -81,7 +81,7 @@ def team_names(conn: Connection, ids: Collection[int]) -> dict[int, str]:
     if not ids:
         return {}
     query = select(teams.c.id, teams.c.name).where(teams.c.id.in_(ids))
-    return dict(conn.execute(query).tuples().all())
+    return {row.id: row.name for row in conn.execute(query)}
 
 
 def save_decision(
