@@ -5,6 +5,7 @@ token. Output for people and for scripts, refusals, usage errors, completion."""
 from __future__ import annotations
 
 import getpass
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -370,6 +371,10 @@ def test_provisioning_from_the_cli_assigns_fail_closed_approves_what_the_server_
     assert remote("provisioning", "reviews", "eng", "fixture").stdout.split() == ["(none)"]
     refused = remote("provisioning", "set", "eng", "fixture", "--mode", "widgets=allow_all", code=1)
     assert "no feature kind is called 'widgets'" in refused.stderr
+    remote("provisioning", "filter", "eng", "fixture", "--drop", "outputSchema", "--max-description", "5")
+    preview = remote("servers", "features", "fixture", "--gateway", "eng", "--assignment", "fixture").stdout
+    before, after = (int(n) for n in re.findall(r"\d+", preview.splitlines()[-1]))
+    assert preview.splitlines()[-1].startswith("size: ") and after < before
 
 
 def test_a_local_assignment_cannot_approve_current_as_it_reaches_no_server(local: Cli) -> None:
