@@ -338,17 +338,19 @@ def test_every_decision_writes_an_admin_event_with_the_provisioning_before_and_a
             )
         )
     assert [(e.operation, e.name, e.actor) for e in events] == [
+        ("gateways_assign", "eng/local", "admin@example.com"),
         ("provisioning_set", "eng/local", "admin@example.com"),
         ("provisioning_approve", "eng/local", "admin@example.com"),
         ("provisioning_filter", "eng/local", "admin@example.com"),
         ("provisioning_revoke", "eng/local", "admin@example.com"),
     ]
-    assert events[0].before["modes"]["tools"] == "allow_selected"
-    assert events[0].after["modes"]["tools"] == "allow_all"
-    assert [a["name"] for a in events[1].after["approvals"]] == ["greet"]
-    assert events[3].after["approvals"] == [] and events[3].before["gateway"] == "eng"
+    assert events[0].before is None and events[0].after["modes"]["tools"] == "allow_selected"
+    assert events[1].before["modes"]["tools"] == "allow_selected"
+    assert events[1].after["modes"]["tools"] == "allow_all"
+    assert [a["name"] for a in events[2].after["approvals"]] == ["greet"]
+    assert events[4].after["approvals"] == [] and events[4].before["gateway"] == "eng"
     scoped = admin_with_server.get("/events", params={"kind": "provisioning"}).json()["items"]
-    assert len(scoped) == 4
+    assert len(scoped) == 5
 
 
 def test_a_member_of_the_gateways_team_without_the_capability_gets_403_naming_it(

@@ -11,8 +11,16 @@ from sqlalchemy import Connection, select
 from lockgate.api.offer import ask_server
 from lockgate.api.operation import Context, Input, Operation, Versioned
 from lockgate.api.operations.approvals import approvals_of, record_decisions
-from lockgate.api.operations.common import Act, ListInput, Name, Page, fetch_visible_server, save_change
-from lockgate.api.operations.provisioning import KINDS, resolve_modes
+from lockgate.api.operations.common import (
+    Act,
+    AssignmentTarget,
+    ListInput,
+    Name,
+    Page,
+    fetch_visible_server,
+    save_change,
+)
+from lockgate.api.operations.provisioning import KINDS, describe_provisioning, resolve_modes
 from lockgate.api.preview_identity import choose_preview_identity, open_preview_credential
 from lockgate.domain.capabilities import Capability
 from lockgate.domain.declaration import PREFIX, IdentityName
@@ -217,7 +225,8 @@ async def assign_server(ctx: Context, args: AssignmentCreate) -> Gateway:
     the server offers now. Raises 409 when the name or prefix is taken on the gateway, 400 when the
     identity does not fit the scheme (the shared scheme needs a global identity of this server; the
     others none), 422 for an unknown feature kind, 502 when approve_current cannot reach the server.
-    Choosing the provisioning also needs "Manage feature provisioning settings"."""
+    Choosing the provisioning also needs "Manage feature provisioning settings". Besides the
+    gateway's admin event, one of kind ``provisioning`` records what the assignment starts with."""
     if args.approve_current or args.provisioning is not None or args.modes:
         ctx.require(Capability.MANAGE_FEATURE_PROVISIONING)
     modes = resolve_modes(CLOSED_MODES, args.provisioning, args.modes)
@@ -239,6 +248,14 @@ async def assign_server(ctx: Context, args: AssignmentCreate) -> Gateway:
             record_decisions(
                 ctx, conn, assignment_id, approvals_of(found, FeatureKind, ALL_PINS, frozenset())
             )
+        target = AssignmentTarget(row, store.fetch_assignment(conn, row.id, args.name or server.name))
+        ctx.record(
+            conn,
+            "provisioning",
+            f"{row.name}/{target.assignment.name}",
+            None,
+            describe_provisioning(conn, target),
+        )
 
     return await anyio.to_thread.run_sync(_change, ctx, args.gateway, args.if_match, {}, act)
 
