@@ -25,13 +25,26 @@ from lockgate.api.operation import Operation
 from lockgate.api.table import OPERATIONS
 from lockgate.domain.capabilities import BUILTIN_GRANTS, BuiltinRole, Capability
 from lockgate.domain.declaration import Declaration
+from lockgate.domain.features import FeatureKind
 from lockgate.domain.model import Availability, IdentityKind
+from lockgate.domain.provisioning import Approval, Decision
 from lockgate.policy.access_control import EVERYONE
+from lockgate.policy.provisioning import definition_digest
 from lockgate.settings import Settings
+from lockgate.store.approvals import save_decision
 from lockgate.store.declarative import apply_declaration
 from lockgate.store.identities import create_identity
 from lockgate.store.people import bootstrap_super_admin, create_personal_access_token, ensure_user
-from lockgate.store.schema import api_tokens, hosts, servers, team_members, teams, users
+from lockgate.store.schema import (
+    api_tokens,
+    gateway_servers,
+    gateways,
+    hosts,
+    servers,
+    team_members,
+    teams,
+    users,
+)
 from lockgate.store.tokens import create_token
 from lockgate.store.webhooks import save_webhook
 from tests.conftest import TEST_MASTER_KEY, TEST_VAULT, Api, People, RunningGateway, empty_store, in_process
@@ -66,6 +79,7 @@ ACTORS = {  # email: (role, teams)
     "outsider@example.com": ("Operator", ()),
 }
 TARGET = "target@example.com"  # a user the people operations act on
+ASSIGNMENT = {"gateway": "g", "assignment": "s"}
 
 
 @dataclass
@@ -137,6 +151,21 @@ class World:
             save_webhook(conn, TEST_VAULT, row, "https://agent.example/hook", None)
         return {"host": "h"}
 
+    def approval(self) -> dict[str, Any]:
+        """An approval of tool ``echo`` on g's assignment s: the sample's inputs to revoke it."""
+        definition = {"name": "echo"}
+        with self.lockgate.engine.begin() as conn:
+            assignment = conn.execute(
+                select(gateway_servers.c.id)
+                .join(gateways, gateways.c.id == gateway_servers.c.gateway_id)
+                .where((gateways.c.name == "g") & (gateway_servers.c.name == "s"))
+            ).scalar_one()
+            approval = Approval(
+                FeatureKind.TOOL, "echo", Decision.APPROVED, definition, definition_digest(definition)
+            )
+            save_decision(conn, assignment, approval, "seed@example.com")
+        return {"gateway": "g", "assignment": "s", "kind": "tools", "name": "echo"}
+
     def user(self) -> str:
         email = self.unique("someone") + "@example.com"
         with self.lockgate.engine.begin() as conn:
@@ -187,6 +216,16 @@ SAMPLES: dict[str, Sample] = {
     ),
     "gateways_grant": _fixed({"gateway": "g", "team": "t2"}, "gateway"),
     "gateways_revoke": _fixed({"gateway": "g", "team": "eng"}, "gateway"),
+    "provisioning_get": _fixed(ASSIGNMENT, "gateway"),
+    "provisioning_set": _fixed({**ASSIGNMENT, "modes": {"tools": "allow_all"}}, "gateway"),
+    "provisioning_filter": _fixed({**ASSIGNMENT, "drop": ["icons"], "max_description": 80}, "gateway"),
+    "provisioning_revoke": Sample(lambda w, _e: w.approval(), "gateway"),
+    "provisioning_reviews": _fixed(ASSIGNMENT, "gateway"),
+    "provisioning_approve": _fixed(
+        {**ASSIGNMENT, "kind": "tools", "name": "echo", "pins": ["description"]}, "gateway"
+    ),
+    "provisioning_reject": _fixed({**ASSIGNMENT, "kind": "prompts", "name": "greet"}, "gateway"),
+    "provisioning_approve_current": _fixed({**ASSIGNMENT, "kinds": ["prompts", "resources"]}, "gateway"),
     "identities_list": _fixed({}),
     "identities_get": Sample(lambda w, email: {"identity": w.identity(email)}),
     "identities_create": Sample(

@@ -5,6 +5,7 @@ token. Output for people and for scripts, refusals, usage errors, completion."""
 from __future__ import annotations
 
 import getpass
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -348,3 +349,40 @@ def test_server_features_run_as_the_identity_given_and_json_names_it_without_its
     answer = remote("servers", "features", "locked", "--identity", "bot", "-o", "json").stdout
     assert orjson.loads(answer)["identity"]["name"] == "bot"
     assert SDK_BEARER_TOKEN not in answer
+
+
+def test_provisioning_from_the_cli_assigns_fail_closed_approves_what_the_server_offers_and_sets_modes(
+    lockgate: RunningGateway, remote: Cli, sdk_http_url: str
+) -> None:
+    lockgate.declare({"servers": [{"name": "fixture", "transport": "http", "url": sdk_http_url}]})
+    remote("gateways", "create", "eng")
+    remote("gateways", "assign", "eng", "fixture", "--approve-current")
+    shown = orjson.loads(remote("provisioning", "get", "eng", "fixture", "-o", "json").stdout)
+    assert {"echo", "greet", "fixture://hello"} <= {a["name"] for a in shown["approvals"]}
+    remote("provisioning", "revoke", "eng", "fixture", "tools", "echo")
+    echo = ["--kind", "tools", "--name", "echo", "--pin", "title"]
+    approved = orjson.loads(remote("provisioning", "approve", "eng", "fixture", *echo, "-o", "json").stdout)
+    approved = approved["approvals"]
+    assert [a["pinned"] for a in approved if a["name"] == "echo"] == [["title"]]
+    modes = orjson.loads(
+        remote("provisioning", "set", "eng", "fixture", "--mode", "resources=block_all", "-o", "json").stdout
+    )["modes"]
+    assert (modes["resources"], modes["tools"]) == ("block_all", "allow_selected")
+    assert remote("provisioning", "reviews", "eng", "fixture").stdout.split() == ["(none)"]
+    refused = remote("provisioning", "set", "eng", "fixture", "--mode", "widgets=allow_all", code=1)
+    assert "no feature kind is called 'widgets'" in refused.stderr
+    remote("provisioning", "filter", "eng", "fixture", "--drop", "outputSchema", "--max-description", "5")
+    preview = remote("servers", "features", "fixture", "--gateway", "eng", "--assignment", "fixture").stdout
+    before, after = (int(n) for n in re.findall(r"\d+", preview.splitlines()[-1]))
+    assert preview.splitlines()[-1].startswith("size: ") and after < before
+
+
+def test_a_local_assignment_cannot_approve_current_as_it_reaches_no_server(local: Cli) -> None:
+    local("servers", "create", "time", "stdio", "--command", "true")
+    local("gateways", "create", "engineering")
+    refused = local("gateways", "assign", "engineering", "time", "--approve-current", code=1)
+    assert "this process does not reach servers" in refused.stderr
+    assert orjson.loads(local("gateways", "get", "engineering", "-o", "json").stdout)["servers"] == []
+    local("gateways", "assign", "engineering", "time", "--provisioning", "allow_all")
+    modes = orjson.loads(local("provisioning", "get", "engineering", "time", "-o", "json").stdout)["modes"]
+    assert set(modes.values()) == {"allow_all"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from lockgate.api.operation import Operation
 from lockgate.api.operations import (
+    approvals,
     capabilities,
     connections,
     declaration,
@@ -17,6 +18,7 @@ from lockgate.api.operations import (
     logs,
     me,
     pats,
+    provisioning,
     roles,
     servers,
     teams,
@@ -27,6 +29,8 @@ from lockgate.api.operations import (
 OPERATIONS: tuple[Operation, ...] = (
     *servers.OPERATIONS,
     *gateways.OPERATIONS,
+    *provisioning.OPERATIONS,
+    *approvals.OPERATIONS,
     *identities.OPERATIONS,
     *hosts.OPERATIONS,
     *connections.OPERATIONS,

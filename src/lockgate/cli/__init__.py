@@ -53,6 +53,9 @@ COMMANDS: dict[str, Entry] = {
         GROUPS, "Servers: add, edit, delete; the break-glass toggle; a preview of their features."
     ),
     "gateways": Entry(GROUPS, "Gateways: create, rename, delete; assign servers; grant teams."),
+    "provisioning": Entry(
+        GROUPS, "Feature provisioning of an assignment: modes, approvals and pins, reviews, metadata filter."
+    ),
     "identities": Entry(
         GROUPS, "Identities: credentials scoped to one server, private to their owner or global."
     ),

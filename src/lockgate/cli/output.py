@@ -82,7 +82,8 @@ def format_table(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
 def format_features(data: dict[str, Any], width: int) -> list[str]:
     """A server's features as one table, tools first: kind, name, title (at most ``TITLE_WIDTH``
     characters) and the description, each cut with ``…`` so that lines fit in ``width`` characters
-    when the other columns leave room; whole definitions are in ``-o json`` and ``-o yaml``."""
+    when the other columns leave room; whole definitions are in ``-o json`` and ``-o yaml``. Sizes
+    under an assignment's metadata filter, when asked for, end it in one line."""
     rows = [
         {
             "kind": kind,
@@ -99,7 +100,11 @@ def format_features(data: dict[str, Any], width: int) -> list[str]:
     room = max(width - sum(widths) - 2 * len(widths), len("description"))
     for row in rows:
         row["description"] = _cut(row["description"], room)
-    return format_table(rows, FEATURE_COLUMNS)
+    sizes = data.get("sizes")
+    if not isinstance(sizes, dict):
+        return format_table(rows, FEATURE_COLUMNS)
+    footer = f"size: {sizes.get('before')} bytes as offered, {sizes.get('after')} after the metadata filter"
+    return [*format_table(rows, FEATURE_COLUMNS), footer]
 
 
 def _cut(text: Any, width: int) -> Any:

@@ -38,9 +38,10 @@ Generated from the CLI itself by `{REGENERATE}`; do not edit by hand.
 - **Output.** `-o table` (the default) prints a list as an aligned table of the operation's columns
   (the next page's `--cursor` on stderr) and one object as `key: value` lines; `-o json` prints the
   API's JSON as it is, for scripts, and `-o yaml` the same as YAML. `servers features` prints one
-  narrow table (kind, name, title, description cut to the terminal's width); `-o json` and `-o yaml`
-  give every feature's whole definition. A value shown once (a new token) is printed last, alone on
-  stdout, with a note on stderr: `$(lockgate tokens create HOST GATEWAY)` is the token.
+  narrow table (kind, name, title, description cut to the terminal's width), and with `--gateway` and
+  `--assignment` a last line of the sizes before and after that assignment's metadata filter; `-o json`
+  and `-o yaml` give every feature's whole definition. A value shown once (a new token) is printed
+  last, alone on stdout, with a note on stderr: `$(lockgate tokens create HOST GATEWAY)` is the token.
 - **Failures** print `error: <the API's message>` on stderr, naming the offending field or the
   missing capability, and exit 1. Usage errors exit 2.
 - **Picking a connection.** `connections get|disable|enable` take the connection's id, or pick it

@@ -25,6 +25,7 @@ class Capability(StrEnum):
     DISABLE_AND_ENABLE_GATEWAYS = "disableAndEnableGateways"
     ARCHIVE_AND_RESTORE_GATEWAYS = "archiveAndRestoreGateways"
     MANAGE_TEAM_GATEWAY_PROVISIONING = "manageTeamGatewayProvisioning"
+    MANAGE_FEATURE_PROVISIONING = "manageFeatureProvisioning"
     CREATE_AND_MANAGE_API_TOKENS = "createAndManageApiTokens"
     DISABLE_AND_ENABLE_HOSTS = "disableAndEnableHosts"
     DISABLE_AND_ENABLE_CONNECTIONS = "disableAndEnableConnections"
@@ -111,6 +112,13 @@ CAPABILITIES: dict[Capability, CapabilityInfo] = {
     ),
     Capability.MANAGE_TEAM_GATEWAY_PROVISIONING: CapabilityInfo(
         "Manage team-gateway provisioning", "Gateways", "Grant a gateway to a team and take it back."
+    ),
+    Capability.MANAGE_FEATURE_PROVISIONING: CapabilityInfo(
+        "Manage feature provisioning settings",
+        "Gateways",
+        "See and set which features of each assignment on the gateways one may use pass: the mode of "
+        "each feature kind, approvals and rejections with their pins and teams, the reviews of changed "
+        "or new features, and the metadata filter. Approving what a server offers now previews it.",
     ),
     Capability.CREATE_AND_MANAGE_API_TOKENS: CapabilityInfo(
         "Create and manage API tokens",

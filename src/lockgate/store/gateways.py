@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Row, Select, delete, func, insert, select, update
 
+from lockgate.domain.features import FeatureKind
 from lockgate.domain.model import Availability, IdentityScheme
+from lockgate.domain.provisioning import Mode
 from lockgate.store.errors import ConflictError, NotFoundError
+from lockgate.store.provisioning import dump_modes
 from lockgate.store.records import fetch_named, page
-from lockgate.store.rows import as_dict
+from lockgate.store.rows import as_dict, insert_returning_id
 from lockgate.store.schema import gateway_servers, gateways, identities, servers, team_gateways, teams
 
 
@@ -106,9 +109,11 @@ def assign_server(
     prefix: str | None,
     scheme: IdentityScheme = IdentityScheme.NONE,
     identity: str | None = None,
-) -> None:
-    """Append an assignment called ``name`` to the gateway. The same server may be assigned more
-    than once, under different names (e.g. shared for reads, per-user for writes).
+    modes: Mapping[FeatureKind, Mode] | None = None,
+) -> int:
+    """Append an assignment called ``name`` to the gateway and return its id. The same server may be
+    assigned more than once, under different names (e.g. shared for reads, per-user for writes).
+    ``modes`` is its provisioning (None: the column's default, every kind allowed).
 
     Raises:
         ConflictError: another assignment has that name or that prefix.
@@ -131,17 +136,18 @@ def assign_server(
             gateway_servers.c.gateway_id == gateway_id
         )
     ).scalar_one()
-    conn.execute(
-        insert(gateway_servers).values(
-            gateway_id=gateway_id,
-            server_id=server_id,
-            name=name,
-            prefix=prefix,
-            position=position,
-            identity_scheme=scheme.value,
-            identity_id=identity_id,
-        )
-    )
+    values: dict[str, Any] = {
+        "gateway_id": gateway_id,
+        "server_id": server_id,
+        "name": name,
+        "prefix": prefix,
+        "position": position,
+        "identity_scheme": scheme.value,
+        "identity_id": identity_id,
+    }
+    if modes is not None:
+        values["provisioning"] = dump_modes(modes)
+    return insert_returning_id(conn, gateway_servers, values)
 
 
 def fetch_assignment(conn: Connection, gateway_id: int, name: str) -> Row[Any]:

@@ -30,14 +30,14 @@ from lockgate.domain.provisioning import (
 log = logging.getLogger(__name__)
 
 
-def _json(stored: Any) -> Any:
+def load_json(stored: Any) -> Any:
     """A JSON column's value: SQLite may hand back the text, PostgreSQL the value."""
     return orjson.loads(stored) if isinstance(stored, str | bytes) else stored
 
 
 def load_modes(stored: Any) -> Mapping[FeatureKind, Mode]:
     """The modes a ``provisioning`` column holds; a kind missing or unknown is ``allow_selected``."""
-    values = _json(stored)
+    values = load_json(stored)
     values = values if isinstance(values, dict) else {}
     modes = {}
     for kind in FeatureKind:
@@ -54,7 +54,7 @@ def dump_modes(modes: Mapping[FeatureKind, Mode]) -> dict[str, str]:
 
 def load_filter(stored: Any) -> MetadataFilter:
     """The ``metadata_filter`` column as a ``MetadataFilter`` (None: nothing filtered)."""
-    values = _json(stored)
+    values = load_json(stored)
     if not isinstance(values, dict):
         return MetadataFilter()
     drop = frozenset(
@@ -98,10 +98,10 @@ def load_approval(row: Mapping[str, Any]) -> Approval | None:
             kind=FeatureKind(row["kind"]),
             name=row["name"],
             decision=Decision(row["decision"]),
-            definition=_json(row["definition"]),
+            definition=load_json(row["definition"]),
             digest=row["digest"],
-            pinned=frozenset(PinField(p) for p in _json(row["pinned"])),
-            teams=frozenset(int(t) for t in _json(row["teams"])),
+            pinned=frozenset(PinField(p) for p in load_json(row["pinned"])),
+            teams=frozenset(int(t) for t in load_json(row["teams"])),
         )
     except (ValueError, TypeError):
         log.warning("feature approval %s holds a value this release does not know; it is ignored", row["id"])

@@ -1,9 +1,10 @@
 """Pieces every resource's operations share: list paging, the page envelope, name patterns,
-changing one versioned row with its admin event, and the server scope check."""
+changing one versioned row with its admin event, and the server and assignment scope checks."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
@@ -11,9 +12,9 @@ from sqlalchemy import Connection, Row, Table
 
 from lockgate.api.operation import Context, Input
 from lockgate.domain.declaration import NAME
-from lockgate.store.gateways import server_gateway_ids
+from lockgate.store.gateways import fetch_assignment, server_gateway_ids
 from lockgate.store.records import MAX_PAGE, fetch_named, update_row
-from lockgate.store.schema import servers
+from lockgate.store.schema import gateways, servers
 
 T = TypeVar("T")
 
@@ -82,3 +83,26 @@ def fetch_visible_server(ctx: Context, conn: Connection, name: str) -> Row[Any]:
     row = fetch_named(conn, servers, name, "server")
     ctx.require_server(server_gateway_ids(conn, row.id), row.name)
     return row
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentTarget:
+    """A gateway's row and one of its assignments' (``gateway_servers``) row."""
+
+    gateway: Row[Any]
+    assignment: Row[Any]
+
+
+def fetch_assignment_target(
+    ctx: Context, conn: Connection, gateway: str, assignment: str
+) -> AssignmentTarget:
+    """The gateway called ``gateway``, which the actor must be able to use, and its assignment called
+    ``assignment``.
+
+    Raises:
+        NotFoundError: no such gateway or assignment.
+        NotFound: the actor may not use the gateway (the answer for one that does not exist).
+    """
+    row = fetch_named(conn, gateways, gateway, "gateway")
+    ctx.require_gateway(row.id, row.name)
+    return AssignmentTarget(row, fetch_assignment(conn, row.id, assignment))

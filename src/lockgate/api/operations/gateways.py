@@ -4,19 +4,37 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio.to_thread
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
+from lockgate.api.offer import ask_server
 from lockgate.api.operation import Context, Input, Operation, Versioned
-from lockgate.api.operations.common import Act, ListInput, Name, Page, fetch_visible_server, save_change
+from lockgate.api.operations.approvals import approvals_of, record_decisions
+from lockgate.api.operations.common import (
+    Act,
+    AssignmentTarget,
+    ListInput,
+    Name,
+    Page,
+    fetch_visible_server,
+    save_change,
+)
+from lockgate.api.operations.provisioning import KINDS, describe_provisioning, resolve_modes
+from lockgate.api.preview_identity import choose_preview_identity, open_preview_credential
 from lockgate.domain.capabilities import Capability
 from lockgate.domain.declaration import PREFIX, IdentityName
-from lockgate.domain.model import IdentityScheme
+from lockgate.domain.features import FeatureKind
+from lockgate.domain.model import Credential, IdentityScheme
+from lockgate.domain.model import Server as LiveServer
+from lockgate.domain.provisioning import ALL_PINS, CLOSED_MODES, Mode
 from lockgate.policy.access_control import EVERYONE, resolve_visible_gateways
 from lockgate.store import gateways as store
 from lockgate.store.gateways import describe_gateway
 from lockgate.store.records import delete_row, fetch_named, insert_row
-from lockgate.store.schema import gateways
+from lockgate.store.schema import gateways, identities
+from lockgate.store.servers import load_server
+from lockgate.upstream.preview import Preview
 
 
 class Assignment(BaseModel):
@@ -86,6 +104,18 @@ class AssignmentCreate(Versioned):
     prefix: str | None = Field(None, pattern=PREFIX, description="Namespaces the server's features.")
     identity_scheme: IdentityScheme = Field(IdentityScheme.NONE, description=_SCHEME)
     identity: IdentityName | None = Field(None, description=_IDENTITY)
+    provisioning: Mode | None = Field(
+        None,
+        description="The mode of every feature kind: allow_all, allow_selected (only what is approved) or "
+        "block_all. Default: allow_selected with nothing approved (fail-closed).",
+    )
+    modes: dict[str, Mode] = Field(
+        {}, description=f"The mode of one feature kind ({KINDS}); wins over provisioning."
+    )
+    approve_current: bool = Field(
+        False,
+        description="Approve, and pin, every feature the server offers now (asked as the shared identity).",
+    )
 
 
 class AssignmentRef(Versioned):
@@ -186,16 +216,25 @@ def restore_gateway(ctx: Context, args: GatewayChange) -> Gateway:
     return _change(ctx, args.gateway, args.if_match, {"archived": False})
 
 
-def assign_server(ctx: Context, args: AssignmentCreate) -> Gateway:
+async def assign_server(ctx: Context, args: AssignmentCreate) -> Gateway:
     """Assign a server to the gateway under a name (default the server's), optionally with a prefix
     for its features' names and an identity scheme (shared, per user, or none). The same server may be
-    assigned twice under two names, e.g. shared for reads and per-user for writes. Raises 409 when
-    the name or prefix is taken on the gateway, 400 when the identity does not fit the scheme (the
-    shared scheme needs a global identity of this server; the others none)."""
+    assigned twice under two names, e.g. shared for reads and per-user for writes. The assignment is
+    fail-closed: every feature kind allow_selected with nothing approved, unless ``provisioning``
+    (every kind) or ``modes`` (one kind) says otherwise, or ``approve_current`` approves and pins what
+    the server offers now. Raises 409 when the name or prefix is taken on the gateway, 400 when the
+    identity does not fit the scheme (the shared scheme needs a global identity of this server; the
+    others none), 422 for an unknown feature kind, 502 when approve_current cannot reach the server.
+    Choosing the provisioning also needs "Manage feature provisioning settings". Besides the
+    gateway's admin event, one of kind ``provisioning`` records what the assignment starts with."""
+    if args.approve_current or args.provisioning is not None or args.modes:
+        ctx.require(Capability.MANAGE_FEATURE_PROVISIONING)
+    modes = resolve_modes(CLOSED_MODES, args.provisioning, args.modes)
+    found = await _offered_now(ctx, args) if args.approve_current else None
 
     def act(conn: Connection, row: Any) -> None:
         server = fetch_visible_server(ctx, conn, args.server)
-        store.assign_server(
+        assignment_id = store.assign_server(
             conn,
             row.id,
             server.id,
@@ -203,9 +242,43 @@ def assign_server(ctx: Context, args: AssignmentCreate) -> Gateway:
             prefix=args.prefix,
             scheme=args.identity_scheme,
             identity=args.identity,
+            modes=modes,
+        )
+        if found is not None:
+            record_decisions(
+                ctx, conn, assignment_id, approvals_of(found, FeatureKind, ALL_PINS, frozenset())
+            )
+        target = AssignmentTarget(row, store.fetch_assignment(conn, row.id, args.name or server.name))
+        ctx.record(
+            conn,
+            "provisioning",
+            f"{row.name}/{target.assignment.name}",
+            None,
+            describe_provisioning(conn, target),
         )
 
-    return _change(ctx, args.gateway, args.if_match, {}, act)
+    return await anyio.to_thread.run_sync(_change, ctx, args.gateway, args.if_match, {}, act)
+
+
+async def _offered_now(ctx: Context, args: AssignmentCreate) -> Preview:
+    """What the server to assign offers now, asked as the shared identity it is assigned with (else
+    as the features preview chooses)."""
+
+    def load(ctx: Context) -> tuple[LiveServer, Credential | None]:
+        with ctx.transaction() as conn:
+            _target(ctx, conn, args.gateway)  # an unseen gateway is refused before the server is asked
+            row = fetch_visible_server(ctx, conn, args.server)
+            identity_id = store.resolve_shared_identity(conn, row.id, args.identity_scheme, args.identity)
+            identity = (
+                conn.execute(select(identities).where(identities.c.id == identity_id)).one()
+                if identity_id is not None
+                else choose_preview_identity(conn, ctx.actor, row.id, row.name, None)
+            )
+            credential = None if identity is None else open_preview_credential(ctx.vault, identity)
+            return load_server(row, ctx.vault), credential
+
+    server, credential = await anyio.to_thread.run_sync(load, ctx)
+    return await ask_server(ctx, server, credential)
 
 
 def unassign_server(ctx: Context, args: AssignmentRef) -> Gateway:

@@ -10,31 +10,42 @@ from collections.abc import Callable, Collection
 from typing import Any, Literal
 
 import anyio.to_thread
+import orjson
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, Row
 
-from lockgate.api.errors import Conflict, UpstreamUnavailable
+from lockgate.api.errors import UnprocessableContent
+from lockgate.api.offer import ask_server
 from lockgate.api.operation import Context, Input, Operation, Versioned, validate_model
-from lockgate.api.operations.common import ListInput, Name, Page, fetch_visible_server, save_change
+from lockgate.api.operations.common import (
+    ListInput,
+    Name,
+    Page,
+    fetch_assignment_target,
+    fetch_visible_server,
+    save_change,
+)
 from lockgate.api.preview_identity import (
     choose_preview_identity,
     describe_preview_identity,
     open_preview_credential,
 )
-from lockgate.brokering.refresh import CredentialRefreshError
 from lockgate.domain.actor import Actor
 from lockgate.domain.capabilities import Capability
 from lockgate.domain.declaration import ServerSpec
 from lockgate.domain.features import FeatureKind
-from lockgate.domain.model import Availability, Credential, IdentityKind, IdentityStatus, Transport
+from lockgate.domain.model import Availability, Credential, IdentityKind, Transport
 from lockgate.domain.model import Server as LiveServer
 from lockgate.domain.plan import SECRET_FIELDS
+from lockgate.domain.provisioning import MetadataFilter
 from lockgate.policy.access_control import EVERYONE, can_see_server, resolve_visible_gateways
+from lockgate.policy.provisioning import filter_definition
 from lockgate.store import servers as store
 from lockgate.store.identities import delete_server_credentials
+from lockgate.store.provisioning import load_filter
 from lockgate.store.records import delete_row, insert_row, update_row
 from lockgate.store.schema import servers
-from lockgate.upstream.base import UpstreamError
+from lockgate.upstream.preview import Preview
 
 _SECRET = "Only the names: the values are secrets and are never shown."
 
@@ -94,6 +105,13 @@ class PreviewIdentity(BaseModel):
     owner: str | None = Field(description="The owner's email; None for an identity without one.")
 
 
+class FeatureSizes(BaseModel):
+    """The size in bytes of every definition's JSON, summed over every kind."""
+
+    before: int = Field(description="As the server offers them.")
+    after: int = Field(description="As the assignment's metadata filter shows them to agents.")
+
+
 class Features(BaseModel):
     """What the server lists right now, as it describes each feature (MCP server/* list results)."""
 
@@ -104,6 +122,9 @@ class Features(BaseModel):
     resource_templates: list[dict[str, Any]]
     identity: PreviewIdentity | None = Field(
         None, description="The identity the preview ran as (None: the server's own configuration only)."
+    )
+    sizes: FeatureSizes | None = Field(
+        None, description="With an assignment: the definitions' size before and after its metadata filter."
     )
 
 
@@ -125,6 +146,8 @@ class FeaturesPreview(ServerRef):
         "(the server's global identity), 'none' (the server's own configuration only) or an identity's "
         "name. Default: your own ready identity, else a global one you may use, else none.",
     )
+    gateway: Name | None = Field(None, description="With assignment: report sizes under its metadata filter.")
+    assignment: Name | None = Field(None, description="An assignment of this server on the gateway.")
 
 
 class ServerCreate(ServerSpec, Input):
@@ -317,38 +340,37 @@ def enable_server(ctx: Context, args: ServerChange) -> Server:
 
 def _load_preview(
     ctx: Context, args: FeaturesPreview
-) -> tuple[LiveServer, Credential | None, dict[str, Any] | None]:
+) -> tuple[LiveServer, Credential | None, dict[str, Any] | None, MetadataFilter | None]:
+    if (args.gateway is None) != (args.assignment is None):
+        raise UnprocessableContent("name both the gateway and the assignment, or neither", field="assignment")
     with ctx.transaction() as conn:
         row = fetch_visible_server(ctx, conn, args.server)
         server = store.load_server(row, ctx.vault)
+        rules = None
+        if args.gateway is not None and args.assignment is not None:
+            target = fetch_assignment_target(ctx, conn, args.gateway, args.assignment)
+            if target.assignment.server_id != row.id:
+                raise UnprocessableContent(
+                    f"assignment {args.assignment!r} is not of server {row.name!r}", field="assignment"
+                )
+            rules = load_filter(target.assignment.metadata_filter)
         identity = choose_preview_identity(conn, ctx.actor, row.id, row.name, args.identity)
         if identity is None:
-            return server, None, None
+            return server, None, None, rules
         described = describe_preview_identity(conn, identity)
-        return server, open_preview_credential(ctx.vault, identity), described
+        return server, open_preview_credential(ctx.vault, identity), described, rules
 
 
 async def preview_features(ctx: Context, args: FeaturesPreview) -> Features:
     """Ask the server now for its tools, prompts, resources and resource templates, as the chosen
-    identity (``identity``; its OAuth token refreshed first when due). Raises 403 for an identity the
-    caller may not use, 404 for one they do not have, 409 when the server or the identity is disabled
-    or the identity must be authorized again, 502 when the server cannot be reached."""
-    server, credential, identity = await anyio.to_thread.run_sync(_load_preview, ctx, args)
-    if not server.enabled:
-        raise Conflict(f"server {server.name!r} is disabled; enable it to preview its features")
-    if ctx.preview is None:
-        raise UpstreamUnavailable("this process does not reach servers; ask the running gateway")
-    reconnect = f"authorize it again at {ctx.public_url}/connect"
-    if credential is not None and credential.status is not IdentityStatus.READY:
-        raise Conflict(f"identity {credential.name!r} for server {server.name!r} is not ready; {reconnect}")
-    try:
-        found = await ctx.preview(server, credential)
-    except CredentialRefreshError as exc:
-        if exc.needs_reauthorization:
-            raise Conflict(f"{exc}; {reconnect}") from exc
-        raise UpstreamUnavailable(f"cannot preview the features of server {server.name!r}: {exc}") from exc
-    except UpstreamError as exc:
-        raise UpstreamUnavailable(f"cannot preview the features of server {server.name!r}: {exc}") from exc
+    identity (``identity``; its OAuth token refreshed first when due). With ``gateway`` and
+    ``assignment`` (one of this server's), ``sizes`` gives the definitions' size in bytes before and
+    after that assignment's metadata filter. Raises 403 for an identity the caller may not use, 404
+    for one they do not have (or an unknown gateway or assignment), 409 when the server or the
+    identity is disabled or the identity must be authorized again, 422 for an assignment of another
+    server, 502 when the server cannot be reached."""
+    server, credential, identity, rules = await anyio.to_thread.run_sync(_load_preview, ctx, args)
+    found = await ask_server(ctx, server, credential)
     return Features(
         server=server.name,
         tools=found[FeatureKind.TOOL],
@@ -356,7 +378,18 @@ async def preview_features(ctx: Context, args: FeaturesPreview) -> Features:
         resources=found[FeatureKind.RESOURCE],
         resource_templates=found[FeatureKind.RESOURCE_TEMPLATE],
         identity=None if identity is None else PreviewIdentity.model_validate(identity),
+        sizes=None if rules is None else _sizes(found, rules),
     )
+
+
+def _sizes(found: Preview, rules: MetadataFilter) -> FeatureSizes:
+    """The size of every definition's JSON, as the server offers it and as the filter shows it."""
+    before = after = 0
+    for kind, definitions in found.items():
+        for definition in definitions:
+            before += len(orjson.dumps(definition))
+            after += len(orjson.dumps(filter_definition(rules, kind, definition)))
+    return FeatureSizes(before=before, after=after)
 
 
 _S = "/servers/{server}"

@@ -5,7 +5,8 @@ no running installation changes behaviour; new assignments are fail-closed unles
 otherwise (the control plane writes their modes). The data plane's access read also reads
 ``feature_approvals``, so it gets the access counter's triggers (migration 0006). ``feature_reviews``
 is what the data plane found withheld and an administrator has yet to decide on: it does not change
-an answer, so it has none.
+an answer, so it has none. The built-in Super admin and Administrator roles gain "Manage feature
+provisioning settings", so whoever ran the gateways keeps deciding what passes them.
 
 Revision ID: 0007_feature_provisioning
 Revises: 0006_access_changes
@@ -23,6 +24,7 @@ KINDS = ("tools", "prompts", "resources", "resourceTemplates")
 OPEN = "{" + ", ".join(f'"{kind}": "allow_all"' for kind in KINDS) + "}"
 BUMP = "UPDATE access_changes SET value = value + 1 WHERE id = 1"
 EVENTS = ("insert", "update", "delete")
+MANAGE_FEATURE_PROVISIONING = "manageFeatureProvisioning"  # as of this revision, not imported
 
 
 def upgrade() -> None:
@@ -73,6 +75,7 @@ def upgrade() -> None:
         sa.Column("decided_at", sa.Float(), nullable=True),
         sa.UniqueConstraint("assignment_id", "kind", "name", "digest", name="uq_feature_reviews_offer"),
     )
+    _grant_feature_provisioning(granted=True)
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             "CREATE CONSTRAINT TRIGGER access_changes_feature_approvals AFTER INSERT OR UPDATE OR DELETE"
@@ -88,9 +91,27 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    _grant_feature_provisioning(granted=False)
     op.drop_table("feature_reviews")
     op.drop_index("ix_feature_approvals_assignment", "feature_approvals")
     op.drop_table("feature_approvals")  # its triggers go with it
     # plain DROP COLUMN (SQLite 3.35+), not a batch copy that would lose the 0006 triggers
     op.drop_column("gateway_servers", "metadata_filter")
     op.drop_column("gateway_servers", "provisioning")
+
+
+def _grant_feature_provisioning(*, granted: bool) -> None:
+    """The built-in Super admin and Administrator roles hold "Manage feature provisioning settings"
+    (or no longer do)."""
+    bind = op.get_bind()
+    roles = sa.table(
+        "roles", sa.column("id"), sa.column("name"), sa.column("builtin"), sa.column("capabilities", sa.JSON)
+    )
+    query = sa.select(roles.c.id, roles.c.capabilities).where(
+        roles.c.builtin & roles.c.name.in_(["Super admin", "Administrator"])
+    )
+    for role_id, capabilities in bind.execute(query).all():
+        held = set(capabilities or []) - {MANAGE_FEATURE_PROVISIONING}
+        if granted:
+            held.add(MANAGE_FEATURE_PROVISIONING)
+        bind.execute(sa.update(roles).where(roles.c.id == role_id).values(capabilities=sorted(held)))

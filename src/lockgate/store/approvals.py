@@ -1,0 +1,181 @@
+"""The control plane's reads and writes of provisioning: an assignment's modes and metadata filter,
+its approvals and rejections (``feature_approvals``), and the reviews the data plane opened
+(``feature_reviews``, which ``store/reviews.py`` writes) that an administrator decides.
+
+Values go through ``store/provisioning.py``'s load and dump, so what is written here reads back as the
+data plane reads it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import Connection, Row, delete, select, update
+
+from lockgate.domain.features import FeatureKind
+from lockgate.domain.provisioning import Approval, MetadataFilter, Mode, Provisioning
+from lockgate.store.errors import NotFoundError
+from lockgate.store.provisioning import dump_filter, dump_modes, load_approval, load_provisioning
+from lockgate.store.records import page
+from lockgate.store.rows import insert_returning_id
+from lockgate.store.schema import feature_approvals, feature_reviews, gateway_servers, teams
+
+OPEN_STATUSES = ("open", "noted")
+"""The statuses of a review nobody has decided yet (``store/reviews.py`` writes them)."""
+
+
+def load_assignment_provisioning(conn: Connection, row: Row[Any]) -> Provisioning:
+    """The provisioning of the ``gateway_servers`` row ``row``, its approvals included."""
+    return load_provisioning(row.provisioning, row.metadata_filter, fetch_approvals(conn, row.id))
+
+
+def fetch_approvals(conn: Connection, assignment_id: int) -> list[Approval]:
+    """The assignment's approvals and rejections, oldest first (entries this release cannot read
+    are left out, as the data plane leaves them out)."""
+    query = (
+        select(feature_approvals)
+        .where(feature_approvals.c.assignment_id == assignment_id)
+        .order_by(feature_approvals.c.id)
+    )
+    found = (load_approval(dict(row._mapping)) for row in conn.execute(query))
+    return [a for a in found if a is not None]
+
+
+def save_modes(conn: Connection, assignment_id: int, modes: Mapping[FeatureKind, Mode]) -> None:
+    conn.execute(
+        update(gateway_servers)
+        .where(gateway_servers.c.id == assignment_id)
+        .values(provisioning=dump_modes(modes))
+    )
+
+
+def save_metadata_filter(conn: Connection, assignment_id: int, rules: MetadataFilter) -> None:
+    conn.execute(
+        update(gateway_servers)
+        .where(gateway_servers.c.id == assignment_id)
+        .values(metadata_filter=dump_filter(rules))
+    )
+
+
+def resolve_team_ids(conn: Connection, names: Iterable[str]) -> frozenset[int]:
+    """The ids of the teams called ``names``.
+
+    Raises:
+        NotFoundError: naming the first team that does not exist.
+    """
+    wanted = set(names)
+    if not wanted:
+        return frozenset()
+    query = select(teams.c.name, teams.c.id).where(teams.c.name.in_(wanted))
+    found = {row.name: row.id for row in conn.execute(query)}
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise NotFoundError(f"no team named {missing[0]!r}")
+    return frozenset(found.values())
+
+
+def team_names(conn: Connection, ids: Collection[int]) -> dict[int, str]:
+    """The names of the teams ``ids`` that still exist (a deleted team has none)."""
+    if not ids:
+        return {}
+    query = select(teams.c.id, teams.c.name).where(teams.c.id.in_(ids))
+    return {row.id: row.name for row in conn.execute(query)}
+
+
+def save_decision(
+    conn: Connection, assignment_id: int, approval: Approval, decided_by: str
+) -> list[Approval]:
+    """Record ``approval`` (an approval or a rejection) on the assignment, replacing the entries of the
+    same feature it supersedes: those with the same teams, and any with the same definition (an
+    approval of what was rejected, a rejection of what was approved). Returns what it replaced.
+    """
+    same_feature = [
+        a for a in fetch_approvals(conn, assignment_id) if (a.kind, a.name) == (approval.kind, approval.name)
+    ]
+    replaced = [a for a in same_feature if a.teams == approval.teams or a.digest == approval.digest]
+    if replaced:
+        conn.execute(delete(feature_approvals).where(feature_approvals.c.id.in_([a.id for a in replaced])))
+    insert_returning_id(
+        conn,
+        feature_approvals,
+        {
+            "assignment_id": assignment_id,
+            "kind": approval.kind.value,
+            "name": approval.name,
+            "decision": approval.decision.value,
+            "definition": approval.definition,
+            "digest": approval.digest,
+            "pinned": sorted(p.value for p in approval.pinned),
+            "teams": sorted(approval.teams),
+            "decided_by": decided_by,
+            "decided_at": time.time(),
+        },
+    )
+    return replaced
+
+
+def delete_decisions(conn: Connection, assignment_id: int, kind: FeatureKind, name: str) -> list[Approval]:
+    """Remove every approval and rejection of one feature; returns them.
+
+    Raises:
+        NotFoundError: there is none.
+    """
+    removed = [a for a in fetch_approvals(conn, assignment_id) if (a.kind, a.name) == (kind, name)]
+    if not removed:
+        raise NotFoundError(f"nothing is approved or rejected for {kind.value} {name!r} on this assignment")
+    conn.execute(delete(feature_approvals).where(feature_approvals.c.id.in_([a.id for a in removed])))
+    return removed
+
+
+def list_reviews(
+    conn: Connection, assignment_id: int, statuses: Collection[str] | None, cursor: str | None, limit: int
+) -> tuple[list[Row[Any]], str | None]:
+    """A page of the assignment's reviews, oldest first, with one of ``statuses`` (None: any).
+
+    Raises:
+        ValueError: a malformed cursor.
+    """
+    query = select(feature_reviews).where(feature_reviews.c.assignment_id == assignment_id)
+    if statuses is not None:
+        query = query.where(feature_reviews.c.status.in_(statuses))
+    return page(conn, query, feature_reviews.c.id, cursor, limit)
+
+
+def fetch_review(conn: Connection, assignment_id: int, review_id: int) -> Row[Any]:
+    """The assignment's review ``review_id``.
+
+    Raises:
+        NotFoundError: the assignment has none with that id.
+    """
+    query = select(feature_reviews).where(
+        (feature_reviews.c.id == review_id) & (feature_reviews.c.assignment_id == assignment_id)
+    )
+    row = conn.execute(query).first()
+    if row is None:
+        raise NotFoundError(f"the assignment has no review {review_id}")
+    return row
+
+
+def close_reviews(
+    conn: Connection,
+    assignment_id: int,
+    kind: FeatureKind,
+    name: str,
+    digest: str,
+    status: str,
+    decided_by: str,
+) -> None:
+    """Mark the undecided reviews of exactly this definition ``status`` (approved or rejected)."""
+    conn.execute(
+        update(feature_reviews)
+        .where(
+            (feature_reviews.c.assignment_id == assignment_id)
+            & (feature_reviews.c.kind == kind.value)
+            & (feature_reviews.c.name == name)
+            & (feature_reviews.c.digest == digest)
+            & feature_reviews.c.status.in_(OPEN_STATUSES)
+        )
+        .values(status=status, decided_by=decided_by, decided_at=time.time())
+    )
