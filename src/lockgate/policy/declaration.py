@@ -22,6 +22,17 @@ _BY_FIELD = {
     ("gateway", "archived"): Capability.ARCHIVE_AND_RESTORE_GATEWAYS,
     ("gateway", "teams"): Capability.MANAGE_TEAM_GATEWAY_PROVISIONING,
 }
+_PROVISIONING_FIELDS = frozenset({"provisioning", "approvals", "metadata_filter"})
+"""An assignment's fields (``servers.<assignment>.<field>`` of a gateway) that only *Manage feature
+provisioning settings* may change, as through the ``provisioning`` operations."""
+
+
+def _guard(kind: str, field: str) -> Capability:
+    head, _, rest = field.partition(".")
+    _, dot, last = rest.rpartition(".")
+    if kind == "gateway" and head == "servers" and dot and last in _PROVISIONING_FIELDS:
+        return Capability.MANAGE_FEATURE_PROVISIONING
+    return _BY_FIELD.get((kind, head), _BASIC[kind])
 
 
 def resolve_change_capabilities(
@@ -29,11 +40,11 @@ def resolve_change_capabilities(
 ) -> frozenset[Capability]:
     """The capabilities a change of ``kind`` needs: the kind's basic one to create or delete, and
     per changed field the one that guards it (``enabled`` needs the break-glass capability,
-    ``teams`` the provisioning one...). ``fields`` of a creation are its non-default fields. A
+    ``teams`` the team-gateway one, an assignment's provisioning
+    the feature provisioning one...). ``fields`` of a creation are its non-default fields. A
     role change also needs every capability the role will hold: no one grants what they lack.
     """
-    names = {f.split(".", 1)[0] for f in fields}
-    needed = {_BY_FIELD.get((kind, name), _BASIC[kind]) for name in names}
+    needed = {_guard(kind, field) for field in fields}
     if action != "update" or not needed:
         needed.add(_BASIC[kind])
     if role is not None:

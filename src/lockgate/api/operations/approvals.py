@@ -32,8 +32,7 @@ from lockgate.domain.capabilities import Capability
 from lockgate.domain.features import FeatureKind
 from lockgate.domain.mcp import JsonObject
 from lockgate.domain.model import Credential, IdentityScheme, Server
-from lockgate.domain.provisioning import ALL_PINS, Approval, Decision, PinField
-from lockgate.policy.provisioning import definition_digest
+from lockgate.domain.provisioning import ALL_PINS, Approval, Decision, PinField, definition_digest
 from lockgate.store import approvals as store
 from lockgate.store.provisioning import load_json
 from lockgate.store.schema import identities, servers
