@@ -118,11 +118,14 @@ def listed_tools(url: str, era: str, auth: dict[str, str]) -> list[JsonObject]:
 
 
 def refuses(url: str, auth: dict[str, str], tool: str) -> bool:
-    """Whether a modern ``tools/call`` of ``tool`` through ``url`` is answered with a JSON-RPC error
-    (the upstream itself answers an unknown filler call with a result carrying ``isError``)."""
+    """Whether a modern ``tools/call`` of ``tool`` through ``url`` is refused: a JSON-RPC error or an
+    HTTP error status (the upstream itself answers a filler's call with a result carrying ``isError``)."""
     endpoint = open_endpoint(url, "modern", auth)
     message = rpc_message("modern", "tools/call", {"name": tool, "arguments": {}})
-    _, response = post(url, rpc_headers(endpoint, "tools/call", tool), message)
+    try:
+        _, response = post(url, rpc_headers(endpoint, "tools/call", tool), message)
+    except RuntimeError:  # answered with an HTTP error status
+        return True
     return "error" in response
 
 
@@ -147,20 +150,28 @@ def measure_rounds(
 
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per era: each configuration's mean calls/s at 32 connections over the rounds, and the ratio
-    ``allow_selected`` / ``allow_all``."""
+    """Per era and configuration, over the rounds: the mean calls/s at 32 connections and the mean
+    gateway CPU ms per call then; and each ratio ``allow_selected`` / ``allow_all``."""
     out = []
     for era in ERAS:
-        means = {
-            config.value: statistics.mean(
-                r[f"c{CONNECTIONS}"]["calls_per_s"]
-                for r in rows
-                if r["era"] == era and r["provisioning"] == config
-            )
-            for config in CONFIGS
+        figures: dict[str, dict[str, float]] = {"calls_per_s": {}, "gateway_cpu_ms_per_call": {}}
+        for config in CONFIGS:
+            runs = [r[f"c{CONNECTIONS}"] for r in rows if r["era"] == era and r["provisioning"] == config]
+            figures["calls_per_s"][config.value] = statistics.mean(c["calls_per_s"] for c in runs)
+            cpu = statistics.mean(c["cpu_ms_per_call"]["gateway"] for c in runs)
+            figures["gateway_cpu_ms_per_call"][config.value] = cpu
+        ratios = {
+            what: round(means[Mode.ALLOW_SELECTED.value] / means[Mode.ALLOW_ALL.value], 3)
+            for what, means in figures.items()
         }
-        ratio = means[Mode.ALLOW_SELECTED.value] / means[Mode.ALLOW_ALL.value]
-        out.append({"era": era, "calls_per_s": means, "ratio": round(ratio, 3)})
+        out.append(
+            {
+                "era": era,
+                **figures,
+                "ratio": ratios["calls_per_s"],
+                "cpu_ratio": ratios["gateway_cpu_ms_per_call"],
+            }
+        )
     return out
 
 
@@ -238,10 +249,12 @@ def render(report: dict[str, Any]) -> str:
     lines.append("")
     for s in report["summary"]:
         verdict = "meets" if s["ratio"] >= TARGET_RATIO else "BELOW"
-        means = s["calls_per_s"]
+        means, cpu = s["calls_per_s"], s["gateway_cpu_ms_per_call"]
         lines.append(
             f"{s['era']:7} calls/s at 32 connections, mean of rounds: allow_all {means['allow_all']:.0f}, "
-            f"allow_selected {means['allow_selected']:.0f}, ratio {s['ratio']:.3f} ({verdict} {TARGET_RATIO})"
+            f"allow_selected {means['allow_selected']:.0f}, ratio {s['ratio']:.3f} ({verdict} "
+            f"{TARGET_RATIO}); gateway CPU ms per call {cpu['allow_all']:.3f} and "
+            f"{cpu['allow_selected']:.3f}, x{s['cpu_ratio']:.3f}"
         )
     return "\n".join(lines)
 
