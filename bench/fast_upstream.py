@@ -5,6 +5,7 @@ Legacy clients `initialize` and get an `Mcp-Session-Id`; modern (2026-07-28) req
 `params._meta` and are served statelessly. Every response is one JSON body (`application/json`).
 
     python -m bench.fast_upstream --port 8101     # MCP endpoint: http://127.0.0.1:8101/mcp
+    python -m bench.fast_upstream --tools 120     # echo and 119 more tools listed (calling them is an error)
 """
 
 import argparse
@@ -24,6 +25,7 @@ ECHO_TOOL = {
     "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}},
 }
 CAPABILITIES = {"tools": {}}
+TOOLS = [ECHO_TOOL]  # what tools/list answers; --tools adds filler tools after echo
 RESULT_META = {"io.modelcontextprotocol/serverInfo": SERVER_INFO}
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -46,7 +48,22 @@ def on_discover(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def on_list_tools(params: dict[str, Any]) -> dict[str, Any]:
-    return {"tools": [ECHO_TOOL], "ttlMs": 60_000, "cacheScope": "public"}
+    return {"tools": TOOLS, "ttlMs": 60_000, "cacheScope": "public"}
+
+
+def filler_tool(number: int) -> dict[str, Any]:
+    """A listed tool that only makes the list longer, about 300 bytes like a small real one."""
+    return {
+        "name": f"tool_{number:03d}",
+        "title": f"Tool {number}",
+        "description": f"Does thing {number}; " + "it takes a query and a limit. " * 3,
+        "inputSchema": {
+            "type": "object",
+            "properties": {"query": {"type": "string"}, "limit": {"type": "integer"}},
+            "required": ["query"],
+        },
+        "annotations": {"readOnlyHint": True},
+    }
 
 
 def on_call_tool(params: dict[str, Any]) -> dict[str, Any]:
@@ -124,7 +141,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8101)
+    parser.add_argument("--tools", type=int, default=1, help="how many tools to list, echo first (default 1)")
     args = parser.parse_args()
+    TOOLS.extend(filler_tool(number) for number in range(1, args.tools))
     serve_upstream(app, args.port)
 
 

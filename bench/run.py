@@ -332,10 +332,10 @@ def wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: f
 
 
 @contextlib.contextmanager
-def upstream(module: str, port: int, workdir: Path) -> Iterator[tuple[str, int]]:
-    """An upstream server: (MCP URL, pid)."""
+def upstream(module: str, port: int, workdir: Path, *options: str) -> Iterator[tuple[str, int]]:
+    """An upstream server started with ``options`` on its command line: (MCP URL, pid)."""
     log = workdir / f"{module}.log"
-    with process([sys.executable, "-m", module, "--port", str(port)], log) as proc:
+    with process([sys.executable, "-m", module, "--port", str(port), *options], log) as proc:
         wait_until_up(f"http://127.0.0.1:{port}/mcp", proc, log)
         yield f"http://127.0.0.1:{port}/mcp", proc.pid
 

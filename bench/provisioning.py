@@ -1,0 +1,309 @@
+"""The provisioning benchmark: tools/call through an ``allow_all`` assignment against an
+``allow_selected`` one with 100 pinned tools approved, same upstream, same run (issue 11).
+
+The fast upstream lists ``--tools`` tools (echo first); two gateways, each in its own data dir and
+``lockgate serve``, front it: ``allow_all`` lets every tool through, ``allow_selected`` approves the
+first ``--approved`` of them (echo included) exactly as the upstream lists them, every field pinned,
+for everyone. Both call ``echo``, in each era, measured with wrk as ``bench.run`` does (1 connection,
+then 32) in alternating order over ``--rounds`` rounds, so both see the same machine weather.
+
+    python -m bench.provisioning [--quick] [--duration S] [--rounds N] [--tools N] [--approved N]
+                                 [--database sqlite|postgresql] [--out FILE]
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+
+from bench.run import (
+    CONNECTIONS,
+    DATABASES,
+    ERAS,
+    ROOT,
+    T0,
+    call,
+    database,
+    free_port,
+    gateway,
+    machine,
+    measure,
+    open_endpoint,
+    post,
+    prepare_gateway,
+    rpc_headers,
+    rpc_message,
+    upstream,
+    wrk_version,
+)
+from lockgate.domain.features import FeatureKind
+from lockgate.domain.mcp import JsonObject
+from lockgate.domain.provisioning import ALL_PINS, OPEN_MODES, Decision, Mode
+from lockgate.policy.provisioning import definition_digest
+from lockgate.settings import Settings
+from lockgate.store.engine import open_engine
+from lockgate.store.provisioning import dump_modes
+from lockgate.store.schema import feature_approvals, gateway_servers, gateways
+
+CONFIGS = (Mode.ALLOW_ALL, Mode.ALLOW_SELECTED)
+TARGET_RATIO = 0.9  # issue 11: allow_selected keeps at least 0.9 of allow_all's calls/s at 32 connections
+
+
+def provision(
+    env: dict[str, str], gateway_name: str, assignment: str, mode: Mode, tools: Sequence[JsonObject]
+) -> None:
+    """Give ``gateway_name``'s ``assignment`` the tools mode ``mode`` (every other kind ``allow_all``)
+    and approve exactly ``tools`` (definitions as the server lists them), every field pinned, for
+    everyone, in the database of the data dir ``env`` points at.
+
+    A harness may write the rows straight into the gateway's database: this runs after ``lockgate
+    apply`` and before ``lockgate serve``, so the gateway reads them on its first request as it would
+    after any admin surface wrote them. Raises sqlalchemy's NoResultFound when there is no such
+    assignment."""
+    settings = Settings(
+        data_dir=Path(env["LOCKGATE_DATA_DIR"]), database_url=env.get("LOCKGATE_DATABASE_URL")
+    )
+    engine = open_engine(settings.resolved_database_url)
+    pinned = sorted(pin.value for pin in ALL_PINS)
+    try:
+        with engine.begin() as db:
+            assignment_id = db.execute(
+                select(gateway_servers.c.id)
+                .join(gateways, gateways.c.id == gateway_servers.c.gateway_id)
+                .where(gateways.c.name == gateway_name, gateway_servers.c.name == assignment)
+            ).scalar_one()
+            modes = dump_modes({**OPEN_MODES, FeatureKind.TOOL: mode})
+            db.execute(
+                update(gateway_servers)
+                .where(gateway_servers.c.id == assignment_id)
+                .values(provisioning=modes)
+            )
+            db.execute(delete(feature_approvals).where(feature_approvals.c.assignment_id == assignment_id))
+            rows = [
+                {
+                    "assignment_id": assignment_id,
+                    "kind": FeatureKind.TOOL.value,
+                    "name": tool["name"],
+                    "decision": Decision.APPROVED.value,
+                    "definition": tool,
+                    "digest": definition_digest(tool),
+                    "pinned": pinned,
+                    "teams": [],
+                    "decided_by": "bench",
+                    "decided_at": time.time(),
+                }
+                for tool in tools
+            ]
+            if rows:
+                db.execute(insert(feature_approvals), rows)
+    finally:
+        engine.dispose()
+
+
+def listed_tools(url: str, era: str, auth: dict[str, str]) -> list[JsonObject]:
+    """The tools ``url`` lists in ``era`` (one page: the bench upstreams do not paginate)."""
+    tools: list[JsonObject] = call(open_endpoint(url, era, auth), "tools/list", {})["tools"]
+    return tools
+
+
+def refuses(url: str, auth: dict[str, str], tool: str) -> bool:
+    """Whether a modern ``tools/call`` of ``tool`` through ``url`` is refused: a JSON-RPC error or an
+    HTTP error status (the upstream itself answers a filler's call with a result carrying ``isError``)."""
+    endpoint = open_endpoint(url, "modern", auth)
+    message = rpc_message("modern", "tools/call", {"name": tool, "arguments": {}})
+    try:
+        _, response = post(url, rpc_headers(endpoint, "tools/call", tool), message)
+    except RuntimeError:  # answered with an HTTP error status
+        return True
+    return "error" in response
+
+
+def measure_rounds(
+    paths: dict[Mode, tuple[str, dict[str, str], dict[str, int]]], args: argparse.Namespace, workdir: Path
+) -> list[dict[str, Any]]:
+    """Each configuration x era, ``args.rounds`` times, the order of the configurations reversed every
+    other round (ABBA), so neither always runs second."""
+    rows = []
+    for number in range(args.rounds):
+        for era in ERAS:
+            for config in CONFIGS if number % 2 == 0 else reversed(CONFIGS):
+                url, auth, pids = paths[config]
+                print(
+                    f"  {time.monotonic() - T0:5.1f}s round {number + 1} {era} {config}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                result = measure(open_endpoint(url, era, auth), pids, args.warmup, args.seconds, workdir)
+                rows.append({"round": number + 1, "era": era, "provisioning": config.value, **result})
+    return rows
+
+
+def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per era and configuration, over the rounds: the mean calls/s at 32 connections and the mean
+    gateway CPU ms per call then; and each ratio ``allow_selected`` / ``allow_all``."""
+    out = []
+    for era in ERAS:
+        figures: dict[str, dict[str, float]] = {"calls_per_s": {}, "gateway_cpu_ms_per_call": {}}
+        for config in CONFIGS:
+            runs = [r[f"c{CONNECTIONS}"] for r in rows if r["era"] == era and r["provisioning"] == config]
+            figures["calls_per_s"][config.value] = statistics.mean(c["calls_per_s"] for c in runs)
+            cpu = statistics.mean(c["cpu_ms_per_call"]["gateway"] for c in runs)
+            figures["gateway_cpu_ms_per_call"][config.value] = cpu
+        ratios = {
+            what: round(means[Mode.ALLOW_SELECTED.value] / means[Mode.ALLOW_ALL.value], 3)
+            for what, means in figures.items()
+        }
+        out.append(
+            {
+                "era": era,
+                **figures,
+                "ratio": ratios["calls_per_s"],
+                "cpu_ratio": ratios["gateway_cpu_ms_per_call"],
+            }
+        )
+    return out
+
+
+def run(args: argparse.Namespace, workdir: Path, environment: dict[Mode, dict[str, str]]) -> dict[str, Any]:
+    """Sets up both gateways, checks what they list, measures: the report's ``listed``, ``refused``,
+    ``rows`` and ``summary``."""
+    port = free_port()
+    with ThreadPoolExecutor() as pool:  # the lockgate CLI takes seconds per command
+        prepared = {
+            config: pool.submit(prepare_gateway, port, workdir, environment=environment[config])
+            for config in CONFIGS
+        }
+    envs = {config: future.result() for config, future in prepared.items()}
+    with (
+        upstream("bench.fast_upstream", port, workdir, "--tools", str(args.tools)) as (url, upstream_pid),
+        contextlib.ExitStack() as stack,
+    ):
+        offered = listed_tools(url, "modern", {})
+        approved = offered[: args.approved]
+        for config, (env, _tokens) in envs.items():
+            provision(env, "bench", "upstream", config, approved if config is Mode.ALLOW_SELECTED else ())
+        paths = {}
+        for config, (env, tokens) in envs.items():
+            log = workdir / f"lockgate-{config.value}.log"
+            gateway_url, auth, pid = stack.enter_context(gateway(env, tokens["bench"], log))
+            paths[config] = (gateway_url, auth, {"gateway": pid, "upstream": upstream_pid})
+        listed = {
+            config.value: {era: len(listed_tools(u, era, a)) for era in ERAS}
+            for config, (u, a, _) in paths.items()
+        }
+        unapproved = offered[args.approved]["name"] if len(offered) > args.approved else None
+        refused = None
+        if unapproved is not None:
+            selected_url, selected_auth, _ = paths[Mode.ALLOW_SELECTED]
+            refused = refuses(selected_url, selected_auth, unapproved)
+        rows = measure_rounds(paths, args, workdir)
+    return {
+        "offered": len(offered),
+        "approved": len(approved),
+        "listed": listed,
+        "refused_unapproved": refused,
+        "rows": rows,
+        "summary": summarize(rows),
+    }
+
+
+def render(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    selected = report["listed"][Mode.ALLOW_SELECTED.value]
+    in_effect = all(count == report["approved"] for count in selected.values())
+    lines = [
+        f"provisioning benchmark {m['date']}: {m['cpu']}, {m['cores']} cores, Python {m['python']}, "
+        f"{m['wrk']}, gateway on {m['database']}",
+        f"wrk: {report['seconds']} s at 32 connections, half at 1, after {report['warmup']} s of warm-up, "
+        f"{report['rounds']} round(s); load average {m['loadavg_at_start']:.2f} at start, "
+        f"{report['loadavg_at_end']:.2f} at end",
+        f"upstream lists {report['offered']} tools; allow_selected approves {report['approved']} (echo among "
+        f"them), every field pinned; both call echo",
+        f"listed through the gateway: {report['listed']}",
+        f"a call of an unapproved tool refused by allow_selected: {report['refused_unapproved']}",
+        "provisioning "
+        + ("IN EFFECT" if in_effect else "NOT IN EFFECT (allow_selected lists tools it did not approve)"),
+        "",
+        f"{'round':5} {'era':7} {'provisioning':14} {'1c p50 ms':>9} | {'calls/s':>8} {'p50 ms':>7} "
+        f"{'p99 ms':>7} {'non-2xx':>7} {'sock err':>8} {'gw CPU ms':>9}",
+    ]
+    for r in report["rows"]:
+        c1, c32 = r["c1"], r[f"c{CONNECTIONS}"]
+        lines.append(
+            f"{r['round']:<5} {r['era']:7} {r['provisioning']:14} {c1['p50_ms']:>9.2f} | "
+            f"{c32['calls_per_s']:>8.0f} {c32['p50_ms']:>7.2f} {c32['p99_ms']:>7.2f} "
+            f"{c1['non_2xx'] + c32['non_2xx']:>7} "
+            f"{c1['socket_errors'] + c32['socket_errors']:>8} {c32['cpu_ms_per_call']['gateway']:>9.3f}"
+        )
+    lines.append("")
+    for s in report["summary"]:
+        verdict = "meets" if s["ratio"] >= TARGET_RATIO else "BELOW"
+        means, cpu = s["calls_per_s"], s["gateway_cpu_ms_per_call"]
+        lines.append(
+            f"{s['era']:7} calls/s at 32 connections, mean of rounds: allow_all {means['allow_all']:.0f}, "
+            f"allow_selected {means['allow_selected']:.0f}, ratio {s['ratio']:.3f} ({verdict} "
+            f"{TARGET_RATIO}); gateway CPU ms per call {cpu['allow_all']:.3f} and "
+            f"{cpu['allow_selected']:.3f}, x{s['cpu_ratio']:.3f}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: --duration 2, 1 s warm-up, 1 round"
+    )
+    parser.add_argument(
+        "--duration", type=int, help="seconds of each 32-connection run, half at 1 (default 8)"
+    )
+    parser.add_argument("--rounds", type=int, help="times each configuration x era is measured (default 2)")
+    parser.add_argument("--tools", type=int, default=120, help="tools the upstream lists (default 120)")
+    parser.add_argument(
+        "--approved", type=int, default=100, help="tools allow_selected approves (default 100)"
+    )
+    parser.add_argument(
+        "--database", choices=DATABASES, default="sqlite", help="the gateways' store (default sqlite)"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="JSON report (default bench/results/provisioning-<timestamp>.json)"
+    )
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk not found: apt-get install wrk")
+    if not 1 <= args.approved <= args.tools:
+        sys.exit("--approved must be between 1 and --tools (echo is the first tool)")
+    args.seconds = args.duration or (2 if args.quick else 8)
+    args.warmup = 1 if args.quick else 2
+    args.rounds = args.rounds or (1 if args.quick else 2)
+    report: dict[str, Any] = {
+        "machine": machine(wrk=wrk_version(), database=args.database),
+        "seconds": args.seconds,
+        "warmup": args.warmup,
+        "rounds": args.rounds,
+    }
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="lockgate-provisioning-") as tmp, contextlib.ExitStack() as stack:
+        environment = {config: stack.enter_context(database(args.database)) for config in CONFIGS}
+        report.update(run(args, Path(tmp), environment))
+    report["loadavg_at_end"] = os.getloadavg()[0]
+    report["wall_s"] = round(time.monotonic() - started, 1)
+    out = args.out or ROOT / "bench" / "results" / f"provisioning-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(render(report))
+    print(f"\n{report['wall_s']} s; written to {os.path.relpath(out)}")
+
+
+if __name__ == "__main__":
+    main()
