@@ -67,7 +67,9 @@ async def test_an_agent_sets_up_a_gateway_through_the_admin_mcp_endpoint_and_a_h
         steps = [
             await agent.call_tool("servers_create", fixture),
             await agent.call_tool("gateways_create", {"name": "tools"}),
-            await agent.call_tool("gateways_assign", {"gateway": "tools", "server": "fixture"}),
+            await agent.call_tool(
+                "gateways_assign", {"gateway": "tools", "server": "fixture", "approve_current": True}
+            ),
             await agent.call_tool("hosts_create", {"name": "laptop"}),
             minted := await agent.call_tool("tokens_create", {"host": "laptop", "gateway": "tools"}),
         ]

@@ -163,14 +163,17 @@ def test_a_plan_names_each_provisioning_change_per_assignment(admin: Api) -> Non
     assert wipe in shown
 
 
-def test_a_new_assignment_plans_its_fail_closed_provisioning(admin: Api) -> None:
+def test_a_new_fail_closed_assignment_plans_no_provisioning_change_and_an_open_one_does(admin: Api) -> None:
     admin.post("/declaration/apply", json={"declaration": _declaration(provisioning="allow_all")})
     declaration = _declaration(provisioning="allow_all")
     declaration["gateways"][0]["servers"].append({"server": "time", "name": "again", "prefix": "a"})
+    declaration["gateways"][0]["servers"].append(
+        {"server": "time", "name": "open", "prefix": "o", "provisioning": "allow_all"}
+    )
     changes = admin.post("/declaration/plan", json={"declaration": declaration}).json()["changes"]
     fields = {f["field"]: (f["before"], f["after"]) for f in changes[0]["fields"]}
-    assert fields["servers.again.provisioning"] == (None, "allow_selected")
-    assert fields["servers.again.approvals"] == (None, [])
+    assert not [f for f in fields if f.startswith("servers.again.")]  # fail-closed, as by hand
+    assert fields["servers.open.provisioning"] == ("allow_selected", "allow_all")
 
 
 def test_an_unchanged_approval_keeps_who_decided_it(admin: Api, lockgate: RunningGateway) -> None:

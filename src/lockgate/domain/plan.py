@@ -215,10 +215,18 @@ def _governed(assignment: AssignmentSpec) -> dict[str, Any]:
     return {f"servers.{assignment.assignment_name}.{field}": value for field, value in shown.items()}
 
 
+def _unset(field: str) -> Any:
+    """What a field absent before stands for: a new assignment's provisioning is fail-closed, so
+    declaring it fail-closed changes nothing (and needs no provisioning capability, as by hand)."""
+    head, _, rest = field.partition(".")
+    _, dot, last = rest.rpartition(".")
+    return _FAIL_CLOSED_SHOWN.get(last) if head == "servers" and dot else None
+
+
 def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[FieldChange, ...]:
     changes = []
     for field in after:
-        old, new = before.get(field), after[field]
+        old, new = before.get(field, _unset(field)), after[field]
         if field in SECRET_FIELDS:
             for key in sorted(set(old or {}) | set(new or {})):
                 if (old or {}).get(key) != (new or {}).get(key):
@@ -229,6 +237,12 @@ def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[FieldCha
         elif old != new:
             changes.append(FieldChange(field, old, new))
     return tuple(changes)
+
+
+_FAIL_CLOSED_SHOWN = {
+    field.rpartition(".")[2]: value
+    for field, value in _governed(AssignmentSpec(server="fail-closed", **FAIL_CLOSED)).items()
+}
 
 
 def _hidden(values: Mapping[str, Any] | None, key: str) -> str | None:
