@@ -27,7 +27,6 @@ from typing import Any
 
 from bench.provisioning import listed_tools, provision
 from bench.run import (
-    ROOT,
     free_port,
     machine,
     prepare_gateway,
@@ -35,6 +34,7 @@ from bench.run import (
     rpc_message,
     serving,
     wait_until_up,
+    write_report,
 )
 from lockgate.domain.provisioning import Mode
 
@@ -191,9 +191,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lockgate-lists-") as tmp:
         report["lists"] = run(args, Path(tmp), modes)
     report["wall_s"] = round(time.monotonic() - started, 1)
-    out = args.out or ROOT / "bench" / "results" / f"lists-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = write_report(report, args.out, "lists-")
     m = report["machine"]
     print(f"tools/list benchmark {m['date']}: {m['cpu']}, {m['cores']} cores, Python {m['python']}")
     for mode, lists in report["lists"].items():

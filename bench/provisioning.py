@@ -13,7 +13,6 @@ then 32) in alternating order over ``--rounds`` rounds, so both see the same mac
 
 import argparse
 import contextlib
-import json
 import os
 import shutil
 import statistics
@@ -31,7 +30,6 @@ from bench.run import (
     CONNECTIONS,
     DATABASES,
     ERAS,
-    ROOT,
     T0,
     call,
     database,
@@ -45,6 +43,7 @@ from bench.run import (
     rpc_headers,
     rpc_message,
     upstream,
+    write_report,
     wrk_version,
 )
 from lockgate.domain.features import FeatureKind
@@ -298,9 +297,7 @@ def main() -> None:
         report.update(run(args, Path(tmp), environment))
     report["loadavg_at_end"] = os.getloadavg()[0]
     report["wall_s"] = round(time.monotonic() - started, 1)
-    out = args.out or ROOT / "bench" / "results" / f"provisioning-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = write_report(report, args.out, "provisioning-")
     print(render(report))
     print(f"\n{report['wall_s']} s; written to {os.path.relpath(out)}")
 

@@ -524,6 +524,14 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def write_report(report: dict[str, Any], out: Path | None, prefix: str) -> Path:
+    """Write ``report`` as JSON to ``out``, default ``bench/results/<prefix><timestamp>.json``."""
+    out = out or ROOT / "bench" / "results" / f"{prefix}{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: --duration 2, 1 s warm-up")
@@ -573,9 +581,7 @@ def main() -> None:
     report["comparisons"] = compare(report["rows"])
     report["loadavg_at_end"] = os.getloadavg()[0]
     report["wall_s"] = round(time.monotonic() - started, 1)
-    out = args.out or ROOT / "bench" / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = write_report(report, args.out, "")
     print(render(report))
     print(f"\n{report['wall_s']} s; written to {os.path.relpath(out)}")
 
