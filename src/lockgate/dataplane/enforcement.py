@@ -8,9 +8,10 @@ reason, with the error the client gets for an unknown feature of that kind in it
 legacy ``resources/*`` -32002), "Tool 'x' is not available on this gateway", ``data.reason`` and
 nothing of the definition. A feature the catalog does not know passes only under ``allow_all``.
 
-A URI passes when the listed resource passes or a passing template matches it
-(``routing.template_pattern``); under ``allow_all`` for resources a URI the server does not list
-passes too (the server answers for it).
+A URI the server lists as a resource is decided by that resource's verdict alone; a URI it does not
+list by the templates that match it (``routing.template_pattern``): it passes when one passing
+template matches, and is withheld when every matching template is. Under ``allow_all`` for
+resources a URI that is neither listed nor matched passes (the server answers for it).
 """
 
 from __future__ import annotations
@@ -94,19 +95,17 @@ class EnforceProvisioning:
         return reason
 
     async def _uri_reason(self, ex: Exchange, assignment: Assignment, uri: str) -> Withheld | None:
+        """A listed URI is decided by its resource's own verdict; an unlisted one by the templates
+        that match it (withheld when every one is); a URI nothing lists or matches passes only under
+        ``allow_all`` for resources."""
         resources = await self._verdict(ex, assignment, FeatureKind.RESOURCE)
-        listed = resources.offered(uri)
-        if listed and resources.reason(uri) is None:
-            return None
+        if resources.offered(uri):
+            return resources.reason(uri)
         templates = await self._verdict(ex, assignment, FeatureKind.RESOURCE_TEMPLATE)
         matched = templates.template_reason(uri)
-        if matched is None:
-            return None
-        if listed:
-            return resources.reason(uri)
-        if resources.mode is Mode.ALLOW_ALL:
-            return None
-        return matched if isinstance(matched, Withheld) else Withheld.NOT_PROVISIONED
+        if matched is False:
+            return None if resources.mode is Mode.ALLOW_ALL else Withheld.NOT_PROVISIONED
+        return matched if isinstance(matched, Withheld) else None
 
     async def _verdict(self, ex: Exchange, assignment: Assignment, kind: FeatureKind) -> Verdict:
         teams = ex.access.principal.teams
