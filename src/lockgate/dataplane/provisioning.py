@@ -21,11 +21,10 @@ import logging
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from re import Pattern
 from typing import Any, Final
 
 from lockgate.dataplane.catalog import Catalog, Entry, expose
-from lockgate.dataplane.routing import template_pattern
+from lockgate.dataplane.uri_templates import UriTemplate, template_pattern
 from lockgate.domain.features import FeatureKind
 from lockgate.domain.mcp import JsonObject
 from lockgate.domain.model import Assignment
@@ -67,7 +66,7 @@ class Verdict:
     visible: list[JsonObject]
     passing: frozenset[str]
     withheld: Mapping[str, Withheld]
-    _patterns: list[tuple[Pattern[str], Withheld | None]] | None = field(default=None)
+    _patterns: list[tuple[UriTemplate, Withheld | None]] | None = field(default=None)
 
     @property
     def hidden(self) -> Counter[Withheld]:
