@@ -16,6 +16,7 @@ server's ``revision``, and opened identities by their version.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -405,11 +406,21 @@ class AccessReader:
     def _provisioning(self, row: Row, approvals: Iterable[Approval], change: int | None) -> Provisioning:
         """One ``Provisioning`` value per (assignment, access counter), shared by every token of the
         gateway, so the data plane's verdicts kept per value are shared too (bounded memo)."""
+        loaded = functools.partial(
+            load_provisioning, row["assignment_provisioning"], row["assignment_metadata_filter"], approvals
+        )
+        if change is None:
+            return loaded()
         key = (row["assignment_id"], change)
         with self._lock:
-            kept = self._provisionings.get(key) if change is not None else None
-        if kept is not None:
-            return kept
+            provisioning = self._provisionings.get(key)
+        if provisioning is None:
+            provisioning = loaded()
+            with self._lock:
+                provisioning = self._provisionings.setdefault(key, provisioning)
+                while len(self._provisionings) > self._cache_size:
+                    self._provisionings.popitem(last=False)
+        return provisioning
         provisioning = load_provisioning(
             row["assignment_provisioning"], row["assignment_metadata_filter"], approvals
         )
