@@ -383,3 +383,17 @@ async def test_under_allow_all_resources_a_uri_matching_only_withheld_templates_
     assert "result" in approved
     assert unapproved["error"]["data"] == {"reason": "awaiting_approval"}
     assert "result" in unmatched
+
+
+async def test_calls_to_an_approved_tool_the_server_no_longer_offers_re_list_it_once_not_each_time(
+    settings: Settings, engine: Engine
+) -> None:
+    alpha = _server()
+    async with memory_gateway(settings, engine, {"alpha": alpha}) as gateway:
+        set_modes(engine, "alpha", {TOOL: Mode.ALLOW_SELECTED})
+        approve(engine, "alpha", TOOL, {"name": "gone", "inputSchema": {"type": "object"}})
+        client = await gateway.legacy_client()
+        refusals = [await client.request("tools/call", {"name": "gone", "arguments": {}}) for _ in range(5)]
+
+    assert all(r["error"]["data"] == {"reason": "not_provisioned"} for r in refusals)
+    assert [r.method for r in alpha.received].count("tools/list") == 2  # the first listing and one more

@@ -17,7 +17,10 @@ resources a URI that is neither listed nor matched passes (the server answers fo
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
 
 from lockgate.dataplane.catalog import Catalog, Entry, ListFeatures
 from lockgate.dataplane.credentials import CredentialRefreshError
@@ -37,6 +40,10 @@ BLOCKED_LEG = "gateway_feature_blocked"
 NAMED = {"tools/call": FeatureKind.TOOL, "prompts/get": FeatureKind.PROMPT}
 BY_URI = frozenset({"resources/read", "resources/subscribe"})
 NOUNS = {FeatureKind.TOOL: "Tool", FeatureKind.PROMPT: "Prompt"}
+RELIST_SECONDS: Final = 5.0
+"""A call to an approved name the catalog does not hold re-lists the server at most this often per
+(server, identity, kind): any member could otherwise make every call a listing."""
+MAX_RELISTED: Final = 4096
 
 
 def requested_feature(method: str, params: JsonObject | None) -> tuple[FeatureKind | None, str] | None:
@@ -63,6 +70,8 @@ class EnforceProvisioning:
     catalog: Catalog
     list_features: ListFeatures
     governance: Governance
+    clock: Callable[[], float] = time.monotonic
+    _relisted: dict[tuple[int, int, FeatureKind], float] = field(default_factory=dict)
 
     async def __call__(self, ex: Exchange, message: Message) -> None:
         if message.assignment is None or not message.to_server:
@@ -88,11 +97,23 @@ class EnforceProvisioning:
             reason is not None
             and not verdict.offered(name)
             and (kind, name) in assignment.provisioning.approvals
+            and self._may_relist(assignment, kind)
         ):
             # approved, but the catalog holds an older listing without it: ask the server once more
             self.catalog.forget(assignment.server.id, kind)
             reason = (await self._verdict(ex, assignment, kind)).reason(name)
         return reason
+
+    def _may_relist(self, assignment: Assignment, kind: FeatureKind) -> bool:
+        """Whether the server may be listed again now (once per ``RELIST_SECONDS``)."""
+        key, now = (assignment.server.id, assignment.identity_key, kind), self.clock()
+        last = self._relisted.get(key)
+        if last is not None and now - last < RELIST_SECONDS:
+            return False
+        if len(self._relisted) >= MAX_RELISTED:
+            self._relisted.clear()
+        self._relisted[key] = now
+        return True
 
     async def _uri_reason(self, ex: Exchange, assignment: Assignment, uri: str) -> Withheld | None:
         """A listed URI is decided by its resource's own verdict; an unlisted one by the templates
