@@ -114,12 +114,13 @@ def test_the_hidden_are_described_by_count_and_reason() -> None:
 
 def test_the_catalog_tells_when_a_relisting_differs_and_not_when_it_is_the_same() -> None:
     changed: list[tuple[int, int, FeatureKind]] = []
-    catalog = Catalog()
-    catalog.on_changed = lambda server, identity, kind: changed.append((server, identity, kind))
+    catalog = Catalog(on_changed=lambda server, identity, kind: changed.append((server, identity, kind)))
     assignment = _assignment(7)
+    other = {"name": "other", "inputSchema": {"type": "object"}}
 
-    catalog.store(assignment, TOOL, Listing((ECHO,)))
-    catalog.store(assignment, TOOL, Listing((ECHO,)))
-    catalog.store(assignment, TOOL, Listing(({**ECHO, "description": "Echoes, and more"},)))
+    catalog.store(assignment, TOOL, Listing((ECHO, other)))
+    catalog.store(assignment, TOOL, Listing((ECHO, other)))
+    catalog.store(assignment, TOOL, Listing((other, ECHO)))  # the same set in another order
+    catalog.store(assignment, TOOL, Listing(({**ECHO, "description": "Echoes, and more"}, other)))
 
     assert changed == [(7, 0, TOOL)]

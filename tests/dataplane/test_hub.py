@@ -13,6 +13,7 @@ from lockgate.dataplane.catalog import Catalog
 from lockgate.dataplane.hub import MAX_NOTIFICATION_PARAMS_BYTES, Hub, Listener, served_by
 from lockgate.dataplane.sessions import FrontSession, SessionRegistry
 from lockgate.dataplane.streams import listen_filter
+from lockgate.domain.features import FeatureKind
 from lockgate.domain.mcp import JsonObject
 from lockgate.domain.model import (
     Access,
@@ -104,6 +105,25 @@ async def test_a_resource_update_whose_uri_is_not_a_string_reaches_no_one_and_br
     await hub.on_server_notification(7, 1, UPDATED)
 
     assert _drained(subscribed.stream) == [{"jsonrpc": "2.0", **UPDATED}]  # type: ignore[arg-type]
+
+
+def test_unannounced_changes_are_told_at_most_once_a_second_per_server_identity_and_kind() -> None:
+    sessions, now = SessionRegistry(), [100.0]
+    session = _session(sessions, 1)
+    hub = Hub(sessions, Catalog(), clock=lambda: now[0])
+
+    for _ in range(50):
+        hub.on_catalog_changed(7, 1, FeatureKind.TOOL)
+    hub.on_catalog_changed(7, 1, FeatureKind.PROMPT)
+    now[0] += 1.0
+    hub.on_catalog_changed(7, 1, FeatureKind.TOOL)
+
+    methods = [note["method"] for note in _drained(session.stream)]  # type: ignore[arg-type]
+    assert methods == [
+        "notifications/tools/list_changed",
+        "notifications/prompts/list_changed",
+        "notifications/tools/list_changed",
+    ]
 
 
 def test_a_caller_is_served_by_each_ready_identity_of_each_enabled_server_assigned() -> None:
