@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 MAX_VERDICTS: Final = 2048
 """Verdicts kept (entry × provisioning × teams), least recently used dropped first."""
+MAX_LAST_ENTRIES: Final = 4096
+"""Last listings kept (assignment × identity × kind), to decide a call while its server cannot list."""
 MAX_SCREENED: Final = 16384
 """Screened definitions kept (assignment × digest)."""
 VerdictKey = tuple[int, int, frozenset[int], int, FeatureKind]
@@ -108,6 +110,7 @@ class Governance:
         self._reviews = reviews
         self._verdicts: OrderedDict[VerdictKey, tuple[Any, ...]] = OrderedDict()
         self._screened: OrderedDict[tuple[int, str], tuple[Finding, ...]] = OrderedDict()
+        self._last: OrderedDict[tuple[int, int, FeatureKind], Entry] = OrderedDict()
 
     def verdict(
         self,
@@ -117,9 +120,15 @@ class Governance:
         entry: Entry | None,
         gateway: Sequence[Assignment],
     ) -> Verdict:
-        """The verdict over a catalog ``entry`` (None: the catalog does not know; nothing offered),
-        kept for that entry, the assignment's provisioning and ``teams``. ``gateway``: every
-        assignment of the caller's gateway (the neighbours screening compares with)."""
+        """The verdict over a catalog ``entry``, kept for that entry, the assignment's provisioning
+        and ``teams``. ``gateway``: every assignment of the caller's gateway (the neighbours
+        screening compares with).
+
+        ``entry`` None (the server could not list): the verdict over the last entry seen for this
+        assignment, identity and kind, so what was withheld (e.g. quarantined) stays withheld while
+        its server fails to list; with none seen, over nothing offered (a name then passes only
+        under ``allow_all``, when no quarantine can be known)."""
+        entry = self._last_entry(assignment, kind, entry)
         key = (id(entry), id(assignment.provisioning), teams, assignment.id, kind)
         kept = self._verdicts.get(key)
         if kept is not None:
@@ -132,6 +141,16 @@ class Governance:
         while len(self._verdicts) > MAX_VERDICTS:
             self._verdicts.popitem(last=False)
         return verdict
+
+    def _last_entry(self, assignment: Assignment, kind: FeatureKind, entry: Entry | None) -> Entry | None:
+        key = (assignment.id, assignment.identity_key, kind)
+        if entry is None:
+            return self._last.get(key)
+        self._last[key] = entry
+        self._last.move_to_end(key)
+        while len(self._last) > MAX_LAST_ENTRIES:
+            self._last.popitem(last=False)
+        return entry
 
     def judge(
         self,
