@@ -38,7 +38,7 @@ async def test_a_stream_whose_client_stops_reading_is_ended_once_its_backlog_is_
     session.served, session.stream = frozenset({(7, 0)}), new_backlog()
     session.subscriptions.record("resources/subscribe", URI, {"result": {}})
     hub = Hub(sessions, Catalog())
-    listener = Listener(lambda: frozenset({(7, 0)}), frozenset(), frozenset({URI}))
+    listener = Listener(lambda: frozenset({(7, 0)}), frozenset(), frozenset({URI}), 1)
     hub.add(listener)
     for _ in range(STREAM_BACKLOG):
         await hub.on_server_notification(7, 0, UPDATED)
@@ -78,9 +78,9 @@ async def test_a_list_change_reaches_that_identitys_streams_of_both_eras_without
     legacy, other_identity = _session(sessions, 1), _session(sessions, 2)
     hub = Hub(sessions, Catalog())
     wanted = frozenset({"notifications/tools/list_changed"})
-    listener = Listener(lambda: frozenset({(7, 1)}), wanted, frozenset())
+    listener = Listener(lambda: frozenset({(7, 1)}), wanted, frozenset(), 1)
     prompts = frozenset({"notifications/prompts/list_changed"})
-    not_asked = Listener(lambda: frozenset({(7, 1)}), prompts, frozenset())
+    not_asked = Listener(lambda: frozenset({(7, 1)}), prompts, frozenset(), 1)
     for each in (listener, not_asked):
         hub.add(each)
     tagged = {"_meta": {"io.modelcontextprotocol/subscriptionId": 3, "other": 1}}
@@ -146,8 +146,8 @@ def test_the_watched_uris_of_a_server_and_identity_are_those_its_listeners_and_s
     _session(sessions, 0, URI)
     _session(sessions, 5, "file:///alices")
     hub = Hub(sessions, Catalog())
-    hub.add(Listener(lambda: frozenset({(7, 0)}), frozenset(), frozenset({"file:///listened"})))
-    hub.add(Listener(lambda: frozenset({(8, 0)}), frozenset(), frozenset({"file:///elsewhere"})))
+    hub.add(Listener(lambda: frozenset({(7, 0)}), frozenset(), frozenset({"file:///listened"}), 1))
+    hub.add(Listener(lambda: frozenset({(8, 0)}), frozenset(), frozenset({"file:///elsewhere"}), 1))
 
     assert hub.watched(7, 0) == {URI, "file:///listened"}
     assert hub.watched(7, 5) == {"file:///alices"}

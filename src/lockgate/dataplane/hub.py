@@ -78,7 +78,7 @@ class Listener:
     served: Callable[[], Served]  # as ``served_by``
     wanted: frozenset[str]  # notification methods
     resource_uris: frozenset[str]
-    gateway_id: int = 0
+    gateway_id: int
     queue: asyncio.Queue[JsonObject] = field(default_factory=new_backlog)
 
 
