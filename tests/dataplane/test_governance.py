@@ -8,11 +8,11 @@ from collections import Counter
 import pytest
 
 from lockgate.dataplane.catalog import Catalog
-from lockgate.dataplane.provisioning import Governance, describe_hidden
+from lockgate.dataplane.provisioning import SCREENING_BUDGET, Governance, describe_hidden
 from lockgate.domain.features import FeatureKind
 from lockgate.domain.model import Assignment, Server, Transport
 from lockgate.domain.provisioning import CLOSED_MODES, OPEN, Mode, Provisioning, Withheld
-from lockgate.policy.screening import Neighbours
+from lockgate.policy.screening import MAX_DEFINITION_BYTES, Neighbours
 from lockgate.upstream.listing import Listing
 
 TOOL = FeatureKind.TOOL
@@ -46,7 +46,7 @@ def test_a_definition_is_screened_once_whatever_the_verdicts_made_over_it(
 ) -> None:
     screened: list[str] = []
 
-    def screen(kind: FeatureKind, definition: dict, neighbours: Neighbours) -> tuple:
+    def screen(kind: FeatureKind, definition: dict, neighbours: Neighbours, **_: int) -> tuple:
         screened.append(definition["name"])
         return ()
 
@@ -65,7 +65,7 @@ def test_neighbours_are_the_other_assignments_names_the_catalog_knows_and_no_ser
 ) -> None:
     seen: list[frozenset[str]] = []
 
-    def screen(kind: FeatureKind, definition: dict, neighbours: Neighbours) -> tuple:
+    def screen(kind: FeatureKind, definition: dict, neighbours: Neighbours, **_: int) -> tuple:
         seen.append(neighbours.names)
         return ()
 
@@ -140,3 +140,34 @@ def test_while_a_server_cannot_list_a_call_is_decided_by_the_last_listing_seen()
     assert seen.reason("add") is failing.reason("add") is Withheld.QUARANTINED
     assert failing.reason("echo") is None
     assert unknown.reason("add") is None  # allow_all, and no quarantine known
+
+
+def test_a_listing_screens_at_most_its_budget_and_withholds_the_rest_until_a_later_listing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    screened: list[str] = []
+
+    def screen(kind: FeatureKind, definition: dict, neighbours: Neighbours, *, size: int) -> tuple:
+        screened.append(definition["name"])
+        return ()
+
+    monkeypatch.setattr("lockgate.dataplane.provisioning.screen_feature", screen)
+    big = [{**ECHO, "name": f"t{n}", "description": "x" * (MAX_DEFINITION_BYTES - 200)} for n in range(6)]
+    catalog = Catalog()
+    governance = Governance(catalog, None)
+    assignment = _assignment(1)
+
+    first = governance.verdict(
+        assignment, TOOL, frozenset(), catalog.store(assignment, TOOL, Listing(big)), ()
+    )
+    screened_first = list(screened)
+    second = governance.verdict(
+        assignment, TOOL, frozenset(), catalog.store(assignment, TOOL, Listing(big)), ()
+    )
+
+    budgeted = SCREENING_BUDGET // MAX_DEFINITION_BYTES
+    assert screened_first == [f"t{n}" for n in range(budgeted)]
+    assert set(first.withheld) == {f"t{n}" for n in range(budgeted, 6)}
+    assert set(first.withheld.values()) == {Withheld.QUARANTINED}
+    assert screened == [f"t{n}" for n in range(6)]  # none screened twice
+    assert not second.withheld

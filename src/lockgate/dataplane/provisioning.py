@@ -28,9 +28,17 @@ from lockgate.dataplane.uri_templates import UriTemplate, template_pattern
 from lockgate.domain.features import FeatureKind
 from lockgate.domain.mcp import JsonObject
 from lockgate.domain.model import Assignment
-from lockgate.domain.provisioning import Mode, Withheld, definition_digest
+from lockgate.domain.provisioning import Mode, Withheld, sized_digest
 from lockgate.policy.provisioning import filter_definition, resolve_withheld
-from lockgate.policy.screening import Finding, Neighbours, screen_feature, withholds
+from lockgate.policy.screening import (
+    MAX_DEFINITION_BYTES,
+    FeatureRef,
+    Finding,
+    Neighbours,
+    oversized_definition,
+    screen_feature,
+    withholds,
+)
 from lockgate.store.reviews import Review, ReviewWriter
 
 log = logging.getLogger(__name__)
@@ -39,6 +47,10 @@ MAX_VERDICTS: Final = 2048
 """Verdicts kept (entry × provisioning × teams), least recently used dropped first."""
 MAX_LAST_ENTRIES: Final = 4096
 """Last listings kept (assignment × identity × kind), to decide a call while its server cannot list."""
+SCREENING_BUDGET: Final = 4 * MAX_DEFINITION_BYTES
+"""Bytes of new definitions screened per listing (screening runs on the event loop, ~1 ms per KiB of
+hostile text): past it, the listing's other new definitions are withheld as oversized until a later
+listing screens them."""
 MAX_SCREENED: Final = 16384
 """Screened definitions kept (assignment × digest)."""
 VerdictKey = tuple[int, int, frozenset[int], int, FeatureKind]
@@ -191,25 +203,38 @@ class Governance:
         items: Iterable[JsonObject],
         gateway: Sequence[Assignment],
     ) -> list[Offer]:
+        """The named items with their findings: a definition screened before is not screened again;
+        one past ``MAX_DEFINITION_BYTES``, or past what is left of the listing's
+        ``SCREENING_BUDGET``, is withheld as oversized unscreened (the latter not kept: a later
+        listing screens it)."""
         neighbours: Neighbours | None = None
-        offers = []
+        offers, budget = [], SCREENING_BUDGET
         for item in items:
             name = item.get(kind.key)
             if not isinstance(name, str):
                 continue
-            digest = definition_digest(item)
+            digest, size = sized_digest(item)
             findings = self._screened.get((assignment.id, digest))
-            if findings is None:
+            if findings is None and size > budget and size <= MAX_DEFINITION_BYTES:
+                findings = (oversized_definition(FeatureRef(kind, name), size, budget),)
+            elif findings is None:
                 if neighbours is None:
                     neighbours = self._neighbours(assignment, gateway)
-                findings = self._screen(assignment.id, digest, kind, item, neighbours)
+                budget -= size if size <= MAX_DEFINITION_BYTES else 0  # past it: not screened
+                findings = self._screen(assignment.id, digest, kind, item, neighbours, size)
             offers.append(Offer(name, item, digest, findings))
         return offers
 
     def _screen(
-        self, assignment_id: int, digest: str, kind: FeatureKind, item: JsonObject, neighbours: Neighbours
+        self,
+        assignment_id: int,
+        digest: str,
+        kind: FeatureKind,
+        item: JsonObject,
+        neighbours: Neighbours,
+        size: int,
     ) -> tuple[Finding, ...]:
-        findings = screen_feature(kind, item, neighbours)
+        findings = screen_feature(kind, item, neighbours, size=size)
         self._screened[(assignment_id, digest)] = findings
         while len(self._screened) > MAX_SCREENED:
             self._screened.popitem(last=False)

@@ -12,7 +12,7 @@ from lockgate.policy.screening.findings import FeatureRef, Finding, Kind, Severi
 from lockgate.policy.screening.instructions import EMPHASIS, ENCODED_PAYLOAD, RULES
 from lockgate.policy.screening.names import NO_NEIGHBOURS, Neighbours, find_mentions, find_mimicry, fold
 from lockgate.policy.screening.parameters import find_parameter_exfiltration, list_parameters
-from lockgate.policy.screening.texts import collect_texts
+from lockgate.policy.screening.texts import MAX_DEFINITION_BYTES, collect_texts, oversized_definition
 
 MAX_FINDINGS: Final = 64
 """Findings kept per definition; the most severe come first."""
@@ -20,7 +20,11 @@ _ORDER: Final = {Severity.HIGH: 0, Severity.MEDIUM: 1, Severity.LOW: 2}
 
 
 def screen_feature(
-    kind: FeatureKind, definition: Mapping[str, Any], neighbours: Neighbours = NO_NEIGHBOURS
+    kind: FeatureKind,
+    definition: Mapping[str, Any],
+    neighbours: Neighbours = NO_NEIGHBOURS,
+    *,
+    size: int | None = None,
 ) -> tuple[Finding, ...]:
     """Every finding about one feature ``definition`` (an MCP ``Tool``, ``Prompt``, ``Resource`` or
     ``ResourceTemplate`` object as a ``*/list`` result holds it, MCP 2025-11-25 server/tools, prompts,
@@ -31,9 +35,13 @@ def screen_feature(
     any JSON object: a missing or non-string name reads as ``""``, and values of unexpected types are
     walked like any other JSON. Pure and bounded: ``texts`` holds the limits on input (about 0.1 s for
     a hostile 32 KiB string, under 1 ms for a real server's definition), ``instructions`` the limits on
-    matching."""
+    matching. ``size``: the bytes of the definition's canonical JSON when the caller knows them;
+    past ``MAX_DEFINITION_BYTES`` the one finding is ``oversized`` (``too_large``), nothing else is
+    checked."""
     name = definition.get(kind.key)
     feature = FeatureRef(kind, name if isinstance(name, str) else "")
+    if size is not None and size > MAX_DEFINITION_BYTES:
+        return (oversized_definition(feature, size),)
     walk = collect_texts(feature, definition)
     folded = [(text.location, fold(text.value)) for text in walk.texts]
     found: list[Finding] = [*walk.findings]
