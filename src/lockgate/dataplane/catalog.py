@@ -110,6 +110,8 @@ class Catalog:
         self._max_age = max_age
         self._clock = clock
         self._on_changed = on_changed
+        self.names_version = 0
+        """Moves whenever the names the catalog knows may have changed (screening's neighbours)."""
 
     def store(self, assignment: Assignment, kind: FeatureKind, listing: Listing) -> Entry:
         """Keep ``listing`` as the assignment's features of ``kind``; older revisions are dropped.
@@ -121,6 +123,8 @@ class Catalog:
         previous = self._entries.get(key)
         entry = Entry(listing, self._clock())
         self._entries[key] = entry
+        if previous is None or previous.by_name(kind).keys() != entry.by_name(kind).keys():
+            self.names_version += 1
         if self._on_changed is not None and previous is not None and _differ(previous.listing, listing):
             self._on_changed(key[0], key[2], kind)
         return entry
@@ -134,6 +138,7 @@ class Catalog:
         """Drop what is known of a server's features (of ``kind``, or of every kind)."""
         for key in [k for k in self._entries if k[0] == server_id and (kind is None or k[3] is kind)]:
             del self._entries[key]
+            self.names_version += 1
 
     def known(self, assignment: Assignment, kind: FeatureKind) -> bool:
         return self._current(assignment, kind) is not None

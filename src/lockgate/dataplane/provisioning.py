@@ -3,16 +3,20 @@
 ``Governance.verdict`` answers, for an assignment, a kind, the caller's teams and what the server
 offers (a catalog ``Entry`` or one page of items), which definitions the caller is shown (after the
 metadata filter, names exposed with the assignment's prefix) and which are withheld and why
-(``policy.provisioning.resolve_withheld``). Every definition is screened once
-(``policy.screening``; cached by assignment and digest), against the neighbours the catalog already
-knows: the other assignments' feature names and server names; a server is never listed to screen
-another. A high-severity finding quarantines the definition. What is withheld for an administrator
-to decide, and findings that withhold nothing, are noted as reviews (``store.reviews``).
+(``policy.provisioning.resolve_withheld``). What a definition holds is screened once per digest
+(``policy.screening.screen_content``); what depends on the gateway (shadowing by name, mimicry:
+``screen_names``) is screened against the neighbours the catalog knows now (the other
+assignments' feature names and server names; a server is never listed to screen another), and
+again when they change, so it does not matter which server answered first. A lookalike of an
+approved name is the mimic, not the approved name. A high-severity finding quarantines the
+definition. What is withheld for an administrator to decide, and findings that withhold nothing,
+are noted as reviews (``store.reviews``).
 
-A verdict over a catalog entry is kept (bounded) for that entry, that ``Provisioning`` value and
-those teams: the access read gives a new ``Provisioning`` whenever the access counter moves, and the
-catalog a new entry whenever it lists again, so a kept verdict is never stale and ``tools/call`` does
-one dictionary lookup on the hot path.
+A verdict over a catalog entry is kept (bounded) for that entry, that ``Provisioning`` value, those
+teams and those neighbours (the catalog's ``names_version`` and the gateway's assignments): the
+access read gives a new ``Provisioning`` whenever the access counter moves, and the catalog a new
+entry whenever it lists again, so a kept verdict is never stale and ``tools/call`` does one
+dictionary lookup on the hot path.
 """
 
 from __future__ import annotations
@@ -21,22 +25,24 @@ import logging
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from lockgate.dataplane.catalog import Catalog, Entry, expose
 from lockgate.dataplane.uri_templates import UriTemplate, template_pattern
 from lockgate.domain.features import FeatureKind
 from lockgate.domain.mcp import JsonObject
 from lockgate.domain.model import Assignment
-from lockgate.domain.provisioning import Mode, Withheld, sized_digest
+from lockgate.domain.provisioning import Approval, Decision, Mode, Withheld, sized_digest
 from lockgate.policy.provisioning import filter_definition, resolve_withheld
 from lockgate.policy.screening import (
     MAX_DEFINITION_BYTES,
     FeatureRef,
     Finding,
     Neighbours,
+    combine,
     oversized_definition,
-    screen_feature,
+    screen_content,
+    screen_names,
     withholds,
 )
 from lockgate.store.reviews import Review, ReviewWriter
@@ -52,9 +58,17 @@ SCREENING_BUDGET: Final = 4 * MAX_DEFINITION_BYTES
 hostile text): past it, the listing's other new definitions are withheld as oversized until a later
 listing screens them."""
 MAX_SCREENED: Final = 16384
-"""Screened definitions kept (assignment × digest)."""
-VerdictKey = tuple[int, int, frozenset[int], int, FeatureKind]
-"""(id of the catalog entry, id of the Provisioning, teams, assignment id, kind)."""
+"""Screenings kept of each sort: content findings (by digest), name findings (by digest and
+neighbours), neighbour sets."""
+K = TypeVar("K")
+V = TypeVar("V")
+GatewayKey = tuple[tuple[int, int], ...]
+"""(assignment id, id of its Provisioning) of each assignment of a gateway."""
+VerdictKey = tuple[int, int, frozenset[int], int, FeatureKind, tuple[int, GatewayKey]]
+"""(id of the catalog entry, id of the Provisioning, teams, assignment id, kind, (the catalog's
+``names_version``, the gateway)): the last two fingerprint the neighbours screening compares with."""
+NamedKey = tuple[str, bool, frozenset[str], frozenset[str]]
+"""(digest, the name approved, the neighbours' names, those of them approved)."""
 REVIEWED: Final = frozenset({Withheld.PIN_MISMATCH, Withheld.AWAITING_APPROVAL, Withheld.QUARANTINED})
 """Reasons an administrator is asked to decide (a review is opened)."""
 
@@ -121,7 +135,9 @@ class Governance:
         self._catalog = catalog
         self._reviews = reviews
         self._verdicts: OrderedDict[VerdictKey, tuple[Any, ...]] = OrderedDict()
-        self._screened: OrderedDict[tuple[int, str], tuple[Finding, ...]] = OrderedDict()
+        self._content: OrderedDict[str, tuple[Finding, ...]] = OrderedDict()
+        self._named: OrderedDict[NamedKey, tuple[Finding, ...]] = OrderedDict()
+        self._neighbour_sets: OrderedDict[tuple[int, int, GatewayKey], Neighbours] = OrderedDict()
         self._last: OrderedDict[tuple[int, int, FeatureKind], Entry] = OrderedDict()
 
     def verdict(
@@ -141,7 +157,8 @@ class Governance:
         its server fails to list; with none seen, over nothing offered (a name then passes only
         under ``allow_all``, when no quarantine can be known)."""
         entry = self._last_entry(assignment, kind, entry)
-        key = (id(entry), id(assignment.provisioning), teams, assignment.id, kind)
+        around = self._catalog.names_version, _gateway_key(gateway)  # what the neighbours come from
+        key = (id(entry), id(assignment.provisioning), teams, assignment.id, kind, around)
         kept = self._verdicts.get(key)
         if kept is not None:
             self._verdicts.move_to_end(key)
@@ -149,7 +166,7 @@ class Governance:
             return verdict
         items = entry.listing.items if entry is not None else ()
         verdict = self.judge(assignment, kind, teams, items, gateway)
-        self._verdicts[key] = (verdict, entry, assignment.provisioning)  # holds what the ids name
+        self._verdicts[key] = (verdict, entry, assignment.provisioning, gateway)  # holds what ids name
         while len(self._verdicts) > MAX_VERDICTS:
             self._verdicts.popitem(last=False)
         return verdict
@@ -203,10 +220,7 @@ class Governance:
         items: Iterable[JsonObject],
         gateway: Sequence[Assignment],
     ) -> list[Offer]:
-        """The named items with their findings: a definition screened before is not screened again;
-        one past ``MAX_DEFINITION_BYTES``, or past what is left of the listing's
-        ``SCREENING_BUDGET``, is withheld as oversized unscreened (the latter not kept: a later
-        listing screens it)."""
+        """The named items with their findings, within the listing's ``SCREENING_BUDGET``."""
         neighbours: Neighbours | None = None
         offers, budget = [], SCREENING_BUDGET
         for item in items:
@@ -214,39 +228,64 @@ class Governance:
             if not isinstance(name, str):
                 continue
             digest, size = sized_digest(item)
-            findings = self._screened.get((assignment.id, digest))
-            if findings is None and size > budget and size <= MAX_DEFINITION_BYTES:
-                findings = (oversized_definition(FeatureRef(kind, name), size, budget),)
-            elif findings is None:
-                if neighbours is None:
-                    neighbours = self._neighbours(assignment, gateway)
-                budget -= size if size <= MAX_DEFINITION_BYTES else 0  # past it: not screened
-                findings = self._screen(assignment.id, digest, kind, item, neighbours, size)
+            if neighbours is None:
+                neighbours = self._neighbours(assignment, gateway)
+            established = _approved(assignment.provisioning.approvals.get((kind, name), ()))
+            findings, cost = self._findings(kind, name, item, (digest, size), neighbours, established, budget)
+            budget -= cost
             offers.append(Offer(name, item, digest, findings))
         return offers
 
-    def _screen(
+    def _findings(
         self,
-        assignment_id: int,
-        digest: str,
         kind: FeatureKind,
+        name: str,
         item: JsonObject,
+        sized: tuple[str, int],
         neighbours: Neighbours,
-        size: int,
-    ) -> tuple[Finding, ...]:
-        findings = screen_feature(kind, item, neighbours, size=size)
-        self._screened[(assignment_id, digest)] = findings
-        while len(self._screened) > MAX_SCREENED:
-            self._screened.popitem(last=False)
-        return findings
+        established: bool,
+        budget: int,
+    ) -> tuple[tuple[Finding, ...], int]:
+        """One definition's findings and the bytes screened for them. Content findings are kept by
+        digest; name findings by digest and the neighbours they were found against, so they follow
+        the gateway as it is now. A definition past ``MAX_DEFINITION_BYTES``, or past what is left
+        of the listing's budget, is withheld as oversized unscreened (the latter not kept: a later
+        listing screens it)."""
+        digest, size = sized
+        if size > MAX_DEFINITION_BYTES:
+            return (oversized_definition(FeatureRef(kind, name), size),), 0
+        content = self._content.get(digest)
+        named_key = (digest, established, neighbours.names, neighbours.established)
+        named = self._named.get(named_key)
+        cost = (size if content is None else 0) + (size if named is None and neighbours.names else 0)
+        if cost > budget:
+            return (oversized_definition(FeatureRef(kind, name), size, budget),), 0
+        if content is None:
+            content = _keep(self._content, digest, screen_content(kind, item, size=size))
+        if named is None:
+            found = screen_names(kind, item, neighbours, established=established)
+            named = _keep(self._named, named_key, found)
+        return combine(content, named), cost
 
     def _neighbours(self, assignment: Assignment, gateway: Sequence[Assignment]) -> Neighbours:
-        """The names of the other assignments' features the catalog knows, and their servers' names."""
+        """The names of the other assignments' features the catalog knows, and their servers' names
+        (approved: those with an approval, and every server name), kept while they cannot change."""
+        key = (assignment.id, self._catalog.names_version, _gateway_key(gateway))
+        kept = self._neighbour_sets.get(key)
+        if kept is not None:
+            return kept
         others = [a for a in gateway if a.id != assignment.id]
         features = [
             name for a in others for kind in FeatureKind for name in self._catalog.known_names(a, kind)
         ]
-        return Neighbours.of(features, [a.server.name for a in others])
+        servers = [a.server.name for a in others]
+        approved = [
+            name
+            for a in others
+            for (_, name), entries in a.provisioning.approvals.items()
+            if _approved(entries)
+        ]
+        return _keep(self._neighbour_sets, key, Neighbours.of(features, servers, [*approved, *servers]))
 
     def _review(
         self, assignment: Assignment, kind: FeatureKind, offer: Offer, reason: Withheld | None
@@ -257,6 +296,22 @@ class Governance:
         self._reviews.note(
             Review(assignment.id, kind, offer.name, offer.digest, reason, offer.definition, findings)
         )
+
+
+def _gateway_key(gateway: Sequence[Assignment]) -> GatewayKey:
+    return tuple((a.id, id(a.provisioning)) for a in gateway)
+
+
+def _approved(entries: Iterable[Approval]) -> bool:
+    return any(entry.decision is Decision.APPROVED for entry in entries)
+
+
+def _keep(kept: OrderedDict[K, V], key: K, value: V) -> V:
+    """Keep ``value`` under ``key``, at most ``MAX_SCREENED`` entries (least recent dropped first)."""
+    kept[key] = value
+    while len(kept) > MAX_SCREENED:
+        kept.popitem(last=False)
+    return value
 
 
 def finding_value(finding: Finding) -> dict[str, str]:
