@@ -168,9 +168,10 @@ def build_data_plane(
     sessions = SessionRegistry(
         settings.max_sessions, settings.max_sessions_per_connection, settings.session_idle_timeout
     )
-    catalog = Catalog()
+    catalog = Catalog(
+        on_changed=lambda server, identity, kind: hub.on_catalog_changed(server, identity, kind)
+    )
     hub = Hub(sessions, catalog)
-    catalog.on_changed = hub.on_catalog_changed
     pool = UpstreamPool(
         hub.on_server_notification,
         parse_networks(settings.server_allowed_networks),

@@ -13,6 +13,7 @@ from lockgate.dataplane.catalog import Catalog
 from lockgate.dataplane.hub import MAX_NOTIFICATION_PARAMS_BYTES, Hub, Listener, served_by
 from lockgate.dataplane.sessions import FrontSession, SessionRegistry
 from lockgate.dataplane.streams import listen_filter
+from lockgate.domain.features import FeatureKind
 from lockgate.domain.mcp import JsonObject
 from lockgate.domain.model import (
     Access,
@@ -37,7 +38,7 @@ async def test_a_stream_whose_client_stops_reading_is_ended_once_its_backlog_is_
     session.served, session.stream = frozenset({(7, 0)}), new_backlog()
     session.subscriptions.record("resources/subscribe", URI, {"result": {}})
     hub = Hub(sessions, Catalog())
-    listener = Listener(lambda: frozenset({(7, 0)}), frozenset(), frozenset({URI}))
+    listener = Listener(lambda: frozenset({(7, 0)}), frozenset(), frozenset({URI}), 1)
     hub.add(listener)
     for _ in range(STREAM_BACKLOG):
         await hub.on_server_notification(7, 0, UPDATED)
@@ -77,9 +78,9 @@ async def test_a_list_change_reaches_that_identitys_streams_of_both_eras_without
     legacy, other_identity = _session(sessions, 1), _session(sessions, 2)
     hub = Hub(sessions, Catalog())
     wanted = frozenset({"notifications/tools/list_changed"})
-    listener = Listener(lambda: frozenset({(7, 1)}), wanted, frozenset())
+    listener = Listener(lambda: frozenset({(7, 1)}), wanted, frozenset(), 1)
     prompts = frozenset({"notifications/prompts/list_changed"})
-    not_asked = Listener(lambda: frozenset({(7, 1)}), prompts, frozenset())
+    not_asked = Listener(lambda: frozenset({(7, 1)}), prompts, frozenset(), 1)
     for each in (listener, not_asked):
         hub.add(each)
     tagged = {"_meta": {"io.modelcontextprotocol/subscriptionId": 3, "other": 1}}
@@ -106,6 +107,25 @@ async def test_a_resource_update_whose_uri_is_not_a_string_reaches_no_one_and_br
     assert _drained(subscribed.stream) == [{"jsonrpc": "2.0", **UPDATED}]  # type: ignore[arg-type]
 
 
+def test_unannounced_changes_are_told_at_most_once_a_second_per_server_identity_and_kind() -> None:
+    sessions, now = SessionRegistry(), [100.0]
+    session = _session(sessions, 1)
+    hub = Hub(sessions, Catalog(), clock=lambda: now[0])
+
+    for _ in range(50):
+        hub.on_catalog_changed(7, 1, FeatureKind.TOOL)
+    hub.on_catalog_changed(7, 1, FeatureKind.PROMPT)
+    now[0] += 1.0
+    hub.on_catalog_changed(7, 1, FeatureKind.TOOL)
+
+    methods = [note["method"] for note in _drained(session.stream)]  # type: ignore[arg-type]
+    assert methods == [
+        "notifications/tools/list_changed",
+        "notifications/prompts/list_changed",
+        "notifications/tools/list_changed",
+    ]
+
+
 def test_a_caller_is_served_by_each_ready_identity_of_each_enabled_server_assigned() -> None:
     remote, off = Server(7, "remote", Transport.HTTP), Server(8, "off", Transport.HTTP, enabled=False)
     mine = Credential(5, "mine", IdentityKind.HEADERS, True, IdentityStatus.READY, 1, {})
@@ -126,8 +146,8 @@ def test_the_watched_uris_of_a_server_and_identity_are_those_its_listeners_and_s
     _session(sessions, 0, URI)
     _session(sessions, 5, "file:///alices")
     hub = Hub(sessions, Catalog())
-    hub.add(Listener(lambda: frozenset({(7, 0)}), frozenset(), frozenset({"file:///listened"})))
-    hub.add(Listener(lambda: frozenset({(8, 0)}), frozenset(), frozenset({"file:///elsewhere"})))
+    hub.add(Listener(lambda: frozenset({(7, 0)}), frozenset(), frozenset({"file:///listened"}), 1))
+    hub.add(Listener(lambda: frozenset({(8, 0)}), frozenset(), frozenset({"file:///elsewhere"}), 1))
 
     assert hub.watched(7, 0) == {URI, "file:///listened"}
     assert hub.watched(7, 5) == {"file:///alices"}

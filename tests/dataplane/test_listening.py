@@ -110,7 +110,7 @@ async def test_refresh_tells_each_connection_the_uris_its_server_and_identity_wa
     listening.open_connections(_access(ALPHA), LEGACY)
     async with asyncio.timeout(DEADLINE):
         await alpha.opened.wait()
-    listener = Listener(lambda: frozenset({(1, 0)}), frozenset(), frozenset({"file:///a"}))
+    listener = Listener(lambda: frozenset({(1, 0)}), frozenset(), frozenset({"file:///a"}), 1)
     hub.add(listener)
 
     listening.refresh(frozenset({(1, 0)}))

@@ -350,3 +350,50 @@ async def test_a_rug_pull_withholds_the_tool_tells_the_client_and_re_approval_re
     assert heard == told == {"jsonrpc": "2.0", "method": LIST_CHANGED}
     assert refused["error"]["data"] == {"reason": "pin_mismatch"}
     assert restored["result"]["tools"] == [pulled] and "result" in called
+
+
+async def test_a_withheld_listed_resource_is_refused_even_when_a_passing_template_matches_its_uri(
+    settings: Settings, engine: Engine
+) -> None:
+    alpha = _server()
+    alpha.resources.append({"uri": "doc://a/secret", "name": "secret"})
+    alpha.contents["doc://a/secret"] = "s"
+    async with memory_gateway(settings, engine, {"alpha": alpha}) as gateway:
+        set_modes(engine, "alpha", {RESOURCE: Mode.ALLOW_SELECTED})
+        rejected = {"uri": "doc://a/secret", "name": "secret"}
+        approve(engine, "alpha", RESOURCE, rejected, decision=Decision.REJECTED)
+        client = await gateway.legacy_client()
+        read = await client.request("resources/read", {"uri": "doc://a/secret"})
+        subscribe = await client.request("resources/subscribe", {"uri": "doc://a/secret"})
+
+    assert read["error"]["data"] == subscribe["error"]["data"] == {"reason": "not_provisioned"}
+
+
+async def test_under_allow_all_resources_a_uri_matching_only_withheld_templates_is_refused(
+    settings: Settings, engine: Engine
+) -> None:
+    async with memory_gateway(settings, engine, {"alpha": _server()}) as gateway:
+        set_modes(engine, "alpha", {TEMPLATE: Mode.ALLOW_SELECTED})
+        approve(engine, "alpha", TEMPLATE, OFFERED[TEMPLATE][0])
+        client = await gateway.legacy_client()
+        approved = await client.request("resources/read", {"uri": "doc://a/1"})
+        unapproved = await client.request("resources/read", {"uri": "doc://b/1"})
+        unmatched = await client.request("resources/read", {"uri": "file:///a"})
+
+    assert "result" in approved
+    assert unapproved["error"]["data"] == {"reason": "awaiting_approval"}
+    assert "result" in unmatched
+
+
+async def test_calls_to_an_approved_tool_the_server_no_longer_offers_re_list_it_once_not_each_time(
+    settings: Settings, engine: Engine
+) -> None:
+    alpha = _server()
+    async with memory_gateway(settings, engine, {"alpha": alpha}) as gateway:
+        set_modes(engine, "alpha", {TOOL: Mode.ALLOW_SELECTED})
+        approve(engine, "alpha", TOOL, {"name": "gone", "inputSchema": {"type": "object"}})
+        client = await gateway.legacy_client()
+        refusals = [await client.request("tools/call", {"name": "gone", "arguments": {}}) for _ in range(5)]
+
+    assert all(r["error"]["data"] == {"reason": "not_provisioned"} for r in refusals)
+    assert [r.method for r in alpha.received].count("tools/list") == 2  # the first listing and one more

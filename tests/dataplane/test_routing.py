@@ -8,7 +8,9 @@ from collections.abc import Iterable
 import pytest
 
 from lockgate.dataplane.catalog import Catalog
-from lockgate.dataplane.routing import Route, resolve_named, resolve_uri, template_pattern
+from lockgate.dataplane.errors import Refusal
+from lockgate.dataplane.routing import Route, resolve_named, resolve_uri
+from lockgate.dataplane.uri_templates import template_pattern
 from lockgate.domain.features import FeatureKind
 from lockgate.domain.mcp import Client
 from lockgate.domain.model import Assignment, Server, Transport
@@ -72,6 +74,34 @@ def test_a_template_matches_the_uris_it_expands_to(template: str, uri: str) -> N
 )
 def test_a_template_rejects_uris_it_cannot_expand_to(template: str, uri: str) -> None:
     assert not template_pattern(template).match(uri)
+
+
+HOSTILE = "x://" + "a".join(f"{{+v{i}}}" for i in range(12)) + "!"
+"""Twelve ``{+x}`` variables between literals: backtracking tries (URI length)^12 splits."""
+
+
+@pytest.mark.timeout(10)
+def test_a_hostile_template_matches_a_long_crafted_uri_in_linear_time() -> None:
+    crafted = "x://" + "a" * 8000  # never ends with "!", so every split would be tried
+
+    assert not template_pattern(HOSTILE).match(crafted)
+    assert template_pattern(HOSTILE).match(crafted + "!")
+    assert template_pattern("x://" + "{+a}{b}{+c}" * 5 + "!").match(crafted + "!")
+
+
+def test_a_template_past_the_caps_matches_nothing() -> None:
+    many = "x://" + "/".join(f"{{v{i}}}" for i in range(17))
+    assert not template_pattern(many).match("x://a")
+    assert not template_pattern("x://" + "a" * 600 + "{id}").match("x://" + "a" * 600 + "1")
+
+
+@pytest.mark.anyio
+async def test_a_uri_longer_than_the_cap_is_refused_with_invalid_params() -> None:
+    servers, long_uri = FakeServers({}), "x://" + "a" * 9000
+    with pytest.raises(Refusal) as refused:
+        await resolve_uri(Catalog(), servers.list_features, (_assignment(1),), long_uri, Client())
+
+    assert refused.value.code == -32602
 
 
 @pytest.mark.anyio

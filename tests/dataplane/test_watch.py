@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, insert, select, update
 
 from lockgate.dataplane.watch import ProvisioningWatch, changed_gateways, read_fingerprints
 from lockgate.domain.declaration import Declaration
 from lockgate.domain.features import FeatureKind
 from lockgate.domain.provisioning import Mode
 from lockgate.store.declarative import apply_declaration
-from lockgate.store.schema import gateway_servers, gateways
+from lockgate.store.schema import gateway_servers, gateways, team_members, teams, users
 from tests.conftest import DEADLINE, TEST_VAULT
 from tests.dataplane.in_process import ECHO
 from tests.dataplane.provisioning_kit import approve, set_modes
@@ -70,3 +70,43 @@ async def test_the_watch_tells_the_gateway_whose_provisioning_a_store_write_chan
         one = conn.execute(select(gateways.c.id).where(gateways.c.name == "one")).scalar_one()
     assert gateway == one
     assert told.empty()
+
+
+def test_a_fingerprint_moves_when_a_team_an_approval_is_limited_to_gains_a_member(engine: Engine) -> None:
+    declaration = {
+        "servers": [{"name": "a", "transport": "http", "url": "https://a.example/mcp"}],
+        "gateways": [{"name": "one", "servers": [{"server": "a"}], "teams": ["red"]}],
+        "teams": [{"name": "red"}],
+        "users": [{"email": "red@example.com", "teams": ["red"]}, {"email": "new@example.com"}],
+    }
+    apply_declaration(engine, TEST_VAULT, Declaration.model_validate(declaration))
+    approve(engine, "a", FeatureKind.TOOL, ECHO, team_names=["red"])
+    before = read_fingerprints(engine)
+    with engine.begin() as conn:
+        red = conn.execute(select(teams.c.id).where(teams.c.name == "red")).scalar_one()
+        new = conn.execute(select(users.c.id).where(users.c.email == "new@example.com")).scalar_one()
+        conn.execute(insert(team_members).values(team_id=red, user_id=new))
+
+    assert len(changed_gateways(before, read_fingerprints(engine))) == 1
+
+
+async def test_a_fault_in_the_watch_is_logged_and_the_watch_goes_on(engine: Engine) -> None:
+    _declare(engine)
+    told: asyncio.Queue[int] = asyncio.Queue()
+    faults = [RuntimeError("a fault outside the store")]
+
+    def on_changed(gateway: int) -> None:
+        if faults:
+            raise faults.pop()
+        told.put_nowait(gateway)
+
+    watch = ProvisioningWatch(engine, on_changed, interval=0.001)
+    await watch.start()
+    try:
+        set_modes(engine, "a", {FeatureKind.TOOL: Mode.BLOCK_ALL})
+        async with asyncio.timeout(DEADLINE):
+            gateway = await told.get()
+    finally:
+        await watch.close()
+
+    assert not faults and gateway > 0

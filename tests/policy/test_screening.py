@@ -24,7 +24,13 @@ from lockgate.policy.screening import (
 from lockgate.policy.screening.findings import MAX_EVIDENCE_CHARS
 from lockgate.policy.screening.instructions import RULES, Rule
 from lockgate.policy.screening.names import fold
-from lockgate.policy.screening.texts import MAX_DEPTH, MAX_DESCRIPTION_CHARS, MAX_NODES, MAX_TEXT_CHARS
+from lockgate.policy.screening.texts import (
+    MAX_DEFINITION_BYTES,
+    MAX_DEPTH,
+    MAX_DESCRIPTION_CHARS,
+    MAX_NODES,
+    MAX_TEXT_CHARS,
+)
 
 TOOL = FeatureKind.TOOL
 
@@ -43,10 +49,15 @@ def test_the_public_api_is_pinned() -> None:
         "FeatureRef",
         "Finding",
         "Kind",
+        "MAX_DEFINITION_BYTES",
         "NO_NEIGHBOURS",
         "Neighbours",
         "Severity",
+        "combine",
+        "oversized_definition",
+        "screen_content",
         "screen_feature",
+        "screen_names",
         "screen_server_name",
         "withholds",
     ]
@@ -331,6 +342,18 @@ def test_a_long_description_is_recorded_as_medium() -> None:
     findings = screen_feature(TOOL, tool("Adds. " * (MAX_DESCRIPTION_CHARS // 6 + 1)))
     assert rules(findings) == {"long_description"}
     assert not withholds(findings)
+
+
+def test_a_definition_past_the_size_bound_is_withheld_as_oversized_without_being_walked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def walked(*_: Any) -> None:
+        raise AssertionError("a definition past the bound was walked")
+
+    monkeypatch.setattr("lockgate.policy.screening.screen.collect_texts", walked)
+    findings = screen_feature(TOOL, tool("x"), size=MAX_DEFINITION_BYTES + 1)
+
+    assert [(f.kind, f.rule, f.severity) for f in findings] == [(Kind.OVERSIZED, "too_large", Severity.HIGH)]
 
 
 def test_a_string_past_the_screened_length_withholds_the_tool() -> None:

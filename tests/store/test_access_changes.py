@@ -114,6 +114,21 @@ async def test_an_unchanged_store_answers_from_memory_and_a_change_is_seen_on_th
     assert after is not None and not after.host_enabled
 
 
+async def test_every_token_of_a_gateway_shares_one_provisioning_until_the_counter_moves(
+    engine: Engine, tokens: dict[str, str], reader: AccessReader
+) -> None:
+    agent = await reader.load(tokens["agent"])
+    other = await reader.load(tokens["other"])
+    with engine.begin() as conn:
+        conn.execute(update(hosts).where(hosts.c.name == "agent").values(enabled=False))
+    changed = await reader.load(tokens["other"])
+
+    assert agent is not None and other is not None and changed is not None
+    assert agent.assignments[0].provisioning is other.assignments[0].provisioning
+    assert changed.assignments[0].provisioning is not other.assignments[0].provisioning
+    assert changed.assignments[0].provisioning == other.assignments[0].provisioning
+
+
 async def test_the_remembered_tokens_are_bounded_and_the_least_recent_is_read_again(
     tokens: dict[str, str], reader: AccessReader
 ) -> None:

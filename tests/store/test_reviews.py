@@ -12,7 +12,7 @@ from lockgate.domain.declaration import Declaration
 from lockgate.domain.features import FeatureKind
 from lockgate.domain.provisioning import Withheld
 from lockgate.store.declarative import apply_declaration
-from lockgate.store.reviews import BUMP_INTERVAL, Review, ReviewWriter
+from lockgate.store.reviews import BUMP_INTERVAL, MAX_DIGESTS, Review, ReviewWriter
 from lockgate.store.schema import feature_reviews
 from tests.conftest import TEST_VAULT
 from tests.dataplane.provisioning_kit import assignment_id, reviews
@@ -54,7 +54,7 @@ async def test_an_offer_is_recorded_once_and_seen_again_at_most_once_a_minute(en
         with engine.begin() as conn:  # the control plane decided it meanwhile
             conn.execute(update(feature_reviews).values(status="approved"))
         clock.now += BUMP_INTERVAL
-        later = writer.note(_review(assignment, Withheld.AWAITING_APPROVAL))
+        later = writer.note(_review(assignment, None))  # seen passing, with its findings
         await writer.flush()
     finally:
         writer.close()
@@ -100,3 +100,43 @@ async def test_a_failed_write_is_logged_not_raised_and_tried_again_at_the_next_s
 
     assert "was not recorded" in caplog.text
     assert again is not None
+
+
+async def test_an_offer_withheld_again_after_its_decision_reopens_its_review_with_the_current_reason(
+    engine: Engine,
+) -> None:
+    assignment, clock = _assigned(engine), Clock()
+    writer = ReviewWriter(engine, clock=clock)
+    try:
+        writer.note(_review(assignment, Withheld.AWAITING_APPROVAL))
+        writer.note(_review(assignment, None, digest="d2"))
+        await writer.flush()
+        with engine.begin() as conn:  # approved, then the approval revoked
+            conn.execute(
+                update(feature_reviews).where(feature_reviews.c.digest == "d1").values(status="approved")
+            )
+        clock.now += BUMP_INTERVAL  # its next sighting the writer does not skip
+        writer.note(_review(assignment, Withheld.AWAITING_APPROVAL))
+        writer.note(_review(assignment, Withheld.QUARANTINED, digest="d2"))
+        await writer.flush()
+    finally:
+        writer.close()
+
+    assert [(r["digest"], r["status"], r["reason"]) for r in reviews(engine)] == [
+        ("d1", "open", "awaiting_approval"),
+        ("d2", "open", "quarantined"),
+    ]
+
+
+async def test_a_feature_keeps_the_reviews_of_its_newest_digests_only(engine: Engine) -> None:
+    assignment = _assigned(engine)
+    writer = ReviewWriter(engine)
+    try:
+        for n in range(MAX_DIGESTS + 5):
+            writer.note(_review(assignment, Withheld.PIN_MISMATCH, digest=f"d{n:02}"))
+            await writer.flush()
+    finally:
+        writer.close()
+
+    kept = [r["digest"] for r in reviews(engine)]
+    assert kept == [f"d{n:02}" for n in range(5, MAX_DIGESTS + 5)]

@@ -90,14 +90,13 @@ class Aggregator:
         params.pop("cursor", None)
         if cursor is not None:
             params["cursor"] = cursor
-        nothing = self._governance.judge(assignment, kind, teams, (), gateway)
         try:
             response = await self._forward(ex, assignment, params or None)
+            result = response.get("result")
         except JsonRpcError:
-            return {}, nothing  # recorded by forward; the other servers still answer
-        result = response.get("result")
-        if not isinstance(result, dict):
-            return {}, nothing  # the server does not offer this kind (e.g. -32601): nothing to list
+            result = None  # recorded by forward; the other servers still answer
+        if not isinstance(result, dict):  # failed, or does not offer this kind (e.g. -32601)
+            return {}, self._governance.judge(assignment, kind, teams, (), gateway)
         listing = Listing.from_pages([result], kind)
         if cursor is None and result.get("nextCursor") is None:
             entry = self._catalog.store(assignment, kind, listing)

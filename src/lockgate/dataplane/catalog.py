@@ -27,6 +27,7 @@ from lockgate.domain.features import FeatureKind, expose_name
 from lockgate.domain.mcp import Client, JsonObject
 from lockgate.domain.mcp_headers import param_headers
 from lockgate.domain.model import Assignment
+from lockgate.domain.provisioning import definition_digest
 from lockgate.upstream.listing import Listing
 
 Changed = Callable[[int, int, FeatureKind], None]
@@ -80,6 +81,13 @@ def expose(assignment: Assignment, kind: FeatureKind, items: Iterable[JsonObject
     return [{**i, "name": expose_name(assignment.prefix, i["name"])} for i in items]
 
 
+def _differ(before: Listing, after: Listing) -> bool:
+    """Whether two listings hold different sets of definitions (by ``definition_digest``)."""
+    if before.items == after.items:
+        return False
+    return {definition_digest(i) for i in before.items} != {definition_digest(i) for i in after.items}
+
+
 def _key(assignment: Assignment, kind: FeatureKind) -> Key:
     return (assignment.server.id, assignment.server.revision, assignment.identity_key, kind)
 
@@ -87,26 +95,38 @@ def _key(assignment: Assignment, kind: FeatureKind) -> Key:
 class Catalog:
     """Feature definitions per (server id, server revision, identity key, kind).
 
-    ``clock`` gives seconds (monotonic); ``max_age`` bounds how long an entry routes calls.
+    ``clock`` gives seconds (monotonic); ``max_age`` bounds how long an entry routes calls;
+    ``on_changed`` is told of a relisting whose definitions differ.
     """
 
-    def __init__(self, *, max_age: float = MAX_AGE, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        on_changed: Changed | None = None,
+        max_age: float = MAX_AGE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._entries: dict[Key, Entry] = {}
         self._max_age = max_age
         self._clock = clock
-        self.on_changed: Changed | None = None
+        self._on_changed = on_changed
+        self.names_version = 0
+        """Moves whenever the names the catalog knows may have changed (screening's neighbours)."""
 
     def store(self, assignment: Assignment, kind: FeatureKind, listing: Listing) -> Entry:
         """Keep ``listing`` as the assignment's features of ``kind``; older revisions are dropped.
-        When it differs from the listing held (even one past its age), ``on_changed`` is told."""
+        When its set of definitions differs from the listing held (even one past its age; the
+        order a server lists them in is not a change), ``on_changed`` is told."""
         key = _key(assignment, kind)
         for stale in [k for k in self._entries if k[0] == key[0] and k[1] != key[1]]:
             del self._entries[stale]
         previous = self._entries.get(key)
         entry = Entry(listing, self._clock())
         self._entries[key] = entry
-        if previous is not None and previous.listing.items != listing.items and self.on_changed is not None:
-            self.on_changed(key[0], key[2], kind)
+        if previous is None or previous.by_name(kind).keys() != entry.by_name(kind).keys():
+            self.names_version += 1
+        if self._on_changed is not None and previous is not None and _differ(previous.listing, listing):
+            self._on_changed(key[0], key[2], kind)
         return entry
 
     def known_names(self, assignment: Assignment, kind: FeatureKind) -> Iterable[str]:
@@ -118,6 +138,7 @@ class Catalog:
         """Drop what is known of a server's features (of ``kind``, or of every kind)."""
         for key in [k for k in self._entries if k[0] == server_id and (kind is None or k[3] is kind)]:
             del self._entries[key]
+            self.names_version += 1
 
     def known(self, assignment: Assignment, kind: FeatureKind) -> bool:
         return self._current(assignment, kind) is not None

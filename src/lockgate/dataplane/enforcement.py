@@ -8,15 +8,19 @@ reason, with the error the client gets for an unknown feature of that kind in it
 legacy ``resources/*`` -32002), "Tool 'x' is not available on this gateway", ``data.reason`` and
 nothing of the definition. A feature the catalog does not know passes only under ``allow_all``.
 
-A URI passes when the listed resource passes or a passing template matches it
-(``routing.template_pattern``); under ``allow_all`` for resources a URI the server does not list
-passes too (the server answers for it).
+A URI the server lists as a resource is decided by that resource's verdict alone; a URI it does not
+list by the templates that match it (``routing.template_pattern``): it passes when one passing
+template matches, and is withheld when every matching template is. Under ``allow_all`` for
+resources a URI that is neither listed nor matched passes (the server answers for it).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
 
 from lockgate.dataplane.catalog import Catalog, Entry, ListFeatures
 from lockgate.dataplane.credentials import CredentialRefreshError
@@ -36,6 +40,10 @@ BLOCKED_LEG = "gateway_feature_blocked"
 NAMED = {"tools/call": FeatureKind.TOOL, "prompts/get": FeatureKind.PROMPT}
 BY_URI = frozenset({"resources/read", "resources/subscribe"})
 NOUNS = {FeatureKind.TOOL: "Tool", FeatureKind.PROMPT: "Prompt"}
+RELIST_SECONDS: Final = 5.0
+"""A call to an approved name the catalog does not hold re-lists the server at most this often per
+(server, identity, kind): any member could otherwise make every call a listing."""
+MAX_RELISTED: Final = 4096
 
 
 def requested_feature(method: str, params: JsonObject | None) -> tuple[FeatureKind | None, str] | None:
@@ -62,6 +70,8 @@ class EnforceProvisioning:
     catalog: Catalog
     list_features: ListFeatures
     governance: Governance
+    clock: Callable[[], float] = time.monotonic
+    _relisted: dict[tuple[int, int, FeatureKind], float] = field(default_factory=dict)
 
     async def __call__(self, ex: Exchange, message: Message) -> None:
         if message.assignment is None or not message.to_server:
@@ -87,26 +97,36 @@ class EnforceProvisioning:
             reason is not None
             and not verdict.offered(name)
             and (kind, name) in assignment.provisioning.approvals
+            and self._may_relist(assignment, kind)
         ):
             # approved, but the catalog holds an older listing without it: ask the server once more
             self.catalog.forget(assignment.server.id, kind)
             reason = (await self._verdict(ex, assignment, kind)).reason(name)
         return reason
 
+    def _may_relist(self, assignment: Assignment, kind: FeatureKind) -> bool:
+        """Whether the server may be listed again now (once per ``RELIST_SECONDS``)."""
+        key, now = (assignment.server.id, assignment.identity_key, kind), self.clock()
+        last = self._relisted.get(key)
+        if last is not None and now - last < RELIST_SECONDS:
+            return False
+        if len(self._relisted) >= MAX_RELISTED:
+            self._relisted.clear()
+        self._relisted[key] = now
+        return True
+
     async def _uri_reason(self, ex: Exchange, assignment: Assignment, uri: str) -> Withheld | None:
+        """A listed URI is decided by its resource's own verdict; an unlisted one by the templates
+        that match it (withheld when every one is); a URI nothing lists or matches passes only under
+        ``allow_all`` for resources."""
         resources = await self._verdict(ex, assignment, FeatureKind.RESOURCE)
-        listed = resources.offered(uri)
-        if listed and resources.reason(uri) is None:
-            return None
+        if resources.offered(uri):
+            return resources.reason(uri)
         templates = await self._verdict(ex, assignment, FeatureKind.RESOURCE_TEMPLATE)
         matched = templates.template_reason(uri)
-        if matched is None:
-            return None
-        if listed:
-            return resources.reason(uri)
-        if resources.mode is Mode.ALLOW_ALL:
-            return None
-        return matched if isinstance(matched, Withheld) else Withheld.NOT_PROVISIONED
+        if matched is False:
+            return None if resources.mode is Mode.ALLOW_ALL else Withheld.NOT_PROVISIONED
+        return matched if isinstance(matched, Withheld) else None
 
     async def _verdict(self, ex: Exchange, assignment: Assignment, kind: FeatureKind) -> Verdict:
         teams = ex.access.principal.teams

@@ -17,8 +17,10 @@ passed on. A stream whose client does not keep up is ended (``backlog``).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 import orjson
 
@@ -48,6 +50,12 @@ MAX_NOTIFICATION_PARAMS_BYTES = 16 * 1024
 backlog holds up to ``STREAM_BACKLOG`` of them, so a server's size must not become the gateway's."""
 
 
+UNANNOUNCED_SECONDS: Final = 1.0
+"""A server's unannounced changes of one kind are told its clients at most once per this many seconds
+per identity: a server that lists differently each time must not flood every stream."""
+MAX_UNANNOUNCED: Final = 4096
+
+
 Served = frozenset[tuple[int, int]]
 """(server id, identity id) pairs: whose connections to which servers serve a front client."""
 
@@ -70,15 +78,21 @@ class Listener:
     served: Callable[[], Served]  # as ``served_by``
     wanted: frozenset[str]  # notification methods
     resource_uris: frozenset[str]
-    gateway_id: int = 0
+    gateway_id: int
     queue: asyncio.Queue[JsonObject] = field(default_factory=new_backlog)
 
 
 class Hub:
-    def __init__(self, sessions: SessionRegistry, catalog: Catalog) -> None:
+    """Fans notifications out as the module says; ``clock`` gives seconds (monotonic)."""
+
+    def __init__(
+        self, sessions: SessionRegistry, catalog: Catalog, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._sessions = sessions
         self._catalog = catalog
         self._listeners: set[Listener] = set()
+        self._clock = clock
+        self._unannounced: dict[tuple[int, int, FeatureKind], float] = {}
 
     def add(self, listener: Listener) -> None:
         self._listeners.add(listener)
@@ -125,7 +139,15 @@ class Hub:
 
     def on_catalog_changed(self, server_id: int, identity_id: int, kind: FeatureKind) -> None:
         """The catalog found a server's definitions of ``kind`` changed without its telling
-        (``catalog.Changed``): the front clients it serves hear ``list_changed`` of that kind."""
+        (``catalog.Changed``): the front clients it serves hear ``list_changed`` of that kind, at
+        most once per ``UNANNOUNCED_SECONDS`` per (server, identity, kind)."""
+        key, now = (server_id, identity_id, kind), self._clock()
+        last = self._unannounced.get(key)
+        if last is not None and now - last < UNANNOUNCED_SECONDS:
+            return
+        if len(self._unannounced) >= MAX_UNANNOUNCED:
+            self._unannounced.clear()
+        self._unannounced[key] = now
         method = KIND_CHANGED[kind]
         note: JsonObject = {"jsonrpc": "2.0", "method": method}
         pair = (server_id, identity_id)

@@ -10,12 +10,13 @@ When a gateway has one enabled unprefixed server there is nothing to look up: it
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 
 from lockgate.dataplane.access import may_ask
 from lockgate.dataplane.catalog import Catalog, ListFeatures
 from lockgate.dataplane.credentials import CredentialRefreshError
+from lockgate.dataplane.errors import INVALID_PARAMS, Refusal
+from lockgate.dataplane.uri_templates import MAX_URI_CHARS, template_pattern
 from lockgate.domain.features import FeatureKind, split_name
 from lockgate.domain.mcp import Client, JsonObject
 from lockgate.domain.model import Assignment
@@ -80,22 +81,6 @@ def _reachable(assignments: list[Assignment]) -> list[Assignment]:
     return [a for a in assignments if may_ask(a)]
 
 
-def template_pattern(template: str) -> re.Pattern[str]:
-    """A regex matching the URIs an RFC 6570 template can expand to (enough to route, not to parse)."""
-    out, pos = [], 0
-    for match in re.finditer(r"\{([+#./;?&]?)([^}]*)\}", template):
-        out.append(re.escape(template[pos : match.start()]))
-        operator = match.group(1)
-        out.append(
-            {"+": ".*", "#": "(#.*)?", "?": r"(\?.*)?", "&": "(&.*)?", "/": "(/[^/?#]*)*"}.get(
-                operator, "[^/?#]*"
-            )
-        )
-        pos = match.end()
-    out.append(re.escape(template[pos:]))
-    return re.compile("".join(out) + r"\Z")
-
-
 async def resolve_uri(
     catalog: Catalog,
     list_features: ListFeatures,
@@ -103,7 +88,13 @@ async def resolve_uri(
     uri: str,
     client: Client,
 ) -> Assignment | None:
-    """The assignment whose server lists ``uri`` as a resource, or has a template that matches it."""
+    """The assignment whose server lists ``uri`` as a resource, or has a template that matches it.
+
+    Raises:
+        Refusal: -32602 when ``uri`` is longer than ``MAX_URI_CHARS``.
+    """
+    if len(uri) > MAX_URI_CHARS:
+        raise Refusal(INVALID_PARAMS, f"A URI is at most {MAX_URI_CHARS} characters", "invalid_params")
     plain = list(assignments)
     enabled = [a for a in plain if a.server.enabled]
     if len(plain) == 1 and len(enabled) == 1:

@@ -76,7 +76,7 @@ async def serve_listen(
     served: Served,
     receive: Receive,
     refresh: Callable[[Served], None],
-    gateway_id: int = 0,
+    gateway_id: int,
 ) -> None:
     """Acknowledge, then stream the requested notifications of the connections that ``served`` names
     (as ``hub.served_by``) and of gateway ``gateway_id``'s provisioning, each tagged with the subscription id,

@@ -60,7 +60,13 @@ ALL_PINS = frozenset(PinField)
 
 def definition_digest(definition: JsonObject) -> str:
     """SHA-256 (hex) of the definition's canonical JSON (keys sorted), so equal definitions match."""
-    return hashlib.sha256(orjson.dumps(definition, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return sized_digest(definition)[0]
+
+
+def sized_digest(definition: JsonObject) -> tuple[str, int]:
+    """``definition_digest`` and the size in bytes of the canonical JSON it digests."""
+    encoded = orjson.dumps(definition, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(encoded).hexdigest(), len(encoded)
 
 
 class Decision(StrEnum):

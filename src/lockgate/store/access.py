@@ -16,6 +16,7 @@ server's ``revision``, and opened identities by their version.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -38,7 +39,7 @@ from lockgate.domain.model import (
     Sponsor,
     Transport,
 )
-from lockgate.domain.provisioning import Approval
+from lockgate.domain.provisioning import Approval, Provisioning
 from lockgate.store.people import role_capabilities
 from lockgate.store.provisioning import load_approval, load_provisioning
 from lockgate.store.schema import (
@@ -250,6 +251,7 @@ class AccessReader:
         self._change_since_now = SharedRead(self._change, self._executor)
         self._servers: dict[tuple[int, str, bool], Server] = {}
         self._credentials: dict[tuple[Any, ...], Credential] = {}
+        self._provisionings: OrderedDict[tuple[int, int], Provisioning] = OrderedDict()
 
     async def load(self, token_hash: str) -> Access | None:
         """The access a token grants, or None when no token has this hash. The caller judges the flags.
@@ -263,7 +265,7 @@ class AccessReader:
         access = self._remembered(token_hash, change)
         if access is None:
             loop = asyncio.get_running_loop()
-            access = await loop.run_in_executor(self._executor, self._query, token_hash)
+            access = await loop.run_in_executor(self._executor, self._query, token_hash, change)
             self._remember(token_hash, change, access)
         return access
 
@@ -272,7 +274,7 @@ class AccessReader:
         change = self._change()
         access = self._remembered(token_hash, change)
         if access is None:
-            access = self._query(token_hash)
+            access = self._query(token_hash, change)
             self._remember(token_hash, change, access)
         return access
 
@@ -309,7 +311,7 @@ class AccessReader:
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
 
-    def _query(self, token_hash: str) -> Access | None:
+    def _query(self, token_hash: str, change: int | None) -> Access | None:
         rows = self._rows("access", token_hash)
         if not rows:
             return None
@@ -320,7 +322,7 @@ class AccessReader:
                 if approval is not None:
                     approvals.setdefault(row["assignment_id"], []).append(approval)
         teams = frozenset(row["team_id"] for row in self._rows("teams", token_hash))
-        return self._access(rows, approvals, teams)
+        return self._access(rows, approvals, teams, change)
 
     def _rows(self, statement: str, token_hash: str | None) -> list[Row]:
         compiled = self._statements[statement]
@@ -358,7 +360,9 @@ class AccessReader:
             self._connections.remove(connection)
         connection.close()
 
-    def _access(self, rows: list[Row], approvals: dict[int, list[Approval]], teams: frozenset[int]) -> Access:
+    def _access(
+        self, rows: list[Row], approvals: dict[int, list[Approval]], teams: frozenset[int], change: int | None
+    ) -> Access:
         first = rows[0]
         principal = Principal(
             token_id=first["token_id"],
@@ -382,13 +386,13 @@ class AccessReader:
             user_active=bool(first["user_active"]),
             sponsor=_sponsor(first) if first["sponsor_email"] is not None else None,
             assignments=tuple(
-                self._assignment(r, approvals.get(r["assignment_id"], ()))
+                self._assignment(r, approvals.get(r["assignment_id"], ()), change)
                 for r in rows
                 if r["assignment_id"] is not None
             ),
         )
 
-    def _assignment(self, row: Row, approvals: Iterable[Approval]) -> Assignment:
+    def _assignment(self, row: Row, approvals: Iterable[Approval], change: int | None) -> Assignment:
         return Assignment(
             id=row["assignment_id"],
             server=self._server(row),
@@ -396,10 +400,36 @@ class AccessReader:
             name=row["assignment_name"],
             scheme=IdentityScheme(row["assignment_scheme"]),
             credential=self._credential(row) if _may_call_as(row) else None,
-            provisioning=load_provisioning(
-                row["assignment_provisioning"], row["assignment_metadata_filter"], approvals
-            ),
+            provisioning=self._provisioning(row, approvals, change),
         )
+
+    def _provisioning(self, row: Row, approvals: Iterable[Approval], change: int | None) -> Provisioning:
+        """One ``Provisioning`` value per (assignment, access counter), shared by every token of the
+        gateway, so the data plane's verdicts kept per value are shared too (bounded memo)."""
+        loaded = functools.partial(
+            load_provisioning, row["assignment_provisioning"], row["assignment_metadata_filter"], approvals
+        )
+        if change is None:
+            return loaded()
+        key = (row["assignment_id"], change)
+        with self._lock:
+            provisioning = self._provisionings.get(key)
+        if provisioning is None:
+            provisioning = loaded()
+            with self._lock:
+                provisioning = self._provisionings.setdefault(key, provisioning)
+                while len(self._provisionings) > self._cache_size:
+                    self._provisionings.popitem(last=False)
+        return provisioning
+        provisioning = load_provisioning(
+            row["assignment_provisioning"], row["assignment_metadata_filter"], approvals
+        )
+        if change is not None:
+            with self._lock:
+                provisioning = self._provisionings.setdefault(key, provisioning)
+                while len(self._provisionings) > self._cache_size:
+                    self._provisionings.popitem(last=False)
+        return provisioning
 
     def _credential(self, row: Row) -> Credential:
         """The identity opened once per version (and flag), so the hot path decrypts only after a change."""

@@ -22,16 +22,28 @@ Nothing is downloaded at run time: the confusables data is the ``disarm`` packag
 
 from lockgate.policy.screening.findings import FeatureRef, Finding, Kind, Severity, withholds
 from lockgate.policy.screening.names import NO_NEIGHBOURS, Neighbours
-from lockgate.policy.screening.screen import screen_feature, screen_server_name
+from lockgate.policy.screening.screen import (
+    combine,
+    screen_content,
+    screen_feature,
+    screen_names,
+    screen_server_name,
+)
+from lockgate.policy.screening.texts import MAX_DEFINITION_BYTES, oversized_definition
 
 __all__ = [
+    "MAX_DEFINITION_BYTES",
     "NO_NEIGHBOURS",
     "FeatureRef",
     "Finding",
     "Kind",
     "Neighbours",
     "Severity",
+    "combine",
+    "oversized_definition",
+    "screen_content",
     "screen_feature",
+    "screen_names",
     "screen_server_name",
     "withholds",
 ]

@@ -56,15 +56,22 @@ def _bare(name: str) -> str:
 class Neighbours:
     """The names of the features and servers of a gateway's *other* assignments, indexed once.
 
-    Build with ``Neighbours.of(feature_names, server_names)``; reuse it for every definition of the
-    assignment being screened."""
+    Build with ``Neighbours.of(feature_names, server_names, established)``; reuse it for every
+    definition of the assignment being screened. ``established``: the names among them approved on
+    their assignments."""
 
     names: frozenset[str] = frozenset()
+    established: frozenset[str] = frozenset()
     by_skeleton: Mapping[str, frozenset[str]] = field(default_factory=dict)
     by_bare: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, feature_names: Iterable[str] = (), server_names: Iterable[str] = ()) -> Neighbours:
+    def of(
+        cls,
+        feature_names: Iterable[str] = (),
+        server_names: Iterable[str] = (),
+        established: Iterable[str] = (),
+    ) -> Neighbours:
         names: set[str] = set()
         for name in (*feature_names, *server_names):
             if len(names) >= MAX_NEIGHBOURS:
@@ -78,6 +85,7 @@ class Neighbours:
             by_bare.setdefault(_bare(name), set()).add(name)
         return cls(
             frozenset(names),
+            frozenset(established) & names,
             {key: frozenset(value) for key, value in by_skeleton.items()},
             {key: frozenset(value) for key, value in by_bare.items()},
         )
@@ -87,24 +95,28 @@ NO_NEIGHBOURS: Final = Neighbours()
 
 
 def find_mimicry(
-    feature: FeatureRef | None, location: str, name: str, neighbours: Neighbours
+    feature: FeatureRef | None, location: str, name: str, neighbours: Neighbours, *, established: bool = False
 ) -> Iterator[Finding]:
-    """Findings of kind ``mimicry`` for one name against the other assignments' names."""
+    """Findings of kind ``mimicry`` for one name against the other assignments' names. A finding goes
+    to the lookalike that is not approved: an ``established`` (approved) name is compared only with
+    the neighbours' approved names; two names that are both unapproved (or both approved) each get it."""
     if not neighbours.names:
         return
-    confusable = sorted(neighbours.by_skeleton.get(skeleton(name), frozenset()) - {name})
+    others = neighbours.established if established else neighbours.names
+    confusable = sorted((neighbours.by_skeleton.get(skeleton(name), frozenset()) & others) - {name})
     spoofs = [other for other in confusable if other.casefold() != name.casefold()]
     if spoofs:
         yield Finding(
             Kind.MIMICRY, Severity.HIGH, "confusable_name", feature, location, quote(f"{name} ≈ {spoofs[0]}")
         )
         return
-    variants = sorted((set(confusable) | neighbours.by_bare.get(_bare(name), frozenset())) - {name})
+    bare = neighbours.by_bare.get(_bare(name), frozenset()) & others
+    variants = sorted((set(confusable) | bare) - {name})
     if variants:
         yield Finding(
             Kind.MIMICRY, Severity.MEDIUM, "name_variant", feature, location, quote(f"{name} ≈ {variants[0]}")
         )
-    elif name in neighbours.names:
+    elif name in others:
         yield Finding(Kind.MIMICRY, Severity.LOW, "same_name", feature, location, quote(name))
 
 

@@ -24,6 +24,9 @@ MAX_TEXT_CHARS: Final = 32_768
 """A longer string withholds the feature (``high``); only this many characters of it are screened."""
 MAX_TOTAL_CHARS: Final = 131_072
 """Characters screened per definition, all strings together; past it the feature is withheld."""
+MAX_DEFINITION_BYTES: Final = MAX_TOTAL_CHARS
+"""A definition whose canonical JSON is longer is withheld as oversized without being screened: its
+strings could not all be screened anyway, and screening it would cost the event loop."""
 MAX_NODES: Final = 5_000
 """JSON values (objects, arrays, scalars) walked per definition; past it the feature is withheld."""
 MAX_DEPTH: Final = 32
@@ -101,3 +104,11 @@ def collect_texts(feature: FeatureRef, definition: Mapping[str, Any]) -> Walk:
             for index in reversed(range(min(len(value), MAX_NODES))):
                 stack.append((f"{location}[{index}]", value[index], depth + 1))
     return Walk(tuple(texts), tuple(findings))
+
+
+def oversized_definition(feature: FeatureRef, size: int, bound: int = MAX_DEFINITION_BYTES) -> Finding:
+    """The ``high`` finding of a definition of ``size`` bytes of JSON withheld unscreened (past
+    ``bound``: ``MAX_DEFINITION_BYTES``, or what a listing had left to screen)."""
+    return Finding(
+        Kind.OVERSIZED, Severity.HIGH, "too_large", feature, "(root)", f"{size} bytes of JSON, over {bound}"
+    )
