@@ -9,7 +9,7 @@ legacy ``resources/*`` -32002), "Tool 'x' is not available on this gateway", ``d
 nothing of the definition. A feature the catalog does not know passes only under ``allow_all``.
 
 A URI the server lists as a resource is decided by that resource's verdict alone; a URI it does not
-list by the templates that match it (``routing.template_pattern``): it passes when one passing
+list by the templates that match it (``uri_templates.template_pattern``): it passes when one passing
 template matches, and is withheld when every matching template is. Under ``allow_all`` for
 resources a URI that is neither listed nor matched passes (the server answers for it).
 """
