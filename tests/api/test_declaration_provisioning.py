@@ -7,10 +7,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from lockgate.domain.capabilities import Capability
 from lockgate.domain.provisioning import Mode, definition_digest
 from lockgate.store.provisioning import load_modes
 from lockgate.store.schema import feature_approvals, gateway_servers, teams
-from tests.conftest import Api, RunningGateway
+from tests.conftest import Api, People, RunningGateway
 
 CLOCK = {"name": "clock", "description": "What time it is", "inputSchema": {"type": "object"}}
 WIPE = {"name": "wipe", "description": "Deletes everything", "inputSchema": {"type": "object"}}
@@ -221,3 +222,58 @@ def test_an_approval_for_an_unknown_team_is_a_400_naming_the_path_and_applies_no
     message = refused.json()["error"]["message"]
     assert "gateways.0.servers.0.approvals.0.teams" in message and "'nobody'" in message
     assert admin.get("/declaration").json()["servers"] == []
+
+
+def _gateway_manager(admin: Api, people: People) -> Api:
+    """Servers time and other and teams eng and ops exist; dana manages gateways and servers, not
+    provisioning."""
+    declaration = _declaration() | {"gateways": []}
+    declaration["servers"].append({"name": "other", "transport": "http", "url": "https://o.example.com/mcp"})
+    admin.post("/declaration/apply", json={"declaration": declaration}).raise_for_status()
+    people.role(
+        "GatewayManager",
+        [
+            Capability.EXPORT_AND_APPLY_CONFIGURATION,
+            Capability.BASIC_SERVER_MANAGEMENT,
+            Capability.BASIC_GATEWAY_MANAGEMENT,
+            Capability.VIEW_ALL_SERVERS,
+        ],
+    )
+    return people.user("dana@example.com", "GatewayManager")
+
+
+def test_a_new_gateway_with_an_open_assignment_is_planned_and_needs_the_provisioning_capability(
+    admin: Api, people: People
+) -> None:
+    dana = _gateway_manager(admin, people)
+    opened = _declaration(provisioning="allow_all")
+    planned = admin.post("/declaration/plan", json={"declaration": opened})
+    assert planned.status_code == 200, planned.text
+    changes = planned.json()["changes"]
+    created = [c for c in changes if c["kind"] == "gateway"]
+    assert created[0]["action"] == "create"
+    assert [(f["field"], f["before"], f["after"]) for f in created[0]["fields"]] == [
+        ("servers.time.provisioning", "allow_selected", "allow_all")
+    ]
+    refused = dana.post("/declaration/apply", json={"declaration": opened})
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["capability"] == Capability.MANAGE_FEATURE_PROVISIONING.value
+    assert admin.get("/declaration").json()["gateways"] == []
+    fail_closed = dana.post("/declaration/apply", json={"declaration": _declaration()})
+    assert fail_closed.status_code == 200, fail_closed.text
+
+
+def test_another_server_under_an_open_assignment_name_is_a_provisioning_change(
+    admin: Api, people: People
+) -> None:
+    dana = _gateway_manager(admin, people)
+    admin.post("/declaration/apply", json={"declaration": _declaration(provisioning="allow_all")})
+    swapped = _declaration(provisioning="allow_all")
+    swapped["servers"].append({"name": "other", "transport": "http", "url": "https://o.example.com/mcp"})
+    swapped["gateways"][0]["servers"] = [{"server": "other", "name": "time", "provisioning": "allow_all"}]
+    changes = admin.post("/declaration/plan", json={"declaration": swapped}).json()["changes"]
+    fields = {f["field"]: (f["before"], f["after"]) for c in changes for f in c["fields"]}
+    assert fields["servers.time.provisioning"] == ("allow_selected", "allow_all")
+    refused = dana.post("/declaration/apply", json={"declaration": swapped})
+    assert refused.status_code == 403, refused.text
+    assert _assignment(admin.get("/declaration").json())["server"] == "time"

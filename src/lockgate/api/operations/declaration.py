@@ -131,6 +131,7 @@ def _authorize(
     user's role what ``users create|update`` checks."""
     if change.action == "create" and spec is not None:
         fields = list(spec.model_dump(exclude_defaults=True, exclude={"name"}))
+        fields += [f.field for f in change.fields]  # a new gateway's open assignments
     else:
         fields = [f.field for f in change.fields]
     if isinstance(spec, ServerSpec):
