@@ -211,6 +211,27 @@ def test_a_rejection_is_replaced_by_an_approval_of_the_same_definition_and_revok
     assert error(again)[0] == 404
 
 
+def test_a_decision_for_one_team_leaves_another_teams_decision_of_the_same_feature(
+    admin_with_server: Api,
+) -> None:
+    assign(admin_with_server)
+    for team in ("red", "blue"):
+        assert admin_with_server.post("/teams", json={"name": team}).status_code == 201
+    admin_with_server.post(P + "/approvals", json={"kind": "tools", "name": "echo", "teams": ["red"]})
+    admin_with_server.post(P + "/approvals", json={"kind": "tools", "name": "echo"})
+    answer = admin_with_server.post(
+        P + "/rejections", json={"kind": "tools", "name": "echo", "teams": ["blue"]}
+    )
+    assert answer.status_code == 200, answer.text
+    assert sorted((a["decision"], a["teams"]) for a in answer.json()["approvals"]) == [
+        ("approved", []),
+        ("approved", ["red"]),
+        ("rejected", ["blue"]),
+    ]
+    again = admin_with_server.post(P + "/approvals", json={"kind": "tools", "name": "echo", "teams": ["red"]})
+    assert len(again.json()["approvals"]) == 3  # red's approval replaced by red's, nothing else
+
+
 def test_approve_current_for_some_kinds_replaces_their_approvals_only(admin_with_server: Api) -> None:
     assign(admin_with_server)
     answer = admin_with_server.post(P + "/approve-current", json={"kinds": ["prompts"], "pins": []})

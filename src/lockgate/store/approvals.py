@@ -88,13 +88,15 @@ def save_decision(
     conn: Connection, assignment_id: int, approval: Approval, decided_by: str
 ) -> list[Approval]:
     """Record ``approval`` (an approval or a rejection) on the assignment, replacing the entries of the
-    same feature it supersedes: those with the same teams, and any with the same definition (an
-    approval of what was rejected, a rejection of what was approved). Returns what it replaced.
+    same feature with exactly the same teams (everyone's entry replaces everyone's). A decision
+    limited to some teams leaves other teams' entries alone; where a rejection and an approval both
+    apply to a caller, the rejection wins (``policy.provisioning``). Returns what it replaced.
     """
-    same_feature = [
-        a for a in fetch_approvals(conn, assignment_id) if (a.kind, a.name) == (approval.kind, approval.name)
+    replaced = [
+        a
+        for a in fetch_approvals(conn, assignment_id)
+        if (a.kind, a.name, a.teams) == (approval.kind, approval.name, approval.teams)
     ]
-    replaced = [a for a in same_feature if a.teams == approval.teams or a.digest == approval.digest]
     if replaced:
         conn.execute(delete(feature_approvals).where(feature_approvals.c.id.in_([a.id for a in replaced])))
     insert_returning_id(

@@ -210,9 +210,10 @@ async def _decide(
 async def approve_feature(ctx: Context, args: Approve) -> ProvisioningView:
     """Approve one feature's definition: the one a review recorded (``review``), or the one the server
     offers now (``kind`` and ``name``), pinning ``pins`` (default all) and limited to ``teams``
-    (default everyone). It replaces the feature's approvals for the same teams and any rejection of
-    that definition. Raises 404 for an unknown review, team, or a feature the server does not offer,
-    422 for neither or both of a review and a name."""
+    (default everyone). It replaces the feature's decision for exactly the same teams only; where a
+    rejection and an approval both apply to a caller, the rejection wins. Raises 404 for an unknown
+    review, team, or a feature the server does not offer, 422 for neither or both of a review and a
+    name."""
     return await _decide(ctx, args, Decision.APPROVED, _pins(args.pins))
 
 
