@@ -277,3 +277,14 @@ def test_another_server_under_an_open_assignment_name_is_a_provisioning_change(
     refused = dana.post("/declaration/apply", json={"declaration": swapped})
     assert refused.status_code == 403, refused.text
     assert _assignment(admin.get("/declaration").json())["server"] == "time"
+
+
+def test_a_team_pruned_by_a_declaration_leaves_no_approval_to_the_next_team(admin: Api) -> None:
+    approval = {"kind": "tools", "name": "clock", "definition": CLOCK, "teams": ["ops"]}
+    admin.post("/declaration/apply", json={"declaration": _declaration(approvals=[approval])})
+    pruned = _declaration()
+    pruned["teams"] = [{"name": "eng"}]
+    assert admin.post("/declaration/apply", json={"declaration": pruned, "prune": True}).status_code == 200
+    assert admin.post("/teams", json={"name": "newcomers"}).status_code == 201  # may reuse ops's id
+    shown = admin.get("/gateways/g/assignments/time/provisioning").json()
+    assert shown["approvals"] == []

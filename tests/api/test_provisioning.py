@@ -9,11 +9,11 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from lockgate.domain.capabilities import Capability
 from lockgate.policy.provisioning import definition_digest
-from lockgate.store.schema import admin_events, feature_reviews, gateway_servers
+from lockgate.store.schema import admin_events, feature_approvals, feature_reviews, gateway_servers
 from tests.conftest import Api, People, RunningGateway
 
 FIXTURE = {
@@ -230,6 +230,34 @@ def test_a_decision_for_one_team_leaves_another_teams_decision_of_the_same_featu
     ]
     again = admin_with_server.post(P + "/approvals", json={"kind": "tools", "name": "echo", "teams": ["red"]})
     assert len(again.json()["approvals"]) == 3  # red's approval replaced by red's, nothing else
+
+
+def test_deleting_a_team_takes_it_out_of_approvals_and_drops_those_it_was_the_last_team_of(
+    admin_with_server: Api, lockgate: RunningGateway
+) -> None:
+    assign(admin_with_server)
+    for team in ("red", "blue"):
+        assert admin_with_server.post("/teams", json={"name": team}).status_code == 201
+    admin_with_server.post(P + "/approvals", json={"kind": "tools", "name": "echo", "teams": ["red"]})
+    admin_with_server.post(P + "/approvals", json={"kind": "tools", "name": "pid", "teams": ["red", "blue"]})
+    assert admin_with_server.delete("/teams/red").status_code == 204
+    assert admin_with_server.post("/teams", json={"name": "green"}).status_code == 201  # may reuse red's id
+    shown = admin_with_server.get(P).json()["approvals"]
+    assert [(a["name"], a["teams"]) for a in shown] == [("pid", ["blue"])]
+    with lockgate.engine.connect() as conn:
+        stored = [row.teams for row in conn.execute(select(feature_approvals))]
+    assert len(stored) == 1 and len(stored[0]) == 1
+
+
+def test_an_entry_left_to_a_team_that_is_gone_is_never_shown_as_everyones(
+    admin_with_server: Api, lockgate: RunningGateway
+) -> None:
+    assign(admin_with_server)
+    admin_with_server.post(P + "/approvals", json={"kind": "tools", "name": "echo"})
+    with lockgate.engine.begin() as conn:
+        conn.execute(update(feature_approvals).values(teams=[999]))  # as a release before this one left it
+    [shown] = admin_with_server.get(P).json()["approvals"]
+    assert shown["teams"] == ["(deleted team 999)"]
 
 
 def test_approve_current_for_some_kinds_replaces_their_approvals_only(admin_with_server: Api) -> None:

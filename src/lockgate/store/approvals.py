@@ -84,6 +84,22 @@ def team_names(conn: Connection, ids: Collection[int]) -> dict[int, str]:
     return {row.id: row.name for row in conn.execute(query)}
 
 
+def forget_team(conn: Connection, team_id: int) -> None:
+    """Take the deleted team ``team_id`` out of every approval's and rejection's teams, and delete
+    those it was the last team of: SQLite reuses ids, so a kept id would pass the entry to the next
+    team created, and an emptied list would read as everyone."""
+    rows = conn.execute(select(feature_approvals.c.id, feature_approvals.c.teams))
+    named = [(row.id, [t for t in row.teams if t != team_id]) for row in rows if team_id in row.teams]
+    emptied = [entry_id for entry_id, kept in named if not kept]
+    if emptied:
+        conn.execute(delete(feature_approvals).where(feature_approvals.c.id.in_(emptied)))
+    for entry_id, kept in named:
+        if kept:
+            conn.execute(
+                update(feature_approvals).where(feature_approvals.c.id == entry_id).values(teams=kept)
+            )
+
+
 def save_decision(
     conn: Connection, assignment_id: int, approval: Approval, decided_by: str
 ) -> list[Approval]:

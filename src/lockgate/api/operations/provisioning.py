@@ -216,7 +216,7 @@ def _approval_view(approval: Approval, names: dict[int, str]) -> ApprovalView:
         name=approval.name,
         decision=approval.decision,
         pinned=sorted(approval.pinned),
-        teams=sorted(names[t] for t in approval.teams if t in names),
+        teams=sorted(names.get(t, f"(deleted team {t})") for t in approval.teams),
         digest=approval.digest,
         definition=approval.definition,
     )
