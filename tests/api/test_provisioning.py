@@ -260,6 +260,40 @@ def test_an_entry_left_to_a_team_that_is_gone_is_never_shown_as_everyones(
     assert shown["teams"] == ["(deleted team 999)"]
 
 
+def test_approve_current_skips_what_screening_withholds_and_says_why_unless_flagged_ones_are_included(
+    admin: Api,
+) -> None:
+    poisoned = FIXTURE | {"args": [*FIXTURE["args"], "--poisoned"]}
+    assert admin.post("/servers", json={"name": "local", **poisoned}).status_code == 201
+    assert admin.post("/gateways", json={"name": "eng"}).status_code == 201
+    assign(admin)
+    answer = admin.post(P + "/approve-current", json={"kinds": ["tools"]})
+    assert answer.status_code == 200, answer.text
+    [skipped] = answer.json()["skipped"]
+    assert (skipped["kind"], skipped["name"]) == ("tools", "notes")
+    assert "hidden_instructions" in skipped["findings"]
+    assert "notes" not in {a["name"] for a in answer.json()["approvals"]}
+    assert "echo" in {a["name"] for a in answer.json()["approvals"]}
+    included = admin.post(P + "/approve-current", json={"kinds": ["tools"], "include_flagged": True})
+    assert included.json()["skipped"] == []
+    assert "notes" in {a["name"] for a in included.json()["approvals"]}
+
+
+def test_assigning_with_approve_current_skips_what_screening_withholds_unless_flagged_ones_are_included(
+    admin: Api,
+) -> None:
+    poisoned = FIXTURE | {"args": [*FIXTURE["args"], "--poisoned"]}
+    assert admin.post("/servers", json={"name": "local", **poisoned}).status_code == 201
+    assert admin.post("/gateways", json={"name": "eng"}).status_code == 201
+    answer = assign(admin, approve_current=True)
+    assert [(s["kind"], s["name"]) for s in answer["skipped"]] == [("tools", "notes")]
+    assert "notes" not in {a["name"] for a in admin.get(P).json()["approvals"]}
+    flagged = assign(admin, name="again", prefix="a", approve_current=True, include_flagged=True)
+    assert flagged["skipped"] == []
+    again = admin.get("/gateways/eng/assignments/again/provisioning").json()["approvals"]
+    assert "notes" in {a["name"] for a in again}
+
+
 def test_approve_current_for_some_kinds_replaces_their_approvals_only(admin_with_server: Api) -> None:
     assign(admin_with_server)
     answer = admin_with_server.post(P + "/approve-current", json={"kinds": ["prompts"], "pins": []})
