@@ -3,14 +3,15 @@ the metadata filter are planned, applied and exported (issue 11, item 8)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from lockgate.domain.capabilities import Capability
 from lockgate.domain.provisioning import Mode, definition_digest
 from lockgate.store.provisioning import load_modes
-from lockgate.store.schema import feature_approvals, gateway_servers, teams
+from lockgate.store.schema import feature_approvals, feature_reviews, gateway_servers, teams
 from tests.conftest import Api, People, RunningGateway
 
 CLOCK = {"name": "clock", "description": "What time it is", "inputSchema": {"type": "object"}}
@@ -288,3 +289,34 @@ def test_a_team_pruned_by_a_declaration_leaves_no_approval_to_the_next_team(admi
     assert admin.post("/teams", json={"name": "newcomers"}).status_code == 201  # may reuse ops's id
     shown = admin.get("/gateways/g/assignments/time/provisioning").json()
     assert shown["approvals"] == []
+
+
+def test_a_declared_approval_or_rejection_closes_the_open_reviews_of_its_definition(
+    admin: Api, lockgate: RunningGateway
+) -> None:
+    admin.post("/declaration/apply", json={"declaration": _declaration()}).raise_for_status()
+    with lockgate.engine.begin() as conn:
+        assignment = conn.execute(select(gateway_servers.c.id)).scalar_one()
+        for definition in (CLOCK, WIPE):
+            conn.execute(
+                insert(feature_reviews).values(
+                    assignment_id=assignment,
+                    kind="tools",
+                    name=definition["name"],
+                    digest=definition_digest(definition),
+                    reason="not_approved",
+                    definition=definition,
+                    findings=[],
+                    status="open",
+                    first_seen=time.time(),
+                    last_seen=time.time(),
+                )
+            )
+    decided = [
+        {"kind": "tools", "name": "clock", "definition": CLOCK},
+        {"kind": "tools", "name": "wipe", "decision": "rejected", "definition": WIPE},
+    ]
+    admin.post("/declaration/apply", json={"declaration": _declaration(approvals=decided)}).raise_for_status()
+    with lockgate.engine.connect() as conn:
+        closed = {r.name: (r.status, r.decided_by) for r in conn.execute(select(feature_reviews))}
+    assert closed == {"clock": ("approved", "admin@example.com"), "wipe": ("rejected", "admin@example.com")}
