@@ -12,7 +12,12 @@ import pytest
 from sqlalchemy import insert, select, update
 
 from lockgate.domain.capabilities import Capability
+from lockgate.domain.declared_provisioning import MAX_APPROVALS
+from lockgate.domain.features import FeatureKind
+from lockgate.domain.provisioning import Approval, Decision
 from lockgate.policy.provisioning import definition_digest
+from lockgate.store.approvals import save_decisions
+from lockgate.store.errors import LimitError
 from lockgate.store.schema import admin_events, feature_approvals, feature_reviews, gateway_servers
 from tests.conftest import Api, People, RunningGateway
 
@@ -451,3 +456,34 @@ def test_a_member_of_the_gateways_team_without_the_capability_gets_403_naming_it
             403,
             "manageFeatureProvisioning",
         )
+
+
+def test_every_surface_shares_the_limits_and_the_store_refuses_what_passes_them(
+    admin_with_server: Api, lockgate: RunningGateway
+) -> None:
+    assign(admin_with_server)
+    neither = {"overrides": [{"kind": "tools", "name": "echo"}]}
+    assert admin_with_server.post(P + "/filter", json=neither).status_code == 400
+    long = {
+        "overrides": [{"kind": "tools", "name": "echo", "description": "d" * 16_384}],
+        "max_description": 1,
+    }
+    assert admin_with_server.post(P + "/filter", json=long).status_code == 200, "as the declaration allows"
+    big = {"name": "echo", "description": "x" * 70_000}
+    refused = admin_with_server.post(P + "/approvals", json={"review": _review(lockgate, big)})
+    assert refused.status_code == 422 and "65536 bytes" in refused.json()["error"]["message"]
+    with lockgate.engine.begin() as conn:
+        assignment = conn.execute(select(gateway_servers.c.id)).scalar_one()
+        many = [
+            Approval(
+                FeatureKind.TOOL,
+                f"t{i}",
+                Decision.APPROVED,
+                {"name": f"t{i}"},
+                definition_digest({"name": f"t{i}"}),
+            )
+            for i in range(MAX_APPROVALS + 1)
+        ]
+        with pytest.raises(LimitError, match="at most 5000"):
+            save_decisions(conn, assignment, many, "admin@example.com")
+    assert admin_with_server.get(P).json()["approvals"] == []

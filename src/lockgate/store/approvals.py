@@ -12,14 +12,15 @@ import time
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, select, update
+import orjson
+from sqlalchemy import Connection, Row, delete, insert, select, update
 
+from lockgate.domain.declared_provisioning import MAX_APPROVALS, MAX_DEFINITION_BYTES
 from lockgate.domain.features import FeatureKind
 from lockgate.domain.provisioning import Approval, MetadataFilter, Mode, Provisioning
-from lockgate.store.errors import NotFoundError
+from lockgate.store.errors import LimitError, NotFoundError
 from lockgate.store.provisioning import dump_filter, dump_modes, load_approval, load_provisioning
 from lockgate.store.records import page
-from lockgate.store.rows import insert_returning_id
 from lockgate.store.schema import feature_approvals, feature_reviews, gateway_servers, teams
 
 OPEN_STATUSES = ("open", "noted")
@@ -100,25 +101,31 @@ def forget_team(conn: Connection, team_id: int) -> None:
             )
 
 
-def save_decision(
-    conn: Connection, assignment_id: int, approval: Approval, decided_by: str
-) -> list[Approval]:
-    """Record ``approval`` (an approval or a rejection) on the assignment, replacing the entries of the
-    same feature with exactly the same teams (everyone's entry replaces everyone's). A decision
-    limited to some teams leaves other teams' entries alone; where a rejection and an approval both
-    apply to a caller, the rejection wins (``policy.provisioning``). Returns what it replaced.
+def save_decisions(
+    conn: Connection, assignment_id: int, decisions: Iterable[Approval], decided_by: str
+) -> None:
+    """Record each of ``decisions`` (approvals or rejections) on the assignment, in order, replacing
+    the entry of the same feature with exactly the same teams (everyone's entry replaces everyone's).
+    A decision limited to some teams leaves other teams' entries alone; where a rejection and an
+    approval both apply to a caller, the rejection wins (``policy.provisioning``). Reads the
+    assignment's entries once.
+
+    Raises:
+        LimitError: a definition over ``MAX_DEFINITION_BYTES`` as compact JSON, or the assignment
+            would hold more than ``MAX_APPROVALS`` entries.
     """
-    replaced = [
-        a
-        for a in fetch_approvals(conn, assignment_id)
-        if (a.kind, a.name, a.teams) == (approval.kind, approval.name, approval.teams)
-    ]
-    if replaced:
-        conn.execute(delete(feature_approvals).where(feature_approvals.c.id.in_([a.id for a in replaced])))
-    insert_returning_id(
-        conn,
-        feature_approvals,
-        {
+    stored = {(a.kind, a.name, a.teams): a for a in fetch_approvals(conn, assignment_id)}
+    replaced: list[int] = []
+    kept: dict[tuple[Any, ...], dict[str, Any]] = {}  # the last decision of each feature and teams
+    now = time.time()
+    for approval in decisions:
+        if len(orjson.dumps(approval.definition)) > MAX_DEFINITION_BYTES:
+            what = f"{approval.kind.value} {approval.name!r}"
+            raise LimitError(f"the definition of {what} is over {MAX_DEFINITION_BYTES} bytes as JSON")
+        old = stored.pop((approval.kind, approval.name, approval.teams), None)
+        if old is not None:
+            replaced.append(old.id)
+        kept[(approval.kind, approval.name, approval.teams)] = {
             "assignment_id": assignment_id,
             "kind": approval.kind.value,
             "name": approval.name,
@@ -128,10 +135,17 @@ def save_decision(
             "pinned": sorted(p.value for p in approval.pinned),
             "teams": sorted(approval.teams),
             "decided_by": decided_by,
-            "decided_at": time.time(),
-        },
-    )
-    return replaced
+            "decided_at": now,
+        }
+    if len(stored) + len(kept) > MAX_APPROVALS:
+        raise LimitError(
+            f"an assignment holds at most {MAX_APPROVALS} approvals and rejections; this would make "
+            f"{len(stored) + len(kept)}: revoke some first"
+        )
+    if replaced:
+        conn.execute(delete(feature_approvals).where(feature_approvals.c.id.in_(replaced)))
+    if kept:
+        conn.execute(insert(feature_approvals), list(kept.values()))
 
 
 def delete_decisions(conn: Connection, assignment_id: int, kind: FeatureKind, name: str) -> list[Approval]:

@@ -21,14 +21,13 @@ from lockgate.api.offer import ask_server
 from lockgate.api.operation import Context, Operation
 from lockgate.api.operations.common import AssignmentTarget, Name, RowId, fetch_assignment_target
 from lockgate.api.operations.provisioning import (
-    MAX_TEAMS,
-    FeatureName,
     ProvisioningRef,
     ProvisioningView,
     change_provisioning,
 )
 from lockgate.api.preview_identity import choose_preview_identity, open_preview_credential
 from lockgate.domain.capabilities import Capability
+from lockgate.domain.declared_provisioning import MAX_APPROVALS, MAX_TEAMS, FeatureName
 from lockgate.domain.features import FeatureKind
 from lockgate.domain.mcp import JsonObject
 from lockgate.domain.model import Credential, IdentityScheme, Server
@@ -40,8 +39,8 @@ from lockgate.store.schema import gateway_servers, identities, servers
 from lockgate.store.servers import load_server
 from lockgate.upstream.preview import Preview
 
-MAX_APPROVED_AT_ONCE = 5000
-"""The most features ``approve-current`` approves in one go."""
+MAX_APPROVED_AT_ONCE = MAX_APPROVALS
+"""The most features ``approve-current`` approves in one go: as many as an assignment holds."""
 
 _IDENTITY = (
     "Whose identity the server is asked as, for the definition it offers now: 'mine', 'global', "
@@ -151,9 +150,14 @@ def record_decisions(
     assignment_id: int,
     decisions: Iterable[Approval],
 ) -> None:
-    """Save each decision and close the open reviews of its definition."""
+    """Save the decisions (``store.save_decisions``) and close the open reviews of each definition.
+
+    Raises:
+        LimitError: over the store's limits (422).
+    """
+    decisions = list(decisions)
+    store.save_decisions(conn, assignment_id, decisions, ctx.actor.email)
     for decision in decisions:
-        store.save_decision(conn, assignment_id, decision, ctx.actor.email)
         status = "approved" if decision.decision is Decision.APPROVED else "rejected"
         store.close_reviews(
             conn, assignment_id, decision.kind, decision.name, decision.digest, status, ctx.actor.email

@@ -10,7 +10,7 @@ they may not is answered as one that does not exist). Every change records one a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
@@ -25,6 +25,12 @@ from lockgate.api.operations.common import (
     fetch_assignment_target,
 )
 from lockgate.domain.capabilities import Capability
+from lockgate.domain.declared_provisioning import (
+    MAX_OVERRIDES,
+    FeatureName,
+    MaxDescription,
+    OverrideSpec,
+)
 from lockgate.domain.features import FeatureKind
 from lockgate.domain.provisioning import (
     Approval,
@@ -41,17 +47,6 @@ from lockgate.store.provisioning import load_filter, load_json, load_modes
 from lockgate.store.schema import servers
 
 KINDS = ", ".join(kind.value for kind in FeatureKind)
-MAX_TEAMS = 64
-MAX_OVERRIDES = 1000
-FeatureName = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=2048,
-        description="A tool's or prompt's name, a resource's URI or a template's uriTemplate, as the "
-        "server names it (no prefix).",
-    ),
-]
 
 
 class ApprovalView(BaseModel):
@@ -70,8 +65,8 @@ class ApprovalView(BaseModel):
 class OverrideView(BaseModel):
     kind: FeatureKind
     name: FeatureName
-    title: str | None = Field(None, max_length=512)
-    description: str | None = Field(None, max_length=8192)
+    title: str | None = None
+    description: str | None = None
 
 
 class FilterView(BaseModel):
@@ -116,10 +111,8 @@ class FilterChange(ProvisioningRef):
     """The whole metadata filter; what is left out is cleared."""
 
     drop: list[DroppedField] = Field([], max_length=len(DroppedField), description="Fields to leave out.")
-    max_description: int | None = Field(
-        None, ge=1, le=65536, description="Cut descriptions to this many characters."
-    )
-    overrides: list[OverrideView] = Field(
+    max_description: MaxDescription | None = None
+    overrides: list[OverrideSpec] = Field(
         [], max_length=MAX_OVERRIDES, description="Per feature: a title and/or description to show instead."
     )
 
