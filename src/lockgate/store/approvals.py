@@ -17,19 +17,14 @@ from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from lockgate.domain.declared_provisioning import MAX_APPROVALS, MAX_DEFINITION_BYTES
 from lockgate.domain.features import FeatureKind
-from lockgate.domain.provisioning import Approval, MetadataFilter, Mode, Provisioning
+from lockgate.domain.provisioning import Approval, MetadataFilter, Mode
 from lockgate.store.errors import LimitError, NotFoundError
-from lockgate.store.provisioning import dump_filter, dump_modes, load_approval, load_provisioning
+from lockgate.store.provisioning import dump_filter, dump_modes, load_approval
 from lockgate.store.records import page
 from lockgate.store.schema import feature_approvals, feature_reviews, gateway_servers, teams
 
 OPEN_STATUSES = ("open", "noted")
 """The statuses of a review nobody has decided yet (``store/reviews.py`` writes them)."""
-
-
-def load_assignment_provisioning(conn: Connection, row: Row[Any]) -> Provisioning:
-    """The provisioning of the ``gateway_servers`` row ``row``, its approvals included."""
-    return load_provisioning(row.provisioning, row.metadata_filter, fetch_approvals(conn, row.id))
 
 
 def fetch_approvals(conn: Connection, assignment_id: int) -> list[Approval]:

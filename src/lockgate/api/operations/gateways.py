@@ -26,7 +26,7 @@ from lockgate.api.operations.common import (
     fetch_visible_server,
     save_change,
 )
-from lockgate.api.operations.provisioning import KINDS, describe_provisioning, resolve_modes
+from lockgate.api.operations.provisioning import KINDS, changed_modes, describe_provisioning
 from lockgate.api.preview_identity import choose_preview_identity, open_preview_credential
 from lockgate.domain.capabilities import Capability
 from lockgate.domain.declaration import PREFIX, IdentityName
@@ -246,7 +246,7 @@ async def assign_server(ctx: Context, args: AssignmentCreate) -> Assigned:
     ``provisioning`` records what the assignment starts with."""
     if args.approve_current or args.provisioning is not None or args.modes:
         ctx.require(Capability.MANAGE_FEATURE_PROVISIONING)
-    modes = resolve_modes(CLOSED_MODES, args.provisioning, args.modes)
+    modes = changed_modes(CLOSED_MODES, args.provisioning, args.modes)
     found, skipped = await _offered_now(ctx, args) if args.approve_current else (None, [])
 
     def act(conn: Connection, row: Any) -> None:

@@ -161,7 +161,7 @@ class ReviewView(BaseModel):
     decided_at: float | None
 
 
-def resolve_modes(
+def changed_modes(
     base: Mapping[FeatureKind, Mode], every: Mode | None, per_kind: Mapping[str, Mode]
 ) -> dict[FeatureKind, Mode]:
     """``base`` with ``every`` for each kind, then ``per_kind`` (by kind name) on top.
@@ -244,7 +244,7 @@ def set_modes(ctx: Context, args: ModesChange) -> ProvisioningView:
 
     def act(conn: Connection, target: AssignmentTarget) -> None:
         current = load_modes(target.assignment.provisioning)
-        store.save_modes(conn, target.assignment.id, resolve_modes(current, args.provisioning, args.modes))
+        store.save_modes(conn, target.assignment.id, changed_modes(current, args.provisioning, args.modes))
 
     return change_provisioning(ctx, args, act)
 
