@@ -11,7 +11,7 @@ from sqlalchemy import insert, select
 from lockgate.domain.capabilities import Capability
 from lockgate.domain.provisioning import Mode, definition_digest
 from lockgate.store.provisioning import load_modes
-from lockgate.store.schema import feature_approvals, feature_reviews, gateway_servers, teams
+from lockgate.store.schema import admin_events, feature_approvals, feature_reviews, gateway_servers, teams
 from tests.conftest import Api, People, RunningGateway
 
 CLOCK = {"name": "clock", "description": "What time it is", "inputSchema": {"type": "object"}}
@@ -320,3 +320,13 @@ def test_a_declared_approval_or_rejection_closes_the_open_reviews_of_its_definit
     with lockgate.engine.connect() as conn:
         closed = {r.name: (r.status, r.decided_by) for r in conn.execute(select(feature_reviews))}
     assert closed == {"clock": ("approved", "admin@example.com"), "wipe": ("rejected", "admin@example.com")}
+
+
+def test_a_declarations_admin_event_holds_approvals_by_summary(admin: Api, lockgate: RunningGateway) -> None:
+    admin.post("/declaration/apply", json={"declaration": _declaration(**CURATED)}).raise_for_status()
+    with lockgate.engine.connect() as conn:
+        query = select(admin_events.c.after).where(admin_events.c.kind == "gateway")
+        after = conn.execute(query).scalar_one()
+    approvals = after["servers"][0]["approvals"]
+    assert [a["name"] for a in approvals] == ["clock", "wipe", "greeting", "file:///readme"]
+    assert all("definition" not in a and a["digest"] for a in approvals)

@@ -487,3 +487,18 @@ def test_every_surface_shares_the_limits_and_the_store_refuses_what_passes_them(
         with pytest.raises(LimitError, match="at most 5000"):
             save_decisions(conn, assignment, many, "admin@example.com")
     assert admin_with_server.get(P).json()["approvals"] == []
+
+
+def test_admin_events_and_lists_hold_approvals_by_summary_and_a_decision_answers_with_its_definition(
+    admin_with_server: Api, lockgate: RunningGateway
+) -> None:
+    assign(admin_with_server, approve_current=True)
+    decided = admin_with_server.post(P + "/approvals", json={"kind": "prompts", "name": "greet", "pins": []})
+    definitions = {a["name"]: a["definition"] for a in decided.json()["approvals"]}
+    assert definitions.pop("greet") is not None and set(definitions.values()) == {None}
+    assert {a["definition"] for a in admin_with_server.get(P).json()["approvals"]} == {None}
+    with lockgate.engine.connect() as conn:
+        events = list(conn.execute(select(admin_events).where(admin_events.c.kind == "provisioning")))
+    held = [a for e in events for view in (e.before, e.after) if view for a in view["approvals"]]
+    assert held and {a["definition"] for a in held} == {None}
+    assert all(a["digest"] for a in held)

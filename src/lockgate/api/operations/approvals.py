@@ -255,7 +255,8 @@ async def _decide(
         entry = _decision(offered.kind, offered.definition, decision, pins, teams)
         record_decisions(ctx, conn, target.assignment.id, [entry])
 
-    return await anyio.to_thread.run_sync(change_provisioning, ctx, args, act)
+    decided = [(offered.kind, str(offered.definition.get(offered.kind.key)))]
+    return await anyio.to_thread.run_sync(change_provisioning, ctx, args, act, decided)
 
 
 async def approve_feature(ctx: Context, args: Approve) -> ProvisioningView:

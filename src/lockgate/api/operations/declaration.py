@@ -208,10 +208,18 @@ def _hidden(server: DeclaredServer) -> DeclaredServer:
 
 
 def _shown(spec: BaseModel | None) -> dict[str, Any] | None:
-    """What an admin event holds of a declared item: a server without its env and header values."""
+    """What an admin event holds of a declared item: a server without its env and header values, a
+    gateway's approvals by their summary (the definition as its digest)."""
     if isinstance(spec, DeclaredServer):
         spec = _hidden(spec)
-    return None if spec is None else spec.model_dump(mode="json")
+    if spec is None:
+        return None
+    shown = spec.model_dump(mode="json")
+    if isinstance(spec, GatewaySpec):
+        for assignment, dumped in zip(spec.servers, shown["servers"], strict=True):
+            if assignment.approvals is not None:
+                dumped["approvals"] = [a.summary() for a in assignment.approvals]
+    return shown
 
 
 def _answer(plan: list[PlannedChange], applied: bool) -> Plan:

@@ -9,7 +9,7 @@ they may not is answered as one that does not exist). Every change records one a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -59,7 +59,11 @@ class ApprovalView(BaseModel):
     pinned: list[PinField] = Field(description="The fields besides the name that must stay as approved.")
     teams: list[str] = Field(description="The teams it is limited to (empty: everyone on the gateway).")
     digest: str = Field(description="SHA-256 of the approved definition's canonical JSON.")
-    definition: dict[str, Any] = Field(description="The definition as the server offered it when decided.")
+    definition: dict[str, Any] | None = Field(
+        None,
+        description="The definition as the server offered it when decided; only in the answer to a "
+        "decision on this feature (lists and admin events hold the digest).",
+    )
 
 
 class OverrideView(BaseModel):
@@ -177,8 +181,11 @@ def changed_modes(
     return modes
 
 
-def describe_provisioning(conn: Connection, target: AssignmentTarget) -> dict[str, Any]:
-    """The ``ProvisioningView`` of ``target`` as JSON values (what admin events record)."""
+def describe_provisioning(
+    conn: Connection, target: AssignmentTarget, shown: Collection[tuple[FeatureKind, str]] = ()
+) -> dict[str, Any]:
+    """The ``ProvisioningView`` of ``target`` as JSON values (what admin events record): each
+    approval by its summary, with its definition only for the features ``shown`` (kind, name)."""
     row = target.assignment
     approvals = store.fetch_approvals(conn, row.id)
     names = store.team_names(conn, {t for a in approvals for t in a.teams})
@@ -189,7 +196,7 @@ def describe_provisioning(conn: Connection, target: AssignmentTarget) -> dict[st
         assignment=row.name,
         server=server.name,
         modes={kind.value: mode for kind, mode in load_modes(row.provisioning).items()},
-        approvals=[_approval_view(a, names) for a in approvals],
+        approvals=[_approval_view(a, names, (a.kind, a.name) in shown) for a in approvals],
         filter=FilterView(
             drop=sorted(rules.drop),
             max_description=rules.max_description,
@@ -202,7 +209,7 @@ def describe_provisioning(conn: Connection, target: AssignmentTarget) -> dict[st
     return view.model_dump(mode="json")
 
 
-def _approval_view(approval: Approval, names: dict[int, str]) -> ApprovalView:
+def _approval_view(approval: Approval, names: dict[int, str], with_definition: bool) -> ApprovalView:
     return ApprovalView(
         id=approval.id,
         kind=approval.kind,
@@ -211,15 +218,19 @@ def _approval_view(approval: Approval, names: dict[int, str]) -> ApprovalView:
         pinned=sorted(approval.pinned),
         teams=sorted(names.get(t, f"(deleted team {t})") for t in approval.teams),
         digest=approval.digest,
-        definition=approval.definition,
+        definition=approval.definition if with_definition else None,
     )
 
 
 def change_provisioning(
-    ctx: Context, args: ProvisioningRef, act: Callable[[Connection, AssignmentTarget], None]
+    ctx: Context,
+    args: ProvisioningRef,
+    act: Callable[[Connection, AssignmentTarget], None],
+    shown: Collection[tuple[FeatureKind, str]] = (),
 ) -> ProvisioningView:
     """Run ``act`` on the assignment in one transaction with its admin event (the view before and
-    after); returns the view after."""
+    after, approvals by their summary); returns the view after, with the definitions of the
+    features ``shown``."""
     with ctx.transaction() as conn:
         target = fetch_assignment_target(ctx, conn, args.gateway, args.assignment)
         before = describe_provisioning(conn, target)
@@ -227,6 +238,8 @@ def change_provisioning(
         target = fetch_assignment_target(ctx, conn, args.gateway, args.assignment)
         after = describe_provisioning(conn, target)
         ctx.record(conn, "provisioning", f"{args.gateway}/{args.assignment}", before, after)
+        if shown:
+            after = describe_provisioning(conn, target, shown)
     return ProvisioningView.model_validate(after)
 
 
