@@ -143,8 +143,8 @@ def save_decisions(
         conn.execute(insert(feature_approvals), list(kept.values()))
 
 
-def delete_decisions(conn: Connection, assignment_id: int, kind: FeatureKind, name: str) -> list[Approval]:
-    """Remove every approval and rejection of one feature; returns them.
+def delete_decisions(conn: Connection, assignment_id: int, kind: FeatureKind, name: str) -> None:
+    """Remove every approval and rejection of one feature.
 
     Raises:
         NotFoundError: there is none.
@@ -153,7 +153,6 @@ def delete_decisions(conn: Connection, assignment_id: int, kind: FeatureKind, na
     if not removed:
         raise NotFoundError(f"nothing is approved or rejected for {kind.value} {name!r} on this assignment")
     conn.execute(delete(feature_approvals).where(feature_approvals.c.id.in_([a.id for a in removed])))
-    return removed
 
 
 def list_reviews(
