@@ -31,7 +31,7 @@ from lockgate.domain.provisioning import Approval, Decision
 from lockgate.policy.access_control import EVERYONE
 from lockgate.policy.provisioning import definition_digest
 from lockgate.settings import Settings
-from lockgate.store.approvals import save_decision
+from lockgate.store.approvals import save_decisions
 from lockgate.store.declarative import apply_declaration
 from lockgate.store.identities import create_identity
 from lockgate.store.people import bootstrap_super_admin, create_personal_access_token, ensure_user
@@ -163,7 +163,7 @@ class World:
             approval = Approval(
                 FeatureKind.TOOL, "echo", Decision.APPROVED, definition, definition_digest(definition)
             )
-            save_decision(conn, assignment, approval, "seed@example.com")
+            save_decisions(conn, assignment, [approval], "seed@example.com")
         return {"gateway": "g", "assignment": "s", "kind": "tools", "name": "echo"}
 
     def user(self) -> str:

@@ -3,14 +3,16 @@ the metadata filter are planned, applied and exported (issue 11, item 8)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
+from lockgate.domain.capabilities import Capability
 from lockgate.domain.provisioning import Mode, definition_digest
 from lockgate.store.provisioning import load_modes
-from lockgate.store.schema import feature_approvals, gateway_servers, teams
-from tests.conftest import Api, RunningGateway
+from lockgate.store.schema import admin_events, feature_approvals, feature_reviews, gateway_servers, teams
+from tests.conftest import Api, People, RunningGateway
 
 CLOCK = {"name": "clock", "description": "What time it is", "inputSchema": {"type": "object"}}
 WIPE = {"name": "wipe", "description": "Deletes everything", "inputSchema": {"type": "object"}}
@@ -221,3 +223,110 @@ def test_an_approval_for_an_unknown_team_is_a_400_naming_the_path_and_applies_no
     message = refused.json()["error"]["message"]
     assert "gateways.0.servers.0.approvals.0.teams" in message and "'nobody'" in message
     assert admin.get("/declaration").json()["servers"] == []
+
+
+def _gateway_manager(admin: Api, people: People) -> Api:
+    """Servers time and other and teams eng and ops exist; dana manages gateways and servers, not
+    provisioning."""
+    declaration = _declaration() | {"gateways": []}
+    declaration["servers"].append({"name": "other", "transport": "http", "url": "https://o.example.com/mcp"})
+    admin.post("/declaration/apply", json={"declaration": declaration}).raise_for_status()
+    people.role(
+        "GatewayManager",
+        [
+            Capability.EXPORT_AND_APPLY_CONFIGURATION,
+            Capability.BASIC_SERVER_MANAGEMENT,
+            Capability.BASIC_GATEWAY_MANAGEMENT,
+            Capability.VIEW_ALL_SERVERS,
+        ],
+    )
+    return people.user("dana@example.com", "GatewayManager")
+
+
+def test_a_new_gateway_with_an_open_assignment_is_planned_and_needs_the_provisioning_capability(
+    admin: Api, people: People
+) -> None:
+    dana = _gateway_manager(admin, people)
+    opened = _declaration(provisioning="allow_all")
+    planned = admin.post("/declaration/plan", json={"declaration": opened})
+    assert planned.status_code == 200, planned.text
+    changes = planned.json()["changes"]
+    created = [c for c in changes if c["kind"] == "gateway"]
+    assert created[0]["action"] == "create"
+    assert [(f["field"], f["before"], f["after"]) for f in created[0]["fields"]] == [
+        ("servers.time.provisioning", "allow_selected", "allow_all")
+    ]
+    refused = dana.post("/declaration/apply", json={"declaration": opened})
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["capability"] == Capability.MANAGE_FEATURE_PROVISIONING.value
+    assert admin.get("/declaration").json()["gateways"] == []
+    fail_closed = dana.post("/declaration/apply", json={"declaration": _declaration()})
+    assert fail_closed.status_code == 200, fail_closed.text
+
+
+def test_another_server_under_an_open_assignment_name_is_a_provisioning_change(
+    admin: Api, people: People
+) -> None:
+    dana = _gateway_manager(admin, people)
+    admin.post("/declaration/apply", json={"declaration": _declaration(provisioning="allow_all")})
+    swapped = _declaration(provisioning="allow_all")
+    swapped["servers"].append({"name": "other", "transport": "http", "url": "https://o.example.com/mcp"})
+    swapped["gateways"][0]["servers"] = [{"server": "other", "name": "time", "provisioning": "allow_all"}]
+    changes = admin.post("/declaration/plan", json={"declaration": swapped}).json()["changes"]
+    fields = {f["field"]: (f["before"], f["after"]) for c in changes for f in c["fields"]}
+    assert fields["servers.time.provisioning"] == ("allow_selected", "allow_all")
+    refused = dana.post("/declaration/apply", json={"declaration": swapped})
+    assert refused.status_code == 403, refused.text
+    assert _assignment(admin.get("/declaration").json())["server"] == "time"
+
+
+def test_a_team_pruned_by_a_declaration_leaves_no_approval_to_the_next_team(admin: Api) -> None:
+    approval = {"kind": "tools", "name": "clock", "definition": CLOCK, "teams": ["ops"]}
+    admin.post("/declaration/apply", json={"declaration": _declaration(approvals=[approval])})
+    pruned = _declaration()
+    pruned["teams"] = [{"name": "eng"}]
+    assert admin.post("/declaration/apply", json={"declaration": pruned, "prune": True}).status_code == 200
+    assert admin.post("/teams", json={"name": "newcomers"}).status_code == 201  # may reuse ops's id
+    shown = admin.get("/gateways/g/assignments/time/provisioning").json()
+    assert shown["approvals"] == []
+
+
+def test_a_declared_approval_or_rejection_closes_the_open_reviews_of_its_definition(
+    admin: Api, lockgate: RunningGateway
+) -> None:
+    admin.post("/declaration/apply", json={"declaration": _declaration()}).raise_for_status()
+    with lockgate.engine.begin() as conn:
+        assignment = conn.execute(select(gateway_servers.c.id)).scalar_one()
+        for definition in (CLOCK, WIPE):
+            conn.execute(
+                insert(feature_reviews).values(
+                    assignment_id=assignment,
+                    kind="tools",
+                    name=definition["name"],
+                    digest=definition_digest(definition),
+                    reason="not_approved",
+                    definition=definition,
+                    findings=[],
+                    status="open",
+                    first_seen=time.time(),
+                    last_seen=time.time(),
+                )
+            )
+    decided = [
+        {"kind": "tools", "name": "clock", "definition": CLOCK},
+        {"kind": "tools", "name": "wipe", "decision": "rejected", "definition": WIPE},
+    ]
+    admin.post("/declaration/apply", json={"declaration": _declaration(approvals=decided)}).raise_for_status()
+    with lockgate.engine.connect() as conn:
+        closed = {r.name: (r.status, r.decided_by) for r in conn.execute(select(feature_reviews))}
+    assert closed == {"clock": ("approved", "admin@example.com"), "wipe": ("rejected", "admin@example.com")}
+
+
+def test_a_declarations_admin_event_holds_approvals_by_summary(admin: Api, lockgate: RunningGateway) -> None:
+    admin.post("/declaration/apply", json={"declaration": _declaration(**CURATED)}).raise_for_status()
+    with lockgate.engine.connect() as conn:
+        query = select(admin_events.c.after).where(admin_events.c.kind == "gateway")
+        after = conn.execute(query).scalar_one()
+    approvals = after["servers"][0]["approvals"]
+    assert [a["name"] for a in approvals] == ["clock", "wipe", "greeting", "file:///readme"]
+    assert all("definition" not in a and a["digest"] for a in approvals)

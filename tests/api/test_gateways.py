@@ -191,3 +191,22 @@ def test_an_assignments_identity_scheme_is_changed_by_name(github: Api, people: 
     ada = people.user("ada@example.com", "Member", ["eng-team"], ["eng"])
     refused = ada.post(url, json={"scheme": "none"})
     assert (refused.status_code, refused.json()["error"]["capability"]) == (403, "basicGatewayManagement")
+
+
+def test_a_disabled_shared_identity_is_not_used_to_ask_what_the_server_offers(github: Api) -> None:
+    shared = {"server": "github", "identity_scheme": "shared", "identity": "bot"}
+    assert github.post("/gateways/eng/assignments", json=shared).status_code == 201
+    assert github.post("/identities/bot/disable").status_code == 200
+    for refused in (
+        github.post("/gateways/eng/assignments", json=shared | {"name": "again", "approve_current": True}),
+        github.post("/gateways/eng/assignments/github/provisioning/approve-current", json={}),
+        github.post(
+            "/gateways/eng/assignments/github/provisioning/approvals", json={"kind": "tools", "name": "x"}
+        ),
+    ):
+        assert refused.status_code == 409, refused.text
+        assert (
+            refused.json()["error"]["message"]
+            == "identity 'bot' for server 'github' is disabled; enable it to ask as it"
+        )
+    assert [a["name"] for a in github.get("/gateways/eng").json()["servers"]] == ["github"]

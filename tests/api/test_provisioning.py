@@ -9,11 +9,16 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from lockgate.domain.capabilities import Capability
+from lockgate.domain.declared_provisioning import MAX_APPROVALS
+from lockgate.domain.features import FeatureKind
+from lockgate.domain.provisioning import Approval, Decision
 from lockgate.policy.provisioning import definition_digest
-from lockgate.store.schema import admin_events, feature_reviews, gateway_servers
+from lockgate.store.approvals import save_decisions
+from lockgate.store.errors import LimitError
+from lockgate.store.schema import admin_events, feature_approvals, feature_reviews, gateway_servers
 from tests.conftest import Api, People, RunningGateway
 
 FIXTURE = {
@@ -211,6 +216,89 @@ def test_a_rejection_is_replaced_by_an_approval_of_the_same_definition_and_revok
     assert error(again)[0] == 404
 
 
+def test_a_decision_for_one_team_leaves_another_teams_decision_of_the_same_feature(
+    admin_with_server: Api,
+) -> None:
+    assign(admin_with_server)
+    for team in ("red", "blue"):
+        assert admin_with_server.post("/teams", json={"name": team}).status_code == 201
+    admin_with_server.post(P + "/approvals", json={"kind": "tools", "name": "echo", "teams": ["red"]})
+    admin_with_server.post(P + "/approvals", json={"kind": "tools", "name": "echo"})
+    answer = admin_with_server.post(
+        P + "/rejections", json={"kind": "tools", "name": "echo", "teams": ["blue"]}
+    )
+    assert answer.status_code == 200, answer.text
+    assert sorted((a["decision"], a["teams"]) for a in answer.json()["approvals"]) == [
+        ("approved", []),
+        ("approved", ["red"]),
+        ("rejected", ["blue"]),
+    ]
+    again = admin_with_server.post(P + "/approvals", json={"kind": "tools", "name": "echo", "teams": ["red"]})
+    assert len(again.json()["approvals"]) == 3  # red's approval replaced by red's, nothing else
+
+
+def test_deleting_a_team_takes_it_out_of_approvals_and_drops_those_it_was_the_last_team_of(
+    admin_with_server: Api, lockgate: RunningGateway
+) -> None:
+    assign(admin_with_server)
+    for team in ("red", "blue"):
+        assert admin_with_server.post("/teams", json={"name": team}).status_code == 201
+    admin_with_server.post(P + "/approvals", json={"kind": "tools", "name": "echo", "teams": ["red"]})
+    admin_with_server.post(P + "/approvals", json={"kind": "tools", "name": "pid", "teams": ["red", "blue"]})
+    assert admin_with_server.delete("/teams/red").status_code == 204
+    assert admin_with_server.post("/teams", json={"name": "green"}).status_code == 201  # may reuse red's id
+    shown = admin_with_server.get(P).json()["approvals"]
+    assert [(a["name"], a["teams"]) for a in shown] == [("pid", ["blue"])]
+    with lockgate.engine.connect() as conn:
+        stored = [row.teams for row in conn.execute(select(feature_approvals))]
+    assert len(stored) == 1 and len(stored[0]) == 1
+
+
+def test_an_entry_left_to_a_team_that_is_gone_is_never_shown_as_everyones(
+    admin_with_server: Api, lockgate: RunningGateway
+) -> None:
+    assign(admin_with_server)
+    admin_with_server.post(P + "/approvals", json={"kind": "tools", "name": "echo"})
+    with lockgate.engine.begin() as conn:
+        conn.execute(update(feature_approvals).values(teams=[999]))  # as a release before this one left it
+    [shown] = admin_with_server.get(P).json()["approvals"]
+    assert shown["teams"] == ["(deleted team 999)"]
+
+
+def test_approve_current_skips_what_screening_withholds_and_says_why_unless_flagged_ones_are_included(
+    admin: Api,
+) -> None:
+    poisoned = FIXTURE | {"args": [*FIXTURE["args"], "--poisoned"]}
+    assert admin.post("/servers", json={"name": "local", **poisoned}).status_code == 201
+    assert admin.post("/gateways", json={"name": "eng"}).status_code == 201
+    assign(admin)
+    answer = admin.post(P + "/approve-current", json={"kinds": ["tools"]})
+    assert answer.status_code == 200, answer.text
+    [skipped] = answer.json()["skipped"]
+    assert (skipped["kind"], skipped["name"]) == ("tools", "notes")
+    assert "hidden_instructions" in skipped["findings"]
+    assert "notes" not in {a["name"] for a in answer.json()["approvals"]}
+    assert "echo" in {a["name"] for a in answer.json()["approvals"]}
+    included = admin.post(P + "/approve-current", json={"kinds": ["tools"], "include_flagged": True})
+    assert included.json()["skipped"] == []
+    assert "notes" in {a["name"] for a in included.json()["approvals"]}
+
+
+def test_assigning_with_approve_current_skips_what_screening_withholds_unless_flagged_ones_are_included(
+    admin: Api,
+) -> None:
+    poisoned = FIXTURE | {"args": [*FIXTURE["args"], "--poisoned"]}
+    assert admin.post("/servers", json={"name": "local", **poisoned}).status_code == 201
+    assert admin.post("/gateways", json={"name": "eng"}).status_code == 201
+    answer = assign(admin, approve_current=True)
+    assert [(s["kind"], s["name"]) for s in answer["skipped"]] == [("tools", "notes")]
+    assert "notes" not in {a["name"] for a in admin.get(P).json()["approvals"]}
+    flagged = assign(admin, name="again", prefix="a", approve_current=True, include_flagged=True)
+    assert flagged["skipped"] == []
+    again = admin.get("/gateways/eng/assignments/again/provisioning").json()["approvals"]
+    assert "notes" in {a["name"] for a in again}
+
+
 def test_approve_current_for_some_kinds_replaces_their_approvals_only(admin_with_server: Api) -> None:
     assign(admin_with_server)
     answer = admin_with_server.post(P + "/approve-current", json={"kinds": ["prompts"], "pins": []})
@@ -368,3 +456,49 @@ def test_a_member_of_the_gateways_team_without_the_capability_gets_403_naming_it
             403,
             "manageFeatureProvisioning",
         )
+
+
+def test_every_surface_shares_the_limits_and_the_store_refuses_what_passes_them(
+    admin_with_server: Api, lockgate: RunningGateway
+) -> None:
+    assign(admin_with_server)
+    neither = {"overrides": [{"kind": "tools", "name": "echo"}]}
+    assert admin_with_server.post(P + "/filter", json=neither).status_code == 400
+    long = {
+        "overrides": [{"kind": "tools", "name": "echo", "description": "d" * 16_384}],
+        "max_description": 1,
+    }
+    assert admin_with_server.post(P + "/filter", json=long).status_code == 200, "as the declaration allows"
+    big = {"name": "echo", "description": "x" * 70_000}
+    refused = admin_with_server.post(P + "/approvals", json={"review": _review(lockgate, big)})
+    assert refused.status_code == 422 and "65536 bytes" in refused.json()["error"]["message"]
+    with lockgate.engine.begin() as conn:
+        assignment = conn.execute(select(gateway_servers.c.id)).scalar_one()
+        many = [
+            Approval(
+                FeatureKind.TOOL,
+                f"t{i}",
+                Decision.APPROVED,
+                {"name": f"t{i}"},
+                definition_digest({"name": f"t{i}"}),
+            )
+            for i in range(MAX_APPROVALS + 1)
+        ]
+        with pytest.raises(LimitError, match="at most 5000"):
+            save_decisions(conn, assignment, many, "admin@example.com")
+    assert admin_with_server.get(P).json()["approvals"] == []
+
+
+def test_admin_events_and_lists_hold_approvals_by_summary_and_a_decision_answers_with_its_definition(
+    admin_with_server: Api, lockgate: RunningGateway
+) -> None:
+    assign(admin_with_server, approve_current=True)
+    decided = admin_with_server.post(P + "/approvals", json={"kind": "prompts", "name": "greet", "pins": []})
+    definitions = {a["name"]: a["definition"] for a in decided.json()["approvals"]}
+    assert definitions.pop("greet") is not None and set(definitions.values()) == {None}
+    assert {a["definition"] for a in admin_with_server.get(P).json()["approvals"]} == {None}
+    with lockgate.engine.connect() as conn:
+        events = list(conn.execute(select(admin_events).where(admin_events.c.kind == "provisioning")))
+    held = [a for e in events for view in (e.before, e.after) if view for a in view["approvals"]]
+    assert held and {a["definition"] for a in held} == {None}
+    assert all(a["digest"] for a in held)

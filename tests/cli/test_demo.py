@@ -106,7 +106,11 @@ def test_the_demos_set_up_is_recorded_as_admin_events_by_the_instance_operator(
         "+ server memory",
         "+ server everything",
         f"+ host {HOST}",
-        f"+ gateway {GATEWAY}",
+        f"+ gateway {GATEWAY}",  # its assignments open (a provisioning change), each shown
+        *(
+            f'    servers.{name}.provisioning: "allow_selected" → "allow_all"'
+            for name in ("time", "memory", "everything")
+        ),
     ]
     assert token.startswith("lg_")
     events = orjson.loads(client.call(BY_ID["events_list"], {}) or b"{}")["items"]

@@ -26,7 +26,6 @@ from lockgate.domain.provisioning import (
 from lockgate.policy.provisioning import (
     diff_definitions,
     filter_definition,
-    pinned_fields,
     resolve_withheld,
 )
 
@@ -159,9 +158,3 @@ def test_the_metadata_filter_drops_overrides_and_caps() -> None:
         "inputSchema": ECHO["inputSchema"],
     }
     assert filter_definition(MetadataFilter(), TOOL, ECHO) is ECHO
-
-
-def test_pin_names_are_checked() -> None:
-    assert pinned_fields(["title", "description"]) == {PinField.TITLE, PinField.DESCRIPTION}
-    with pytest.raises(ValueError, match="bogus"):
-        pinned_fields(["bogus"])

@@ -20,14 +20,18 @@ async def ask_server(ctx: Context, server: Server, credential: Credential | None
     token refreshed first when due.
 
     Raises:
-        Conflict: the server or the identity is disabled, or the identity must be authorized again
-            (409).
+        Conflict: the server or the identity is disabled (as the data plane refuses them), or the
+            identity must be authorized again (409).
         UpstreamUnavailable: the server cannot be reached, or this process reaches no servers (502).
     """
     if not server.enabled:
         raise Conflict(f"server {server.name!r} is disabled; enable it to preview its features")
     if ctx.preview is None:
         raise UpstreamUnavailable("this process does not reach servers; ask the running gateway")
+    if credential is not None and not credential.enabled:
+        raise Conflict(
+            f"identity {credential.name!r} for server {server.name!r} is disabled; enable it to ask as it"
+        )
     reconnect = f"authorize it again at {ctx.public_url}/connect"
     if credential is not None and credential.status is not IdentityStatus.READY:
         raise Conflict(f"identity {credential.name!r} for server {server.name!r} is not ready; {reconnect}")

@@ -44,7 +44,7 @@ from lockgate.policy.access_control import (
     resolve_refusal,
 )
 from lockgate.store.admin_events import save_admin_event
-from lockgate.store.errors import ConflictError, NotFoundError, StaleVersionError
+from lockgate.store.errors import ConflictError, LimitError, NotFoundError, StaleVersionError
 from lockgate.upstream.preview import Preview
 from lockgate.vault import Vault
 
@@ -245,6 +245,8 @@ async def execute(
         raise PreconditionFailed(str(exc)) from exc
     except ConflictError as exc:
         raise Conflict(str(exc)) from exc
+    except LimitError as exc:
+        raise UnprocessableContent(str(exc)) from exc
     except ValueError as exc:  # a malformed cursor or a value only the store can judge
         if isinstance(exc, ApiError):
             raise

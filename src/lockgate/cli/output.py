@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import shutil
+import unicodedata
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -125,14 +126,14 @@ def format_object(data: dict[str, Any], indent: str = "") -> list[str]:
     lines = []
     for key, value in data.items():
         if isinstance(value, dict) and value:
-            lines += [f"{indent}{key}:", *format_object(value, indent + "  ")]
+            lines += [f"{indent}{visible(key)}:", *format_object(value, indent + "  ")]
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             lines += [
-                f"{indent}{key}:",
+                f"{indent}{visible(key)}:",
                 *(indent + "  " + line for line in format_table(value, _keys(value))),
             ]
         else:
-            lines.append(f"{indent}{key + ':':<{width}} {format_cell(key, value)}".rstrip())
+            lines.append(f"{indent}{visible(key) + ':':<{width}} {format_cell(key, value)}".rstrip())
     return lines
 
 
@@ -147,8 +148,22 @@ def format_cell(key: str, value: Any) -> str:
     if isinstance(value, list) and not any(isinstance(v, dict | list) for v in value):
         return ", ".join(format_cell("", v) for v in value)
     if isinstance(value, dict | list):
-        return orjson.dumps(value).decode()
-    return str(value)
+        return visible(orjson.dumps(value).decode())
+    return visible(str(value))
+
+
+def visible(text: str) -> str:
+    """``text`` with every control character (C0, DEL, C1: ESC among them) and format character
+    (bidirectional overrides and isolates, tag characters...) escaped as ``\\xNN``, ``\\uNNNN`` or
+    ``\\UNNNNNNNN``, so a name a server or a user chose cannot drive or reorder the terminal."""
+    return "".join(_escaped(c) if unicodedata.category(c) in ("Cc", "Cf") else c for c in text)
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _is_page(data: Any) -> bool:

@@ -32,14 +32,34 @@ from lockgate.domain.provisioning import (
 
 MAX_DEFINITION_BYTES = 65_536
 """An approved definition's size as compact JSON, at most."""
-MAX_APPROVALS = 1_000
-"""Approvals and rejections per assignment, at most."""
+MAX_APPROVALS = 5_000
+"""Approvals and rejections per assignment, at most, on every surface (the store enforces it)."""
+MAX_OVERRIDES = 1_000
+"""Title and description overrides per assignment's metadata filter, at most."""
+MAX_TEAMS = 64
+"""Teams one approval or rejection is limited to, at most."""
+MAX_OVERRIDE_TITLE = 512
+MAX_OVERRIDE_DESCRIPTION = 16_384
+"""An override's title and description, in characters, at most."""
+MaxDescription = Annotated[
+    int, Field(ge=1, le=1_000_000, description="Cut descriptions to this many characters.")
+]
+"""The metadata filter's ``max_description``, on every surface."""
 MAX_FEATURE_NAME = 2_048
 """A feature's name, URI or ``uriTemplate``, in characters, at most."""
 KIND_ORDER = {kind: index for index, kind in enumerate(FeatureKind)}
 TeamName = Annotated[str, Field(min_length=1, max_length=128)]
 """A team's name; that the team exists is checked against the store (``resolve_provisioning``)."""
-FeatureName = Annotated[str, Field(min_length=1, max_length=MAX_FEATURE_NAME)]
+FeatureName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_FEATURE_NAME,
+        description="A tool's or prompt's name, a resource's URI or a template's uriTemplate, as the "
+        "server names it (no prefix).",
+    ),
+]
+"""A feature's name, on every surface."""
 DeclaredModes = Mode | dict[FeatureKind, Mode]
 
 
@@ -94,7 +114,7 @@ class ApprovalSpec(_Strict):
     name: FeatureName
     decision: Decision = Decision.APPROVED
     pinned: list[PinField] = Field(default_factory=lambda: list(PinField))
-    teams: list[TeamName] = Field([], max_length=64)
+    teams: list[TeamName] = Field([], max_length=MAX_TEAMS)
     definition: dict[str, Any]
 
     @field_validator("pinned")
@@ -142,8 +162,8 @@ class OverrideSpec(_Strict):
 
     kind: FeatureKind
     name: FeatureName
-    title: Annotated[str, Field(max_length=512)] | None = None
-    description: Annotated[str, Field(max_length=16_384)] | None = None
+    title: Annotated[str, Field(max_length=MAX_OVERRIDE_TITLE)] | None = None
+    description: Annotated[str, Field(max_length=MAX_OVERRIDE_DESCRIPTION)] | None = None
 
     @model_validator(mode="after")
     def _overrides_something(self) -> Self:
@@ -157,8 +177,8 @@ class MetadataFilterSpec(_Strict):
     ``max_description`` characters, titles and descriptions overridden."""
 
     drop: list[DroppedField] = []
-    max_description: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
-    overrides: list[OverrideSpec] = Field([], max_length=MAX_APPROVALS)
+    max_description: MaxDescription | None = None
+    overrides: list[OverrideSpec] = Field([], max_length=MAX_OVERRIDES)
 
     @field_validator("drop")
     @classmethod

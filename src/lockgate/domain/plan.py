@@ -3,7 +3,8 @@
 ``resolve_plan(current, desired, prune)`` compares by kind and name, field by field, and returns
 the changes in the order they can be applied: creations and updates with what others refer to
 first (roles, teams, users, servers, hosts, then gateways), deletions (``prune``) last and in
-reverse; users are never deleted.
+reverse; users are never deleted. A creation names no fields but an assignment's provisioning
+that is not fail-closed, so a new gateway's open assignment is a provisioning change too.
 Values of server ``env`` and ``headers`` and the OAuth client secret are never shown, only which of
 them change. An assignment's provisioning changes are named per assignment
 (``servers.<assignment>.provisioning``, ``.approvals``, ``.metadata_filter``).
@@ -169,9 +170,10 @@ def resolve_plan(current: Declaration, desired: Declaration, prune: bool) -> lis
     for kind in KINDS:
         for name, item in wanted[kind].items():
             if name not in now[kind]:
-                changes.append(PlannedChange("create", kind, name))
+                governed = tuple(f for f in _diff({}, _compared(item)) if _is_governed(f.field))
+                changes.append(PlannedChange("create", kind, name, governed))
                 continue
-            fields = _diff(_compared(now[kind][name]), _compared(item))
+            fields = _diff(_compared_before(now[kind][name], item), _compared(item))
             if fields:
                 changes.append(PlannedChange("update", kind, name, fields))
     if prune:
@@ -205,6 +207,27 @@ def _compared(item: BaseModel) -> dict[str, Any]:
     return values
 
 
+def _compared_before(stored: BaseModel, wanted: BaseModel) -> dict[str, Any]:
+    """``_compared(stored)`` without the provisioning of each assignment ``wanted`` gives another
+    server: that assignment starts fail-closed (``resolve_provisioning``), so its provisioning is
+    compared with the fail-closed default, not with what the old server was given."""
+    values = _compared(stored)
+    if isinstance(stored, GatewaySpec) and isinstance(wanted, GatewaySpec):
+        servers = {a.assignment_name: a.server for a in wanted.servers}
+        for assignment in stored.servers:
+            if servers.get(assignment.assignment_name, assignment.server) != assignment.server:
+                for field in _governed(assignment):
+                    values.pop(field)
+    return values
+
+
+def _is_governed(field: str) -> bool:
+    """Whether ``field`` is an assignment's provisioning field (``servers.<assignment>.<field>``)."""
+    head, _, rest = field.partition(".")
+    _, dot, last = rest.rpartition(".")
+    return head == "servers" and bool(dot) and last in GOVERNED
+
+
 def _governed(assignment: AssignmentSpec) -> dict[str, Any]:
     """An assignment's provisioning as a plan compares it, by field name."""
     shown = assignment.model_dump(mode="json", include=GOVERNED)
@@ -218,9 +241,7 @@ def _governed(assignment: AssignmentSpec) -> dict[str, Any]:
 def _unset(field: str) -> Any:
     """What a field absent before stands for: a new assignment's provisioning is fail-closed, so
     declaring it fail-closed changes nothing (and needs no provisioning capability, as by hand)."""
-    head, _, rest = field.partition(".")
-    _, dot, last = rest.rpartition(".")
-    return _FAIL_CLOSED_SHOWN.get(last) if head == "servers" and dot else None
+    return _FAIL_CLOSED_SHOWN.get(field.rpartition(".")[2]) if _is_governed(field) else None
 
 
 def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[FieldChange, ...]:

@@ -158,12 +158,6 @@ class Provisioning:
     def mode(self, kind: FeatureKind) -> Mode:
         return self.modes.get(kind, Mode.ALLOW_SELECTED)
 
-    @property
-    def open(self) -> bool:
-        """Every kind ``allow_all``, with nothing approved or rejected and nothing filtered."""
-        modes_open = all(self.mode(kind) is Mode.ALLOW_ALL for kind in FeatureKind)
-        return modes_open and not self.approvals and self.filter.empty
-
 
 OPEN = Provisioning()
 """Let every feature through (subject to screening)."""

@@ -32,7 +32,6 @@ from lockgate.domain.provisioning import (
     DroppedField,
     MetadataFilter,
     Mode,
-    PinField,
     Provisioning,
     Withheld,
     definition_digest,
@@ -132,12 +131,3 @@ def filter_definition(rules: MetadataFilter, kind: FeatureKind, definition: Json
     if cap is not None and isinstance(description, str) and len(description) > cap:
         shown["description"] = description[: max(cap - 1, 0)] + "…"
     return shown
-
-
-def pinned_fields(names: Iterable[str]) -> frozenset[PinField]:
-    """Pin fields from their names (``title``, ``description``, ...).
-
-    Raises:
-        ValueError: a name is not a ``PinField``.
-    """
-    return frozenset(PinField(n) for n in names)

@@ -12,23 +12,19 @@ import time
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, select, update
+import orjson
+from sqlalchemy import Connection, Row, delete, insert, select, update
 
+from lockgate.domain.declared_provisioning import MAX_APPROVALS, MAX_DEFINITION_BYTES
 from lockgate.domain.features import FeatureKind
-from lockgate.domain.provisioning import Approval, MetadataFilter, Mode, Provisioning
-from lockgate.store.errors import NotFoundError
-from lockgate.store.provisioning import dump_filter, dump_modes, load_approval, load_provisioning
+from lockgate.domain.provisioning import Approval, MetadataFilter, Mode
+from lockgate.store.errors import LimitError, NotFoundError
+from lockgate.store.provisioning import dump_filter, dump_modes, load_approval
 from lockgate.store.records import page
-from lockgate.store.rows import insert_returning_id
 from lockgate.store.schema import feature_approvals, feature_reviews, gateway_servers, teams
 
 OPEN_STATUSES = ("open", "noted")
 """The statuses of a review nobody has decided yet (``store/reviews.py`` writes them)."""
-
-
-def load_assignment_provisioning(conn: Connection, row: Row[Any]) -> Provisioning:
-    """The provisioning of the ``gateway_servers`` row ``row``, its approvals included."""
-    return load_provisioning(row.provisioning, row.metadata_filter, fetch_approvals(conn, row.id))
 
 
 def fetch_approvals(conn: Connection, assignment_id: int) -> list[Approval]:
@@ -84,23 +80,47 @@ def team_names(conn: Connection, ids: Collection[int]) -> dict[int, str]:
     return {row.id: row.name for row in conn.execute(query)}
 
 
-def save_decision(
-    conn: Connection, assignment_id: int, approval: Approval, decided_by: str
-) -> list[Approval]:
-    """Record ``approval`` (an approval or a rejection) on the assignment, replacing the entries of the
-    same feature it supersedes: those with the same teams, and any with the same definition (an
-    approval of what was rejected, a rejection of what was approved). Returns what it replaced.
+def forget_team(conn: Connection, team_id: int) -> None:
+    """Take the deleted team ``team_id`` out of every approval's and rejection's teams, and delete
+    those it was the last team of: SQLite reuses ids, so a kept id would pass the entry to the next
+    team created, and an emptied list would read as everyone."""
+    rows = conn.execute(select(feature_approvals.c.id, feature_approvals.c.teams))
+    named = [(row.id, [t for t in row.teams if t != team_id]) for row in rows if team_id in row.teams]
+    emptied = [entry_id for entry_id, kept in named if not kept]
+    if emptied:
+        conn.execute(delete(feature_approvals).where(feature_approvals.c.id.in_(emptied)))
+    for entry_id, kept in named:
+        if kept:
+            conn.execute(
+                update(feature_approvals).where(feature_approvals.c.id == entry_id).values(teams=kept)
+            )
+
+
+def save_decisions(
+    conn: Connection, assignment_id: int, decisions: Iterable[Approval], decided_by: str
+) -> None:
+    """Record each of ``decisions`` (approvals or rejections) on the assignment, in order, replacing
+    the entry of the same feature with exactly the same teams (everyone's entry replaces everyone's).
+    A decision limited to some teams leaves other teams' entries alone; where a rejection and an
+    approval both apply to a caller, the rejection wins (``policy.provisioning``). Reads the
+    assignment's entries once.
+
+    Raises:
+        LimitError: a definition over ``MAX_DEFINITION_BYTES`` as compact JSON, or the assignment
+            would hold more than ``MAX_APPROVALS`` entries.
     """
-    same_feature = [
-        a for a in fetch_approvals(conn, assignment_id) if (a.kind, a.name) == (approval.kind, approval.name)
-    ]
-    replaced = [a for a in same_feature if a.teams == approval.teams or a.digest == approval.digest]
-    if replaced:
-        conn.execute(delete(feature_approvals).where(feature_approvals.c.id.in_([a.id for a in replaced])))
-    insert_returning_id(
-        conn,
-        feature_approvals,
-        {
+    stored = {(a.kind, a.name, a.teams): a for a in fetch_approvals(conn, assignment_id)}
+    replaced: list[int] = []
+    kept: dict[tuple[Any, ...], dict[str, Any]] = {}  # the last decision of each feature and teams
+    now = time.time()
+    for approval in decisions:
+        if len(orjson.dumps(approval.definition)) > MAX_DEFINITION_BYTES:
+            what = f"{approval.kind.value} {approval.name!r}"
+            raise LimitError(f"the definition of {what} is over {MAX_DEFINITION_BYTES} bytes as JSON")
+        old = stored.pop((approval.kind, approval.name, approval.teams), None)
+        if old is not None:
+            replaced.append(old.id)
+        kept[(approval.kind, approval.name, approval.teams)] = {
             "assignment_id": assignment_id,
             "kind": approval.kind.value,
             "name": approval.name,
@@ -110,14 +130,21 @@ def save_decision(
             "pinned": sorted(p.value for p in approval.pinned),
             "teams": sorted(approval.teams),
             "decided_by": decided_by,
-            "decided_at": time.time(),
-        },
-    )
-    return replaced
+            "decided_at": now,
+        }
+    if len(stored) + len(kept) > MAX_APPROVALS:
+        raise LimitError(
+            f"an assignment holds at most {MAX_APPROVALS} approvals and rejections; this would make "
+            f"{len(stored) + len(kept)}: revoke some first"
+        )
+    if replaced:
+        conn.execute(delete(feature_approvals).where(feature_approvals.c.id.in_(replaced)))
+    if kept:
+        conn.execute(insert(feature_approvals), list(kept.values()))
 
 
-def delete_decisions(conn: Connection, assignment_id: int, kind: FeatureKind, name: str) -> list[Approval]:
-    """Remove every approval and rejection of one feature; returns them.
+def delete_decisions(conn: Connection, assignment_id: int, kind: FeatureKind, name: str) -> None:
+    """Remove every approval and rejection of one feature.
 
     Raises:
         NotFoundError: there is none.
@@ -126,7 +153,6 @@ def delete_decisions(conn: Connection, assignment_id: int, kind: FeatureKind, na
     if not removed:
         raise NotFoundError(f"nothing is approved or rejected for {kind.value} {name!r} on this assignment")
     conn.execute(delete(feature_approvals).where(feature_approvals.c.id.in_([a.id for a in removed])))
-    return removed
 
 
 def list_reviews(

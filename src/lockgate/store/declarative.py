@@ -40,6 +40,7 @@ from lockgate.store.schema import (
     users,
 )
 from lockgate.store.servers import load_config, server_values
+from lockgate.store.teams import delete_team
 from lockgate.store.webhooks import save_webhook
 from lockgate.vault import Vault
 
@@ -129,6 +130,10 @@ def apply_plan(
             on_change(change, now["user"].get(change.name), user)
             continue
         table = _TABLES[change.kind]
+        if change.action == "delete" and table is teams:
+            delete_team(conn, fetch_named(conn, teams, change.name, "team"), None)
+            on_change(change, now["team"][change.name], None)
+            continue
         if change.action == "delete":
             delete_row(conn, table, fetch_named(conn, table, change.name, change.kind), change.kind, None)
             on_change(change, now[change.kind][change.name], None)

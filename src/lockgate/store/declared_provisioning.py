@@ -16,7 +16,8 @@ from lockgate.domain.declared_provisioning import (
     declared_modes,
     resolve_modes,
 )
-from lockgate.domain.provisioning import Approval
+from lockgate.domain.provisioning import Approval, Decision
+from lockgate.store.approvals import close_reviews
 from lockgate.store.provisioning import dump_filter, dump_modes, load_approval, load_filter, load_modes
 from lockgate.store.records import fetch_named
 from lockgate.store.schema import feature_approvals, gateway_servers, teams
@@ -74,7 +75,8 @@ def save_declared_provisioning(
 ) -> None:
     """Make the assignment's modes, metadata filter and approvals exactly ``spec``'s (whose fields
     must be given: ``domain.plan.resolve_provisioning``). Approvals already stored as declared keep
-    who decided them and when; the others are deleted, and new ones recorded as ``decided_by`` now.
+    who decided them and when; the others are deleted, and new ones recorded as ``decided_by`` now,
+    closing the open reviews of the definitions they decide (as deciding through the API does).
 
     Raises:
         NotFoundError: an approval names a team that does not exist.
@@ -119,6 +121,10 @@ def save_declared_provisioning(
                     decided_by=decided_by,
                     decided_at=now,
                 )
+            )
+            status = "approved" if approval.decision is Decision.APPROVED else "rejected"
+            close_reviews(
+                conn, assignment_id, approval.kind, approval.name, approval.digest, status, decided_by
             )
 
 

@@ -13,3 +13,7 @@ class ConflictError(ValueError):
 
 class StaleVersionError(ValueError):
     """The resource changed since the caller read it (optimistic concurrency, RFC 9110 §13.1.1)."""
+
+
+class LimitError(ValueError):
+    """A write would pass a limit the store holds every surface to (e.g. approvals per assignment)."""

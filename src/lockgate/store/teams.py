@@ -6,8 +6,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, insert, select
 
+from lockgate.store.approvals import forget_team
 from lockgate.store.errors import ConflictError, NotFoundError
-from lockgate.store.records import page
+from lockgate.store.records import delete_row, page
 from lockgate.store.schema import gateways, team_gateways, team_members, teams, users
 
 
@@ -79,3 +80,14 @@ def remove_member(conn: Connection, team: Row[Any], user: Row[Any]) -> None:
     ).rowcount
     if not removed:
         raise NotFoundError(f"{user.email!r} is not a member of team {team.name!r}")
+
+
+def delete_team(conn: Connection, row: Row[Any], expected: int | None) -> None:
+    """Delete the team ``row`` (with ``expected``, only at that version) and take it out of every
+    team-limited approval and rejection (``forget_team``): the one path of every surface.
+
+    Raises:
+        StaleVersionError: the team is no longer at ``expected``.
+    """
+    delete_row(conn, teams, row, "team", expected)
+    forget_team(conn, row.id)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import anyio.to_thread
-from pydantic import Field
+from pydantic import BaseModel, Field
 from sqlalchemy import Connection, select
 
 from lockgate.api.errors import NotFound, UnprocessableContent
@@ -21,26 +21,26 @@ from lockgate.api.offer import ask_server
 from lockgate.api.operation import Context, Operation
 from lockgate.api.operations.common import AssignmentTarget, Name, RowId, fetch_assignment_target
 from lockgate.api.operations.provisioning import (
-    MAX_TEAMS,
-    FeatureName,
     ProvisioningRef,
     ProvisioningView,
     change_provisioning,
 )
 from lockgate.api.preview_identity import choose_preview_identity, open_preview_credential
 from lockgate.domain.capabilities import Capability
+from lockgate.domain.declared_provisioning import MAX_APPROVALS, MAX_TEAMS, FeatureName
 from lockgate.domain.features import FeatureKind
 from lockgate.domain.mcp import JsonObject
 from lockgate.domain.model import Credential, IdentityScheme, Server
 from lockgate.domain.provisioning import ALL_PINS, Approval, Decision, PinField, definition_digest
+from lockgate.policy.screening import Neighbours, screen_feature
 from lockgate.store import approvals as store
 from lockgate.store.provisioning import load_json
-from lockgate.store.schema import identities, servers
+from lockgate.store.schema import gateway_servers, identities, servers
 from lockgate.store.servers import load_server
 from lockgate.upstream.preview import Preview
 
-MAX_APPROVED_AT_ONCE = 5000
-"""The most features ``approve-current`` approves in one go."""
+MAX_APPROVED_AT_ONCE = MAX_APPROVALS
+"""The most features ``approve-current`` approves in one go: as many as an assignment holds."""
 
 _IDENTITY = (
     "Whose identity the server is asked as, for the definition it offers now: 'mine', 'global', "
@@ -72,6 +72,47 @@ class ApproveCurrent(ProvisioningRef):
     pins: list[PinField] | None = Field(None, max_length=len(PinField), description=_PINS)
     teams: list[Name] = Field([], max_length=MAX_TEAMS, description=_TEAMS)
     identity: str | None = Field(None, max_length=160, description=_IDENTITY)
+    include_flagged: bool = Field(
+        False, description="Approve too what screening withholds (a high-severity finding); default: skip it."
+    )
+
+
+class Skipped(BaseModel):
+    """A definition approve-current left unapproved because screening withholds it."""
+
+    kind: FeatureKind
+    name: str
+    findings: list[str] = Field(description="The kinds of the withholding findings.")
+
+
+class ApprovedCurrent(ProvisioningView):
+    skipped: list[Skipped] = Field(
+        description="What screening withheld and was not approved (see include_flagged)."
+    )
+
+
+def gateway_neighbours(conn: Connection, gateway_id: int, assignment_id: int | None) -> Neighbours:
+    """What screening compares an offer with in the control plane: the server names of the gateway's
+    other assignments (their features' names are the data plane's catalog's, not known here)."""
+    query = (
+        select(servers.c.name)
+        .join(gateway_servers, gateway_servers.c.server_id == servers.c.id)
+        .where((gateway_servers.c.gateway_id == gateway_id) & (gateway_servers.c.id != (assignment_id or 0)))
+    )
+    return Neighbours.of((), conn.execute(query).scalars())
+
+
+def screen_offer(found: Preview, kinds: Iterable[FeatureKind], neighbours: Neighbours) -> list[Skipped]:
+    """Every definition of ``kinds`` in ``found`` that screening withholds (``screen_feature`` with
+    ``neighbours``), with the kinds of its withholding findings."""
+    skipped = []
+    for kind in dict.fromkeys(kinds):
+        for definition in found[kind]:
+            findings = [f for f in screen_feature(kind, definition, neighbours) if f.severity.withholds]
+            if findings and isinstance(name := definition.get(kind.key), str):
+                kinds_found = sorted({f.kind.value for f in findings})
+                skipped.append(Skipped(kind=kind, name=name, findings=kinds_found))
+    return skipped
 
 
 def load_offer_source(
@@ -109,9 +150,14 @@ def record_decisions(
     assignment_id: int,
     decisions: Iterable[Approval],
 ) -> None:
-    """Save each decision and close the open reviews of its definition."""
+    """Save the decisions (``store.save_decisions``) and close the open reviews of each definition.
+
+    Raises:
+        LimitError: over the store's limits (422).
+    """
+    decisions = list(decisions)
+    store.save_decisions(conn, assignment_id, decisions, ctx.actor.email)
     for decision in decisions:
-        store.save_decision(conn, assignment_id, decision, ctx.actor.email)
         status = "approved" if decision.decision is Decision.APPROVED else "rejected"
         store.close_reviews(
             conn, assignment_id, decision.kind, decision.name, decision.digest, status, ctx.actor.email
@@ -119,18 +165,23 @@ def record_decisions(
 
 
 def approvals_of(
-    found: Preview, kinds: Iterable[FeatureKind], pins: frozenset[PinField], teams: frozenset[int]
+    found: Preview,
+    kinds: Iterable[FeatureKind],
+    pins: frozenset[PinField],
+    teams: frozenset[int],
+    skipped: Iterable[Skipped] = (),
 ) -> list[Approval]:
-    """An approval of every feature of ``kinds`` in ``found``, pinning ``pins``.
+    """An approval of every feature of ``kinds`` in ``found`` but those ``skipped``, pinning ``pins``.
 
     Raises:
         UnprocessableContent: more than ``MAX_APPROVED_AT_ONCE`` of them.
     """
+    left_out = {(s.kind, s.name) for s in skipped}
     decided = [
         _decision(kind, definition, Decision.APPROVED, pins, teams)
         for kind in dict.fromkeys(kinds)
         for definition in found[kind]
-        if isinstance(definition.get(kind.key), str)
+        if isinstance(definition.get(kind.key), str) and (kind, definition[kind.key]) not in left_out
     ]
     if len(decided) > MAX_APPROVED_AT_ONCE:
         raise UnprocessableContent(
@@ -204,15 +255,17 @@ async def _decide(
         entry = _decision(offered.kind, offered.definition, decision, pins, teams)
         record_decisions(ctx, conn, target.assignment.id, [entry])
 
-    return await anyio.to_thread.run_sync(change_provisioning, ctx, args, act)
+    decided = [(offered.kind, str(offered.definition.get(offered.kind.key)))]
+    return await anyio.to_thread.run_sync(change_provisioning, ctx, args, act, decided)
 
 
 async def approve_feature(ctx: Context, args: Approve) -> ProvisioningView:
     """Approve one feature's definition: the one a review recorded (``review``), or the one the server
     offers now (``kind`` and ``name``), pinning ``pins`` (default all) and limited to ``teams``
-    (default everyone). It replaces the feature's approvals for the same teams and any rejection of
-    that definition. Raises 404 for an unknown review, team, or a feature the server does not offer,
-    422 for neither or both of a review and a name."""
+    (default everyone). It replaces the feature's decision for exactly the same teams only; where a
+    rejection and an approval both apply to a caller, the rejection wins. Raises 404 for an unknown
+    review, team, or a feature the server does not offer, 422 for neither or both of a review and a
+    name."""
     return await _decide(ctx, args, Decision.APPROVED, _pins(args.pins))
 
 
@@ -222,28 +275,31 @@ async def reject_feature(ctx: Context, args: Decide) -> ProvisioningView:
     return await _decide(ctx, args, Decision.REJECTED, ALL_PINS)
 
 
-async def approve_current(ctx: Context, args: ApproveCurrent) -> ProvisioningView:
-    """Approve, and pin, exactly what the server offers now for ``kinds`` (default all): each
+async def approve_current(ctx: Context, args: ApproveCurrent) -> ApprovedCurrent:
+    """Approve, and pin, exactly what the server offers now for ``kinds`` (default all), but what
+    screening withholds unless ``include_flagged`` (the answer's ``skipped`` says what and why): each
     feature's approval for the same teams is replaced, and the server is asked as ``identity``.
     Approvals of features it no longer offers stay until revoked. Raises 502 when the server cannot
     be reached."""
 
-    def load(ctx: Context) -> tuple[Server, Credential | None]:
+    def load(ctx: Context) -> tuple[Server, Credential | None, Neighbours]:
         with ctx.transaction() as conn:
             target = fetch_assignment_target(ctx, conn, args.gateway, args.assignment)
             store.resolve_team_ids(conn, args.teams)
-            return load_offer_source(ctx, conn, target, args.identity)
+            neighbours = gateway_neighbours(conn, target.gateway.id, target.assignment.id)
+            return *load_offer_source(ctx, conn, target, args.identity), neighbours
 
-    server, credential = await anyio.to_thread.run_sync(load, ctx)
+    server, credential, neighbours = await anyio.to_thread.run_sync(load, ctx)
     found = await ask_server(ctx, server, credential)
+    skipped = [] if args.include_flagged else screen_offer(found, args.kinds, neighbours)
 
     def act(conn: Connection, target: AssignmentTarget) -> None:
         teams = store.resolve_team_ids(conn, args.teams)
-        record_decisions(
-            ctx, conn, target.assignment.id, approvals_of(found, args.kinds, _pins(args.pins), teams)
-        )
+        approvals = approvals_of(found, args.kinds, _pins(args.pins), teams, skipped)
+        record_decisions(ctx, conn, target.assignment.id, approvals)
 
-    return await anyio.to_thread.run_sync(change_provisioning, ctx, args, act)
+    view = await anyio.to_thread.run_sync(change_provisioning, ctx, args, act)
+    return ApprovedCurrent(**dict(view), skipped=skipped)
 
 
 _P = "/gateways/{gateway}/assignments/{assignment}/provisioning"
@@ -255,5 +311,5 @@ OPERATIONS = [
               reject_feature, Decide, ProvisioningView),
     Operation("provisioning", "approve-current", "POST", _P + "/approve-current",
               "Approve what the server offers now", _MANAGE, approve_current, ApproveCurrent,
-              ProvisioningView),
+              ApprovedCurrent),
 ]  # fmt: skip

@@ -131,6 +131,7 @@ def _authorize(
     user's role what ``users create|update`` checks."""
     if change.action == "create" and spec is not None:
         fields = list(spec.model_dump(exclude_defaults=True, exclude={"name"}))
+        fields += [f.field for f in change.fields]  # a new gateway's open assignments
     else:
         fields = [f.field for f in change.fields]
     if isinstance(spec, ServerSpec):
@@ -207,10 +208,18 @@ def _hidden(server: DeclaredServer) -> DeclaredServer:
 
 
 def _shown(spec: BaseModel | None) -> dict[str, Any] | None:
-    """What an admin event holds of a declared item: a server without its env and header values."""
+    """What an admin event holds of a declared item: a server without its env and header values, a
+    gateway's approvals by their summary (the definition as its digest)."""
     if isinstance(spec, DeclaredServer):
         spec = _hidden(spec)
-    return None if spec is None else spec.model_dump(mode="json")
+    if spec is None:
+        return None
+    shown = spec.model_dump(mode="json")
+    if isinstance(spec, GatewaySpec):
+        for assignment, dumped in zip(spec.servers, shown["servers"], strict=True):
+            if assignment.approvals is not None:
+                dumped["approvals"] = [a.summary() for a in assignment.approvals]
+    return shown
 
 
 def _answer(plan: list[PlannedChange], applied: bool) -> Plan:

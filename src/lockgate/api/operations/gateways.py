@@ -10,7 +10,13 @@ from sqlalchemy import Connection, select
 
 from lockgate.api.offer import ask_server
 from lockgate.api.operation import Context, Input, Operation, Versioned
-from lockgate.api.operations.approvals import approvals_of, record_decisions
+from lockgate.api.operations.approvals import (
+    Skipped,
+    approvals_of,
+    gateway_neighbours,
+    record_decisions,
+    screen_offer,
+)
 from lockgate.api.operations.common import (
     Act,
     AssignmentTarget,
@@ -20,7 +26,7 @@ from lockgate.api.operations.common import (
     fetch_visible_server,
     save_change,
 )
-from lockgate.api.operations.provisioning import KINDS, describe_provisioning, resolve_modes
+from lockgate.api.operations.provisioning import KINDS, changed_modes, describe_provisioning
 from lockgate.api.preview_identity import choose_preview_identity, open_preview_credential
 from lockgate.domain.capabilities import Capability
 from lockgate.domain.declaration import PREFIX, IdentityName
@@ -29,6 +35,7 @@ from lockgate.domain.model import Credential, IdentityScheme
 from lockgate.domain.model import Server as LiveServer
 from lockgate.domain.provisioning import ALL_PINS, CLOSED_MODES, Mode
 from lockgate.policy.access_control import EVERYONE, resolve_visible_gateways
+from lockgate.policy.screening import Neighbours
 from lockgate.store import gateways as store
 from lockgate.store.gateways import describe_gateway
 from lockgate.store.records import delete_row, fetch_named, insert_row
@@ -115,6 +122,15 @@ class AssignmentCreate(Versioned):
     approve_current: bool = Field(
         False,
         description="Approve, and pin, every feature the server offers now (asked as the shared identity).",
+    )
+    include_flagged: bool = Field(
+        False, description="With approve_current: approve too what screening withholds; default: skip it."
+    )
+
+
+class Assigned(Gateway):
+    skipped: list[Skipped] = Field(
+        [], description="What approve_current left unapproved because screening withholds it."
     )
 
 
@@ -216,21 +232,22 @@ def restore_gateway(ctx: Context, args: GatewayChange) -> Gateway:
     return _change(ctx, args.gateway, args.if_match, {"archived": False})
 
 
-async def assign_server(ctx: Context, args: AssignmentCreate) -> Gateway:
-    """Assign a server to the gateway under a name (default the server's), optionally with a prefix
-    for its features' names and an identity scheme (shared, per user, or none). The same server may be
+async def assign_server(ctx: Context, args: AssignmentCreate) -> Assigned:
+    """Assign a server to the gateway under a name (default the server's), optionally with a prefix for
+    its features' names and an identity scheme (shared, per user, or none). The same server may be
     assigned twice under two names, e.g. shared for reads and per-user for writes. The assignment is
     fail-closed: every feature kind allow_selected with nothing approved, unless ``provisioning``
     (every kind) or ``modes`` (one kind) says otherwise, or ``approve_current`` approves and pins what
-    the server offers now. Raises 409 when the name or prefix is taken on the gateway, 400 when the
-    identity does not fit the scheme (the shared scheme needs a global identity of this server; the
-    others none), 422 for an unknown feature kind, 502 when approve_current cannot reach the server.
-    Choosing the provisioning also needs "Manage feature provisioning settings". Besides the
-    gateway's admin event, one of kind ``provisioning`` records what the assignment starts with."""
+    the server offers now but what screening withholds (``skipped``; ``include_flagged``: that too).
+    Raises 409 when the name or prefix is taken on the gateway, 400 when the identity does not fit the
+    scheme (the shared scheme needs a global identity of this server; the others none), 422 for an
+    unknown feature kind, 502 when approve_current cannot reach the server. Choosing the provisioning
+    also needs "Manage feature provisioning settings". Besides the gateway's admin event, one of kind
+    ``provisioning`` records what the assignment starts with."""
     if args.approve_current or args.provisioning is not None or args.modes:
         ctx.require(Capability.MANAGE_FEATURE_PROVISIONING)
-    modes = resolve_modes(CLOSED_MODES, args.provisioning, args.modes)
-    found = await _offered_now(ctx, args) if args.approve_current else None
+    modes = changed_modes(CLOSED_MODES, args.provisioning, args.modes)
+    found, skipped = await _offered_now(ctx, args) if args.approve_current else (None, [])
 
     def act(conn: Connection, row: Any) -> None:
         server = fetch_visible_server(ctx, conn, args.server)
@@ -246,7 +263,7 @@ async def assign_server(ctx: Context, args: AssignmentCreate) -> Gateway:
         )
         if found is not None:
             record_decisions(
-                ctx, conn, assignment_id, approvals_of(found, FeatureKind, ALL_PINS, frozenset())
+                ctx, conn, assignment_id, approvals_of(found, FeatureKind, ALL_PINS, frozenset(), skipped)
             )
         target = AssignmentTarget(row, store.fetch_assignment(conn, row.id, args.name or server.name))
         ctx.record(
@@ -257,16 +274,21 @@ async def assign_server(ctx: Context, args: AssignmentCreate) -> Gateway:
             describe_provisioning(conn, target),
         )
 
-    return await anyio.to_thread.run_sync(_change, ctx, args.gateway, args.if_match, {}, act)
+    gateway = await anyio.to_thread.run_sync(_change, ctx, args.gateway, args.if_match, {}, act)
+    return Assigned(**dict(gateway), skipped=skipped)
 
 
-async def _offered_now(ctx: Context, args: AssignmentCreate) -> Preview:
+async def _offered_now(ctx: Context, args: AssignmentCreate) -> tuple[Preview, list[Skipped]]:
     """What the server to assign offers now, asked as the shared identity it is assigned with (else
-    as the features preview chooses)."""
+    as the features preview chooses), and what of it screening withholds (none with
+    ``include_flagged``)."""
 
-    def load(ctx: Context) -> tuple[LiveServer, Credential | None]:
+    def load(ctx: Context) -> tuple[LiveServer, Credential | None, Neighbours]:
         with ctx.transaction() as conn:
-            _target(ctx, conn, args.gateway)  # an unseen gateway is refused before the server is asked
+            gateway = _target(
+                ctx, conn, args.gateway
+            )  # an unseen gateway is refused before the server is asked
+            neighbours = gateway_neighbours(conn, gateway.id, None)
             row = fetch_visible_server(ctx, conn, args.server)
             identity_id = store.resolve_shared_identity(conn, row.id, args.identity_scheme, args.identity)
             identity = (
@@ -275,10 +297,11 @@ async def _offered_now(ctx: Context, args: AssignmentCreate) -> Preview:
                 else choose_preview_identity(conn, ctx.actor, row.id, row.name, None)
             )
             credential = None if identity is None else open_preview_credential(ctx.vault, identity)
-            return load_server(row, ctx.vault), credential
+            return load_server(row, ctx.vault), credential, neighbours
 
-    server, credential = await anyio.to_thread.run_sync(load, ctx)
-    return await ask_server(ctx, server, credential)
+    server, credential, neighbours = await anyio.to_thread.run_sync(load, ctx)
+    found = await ask_server(ctx, server, credential)
+    return found, [] if args.include_flagged else screen_offer(found, FeatureKind, neighbours)
 
 
 def unassign_server(ctx: Context, args: AssignmentRef) -> Gateway:
@@ -344,7 +367,7 @@ OPERATIONS = [
     Operation("gateways", "restore", "POST", _G + "/restore", "Restore an archived gateway",
               Capability.ARCHIVE_AND_RESTORE_GATEWAYS, restore_gateway, GatewayChange, Gateway),
     Operation("gateways", "assign", "POST", _G + "/assignments", "Assign a server to a gateway",
-              Capability.BASIC_GATEWAY_MANAGEMENT, assign_server, AssignmentCreate, Gateway, status=201),
+              Capability.BASIC_GATEWAY_MANAGEMENT, assign_server, AssignmentCreate, Assigned, status=201),
     Operation("gateways", "unassign", "DELETE", _G + "/assignments/{assignment}",
               "Unassign a server from a gateway", Capability.BASIC_GATEWAY_MANAGEMENT, unassign_server,
               AssignmentRef, Gateway),

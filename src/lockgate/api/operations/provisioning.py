@@ -9,8 +9,8 @@ they may not is answered as one that does not exist). Every change records one a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
@@ -25,6 +25,12 @@ from lockgate.api.operations.common import (
     fetch_assignment_target,
 )
 from lockgate.domain.capabilities import Capability
+from lockgate.domain.declared_provisioning import (
+    MAX_OVERRIDES,
+    FeatureName,
+    MaxDescription,
+    OverrideSpec,
+)
 from lockgate.domain.features import FeatureKind
 from lockgate.domain.provisioning import (
     Approval,
@@ -41,17 +47,6 @@ from lockgate.store.provisioning import load_filter, load_json, load_modes
 from lockgate.store.schema import servers
 
 KINDS = ", ".join(kind.value for kind in FeatureKind)
-MAX_TEAMS = 64
-MAX_OVERRIDES = 1000
-FeatureName = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=2048,
-        description="A tool's or prompt's name, a resource's URI or a template's uriTemplate, as the "
-        "server names it (no prefix).",
-    ),
-]
 
 
 class ApprovalView(BaseModel):
@@ -64,14 +59,18 @@ class ApprovalView(BaseModel):
     pinned: list[PinField] = Field(description="The fields besides the name that must stay as approved.")
     teams: list[str] = Field(description="The teams it is limited to (empty: everyone on the gateway).")
     digest: str = Field(description="SHA-256 of the approved definition's canonical JSON.")
-    definition: dict[str, Any] = Field(description="The definition as the server offered it when decided.")
+    definition: dict[str, Any] | None = Field(
+        None,
+        description="The definition as the server offered it when decided; only in the answer to a "
+        "decision on this feature (lists and admin events hold the digest).",
+    )
 
 
 class OverrideView(BaseModel):
     kind: FeatureKind
     name: FeatureName
-    title: str | None = Field(None, max_length=512)
-    description: str | None = Field(None, max_length=8192)
+    title: str | None = None
+    description: str | None = None
 
 
 class FilterView(BaseModel):
@@ -116,10 +115,8 @@ class FilterChange(ProvisioningRef):
     """The whole metadata filter; what is left out is cleared."""
 
     drop: list[DroppedField] = Field([], max_length=len(DroppedField), description="Fields to leave out.")
-    max_description: int | None = Field(
-        None, ge=1, le=65536, description="Cut descriptions to this many characters."
-    )
-    overrides: list[OverrideView] = Field(
+    max_description: MaxDescription | None = None
+    overrides: list[OverrideSpec] = Field(
         [], max_length=MAX_OVERRIDES, description="Per feature: a title and/or description to show instead."
     )
 
@@ -168,7 +165,7 @@ class ReviewView(BaseModel):
     decided_at: float | None
 
 
-def resolve_modes(
+def changed_modes(
     base: Mapping[FeatureKind, Mode], every: Mode | None, per_kind: Mapping[str, Mode]
 ) -> dict[FeatureKind, Mode]:
     """``base`` with ``every`` for each kind, then ``per_kind`` (by kind name) on top.
@@ -184,8 +181,11 @@ def resolve_modes(
     return modes
 
 
-def describe_provisioning(conn: Connection, target: AssignmentTarget) -> dict[str, Any]:
-    """The ``ProvisioningView`` of ``target`` as JSON values (what admin events record)."""
+def describe_provisioning(
+    conn: Connection, target: AssignmentTarget, shown: Collection[tuple[FeatureKind, str]] = ()
+) -> dict[str, Any]:
+    """The ``ProvisioningView`` of ``target`` as JSON values (what admin events record): each
+    approval by its summary, with its definition only for the features ``shown`` (kind, name)."""
     row = target.assignment
     approvals = store.fetch_approvals(conn, row.id)
     names = store.team_names(conn, {t for a in approvals for t in a.teams})
@@ -196,7 +196,7 @@ def describe_provisioning(conn: Connection, target: AssignmentTarget) -> dict[st
         assignment=row.name,
         server=server.name,
         modes={kind.value: mode for kind, mode in load_modes(row.provisioning).items()},
-        approvals=[_approval_view(a, names) for a in approvals],
+        approvals=[_approval_view(a, names, (a.kind, a.name) in shown) for a in approvals],
         filter=FilterView(
             drop=sorted(rules.drop),
             max_description=rules.max_description,
@@ -209,24 +209,28 @@ def describe_provisioning(conn: Connection, target: AssignmentTarget) -> dict[st
     return view.model_dump(mode="json")
 
 
-def _approval_view(approval: Approval, names: dict[int, str]) -> ApprovalView:
+def _approval_view(approval: Approval, names: dict[int, str], with_definition: bool) -> ApprovalView:
     return ApprovalView(
         id=approval.id,
         kind=approval.kind,
         name=approval.name,
         decision=approval.decision,
         pinned=sorted(approval.pinned),
-        teams=sorted(names[t] for t in approval.teams if t in names),
+        teams=sorted(names.get(t, f"(deleted team {t})") for t in approval.teams),
         digest=approval.digest,
-        definition=approval.definition,
+        definition=approval.definition if with_definition else None,
     )
 
 
 def change_provisioning(
-    ctx: Context, args: ProvisioningRef, act: Callable[[Connection, AssignmentTarget], None]
+    ctx: Context,
+    args: ProvisioningRef,
+    act: Callable[[Connection, AssignmentTarget], None],
+    shown: Collection[tuple[FeatureKind, str]] = (),
 ) -> ProvisioningView:
     """Run ``act`` on the assignment in one transaction with its admin event (the view before and
-    after); returns the view after."""
+    after, approvals by their summary); returns the view after, with the definitions of the
+    features ``shown``."""
     with ctx.transaction() as conn:
         target = fetch_assignment_target(ctx, conn, args.gateway, args.assignment)
         before = describe_provisioning(conn, target)
@@ -234,6 +238,8 @@ def change_provisioning(
         target = fetch_assignment_target(ctx, conn, args.gateway, args.assignment)
         after = describe_provisioning(conn, target)
         ctx.record(conn, "provisioning", f"{args.gateway}/{args.assignment}", before, after)
+        if shown:
+            after = describe_provisioning(conn, target, shown)
     return ProvisioningView.model_validate(after)
 
 
@@ -251,7 +257,7 @@ def set_modes(ctx: Context, args: ModesChange) -> ProvisioningView:
 
     def act(conn: Connection, target: AssignmentTarget) -> None:
         current = load_modes(target.assignment.provisioning)
-        store.save_modes(conn, target.assignment.id, resolve_modes(current, args.provisioning, args.modes))
+        store.save_modes(conn, target.assignment.id, changed_modes(current, args.provisioning, args.modes))
 
     return change_provisioning(ctx, args, act)
 

@@ -18,7 +18,7 @@ from lockgate.domain.capabilities import Capability
 from lockgate.policy.access_control import EVERYONE
 from lockgate.store import teams as store
 from lockgate.store.people import fetch_user
-from lockgate.store.records import delete_row, fetch_named, insert_row
+from lockgate.store.records import fetch_named, insert_row
 from lockgate.store.schema import teams
 
 
@@ -120,7 +120,7 @@ def delete_team(ctx: Context, args: TeamChange) -> None:
     with ctx.transaction() as conn:
         row = fetch_named(conn, teams, args.team, "team")
         before = store.describe_team(conn, row)
-        delete_row(conn, teams, row, "team", args.if_match)
+        store.delete_team(conn, row, args.if_match)
         ctx.record(conn, "team", row.name, before, None)
 
 
