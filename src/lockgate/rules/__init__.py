@@ -1,0 +1,1 @@
+"""Gateway rules: pure decisions over tool traffic (regex engine first)."""

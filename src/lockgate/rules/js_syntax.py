@@ -1,0 +1,294 @@
+"""Translate one JavaScript regex body (no ``u`` flag) into RE2 syntax, refusing what RE2 cannot run.
+
+The body has already passed ``regress``'s exact ECMAScript validation, so this walk only has to know
+what each valid construct means (ECMAScript 2024 §22.2 with Annex B, the web-compatible grammar V8
+uses without ``u``) and say it in RE2 terms:
+
+- ``.`` excludes ``\\n``, ``\\r``, U+2028 and U+2029; ``\\s`` is the JS whitespace set (with U+00A0,
+  U+FEFF, U+1680, U+2000–U+200A, U+202F, U+205F, U+3000); ``\\d``/``\\w`` are ASCII.
+- ``^``/``$`` are start/end of text (``\\A``/``\\z``): there is no ``m`` flag.
+- ``\\uXXXX`` (a surrogate pair joined into one code point), ``\\xHH``, ``\\cX``, ``\\0``,
+  ``\\f\\n\\r\\t\\v``, identity escapes; ``\\u{...}`` without ``u`` is ``u`` repeated, as in V8.
+- ``[^]`` matches anything, ``[]`` nothing; ``{`` and ``}`` that are not a quantifier are literal.
+- ``(?<n>...)`` becomes ``(?P<n>...)`` (other names: a plain group; only spans are used).
+
+Refused with :class:`RegexRefused`: lookahead, lookbehind, backreferences (numbered and named, and the
+legacy octal escapes Annex B reads from the same digits), group modifiers, lone surrogates, a quantifier
+on the second half of a surrogate pair, a quantifier on ``\\b``/``\\B`` (V8 refuses it; ``regress``
+accepts it), and repetition counts above RE2's 1000.
+"""
+
+import re
+from collections.abc import Iterable
+
+MAX_CODE_POINT = 0x10FFFF
+SURROGATES = (0xD800, 0xDFFF)
+MAX_REPEAT = 1000  # RE2's limit on {n,m}
+
+Ranges = list[tuple[int, int]]
+
+DIGIT: Ranges = [(0x30, 0x39)]
+WORD: Ranges = [(0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)]
+SPACE: Ranges = [
+    (0x09, 0x0D),
+    (0x20, 0x20),
+    (0xA0, 0xA0),
+    (0x1680, 0x1680),
+    (0x2000, 0x200A),
+    (0x2028, 0x2029),
+    (0x202F, 0x202F),
+    (0x205F, 0x205F),
+    (0x3000, 0x3000),
+    (0xFEFF, 0xFEFF),
+]
+LINE_TERMINATORS: Ranges = [(0x0A, 0x0A), (0x0D, 0x0D), (0x2028, 0x2029)]
+CONTROL_ESCAPES = {"f": 0x0C, "n": 0x0A, "r": 0x0D, "t": 0x09, "v": 0x0B}
+
+_QUANTIFIER = re.compile(r"\{(\d+)(?:,(\d*))?\}")
+_HEX4 = re.compile(r"[0-9A-Fa-f]{4}")
+_HEX2 = re.compile(r"[0-9A-Fa-f]{2}")
+_ASCII_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class RegexRefused(ValueError):
+    """A pattern that is not valid JavaScript or cannot run in linear time; ``construct`` names why."""
+
+    def __init__(self, construct: str, pattern: str) -> None:
+        super().__init__(f"{construct} is not allowed in a rule pattern: {pattern!r}")
+        self.construct = construct
+        self.pattern = pattern
+
+
+def complement(ranges: Iterable[tuple[int, int]]) -> Ranges:
+    """The code points (0..U+10FFFF) outside ``ranges``, as sorted inclusive ranges."""
+    result: Ranges = []
+    low = 0
+    for start, end in sorted(ranges):
+        if start > low:
+            result.append((low, start - 1))
+        low = max(low, end + 1)
+    if low <= MAX_CODE_POINT:
+        result.append((low, MAX_CODE_POINT))
+    return result
+
+
+def class_text(ranges: Ranges, negate: bool = False) -> str:
+    """An RE2 character class for ``ranges`` (surrogates dropped: they cannot occur in UTF-8)."""
+    parts = []
+    for start, end in sorted(ranges):
+        for low, high in _without_surrogates(start, end):
+            parts.append(_code(low) if low == high else f"{_code(low)}-{_code(high)}")
+    if not parts:  # [] matches nothing, [^] anything
+        return "[\\x{0}-\\x{10ffff}]" if negate else "[^\\x{0}-\\x{10ffff}]"
+    return ("[^" if negate else "[") + "".join(parts) + "]"
+
+
+def _without_surrogates(start: int, end: int) -> list[tuple[int, int]]:
+    low, high = SURROGATES
+    pieces = [(start, min(end, low - 1)), (max(start, high + 1), end)]
+    return [(a, b) for a, b in pieces if a <= b]
+
+
+def _code(point: int) -> str:
+    char = chr(point)
+    return char if char.isascii() and char.isalnum() else f"\\x{{{point:x}}}"
+
+
+class _Translator:
+    """One left-to-right walk over a validated body; ``translate`` returns the RE2 text."""
+
+    def __init__(self, body: str) -> None:
+        self.body = body
+        self.pos = 0
+        self.out: list[str] = []
+        self.has_names = re.search(r"\(\?<[^=!]", body) is not None
+
+    def refuse(self, construct: str) -> RegexRefused:
+        return RegexRefused(construct, self.body)
+
+    def translate(self) -> str:
+        body = self.body
+        while self.pos < len(body):
+            char = body[self.pos]
+            if char == "\\":
+                self.out.append(self.atom_escape())
+            elif char == "[":
+                self.out.append(self.character_class())
+            elif char == "(":
+                self.out.append(self.group_open())
+            elif char == "{":
+                self.out.append(self.brace())
+            else:
+                self.pos += 1
+                self.out.append(self.plain(char))
+        return "".join(self.out)
+
+    def plain(self, char: str) -> str:
+        if char in ")|*+?":
+            return char
+        if char == ".":
+            return class_text(LINE_TERMINATORS, negate=True)
+        if char == "^":
+            return "\\A"
+        if char == "$":
+            return "\\z"
+        return self.literal(ord(char))
+
+    def literal(self, point: int) -> str:
+        if SURROGATES[0] <= point <= SURROGATES[1]:
+            raise self.refuse(f"the lone surrogate U+{point:04X}")
+        return _code(point)
+
+    def brace(self) -> str:
+        quantifier = _QUANTIFIER.match(self.body, self.pos)
+        if quantifier is None:  # Annex B: a brace that is not a quantifier is literal
+            self.pos += 1
+            return "\\{"
+        counts = [int(n) for n in quantifier.groups() if n]
+        if any(n > MAX_REPEAT for n in counts):
+            raise self.refuse(f"the repetition count {quantifier.group(0)} (above {MAX_REPEAT})")
+        self.pos = quantifier.end()
+        return quantifier.group(0)
+
+    def group_open(self) -> str:
+        body, start = self.body, self.pos
+        if not body.startswith("(?", start):
+            self.pos += 1
+            return "("
+        for prefix, construct in (("(?=", "lookahead (?="), ("(?!", "negative lookahead (?!")):
+            if body.startswith(prefix, start):
+                raise self.refuse(construct)
+        for prefix, construct in (("(?<=", "lookbehind (?<="), ("(?<!", "negative lookbehind (?<!")):
+            if body.startswith(prefix, start):
+                raise self.refuse(construct)
+        if body.startswith("(?:", start):
+            self.pos += 3
+            return "(?:"
+        if body.startswith("(?<", start):
+            end = body.index(">", start)
+            name = body[start + 3 : end]
+            self.pos = end + 1
+            return f"(?P<{name}>" if _ASCII_NAME.fullmatch(name) else "("
+        raise self.refuse("the group modifier " + body[start : start + 4])
+
+    def atom_escape(self) -> str:
+        body, start = self.body, self.pos
+        letter = body[start + 1]
+        sets = {"d": DIGIT, "w": WORD, "s": SPACE}
+        if letter.lower() in sets:
+            self.pos += 2
+            return class_text(sets[letter.lower()], negate=letter.isupper())
+        if letter in "bB":
+            self.pos += 2
+            if self.body[self.pos : self.pos + 1] in ("*", "+", "?") or _QUANTIFIER.match(
+                self.body, self.pos
+            ):
+                raise self.refuse(f"a quantifier on the assertion \\{letter}")  # V8 refuses it, regress not
+            return "\\" + letter
+        if letter.isdigit() and letter != "0":
+            raise self.refuse(f"the backreference \\{letter}")
+        if letter == "k" and self.has_names:
+            raise self.refuse("the named backreference \\k")
+        return self.literal(self.character_escape(in_class=False))
+
+    def character_escape(self, in_class: bool) -> int:
+        """The code point of the escape at ``pos`` (a ``\\``), moving past it."""
+        body, start = self.body, self.pos
+        letter = body[start + 1]
+        self.pos = start + 2
+        if letter in CONTROL_ESCAPES:
+            return CONTROL_ESCAPES[letter]
+        if letter == "0":
+            if body[self.pos : self.pos + 1].isdigit():
+                raise self.refuse("the legacy octal escape \\0" + body[self.pos])
+            return 0
+        if letter.isdigit():
+            raise self.refuse(f"the legacy octal escape \\{letter}")
+        if letter == "c":
+            return self.control_letter(in_class)
+        if letter == "x" and _HEX2.match(body, self.pos):
+            self.pos += 2
+            return int(body[self.pos - 2 : self.pos], 16)
+        if letter == "u" and _HEX4.match(body, self.pos):
+            return self.unicode_escape()
+        return ord(letter)  # identity escape (Annex B): \u, \x, \k, \p... without their forms
+
+    def control_letter(self, in_class: bool) -> int:
+        following = self.body[self.pos : self.pos + 1]
+        if following.isascii() and (
+            following.isalpha() or (in_class and (following.isdigit() or following == "_"))
+        ):
+            self.pos += 1
+            return ord(following) % 32
+        self.pos -= 1  # Annex B: a backslash, then "c" read as an ordinary character
+        return ord("\\")
+
+    def unicode_escape(self) -> int:
+        body = self.body
+        point = int(body[self.pos : self.pos + 4], 16)
+        self.pos += 4
+        low = body[self.pos + 2 : self.pos + 6]
+        if 0xD800 <= point <= 0xDBFF and body.startswith("\\u", self.pos) and _HEX4.fullmatch(low):
+            trail = int(low, 16)
+            if 0xDC00 <= trail <= 0xDFFF:
+                self.pos += 6
+                if self.body[self.pos : self.pos + 1] in ("*", "+", "?", "{"):
+                    raise self.refuse("a quantifier on the second half of a surrogate pair")
+                return 0x10000 + ((point - 0xD800) << 10) + (trail - 0xDC00)
+        return point
+
+    def character_class(self) -> str:
+        body = self.body
+        self.pos += 1
+        negate = body.startswith("^", self.pos)
+        self.pos += negate
+        ranges: Ranges = []
+        while body[self.pos] != "]":
+            atom = self.class_atom()
+            if isinstance(atom, list):
+                ranges.extend(atom)
+                if body[self.pos] == "-":  # Annex B: [\d-x] is \d, "-", x
+                    ranges.append((0x2D, 0x2D))
+                    self.pos += 1
+                continue
+            if body[self.pos] == "-" and body[self.pos + 1] != "]":
+                self.pos += 1
+                mark = self.pos
+                end = self.class_atom()
+                if isinstance(end, int):
+                    ranges.append((atom, end))
+                    continue
+                ranges.extend([(atom, atom), (0x2D, 0x2D)])  # [x-\d] is x, "-", \d
+                self.pos = mark
+                continue
+            ranges.append((atom, atom))
+        self.pos += 1
+        for start, end in ranges:
+            if start == end and SURROGATES[0] <= start <= SURROGATES[1]:
+                raise self.refuse(f"the lone surrogate U+{start:04X}")
+        return class_text(ranges, negate)
+
+    def class_atom(self) -> int | Ranges:
+        body = self.body
+        char = body[self.pos]
+        if char != "\\":
+            self.pos += 1
+            return ord(char)
+        letter = body[self.pos + 1]
+        sets = {"d": DIGIT, "w": WORD, "s": SPACE}
+        if letter.lower() in sets:
+            self.pos += 2
+            chosen = sets[letter.lower()]
+            return complement(chosen) if letter.isupper() else list(chosen)
+        if letter == "b":
+            self.pos += 2
+            return 0x08
+        if letter == "-":
+            self.pos += 2
+            return 0x2D
+        return self.character_escape(in_class=True)
+
+
+def translate(body: str) -> str:
+    """The RE2 text for a ``regress``-validated JS regex body; raises :class:`RegexRefused`."""
+    return _Translator(body).translate()

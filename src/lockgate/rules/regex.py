@@ -1,0 +1,154 @@
+"""Regex rule patterns in JavaScript syntax, run in linear time on RE2 (product spec §2, gateway rules).
+
+A rule's pattern is what MCP Manager's spec says: JavaScript syntax, surrounding slashes optional
+(``/abc/i``), flags ``i`` and ``g`` only, several patterns OR-ed. :func:`compile_js` validates each one
+exactly with ``regress`` (ECMAScript syntax, no ``u`` flag), translates it (:mod:`lockgate.rules.js_syntax`)
+and compiles the alternation on ``google-re2`` with a memory bound, so matching is linear in the text.
+
+Refused at save time (:class:`RegexRefused`, naming the construct): syntax errors, lookahead and
+lookbehind, backreferences, and every flag but ``i`` and ``g`` (``m``, ``s``, ``u``, ``y``, ``d``, ``v``:
+refused, not emulated). ``g`` is recorded (:attr:`JsPattern.global_flag`); matching always finds all.
+
+Known differences from V8, both outside ASCII: a text character above U+FFFF is one character here (V8
+without ``u`` sees two UTF-16 units, so ``.`` matches half of it there), and under ``i`` RE2 also folds
+U+017F with ``s`` and U+212A with ``k``.
+"""
+
+from dataclasses import dataclass
+
+import re2
+import regress
+
+from lockgate.rules.js_syntax import RegexRefused, translate
+
+__all__ = ["MAX_PROGRAM_BYTES", "MAX_SCANNED_BYTES", "JsPattern", "JsRegex", "RegexRefused", "ScanTooLarge"]
+
+MAX_SCANNED_BYTES = 4 * 1024 * 1024  # UTF-8 bytes of text one search may scan; more raises ScanTooLarge
+MAX_PROGRAM_BYTES = 8 * 1024 * 1024  # RE2's max_mem: a bigger compiled pattern is refused
+ALLOWED_FLAGS = "gi"
+FLAG_NAMES = {
+    "m": "multiline",
+    "s": "dotAll",
+    "u": "unicode",
+    "y": "sticky",
+    "d": "hasIndices",
+    "v": "unicodeSets",
+}
+
+
+class ScanTooLarge(ValueError):
+    """A text longer than :data:`MAX_SCANNED_BYTES` in UTF-8: it is not scanned at all."""
+
+
+@dataclass(frozen=True)
+class JsPattern:
+    """One pattern as a rule gives it: ``source`` (the text as written), its body and its flags."""
+
+    source: str
+    body: str
+    ignore_case: bool
+    global_flag: bool
+
+    @classmethod
+    def parse(cls, source: str) -> "JsPattern":
+        """Split ``/body/flags`` (slashes optional) and validate it; raises :class:`RegexRefused`."""
+        body, flags = source, ""
+        closing = source.rfind("/")
+        if source.startswith("/") and closing > 0:
+            body, flags = source[1:closing], source[closing + 1 :]
+        for flag in flags:
+            if flag not in ALLOWED_FLAGS:
+                name = FLAG_NAMES.get(flag)
+                raise RegexRefused(f"the flag {flag}" + (f" ({name})" if name else ""), source)
+        if len(set(flags)) != len(flags):
+            raise RegexRefused("a repeated flag", source)
+        try:
+            regress.Regex(body, "i" if "i" in flags else "")
+        except regress.RegressError as error:
+            raise RegexRefused(f"invalid JavaScript syntax ({error})", source) from None
+        return cls(source, body, "i" in flags, "g" in flags)
+
+
+class JsRegex:
+    """Several JS patterns OR-ed, compiled once on RE2; ``find`` and ``matches`` run in linear time."""
+
+    def __init__(self, patterns: list[JsPattern]) -> None:
+        if not patterns:
+            raise RegexRefused("an empty pattern list", "")
+        self.patterns = patterns
+        self.re2_text = "|".join(
+            ("(?i:" if pattern.ignore_case else "(?:") + translate(pattern.body) + ")" for pattern in patterns
+        )
+        options = re2.Options()
+        options.max_mem = MAX_PROGRAM_BYTES
+        options.log_errors = False
+        try:
+            self._compiled = re2.compile(self.re2_text.encode(), options)
+        except re2.error as error:
+            raise RegexRefused(f"a pattern RE2 cannot compile ({error})", self.re2_text) from None
+
+    def find(self, text: str) -> list[tuple[int, int]]:
+        """Every match as ``(start, end)`` Python string indices, left to right, as JS ``matchAll`` finds
+        them (an empty match moves on by one character); raises :class:`ScanTooLarge`."""
+        data = _encode(text)
+        counter = _CharIndex(data, ascii_only=len(data) == len(text))
+        spans = []
+        position = 0
+        while (span := self._next_match(data, position)) is not None:
+            start, end = span
+            spans.append((counter.at(start), counter.at(end)))
+            position = end if end > start else end + _char_length(data, end)
+        return spans
+
+    def matches(self, text: str) -> bool:
+        """Whether any pattern matches anywhere in ``text``; raises :class:`ScanTooLarge`."""
+        return self._next_match(_encode(text), 0) is not None
+
+    def _next_match(self, data: bytes, position: int) -> tuple[int, int] | None:
+        """The leftmost match at or after ``position`` that starts on a character: RE2's ``\\B`` also
+        holds between the bytes of one UTF-8 character, which JS has no notion of."""
+        while position <= len(data):
+            match = self._compiled.search(data, position)
+            if match is None:
+                return None
+            start, end = match.span()
+            if start == len(data) or not 0x80 <= data[start] < 0xC0:
+                return start, end
+            position = start + 1
+        return None
+
+
+def compile_js(patterns: str | list[str]) -> JsRegex:
+    """Compile one rule's pattern text (or list of them, OR-ed); raises :class:`RegexRefused`."""
+    sources = [patterns] if isinstance(patterns, str) else patterns
+    return JsRegex([JsPattern.parse(source) for source in sources])
+
+
+def _encode(text: str) -> bytes:
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) > MAX_SCANNED_BYTES:
+        raise ScanTooLarge(f"text of {len(data)} bytes is above the {MAX_SCANNED_BYTES}-byte scan limit")
+    return data
+
+
+def _char_length(data: bytes, offset: int) -> int:
+    """Bytes of the UTF-8 character at ``offset`` (1 at the end)."""
+    lead = data[offset] if offset < len(data) else 0
+    return 1 if lead < 0xC0 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+
+
+class _CharIndex:
+    """Byte offsets to string indices, for offsets asked in non-decreasing order (linear in total)."""
+
+    def __init__(self, data: bytes, ascii_only: bool) -> None:
+        self.data = data
+        self.ascii_only = ascii_only
+        self.byte = 0
+        self.char = 0
+
+    def at(self, offset: int) -> int:
+        if self.ascii_only:
+            return offset
+        self.char += len(self.data[self.byte : offset].decode("utf-8", "surrogatepass"))
+        self.byte = offset
+        return self.char
