@@ -59,6 +59,17 @@ def test_what_cannot_run_in_linear_time_or_is_not_js_without_u_is_refused_by_nam
     assert construct in refusal(pattern)
 
 
+@pytest.mark.parametrize("pattern", ["(|a)*", "(a??)+", "(?:a?|b)*", "((a|)b*)*", "(|a){1,2}", "(|a)?"])
+def test_a_repeated_group_that_can_match_empty_and_prefers_a_shorter_choice_is_refused(pattern: str) -> None:
+    """JS refuses an empty iteration and tries the next choice; RE2 keeps the empty one."""
+    assert "can match empty and prefers a shorter choice" in refusal(pattern)
+
+
+@pytest.mark.parametrize("pattern", ["(a*)*b", "(|a){2}", "(?:a|)b", "(a|b)*", "(a*?b)+"])
+def test_repeated_groups_that_match_alike_in_js_and_re2_are_kept(pattern: str) -> None:
+    compile_js(pattern)
+
+
 def test_one_refused_pattern_in_a_list_refuses_the_rule() -> None:
     assert "lookahead" in refusal(["abc", "a(?=b)"])
 

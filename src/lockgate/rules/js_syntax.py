@@ -15,7 +15,8 @@ uses without ``u``) and say it in RE2 terms:
 Refused with :class:`RegexRefused`: lookahead, lookbehind, backreferences (numbered and named, and the
 legacy octal escapes Annex B reads from the same digits), group modifiers, lone surrogates, a quantifier
 on the second half of a surrogate pair, a quantifier on ``\\b``/``\\B`` (V8 refuses it; ``regress``
-accepts it), and repetition counts above RE2's 1000.
+accepts it), repetition counts above RE2's 1000, and a group that can match empty and prefers a
+shorter choice under a quantifier that is not a fixed count (``(|a)*``, where JS and RE2 disagree).
 """
 
 import re
@@ -94,6 +95,68 @@ def _code(point: int) -> str:
     return char if char.isascii() and char.isalnum() else f"\\x{{{point:x}}}"
 
 
+class _Frame:
+    """What is known of one group's body so far (for :class:`_Shape`)."""
+
+    def __init__(self) -> None:
+        self.alternatives_nullable: list[bool] = []
+        self.current = True  # the alternative being read can match empty so far
+        self.pending: bool | None = None  # the last atom can match empty (a quantifier may still change it)
+        self.choosy = False  # holds an alternation or a lazy quantifier
+
+
+class _Shape:
+    """Tracks which groups can match empty, to refuse the one place JS and RE2 pick different matches:
+    JS rejects an iteration of a quantifier that matches empty and backtracks into the next choice
+    (ECMAScript RepeatMatcher), RE2 keeps the empty choice. That only differs when a repeated group can
+    match empty *and* prefers some choice (an alternation or a lazy quantifier) over a longer one, as in
+    ``(|a)*`` or ``(a??)+``; such a group under a quantifier that is not a fixed count is refused."""
+
+    def __init__(self) -> None:
+        self.frames = [_Frame()]
+        self.last_group: tuple[bool, bool] | None = None  # (nullable, choosy) of a group just closed
+
+    def _fold(self) -> None:
+        frame = self.frames[-1]
+        if frame.pending is not None:
+            frame.current = frame.current and frame.pending
+            frame.pending = None
+
+    def atom(self, nullable: bool) -> None:
+        self._fold()
+        self.frames[-1].pending = nullable
+        self.last_group = None
+
+    def open(self) -> None:
+        self._fold()
+        self.frames.append(_Frame())
+        self.last_group = None
+
+    def close(self) -> None:
+        self._fold()
+        frame = self.frames.pop()
+        nullable = frame.current or any(frame.alternatives_nullable)
+        self.frames[-1].pending = nullable
+        self.frames[-1].choosy |= frame.choosy
+        self.last_group = (nullable, frame.choosy)
+
+    def alternate(self) -> None:
+        self._fold()
+        frame = self.frames[-1]
+        frame.alternatives_nullable.append(frame.current)
+        frame.current, frame.choosy, self.last_group = True, True, None
+
+    def quantify(self, minimum: int, fixed: bool) -> bool:
+        """Whether the repeated group is one JS and RE2 would match differently."""
+        frame = self.frames[-1]
+        if minimum == 0:
+            frame.pending = True
+        return not fixed and self.last_group is not None and all(self.last_group)
+
+    def lazy(self) -> None:
+        self.frames[-1].choosy = True
+
+
 class _Translator:
     """One left-to-right walk over a validated body; ``translate`` returns the RE2 text."""
 
@@ -102,6 +165,8 @@ class _Translator:
         self.pos = 0
         self.out: list[str] = []
         self.has_names = re.search(r"\(\?<[^=!]", body) is not None
+        self.shape = _Shape()
+        self.after_quantifier = False
 
     def refuse(self, construct: str) -> RegexRefused:
         return RegexRefused(construct, self.body)
@@ -110,6 +175,7 @@ class _Translator:
         body = self.body
         while self.pos < len(body):
             char = body[self.pos]
+            self.follow_shape(char)
             if char == "\\":
                 self.out.append(self.atom_escape())
             elif char == "[":
@@ -122,6 +188,28 @@ class _Translator:
                 self.pos += 1
                 self.out.append(self.plain(char))
         return "".join(self.out)
+
+    def follow_shape(self, char: str) -> None:
+        """Tell :class:`_Shape` about the token at ``pos``, refusing a repeated empty-preferring group."""
+        after_quantifier, self.after_quantifier = self.after_quantifier, False
+        quantifier = _QUANTIFIER.match(self.body, self.pos) if char == "{" else None
+        if char == "?" and after_quantifier:
+            self.shape.lazy()
+        elif char in "*+?" or quantifier:
+            self.after_quantifier = True
+            low, high = quantifier.groups() if quantifier else ("1" if char == "+" else "0", None)
+            fixed = quantifier is not None and high in (None, low)  # {n} or {n,n}
+            if self.shape.quantify(int(low), fixed):
+                raise self.refuse("a repeated group that can match empty and prefers a shorter choice")
+        elif char == "(":
+            self.shape.open()
+        elif char == ")":
+            self.shape.close()
+        elif char == "|":
+            self.shape.alternate()
+        else:
+            zero_width = char in "^$" or (char == "\\" and self.body[self.pos + 1] in "bB")
+            self.shape.atom(nullable=zero_width)
 
     def plain(self, char: str) -> str:
         if char in ")|*+?":

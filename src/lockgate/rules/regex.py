@@ -6,8 +6,9 @@ exactly with ``regress`` (ECMAScript syntax, no ``u`` flag), translates it (:mod
 and compiles the alternation on ``google-re2`` with a memory bound, so matching is linear in the text.
 
 Refused at save time (:class:`RegexRefused`, naming the construct): syntax errors, lookahead and
-lookbehind, backreferences, and every flag but ``i`` and ``g`` (``m``, ``s``, ``u``, ``y``, ``d``, ``v``:
-refused, not emulated). ``g`` is recorded (:attr:`JsPattern.global_flag`); matching always finds all.
+lookbehind, backreferences, the few constructs RE2 would match differently (listed in
+:mod:`lockgate.rules.js_syntax`), and every flag but ``i`` and ``g`` (``m``, ``s``, ``u``, ``y``, ``d``,
+``v``: refused, not emulated). ``g`` is recorded (:attr:`JsPattern.global_flag`); matching always finds all.
 
 Known differences from V8, both outside ASCII: a text character above U+FFFF is one character here (V8
 without ``u`` sees two UTF-16 units, so ``.`` matches half of it there), and under ``i`` RE2 also folds
