@@ -109,6 +109,11 @@ def test_an_empty_list_is_refused() -> None:
         (r"\B", "\u00a0é", [(0, 0), (1, 1), (2, 2)]),  # never inside one character's UTF-8 bytes
         ("a*", "baa", [(0, 0), (1, 3), (3, 3)]),  # empty matches advance as JS matchAll does
         ("é+", "xéé", [(1, 3)]),
+        ("/s|a/i", "sSſ", [(0, 1), (1, 2)]),  # JS's i: U+017F is not s (RE2's folding says it is)
+        ("/k/i", "kK\u212a", [(0, 1), (1, 2)]),
+        ("/ß/i", "ßẞ", [(0, 1)]),
+        ("/[é-ê]/i", "ÉÊË", [(0, 1), (1, 2)]),
+        ("/[^a]/i", "aAb", [(2, 3)]),
     ],
 )
 def test_javascript_meaning_is_kept_on_re2(pattern: str, text: str, spans: list[tuple[int, int]]) -> None:

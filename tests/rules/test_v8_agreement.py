@@ -17,7 +17,8 @@ function spans(body, flags, text) {
 """
 
 ATOMS = st.sampled_from(
-    ["a", "b", "A", "é", "-", ".", "\\s", "\\S", "\\d", "\\D", "\\w", "\\W", "\\b", "\\B", "^", "$",
+    ["a", "b", "A", "é", "ß", "σ", "µ", "ı", "k", "s", "[a-z]", "[^a-z]",
+     "-", ".", "\\s", "\\S", "\\d", "\\D", "\\w", "\\W", "\\b", "\\B", "^", "$",
      "[ab]", "[^a]", "[a-c]", "[\\s\\d]", "[^\\w-]", "[\\S]", "[^]", "[]", "\\u00e9", "\\x41", "\\cJ", "\\n",
      "\\r", "\\u{2}", "\\uD83D\\uDE00", "{", "}", "]", "\\-", "\\.", "\\(", "\\1", "(?=a)", "(?:)",
      "(?<n>a)", "[\\b]", "[a-\\d]", "\\c1", "[\\c1]", "\\0", "\\k", "\\p{L}", "\\x4", "[^\\s]", "_"]
@@ -25,7 +26,7 @@ ATOMS = st.sampled_from(
 QUANTIFIERS = st.sampled_from(["*", "+", "?", "{2}", "{1,3}", "{0,}", "*?", "+?", "??", "{2,}?", "{,2}"])
 # Characters above U+FFFF are one character here and two UTF-16 units in V8 without u, so "." or "[^a]"
 # differ on them (documented): generated texts stay in the BMP, and the examples below cover the rest.
-TEXT = st.text(alphabet="abAB1_ -.\n\r\u00a0\ufeff\u2028éÉ{}", max_size=12)
+TEXT = st.text(alphabet="abAB1_ -.\n\r\u00a0\ufeff\u2028éÉ{}ßẞİıΣσςµΜkKsSſK", max_size=12)
 
 
 def bodies() -> st.SearchStrategy[str]:

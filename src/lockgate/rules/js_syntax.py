@@ -20,7 +20,9 @@ shorter choice under a quantifier that is not a fixed count (``(|a)*``, where JS
 """
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterable
+from functools import cache
 
 MAX_CODE_POINT = 0x10FFFF
 SURROGATES = (0xD800, 0xDFFF)
@@ -81,7 +83,44 @@ def class_text(ranges: Ranges, negate: bool = False) -> str:
             parts.append(_code(low) if low == high else f"{_code(low)}-{_code(high)}")
     if not parts:  # [] matches nothing, [^] anything
         return "[\\x{0}-\\x{10ffff}]" if negate else "[^\\x{0}-\\x{10ffff}]"
+    if not negate and len(parts) == 2 and not any("-" in part for part in parts):
+        # RE2 reads a two-letter class like [Ss] as a case-folded "s", which an alternation around it
+        # then widens with U+017F (and [Kk] with U+212A); an alternation of the two keeps them exact
+        return f"(?:{parts[0]}|{parts[1]})"
     return ("[^" if negate else "[") + "".join(parts) + "]"
+
+
+def _canonical(point: int) -> int:
+    """ECMAScript Canonicalize without ``u`` (§22.2.2.7.3): toUpperCase when that is one character and
+    does not take a non-ASCII character into ASCII."""
+    upper = chr(point).upper()
+    if len(upper) != 1 or (point >= 128 and ord(upper) < 128):
+        return point
+    return ord(upper)
+
+
+@cache
+def case_equivalents() -> dict[int, tuple[int, ...]]:
+    """Each cased code point to all code points with its canonical form (itself included), for the ``i``
+    flag: RE2's Unicode case folding differs from JS's (it folds U+017F with ``s``, U+212A with ``k``,
+    U+1E9E with U+00DF...), so the translation spells each case variant out instead."""
+    groups: dict[int, list[int]] = {}
+    for point in range(0x20000):  # every cased character is below U+20000
+        if not SURROGATES[0] <= point <= SURROGATES[1]:
+            groups.setdefault(_canonical(point), []).append(point)
+    return {point: tuple(group) for group in groups.values() if len(group) > 1 for point in group}
+
+
+def case_closure(ranges: Ranges) -> Ranges:
+    """``ranges`` with every case variant (under JS's ``i``) of each member added."""
+    ordered = sorted(ranges)
+    starts = [start for start, _ in ordered]
+    result = list(ordered)
+    for point, group in case_equivalents().items():
+        index = bisect_right(starts, point) - 1
+        if index >= 0 and point <= ordered[index][1]:
+            result.extend((member, member) for member in group)
+    return result
 
 
 def _without_surrogates(start: int, end: int) -> list[tuple[int, int]]:
@@ -160,8 +199,9 @@ class _Shape:
 class _Translator:
     """One left-to-right walk over a validated body; ``translate`` returns the RE2 text."""
 
-    def __init__(self, body: str) -> None:
+    def __init__(self, body: str, ignore_case: bool) -> None:
         self.body = body
+        self.ignore_case = ignore_case
         self.pos = 0
         self.out: list[str] = []
         self.has_names = re.search(r"\(\?<[^=!]", body) is not None
@@ -215,7 +255,7 @@ class _Translator:
         if char in ")|*+?":
             return char
         if char == ".":
-            return class_text(LINE_TERMINATORS, negate=True)
+            return self.class_text(LINE_TERMINATORS, negate=True)
         if char == "^":
             return "\\A"
         if char == "$":
@@ -225,7 +265,12 @@ class _Translator:
     def literal(self, point: int) -> str:
         if SURROGATES[0] <= point <= SURROGATES[1]:
             raise self.refuse(f"the lone surrogate U+{point:04X}")
-        return _code(point)
+        variants = case_equivalents().get(point) if self.ignore_case else None
+        return class_text([(member, member) for member in variants]) if variants else _code(point)
+
+    def class_text(self, ranges: Ranges, negate: bool = False) -> str:
+        """A class matching as JS's would: under ``i`` a member matches in every case (also negated)."""
+        return class_text(case_closure(ranges) if self.ignore_case else ranges, negate)
 
     def brace(self) -> str:
         quantifier = _QUANTIFIER.match(self.body, self.pos)
@@ -265,7 +310,7 @@ class _Translator:
         sets = {"d": DIGIT, "w": WORD, "s": SPACE}
         if letter.lower() in sets:
             self.pos += 2
-            return class_text(sets[letter.lower()], negate=letter.isupper())
+            return self.class_text(sets[letter.lower()], negate=letter.isupper())
         if letter in "bB":
             self.pos += 2
             if self.body[self.pos : self.pos + 1] in ("*", "+", "?") or _QUANTIFIER.match(
@@ -354,7 +399,7 @@ class _Translator:
         for start, end in ranges:
             if start == end and SURROGATES[0] <= start <= SURROGATES[1]:
                 raise self.refuse(f"the lone surrogate U+{start:04X}")
-        return class_text(ranges, negate)
+        return self.class_text(ranges, negate)
 
     def class_atom(self) -> int | Ranges:
         body = self.body
@@ -377,6 +422,7 @@ class _Translator:
         return self.character_escape(in_class=True)
 
 
-def translate(body: str) -> str:
-    """The RE2 text for a ``regress``-validated JS regex body; raises :class:`RegexRefused`."""
-    return _Translator(body).translate()
+def translate(body: str, ignore_case: bool) -> str:
+    """The RE2 text for a ``regress``-validated JS regex body (``ignore_case``: the ``i`` flag, spelled
+    out as case variants, not RE2's folding); raises :class:`RegexRefused`."""
+    return _Translator(body, ignore_case).translate()

@@ -10,9 +10,9 @@ lookbehind, backreferences, the few constructs RE2 would match differently (list
 :mod:`lockgate.rules.js_syntax`), and every flag but ``i`` and ``g`` (``m``, ``s``, ``u``, ``y``, ``d``,
 ``v``: refused, not emulated). ``g`` is recorded (:attr:`JsPattern.global_flag`); matching always finds all.
 
-Known differences from V8, both outside ASCII: a text character above U+FFFF is one character here (V8
-without ``u`` sees two UTF-16 units, so ``.`` matches half of it there), and under ``i`` RE2 also folds
-U+017F with ``s`` and U+212A with ``k``.
+Known difference from V8: a text character above U+FFFF is one character here (V8 without ``u`` sees
+two UTF-16 units, so ``.`` matches half of it there). Case-insensitive matching follows JS's Canonicalize
+as of Python's Unicode tables, which may lag V8's by a version.
 """
 
 from dataclasses import dataclass
@@ -78,7 +78,7 @@ class JsRegex:
             raise RegexRefused("an empty pattern list", "")
         self.patterns = patterns
         self.re2_text = "|".join(
-            ("(?i:" if pattern.ignore_case else "(?:") + translate(pattern.body) + ")" for pattern in patterns
+            "(?:" + translate(pattern.body, pattern.ignore_case) + ")" for pattern in patterns
         )
         options = re2.Options()
         options.max_mem = MAX_PROGRAM_BYTES
