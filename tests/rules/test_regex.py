@@ -39,6 +39,8 @@ def test_a_syntax_error_is_refused_naming_what_is_wrong(pattern: str, construct:
         (r"\01", "legacy octal escape \\01"),
         (r"[\1]", "legacy octal escape \\1"),
         ("(?i:a)", "group modifier (?i:"),
+        ("(?<n>a)(?<n>b)", "repeated group name n"),
+        ("(?<n>a)|(?<n>b)", "repeated group name n"),
         (r"\uD800", "lone surrogate U+D800"),
         ("a{1001}", "repetition count {1001}"),
         (r"\uD83D\uDE00+", "quantifier on the second half of a surrogate pair"),

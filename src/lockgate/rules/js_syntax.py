@@ -11,6 +11,7 @@ uses without ``u``) and say it in RE2 terms:
   ``\\f\\n\\r\\t\\v``, identity escapes; ``\\u{...}`` without ``u`` is ``u`` repeated, as in V8.
 - ``[^]`` matches anything, ``[]`` nothing; ``{`` and ``}`` that are not a quantifier are literal.
 - ``(?<n>...)`` becomes ``(?P<n>...)`` (other names: a plain group; only spans are used).
+- ``i`` spells out each character's case variants under JS's Canonicalize (no RE2 ``(?i)``).
 
 Refused with :class:`RegexRefused`: lookahead, lookbehind, backreferences (numbered and named, and the
 legacy octal escapes Annex B reads from the same digits), group modifiers, lone surrogates, a quantifier
@@ -206,6 +207,7 @@ class _Translator:
         self.out: list[str] = []
         self.has_names = re.search(r"\(\?<[^=!]", body) is not None
         self.shape = _Shape()
+        self.names: set[str] = set()
         self.after_quantifier = False
 
     def refuse(self, construct: str) -> RegexRefused:
@@ -300,6 +302,9 @@ class _Translator:
         if body.startswith("(?<", start):
             end = body.index(">", start)
             name = body[start + 3 : end]
+            if name in self.names:  # regress accepts it; V8 only across alternatives (ES2025)
+                raise self.refuse(f"the repeated group name {name}")
+            self.names.add(name)
             self.pos = end + 1
             return f"(?P<{name}>" if _ASCII_NAME.fullmatch(name) else "("
         raise self.refuse("the group modifier " + body[start : start + 4])
