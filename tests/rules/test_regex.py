@@ -39,7 +39,7 @@ def test_a_syntax_error_is_refused_naming_what_is_wrong(pattern: str, construct:
         (r"\01", "legacy octal escape \\01"),
         (r"[\1]", "legacy octal escape \\1"),
         ("(?i:a)", "group modifier (?i:"),
-        ("(?<n>a)(?<n>b)", "repeated group name n"),
+        ("(((?<n>a))(a|(?<n>a)))", "repeated group name n"),  # regress accepts it, V8 does not
         ("(?<n>a)|(?<n>b)", "repeated group name n"),
         (r"\uD800", "lone surrogate U+D800"),
         ("a{1001}", "repetition count {1001}"),
