@@ -316,13 +316,15 @@ class AccessReader:
         if not rows:
             return None
         approvals: dict[int, list[Approval]] = {}
+        remembered: dict[int, Provisioning] = {}
         if rows[0]["assignment_id"] is not None:
-            for row in self._rows("approvals", token_hash):
+            remembered = self._remembered_provisionings(rows, change)
+            for row in () if remembered else self._rows("approvals", token_hash):
                 approval = load_approval(row)
                 if approval is not None:
                     approvals.setdefault(row["assignment_id"], []).append(approval)
         teams = frozenset(row["team_id"] for row in self._rows("teams", token_hash))
-        return self._access(rows, approvals, teams, change)
+        return self._access(rows, approvals, teams, change, remembered)
 
     def _rows(self, statement: str, token_hash: str | None) -> list[Row]:
         compiled = self._statements[statement]
@@ -361,7 +363,12 @@ class AccessReader:
         connection.close()
 
     def _access(
-        self, rows: list[Row], approvals: dict[int, list[Approval]], teams: frozenset[int], change: int | None
+        self,
+        rows: list[Row],
+        approvals: dict[int, list[Approval]],
+        teams: frozenset[int],
+        change: int | None,
+        remembered: dict[int, Provisioning],
     ) -> Access:
         first = rows[0]
         principal = Principal(
@@ -386,13 +393,17 @@ class AccessReader:
             user_active=bool(first["user_active"]),
             sponsor=_sponsor(first) if first["sponsor_email"] is not None else None,
             assignments=tuple(
-                self._assignment(r, approvals.get(r["assignment_id"], ()), change)
+                self._assignment(
+                    r,
+                    remembered.get(r["assignment_id"])
+                    or self._provisioning(r, approvals.get(r["assignment_id"], ()), change),
+                )
                 for r in rows
                 if r["assignment_id"] is not None
             ),
         )
 
-    def _assignment(self, row: Row, approvals: Iterable[Approval], change: int | None) -> Assignment:
+    def _assignment(self, row: Row, provisioning: Provisioning) -> Assignment:
         return Assignment(
             id=row["assignment_id"],
             server=self._server(row),
@@ -400,8 +411,17 @@ class AccessReader:
             name=row["assignment_name"],
             scheme=IdentityScheme(row["assignment_scheme"]),
             credential=self._credential(row) if _may_call_as(row) else None,
-            provisioning=self._provisioning(row, approvals, change),
+            provisioning=provisioning,
         )
+
+    def _remembered_provisionings(self, rows: list[Row], change: int | None) -> dict[int, Provisioning]:
+        """Every assignment's ``Provisioning`` under ``change`` when each is remembered (then another
+        token of the gateway needs no approvals read, nor their definitions parsed), else nothing."""
+        if change is None:
+            return {}
+        with self._lock:
+            found = {r["assignment_id"]: self._provisionings.get((r["assignment_id"], change)) for r in rows}
+        return {} if None in found.values() else {k: v for k, v in found.items() if v is not None}
 
     def _provisioning(self, row: Row, approvals: Iterable[Approval], change: int | None) -> Provisioning:
         """One ``Provisioning`` value per (assignment, access counter), shared by every token of the
