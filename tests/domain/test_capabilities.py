@@ -52,5 +52,12 @@ def test_the_capabilities_that_run_commands_or_reach_internal_networks_say_so() 
     assert "runs commands" in server.description
     tokens = CAPABILITIES[Capability.CREATE_AND_MANAGE_API_TOKENS]
     assert tokens.reach == "reaches `LOCKGATE_EGRESS_ALLOWED_NETWORKS`"
-    others = set(Capability) - {Capability.BASIC_SERVER_MANAGEMENT, Capability.CREATE_AND_MANAGE_API_TOKENS}
+    engines = CAPABILITIES[Capability.MANAGE_INTEGRATIONS]
+    assert engines.reach == "reaches `LOCKGATE_EGRESS_ALLOWED_NETWORKS`"
+    reaching = {
+        Capability.BASIC_SERVER_MANAGEMENT,
+        Capability.CREATE_AND_MANAGE_API_TOKENS,
+        Capability.MANAGE_INTEGRATIONS,
+    }
+    others = set(Capability) - reaching
     assert all(CAPABILITIES[c].reach == "" for c in others)

@@ -16,6 +16,7 @@ from lockgate.domain.tokens import hash_token
 from lockgate.settings import Settings
 from lockgate.store.access import ACCESS_QUERIES, AccessReader
 from lockgate.store.declarative import apply_declaration
+from lockgate.store.rules import COUNTED_TABLES
 from lockgate.store.schema import access_changes, hosts, metadata
 from lockgate.store.tokens import create_token
 from tests.conftest import TEST_VAULT
@@ -30,8 +31,10 @@ DECLARATION = {
 
 
 def read_tables() -> set[Table]:
-    """The tables the access query reads, aliases resolved."""
-    found = [t for q in ACCESS_QUERIES for t in find_tables(q, include_aliases=True, include_joins=True)]
+    """The tables the access query and the rules read (``store.rules.COUNTED_TABLES``) read, aliases
+    resolved."""
+    joined = [t for q in ACCESS_QUERIES for t in find_tables(q, include_aliases=True, include_joins=True)]
+    found = [*COUNTED_TABLES, *joined]
     return {
         metadata.tables[t.name] for t in (getattr(f, "element", f) for f in found) if isinstance(t, Table)
     }

@@ -33,6 +33,7 @@ class Capability(StrEnum):
     VIEW_AND_EXPORT_LOGS = "viewAndExportLogs"
     VIEW_ALL_LOGS = "viewAllLogs"
     EXPORT_AND_APPLY_CONFIGURATION = "exportAndApplyConfiguration"
+    MANAGE_INTEGRATIONS = "manageIntegrations"
 
     @property
     def label(self) -> str:
@@ -96,7 +97,7 @@ CAPABILITIES: dict[Capability, CapabilityInfo] = {
         "Basic gateway management",
         "Gateways",
         "Create, rename and delete gateways; assign servers to them and unassign them; set each "
-        "assignment's identity scheme.",
+        "assignment's identity scheme; add, edit, order and remove a gateway's rules.",
     ),
     Capability.VIEW_AND_USE_ALL_GATEWAYS: CapabilityInfo(
         "View and use all gateways", "Gateways", "Reach every gateway, whatever one's teams are granted."
@@ -156,6 +157,13 @@ CAPABILITIES: dict[Capability, CapabilityInfo] = {
         "Export the whole configuration (never its secrets), plan and apply declarative files. Each "
         "change an apply makes also needs the capability that change needs on its own.",
         lockgate_name=True,
+    ),
+    Capability.MANAGE_INTEGRATIONS: CapabilityInfo(
+        "Manage integrations",
+        "Integrations",
+        "Configure, edit, and remove integrations such as rule engines, including custom providers and "
+        "built-in engines. An engine may be in the networks LOCKGATE_EGRESS_ALLOWED_NETWORKS lists.",
+        reaches_networks="LOCKGATE_EGRESS_ALLOWED_NETWORKS",
     ),
 }
 

@@ -164,3 +164,4 @@ class Access:
     user_active: bool
     sponsor: Sponsor | None
     assignments: tuple[Assignment, ...]
+    change: int | None = None  # the store's access counter this was read under (None: not counted)

@@ -401,6 +401,7 @@ class AccessReader:
                 for r in rows
                 if r["assignment_id"] is not None
             ),
+            change=change,
         )
 
     def _assignment(self, row: Row, provisioning: Provisioning) -> Assignment:

@@ -236,8 +236,61 @@ audit_entries = Table(
     Column("error", Text),
     Column("body", Text),
     Column("headers", Text),
+    Column("rules", Text),  # JSON list of domain.rules.RuleOutcome.to_json(): what rules did on this leg
     Index("ix_audit_entries_correlation_id", "correlation_id"),
     Index("ix_audit_entries_created_at", "created_at"),
+)
+
+rules = Table(
+    "rules",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("gateway_id", ForeignKey("gateways.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("position", Integer, nullable=False),  # the gateway's order: lower runs first
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("hook", String(16), nullable=False),  # domain.rules.Hook
+    # {"method": "regex", "patterns": [...], "presets": [...]} | {"method": "presidio", "entities": [...],
+    # "threshold": t, "allowlist": [...]} | {"method": "engine", "engine": name}
+    Column("detection", JSON, nullable=False),
+    Column("action", JSON, nullable=True),  # {"kind": ..., settings}; None for an engine rule
+    Column("alerts", Boolean, nullable=False, default=False),
+    Column("failure_mode", String(16), nullable=True),  # domain.rules.FailureMode; None for regex
+    Column("methods", JSON, nullable=False),  # among domain.rules.SCANNABLE_METHODS
+    Column("assignments", JSON, nullable=False),  # assignment names; [] = all
+    Column("tools", JSON, nullable=False),  # tool names; [] = all
+    Column("store_original", Boolean, nullable=False, default=False),
+    Column("version", Integer, nullable=False, default=1),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("gateway_id", "name", name="uq_rules_gateway_name"),
+)
+
+rule_engines = Table(
+    "rule_engines",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("kind", String(24), nullable=False),  # domain.rules.EngineKind
+    Column("url", Text, nullable=True),
+    Column("settings", JSON, nullable=False),  # the provider's own non-secret fields
+    Column("header_names", JSON, nullable=False),  # names of the sealed headers, shown
+    Column("secrets", Text, nullable=True),  # sealed {"secret": ..., "headers": {...}}
+    Column("timeout_s", Float, nullable=False),
+    Column("retries", Integer, nullable=False),
+    Column("version", Integer, nullable=False, default=1),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+rule_keys = Table(
+    "rule_keys",
+    metadata,
+    # the gateway's key for the hash action, sealed; made when its first rule is saved
+    Column(
+        "gateway_id", ForeignKey("gateways.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    ),
+    Column("sealed", Text, nullable=False),
 )
 
 admin_events = Table(
