@@ -236,6 +236,31 @@ class Verdict:
 
 
 @dataclass(frozen=True, slots=True)
+class EngineRequest:
+    """What the gateway asks an engine about one message (docs/rule-engines.md, the envelope's
+    ``metadata`` and ``body``). ``body`` is the whole JSON-RPC message: the ``tools/call`` request on
+    the request leg, its response (with the request's ``id``) on the response leg. ``time`` is Unix
+    seconds; the envelope carries it as RFC 3339."""
+
+    rule_id: int
+    rule: str
+    engine_id: int
+    engine: str
+    user_id: int | None
+    user_email: str | None
+    host: str | None
+    gateway_id: int | None
+    gateway: str | None
+    server: str | None  # the assignment's name on the gateway
+    tool: str | None  # the feature's name as its server knows it (tool, prompt or resource URI)
+    method: str
+    direction: Leg
+    correlation_id: str
+    time: float
+    body: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class RuleOutcome:
     """What one rule did on one leg: recorded in the audit (never the matched text, spec §5)."""
 

@@ -1,0 +1,62 @@
+"""Detectors: what finds the spans a rule acts on, one string at a time (spec §2.2).
+
+A ``Detector`` is built once per rule version and is safe to share between threads. The regex
+detector OR-s a rule's own JavaScript patterns (``rules.regex``) with its ready-made patterns
+(``rules.presets``); Presidio's is in ``rules.presidio``. Engines decide over whole messages and are
+not detectors (``lockgate.engines``).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from lockgate.domain.rules import RegexDetection
+from lockgate.rules.actions import Span
+from lockgate.rules.presets import PRESETS, Preset
+from lockgate.rules.regex import JsRegex, compile_js
+
+
+class Detector(Protocol):
+    """Finds what a rule matches in one string."""
+
+    def find(self, text: str) -> list[Span]:
+        """The matches in ``text`` (character offsets), in any order, possibly overlapping.
+
+        Raises:
+            rules.regex.ScanTooLarge: ``text`` is over the scan limit.
+        """
+        ...
+
+
+class UnknownPresetError(ValueError):
+    """A rule names a ready-made pattern that does not exist."""
+
+
+class RegexDetector:
+    """A rule's patterns OR-ed with its presets; a preset's candidate counts only where its
+    validator (a checksum, say) accepts it."""
+
+    def __init__(self, detection: RegexDetection) -> None:
+        """Raises:
+        rules.regex.RegexRefused: a pattern cannot be run safely (names the construct).
+        UnknownPresetError: a preset name is unknown.
+        """
+        self._own: JsRegex | None = compile_js(list(detection.patterns)) if detection.patterns else None
+        unknown = [name for name in detection.presets if name not in PRESETS]
+        if unknown:
+            raise UnknownPresetError(
+                f"unknown ready-made pattern {unknown[0]!r}; known: {', '.join(PRESETS)}"
+            )
+        self._presets: list[tuple[Preset, JsRegex]] = [
+            (PRESETS[name], PRESETS[name].compiled()) for name in detection.presets
+        ]
+
+    def find(self, text: str) -> list[Span]:
+        spans = [Span(start, end) for start, end in self._own.find(text)] if self._own else []
+        for preset, regex in self._presets:
+            spans.extend(
+                Span(start, end, preset.label)
+                for start, end in regex.find(text)
+                if preset.accepts(text[start:end])
+            )
+        return spans
