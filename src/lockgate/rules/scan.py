@@ -38,51 +38,33 @@ def rewritten(message: Mapping[str, Any], edits: Mapping[Path, str]) -> dict[str
     not copied, and ``message`` itself is not changed.
 
     Raises:
-        KeyError, IndexError: a path does not lead to a value of ``message``.
+        KeyError: a path does not lead to a value of ``message``.
     """
-    tree: dict[Path, dict[str | int, str]] = {}
-    for path, text in edits.items():
-        tree.setdefault(path[:-1], {})[path[-1]] = text
-    out = _rebuild(message, (), _prefixes(tree))
+    steps: dict[Path, set[str | int]] = {}  # every prefix of an edited path → the keys taken from it
+    for path in edits:
+        for i in range(len(path)):
+            steps.setdefault(path[:i], set()).add(path[i])
+    out = _rebuild(message, (), steps, edits)
     assert isinstance(out, dict)
     return out
 
 
-def _prefixes(tree: dict[Path, dict[str | int, str]]) -> dict[Path, dict[str | int, str] | None]:
-    """Every prefix of an edited path: None where it only leads further, the edits where it ends."""
-    out: dict[Path, dict[str | int, str] | None] = {}
-    for parent, leaves in tree.items():
-        for i in range(len(parent)):
-            out.setdefault(parent[:i], None)
-        out[parent] = leaves
-    return out
-
-
-def _rebuild(value: Any, path: Path, prefixes: dict[Path, dict[str | int, str] | None]) -> Any:
-    if path not in prefixes:
+def _rebuild(value: Any, path: Path, steps: dict[Path, set[str | int]], edits: Mapping[Path, str]) -> Any:
+    if path in edits:
+        return edits[path]
+    taken = steps.get(path)
+    if taken is None:
         return value
-    leaves = prefixes[path] or {}
-    if isinstance(value, Mapping):
+    out: Any
+    if isinstance(value, Mapping) and all(key in value for key in taken):
         out = dict(value)
-        for key in list(out):
-            out[key] = leaves[key] if key in leaves else _rebuild(out[key], (*path, key), prefixes)
-        _check_reached(leaves, out)
-        return out
-    if isinstance(value, list):
-        items = list(value)
-        for index in range(len(items)):
-            items[index] = (
-                leaves[index] if index in leaves else _rebuild(items[index], (*path, index), prefixes)
-            )
-        _check_reached(leaves, range(len(items)))
-        return items
-    raise KeyError(path)
-
-
-def _check_reached(leaves: Mapping[str | int, str], present: Any) -> None:
-    missing = [key for key in leaves if key not in present]
-    if missing:
-        raise KeyError(missing[0])
+    elif isinstance(value, list) and all(isinstance(i, int) and 0 <= i < len(value) for i in taken):
+        out = list(value)
+    else:
+        raise KeyError(path)
+    for key in taken:
+        out[key] = _rebuild(value[key], (*path, key), steps, edits)
+    return out
 
 
 def _strings(method: str, leg: Leg, message: Mapping[str, Any]) -> Iterator[tuple[Path, str]]:
