@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -26,17 +25,16 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
+from bench.ab import Paths, measure_rounds, summarize
 from bench.run import (
     CONNECTIONS,
     DATABASES,
     ERAS,
-    T0,
     call,
     database,
     free_port,
     gateway,
     machine,
-    measure,
     open_endpoint,
     post,
     prepare_gateway,
@@ -55,7 +53,8 @@ from lockgate.store.engine import open_engine
 from lockgate.store.provisioning import dump_modes
 from lockgate.store.schema import feature_approvals, gateway_servers, gateways
 
-CONFIGS = (Mode.ALLOW_ALL, Mode.ALLOW_SELECTED)
+ALL, SELECTED = Mode.ALLOW_ALL.value, Mode.ALLOW_SELECTED.value
+CONFIGS = (ALL, SELECTED)
 TARGET_RATIO = 0.9  # issue 11: allow_selected keeps at least 0.9 of allow_all's calls/s at 32 connections
 
 
@@ -128,53 +127,7 @@ def refuses(url: str, auth: dict[str, str], tool: str) -> bool:
     return "error" in response
 
 
-def measure_rounds(
-    paths: dict[Mode, tuple[str, dict[str, str], dict[str, int]]], args: argparse.Namespace, workdir: Path
-) -> list[dict[str, Any]]:
-    """Each configuration x era, ``args.rounds`` times, the order of the configurations reversed every
-    other round (ABBA), so neither always runs second."""
-    rows = []
-    for number in range(args.rounds):
-        for era in ERAS:
-            for config in CONFIGS if number % 2 == 0 else reversed(CONFIGS):
-                url, auth, pids = paths[config]
-                print(
-                    f"  {time.monotonic() - T0:5.1f}s round {number + 1} {era} {config}",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                result = measure(open_endpoint(url, era, auth), pids, args.warmup, args.seconds, workdir)
-                rows.append({"round": number + 1, "era": era, "provisioning": config.value, **result})
-    return rows
-
-
-def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per era and configuration, over the rounds: the mean calls/s at 32 connections and the mean
-    gateway CPU ms per call then; and each ratio ``allow_selected`` / ``allow_all``."""
-    out = []
-    for era in ERAS:
-        figures: dict[str, dict[str, float]] = {"calls_per_s": {}, "gateway_cpu_ms_per_call": {}}
-        for config in CONFIGS:
-            runs = [r[f"c{CONNECTIONS}"] for r in rows if r["era"] == era and r["provisioning"] == config]
-            figures["calls_per_s"][config.value] = statistics.mean(c["calls_per_s"] for c in runs)
-            cpu = statistics.mean(c["cpu_ms_per_call"]["gateway"] for c in runs)
-            figures["gateway_cpu_ms_per_call"][config.value] = cpu
-        ratios = {
-            what: round(means[Mode.ALLOW_SELECTED.value] / means[Mode.ALLOW_ALL.value], 3)
-            for what, means in figures.items()
-        }
-        out.append(
-            {
-                "era": era,
-                **figures,
-                "ratio": ratios["calls_per_s"],
-                "cpu_ratio": ratios["gateway_cpu_ms_per_call"],
-            }
-        )
-    return out
-
-
-def run(args: argparse.Namespace, workdir: Path, environment: dict[Mode, dict[str, str]]) -> dict[str, Any]:
+def run(args: argparse.Namespace, workdir: Path, environment: dict[str, dict[str, str]]) -> dict[str, Any]:
     """Sets up both gateways, checks what they list, measures: the report's ``listed``, ``refused``,
     ``rows`` and ``summary``."""
     port = free_port()
@@ -191,35 +144,34 @@ def run(args: argparse.Namespace, workdir: Path, environment: dict[Mode, dict[st
         offered = listed_tools(url, "modern", {})
         approved = offered[: args.approved]
         for config, (env, _tokens) in envs.items():
-            provision(env, "bench", "upstream", config, approved if config is Mode.ALLOW_SELECTED else ())
-        paths = {}
+            provision(env, "bench", "upstream", Mode(config), approved if config == SELECTED else ())
+        paths: Paths = {}
         for config, (env, tokens) in envs.items():
-            log = workdir / f"lockgate-{config.value}.log"
+            log = workdir / f"lockgate-{config}.log"
             gateway_url, auth, pid = stack.enter_context(gateway(env, tokens["bench"], log))
             paths[config] = (gateway_url, auth, {"gateway": pid, "upstream": upstream_pid})
         listed = {
-            config.value: {era: len(listed_tools(u, era, a)) for era in ERAS}
-            for config, (u, a, _) in paths.items()
+            config: {era: len(listed_tools(u, era, a)) for era in ERAS} for config, (u, a, _) in paths.items()
         }
         unapproved = offered[args.approved]["name"] if len(offered) > args.approved else None
         refused = None
         if unapproved is not None:
-            selected_url, selected_auth, _ = paths[Mode.ALLOW_SELECTED]
+            selected_url, selected_auth, _ = paths[SELECTED]
             refused = refuses(selected_url, selected_auth, unapproved)
-        rows = measure_rounds(paths, args, workdir)
+        rows = measure_rounds(paths, CONFIGS, "provisioning", args, workdir)
     return {
         "offered": len(offered),
         "approved": len(approved),
         "listed": listed,
         "refused_unapproved": refused,
         "rows": rows,
-        "summary": summarize(rows),
+        "summary": summarize(rows, CONFIGS, "provisioning"),
     }
 
 
 def render(report: dict[str, Any]) -> str:
     m = report["machine"]
-    selected = report["listed"][Mode.ALLOW_SELECTED.value]
+    selected = report["listed"][SELECTED]
     in_effect = all(count == report["approved"] for count in selected.values())
     lines = [
         f"provisioning benchmark {m['date']}: {m['cpu']}, {m['cores']} cores, Python {m['python']}, "
@@ -247,13 +199,14 @@ def render(report: dict[str, Any]) -> str:
         )
     lines.append("")
     for s in report["summary"]:
-        verdict = "meets" if s["ratio"] >= TARGET_RATIO else "BELOW"
+        ratio, cpu_ratio = s["ratio"][SELECTED], s["cpu_ratio"][SELECTED]
+        verdict = "meets" if ratio >= TARGET_RATIO else "BELOW"
         means, cpu = s["calls_per_s"], s["gateway_cpu_ms_per_call"]
         lines.append(
             f"{s['era']:7} calls/s at 32 connections, mean of rounds: allow_all {means['allow_all']:.0f}, "
-            f"allow_selected {means['allow_selected']:.0f}, ratio {s['ratio']:.3f} ({verdict} "
+            f"allow_selected {means['allow_selected']:.0f}, ratio {ratio:.3f} ({verdict} "
             f"{TARGET_RATIO}); gateway CPU ms per call {cpu['allow_all']:.3f} and "
-            f"{cpu['allow_selected']:.3f}, x{s['cpu_ratio']:.3f}"
+            f"{cpu['allow_selected']:.3f}, x{cpu_ratio:.3f}"
         )
     return "\n".join(lines)
 

@@ -171,9 +171,9 @@ def find_echo_tool(endpoint: Endpoint) -> str:
     return next(name for name in names if name == "echo" or name.endswith("echo"))
 
 
-def check_echo(endpoint: Endpoint, tool: str) -> None:
-    result = call(endpoint, "tools/call", {"name": tool, "arguments": {"text": ECHO_TEXT}}, name=tool)
-    ok = result.get("content") == [{"type": "text", "text": ECHO_TEXT}] and not result.get("isError")
+def check_echo(endpoint: Endpoint, tool: str, text: str = ECHO_TEXT) -> None:
+    result = call(endpoint, "tools/call", {"name": tool, "arguments": {"text": text}}, name=tool)
+    ok = result.get("content") == [{"type": "text", "text": text}] and not result.get("isError")
     if endpoint.era == "modern":
         ok = ok and result.get("resultType") == "complete"
     if not ok:
@@ -183,9 +183,11 @@ def check_echo(endpoint: Endpoint, tool: str) -> None:
 # ---------------------------------------------------------------- wrk
 
 
-def run_wrk(endpoint: Endpoint, tool: str, connections: int, seconds: int, workdir: Path) -> dict[str, Any]:
+def run_wrk(
+    endpoint: Endpoint, tool: str, connections: int, seconds: int, workdir: Path, text: str = ECHO_TEXT
+) -> dict[str, Any]:
     headers = rpc_headers(endpoint, "tools/call", tool)
-    message = rpc_message(endpoint.era, "tools/call", {"name": tool, "arguments": {"text": ECHO_TEXT}}, None)
+    message = rpc_message(endpoint.era, "tools/call", {"name": tool, "arguments": {"text": text}}, None)
     script = workdir / "call.lua"
     script.write_text(
         WRK_SCRIPT.format(
@@ -222,18 +224,20 @@ def measure(
     seconds: int,
     workdir: Path,
     profile: Path | None = None,
+    text: str = ECHO_TEXT,
 ) -> dict[str, Any]:
-    """Latency at 1 connection, then throughput at 32, with each server's CPU time per call at 32;
-    with ``profile``, py-spy samples the gateway during the 32-connection run into that file."""
+    """Latency at 1 connection, then throughput at 32, with each server's CPU time per call at 32,
+    echo called with ``text``; with ``profile``, py-spy samples the gateway during the 32-connection
+    run into that file."""
     tool = find_echo_tool(endpoint)
-    check_echo(endpoint, tool)
-    run_wrk(endpoint, tool, CONNECTIONS, warmup, workdir)
-    check_echo(endpoint, tool)
-    single = run_wrk(endpoint, tool, 1, max(1, seconds // 2), workdir)  # the median settles quickly
-    check_echo(endpoint, tool)
+    check_echo(endpoint, tool, text)
+    run_wrk(endpoint, tool, CONNECTIONS, warmup, workdir, text)
+    check_echo(endpoint, tool, text)
+    single = run_wrk(endpoint, tool, 1, max(1, seconds // 2), workdir, text)  # the median settles quickly
+    check_echo(endpoint, tool, text)
     before = {name: cpu_seconds(pid) for name, pid in servers.items()}
     with sampling(servers.get("gateway") if profile else None, seconds, profile):
-        loaded = run_wrk(endpoint, tool, CONNECTIONS, seconds, workdir)
+        loaded = run_wrk(endpoint, tool, CONNECTIONS, seconds, workdir, text)
     loaded["cpu_ms_per_call"] = {
         name: round((cpu_seconds(pid) - before[name]) * 1000 / max(loaded["requests"], 1), 3)
         for name, pid in servers.items()
