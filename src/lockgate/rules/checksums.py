@@ -43,7 +43,7 @@ CARD_NETWORKS: tuple[tuple[str, str, frozenset[int]], ...] = (
     ("65", "65", frozenset({16, 17, 18, 19})),
     ("300", "305", frozenset({14, 16, 17, 18, 19})),
     ("36", "36", frozenset({14, 16, 17, 18, 19})),
-    ("38", "39", frozenset({16, 17, 18, 19})),
+    ("38", "39", frozenset({14, 16, 17, 18, 19})),
     ("3528", "3589", frozenset({16, 17, 18, 19})),
 )
 

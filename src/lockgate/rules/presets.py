@@ -67,7 +67,10 @@ def _phrases(*phrases: str) -> str:
     return "/(?:" + "|".join(phrase.replace(" ", r"\s+") for phrase in phrases) + ")/i"
 
 
-_PREVIOUS = r"(?:all |any |the |your )?(?:previous|prior|above|earlier|preceding|original|initial)"
+_PREVIOUS = (
+    r"(?:all |any |the |your )?(?:previous|prior|above|earlier|preceding|original|initial)"
+    r"(?: and (?:following|subsequent|above|below))?"
+)
 _DIRECTIVES = r"(?:instructions?|rules?|prompts?|directions?|directives?|guidelines?|context)"
 _TELL = r"(?:tell|mention|inform|notify|alert|reveal|disclose|show|report)(?:ing)?"
 
@@ -116,9 +119,9 @@ _ALL = (
     Preset(
         "aws_access_key",
         "AWS_ACCESS_KEY",
-        "AWS access key id: a unique-id prefix (AKIA long-term, ASIA temporary, and the other IAM "
-        "prefixes) and 16 base32 characters",
-        r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA|A3T[A-Z0-9])[A-Z2-7]{16}\b",
+        "AWS access key id: AKIA (long-term), ASIA (temporary), ABIA, ACCA or A3T…, then 16 upper-case "
+        "letters and digits",
+        r"\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\b",
     ),
     Preset(
         "aws_secret_key",
@@ -203,7 +206,7 @@ _ALL = (
             r"\byou are now (?:DAN|in (?:developer|god|jailbreak|unrestricted|DAN) mode|(?:an? )?"
             r"(?:unrestricted|unfiltered|uncensored|jailbroken|evil|rogue|different|new) (?:ai|assistant|"
             r"model|chatbot|llm|persona)|free from|no longer (?:bound|restricted|an? (?:ai|assistant)))",
-            r"\b(?:enter|enable|activate|switch to) (?:developer|god|DAN|jailbreak) mode\b",
+            r"\b(?:enter|enable|activate|switch to) (?:god|DAN|jailbreak) mode\b",
             r"\b(?:reveal|print|show|repeat|output|display|leak|dump|tell me) (?:me )?(?:your|the) "
             r"(?:full |entire |hidden |secret )?(?:system|initial|original|hidden) (?:prompt|instructions)",
             r"\b(?:new|updated|real) system prompt\s*:|\bsystem prompt override\b",
