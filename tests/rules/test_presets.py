@@ -4,6 +4,7 @@ out, and runs through the regex detector next to a rule's own patterns."""
 import base64
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,7 @@ from lockgate.rules.detect import RegexDetector, UnknownPresetError
 from lockgate.rules.presets import PRESETS
 from lockgate.rules.presidio import PATTERN_ENTITIES
 
+ROOT = Path(__file__).resolve().parents[2]
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2M"
     "jM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
@@ -132,6 +134,7 @@ def test_the_checklist_of_kinds_is_covered() -> None:
         ),
         ("google_api_key", "key=AIza" + "B" * 35, "AIza" + "B" * 35),
         ("private_key", f"key:\n{PEM}\nbye", PEM),
+        ("private_key", PEM.split("-----END")[0] + "(cut)", PEM.split("-----END")[0]),
         ("jwt", f"Bearer {JWT}", JWT),
         ("connection_string", "url postgres://app:s3cr3t@db:5432/x ok", "postgres://app:s3cr3t@db:5432/x"),
         ("connection_string", "mongodb+srv://a:b@c.example.net/d", "mongodb+srv://a:b@c.example.net/d"),
@@ -282,3 +285,9 @@ def test_every_preset_together_finds_each_kind_in_one_text() -> None:
 def test_an_unknown_preset_is_refused_naming_it_and_the_known_ones() -> None:
     with pytest.raises(UnknownPresetError, match=r"'passport'.*credit_card"):
         RegexDetector(RegexDetection(presets=("passport",)))
+
+
+def test_every_preset_has_a_row_in_the_rules_documentation() -> None:
+    section = (ROOT / "docs" / "rules.md").read_text().split("## Ready-made patterns", 1)[1].split("\n## ")[0]
+    for preset in PRESETS.values():
+        assert f"| `{preset.name}` | `{preset.label}` |" in section, preset.name

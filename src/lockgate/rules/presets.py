@@ -171,9 +171,9 @@ _ALL = (
         "private_key",
         "PRIVATE_KEY",
         "PEM or OpenSSH private key block, BEGIN line to END line (RSA, EC, DSA, OPENSSH, ENCRYPTED, "
-        "PKCS #8, PGP … BLOCK)",
-        r"-----BEGIN[ A-Z0-9]{0,32} PRIVATE KEY(?: BLOCK)?-----[^]*?"
-        r"-----END[ A-Z0-9]{0,32} PRIVATE KEY(?: BLOCK)?-----",
+        "PKCS #8, PGP … BLOCK); without an END line, the BEGIN line and the base64 lines after it",
+        r"-----BEGIN[ A-Z0-9]{0,32} PRIVATE KEY(?: BLOCK)?-----(?:[^]*?"
+        r"-----END[ A-Z0-9]{0,32} PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\r\n]*)",
     ),
     Preset(
         "jwt",
