@@ -16,8 +16,9 @@ import jsonschema
 import pytest
 from pytest_httpserver import HTTPServer
 
-from lockgate.domain.rules import Leg, VerdictKind
+from lockgate.domain.rules import EngineKind, Leg, VerdictKind
 from lockgate.engines import EngineFailure, Engines
+from lockgate.engines.settings import FIELDS
 from tests.conftest import ROOT
 from tests.engines.conftest import CALL, RESULT, SECRET, asking, webhook
 
@@ -137,3 +138,14 @@ def test_the_doc_points_at_both_schemas() -> None:
     guide = (DOCS / "rule-engines.md").read_text()
     assert "schemas/rule-engine-request.schema.json" in guide
     assert "schemas/rule-engine-response.schema.json" in guide
+
+
+def test_the_doc_has_a_section_for_each_managed_kind_naming_each_of_its_settings() -> None:
+    guide = (DOCS / "rule-engines.md").read_text()
+    sections = re.split(r"\n### ", guide)
+    for kind, fields in FIELDS.items():
+        if kind is EngineKind.WEBHOOK:
+            continue
+        [section] = [s for s in sections if f"(`{kind.value}`)" in s.splitlines()[0]]
+        for name in fields:
+            assert f"| `{name}` |" in section, (kind, name)

@@ -305,3 +305,12 @@ async def test_the_test_operation_sends_a_sample_marked_as_a_test_and_reports_ve
 def test_engines_refuse_a_malformed_allowed_network() -> None:
     with pytest.raises(ValueError, match="not a network"):
         Engines(["10.0.0.0/33"])
+
+
+async def test_retries_stop_at_the_deadline_of_the_whole_ask(server: HTTPServer, engines: Engines) -> None:
+    server.expect_request("/hook").respond_with_data("", status=503)
+    started = time.monotonic()
+    with pytest.raises(EngineFailure, match=r"HTTP 503|within 0\.3 s"):
+        await engines.ask(webhook(server.url_for("/hook"), timeout_s=0.3, retries=5), asking())
+    assert time.monotonic() - started < 1
+    assert 1 <= len(received(server)) < 6
