@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+import anyio
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -247,6 +248,24 @@ async def test_model_armor_reuses_its_token_and_sanitizes_a_result_as_a_model_re
     paths = [request.path for request, _ in server.log]
     assert paths == ["/token", f"{template}:sanitizeModelResponse", f"{template}:sanitizeModelResponse"]
     assert server.log[1][0].json == {"modelResponseData": {"text": "sent to ada@example.com"}}
+
+
+async def test_concurrent_model_armor_asks_wait_for_one_token_exchange(
+    server: HTTPServer, engines: Engines
+) -> None:
+    template = "/v1/projects/acme-guard/locations/europe-west4/templates/strict"
+    server.expect_request("/token").respond_with_json(recorded("model_armor", "token"))
+    server.expect_request(f"{template}:sanitizeUserPrompt").respond_with_json(
+        recorded("model_armor", "no_match")
+    )
+    armor = model_armor(server)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(4):
+            group.start_soon(engines.ask, armor, asking(INJECTION))
+
+    paths = [request.path for request, _ in server.log]
+    assert paths.count("/token") == 1 and len(paths) == 5
 
 
 async def test_model_armor_without_a_token_is_a_failure(server: HTTPServer, engines: Engines) -> None:

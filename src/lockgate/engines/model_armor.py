@@ -17,8 +17,10 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+import anyio
 import orjson
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -40,12 +42,23 @@ def endpoint(engine: RuleEngine) -> str:
     return (engine.url or f"https://modelarmor.{engine.settings['location']}.rep.googleapis.com").rstrip("/")
 
 
+@dataclass(slots=True)
+class _Token:
+    """One service account's access token (empty until exchanged), valid until ``until`` (Unix
+    seconds); ``lock`` makes concurrent asks wait for one exchange instead of each making one."""
+
+    lock: anyio.Lock = field(default_factory=anyio.Lock)
+    value: str = ""
+    until: float = 0.0
+
+
 class ModelArmor:
     """The Model Armor adapter, holding access tokens per service account key (at most
-    ``LIMITS.engines``, the oldest dropped first; keyed by a hash of the key, never the key)."""
+    ``LIMITS.engines``, the least recently used dropped first; keyed by a hash of the key, never
+    the key)."""
 
     def __init__(self) -> None:
-        self._tokens: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._tokens: OrderedDict[str, _Token] = OrderedDict()
 
     async def ask(self, engine: RuleEngine, request: EngineRequest, http: EngineHttp) -> Verdict:
         """Model Armor's verdict on ``request``.
@@ -81,42 +94,54 @@ class ModelArmor:
         return Verdict(VerdictKind.PASS)
 
     async def access_token(self, secret: str, http: EngineHttp) -> str:
-        """An access token for the service account key ``secret``, cached or freshly exchanged.
+        """An access token for the service account key ``secret``: cached, or exchanged once however
+        many asks need it at the same time.
 
         Raises:
             EngineFailure: the key cannot sign, or the token endpoint gives no token.
         """
         cache_key = hashlib.sha256(secret.encode()).hexdigest()
-        cached = self._tokens.get(cache_key)
-        now = time.time()
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        try:
-            account = service_account(secret)
-            key = RSAKey.import_key(account["private_key"])
-        except (EngineDefinitionError, JoseError, ValueError):
-            raise EngineFailure("the service account key cannot sign") from None
-        header = {"alg": "RS256", "typ": "JWT"}
-        if "private_key_id" in account:
-            header["kid"] = account["private_key_id"]
-        claims = {
-            "iss": account["client_email"],
-            "sub": account["client_email"],
-            "aud": account["token_uri"],
-            "scope": SCOPE,
-            "iat": int(now),
-            "exp": int(now) + ASSERTION_S,
-        }
-        form = urlencode({"grant_type": GRANT_TYPE, "assertion": jwt.encode(header, claims, key)})
-        answer = await http.post(
-            account["token_uri"], form.encode(), {"content-type": "application/x-www-form-urlencoded"}
-        )
-        token = answer.get("access_token") if isinstance(answer, dict) else None
-        lifetime = answer.get("expires_in", ASSERTION_S) if isinstance(answer, dict) else 0
-        if not isinstance(token, str) or not token or not isinstance(lifetime, int):
-            raise EngineFailure("the token endpoint gave no access token")
-        self._tokens[cache_key] = (token, now + lifetime - EARLY_S)
+        token = self._tokens.get(cache_key) or _Token()
+        self._tokens[cache_key] = token
         self._tokens.move_to_end(cache_key)
         while len(self._tokens) > LIMITS.engines:
             self._tokens.popitem(last=False)
-        return token
+        async with token.lock:
+            if token.until <= time.time():
+                token.value, token.until = await exchange(secret, http)
+        return token.value
+
+
+async def exchange(secret: str, http: EngineHttp) -> tuple[str, float]:
+    """A new access token for the service account key ``secret`` and until when to use it (Unix
+    seconds): an RS256 JWT assertion (RFC 7523 §2.1) POSTed to the key's ``token_uri``.
+
+    Raises:
+        EngineFailure: the key cannot sign, or the token endpoint gives no token.
+    """
+    try:
+        account = service_account(secret)
+        key = RSAKey.import_key(account["private_key"])
+    except (EngineDefinitionError, JoseError, ValueError):
+        raise EngineFailure("the service account key cannot sign") from None
+    header = {"alg": "RS256", "typ": "JWT"}
+    if "private_key_id" in account:
+        header["kid"] = account["private_key_id"]
+    now = int(time.time())
+    claims = {
+        "iss": account["client_email"],
+        "sub": account["client_email"],
+        "aud": account["token_uri"],
+        "scope": SCOPE,
+        "iat": now,
+        "exp": now + ASSERTION_S,
+    }
+    form = urlencode({"grant_type": GRANT_TYPE, "assertion": jwt.encode(header, claims, key)})
+    answer = await http.post(
+        account["token_uri"], form.encode(), {"content-type": "application/x-www-form-urlencoded"}
+    )
+    token = answer.get("access_token") if isinstance(answer, dict) else None
+    lifetime = answer.get("expires_in", ASSERTION_S) if isinstance(answer, dict) else 0
+    if not isinstance(token, str) or not token or not isinstance(lifetime, int):
+        raise EngineFailure("the token endpoint gave no access token")
+    return token, now + lifetime - EARLY_S
