@@ -314,3 +314,12 @@ async def test_retries_stop_at_the_deadline_of_the_whole_ask(server: HTTPServer,
         await engines.ask(webhook(server.url_for("/hook"), timeout_s=0.3, retries=5), asking())
     assert time.monotonic() - started < 1
     assert 1 <= len(received(server)) < 6
+
+
+async def test_a_message_that_is_no_json_is_a_failure_and_nothing_is_sent(
+    server: HTTPServer, engines: Engines
+) -> None:
+    odd = {**CALL, "params": {"name": "send_email", "arguments": {1: "a key that is no string"}}}
+    with pytest.raises(EngineFailure, match="cannot be encoded"):
+        await engines.ask(webhook(server.url_for("/hook")), asking(odd))
+    assert received(server) == []

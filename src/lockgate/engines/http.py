@@ -115,6 +115,8 @@ class EngineHttp:
     async def _attempt(self, url: str, content: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
         cap = LIMITS.engine_payload_bytes
         async with self._client.stream("POST", url, content=content, headers=headers) as response:
+            if not 200 <= response.status_code < 300:  # its body is never used: not read
+                return response.status_code, b""
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > cap:
                 raise EngineFailure(f"the engine answered more than {cap} bytes")

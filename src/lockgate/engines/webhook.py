@@ -92,9 +92,13 @@ async def ask(engine: RuleEngine, request: EngineRequest, http: EngineHttp) -> V
     """Ask the webhook engine at ``engine.url`` about ``request``.
 
     Raises:
-        EngineFailure: see ``EngineHttp.post`` and ``read_verdict``.
+        EngineFailure: see ``EngineHttp.post`` and ``read_verdict``; a message that is no JSON
+            (e.g. a key that is not a string).
     """
     if not engine.url:
         raise EngineFailure("the webhook engine has no URL")
-    content = orjson.dumps(envelope(request))
+    try:
+        content = orjson.dumps(envelope(request))
+    except orjson.JSONEncodeError:
+        raise EngineFailure("the message cannot be encoded as JSON") from None
     return read_verdict(await http.post(engine.url, content, signed_headers(engine, content)), request)
