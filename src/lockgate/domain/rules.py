@@ -240,7 +240,8 @@ class EngineRequest:
     """What the gateway asks an engine about one message (docs/rule-engines.md, the envelope's
     ``metadata`` and ``body``). ``body`` is the whole JSON-RPC message: the ``tools/call`` request on
     the request leg, its response (with the request's ``id``) on the response leg. ``time`` is Unix
-    seconds; the envelope carries it as RFC 3339."""
+    seconds; the envelope carries it as RFC 3339. ``test`` marks the built-in Test operation's sample
+    (docs/rule-engines.md, "The Test operation")."""
 
     rule_id: int
     rule: str
@@ -258,6 +259,7 @@ class EngineRequest:
     correlation_id: str
     time: float
     body: Mapping[str, Any]
+    test: bool = False
 
 
 @dataclass(frozen=True, slots=True)
