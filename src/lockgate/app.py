@@ -252,6 +252,7 @@ def build_control_plane(
         )
 
     server_networks = parse_networks(settings.server_allowed_networks)
+    egress_networks = parse_networks(settings.egress_allowed_networks)
 
     def make_context(actor: Actor, correlation_id: str) -> Context:
         public_url = settings.resolved_public_url
@@ -264,6 +265,7 @@ def build_control_plane(
             preview=preview,
             public_url=public_url,
             server_networks=server_networks,
+            egress_networks=egress_networks,
         )
 
     openapi = functools.cache(lambda: orjson.dumps(build_openapi(OPERATIONS)))
