@@ -144,7 +144,13 @@ def test_the_test_asks_the_engine_with_its_secret_and_shows_the_verdict(
     real = api.make_context
     monkeypatch.setattr(api, "make_context", lambda *a: _with_engines(real(*a), fake))
     answer = admin.post("/engines/guard/test")
-    assert answer.json() == {"engine": "guard", "ok": True, "verdict": "pass", "reason": None, "duration_ms": 12.5}
+    assert answer.json() == {
+        "engine": "guard",
+        "ok": True,
+        "verdict": "pass",
+        "reason": None,
+        "duration_ms": 12.5,
+    }
     assert fake.asked[0].secret == SECRET and fake.asked[0].headers == {"Authorization": HEADER_VALUE}
 
 

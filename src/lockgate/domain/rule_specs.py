@@ -25,6 +25,7 @@ from lockgate.domain.rules import (
     PresidioDetection,
     RegexDetection,
     Rule,
+    RuleEngine,
 )
 
 
@@ -187,3 +188,18 @@ class RuleEngineSpec(_Strict):
     secret: str | None = Field(None, description="Write-only.")
     timeout_s: float = Field(30.0, description="The whole call, retries included, at most (seconds).")
     retries: int = Field(2, description="Retries of a connection failure, 429, 502, 503 or 504.")
+
+    def to_engine(self, engine_id: int = 0) -> RuleEngine:
+        """The engine this spec declares (its secrets resolved: a None header value is empty)."""
+        headers = {k: v or "" for k, v in self.headers.items()}
+        return RuleEngine(
+            engine_id,
+            self.name,
+            self.kind,
+            self.url,
+            self.settings,
+            headers,
+            self.secret,
+            self.timeout_s,
+            self.retries,
+        )
