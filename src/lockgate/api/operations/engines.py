@@ -20,7 +20,7 @@ import orjson
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, Row, func, select
 
-from lockgate.api.errors import ApiError, UnprocessableContent
+from lockgate.api.errors import ApiError, ServiceUnavailable, UnprocessableContent
 from lockgate.api.operation import Context, Input, NoInput, Operation, Versioned
 from lockgate.api.operations.common import Name, Page
 from lockgate.domain.capabilities import Capability
@@ -36,11 +36,6 @@ from lockgate.store.schema import rule_engines
 
 MAX_URL = 2048
 MAX_SECRET = 4096
-
-
-class ServiceUnavailable(ApiError):
-    status = 503
-    code = "service_unavailable"
 
 
 class EngineView(BaseModel):
@@ -262,14 +257,14 @@ def delete_engine(ctx: Context, args: EngineChange) -> None:
 async def test_engine(ctx: Context, args: EngineRef) -> EngineTestView:
     """Ask the engine about a sample tools/call request, marked as a test, and show its verdict or
     why it failed, with how long it took. Changes nothing."""
-    if ctx.engines is None:
-        raise ServiceUnavailable("rule engines cannot be reached from here; run the test against the server")
 
     def load() -> RuleEngine:
         with ctx.transaction() as conn:
             return load_engine(fetch_named(conn, rule_engines, args.engine, "rule engine"), ctx.vault)
 
     engine = await anyio.to_thread.run_sync(load)
+    if ctx.engines is None:
+        raise ServiceUnavailable("rule engines cannot be reached from here; run the test with --url")
     result = await ctx.engines.test(engine)
     return EngineTestView(
         engine=engine.name,

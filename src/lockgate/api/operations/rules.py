@@ -50,11 +50,11 @@ class RuleView(RuleSpec):
     version: int = Field(description="Bumped by every change; send it back as If-Match.")
 
 
-class GatewayRef(Input):
+class RulesOf(Input):
     gateway: Name
 
 
-class RuleRef(GatewayRef):
+class RuleRef(RulesOf):
     rule: Name
 
 
@@ -186,7 +186,7 @@ def _position(conn: Connection, gateway_id: int, position: int | None, before: s
     return int(store.fetch_rule_row(conn, gateway_id, before).position)
 
 
-def list_rules(ctx: Context, args: GatewayRef) -> Page[RuleView]:
+def list_rules(ctx: Context, args: RulesOf) -> Page[RuleView]:
     """The gateway's rules in the order they run: request rules in this order, then response rules."""
     with ctx.transaction() as conn:
         gateway = _gateway(ctx, conn, args.gateway)
@@ -296,7 +296,7 @@ _R = "/gateways/{gateway}/rules"
 _ONE = _R + "/{rule}"
 _MANAGE = Capability.BASIC_GATEWAY_MANAGEMENT
 OPERATIONS = [
-    Operation("rules", "list", "GET", _R, "List a gateway's rules in order", _MANAGE, list_rules, GatewayRef,
+    Operation("rules", "list", "GET", _R, "List a gateway's rules in order", _MANAGE, list_rules, RulesOf,
               Page[RuleView], columns=("position", "name", "hook", "enabled", "version")),
     Operation("rules", "get", "GET", _ONE, "Get a rule", _MANAGE, get_rule, RuleRef, RuleView),
     Operation("rules", "create", "POST", _R, "Add a rule to a gateway", _MANAGE, create_rule, RuleCreate,
