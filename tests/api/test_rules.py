@@ -198,3 +198,21 @@ def test_each_change_records_an_admin_event(eng: Api, lockgate: RunningGateway) 
         ("rules_update", "eng/ssn"),
         ("rules_delete", "eng/ssn"),
     ]
+
+
+def test_a_new_detection_of_another_method_drops_what_only_the_old_one_had(eng: Api) -> None:
+    eng.post("/engines", json={"name": "guard", "url": "https://guard.example.com/check"})
+    eng.post(R, json={"name": "pii", "entities": ["EMAIL_ADDRESS"], "action": "replace"})
+    to_engine = eng.patch(R + "/pii", json={"engine": "guard"})
+    assert to_engine.status_code == 200, to_engine.text
+    assert to_engine.json()["action"] is None and to_engine.json()["failure_mode"] == "fail_closed"
+    to_regex = eng.patch(R + "/pii", json={"presets": ["email"], "action": "redact"})
+    assert to_regex.status_code == 200, to_regex.text
+    assert to_regex.json()["failure_mode"] is None
+
+
+def test_an_explicit_null_failure_mode_goes_back_to_the_default(eng: Api) -> None:
+    eng.post(
+        R, json={"name": "pii", "entities": ["EMAIL_ADDRESS"], "action": "mask", "failure_mode": "fail_open"}
+    )
+    assert eng.patch(R + "/pii", json={"failure_mode": None}).json()["failure_mode"] == "fail_closed"

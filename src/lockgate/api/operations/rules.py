@@ -108,25 +108,31 @@ class RuleMove(Versioned):
 
 
 def resolve_spec(args: _Definition, base: dict[str, Any], name: str) -> RuleSpec:
-    """``base`` (a stored rule's spec, or nothing) with the fields ``args`` gives on top.
+    """``base`` (a stored rule's spec, or nothing) with the fields ``args`` gives on top. A new
+    detection of another method drops the stored failure mode and action unless given again (the
+    new method's defaults apply: an engine rule has no action, a regex rule no failure mode).
 
     Raises:
         UnprocessableContent: no detection, or both ``detection`` and a shorthand, or two shorthands.
     """
     given = args.model_fields_set
     values = {**base, "name": name}
-    for field in ("hook", "enabled", "alerts", "failure_mode", "methods", "assignments", "tools"):
+    for field in ("hook", "enabled", "alerts", "methods", "assignments", "tools", "store_original"):
         if field in given and getattr(args, field) is not None:
             values[field] = getattr(args, field)
-    if "store_original" in given and args.store_original is not None:
-        values["store_original"] = args.store_original
     detection = _detection(args)
     if detection is not None:
+        if base and base["detection"]["method"] != detection.method:
+            values.pop("failure_mode", None)
+            if detection.method == "engine":
+                values.pop("action", None)
         values["detection"] = detection
     if "detection" not in values:
         raise UnprocessableContent(
             "a rule needs a detection (or patterns, presets, entities or an engine)", field="detection"
         )
+    if "failure_mode" in given:
+        values["failure_mode"] = args.failure_mode
     if "action" in given:
         values["action"] = (
             ActionSpec(kind=args.action) if isinstance(args.action, ActionKind) else args.action
