@@ -129,3 +129,11 @@ def test_pruning_an_engine_rules_still_name_is_a_409(admin: Api) -> None:
     answer = admin.post("/declaration/apply", json={"declaration": document, "prune": True})
     assert answer.status_code in (409, 422)
     assert admin.get("/engines/guard").status_code == 200
+
+
+def test_a_declaration_leaving_defaults_out_plans_nothing_the_second_time(admin: Api) -> None:
+    rules = [*RULES, {"name": "pii", "detection": {"method": "presidio", "entities": ["EMAIL_ADDRESS"]},
+                      "action": "replace"}]  # fmt: skip
+    assert apply(admin, declaration(rules)).status_code == 200
+    assert admin.get("/gateways/g/rules/pii").json()["failure_mode"] == "fail_closed"
+    assert admin.post("/declaration/plan", json={"declaration": declaration(rules)}).json()["changes"] == []

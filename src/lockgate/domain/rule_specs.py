@@ -3,8 +3,8 @@
 
 A spec only types its fields; what a rule's values may be (bounds, patterns that can run, presets
 and entities that exist, actions that fit the detection) is judged once, over the ``Rule`` a spec
-makes, by ``rules.validation.check_rule``, on every surface. ``RuleSpec.to_rule`` fills the
-defaults the spec leaves out: an engine or Presidio rule without a failure mode fails closed.
+makes, by ``rules.validation.check_rule``, on every surface. An engine or Presidio rule without a
+failure mode fails closed.
 """
 
 from __future__ import annotations
@@ -113,22 +113,33 @@ class RuleSpec(_Strict):
         False, description="Store the original bodies in the audit rather than the transformed ones."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _fails_closed(cls, data: Any) -> Any:
+        """A Presidio or engine rule without a failure mode fails closed: one spelling of the
+        default, so a declaration that leaves it out plans no change against the stored rule."""
+        if not isinstance(data, dict) or data.get("failure_mode") is not None:
+            return data
+        detection = data.get("detection")
+        method = (
+            detection.get("method") if isinstance(detection, dict) else getattr(detection, "method", None)
+        )
+        if method in ("presidio", "engine"):
+            return {**data, "failure_mode": FailureMode.CLOSED}
+        return data
+
     def to_rule(self, rule_id: int = 0, position: int = 0, version: int = 1) -> Rule:
-        """The rule this spec declares, with its defaults filled in."""
-        detection = to_detection(self.detection)
-        failure_mode = self.failure_mode
-        if failure_mode is None and not isinstance(detection, RegexDetection):
-            failure_mode = FailureMode.CLOSED
+        """The rule this spec declares."""
         return Rule(
             id=rule_id,
             name=self.name,
             position=position,
-            detection=detection,
+            detection=to_detection(self.detection),
             action=self.action.to_action() if self.action is not None else None,
             hook=self.hook,
             enabled=self.enabled,
             alerts=self.alerts,
-            failure_mode=failure_mode,
+            failure_mode=self.failure_mode,
             methods=frozenset(self.methods),
             assignments=frozenset(self.assignments),
             tools=frozenset(self.tools),
