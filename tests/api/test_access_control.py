@@ -28,7 +28,7 @@ from lockgate.domain.declaration import Declaration
 from lockgate.domain.features import FeatureKind
 from lockgate.domain.model import Availability, IdentityKind
 from lockgate.domain.provisioning import Approval, Decision
-from lockgate.domain.rules import RuleEngine
+from lockgate.domain.rules import RuleEngine, Verdict, VerdictKind
 from lockgate.policy.access_control import EVERYONE
 from lockgate.policy.provisioning import definition_digest
 from lockgate.settings import Settings
@@ -387,9 +387,8 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 @dataclass(frozen=True)
 class EngineAnswer:
-    ok: bool = True
-    verdict: str | None = "pass"
-    reason: str | None = None
+    verdict: Verdict | None = field(default_factory=lambda: Verdict(VerdictKind.PASS))
+    failure: str | None = None
     duration_ms: float = 1.0
 
 

@@ -12,11 +12,12 @@ import pytest
 from sqlalchemy import select
 
 from lockgate.domain.capabilities import Capability
-from lockgate.domain.rules import RuleEngine
+from lockgate.domain.rules import RuleEngine, Verdict, VerdictKind
 from lockgate.store.schema import admin_events, rule_engines
 from tests.conftest import Api, People, RunningGateway
 
 SECRET = "whsec_c2VjcmV0LXRoYXQtbXVzdC1uZXZlci1sZWFr"
+OTHER_SECRET = "whsec_YW5vdGhlci1zZWNyZXQtbmV2ZXItc2hvd24tZWl0aGVy"
 HEADER_VALUE = "Bearer never-shown-header-value"
 ENGINE = {"name": "guard", "url": "https://guard.example.com/check", "secret": SECRET,
           "headers": {"Authorization": HEADER_VALUE}}  # fmt: skip
@@ -43,13 +44,14 @@ def test_an_engine_is_shown_without_its_secret_or_header_values(admin: Api) -> N
 
 def test_secrets_are_sealed_and_never_in_admin_events(admin: Api, lockgate: RunningGateway) -> None:
     make(admin)
-    admin.patch("/engines/guard", json={"secret": SECRET + "2", "retries": 3})
+    admin.patch("/engines/guard", json={"secret": OTHER_SECRET, "retries": 3})
     with lockgate.engine.begin() as conn:
         stored = conn.execute(select(rule_engines)).one()
         events = conn.execute(select(admin_events).where(admin_events.c.kind == "rule_engine")).all()
-    assert SECRET not in str(stored._mapping) and HEADER_VALUE not in str(stored._mapping)
+    planted = (SECRET, OTHER_SECRET, HEADER_VALUE)
+    assert not any(p in str(stored._mapping) for p in planted)
     assert len(events) == 2
-    assert all(SECRET not in str(e._mapping) and HEADER_VALUE not in str(e._mapping) for e in events)
+    assert not any(p in str(e._mapping) for e in events for p in planted)
 
 
 def test_an_update_keeps_what_it_does_not_give_and_an_empty_secret_removes_it(admin: Api) -> None:
@@ -73,8 +75,9 @@ def test_an_update_keeps_what_it_does_not_give_and_an_empty_secret_removes_it(ad
         ({"retries": 6}, "retries"),
         ({"headers": {"Bad Header": "x"}}, "headers"),
         ({"headers": {"X-Ok": "a\r\nb"}}, "headers"),
-        ({"kind": "bedrock", "settings": {"region": "eu-west-1"}}, "settings.guardrail_id"),
-        ({"settings": {"unknown": "x"}}, "settings.unknown"),
+        ({"kind": "bedrock", "url": None, "settings": {"region": "eu-west-1"}}, "settings"),
+        ({"settings": {"unknown": "x"}}, "settings"),
+        ({"kind": "lakera", "url": None, "secret": None}, "secret"),
     ],
 )
 def test_an_engine_that_cannot_be_saved_is_a_422_naming_the_field(
@@ -120,26 +123,28 @@ def test_engines_need_manage_integrations(admin: Api, people: People) -> None:
 
 @dataclass
 class Answer:
-    ok: bool
-    verdict: str | None
-    reason: str | None
+    verdict: Verdict | None
+    failure: str | None
     duration_ms: float
 
 
 class FakeEngines:
-    def __init__(self) -> None:
+    """Answers the Test with ``answer``, recording the engines asked."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
         self.asked: list[RuleEngine] = []
 
     async def test(self, engine: RuleEngine) -> Answer:
         self.asked.append(engine)
-        return Answer(True, "pass", None, 12.5)
+        return self.answer
 
 
 def test_the_test_asks_the_engine_with_its_secret_and_shows_the_verdict(
     admin: Api, lockgate: RunningGateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     make(admin)
-    fake = FakeEngines()
+    fake = FakeEngines(Answer(Verdict(VerdictKind.BLOCK, "looks like an injection"), None, 12.5))
     api = lockgate.app.api
     real = api.make_context
     monkeypatch.setattr(api, "make_context", lambda *a: _with_engines(real(*a), fake))
@@ -147,11 +152,24 @@ def test_the_test_asks_the_engine_with_its_secret_and_shows_the_verdict(
     assert answer.json() == {
         "engine": "guard",
         "ok": True,
-        "verdict": "pass",
-        "reason": None,
+        "verdict": "block",
+        "reason": "looks like an injection",
         "duration_ms": 12.5,
     }
     assert fake.asked[0].secret == SECRET and fake.asked[0].headers == {"Authorization": HEADER_VALUE}
+
+
+def test_the_test_of_a_failing_engine_shows_why(
+    admin: Api, lockgate: RunningGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make(admin)
+    fake = FakeEngines(Answer(None, "the engine did not answer within 30 s", 30000.0))
+    api = lockgate.app.api
+    real = api.make_context
+    monkeypatch.setattr(api, "make_context", lambda *a: _with_engines(real(*a), fake))
+    shown = admin.post("/engines/guard/test").json()
+    assert (shown["ok"], shown["verdict"]) == (False, None)
+    assert shown["reason"] == "the engine did not answer within 30 s"
 
 
 def _with_engines(ctx: Any, engines: FakeEngines) -> Any:

@@ -13,6 +13,7 @@ from lockgate.settings import Settings
 from tests.cli.test_operations import Cli, local, remote  # noqa: F401 - the fixtures
 from tests.conftest import admin, people  # noqa: F401 - the fixtures
 
+SECRET = "whsec_Y2xpLXNlY3JldC10aGF0LWlzLWxvbmctZW5vdWdo"
 CALL = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
         "params": {"name": "lookup", "arguments": {"q": "SSN 123-45-6789"}}}  # fmt: skip
 
@@ -64,8 +65,8 @@ def test_a_refused_pattern_names_the_field_and_the_construct(cli: Cli) -> None:
 
 
 def test_engines_are_created_and_shown_without_their_secret(cli: Cli) -> None:
-    cli("engines", "create", "guard", "--url", "https://guard.example.com/check", "--secret", "whsec_dGVzdA",
+    cli("engines", "create", "guard", "--url", "https://guard.example.com/check", "--secret", SECRET,
         "--header", "X-Key: hidden-value")  # fmt: skip
     shown = cli("engines", "get", "guard", "-o", "json").stdout
-    assert "whsec_dGVzdA" not in shown and "hidden-value" not in shown
+    assert SECRET not in shown and "hidden-value" not in shown
     assert orjson.loads(shown)["header_names"] == ["X-Key"]

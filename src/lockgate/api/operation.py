@@ -80,7 +80,8 @@ class EngineTesting(Protocol):
     """What runs a rule engine's built-in Test (``lockgate.engines.Engines``; tests give a fake)."""
 
     async def test(self, engine: RuleEngine) -> Any:
-        """An ``EngineTest``: ``ok``, ``verdict``, ``reason``, ``duration_ms``."""
+        """An ``EngineTest``: ``verdict`` (a ``Verdict``, None when it failed), ``failure`` (why),
+        ``duration_ms``. Never raises."""
         ...
 
 

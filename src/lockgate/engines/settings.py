@@ -1,32 +1,51 @@
-"""What a rule engine's kind-specific settings may be, checked the same way on every surface that
-saves an engine (JSON API, admin MCP, CLI, declaration)."""
+"""Whether a rule engine's definition can be used: the check every surface (JSON API, CLI, admin
+MCP, declaration) runs before saving one. ``settings`` holds exactly the fields of the kind.
+
+Errors name the field, never a secret's value.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
-from lockgate.domain.rules import EngineKind
+from lockgate.domain.rules import EngineKind, RuleEngine
 
-REQUIRED: Mapping[EngineKind, tuple[str, ...]] = {
-    EngineKind.WEBHOOK: (),
-    EngineKind.LAKERA: (),
-    EngineKind.BEDROCK: ("guardrail_id", "guardrail_version", "region", "access_key_id"),
-    EngineKind.MODEL_ARMOR: ("project", "location", "template"),
-    EngineKind.PROMPT_SHIELDS: (),
+FIELDS: Mapping[EngineKind, Mapping[str, bool]] = {
+    EngineKind.WEBHOOK: {},
+    EngineKind.LAKERA: {"project_id": False},
+    EngineKind.BEDROCK: {
+        "region": True,
+        "guardrail_id": True,
+        "guardrail_version": True,
+        "access_key_id": True,
+    },
+    EngineKind.MODEL_ARMOR: {"project": True, "location": True, "template": True},
+    EngineKind.PROMPT_SHIELDS: {},
 }
-NEEDS_URL = (EngineKind.WEBHOOK, EngineKind.PROMPT_SHIELDS)
+"""Per kind, each settings field and whether it is required."""
+URL_REQUIRED = frozenset({EngineKind.WEBHOOK, EngineKind.PROMPT_SHIELDS})
+SECRET_REQUIRED = frozenset(
+    {EngineKind.LAKERA, EngineKind.BEDROCK, EngineKind.MODEL_ARMOR, EngineKind.PROMPT_SHIELDS}
+)
 
 
-def check_engine(kind: EngineKind, url: str | None, settings: Mapping[str, Any]) -> None:
-    """Raises ValueError, naming the setting, unless ``settings`` hold the fields ``kind`` needs as
-    strings and no other, and a ``url`` is given where the kind has no default one."""
-    if kind in NEEDS_URL and not url:
-        raise ValueError(f"url: a {kind.value} engine needs one")
-    required = REQUIRED[kind]
-    for name in required:
-        if not isinstance(settings.get(name), str) or not settings[name]:
-            raise ValueError(f"settings.{name}: a {kind.value} engine needs it, as text")
-    unknown = sorted(set(settings) - set(required))
-    if unknown:
-        raise ValueError(f"settings.{unknown[0]}: a {kind.value} engine takes no such setting")
+class EngineDefinitionError(ValueError):
+    """A rule engine definition that cannot be used; the message names the field and says why."""
+
+
+def check(engine: RuleEngine) -> None:
+    """Raises EngineDefinitionError unless ``engine`` has the URL, settings and secret its kind needs."""
+    if engine.url is None and engine.kind in URL_REQUIRED:
+        raise EngineDefinitionError(f"a {engine.kind.value} engine needs a url")
+    fields = FIELDS[engine.kind]
+    for name in engine.settings:
+        if name not in fields:
+            raise EngineDefinitionError(f"{name[:64]!r} is not a setting of a {engine.kind.value} engine")
+    for name, required in fields.items():
+        value = engine.settings.get(name)
+        if value is None and required:
+            raise EngineDefinitionError(f"a {engine.kind.value} engine needs the setting {name!r}")
+        if value is not None and not isinstance(value, str):
+            raise EngineDefinitionError(f"the setting {name!r} is text")
+    if not engine.secret and engine.kind in SECRET_REQUIRED:
+        raise EngineDefinitionError(f"a {engine.kind.value} engine needs a secret")

@@ -27,7 +27,7 @@ from lockgate.domain.capabilities import Capability
 from lockgate.domain.rules import LIMITS, EngineKind, RuleEngine
 from lockgate.domain.upstream_values import UpstreamValueError, check_headers
 from lockgate.egress import resolve_url_refusal
-from lockgate.engines.settings import check_engine
+from lockgate.engines.settings import EngineDefinitionError, check
 from lockgate.store.errors import ConflictError
 from lockgate.store.gateway_rules import engine_users
 from lockgate.store.records import delete_row, fetch_named
@@ -59,7 +59,7 @@ class EngineTestView(BaseModel):
     engine: str
     ok: bool = Field(description="It answered a valid verdict in time.")
     verdict: str | None = Field(description="pass, block or modify (null when it failed).")
-    reason: str | None
+    reason: str | None = Field(description="Why it blocked, or why it failed.")
     duration_ms: float
 
 
@@ -99,8 +99,8 @@ class EngineChange(Versioned):
 
 def require_valid_engine(ctx: Context, engine: RuleEngine, where: str = "") -> None:
     """Raises UnprocessableContent, naming the field (prefixed with ``where``), unless ``engine``
-    can be saved: its URL (see the module), its kind's settings (``engines.settings.check_engine``),
-    headers that are valid HTTP fields within ``LIMITS``, a timeout and retries within ``LIMITS``."""
+    can be saved: its URL (see the module), headers that are valid HTTP fields, a timeout and retries
+    within ``LIMITS``, and what its kind needs (``engines.settings.check``: settings, secret)."""
 
     def refuse(field: str, message: str) -> ApiError:
         return UnprocessableContent(f"{where}{field}: {message}", field=f"{where}{field}")
@@ -109,11 +109,6 @@ def require_valid_engine(ctx: Context, engine: RuleEngine, where: str = "") -> N
         problem = _url_problem(ctx, engine.url)
         if problem is not None:
             raise refuse("url", problem)
-    try:
-        check_engine(engine.kind, engine.url, engine.settings)
-    except ValueError as exc:
-        field, _, message = str(exc).partition(": ")
-        raise refuse(field, message) from None
     if len(orjson.dumps(dict(engine.settings))) > LIMITS.engine_settings_bytes:
         raise refuse("settings", f"at most {LIMITS.engine_settings_bytes} bytes as JSON")
     if len(engine.headers) > LIMITS.engine_headers:
@@ -129,6 +124,11 @@ def require_valid_engine(ctx: Context, engine: RuleEngine, where: str = "") -> N
         raise refuse("timeout_s", f"from {low} to {high} seconds")
     if not 0 <= engine.retries <= LIMITS.engine_retries:
         raise refuse("retries", f"from 0 to {LIMITS.engine_retries}")
+    try:
+        check(engine)  # what the kind needs: its settings and secret
+    except EngineDefinitionError as exc:
+        named = next((f for f in ("secret", "url") if f in str(exc)), "settings")
+        raise refuse(named, str(exc)) from None
 
 
 def _url_problem(ctx: Context, url: str) -> str | None:
@@ -266,11 +266,12 @@ async def test_engine(ctx: Context, args: EngineRef) -> EngineTestView:
     if ctx.engines is None:
         raise ServiceUnavailable("rule engines cannot be reached from here; run the test with --url")
     result = await ctx.engines.test(engine)
+    verdict = result.verdict
     return EngineTestView(
         engine=engine.name,
-        ok=bool(result.ok),
-        verdict=result.verdict,
-        reason=result.reason,
+        ok=verdict is not None,
+        verdict=None if verdict is None else verdict.kind.value,
+        reason=result.failure if verdict is None else verdict.reason,
         duration_ms=float(result.duration_ms),
     )
 
