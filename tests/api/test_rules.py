@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import select
 
@@ -216,3 +217,17 @@ def test_an_explicit_null_failure_mode_goes_back_to_the_default(eng: Api) -> Non
         R, json={"name": "pii", "entities": ["EMAIL_ADDRESS"], "action": "mask", "failure_mode": "fail_open"}
     )
     assert eng.patch(R + "/pii", json={"failure_mode": None}).json()["failure_mode"] == "fail_closed"
+
+
+def test_the_admin_mcp_refuses_a_pattern_with_the_same_words(eng: Api) -> None:
+    arguments = {"gateway": "eng", "name": "bad", "patterns": ["(?<=a)b"], "action": "block"}
+    answer = eng.post(
+        "/mcp",
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+              "params": {"name": "rules_create", "arguments": arguments}},
+        headers={"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"},
+    )  # fmt: skip
+    result = answer.json()["result"]
+    assert result["isError"] is True
+    error = orjson.loads(result["content"][0]["text"])["error"]
+    assert error["field"] == "detection.patterns.0" and "lookbehind (?<=" in error["message"]
