@@ -70,3 +70,11 @@ def test_engines_are_created_and_shown_without_their_secret(cli: Cli) -> None:
     shown = cli("engines", "get", "guard", "-o", "json").stdout
     assert SECRET not in shown and "hidden-value" not in shown
     assert orjson.loads(shown)["header_names"] == ["X-Key"]
+
+
+def test_testing_a_rule_the_gateway_does_not_have_is_bad_input(cli: Cli, tmp_path: Path) -> None:
+    cli("gateways", "create", "eng")
+    (tmp_path / "call.json").write_bytes(orjson.dumps(CALL))
+    message = str(tmp_path / "call.json")
+    missing = cli("rules", "test", "--gateway", "eng", "--rule", "nope", "--message", message, code=2)
+    assert "no rule named 'nope'" in missing.output

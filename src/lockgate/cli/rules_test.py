@@ -24,7 +24,8 @@ import typer
 import yaml
 
 from lockgate.api.table import BY_ID
-from lockgate.cli.context import call
+from lockgate.cli.client import CallFailed
+from lockgate.cli.context import open_client
 from lockgate.domain.rule_specs import RuleSpec
 from lockgate.domain.rules import EngineDetection, Leg, PresidioDetection, Rule
 from lockgate.rules.detect import Detector, RegexDetector
@@ -76,7 +77,12 @@ def _rule_spec(ctx: typer.Context, path: Path | None, gateway: str | None, name:
     else:
         if gateway is None or name is None:
             _bad("give both --gateway and --rule")
-        body = call(ctx, BY_ID["rules_get"], {"gateway": gateway, "rule": name}) or b"{}"
+        root = ctx.find_root().params
+        try:
+            client = open_client(root.get("url"), root.get("token"))
+            body = client.call(BY_ID["rules_get"], {"gateway": gateway, "rule": name}) or b"{}"
+        except CallFailed as exc:
+            _bad(exc.describe())
         raw = {k: v for k, v in orjson.loads(body).items() if k in RuleSpec.model_fields}
     if not isinstance(raw, dict):
         _bad("a rule is a mapping of its fields")
