@@ -25,7 +25,7 @@ from lockgate.api.admin_mcp import AdminMcpEndpoint
 from lockgate.api.http import PREFIX as API_PREFIX
 from lockgate.api.http import ControlPlaneApi
 from lockgate.api.openapi import build_openapi
-from lockgate.api.operation import Context
+from lockgate.api.operation import Context, EngineTesting
 from lockgate.api.table import OPERATIONS
 from lockgate.audit.recorder import AuditRecorder, AuditState
 from lockgate.audit.spill import SPILL_FILE, load_spilled, spill_entries
@@ -236,10 +236,12 @@ def build_control_plane(
     pool: UpstreamPool,
     credentials: CredentialRefresher,
     guard: HostOriginGuard,
+    engines: EngineTesting | None = None,
 ) -> tuple[ControlPlaneApi, AdminMcpEndpoint]:
     """The operation table served as the JSON API (``/api/v1``) and as MCP tools (``/api/v1/mcp``),
     both building each call's Context the same way. The features preview runs as an identity through
-    the data plane's refresher, so an OAuth token due is refreshed once for both."""
+    the data plane's refresher, so an OAuth token due is refreshed once for both; ``engines`` runs
+    rule engines' Test (None: ``engines test`` answers 503)."""
 
     async def preview(server: Server, credential: Credential | None) -> Preview:
         fresh = None if credential is None else await credentials.fresh(credential)
@@ -252,6 +254,7 @@ def build_control_plane(
         )
 
     server_networks = parse_networks(settings.server_allowed_networks)
+    egress_networks = parse_networks(settings.egress_allowed_networks)
 
     def make_context(actor: Actor, correlation_id: str) -> Context:
         public_url = settings.resolved_public_url
@@ -264,6 +267,8 @@ def build_control_plane(
             preview=preview,
             public_url=public_url,
             server_networks=server_networks,
+            egress_networks=egress_networks,
+            engines=engines,
         )
 
     openapi = functools.cache(lambda: orjson.dumps(build_openapi(OPERATIONS)))

@@ -21,13 +21,14 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from lockgate.api.operation import Operation
+from lockgate.api.operation import Context, Operation
 from lockgate.api.table import OPERATIONS
 from lockgate.domain.capabilities import BUILTIN_GRANTS, BuiltinRole, Capability
 from lockgate.domain.declaration import Declaration
 from lockgate.domain.features import FeatureKind
 from lockgate.domain.model import Availability, IdentityKind
 from lockgate.domain.provisioning import Approval, Decision
+from lockgate.domain.rules import RuleEngine, Verdict, VerdictKind
 from lockgate.policy.access_control import EVERYONE
 from lockgate.policy.provisioning import definition_digest
 from lockgate.settings import Settings
@@ -66,8 +67,16 @@ SEED = Declaration.model_validate(
             {"name": "Empty", "capabilities": []},
         ],
         "hosts": [{"name": "h"}],
+        "rule_engines": [{"name": "e", "url": "https://engine.example.com/check"}],
         "gateways": [
-            {"name": "g", "servers": [{"server": "s", "provisioning": "allow_all"}], "teams": ["eng"]}
+            {
+                "name": "g",
+                "servers": [{"server": "s", "provisioning": "allow_all"}],
+                "teams": ["eng"],
+                "rules": [
+                    {"name": "r", "detection": {"method": "regex", "presets": ["email"]}, "action": "block"}
+                ],
+            }
         ],
     }
 )
@@ -226,6 +235,25 @@ SAMPLES: dict[str, Sample] = {
     ),
     "provisioning_reject": _fixed({**ASSIGNMENT, "kind": "prompts", "name": "greet"}, "gateway"),
     "provisioning_approve_current": _fixed({**ASSIGNMENT, "kinds": ["prompts", "resources"]}, "gateway"),
+    "rules_list": _fixed({"gateway": "g"}, "gateway"),
+    "rules_get": _fixed({"gateway": "g", "rule": "r"}, "gateway"),
+    "rules_create": Sample(
+        lambda w, _e: {"gateway": "g", "name": w.unique("rule"), "presets": ["email"], "action": "redact"},
+        "gateway",
+    ),
+    "rules_update": _fixed({"gateway": "g", "rule": "r", "alerts": True}, "gateway"),
+    "rules_move": _fixed({"gateway": "g", "rule": "r", "position": 0}, "gateway"),
+    "rules_enable": _fixed({"gateway": "g", "rule": "r"}, "gateway"),
+    "rules_disable": _fixed({"gateway": "g", "rule": "r"}, "gateway"),
+    "rules_delete": _fixed({"gateway": "g", "rule": "r"}, "gateway"),
+    "engines_list": _fixed({}),
+    "engines_get": _fixed({"engine": "e"}),
+    "engines_create": Sample(
+        lambda w, _e: {"name": w.unique("engine"), "url": "https://engine.example.com/"}
+    ),
+    "engines_update": _fixed({"engine": "e", "retries": 1}),
+    "engines_delete": _fixed({"engine": "e"}),
+    "engines_test": _fixed({"engine": "e"}),
     "identities_list": _fixed({}),
     "identities_get": Sample(lambda w, email: {"identity": w.identity(email)}),
     "identities_create": Sample(
@@ -341,6 +369,9 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     )
     engine = empty_store(settings)
     with in_process(settings, engine) as running:
+        api = running.app.api
+        made = api.make_context
+        api.make_context = lambda *args: _with_engines(made(*args))  # engines_test reaches a fake
         world = World(running)
         world.reseed()
         bootstrap_super_admin(engine, settings.key_bytes(), "bootstrap@example.com")
@@ -352,6 +383,25 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         world.reseed()
         yield world
     engine.dispose()
+
+
+@dataclass(frozen=True)
+class EngineAnswer:
+    verdict: Verdict | None = field(default_factory=lambda: Verdict(VerdictKind.PASS))
+    failure: str | None = None
+    duration_ms: float = 1.0
+
+
+class PassingEngines:
+    """Every engine passes the Test."""
+
+    async def test(self, _engine: RuleEngine) -> EngineAnswer:
+        return EngineAnswer()
+
+
+def _with_engines(ctx: Context) -> Context:
+    ctx.engines = PassingEngines()
+    return ctx
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=[op.id for op in OPERATIONS])

@@ -41,6 +41,9 @@ def test_a_thousand_generated_requests_find_no_server_error_and_no_schema_violat
             # Previewing a server starts it: a generated stdio server would run a generated command.
             "--exclude-operation-id",
             "servers_features",
+            # Testing a rule engine posts to its URL: a generated engine would be sent requests.
+            "--exclude-operation-id",
+            "engines_test",
             "--phases",
             "examples,coverage,fuzzing,stateful",
             "--max-examples",

@@ -83,7 +83,8 @@ class AdminMcpEndpoint:
         server: Server[Any] = Server(
             "lockgate-admin",
             version=__version__,
-            instructions="Manage this Lockgate: servers, gateways, hosts, API tokens, people, roles, teams.",
+            instructions="Manage this Lockgate: servers, gateways and their rules, rule engines, hosts, "
+            "API tokens, people, roles, teams.",
             on_list_tools=self.on_list_tools,
             on_call_tool=self.on_call_tool,
             get_tool_input_schema=lambda name: self.tools[name].input_schema if name in self.tools else None,

@@ -104,6 +104,13 @@ class UpstreamUnavailable(ApiError):
     code = "upstream_unavailable"
 
 
+class ServiceUnavailable(ApiError):
+    """What the operation needs does not run in this process (e.g. rule engines from the local CLI)."""
+
+    status = 503
+    code = "service_unavailable"
+
+
 ERRORS: tuple[type[ApiError], ...] = (
     BadRequest,
     Unauthenticated,
@@ -117,4 +124,5 @@ ERRORS: tuple[type[ApiError], ...] = (
     MisdirectedRequest,
     UnprocessableContent,
     UpstreamUnavailable,
+    ServiceUnavailable,
 )

@@ -13,7 +13,7 @@ import inspect
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import anyio.to_thread
 import orjson
@@ -34,6 +34,7 @@ from lockgate.domain.actor import Actor
 from lockgate.domain.capabilities import Capability
 from lockgate.domain.declaration import ServerSpec
 from lockgate.domain.model import Credential, Server
+from lockgate.domain.rules import RuleEngine
 from lockgate.egress import LOOPBACK_NETWORKS, IPNetwork, parse_networks, resolve_url_refusal
 from lockgate.policy.access_control import (
     EVERYONE,
@@ -73,6 +74,15 @@ class Versioned(Input):
 
 
 Handler = Callable[["Context", Any], Any]
+
+
+class EngineTesting(Protocol):
+    """What runs a rule engine's built-in Test (``lockgate.engines.Engines``; tests give a fake)."""
+
+    async def test(self, engine: RuleEngine) -> Any:
+        """An ``EngineTest``: ``verdict`` (a ``Verdict``, None when it failed), ``failure`` (why),
+        ``duration_ms``. Never raises."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +146,9 @@ class Context:
     preview: Callable[[Server, Credential | None], Awaitable[Preview]] | None = None
     public_url: str = "http://127.0.0.1:8080"  # where people reach Lockgate (connection links)
     server_networks: tuple[IPNetwork, ...] = parse_networks(LOOPBACK_NETWORKS)  # server_allowed_networks
+    egress_networks: tuple[IPNetwork, ...] = ()  # egress_allowed_networks: rule engines may reach them
+    ner_model: bool = False  # a Presidio NER model is configured (LOCKGATE_PRESIDIO_MODEL)
+    engines: EngineTesting | None = None  # rule engines' Test; None where none can be reached
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:

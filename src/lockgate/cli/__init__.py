@@ -56,6 +56,10 @@ COMMANDS: dict[str, Entry] = {
     "provisioning": Entry(
         GROUPS, "Feature provisioning of an assignment: modes, approvals and pins, reviews, metadata filter."
     ),
+    "rules": Entry(
+        GROUPS, "A gateway's rules: inspect tool traffic, block or redact; test one on a sample locally."
+    ),
+    "engines": Entry(GROUPS, "Rule engines: outside services rules ask (webhook, Lakera, Bedrock, ...)."),
     "identities": Entry(
         GROUPS, "Identities: credentials scoped to one server, private to their owner or global."
     ),

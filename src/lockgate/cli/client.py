@@ -122,6 +122,7 @@ class LocalClient:
         actor: Actor,
         public_url: str,
         server_networks: Sequence[IPNetwork],
+        egress_networks: Sequence[IPNetwork] = (),
     ) -> None:
         self.engine = engine
         self.token_key = token_key
@@ -129,6 +130,7 @@ class LocalClient:
         self.actor = actor
         self.public_url = public_url
         self.server_networks = tuple(server_networks)
+        self.egress_networks = tuple(egress_networks)
 
     def call(self, operation: Operation, values: dict[str, Any]) -> bytes | None:
         ctx = Context(
@@ -139,6 +141,7 @@ class LocalClient:
             self.vault,
             public_url=self.public_url,
             server_networks=self.server_networks,
+            egress_networks=self.egress_networks,
         )
         try:
             result = anyio.run(execute, operation, ctx, values)

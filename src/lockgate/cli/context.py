@@ -59,6 +59,7 @@ def local_client(settings: Settings, engine: Engine) -> LocalClient:
         operator_actor(),
         settings.resolved_public_url,
         parse_networks(settings.server_allowed_networks),
+        parse_networks(settings.egress_allowed_networks),
     )
 
 

@@ -24,7 +24,7 @@ from lockgate.api.table import BY_ID
 from lockgate.cli.context import call, fail
 from lockgate.cli.output import Format
 from lockgate.domain.declaration import Declaration
-from lockgate.domain.plan import SECRET_FIELDS, SECRET_VALUES
+from lockgate.domain.plan import SECRET_FIELDS, SERVER_SECRET_VALUES
 
 VARIABLE_PARTS = {"env": "ENV", "headers": "HEADER"}  # per field of SECRET_FIELDS
 File = Annotated[Path, typer.Option("--file", "-f", help="The declarative YAML file.")]
@@ -61,9 +61,17 @@ def read_declaration(path: Path) -> dict[str, Any]:
             values = server.get(field) if isinstance(server, dict) else None
             if isinstance(values, dict):
                 server[field] = {k: _resolve(v, f"servers.{index}.{field}.{k}") for k, v in values.items()}
-        for field in SECRET_VALUES:
+        for field in SERVER_SECRET_VALUES:
             if isinstance(server, dict) and field in server:
                 server[field] = _resolve(server[field], f"servers.{index}.{field}")
+    for index, engine in enumerate(data.get("rule_engines") or []):
+        if not isinstance(engine, dict):
+            continue
+        if isinstance(engine.get("headers"), dict):
+            where = f"rule_engines.{index}.headers"
+            engine["headers"] = {k: _resolve(v, f"{where}.{k}") for k, v in engine["headers"].items()}
+        if "secret" in engine:
+            engine["secret"] = _resolve(engine["secret"], f"rule_engines.{index}.secret")
     try:
         Declaration.model_validate(data)
     except pydantic.ValidationError as exc:
@@ -104,8 +112,12 @@ def export(
             for key in server.get(field, {}):
                 server[field][key] = {"from_env": secret_variable(server["name"], field, key)}
         if server.get("oauth_client_id") is not None:  # a stored secret or none: unset keeps either
-            for field in SECRET_VALUES:
+            for field in SERVER_SECRET_VALUES:
                 server[field] = {"from_env": secret_variable(server["name"], field)}
+    for engine in data.get("rule_engines", []):  # unset variables keep what is stored
+        for key in engine.get("headers", {}):
+            engine["headers"][key] = {"from_env": secret_variable(f"engine_{engine['name']}", "headers", key)}
+        engine["secret"] = {"from_env": secret_variable(f"engine_{engine['name']}", "secret")}
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     if file is None:
         typer.echo(text, nl=False)

@@ -13,6 +13,8 @@ a list of those                                                 ``--name VALUE``
                                                                 name, the plural also accepted
 a dict of those                                                 ``--name KEY=VALUE`` or
                                                                 ``--name 'Key: value'``, repeated
+a value or an object (``ActionKind | ActionSpec``)              ``--name VALUE``, or ``--name JSON``
+                                                                (an object) or ``--name @FILE``
 anything else (objects, lists of objects)                       ``--name JSON`` or ``--name @FILE``
 ==============================================================  =======================================
 
@@ -35,8 +37,13 @@ from pydantic_core import PydanticUndefined
 
 from lockgate.api.operation import Operation
 
-Kind = Literal["value", "flag", "values", "pairs", "document"]
-METAVARS: dict[Kind, str] = {"values": "VALUE", "pairs": "KEY=VALUE", "document": "JSON|@FILE"}
+Kind = Literal["value", "flag", "values", "pairs", "document", "value_or_document"]
+METAVARS: dict[Kind, str] = {
+    "values": "VALUE",
+    "pairs": "KEY=VALUE",
+    "document": "JSON|@FILE",
+    "value_or_document": "VALUE|JSON|@FILE",
+}
 NOTES: dict[Kind, str] = {
     "values": "Repeat for more.",
     "pairs": "KEY=VALUE or 'Name: value'; repeat for more.",
@@ -129,6 +136,8 @@ def resolve_kind(annotation: Any) -> tuple[Kind, Any]:
         return "values", list[_strip(args[0])]  # type: ignore[misc]
     if origin is dict and args and args[0] is str and _is_value(_strip(args[1])):
         return "pairs", list[str]
+    if origin in (Union, types.UnionType) and any(_is_value(_strip(a)) for a in args):
+        return "value_or_document", str
     return "document", str
 
 
@@ -174,7 +183,7 @@ def convert_value(parameter: Parameter, given: Any) -> Any:
     hint = parameter.option_names[0]
     if parameter.kind == "pairs":
         return dict(split_pair(item, hint) for item in given)
-    if parameter.kind == "document":
+    if parameter.kind == "document" or (parameter.kind == "value_or_document" and given[:1] in ("{", "@")):
         return load_document(given, hint)
     if parameter.kind == "values":
         return list(given)

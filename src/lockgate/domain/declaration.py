@@ -1,6 +1,7 @@
 """The declarative file ``lockgate plan|apply -f`` reads and ``lockgate export`` writes: servers,
-gateways (with their assignments and granted teams), hosts (with their webhook URL, never its
-signing secret), teams, roles, and users with their role and teams.
+rule engines (never their secrets), gateways (with their assignments, granted teams and rules),
+hosts (with their webhook URL, never its signing secret), teams, roles, and users with their role
+and teams.
 
 Validation errors name the offending field (pydantic's location, e.g. ``servers.0.url``).
 Users are never deleted by a declaration (deactivate them with ``users update``).
@@ -25,6 +26,7 @@ from lockgate.domain.declared_provisioning import (
     resolve_modes,
 )
 from lockgate.domain.model import HostKind, IdentityScheme, Transport
+from lockgate.domain.rule_specs import RuleEngineSpec, RuleSpec
 from lockgate.domain.upstream_values import (
     UpstreamValueError,
     check_headers,
@@ -194,11 +196,15 @@ class AssignmentSpec(_Strict):
 
 
 class GatewaySpec(_Strict):
+    """A gateway. ``rules`` run in their list's order (``domain.rule_specs.RuleSpec``); None keeps
+    the rules stored (a new gateway then has none). Exports give them."""
+
     name: Name
     enabled: bool = True
     archived: bool = False
     servers: list[AssignmentSpec] = []
     teams: list[Name] = []
+    rules: list[RuleSpec] | None = None
 
     @model_validator(mode="after")
     def _distinct(self) -> Self:
@@ -214,6 +220,9 @@ class GatewaySpec(_Strict):
                 raise ValueError(f"gateway {self.name!r}: two assignments share the prefix {prefix!r}")
         if len(set(self.teams)) < len(self.teams):
             raise ValueError(f"gateway {self.name!r}: a team is granted twice")
+        rules = [r.name for r in self.rules or ()]
+        if len(set(rules)) < len(rules):
+            raise ValueError(f"gateway {self.name!r}: two rules share a name")
         return self
 
 
@@ -263,8 +272,16 @@ class RoleSpec(_Strict):
         return self
 
 
+class DeclaredEngine(RuleEngineSpec):
+    """A rule engine as a declaration holds it. A ``secret`` of None, or a header value of None,
+    keeps the value stored: exports never carry them."""
+
+    name: Name
+
+
 class Declaration(_Strict):
     servers: list[DeclaredServer] = []
+    rule_engines: list[DeclaredEngine] = []
     gateways: list[GatewaySpec] = []
     hosts: list[HostSpec] = []
     teams: list[TeamSpec] = []
@@ -275,6 +292,7 @@ class Declaration(_Strict):
     def _references_resolve(self) -> Self:
         kinds: tuple[tuple[str, list[Any]], ...] = (
             ("server", self.servers),
+            ("rule engine", self.rule_engines),
             ("gateway", self.gateways),
             ("host", self.hosts),
             ("team", self.teams),

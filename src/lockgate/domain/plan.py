@@ -2,12 +2,13 @@
 
 ``resolve_plan(current, desired, prune)`` compares by kind and name, field by field, and returns
 the changes in the order they can be applied: creations and updates with what others refer to
-first (roles, teams, users, servers, hosts, then gateways), deletions (``prune``) last and in
-reverse; users are never deleted. A creation names no fields but an assignment's provisioning
-that is not fail-closed, so a new gateway's open assignment is a provisioning change too.
-Values of server ``env`` and ``headers`` and the OAuth client secret are never shown, only which of
-them change. An assignment's provisioning changes are named per assignment
-(``servers.<assignment>.provisioning``, ``.approvals``, ``.metadata_filter``).
+first (roles, teams, users, servers, hosts, rule engines, then gateways), deletions (``prune``)
+last and in reverse; users are never deleted. A creation names no fields but an assignment's
+provisioning that is not fail-closed, so a new gateway's open assignment is a provisioning change
+too. Values of server ``env`` and ``headers``, the OAuth client secret, and a rule engine's secret
+and header values are never shown, only which of them change. An assignment's provisioning changes
+are named per assignment (``servers.<assignment>.provisioning``, ``.approvals``,
+``.metadata_filter``); a gateway's rules are one field, ``rules``, in their order.
 """
 
 from __future__ import annotations
@@ -19,15 +20,17 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from lockgate.domain.capabilities import BuiltinRole
-from lockgate.domain.declaration import AssignmentSpec, Declaration, GatewaySpec
+from lockgate.domain.declaration import AssignmentSpec, Declaration, DeclaredEngine, GatewaySpec
 from lockgate.domain.declared_provisioning import MetadataFilterSpec
 from lockgate.domain.provisioning import Mode
 
-KINDS = ("role", "team", "user", "server", "host", "gateway")
+KINDS = ("role", "team", "user", "server", "host", "rule_engine", "gateway")
 SECRET_FIELDS = ("env", "headers")
 """Server fields whose values (a mapping's values) are secrets."""
-SECRET_VALUES = ("oauth_client_secret",)
-"""Server fields that are one secret value; None in a declaration keeps the stored one."""
+SERVER_SECRET_VALUES = ("oauth_client_secret",)
+SECRET_VALUES = (*SERVER_SECRET_VALUES, "secret")
+"""Fields that are one secret value (a server's OAuth client secret, a rule engine's secret); None
+in a declaration keeps the stored one."""
 HIDDEN = "(secret)"
 GOVERNED = {"provisioning", "approvals", "metadata_filter"}
 """An assignment's provisioning fields, which None keeps as stored."""
@@ -73,6 +76,7 @@ def items_by_kind(declaration: Declaration) -> dict[str, dict[str, BaseModel]]:
         "user": declaration.users,
         "server": declaration.servers,
         "host": declaration.hosts,
+        "rule_engine": declaration.rule_engines,
         "gateway": declaration.gateways,
     }
     return {kind: {item.name: item for item in lists[kind]} for kind in KINDS}
@@ -109,11 +113,36 @@ def resolve_secrets(current: Declaration, desired: Declaration) -> Declaration:
             values[field] = resolved
         kept_values: dict[str, str | None] = {}
         if server.oauth_client_id is not None:
-            for field in SECRET_VALUES:
+            for field in SERVER_SECRET_VALUES:
                 if getattr(server, field) is None:
                     kept_values[field] = getattr(stored.get(server.name), field, None)
         servers.append(server.model_copy(update=values | kept_values))
-    return desired.model_copy(update={"servers": servers})
+    return desired.model_copy(update={"servers": servers, "rule_engines": _engine_secrets(current, desired)})
+
+
+def _engine_secrets(current: Declaration, desired: Declaration) -> list[DeclaredEngine]:
+    """The declared engines with a None secret or header value replaced by the stored one.
+
+    Raises:
+        MissingSecretError: naming ``rule_engines.<i>.headers.<key>`` when nothing is stored.
+    """
+    stored = {e.name: e for e in current.rule_engines}
+    engines = []
+    for index, engine in enumerate(desired.rule_engines):
+        kept = stored.get(engine.name)
+        headers: dict[str, str | None] = {}
+        for key, value in engine.headers.items():
+            if value is None:
+                value = (kept.headers if kept else {}).get(key)
+                if value is None:
+                    raise MissingSecretError(
+                        f"rule_engines.{index}.headers.{key}: no value is stored for rule engine "
+                        f"{engine.name!r}; give it in the file or from the environment"
+                    )
+            headers[key] = value
+        secret = engine.secret if engine.secret is not None else (kept.secret if kept else None)
+        engines.append(engine.model_copy(update={"headers": headers, "secret": secret}))
+    return engines
 
 
 def resolve_desired(current: Declaration, desired: Declaration) -> Declaration:
@@ -123,7 +152,18 @@ def resolve_desired(current: Declaration, desired: Declaration) -> Declaration:
     Raises:
         MissingSecretError, UnknownTeamError.
     """
-    return resolve_provisioning(current, resolve_secrets(current, desired))
+    return resolve_rules(current, resolve_provisioning(current, resolve_secrets(current, desired)))
+
+
+def resolve_rules(current: Declaration, desired: Declaration) -> Declaration:
+    """``desired`` with every gateway's ``rules`` given: the stored ones where it leaves them None
+    (none for a new gateway)."""
+    stored = {g.name: g.rules for g in current.gateways}
+    gateways = [
+        g if g.rules is not None else g.model_copy(update={"rules": stored.get(g.name) or []})
+        for g in desired.gateways
+    ]
+    return desired.model_copy(update={"gateways": gateways})
 
 
 def resolve_provisioning(current: Declaration, desired: Declaration) -> Declaration:

@@ -21,7 +21,7 @@ from typing import Any
 
 
 class Hook(StrEnum):
-    """Where a rule looks: the message to the server, the answer from it, or both (spec §2.3)."""
+    """Where a rule looks: the message to the server, the answer from it, or both."""
 
     REQUEST = "request"
     RESPONSE = "response"
@@ -39,7 +39,7 @@ class Leg(StrEnum):
 
 
 class ActionKind(StrEnum):
-    """What a rule does with what it found (spec §2.4). ``block`` stops the message; the others
+    """What a rule does with what it found. ``block`` stops the message; the others
     transform each match and let the message through."""
 
     BLOCK = "block"
@@ -58,7 +58,7 @@ class FailureMode(StrEnum):
 
 
 class EngineKind(StrEnum):
-    """A rule engine's provider (spec §1.1). ``webhook`` speaks Lockgate's own contract
+    """A rule engine's provider. ``webhook`` speaks Lockgate's own contract
     (docs/rule-engines.md); the others are adapters that build the provider's request for it."""
 
     WEBHOOK = "webhook"
@@ -218,7 +218,7 @@ NO_RULES = GatewayRules(0)
 
 
 class VerdictKind(StrEnum):
-    """An engine's answer (spec §1.4)."""
+    """An engine's answer."""
 
     PASS = "pass"
     BLOCK = "block"

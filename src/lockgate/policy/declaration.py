@@ -11,6 +11,7 @@ _BASIC = {
     "server": Capability.BASIC_SERVER_MANAGEMENT,
     "host": Capability.CREATE_AND_MANAGE_API_TOKENS,
     "gateway": Capability.BASIC_GATEWAY_MANAGEMENT,
+    "rule_engine": Capability.MANAGE_INTEGRATIONS,
     "team": Capability.MANAGE_PEOPLE,
     "role": Capability.MANAGE_PEOPLE,
     "user": Capability.MANAGE_PEOPLE,
@@ -21,6 +22,7 @@ _BY_FIELD = {
     ("gateway", "enabled"): Capability.DISABLE_AND_ENABLE_GATEWAYS,
     ("gateway", "archived"): Capability.ARCHIVE_AND_RESTORE_GATEWAYS,
     ("gateway", "teams"): Capability.MANAGE_TEAM_GATEWAY_PROVISIONING,
+    ("gateway", "rules"): Capability.BASIC_GATEWAY_MANAGEMENT,
 }
 _PROVISIONING_FIELDS = frozenset({"provisioning", "approvals", "metadata_filter"})
 """An assignment's fields (``servers.<assignment>.<field>`` of a gateway) that only *Manage feature

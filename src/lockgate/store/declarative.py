@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 from lockgate.domain.capabilities import BuiltinRole
 from lockgate.domain.declaration import (
     Declaration,
+    DeclaredEngine,
     DeclaredServer,
     GatewaySpec,
     HostSpec,
@@ -21,18 +22,24 @@ from lockgate.domain.declaration import (
 )
 from lockgate.domain.model import IdentityScheme
 from lockgate.domain.plan import PlannedChange, items_by_kind, resolve_desired, resolve_plan
+from lockgate.domain.rule_specs import RuleSpec
+from lockgate.domain.rules import RuleEngine
 from lockgate.store.declared_provisioning import load_declared_provisioning, save_declared_provisioning
+from lockgate.store.errors import ConflictError
+from lockgate.store.gateway_rules import engine_users, fetch_rule_rows, replace_rules
 from lockgate.store.gateways import describe_gateway, resolve_shared_identity
 from lockgate.store.hosts import new_link_id
 from lockgate.store.identities import delete_server_credentials
 from lockgate.store.people import list_user_teams, role_id
 from lockgate.store.records import delete_row, fetch_named, insert_row, update_row
 from lockgate.store.rows import insert_returning_id
+from lockgate.store.rules import load_engine, load_rule, save_engine
 from lockgate.store.schema import (
     gateway_servers,
     gateways,
     hosts,
     roles,
+    rule_engines,
     servers,
     team_gateways,
     team_members,
@@ -65,6 +72,9 @@ def load_declaration(conn: Connection, vault: Vault) -> Declaration:
             HostSpec(name=h.name, kind=h.kind, enabled=h.enabled, webhook_url=h.webhook_url)
             for h in conn.execute(select(hosts).order_by("name"))
         ],
+        rule_engines=[
+            _engine(load_engine(r, vault)) for r in conn.execute(select(rule_engines).order_by("name"))
+        ],
         gateways=[_gateway(conn, g) for g in conn.execute(select(gateways).order_by("name"))],
         users=[
             UserSpec(email=u.email, role=u.role, teams=list_user_teams(conn, u.id))
@@ -82,6 +92,19 @@ def _server(row: Any, vault: Vault) -> DeclaredServer:
     return DeclaredServer(name=row.name, transport=row.transport, enabled=row.enabled, **config)
 
 
+def _engine(engine: RuleEngine) -> DeclaredEngine:
+    return DeclaredEngine(
+        name=engine.name,
+        kind=engine.kind,
+        url=engine.url,
+        settings=dict(engine.settings),
+        headers=dict(engine.headers),
+        secret=engine.secret,
+        timeout_s=engine.timeout_s,
+        retries=engine.retries,
+    )
+
+
 def _gateway(conn: Connection, row: Any) -> GatewaySpec:
     described = describe_gateway(conn, row)
     governed = load_declared_provisioning(conn, [a["id"] for a in described["servers"]])
@@ -92,6 +115,7 @@ def _gateway(conn: Connection, row: Any) -> GatewaySpec:
             "archived": row.archived,
             "servers": [_assignment(a) | governed[a["id"]] for a in described["servers"]],
             "teams": described["teams"],
+            "rules": [RuleSpec.of(load_rule(r)) for r in fetch_rule_rows(conn, row.id)],
         }
     )
 
@@ -129,6 +153,10 @@ def apply_plan(
             _save_user(conn, change.action == "create", user)
             on_change(change, now["user"].get(change.name), user)
             continue
+        if change.kind == "rule_engine":
+            _save_engine(conn, vault, change, wanted["rule_engine"].get(change.name))
+            on_change(change, now["rule_engine"].get(change.name), wanted["rule_engine"].get(change.name))
+            continue
         table = _TABLES[change.kind]
         if change.action == "delete" and table is teams:
             delete_team(conn, fetch_named(conn, teams, change.name, "team"), None)
@@ -155,7 +183,28 @@ def apply_plan(
             change.action == "create" or {"servers", "teams"} & {f.field.split(".")[0] for f in change.fields}
         ):
             _set_assignments(conn, row.id, spec, actor)
+        if isinstance(spec, GatewaySpec) and (
+            change.action == "create" or "rules" in {f.field for f in change.fields}
+        ):
+            replace_rules(conn, vault, row.id, [rule.to_rule() for rule in spec.rules or ()])
         on_change(change, now[change.kind].get(change.name), spec)
+
+
+def _save_engine(conn: Connection, vault: Vault, change: PlannedChange, spec: BaseModel | None) -> None:
+    """Create, change or delete one rule engine (its secrets resolved).
+
+    Raises:
+        ConflictError: deleting an engine rules still name.
+    """
+    row = None if change.action == "create" else fetch_named(conn, rule_engines, change.name, "rule engine")
+    if row is not None and change.action == "delete":
+        users = engine_users(conn, change.name)
+        if users:
+            raise ConflictError(f"rule engine {change.name!r} is named by rules {', '.join(users)}")
+        delete_row(conn, rule_engines, row, "rule engine", None)
+        return
+    assert isinstance(spec, DeclaredEngine)
+    save_engine(conn, vault, spec.to_engine(), row)
 
 
 def _moved(before: BaseModel, after: ServerSpec) -> bool:

@@ -13,7 +13,7 @@ import secrets as random
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 
 from lockgate.domain.rules import (
     Action,
@@ -30,6 +30,7 @@ from lockgate.domain.rules import (
     RuleEngine,
 )
 from lockgate.store.provisioning import load_json
+from lockgate.store.records import insert_row, update_row
 from lockgate.store.schema import rule_engines, rule_keys, rules
 from lockgate.vault import Vault, place
 
@@ -218,3 +219,30 @@ def load_gateway_rules(conn: Connection, vault: Vault, gateway_id: int) -> Gatew
         for row in conn.execute(select(rule_engines).where(rule_engines.c.name.in_(sorted(named)))).all():
             engines[row.name] = load_engine(row, vault)
     return GatewayRules(gateway_id, loaded, engines, hash_key(conn, vault, gateway_id) if loaded else b"")
+
+
+def save_engine(
+    conn: Connection, vault: Vault, engine: RuleEngine, row: Any | None, expected: int | None = None
+) -> Any:
+    """Insert ``engine`` (``row`` None) or store it over ``row``, its secret and header values sealed
+    (``seal_engine_secrets``), its header names in clear. Returns the row as stored.
+
+    Raises:
+        ConflictError: the name is taken. StaleVersionError: ``row`` is no longer at ``expected``.
+    """
+    values = {
+        "name": engine.name,
+        "kind": engine.kind.value,
+        "url": engine.url,
+        "settings": dict(engine.settings),
+        "header_names": sorted(engine.headers),
+        "timeout_s": engine.timeout_s,
+        "retries": engine.retries,
+    }
+    if row is None:
+        row = insert_row(conn, rule_engines, "rule engine", values | {"secrets": None})
+        sealed = seal_engine_secrets(vault, row.id, engine.secret, engine.headers)
+        conn.execute(update(rule_engines).where(rule_engines.c.id == row.id).values(secrets=sealed))
+        return conn.execute(select(rule_engines).where(rule_engines.c.id == row.id)).one()
+    sealed = seal_engine_secrets(vault, row.id, engine.secret, engine.headers)
+    return update_row(conn, rule_engines, row, "rule engine", values | {"secrets": sealed}, expected)

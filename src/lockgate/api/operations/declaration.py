@@ -8,9 +8,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, select
 
-from lockgate.api.errors import Forbidden
+from lockgate.api.errors import Forbidden, UnprocessableContent
 from lockgate.api.operation import Context, Input, NoInput, Operation
 from lockgate.api.operations.common import fetch_visible_server
+from lockgate.api.operations.engines import require_valid_engine
 from lockgate.api.operations.hosts import require_webhook_change
 from lockgate.api.operations.roles import require_grantable
 from lockgate.api.operations.servers import record_deleted_identities
@@ -18,6 +19,7 @@ from lockgate.api.operations.users import keep_a_super_admin
 from lockgate.domain.capabilities import Capability
 from lockgate.domain.declaration import (
     Declaration,
+    DeclaredEngine,
     DeclaredServer,
     GatewaySpec,
     RoleSpec,
@@ -26,14 +28,16 @@ from lockgate.domain.declaration import (
 )
 from lockgate.domain.plan import (
     SECRET_FIELDS,
-    SECRET_VALUES,
+    SERVER_SECRET_VALUES,
     PlannedChange,
     items_by_kind,
     resolve_desired,
     resolve_plan,
 )
+from lockgate.domain.rules import LIMITS
 from lockgate.policy.access_control import resolve_refusal
 from lockgate.policy.declaration import resolve_change_capabilities
+from lockgate.rules.validation import RuleDefinitionError, check_rule
 from lockgate.store.declarative import apply_plan, load_declaration
 from lockgate.store.errors import NotFoundError
 from lockgate.store.people import fetch_user, role_capabilities
@@ -49,7 +53,7 @@ class FieldChange(BaseModel):
 
 class Change(BaseModel):
     action: Literal["create", "update", "delete"]
-    kind: Literal["role", "team", "user", "server", "host", "gateway"]
+    kind: Literal["role", "team", "user", "server", "host", "rule_engine", "gateway"]
     name: str
     fields: list[FieldChange]
 
@@ -111,12 +115,40 @@ def _plan(
     plan = resolve_plan(current, desired, args.prune)
     stored, wanted = items_by_kind(current), items_by_kind(desired)
     created = {c.name for c in plan if c.kind == "server" and c.action == "create"}
+    _check_rules(ctx, current, desired)
     for change in plan:
         spec = wanted[change.kind].get(change.name)
         _authorize(ctx, conn, change, spec, wanted["role"])
         if isinstance(spec, GatewaySpec):
             _authorize_assignments(ctx, conn, stored["gateway"].get(change.name), spec, created)
     return current, desired, plan
+
+
+def _check_rules(ctx: Context, current: Declaration, desired: Declaration) -> None:
+    """Each declared rule engine and each gateway's rules judged as ``engines create`` and ``rules
+    create`` judge them (422 naming ``rule_engines.<i>.<field>`` or ``gateways.<i>.rules.<j>.<field>``);
+    a rule's engine is one stored or declared, its assignments the gateway's declared ones."""
+    for index, declared in enumerate(desired.rule_engines):
+        require_valid_engine(ctx, declared.to_engine(), f"rule_engines.{index}.")
+    engines = {e.name for e in current.rule_engines} | {e.name for e in desired.rule_engines}
+    for g_index, gateway in enumerate(desired.gateways):
+        assignments = {a.assignment_name for a in gateway.servers}
+        if len(gateway.rules or ()) > LIMITS.rules_per_gateway:
+            field = f"gateways.{g_index}.rules"
+            raise UnprocessableContent(f"{field}: at most {LIMITS.rules_per_gateway}", field=field)
+        for r_index, spec in enumerate(gateway.rules or ()):
+            where = f"gateways.{g_index}.rules.{r_index}."
+            rule = spec.to_rule()
+            try:
+                check_rule(rule, engines=engines, ner_model=ctx.ner_model)
+            except RuleDefinitionError as exc:
+                raise UnprocessableContent(f"{where}{exc}", field=f"{where}{exc.field}") from None
+            missing = sorted(rule.assignments - assignments)
+            if missing:
+                raise UnprocessableContent(
+                    f"{where}assignments: gateway {gateway.name!r} has no assignment named {missing[0]!r}",
+                    field=f"{where}assignments",
+                )
 
 
 def _authorize(
@@ -198,13 +230,23 @@ def _authorize_assignments(
 
 
 def hide_secrets(declaration: Declaration) -> Declaration:
-    """The declaration with every env and header value and OAuth client secret replaced by null."""
-    return declaration.model_copy(update={"servers": [_hidden(s) for s in declaration.servers]})
+    """The declaration with every env and header value, OAuth client secret and rule engine secret
+    replaced by null."""
+    return declaration.model_copy(
+        update={
+            "servers": [_hidden(s) for s in declaration.servers],
+            "rule_engines": [_hidden_engine(e) for e in declaration.rule_engines],
+        }
+    )
+
+
+def _hidden_engine(engine: DeclaredEngine) -> DeclaredEngine:
+    return engine.model_copy(update={"headers": dict.fromkeys(engine.headers), "secret": None})
 
 
 def _hidden(server: DeclaredServer) -> DeclaredServer:
     hidden: dict[str, Any] = {f: dict.fromkeys(getattr(server, f)) for f in SECRET_FIELDS}
-    return server.model_copy(update=hidden | dict.fromkeys(SECRET_VALUES))
+    return server.model_copy(update=hidden | dict.fromkeys(SERVER_SECRET_VALUES))
 
 
 def _shown(spec: BaseModel | None) -> dict[str, Any] | None:
@@ -212,6 +254,8 @@ def _shown(spec: BaseModel | None) -> dict[str, Any] | None:
     gateway's approvals by their summary (the definition as its digest)."""
     if isinstance(spec, DeclaredServer):
         spec = _hidden(spec)
+    if isinstance(spec, DeclaredEngine):
+        spec = _hidden_engine(spec)
     if spec is None:
         return None
     shown = spec.model_dump(mode="json")
