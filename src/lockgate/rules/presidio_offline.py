@@ -1,0 +1,108 @@
+"""Presidio's analyzer engine built so that it never reaches the network (spec §2.2).
+
+Presidio's defaults download: ``AnalyzerEngine()`` fetches a spaCy English model when none is
+installed, and its email recogniser validates domains with ``tldextract``'s module-wide extractor,
+which fetches the Public Suffix List (and writes a cache under the home directory). Here the NLP
+engine is handed a pipeline already loaded (blank English, or a model read from disk, never
+``spacy.cli.download``), and the email recogniser checks domains against the suffix list bundled
+with ``tldextract`` (``suffix_list_urls=()``, no cache directory).
+
+A blank pipeline has no lemmatizer, and Presidio's context enhancer compares lemmas with each
+recogniser's context words ("ssn", "card", ...), so a component gives every token without a lemma
+its lower-cased text as one: "SSN: 536904399" is then scored as an SSN in context.
+
+Importing this module imports spaCy and Presidio (about half a second): ``rules.presidio`` imports
+it only when an analyzer is first built.
+"""
+
+from __future__ import annotations
+
+import spacy
+import tldextract
+from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+from presidio_analyzer.nlp_engine.ner_model_configuration import MODEL_TO_PRESIDIO_ENTITY_MAPPING
+from presidio_analyzer.predefined_recognizers import EmailRecognizer, SpacyRecognizer
+from presidio_analyzer.recognizer_registry.recognizers_loader_utils import (
+    RecognizerConfigurationLoader,
+    RecognizerListLoader,
+)
+from spacy.language import Language
+from spacy.tokens import Doc
+
+LANGUAGE = "en"
+LEMMA_COMPONENT = "lockgate_lowercase_lemmas"
+WARM_UP_TEXT = "warm-up for user@example.com at 192.0.2.1, SSN 536-90-4399, card 4111 1111 1111 1111"
+"""Analyzed once at build time, so every recogniser is loaded and every pattern compiled before the
+engine is shared (afterwards a call only reads the engine's state)."""
+
+
+@Language.component(LEMMA_COMPONENT)
+def lowercase_lemmas(doc: Doc) -> Doc:
+    """Every token without a lemma gets its lower-cased text as one."""
+    for token in doc:
+        if not token.lemma_:
+            token.lemma_ = token.lower_
+    return doc
+
+
+class OfflineEmailRecognizer(EmailRecognizer):
+    """Presidio's email recogniser, its domains checked against ``suffixes`` (no fetch)."""
+
+    def __init__(self, suffixes: tldextract.TLDExtract) -> None:
+        super().__init__(supported_language=LANGUAGE)
+        self._suffixes = suffixes
+
+    def validate_result(self, pattern_text: str) -> bool:
+        return self._suffixes(pattern_text).fqdn != ""
+
+
+def load_pipeline(model_path: str | None) -> Language:
+    """A blank English pipeline (``model_path`` None), or the spaCy model in directory ``model_path``,
+    with the lemma component last.
+
+    Raises:
+        OSError, ValueError, ImportError: the model does not load (what ``spacy.load`` raises).
+    """
+    nlp = spacy.blank(LANGUAGE) if model_path is None else spacy.load(model_path)
+    nlp.add_pipe(LEMMA_COMPONENT, last=True)
+    return nlp
+
+
+def build_engine(nlp: Language, ner_entities: frozenset[str]) -> AnalyzerEngine:
+    """An analyzer over ``nlp`` with Presidio's English regex, checksum and context recognisers and,
+    when ``ner_entities`` is not empty (a model was given), its NER recogniser for them (the model's
+    labels mapped as Presidio maps them, ``PER``/``PERSON`` to PERSON, ``GPE`` to LOCATION, ...;
+    other labels ignored). Warmed up (``WARM_UP_TEXT``) before it is returned."""
+    suffixes = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
+    configuration = RecognizerConfigurationLoader.get(
+        registry_configuration={"supported_languages": [LANGUAGE]}
+    )
+    recognizers = [
+        OfflineEmailRecognizer(suffixes) if isinstance(recognizer, EmailRecognizer) else recognizer
+        for recognizer in RecognizerListLoader.get(**configuration)
+    ]
+    mapping = {
+        label: entity for label, entity in MODEL_TO_PRESIDIO_ENTITY_MAPPING.items() if entity in ner_entities
+    }
+    model_labels = {label for labels in nlp.pipe_labels.values() for label in labels}
+    nlp_engine = SpacyNlpEngine(
+        models=[{"lang_code": LANGUAGE, "model_name": nlp.meta.get("name") or "blank"}],
+        ner_model_configuration=NerModelConfiguration(
+            model_to_presidio_entity_mapping=mapping,
+            labels_to_ignore=sorted(model_labels - mapping.keys()),
+        ),
+    )
+    # handed over loaded: the engine's own load() would download a missing model (Presidio types it None)
+    nlp_engine.nlp = {LANGUAGE: nlp}  # type: ignore[assignment]
+    if ner_entities:
+        recognizers.append(
+            SpacyRecognizer(supported_language=LANGUAGE, supported_entities=sorted(ner_entities))
+        )
+    engine = AnalyzerEngine(
+        registry=RecognizerRegistry(recognizers, supported_languages=[LANGUAGE]),
+        nlp_engine=nlp_engine,
+        supported_languages=[LANGUAGE],
+    )
+    engine.analyze(WARM_UP_TEXT, LANGUAGE)
+    return engine
