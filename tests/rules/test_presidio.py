@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import spacy
 import tldextract
+from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 
 from lockgate.domain.rules import LIMITS, Action, ActionKind, PresidioDetection
 from lockgate.rules.actions import transform
@@ -27,6 +28,7 @@ from lockgate.rules.presidio import (
     build_analyzer,
     offline_analyzer,
 )
+from lockgate.rules.presidio_offline import BisectContextEnhancer, load_pipeline
 from lockgate.rules.regex import ScanTooLarge
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,6 +138,16 @@ def test_an_unknown_entity_is_refused_naming_it(analyzer: Analyzer) -> None:
 def test_a_threshold_outside_zero_to_one_is_refused(analyzer: Analyzer, threshold: float) -> None:
     with pytest.raises(ValueError, match="between 0 and 1"):
         PresidioDetector(PresidioDetection(threshold=threshold), analyzer)
+
+
+def test_the_bisecting_context_enhancer_finds_the_token_presidio_finds_at_every_offset() -> None:
+    text = "  SSN:\t536-90-4399,  call +1 (212) 555-0100\n\nmail jane.roe@example.com  end"
+    doc = load_pipeline(None)(text)
+    indices = [token.idx for token in doc]
+    last_end = indices[-1] + len(doc[len(doc) - 1])
+    for start in range(last_end):
+        expected = LemmaContextAwareEnhancer._find_index_of_match_token("w", start, doc, indices)
+        assert BisectContextEnhancer._find_index_of_match_token("w", start, doc, indices) == expected, start
 
 
 def test_one_analyzer_is_built_per_model_path_and_shared(analyzer: Analyzer) -> None:
