@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 import spacy
 import tldextract
 from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+from presidio_analyzer.predefined_recognizers import UrlRecognizer
 
 from lockgate.domain.rules import LIMITS, Action, ActionKind, PresidioDetection
 from lockgate.rules.actions import transform
@@ -28,7 +30,7 @@ from lockgate.rules.presidio import (
     build_analyzer,
     offline_analyzer,
 )
-from lockgate.rules.presidio_offline import BisectContextEnhancer, load_pipeline
+from lockgate.rules.presidio_offline import BisectContextEnhancer, LinearUrlRecognizer, load_pipeline
 from lockgate.rules.regex import ScanTooLarge
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -148,6 +150,33 @@ def test_the_bisecting_context_enhancer_finds_the_token_presidio_finds_at_every_
     for start in range(last_end):
         expected = LemmaContextAwareEnhancer._find_index_of_match_token("w", start, doc, indices)
         assert BisectContextEnhancer._find_index_of_match_token("w", start, doc, indices) == expected, start
+
+
+URL_TEXTS = [
+    "see https://www.example.com/a/b?c=d and foo.org, or www2.example.co.uk/path",
+    "quoted \"http://example.net/x\" and 'example.io' in text",
+    "path stops at a no-break space: example.com/a\u00a0b, an ideographic one: example.com/c\u3000d",
+    "and at \x85 next line example.com/e\x85f, vertical tab example.com/g\x0bh, www\u0661.example.org",
+    "UPPER.EXAMPLE.COM/Path and mixed Example.Org/X_y-z.html#frag",
+    "1.1." * 64 + " a." * 64 + " not.a.tld.zzzz example.invalid",
+]
+
+
+@pytest.mark.parametrize("text", URL_TEXTS)
+def test_the_url_recognizer_on_re2_finds_what_presidios_finds(text: str) -> None:
+    def findings(recognizer: UrlRecognizer) -> list[tuple[int, int, float]]:
+        results = recognizer.analyze(text, ["URL"], None)
+        return sorted((result.start, result.end, result.score) for result in results)
+
+    assert findings(LinearUrlRecognizer()) == findings(UrlRecognizer())
+
+
+def test_a_text_made_to_backtrack_the_url_patterns_is_scanned_in_linear_time(analyzer: Analyzer) -> None:
+    text = "1.1." * 16384  # 64 KiB: about 50 s through Presidio's own URL recogniser
+    detector = PresidioDetector(PresidioDetection(entities=("URL",)), analyzer)
+    started = time.perf_counter()
+    detector.find(text)
+    assert time.perf_counter() - started < 5
 
 
 def test_one_analyzer_is_built_per_model_path_and_shared(analyzer: Analyzer) -> None:
