@@ -106,6 +106,10 @@ def test_without_a_model_every_pattern_entity_and_no_ner_entity_is_supported(ana
     assert analyzer.model_path is None
 
 
+def test_the_blank_pipeline_takes_texts_up_to_the_scan_limit(analyzer: Analyzer) -> None:
+    assert analyzer.max_chars == LIMITS.scan_bytes  # spaCy's own default would refuse past a million
+
+
 def test_replace_without_a_replacement_writes_the_entity_type(analyzer: Analyzer) -> None:
     text = "write to jane.roe@example.com today"
     detector = PresidioDetector(PresidioDetection(), analyzer)
@@ -126,6 +130,18 @@ def test_a_text_over_the_scan_limit_in_utf8_is_refused(analyzer: Analyzer) -> No
         detector.find("€" * (LIMITS.scan_bytes // 3 + 1))  # fewer characters than bytes allowed
 
 
+def test_a_text_longer_than_the_models_limit_is_refused_before_spacy_sees_it(tmp_path: Path) -> None:
+    spacy.blank("en").to_disk(tmp_path / "model")
+    with_model = build_analyzer(str(tmp_path / "model"))
+    assert (
+        with_model.max_chars == 1_000_000
+    )  # spaCy's default for a model: its parser and NER allocate per character
+    detector = PresidioDetector(PresidioDetection(), with_model)
+    assert detector.find("mail jane.roe@example.com")
+    with pytest.raises(ScanTooLarge, match="1000000"):
+        detector.find("x" * 1_000_001)
+
+
 def test_an_ner_entity_without_a_model_is_refused_naming_the_setting(analyzer: Analyzer) -> None:
     with pytest.raises(PresidioUnavailable, match="PERSON needs a spaCy model: set LOCKGATE_PRESIDIO_MODEL"):
         PresidioDetector(PresidioDetection(entities=("EMAIL_ADDRESS", "PERSON")), analyzer)
@@ -144,7 +160,7 @@ def test_a_threshold_outside_zero_to_one_is_refused(analyzer: Analyzer, threshol
 
 def test_the_bisecting_context_enhancer_finds_the_token_presidio_finds_at_every_offset() -> None:
     text = "  SSN:\t536-90-4399,  call +1 (212) 555-0100\n\nmail jane.roe@example.com  end"
-    doc = load_pipeline(None)(text)
+    doc = load_pipeline(None, max_chars=len(text))(text)
     indices = [token.idx for token in doc]
     last_end = indices[-1] + len(doc[len(doc) - 1])
     for start in range(last_end):

@@ -65,15 +65,23 @@ class Analyzer:
     several threads at once (built and warmed up before it is shared; a call only reads it).
 
     ``entities`` is what it can find: PATTERN_ENTITIES, and NER_ENTITIES with a model.
-    ``build_seconds`` is what building it took (pipeline, recognisers, warm-up), measured once.
+    ``max_chars`` is the longest text it takes (the pipeline's ``max_length``, in characters).
+    ``build_seconds`` is what building it took (pipeline, recognisers, warm-up and, in the first build
+    of the process, importing spaCy and Presidio), measured once.
     """
 
     def __init__(
-        self, engine: AnalyzerEngine, entities: frozenset[str], model_path: str | None, build_seconds: float
+        self,
+        engine: AnalyzerEngine,
+        entities: frozenset[str],
+        model_path: str | None,
+        max_chars: int,
+        build_seconds: float,
     ) -> None:
         self._engine = engine
         self.entities = entities
         self.model_path = model_path
+        self.max_chars = max_chars
         self.build_seconds = build_seconds
 
     def find(
@@ -122,7 +130,7 @@ def build_analyzer(model_path: str | None = None) -> Analyzer:
     from lockgate.rules import presidio_offline  # imports spaCy and Presidio: only when a rule needs them
 
     try:
-        nlp = presidio_offline.load_pipeline(model_path)
+        nlp = presidio_offline.load_pipeline(model_path, max_chars=LIMITS.scan_bytes)
     except (OSError, ValueError, ImportError) as error:
         raise PresidioUnavailable(
             f"the spaCy model at {model_path!r} does not load ({type(error).__name__}); "
@@ -130,7 +138,7 @@ def build_analyzer(model_path: str | None = None) -> Analyzer:
         ) from error
     ner = NER_ENTITIES if model_path is not None else frozenset()
     engine = presidio_offline.build_engine(nlp, ner)
-    return Analyzer(engine, PATTERN_ENTITIES | ner, model_path, time.perf_counter() - started)
+    return Analyzer(engine, PATTERN_ENTITIES | ner, model_path, nlp.max_length, time.perf_counter() - started)
 
 
 class PresidioDetector:
@@ -160,8 +168,14 @@ class PresidioDetector:
 
     def find(self, text: str) -> list[Span]:
         """Raises:
-        rules.regex.ScanTooLarge: ``text`` is over ``LIMITS.scan_bytes`` in UTF-8.
+        rules.regex.ScanTooLarge: ``text`` is over ``LIMITS.scan_bytes`` in UTF-8, or longer than the
+            analyzer's pipeline takes (``Analyzer.max_chars``: a model's limit).
         """
+        if len(text) > self._analyzer.max_chars:
+            raise ScanTooLarge(
+                f"text of {len(text)} characters is above the {self._analyzer.max_chars} "
+                "the spaCy pipeline takes"
+            )
         if len(text) * 4 > LIMITS.scan_bytes:
             size = len(text.encode("utf-8", "surrogatepass"))
             if size > LIMITS.scan_bytes:

@@ -126,14 +126,22 @@ def offline_recognizer(recognizer: EntityRecognizer, suffixes: tldextract.TLDExt
     return recognizer
 
 
-def load_pipeline(model_path: str | None) -> Language:
+def load_pipeline(model_path: str | None, max_chars: int) -> Language:
     """A blank English pipeline (``model_path`` None), or the spaCy model in directory ``model_path``,
-    with the lemma component last.
+    with the lemma component last. Its ``max_length`` (the longest text it takes, in characters) is
+    ``max_chars`` for the blank pipeline (a tokenizer needs no more memory per character), and the
+    model's own, at most ``max_chars``, for a model (spaCy's default, a million, bounds what its
+    parser and NER allocate).
 
     Raises:
         OSError, ValueError, ImportError: the model does not load (what ``spacy.load`` raises).
     """
-    nlp = spacy.blank(LANGUAGE) if model_path is None else spacy.load(model_path)
+    if model_path is None:
+        nlp = spacy.blank(LANGUAGE)
+        nlp.max_length = max_chars
+    else:
+        nlp = spacy.load(model_path)
+        nlp.max_length = min(nlp.max_length, max_chars)
     nlp.add_pipe(LEMMA_COMPONENT, last=True)
     return nlp
 
