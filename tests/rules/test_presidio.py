@@ -1,6 +1,7 @@
 """Presidio rules offline: what the pattern recognisers find and label, threshold, allowlist and entity
 selection, that nothing reaches the network, and how a model is given or refused."""
 
+import itertools
 import os
 import socket
 import subprocess
@@ -22,6 +23,7 @@ from lockgate.rules.actions import transform
 from lockgate.rules.presidio import (
     NER_ENTITIES,
     PATTERN_ENTITIES,
+    PIECE_CHARS,
     SUPPORTED_ENTITIES,
     Analyzer,
     PresidioDetector,
@@ -29,6 +31,7 @@ from lockgate.rules.presidio import (
     UnknownEntityError,
     build_analyzer,
     offline_analyzer,
+    pieces,
 )
 from lockgate.rules.presidio_offline import BisectContextEnhancer, LinearUrlRecognizer, load_pipeline
 from lockgate.rules.regex import ScanTooLarge
@@ -193,6 +196,25 @@ def test_a_text_made_to_backtrack_the_url_patterns_is_scanned_in_linear_time(ana
     started = time.perf_counter()
     detector.find(text)
     assert time.perf_counter() - started < 5
+
+
+def test_a_long_text_analyzed_in_pieces_gives_what_one_analysis_of_it_gives(analyzer: Analyzer) -> None:
+    line = "Contact: SSN 536-90-4399, card 4111 1111 1111 1111, IBAN DE89 3704 0044 0532 0130 00, {n} "
+    text = "".join(line.format(n=n) + "filler words " * (n % 7) for n in range(700))  # about 3 pieces
+    assert len(list(pieces(text))) >= 3
+    whole = analyzer._engine.analyze(text, "en", entities=sorted(PATTERN_ENTITIES), score_threshold=0.2)
+    expected = sorted((result.start, result.end, result.entity_type) for result in whole)
+    spans = PresidioDetector(PresidioDetection(), analyzer).find(text)
+    assert sorted((span.start, span.end, span.label) for span in spans) == expected
+
+
+def test_pieces_are_consecutive_and_cut_at_white_space() -> None:
+    text = ("word " * 5000) + "x" * 40_000
+    cuts = list(pieces(text))
+    assert cuts[0][0] == 0 and cuts[-1][1] == len(text)
+    assert all(end == next_start for (_, end), (next_start, _) in itertools.pairwise(cuts))
+    assert all(end - start <= PIECE_CHARS for start, end in cuts)
+    assert text[cuts[0][1] - 1] == " "  # where there is white space, the cut follows it
 
 
 def test_one_analyzer_is_built_per_model_path_and_shared(analyzer: Analyzer) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from lockgate.domain.rules import LIMITS, PresidioDetection
@@ -90,16 +91,49 @@ class Analyzer:
         """Presidio's findings of ``entities`` in ``text`` scored at least ``threshold``, a finding
         whose text is exactly in ``allowlist`` left out; the best-scored first, so that of two
         findings of one stretch of text the better one names it (``actions.merged`` keeps the first
-        label)."""
-        results = self._engine.analyze(
-            text,
-            "en",
-            entities=list(entities),
-            score_threshold=threshold,
-            allow_list=list(allowlist) or None,
-        )
-        results.sort(key=lambda result: -result.score)
-        return [Span(result.start, result.end, result.entity_type) for result in results]
+        label).
+
+        The text is analyzed in pieces (``pieces``), so what costs Presidio more than linear time in
+        the number of findings (its duplicate removal compares every pair) stays linear in the text.
+        """
+        spans: list[tuple[float, Span]] = []
+        for start, end in pieces(text):
+            seen = max(start - PIECE_MARGIN, 0)
+            results = self._engine.analyze(
+                text[seen : end + PIECE_MARGIN],
+                "en",
+                entities=list(entities),
+                score_threshold=threshold,
+                allow_list=list(allowlist) or None,
+            )
+            spans.extend(
+                (result.score, Span(seen + result.start, seen + result.end, result.entity_type))
+                for result in results
+                if start <= seen + result.start < end
+            )
+        spans.sort(key=lambda scored: -scored[0])
+        return [span for _, span in spans]
+
+
+PIECE_CHARS = 16 * 1024
+PIECE_MARGIN = 256
+"""Characters a piece is analyzed with on either side of its own, so that a value (a spaced card
+number, an IBAN) crossing into the next piece is seen whole, and the words before it give context."""
+
+
+def pieces(text: str) -> Iterator[tuple[int, int]]:
+    """``text`` cut into consecutive ``[start, end)`` pieces of at most ``PIECE_CHARS`` characters,
+    each cut at white space where the piece's second half has some. A finding belongs to the piece
+    it starts in."""
+    start = 0
+    while start < len(text):
+        end = min(start + PIECE_CHARS, len(text))
+        if end < len(text):
+            end = next(
+                (cut for cut in range(end, start + PIECE_CHARS // 2, -1) if text[cut - 1].isspace()), end
+            )
+        yield start, end
+        start = end
 
 
 _ANALYZERS: dict[str | None, Analyzer] = {}
