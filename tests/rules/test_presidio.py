@@ -28,6 +28,7 @@ from lockgate.rules.presidio import (
     Analyzer,
     PresidioDetector,
     PresidioUnavailable,
+    ScanTooSlow,
     UnknownEntityError,
     build_analyzer,
     offline_analyzer,
@@ -143,6 +144,13 @@ def test_a_text_longer_than_the_models_limit_is_refused_before_spacy_sees_it(tmp
     assert detector.find("mail jane.roe@example.com")
     with pytest.raises(ScanTooLarge, match="1000000"):
         detector.find("x" * 1_000_001)
+
+
+def test_a_text_whose_analysis_outlasts_the_budget_is_stopped_between_pieces(analyzer: Analyzer) -> None:
+    text = "word " * (PIECE_CHARS // 5 + 10)  # two pieces
+    assert PresidioDetector(PresidioDetection(), analyzer).find(text) == []
+    with pytest.raises(ScanTooSlow, match="time budget"):
+        PresidioDetector(PresidioDetection(), analyzer, budget_s=0).find(text)
 
 
 def test_an_ner_entity_without_a_model_is_refused_naming_the_setting(analyzer: Analyzer) -> None:

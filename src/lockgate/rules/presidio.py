@@ -13,6 +13,7 @@ so a gateway without a Presidio rule never loads them.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -50,11 +51,18 @@ NER_ENTITIES = frozenset({"PERSON", "LOCATION", "NRP", "ORGANIZATION"})
 SUPPORTED_ENTITIES = PATTERN_ENTITIES | NER_ENTITIES
 """What a Presidio rule may select (``PresidioDetection.entities``)."""
 MODEL_SETTING = "LOCKGATE_PRESIDIO_MODEL"
+BUDGET_S = LIMITS.engine_timeout_s[1]
+"""Seconds one ``find`` may analyze, at most, as long as a rule engine may take: Presidio costs up to
+about 35 µs a character on texts made for it (bench/presidio.py), so 4 MiB could take minutes."""
 
 
 class PresidioUnavailable(ValueError):
     """What a rule asks of Presidio is not available here: the model path does not load, or an NER
     entity is selected and no model was given."""
+
+
+class ScanTooSlow(ValueError):
+    """Analyzing a text took longer than the detector's budget; the rest of it was not analyzed."""
 
 
 class UnknownEntityError(ValueError):
@@ -86,7 +94,12 @@ class Analyzer:
         self.build_seconds = build_seconds
 
     def find(
-        self, text: str, entities: tuple[str, ...], threshold: float, allowlist: tuple[str, ...]
+        self,
+        text: str,
+        entities: tuple[str, ...],
+        threshold: float,
+        allowlist: tuple[str, ...],
+        deadline: float = math.inf,
     ) -> list[Span]:
         """Presidio's findings of ``entities`` in ``text`` scored at least ``threshold``, a finding
         whose text is exactly in ``allowlist`` left out; the best-scored first, so that of two
@@ -95,9 +108,14 @@ class Analyzer:
 
         The text is analyzed in pieces (``pieces``), so what costs Presidio more than linear time in
         the number of findings (its duplicate removal compares every pair) stays linear in the text.
+
+        Raises:
+            ScanTooSlow: a piece is left when ``time.perf_counter()`` passes ``deadline``.
         """
         spans: list[tuple[float, Span]] = []
         for start, end in pieces(text):
+            if start and time.perf_counter() > deadline:
+                raise ScanTooSlow(f"the analysis was stopped at its time budget, {start} characters in")
             seen = max(start - PIECE_MARGIN, 0)
             results = self._engine.analyze(
                 text[seen : end + PIECE_MARGIN],
@@ -179,8 +197,10 @@ class PresidioDetector:
     """A Presidio rule's detector (``rules.detect.Detector``): spans labelled with the entity type
     (``EMAIL_ADDRESS``), so ``replace`` without a replacement writes ``<EMAIL_ADDRESS>``."""
 
-    def __init__(self, detection: PresidioDetection, analyzer: Analyzer) -> None:
-        """Raises:
+    def __init__(self, detection: PresidioDetection, analyzer: Analyzer, budget_s: float = BUDGET_S) -> None:
+        """``budget_s``: seconds one ``find`` may take (checked between pieces of the text).
+
+        Raises:
         UnknownEntityError: an entity is not in SUPPORTED_ENTITIES.
         PresidioUnavailable: an NER entity is selected and ``analyzer`` has no model.
         ValueError: ``threshold`` is outside [0, 1].
@@ -199,11 +219,13 @@ class PresidioDetector:
         self._entities = tuple(sorted(detection.entities or analyzer.entities))
         self._threshold = detection.threshold
         self._allowlist = detection.allowlist
+        self._budget_s = budget_s
 
     def find(self, text: str) -> list[Span]:
         """Raises:
         rules.regex.ScanTooLarge: ``text`` is over ``LIMITS.scan_bytes`` in UTF-8, or longer than the
             analyzer's pipeline takes (``Analyzer.max_chars``: a model's limit).
+        ScanTooSlow: analyzing ``text`` took longer than the budget.
         """
         if len(text) > self._analyzer.max_chars:
             raise ScanTooLarge(
@@ -214,4 +236,5 @@ class PresidioDetector:
             size = len(text.encode("utf-8", "surrogatepass"))
             if size > LIMITS.scan_bytes:
                 raise ScanTooLarge(f"text of {size} bytes is above the {LIMITS.scan_bytes}-byte scan limit")
-        return self._analyzer.find(text, self._entities, self._threshold, self._allowlist)
+        deadline = time.perf_counter() + self._budget_s
+        return self._analyzer.find(text, self._entities, self._threshold, self._allowlist, deadline)
