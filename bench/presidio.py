@@ -4,7 +4,8 @@ detector, in the same run, and what building the offline analyzer costs once.
 Each text is a tool result of mixed prose, JSON and log lines (0.5, 4 and 32 KiB) holding a few PII
 values (an email, an SSN, a phone number, a card number). The Presidio detector (every pattern entity,
 threshold 0.2, blank pipeline) and the regex detector (presets ``email`` and ``us_ssn``) are called
-on the same texts in turn; p50 and p95 are per call.
+on the same texts in turn; p50 and p95 are per call. Last, one Presidio call each on 256 KiB of the
+worst texts found for it (runs of digits and separators), in µs per character.
 
     python -m bench.presidio [--calls N] [--out FILE]
 """
@@ -25,6 +26,8 @@ from lockgate.rules.detect import RegexDetector
 from lockgate.rules.presidio import PresidioDetector, build_analyzer
 
 SIZES = (512, 4096, 32768)
+WORST = {"digits and spaces": "1 ", "digits and dashes": "1-", "dotted digits": "1.1."}
+WORST_CHARS = 256 * 1024
 PII = ("jane.roe@example.com", "SSN 536-90-4399", "+1 212-555-0100", "card 4111 1111 1111 1111")
 FILLER = (
     "The deployment finished without errors and the service answered every health check.",
@@ -97,6 +100,14 @@ def main() -> None:
             f"{size / 1024:>5g} KiB  presidio p50 {p50:.3f} ms p95 {p95:.3f} ms ({found} findings); "
             f"regex p50 {r50:.3f} ms p95 {r95:.3f} ms ({regex_found}); presidio/regex p50 x{p50 / r50:.1f}"
         )
+    report["worst_us_per_char"] = {}
+    for name, unit in WORST.items():
+        text = unit * (WORST_CHARS // len(unit))
+        started = time.perf_counter()
+        presidio(text)
+        per_char = (time.perf_counter() - started) / len(text) * 1e6
+        report["worst_us_per_char"][name] = round(per_char, 1)
+        print(f"worst: 256 KiB of {name}: {per_char:.1f} µs per character")
     out = write_report(report, args.out, "presidio-")
     print(f"written to {os.path.relpath(out)}")
 
