@@ -7,8 +7,9 @@ pipeline (no model, no download). NER_ENTITIES need a spaCy model the operator i
 
 One analyzer per model path serves every Presidio rule of the process (``offline_analyzer``); a rule
 gets a ``PresidioDetector`` over it, which reports the rule's entities scored at or above its
-threshold, minus its allowlist. Presidio and spaCy are imported when the first analyzer is built,
-so a gateway without a Presidio rule never loads them.
+threshold, minus its allowlist. A long text is analyzed in pieces (``pieces``) so the cost stays
+linear, and one ``find`` stops at ``BUDGET_S``. Presidio and spaCy are imported when the first
+analyzer is built, so a gateway without a Presidio rule never loads them.
 """
 
 from __future__ import annotations
