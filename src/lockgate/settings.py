@@ -50,6 +50,12 @@ class Settings(BaseSettings):
         "addresses always may. Default loopback only: list private networks (e.g. 10.0.0.0/8) to "
         "reach servers there; link-local (cloud metadata) is refused unless listed.",
     )
+    presidio_model: str | None = Field(
+        None,
+        description="Directory of a spaCy model (installed by the operator) that gives Presidio rules "
+        "the NER entities PERSON, LOCATION, NRP and ORGANIZATION; default none: pattern entities only, "
+        "on a blank pipeline. Never downloaded (docs/presidio.md).",
+    )
     host: str = Field("127.0.0.1", description="Address `lockgate serve` binds.")
     port: int = Field(8080, description="Port `lockgate serve` binds.")
     allowed_hosts: list[str] = Field(
