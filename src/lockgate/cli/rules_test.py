@@ -12,7 +12,6 @@ Exit codes: 0 the message passes (changed or not), 1 the rule blocks it, 2 bad i
 
 from __future__ import annotations
 
-import importlib
 import secrets
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -25,11 +24,12 @@ import yaml
 
 from lockgate.api.table import BY_ID
 from lockgate.cli.client import CallFailed
-from lockgate.cli.context import open_client
+from lockgate.cli.context import load_settings, open_client
 from lockgate.domain.rule_specs import RuleSpec
 from lockgate.domain.rules import EngineDetection, Leg, PresidioDetection, Rule
 from lockgate.rules.detect import Detector, RegexDetector
 from lockgate.rules.evaluate import Compiled, Evaluation, evaluate
+from lockgate.rules.presidio import PresidioDetector, offline_analyzer
 from lockgate.rules.validation import RuleDefinitionError, check_rule
 
 RuleFile = Annotated[Path | None, typer.Option("--rule-file", help="The rule, YAML or JSON.")]
@@ -100,27 +100,23 @@ def _detector(rule: Rule) -> Detector:
             f"rule {rule.name!r} asks the rule engine {detection.engine!r}, which is not run locally; "
             f"use 'lockgate engines test {detection.engine}' to ask it about a sample"
         )
+    model = load_settings().presidio_model
     try:
-        check_rule(rule, engines=(), ner_model=True)
+        check_rule(rule, engines=(), ner_model=model is not None)
     except RuleDefinitionError as exc:
         _bad(str(exc))
     if isinstance(detection, PresidioDetection):
-        return _presidio(detection)
+        return _presidio(detection, model)
     return RegexDetector(detection)
 
 
-def _presidio(detection: PresidioDetection) -> Detector:
-    """Presidio's detector, offline, without a NER model; imported only for a Presidio rule (its
-    import takes seconds)."""
-    module = importlib.import_module("lockgate.rules.presidio")
-    build, analyzer = getattr(module, "PresidioDetector", None), getattr(module, "offline_analyzer", None)
-    if build is None or analyzer is None:
-        _bad("Presidio is not available in this installation")
+def _presidio(detection: PresidioDetection, model: str | None) -> Detector:
+    """Presidio's detector, offline, on the operator's model when ``LOCKGATE_PRESIDIO_MODEL`` names one
+    (its first build takes a second or more)."""
     try:
-        detector: Detector = build(detection, analyzer())
+        return PresidioDetector(detection, offline_analyzer(model))
     except ValueError as exc:
         _bad(str(exc))
-    return detector
 
 
 def _load_message(path: Path) -> dict[str, Any]:
