@@ -53,8 +53,9 @@ class Blocked:
 @dataclass(slots=True)
 class Evaluation:
     """The message after the rules (``message`` is the input object when nothing changed), what each
-    rule that acted did, the rule that blocked if one did, and whether a rule that acted asks for the
-    original body to be stored (``Rule.store_original``)."""
+    rule that acted did, the rule that blocked if one did, and whether the original body is to be
+    stored: every rule that acted asks for it (``Rule.store_original``; spec §5, the stored bodies
+    are the transformed ones unless the rules opt out)."""
 
     message: Mapping[str, Any]
     outcomes: list[RuleOutcome] = field(default_factory=list)
@@ -113,8 +114,9 @@ async def evaluate(
                 acted = await _detect(entry, leg, method, result, key, find)
         except DetectionFailed as failed:
             acted = _failed(rule, result, failed.reason)
-        if acted and rule.store_original:
-            result.store_original = True
+        if acted:
+            first = len(result.outcomes) == 1
+            result.store_original = rule.store_original and (first or result.store_original)
         if result.blocked is not None:
             break
     return result
