@@ -85,18 +85,22 @@ class Gateway:
 
 
 def build_app(
-    settings: Settings, engine: Engine | None = None, upstream_factory: UpstreamFactory | None = None
+    settings: Settings,
+    engine: Engine | None = None,
+    upstream_factory: UpstreamFactory | None = None,
+    ask: AskEngine | None = None,
 ) -> DataPlaneFirst:
     """The Lockgate ASGI app: ``/mcp/{gateway}`` (the data plane), ``/api/v1`` (the control plane),
     the web pages (``/signin``, ``/connect/...``, ``/oauth/...``) and ``/healthz``. Servers are reached
-    through ``upstream_factory`` when given (tests: ``upstream/memory.py``), else their real transport."""
+    through ``upstream_factory`` when given (tests: ``upstream/memory.py``), else their real transport;
+    gateway rules ask rule engines through ``ask`` (None: engine rules fail by their failure mode)."""
     engine = engine or open_engine(settings.resolved_database_url)
     key = settings.key_bytes()
     vault = settings.vault()
     outbound = guarded_client(settings.egress_allowed_networks, timeout=settings.upstream_timeout)
     guard = HostOriginGuard(*settings.guard_patterns())
     credentials = CredentialRefresher(OAuthRefresher(engine, vault, outbound))
-    data = build_data_plane(settings, engine, key, vault, credentials, guard, upstream_factory)
+    data = build_data_plane(settings, engine, key, vault, credentials, guard, upstream_factory, ask)
     webhooks = WebhookDeliverer(engine, vault, allowed_networks=settings.egress_allowed_networks)
     gateway = Gateway(
         engine,

@@ -58,7 +58,8 @@ AskEngine = Callable[[RuleEngine, EngineRequest], Awaitable[Verdict]]
 
 INLINE_CHARS = 64 * 1024
 """Text a regex scans on the event loop, at most; more goes to the pool."""
-WITHHELD = "withheld: blocked by a gateway rule"
+WITHHELD = degraded_body("withheld: blocked by a gateway rule").encode()
+"""What a leg stores in place of a body a rule blocked (JSON text, stored as is)."""
 ABORT_LEG = AuditLeg.POLICY_ENFORCED_ABORT.value
 PARAM_HEADER = "mcp-param-"
 
@@ -223,7 +224,7 @@ class InspectResponse:
         outcomes = [o.to_json() for o in result.outcomes]
         original = message.response
         if result.blocked is not None:
-            message.noted["response"] = Noted((), None if result.store_original else degraded_body(WITHHELD))
+            message.noted["response"] = Noted((), None if result.store_original else WITHHELD)
             raise _blocked(Leg.RESPONSE, message, result, outcomes)
         if result.changed:
             replaced = result.message
@@ -272,7 +273,7 @@ def _blocked(leg: Leg, message: Message, result: Evaluation, outcomes: list[dict
 def _withhold_arrival(ex: Exchange) -> None:
     """The held ``proxy_request`` leg of a blocked request stores a note, and no argument header."""
     if ex.arrival is not None:
-        ex.arrival.body = degraded_body(WITHHELD)
+        ex.arrival.body = WITHHELD
         ex.arrival.headers = _without_param_headers(ex.arrival.headers)
 
 

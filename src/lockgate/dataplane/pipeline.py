@@ -31,8 +31,8 @@ from lockgate.domain.model import Assignment
 class Noted:
     """What a step says about one leg's audit: ``rules``, what gateway rules did
     (``RuleOutcome.to_json`` values), and ``stored``, the body to store instead of the message's own
-    (None: the message's own; e.g. a ``domain.audit.degraded_body`` note for a response a rule
-    blocked)."""
+    (None: the message's own; e.g. a ``domain.audit.degraded_body`` note, as bytes so it is stored
+    as is, for a response a rule blocked)."""
 
     rules: Sequence[Mapping[str, Any]] = ()
     stored: Any = None
@@ -220,7 +220,7 @@ def _record_response(ex: Exchange, message: Message, duration: float, withheld: 
     assert response is not None
     noted = message.noted.get("response", Noted())
     error = response.get("error")
-    stored = noted.stored if withheld is None else degraded_body(f"withheld: {withheld}")
+    stored = noted.stored if withheld is None else degraded_body(f"withheld: {withheld}").encode()
     ex.record(
         "mcp_response_error" if is_error_response(response) else "mcp_response_success",
         server=message.assignment.server.name if message.assignment else None,

@@ -3,9 +3,10 @@
 ``RuleBook.rules(gateway_id, change)`` answers a gateway's ``GatewayRules`` and, in the same order,
 each rule ``Compiled``: its detector built once per (rule id, version) and kept across reloads, or
 why it cannot run (``Compiled.broken``: a pattern refused, a preset or rule engine unknown, Presidio
-missing), which ``rules.evaluate`` then treats as that rule failing. Rules are remembered under the
-store's access counter the caller's access was read under (``Access.change``; the rules tables bump
-it, migration 0008): a new counter reloads them, None reloads them on every call.
+missing, a ``hash`` without the gateway's key), which ``rules.evaluate`` then treats as that rule
+failing. Rules are remembered under the store's access counter the caller's access was read under
+(``Access.change``; the rules tables bump it, migration 0008): a new counter reloads them, None
+reloads them on every call.
 
 Loading reads the store (``load``, e.g. ``store.rules.load_gateway_rules`` in a connection) and
 compiles on a worker thread, never on the event loop; calls for the same (gateway, counter) while a
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lockgate.domain.rules import (
+    ActionKind,
     EngineDetection,
     GatewayRules,
     PresidioDetection,
@@ -157,6 +159,8 @@ class RuleBook:
 
     def _compile(self, rule: Rule, rules: GatewayRules) -> Compiled:
         detection = rule.detection
+        if rule.action is not None and rule.action.kind is ActionKind.HASH and not rules.hash_key:
+            return Compiled(rule, broken="the gateway has no key to hash with")
         try:
             if isinstance(detection, RegexDetection):
                 return Compiled(rule, RegexDetector(detection))
