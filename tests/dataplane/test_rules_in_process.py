@@ -227,6 +227,25 @@ async def test_a_block_stops_the_rules_after_it(settings: Settings, engine: Engi
     assert alert_events(engine) == []
 
 
+@pytest.mark.parametrize("both_opt_out", [True, False])
+async def test_originals_are_stored_only_when_every_rule_that_acted_opts_out(
+    settings: Settings, engine: Engine, both_opt_out: bool
+) -> None:
+    alpha = _server(Era.LEGACY)
+    async with memory_gateway(settings, engine, {"alpha": alpha}) as gateway:
+        add_rule(engine, "keep", ActionKind.REDACT, store_original=True)
+        add_rule(engine, "key", ActionKind.REDACT, detection=BOTH_SECRETS, store_original=both_opt_out)
+        client = await gateway.legacy_client()
+        arguments = {"n": f"{SSN} {API_KEY}"}
+        outcome = await answered(gateway, client, "tools/call", {"name": "echo", "arguments": arguments})
+
+    assert _echoed(outcome.answer) == {"n": " "}
+    assert orjson.loads(_leg(outcome, "mcp_request")["body"])["arguments"] == (
+        arguments if both_opt_out else {"n": " "}
+    )
+    assert (SSN in stored_text(engine)) is both_opt_out
+
+
 async def test_a_rule_scoped_to_an_assignment_and_a_tool_leaves_the_rest_alone(
     settings: Settings, engine: Engine
 ) -> None:
