@@ -185,3 +185,20 @@ async def test_gateways_remembered_are_bounded() -> None:
         book.close()
 
     assert store.loads == 4  # gateway 1 was forgotten when gateway 3 came
+
+
+async def test_an_engine_rule_is_compiled_again_when_its_engine_comes_or_goes() -> None:
+    ask = Rule(1, "ask", 1, EngineDetection("guard"), None, failure_mode=FailureMode.CLOSED)
+    guard = RuleEngine(1, "guard", EngineKind.WEBHOOK, "https://engine.example")
+    store = Store(ask)
+    book = RuleBook(store.load)
+    try:
+        missing = (await book.rules(7, 1)).compiled[0]
+        store.rules = GatewayRules(7, (ask,), {"guard": guard}, KEY)
+        present = (await book.rules(7, 2)).compiled[0]
+        store.rules = GatewayRules(7, (ask,), {}, KEY)
+        gone = (await book.rules(7, 3)).compiled[0]
+    finally:
+        book.close()
+
+    assert missing.broken is not None and present.broken is None and gone.broken is not None

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +35,7 @@ from lockgate.domain.rules import (
     RegexDetection,
     Rule,
 )
-from lockgate.rules.detect import RegexDetector
+from lockgate.rules.detect import Detector, RegexDetector
 from lockgate.rules.evaluate import Compiled
 from lockgate.store.rules import UnreadableRuleError
 
@@ -87,8 +86,6 @@ class RuleBook:
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="lockgate-rules")
         self._books: OrderedDict[int, tuple[int, Book | RulesUnavailable]] = OrderedDict()
         self._loading: dict[tuple[int, int], asyncio.Future[Book]] = {}
-        self._analyzer: Any = None
-        self._analyzer_lock = threading.Lock()
 
     async def rules(self, gateway_id: int, change: int | None) -> Book:
         """The gateway's rules under access counter ``change`` (None: read now, not remembered).
@@ -151,23 +148,24 @@ class RuleBook:
         except Exception as exc:
             log.error("loading the rules of gateway %d failed (%s)", gateway_id, type(exc).__name__)
             raise RulesUnavailable("the gateway's rules cannot be loaded now") from None
-        kept = {(c.rule.id, c.rule.version): c for c in previous.compiled} if previous else {}
-        compiled = tuple(
-            kept.get((rule.id, rule.version)) or self._compile(rule, rules) for rule in rules.rules
-        )
-        return Book(rules, compiled)
+        built = previous.compiled if previous else ()
+        kept = {(c.rule.id, c.rule.version): c.detector for c in built if c.detector is not None}
+        return Book(rules, tuple(self._compile(r, rules, kept.get((r.id, r.version))) for r in rules.rules))
 
-    def _compile(self, rule: Rule, rules: GatewayRules) -> Compiled:
+    def _compile(self, rule: Rule, rules: GatewayRules, detector: Detector | None) -> Compiled:
+        """``rule`` ready to run, on ``detector`` when one was built for its version already."""
         detection = rule.detection
         if rule.action is not None and rule.action.kind is ActionKind.HASH and not rules.hash_key:
             return Compiled(rule, broken="the gateway has no key to hash with")
+        if detector is not None:
+            return Compiled(rule, detector)
         try:
             if isinstance(detection, RegexDetection):
                 return Compiled(rule, RegexDetector(detection))
             if isinstance(detection, PresidioDetection):
                 return Compiled(rule, self._presidio(detection))
         except Exception as exc:  # a rule that cannot be built fails by its failure mode, by name
-            log.error("rule %d (%r) cannot be compiled: %s", rule.id, rule.name, type(exc).__name__)
+            log.error("rule %d (%r) cannot be compiled: %s", rule.id, rule.name, exc)
             return Compiled(rule, broken=f"the rule cannot be compiled ({type(exc).__name__})")
         assert isinstance(detection, EngineDetection)
         if detection.engine not in rules.engines:
@@ -175,10 +173,7 @@ class RuleBook:
         return Compiled(rule)
 
     def _presidio(self, detection: PresidioDetection) -> Any:
-        """A Presidio detector on the one offline analyzer (built on first need; Presidio and spaCy
-        are imported only by a gateway that has a Presidio rule)."""
+        """A Presidio detector on the process's offline analyzer for the model (built on first need,
+        by ``rules.presidio``; Presidio and spaCy are imported only by a gateway with such a rule)."""
         presidio = importlib.import_module("lockgate.rules.presidio")
-        with self._analyzer_lock:
-            if self._analyzer is None:
-                self._analyzer = presidio.offline_analyzer(self._presidio_model)
-        return presidio.PresidioDetector(detection, self._analyzer)
+        return presidio.PresidioDetector(detection, presidio.offline_analyzer(self._presidio_model))

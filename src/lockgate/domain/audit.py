@@ -17,9 +17,10 @@ class Leg(StrEnum):
     withholds its feature has ``gateway_feature_blocked`` (its reason in ``error``) instead of
     ``gateway_refused``. One a gateway rule stops has ``policy_enforced_abort`` (the rule in ``error``
     and ``rules``) in place of ``mcp_request`` when it stopped the request, or after ``mcp_response``
-    when it stopped the response; so does one refused because the gateway's rules cannot be read. A list from which provisioning hid features adds one
-    ``gateway_feature_filtered`` per server (how many, and per reason, in ``error``). A message served
-    by the gateway itself (``initialize``, ``ping``) has only the two proxy legs.
+    when it stopped the response; so does one refused because the gateway's rules cannot be read.
+    A list from which provisioning hid features adds one ``gateway_feature_filtered`` per server
+    (how many, and per reason, in ``error``). A message served by the gateway itself
+    (``initialize``, ``ping``) has only the two proxy legs.
     """
 
     PROXY_REQUEST = "proxy_request"
