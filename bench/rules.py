@@ -184,9 +184,9 @@ def render(report: dict[str, Any]) -> str:
         verdict = "meets" if s["ratio"] >= TARGET_RATIO else "BELOW"
         calls, cpu = s["calls_per_s"], s["gateway_cpu_ms_per_call"]
         lines.append(
-            f"{s['era']:7} calls/s at 32 connections: none {calls['none']:.0f}, ten {calls['ten']:.0f}, ratio "
-            f"{s['ratio']:.3f} ({verdict} {TARGET_RATIO}); gateway CPU ms per call {cpu['none']:.3f} and "
-            f"{cpu['ten']:.3f}; 1-connection p50 +{s['added_p50_ms']:.3f} ms"
+            f"{s['era']:7} calls/s at 32 connections: none {calls['none']:.0f}, ten {calls['ten']:.0f}, "
+            f"ratio {s['ratio']:.3f} ({verdict} {TARGET_RATIO}); gateway CPU ms per call "
+            f"{cpu['none']:.3f} and {cpu['ten']:.3f}; 1-connection p50 +{s['added_p50_ms']:.3f} ms"
         )
     return "\n".join(lines)
 
