@@ -125,7 +125,8 @@ class Inspector:
         result = await evaluate(
             applying, leg, message.method, whole, key=book.rules.hash_key, ask=ask, find=self.find
         )
-        self._alert(ex, message, leg, book, result)
+        if result.outcomes:
+            self._alert(ex, message, leg, book, result)
         return result
 
     def _asker(self, ex: Exchange, message: Message, leg: Leg, book: Book) -> Ask:
