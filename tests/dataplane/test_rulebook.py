@@ -17,10 +17,12 @@ from lockgate.domain.rules import (
     EngineKind,
     FailureMode,
     GatewayRules,
+    PresidioDetection,
     RegexDetection,
     Rule,
     RuleEngine,
 )
+from lockgate.rules import presidio
 from lockgate.store.rules import UnreadableRuleError
 from tests.conftest import DEADLINE
 
@@ -202,3 +204,43 @@ async def test_an_engine_rule_is_compiled_again_when_its_engine_comes_or_goes() 
         book.close()
 
     assert missing.broken is not None and present.broken is None and gone.broken is not None
+
+
+async def test_a_presidio_rule_is_built_on_the_offline_analyzer_of_the_configured_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    built: list[tuple[PresidioDetection, object]] = []
+
+    def detector(detection: PresidioDetection, analyzer: object) -> object:
+        built.append((detection, analyzer))
+        return object()
+
+    monkeypatch.setattr(presidio, "offline_analyzer", lambda model: ("analyzer of", model), raising=False)
+    monkeypatch.setattr(presidio, "PresidioDetector", detector, raising=False)
+    detection = PresidioDetection(("EMAIL_ADDRESS",))
+    rule = Rule(1, "emails", 1, detection, Action(ActionKind.REPLACE), failure_mode=FailureMode.CLOSED)
+    book = RuleBook(Store(rule).load, presidio_model="/models/en")
+    try:
+        [compiled] = (await book.rules(7, 1)).compiled
+    finally:
+        book.close()
+
+    assert compiled.broken is None and compiled.detector is not None
+    assert built == [(detection, ("analyzer of", "/models/en"))]
+
+
+async def test_a_presidio_rule_whose_analyzer_cannot_be_built_is_broken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def unavailable(model: str | None) -> object:
+        raise ValueError(f"the spaCy model at {model!r} does not load")
+
+    monkeypatch.setattr(presidio, "offline_analyzer", unavailable, raising=False)
+    rule = Rule(1, "emails", 1, PresidioDetection(), Action(ActionKind.REDACT), failure_mode=FailureMode.OPEN)
+    book = RuleBook(Store(rule).load, presidio_model="/nowhere")
+    try:
+        [compiled] = (await book.rules(7, 1)).compiled
+    finally:
+        book.close()
+
+    assert compiled.broken == "the rule cannot be compiled (ValueError)"

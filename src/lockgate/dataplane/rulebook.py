@@ -176,4 +176,5 @@ class RuleBook:
         """A Presidio detector on the process's offline analyzer for the model (built on first need,
         by ``rules.presidio``; Presidio and spaCy are imported only by a gateway with such a rule)."""
         presidio = importlib.import_module("lockgate.rules.presidio")
-        return presidio.PresidioDetector(detection, presidio.offline_analyzer(self._presidio_model))
+        analyzer = presidio.offline_analyzer(self._presidio_model)
+        return presidio.PresidioDetector(detection, analyzer)
