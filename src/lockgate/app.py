@@ -32,6 +32,7 @@ from lockgate.audit.spill import SPILL_FILE, load_spilled, spill_entries
 from lockgate.brokering.authorization import Broker
 from lockgate.brokering.refresh import OAuthRefresher
 from lockgate.dataplane.aggregation import Aggregator
+from lockgate.dataplane.alerts import AlertWriter, save_alerts
 from lockgate.dataplane.catalog import Catalog
 from lockgate.dataplane.connector import Connector
 from lockgate.dataplane.credentials import CredentialRefresher
@@ -40,21 +41,25 @@ from lockgate.dataplane.enforcement import EnforceProvisioning
 from lockgate.dataplane.forwarding import Forwarder
 from lockgate.dataplane.guard import HostOriginGuard
 from lockgate.dataplane.hub import Hub
+from lockgate.dataplane.inspection import AskEngine, Finder, Inspector, InspectRequest, InspectResponse
 from lockgate.dataplane.listening import Listening
 from lockgate.dataplane.pipeline import Pipeline
 from lockgate.dataplane.provisioning import Governance
+from lockgate.dataplane.rulebook import RuleBook
 from lockgate.dataplane.sessions import SessionRegistry
 from lockgate.dataplane.steps import MirrorParamHeaders, ResolveAccess
 from lockgate.dataplane.watch import ProvisioningWatch
 from lockgate.domain.actor import Actor
 from lockgate.domain.audit import AuditEntry
 from lockgate.domain.model import Credential, Server
+from lockgate.domain.rules import GatewayRules
 from lockgate.egress import guarded_client, parse_networks
 from lockgate.settings import Settings
 from lockgate.store.access import AccessReader
 from lockgate.store.audit_log import save_entries
 from lockgate.store.engine import open_engine, upgrade
 from lockgate.store.reviews import ReviewWriter
+from lockgate.store.rules import load_gateway_rules
 from lockgate.upstream.pool import UpstreamFactory, UpstreamPool
 from lockgate.upstream.preview import Preview, preview_features
 from lockgate.vault import Vault
@@ -76,24 +81,37 @@ class Gateway:
     hub: Hub
     webhooks: WebhookDeliverer
     reviews: ReviewWriter
+    alerts: AlertWriter
 
 
 def build_app(
-    settings: Settings, engine: Engine | None = None, upstream_factory: UpstreamFactory | None = None
+    settings: Settings,
+    engine: Engine | None = None,
+    upstream_factory: UpstreamFactory | None = None,
+    ask: AskEngine | None = None,
 ) -> DataPlaneFirst:
     """The Lockgate ASGI app: ``/mcp/{gateway}`` (the data plane), ``/api/v1`` (the control plane),
     the web pages (``/signin``, ``/connect/...``, ``/oauth/...``) and ``/healthz``. Servers are reached
-    through ``upstream_factory`` when given (tests: ``upstream/memory.py``), else their real transport."""
+    through ``upstream_factory`` when given (tests: ``upstream/memory.py``), else their real transport;
+    gateway rules ask rule engines through ``ask`` (None: engine rules fail by their failure mode)."""
     engine = engine or open_engine(settings.resolved_database_url)
     key = settings.key_bytes()
     vault = settings.vault()
     outbound = guarded_client(settings.egress_allowed_networks, timeout=settings.upstream_timeout)
     guard = HostOriginGuard(*settings.guard_patterns())
     credentials = CredentialRefresher(OAuthRefresher(engine, vault, outbound))
-    data = build_data_plane(settings, engine, key, vault, credentials, guard, upstream_factory)
+    data = build_data_plane(settings, engine, key, vault, credentials, guard, upstream_factory, ask)
     webhooks = WebhookDeliverer(engine, vault, allowed_networks=settings.egress_allowed_networks)
     gateway = Gateway(
-        engine, data.pool, data.recorder, data.sessions, data.forwarder, data.hub, webhooks, data.reviews
+        engine,
+        data.pool,
+        data.recorder,
+        data.sessions,
+        data.forwarder,
+        data.hub,
+        webhooks,
+        data.reviews,
+        data.inspector.alerts,
     )
     api, admin_mcp = build_control_plane(settings, engine, key, vault, data.pool, credentials, guard)
 
@@ -105,6 +123,7 @@ def build_app(
         data.recorder.resume(load_spilled(spill))
         await data.pool.start()
         data.recorder.start()
+        data.inspector.alerts.start()
         await data.watch.start()
         webhooks.start()
         try:
@@ -120,6 +139,9 @@ def build_app(
             _keep_audit(spill, await data.recorder.close(settings.audit_shutdown_deadline), settings)
             data.access.close()
             data.reviews.close()
+            data.inspector.rulebook.close()
+            data.inspector.find.close()
+            data.inspector.alerts.close()
             log.info("audit: %s", data.recorder.stats)
 
     async def healthz(_request: Request) -> JSONResponse:
@@ -149,6 +171,7 @@ class DataPlane:
     listening: Listening
     reviews: ReviewWriter
     watch: ProvisioningWatch
+    inspector: Inspector
 
 
 def build_data_plane(
@@ -159,12 +182,14 @@ def build_data_plane(
     credentials: CredentialRefresher,
     guard: HostOriginGuard,
     upstream_factory: UpstreamFactory | None = None,
+    ask: AskEngine | None = None,
 ) -> DataPlane:
     """The endpoint ``/mcp/{gateway}``, built in dependency order: the feature catalog, the hub
     (which tells it of list changes, and is told of definitions changed unannounced), the upstream
     pool reporting to the hub, the connector (OAuth refresh through ``credentials``), the governance
-    of features (reviews written off the loop), what listening streams need upstream, the pipeline's
-    steps in order, the forwarder, the lists and the watch of provisioning changes."""
+    of features (reviews written off the loop), the gateway rules (read off the loop, engines asked
+    through ``ask``, alerts written off the loop), what listening streams need upstream, the
+    pipeline's steps in order, the forwarder, the lists and the watch of provisioning changes."""
     sessions = SessionRegistry(
         settings.max_sessions, settings.max_sessions_per_connection, settings.session_idle_timeout
     )
@@ -186,13 +211,22 @@ def build_data_plane(
     )
     reviews = ReviewWriter(engine)
     governance = Governance(catalog, reviews)
+
+    def load_rules(gateway_id: int) -> GatewayRules:
+        with engine.connect() as conn:
+            return load_gateway_rules(conn, vault, gateway_id)
+
+    rulebook = RuleBook(load_rules, presidio_model=getattr(settings, "presidio_model", None))
+    alerts = AlertWriter(functools.partial(save_alerts, engine))
+    inspector = Inspector(rulebook, Finder(), alerts, ask)
     pipeline = Pipeline(
         requests=[
             ResolveAccess(settings.resolved_public_url),
             EnforceProvisioning(catalog, connector.list_features, governance),
             MirrorParamHeaders(catalog, connector.list_features),
+            InspectRequest(inspector),
         ],
-        responses=[],
+        responses=[InspectResponse(inspector)],
     )
     forwarder = Forwarder(connector, catalog, pipeline, public_url=settings.resolved_public_url)
     cursor_key = hashlib.sha256(b"lockgate-cursor:" + key).digest()
@@ -214,7 +248,9 @@ def build_data_plane(
         max_body_bytes=settings.max_body_bytes,
     )
     watch = ProvisioningWatch(engine, hub.on_provisioning_changed)
-    return DataPlane(endpoint, access, pool, recorder, sessions, forwarder, hub, listening, reviews, watch)
+    return DataPlane(
+        endpoint, access, pool, recorder, sessions, forwarder, hub, listening, reviews, watch, inspector
+    )
 
 
 def build_recorder(settings: Settings, engine: Engine) -> AuditRecorder:

@@ -25,6 +25,7 @@ import orjson
 from sqlalchemy import Engine
 
 from lockgate.app import DataPlaneFirst, build_app
+from lockgate.dataplane.inspection import AskEngine
 from lockgate.domain.declaration import Declaration
 from lockgate.domain.mcp import (
     META_CLIENT_CAPABILITIES,
@@ -302,10 +303,11 @@ async def memory_gateway(
     *,
     gateway: str = "g",
     assignments: list[JsonObject] | None = None,
+    ask: AskEngine | None = None,
 ) -> AsyncIterator[MemoryGateway]:
     """The app with ``servers`` declared (as HTTP servers, reached in memory) on ``gateway``, each
     assigned as ``assignments`` says (default: every server, no prefix), allowing every feature
-    unless an assignment says otherwise, and host ``agent``."""
+    unless an assignment says otherwise, and host ``agent``; rule engines asked through ``ask``."""
     assigned = assignments or [{"server": name} for name in servers]
     declaration = {
         "servers": [
@@ -315,7 +317,7 @@ async def memory_gateway(
         "hosts": [{"name": "agent"}],
     }
     apply_declaration(engine, TEST_VAULT, Declaration.model_validate(declaration))
-    app = build_app(settings, engine, upstream_factory=memory_factory(servers))
+    app = build_app(settings, engine, upstream_factory=memory_factory(servers), ask=ask)
     transport = StreamingAsgiTransport(app)
     async with (
         running(app),

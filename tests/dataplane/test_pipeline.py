@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from lockgate.audit.recorder import AuditRecorder
+from lockgate.audit.recorder import AuditRecorder, Leg
 from lockgate.dataplane.errors import IDENTITY_REQUIRED, REFUSED, UPSTREAM_UNAVAILABLE, JsonRpcError, Refusal
 from lockgate.dataplane.exchange import Exchange
-from lockgate.dataplane.pipeline import Message, Pipeline, SendError
+from lockgate.dataplane.pipeline import Message, Noted, Pipeline, SendError
 from lockgate.dataplane.steps import ResolveAccess
 from lockgate.domain.audit import AuditEntry
 from lockgate.domain.mcp import Client, Era, JsonObject
@@ -161,3 +161,54 @@ async def test_a_relayed_notification_passes_the_steps_and_reaches_the_client() 
 
     assert trace.seen == ["rule:notifications/progress:client"]
     assert emitted == [progress]
+
+
+async def test_the_response_leg_is_recorded_after_the_response_steps_with_what_they_left() -> None:
+    saved: list[AuditEntry] = []
+
+    async def rewrite(ex: Exchange, message: Message) -> None:
+        message.response = {"result": {"content": [], "rewritten": True}}
+        message.noted["response"] = Noted([{"id": 1, "rule": "r", "action": "mask", "matches": 1}])
+
+    pipeline = Pipeline([], [rewrite])
+    ex = _exchange(saved)
+
+    await pipeline.carry(ex, Message("tools/call", {}, _assignment()), Trace().send)
+
+    await ex.recorder.flush()
+    response_leg = saved[-1]
+    assert response_leg.type == "mcp_response_success"
+    assert response_leg.body == '{"result":{"content":[],"rewritten":true}}'
+    assert response_leg.rules == '[{"id":1,"rule":"r","action":"mask","matches":1}]'
+
+
+async def test_a_response_step_that_fails_leaves_a_note_in_place_of_the_response() -> None:
+    saved: list[AuditEntry] = []
+
+    async def broken(ex: Exchange, message: Message) -> None:
+        raise RuntimeError("a bug")
+
+    pipeline = Pipeline([], [broken])
+    ex = _exchange(saved)
+
+    with pytest.raises(RuntimeError):
+        await pipeline.carry(ex, Message("tools/call", {}, _assignment()), Trace().send)
+
+    assert await _legs(ex, saved) == ["mcp_request_success", "mcp_response_success"]
+    assert saved[-1].body == '{"degraded": "withheld: the response steps failed"}'
+
+
+async def test_the_held_arrival_leg_is_recorded_first_and_once_with_the_body_a_step_left() -> None:
+    saved: list[AuditEntry] = []
+    ex = _exchange(saved)
+    ex.arrival = Leg("c", "proxy_request_success", body=b'{"raw": true}')
+
+    async def rewrite(ex: Exchange, message: Message) -> None:
+        assert ex.arrival is not None
+        ex.arrival.body = {"rewritten": True}
+
+    await Pipeline([rewrite]).carry(ex, Message("tools/call", {}, _assignment()), Trace().send)
+    ex.release_arrival()
+
+    assert await _legs(ex, saved) == ["proxy_request_success", "mcp_request_success", "mcp_response_success"]
+    assert saved[0].body == '{"rewritten":true}'

@@ -59,7 +59,8 @@ class Leg:
 
     ``trusted`` is False for what a caller not authenticated sent: of its body only the size and a
     bounded head are stored, and its text columns and headers are cut to ``DEGRADED_FIELD_CHARS``,
-    so a stranger cannot write large data into the audit store.
+    so a stranger cannot write large data into the audit store. ``rules`` is what gateway rules did
+    on this leg (``RuleOutcome.to_json`` values), stored as JSON text.
     """
 
     correlation_id: str
@@ -77,6 +78,7 @@ class Leg:
     headers: Iterable[tuple[str, str]] | Mapping[str, str] | None = None
     created_at: float = field(default_factory=time.time)
     trusted: bool = True
+    rules: Sequence[Mapping[str, Any]] | None = None
 
 
 def to_entry(leg: Leg, max_body_bytes: int | None = None) -> AuditEntry:
@@ -99,6 +101,7 @@ def to_entry(leg: Leg, max_body_bytes: int | None = None) -> AuditEntry:
         error=cut(leg.error),
         body=_stored_body(leg, max_body_bytes),
         headers=_headers_text(leg),
+        rules=orjson.dumps(list(leg.rules)).decode() if leg.rules else None,
     )
 
 

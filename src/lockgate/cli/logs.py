@@ -51,4 +51,4 @@ def logs(
             "%H:%M:%S.%f"
         )[:-3]
         row["duration_ms"] = f"{row['duration_ms']:.2f}" if row["duration_ms"] is not None else ""
-    echo_table(rows, [*COLUMNS, "error", "body"] if correlation_id else [*COLUMNS, "correlation_id"])
+    echo_table(rows, [*COLUMNS, "error", "rules", "body"] if correlation_id else [*COLUMNS, "correlation_id"])

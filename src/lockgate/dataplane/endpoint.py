@@ -189,6 +189,7 @@ class McpEndpoint:
     def _leg(
         self, incoming: Incoming, access: Access | None, leg_type: str, method: str | None, **fields: Any
     ) -> None:
+        self._release(incoming)
         principal = access.principal if access else None
         self._recorder.record(
             Leg(
@@ -285,15 +286,24 @@ class McpEndpoint:
             await self._refuse(incoming, send, None, method, request_id, exc, exc.reason)
             return
         arrived.user_email, arrived.host = access.principal.user_email, access.principal.host
-        self._recorder.record(arrived)
-        if not isinstance(method, str):
-            await self._client_response(incoming, access, message, send)
-        elif "id" not in message:
-            await self._client_notification(incoming, access, method, params, send)
-        elif is_modern(incoming.headers, params):
-            await self._modern_request(incoming, access, message, send)
-        else:
-            await self._legacy_request(incoming, access, message, send)
+        incoming.arrival = arrived  # held until the request steps ran (``Exchange.arrival``)
+        try:
+            if not isinstance(method, str):
+                await self._client_response(incoming, access, message, send)
+            elif "id" not in message:
+                await self._client_notification(incoming, access, method, params, send)
+            elif is_modern(incoming.headers, params):
+                await self._modern_request(incoming, access, message, send)
+            else:
+                await self._legacy_request(incoming, access, message, send)
+        finally:
+            self._release(incoming)
+
+    def _release(self, incoming: Incoming) -> None:
+        """Record the held ``proxy_request`` leg, once."""
+        arrival, incoming.arrival = incoming.arrival, None
+        if arrival is not None:
+            self._recorder.record(arrival)
 
     async def _accepted(self, incoming: Incoming, send: Send) -> None:
         await send({"type": "http.response.start", "status": 202, "headers": self._correlation(incoming)})
@@ -442,7 +452,9 @@ class McpEndpoint:
             self._recorder,
             request_id,
             incoming.headers,
+            arrival=incoming.arrival,
         )
+        incoming.arrival = None
         task = asyncio.current_task()
         if session is not None and task is not None:
             session.in_flight[request_id] = task
@@ -457,6 +469,7 @@ class McpEndpoint:
             ex.record("proxy_response_error", error="cancelled by the client")
             raise
         finally:
+            ex.release_arrival()
             if watcher is not None:
                 watcher.stop()
             if session is not None:

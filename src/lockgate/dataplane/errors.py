@@ -6,6 +6,7 @@ server in ``data.server`` so the user knows where to look.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 PARSE_ERROR = -32700
@@ -20,6 +21,7 @@ REFUSED = -32013
 IDENTITY_REQUIRED = -32014  # the call needs an identity the user has not brought (or must re-authorize)
 AUDIT_UNAVAILABLE = -32015  # the audit cannot be written: refused under HTTP 503 with Retry-After
 GATEWAY_BUSY = -32016  # a bound of the gateway is reached (e.g. its legacy sessions); retry later
+RULE_BLOCKED = -32017  # a gateway rule stopped the request or its response (data.rule names it)
 RESOURCE_NOT_FOUND = -32002  # the legacy era's code for an unknown resource URI (2025-11-25 server/resources)
 HEADER_MISMATCH = -32020
 MISSING_CAPABILITY = -32021  # the client did not declare what the server needs (e.g. MRTR input)
@@ -56,9 +58,11 @@ class JsonRpcError(Exception):
 
 class Refusal(JsonRpcError):
     """The gateway refuses a message: ``reason`` is recorded in its ``leg`` (``gateway_refused``, or
-    ``gateway_feature_blocked`` for a feature provisioning withholds; by ``pipeline.py``, once) and
-    sent in ``data.reason``; ``server`` names the server it was for (in ``data.server`` unless
-    ``hide_server``: a withheld feature's error says no more than an unknown one's)."""
+    ``gateway_feature_blocked`` for a feature provisioning withholds, ``policy_enforced_abort`` for a
+    gateway rule; by ``pipeline.py``, once) and sent in ``data.reason``; ``server`` names the server
+    it was for (in ``data.server`` unless ``hide_server``: a withheld feature's error says no more
+    than an unknown one's); ``outcomes`` are what gateway rules did (``RuleOutcome.to_json``), for
+    the leg, never sent."""
 
     def __init__(
         self,
@@ -70,6 +74,7 @@ class Refusal(JsonRpcError):
         server: str | None = None,
         leg: str = "gateway_refused",
         hide_server: bool = False,
+        outcomes: Sequence[Mapping[str, Any]] = (),
         **data: Any,
     ) -> None:
         extra = {"server": server} if server is not None and not hide_server else {}
@@ -77,6 +82,7 @@ class Refusal(JsonRpcError):
         self.reason = reason
         self.server = server
         self.leg = leg
+        self.outcomes = outcomes
         self.recorded = False
 
 

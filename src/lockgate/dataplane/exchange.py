@@ -19,6 +19,9 @@ class Exchange:
 
     ``access`` is what the store said about the caller on this very request; ``client`` is what the
     front client declared and how to reach it; ``feature_name`` is filled in once routing knows it.
+    ``arrival`` is the ``proxy_request`` leg while it is held back: the request steps may still
+    change the body it stores (gateway rules store the rewritten message, never the matched text).
+    It is recorded before any other leg of the message (``record``), at the latest by the endpoint.
     """
 
     correlation_id: str
@@ -31,6 +34,7 @@ class Exchange:
     request_id: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)  # the front request's, lower-cased names
     feature_name: str | None = None
+    arrival: Leg | None = None
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -43,8 +47,16 @@ class Exchange:
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
 
+    def release_arrival(self) -> None:
+        """Record the held ``proxy_request`` leg, once."""
+        arrival, self.arrival = self.arrival, None
+        if arrival is not None:
+            self.recorder.record(arrival)
+
     def record(self, leg_type: str, *, server: str | None = None, **fields: Any) -> None:
-        """Record a leg attributed to this message's user, host, gateway, method and feature."""
+        """Record a leg attributed to this message's user, host, gateway, method and feature (the
+        held ``proxy_request`` leg first)."""
+        self.release_arrival()
         principal = self.access.principal
         self.recorder.record(
             Leg(

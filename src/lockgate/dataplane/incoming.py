@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from lockgate.audit.recorder import Leg
+
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -18,13 +20,15 @@ class BodyTooLargeError(Exception):
 
 @dataclass(slots=True)
 class Incoming:
-    """One HTTP request to the endpoint, as far as parsed."""
+    """One HTTP request to the endpoint, as far as parsed; ``arrival`` its ``proxy_request`` leg while
+    held back (``Exchange.arrival``)."""
 
     gateway: str
     headers: dict[str, str]
     raw_headers: list[tuple[str, str]]
     correlation_id: str
     receive: Receive
+    arrival: Leg | None = None
 
 
 async def read_body(receive: Receive, max_bytes: int) -> bytes:

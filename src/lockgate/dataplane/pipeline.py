@@ -6,34 +6,53 @@ steps → answer. Relayed server→client requests (sampling, elicitation, roots
 (progress, logging) run the same request steps on their way to the client. A step is any object with
 the ``Step`` signature; it may change the message, or stop it by raising ``Refusal``. Steps never
 write legs: this module does, around the list, in the order the audit pins (``gateway_refused`` for
-a refusal, ``gateway_feature_blocked`` for a feature withheld; ``mcp_request_*`` then
-``mcp_response_*`` for a send).
+a refusal, ``gateway_feature_blocked`` for a feature withheld, ``policy_enforced_abort`` for a gateway
+rule; ``mcp_request_*`` then ``mcp_response_*`` for a send). The ``mcp_request`` leg stores the
+params as the request steps left them, the ``mcp_response`` leg, recorded once the response steps
+ran, the response as they left it, each with what a step noted of it (``Message.noted``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from lockgate.dataplane.errors import JsonRpcError, Refusal
 from lockgate.dataplane.exchange import Exchange
+from lockgate.domain.audit import degraded_body
 from lockgate.domain.mcp import Client, JsonObject
 from lockgate.domain.model import Assignment
 
 
 @dataclass(slots=True)
+class Noted:
+    """What a step says about one leg's audit: ``rules``, what gateway rules did
+    (``RuleOutcome.to_json`` values), and ``stored``, the body to store instead of the message's own
+    (None: the message's own; e.g. a ``domain.audit.degraded_body`` note, as bytes so it is stored
+    as is, for a response a rule blocked)."""
+
+    rules: Sequence[Mapping[str, Any]] = ()
+    stored: Any = None
+
+
+@dataclass(slots=True)
 class Message:
     """One message on its way: ``to_server`` (a request of the client's, or an MRTR retry) or to the
-    client (a relayed request or notification). ``response`` is filled in once the server answered."""
+    client (a relayed request or notification). ``response`` is filled in once the server answered.
+    ``noted`` holds what steps note for the ``mcp_request`` and ``mcp_response`` legs, by leg name
+    (``"request"``, ``"response"``); ``header_params`` the tool's ``x-mcp-header`` arguments
+    (argument → header suffix) once ``steps.MirrorParamHeaders`` read them."""
 
     method: str
     params: JsonObject | None
     assignment: Assignment | None
     to_server: bool = True
     response: JsonObject | None = None
+    noted: dict[str, Noted] = field(default_factory=dict)
+    header_params: Mapping[str, str] | None = None
 
 
 class Step(Protocol):
@@ -90,9 +109,17 @@ class Pipeline:
         """
         try:
             await self.inspect(ex, message)
-            message.response = await self._send(ex, message, send)
-            for step in self.responses:
-                await step(ex, message)
+            message.response, duration = await self._send(ex, message, send)
+            try:
+                for step in self.responses:
+                    await step(ex, message)
+            except Refusal:
+                _record_response(ex, message, duration)
+                raise
+            except BaseException:
+                _record_response(ex, message, duration, withheld="the response steps failed")
+                raise
+            _record_response(ex, message, duration)
         except Refusal as refusal:
             self.record_refusal(ex, refusal)
             raise
@@ -145,6 +172,7 @@ class Pipeline:
             server=refusal.server,
             status=refusal.code,
             error=f"{refusal.reason}: {refusal.message}",
+            rules=refusal.outcomes or None,
         )
 
     async def _toward_client(self, ex: Exchange, message: Message) -> None:
@@ -154,48 +182,50 @@ class Pipeline:
             self.record_refusal(ex, refusal)
             raise
 
-    async def _send(self, ex: Exchange, message: Message, send: Send) -> JsonObject:
+    async def _send(self, ex: Exchange, message: Message, send: Send) -> tuple[JsonObject, float]:
+        """The response and the milliseconds the server took; records the ``mcp_request`` leg (and
+        the ``mcp_response`` leg of a failed send)."""
         server = message.assignment.server.name if message.assignment else None
         sent_at, t0 = time.time(), time.perf_counter()
         try:
             response = await send(ex, message)
         except SendError as exc:
-            _record_send(ex, server, sent_at, t0, message.params, None, exc.failure, sent=exc.sent)
+            _record_request(ex, message, sent_at, exc.failure if not exc.sent else None)
+            if exc.sent:
+                duration = (time.perf_counter() - t0) * 1000
+                ex.record("mcp_response_error", server=server, duration_ms=duration, error=exc.failure)
             raise exc.error from None
-        _record_send(ex, server, sent_at, t0, message.params, response, None)
-        return response
+        duration = (time.perf_counter() - t0) * 1000
+        _record_request(ex, message, sent_at, None)
+        return response, duration
 
 
-def _record_send(
-    ex: Exchange,
-    server: str | None,
-    sent_at: float,
-    t0: float,
-    params: JsonObject | None,
-    response: JsonObject | None,
-    failure: str | None,
-    *,
-    sent: bool = True,
-) -> None:
-    """The ``mcp_request_*`` leg and, when it was sent, the ``mcp_response_*`` leg of one send."""
-    duration = (time.perf_counter() - t0) * 1000
+def _record_request(ex: Exchange, message: Message, sent_at: float, unsent: str | None) -> None:
+    """The ``mcp_request_*`` leg: ``unsent`` is why nothing left the gateway (None: it was sent)."""
+    noted = message.noted.get("request", Noted())
     ex.record(
-        "mcp_request_success" if sent else "mcp_request_error",
-        server=server,
-        body=params,
+        "mcp_request_success" if unsent is None else "mcp_request_error",
+        server=message.assignment.server.name if message.assignment else None,
+        body=message.params if noted.stored is None else noted.stored,
         created_at=sent_at,
-        error=None if sent else failure,
+        error=unsent,
+        rules=noted.rules or None,
     )
-    if not sent:
-        return
-    if response is None:
-        ex.record("mcp_response_error", server=server, duration_ms=duration, error=failure)
-        return
+
+
+def _record_response(ex: Exchange, message: Message, duration: float, withheld: str | None = None) -> None:
+    """The ``mcp_response_*`` leg once the response steps ran: the response as they left it, or
+    what they noted to store instead, or, when they failed (``withheld``), a note in its place."""
+    response = message.response
+    assert response is not None
+    noted = message.noted.get("response", Noted())
     error = response.get("error")
+    stored = noted.stored if withheld is None else degraded_body(f"withheld: {withheld}").encode()
     ex.record(
         "mcp_response_error" if is_error_response(response) else "mcp_response_success",
-        server=server,
+        server=message.assignment.server.name if message.assignment else None,
         duration_ms=duration,
         status=error.get("code") if isinstance(error, dict) else None,
-        body=response,
+        body=response if stored is None else stored,
+        rules=noted.rules or None,
     )

@@ -36,7 +36,9 @@ class ResolveAccess:
 class MirrorParamHeaders:
     """For ``tools/call``: check a modern client's ``Mcp-Param-*`` headers against the arguments the
     tool's definition (from the catalog) annotates with ``x-mcp-header``, and prepare the upstream's
-    (MCP 2026-07-28 streamable-http §Custom headers). A mismatch is refused under HTTP 400 -32020."""
+    (MCP 2026-07-28 streamable-http §Custom headers). A mismatch is refused under HTTP 400 -32020.
+    The annotated arguments are kept on the message (``Message.header_params``) for a later step
+    that changes the arguments to prepare the upstream's headers again."""
 
     catalog: Catalog
     list_features: ListFeatures
@@ -56,6 +58,7 @@ class MirrorParamHeaders:
             return
         if not annotated:
             return
+        message.header_params = annotated
         if ex.era is Era.MODERN:
             try:
                 check_param_headers(ex.headers, annotated, arguments)

@@ -15,9 +15,12 @@ class Leg(StrEnum):
     the client (``proxy_response``). A message the gateway refuses before it reaches a server has
     ``proxy_request``, ``gateway_refused`` and ``proxy_response``; one refused because provisioning
     withholds its feature has ``gateway_feature_blocked`` (its reason in ``error``) instead of
-    ``gateway_refused``. A list from which provisioning hid features adds one
-    ``gateway_feature_filtered`` per server (how many, and per reason, in ``error``). A message served
-    by the gateway itself (``initialize``, ``ping``) has only the two proxy legs.
+    ``gateway_refused``. One a gateway rule stops has ``policy_enforced_abort`` (the rule in ``error``
+    and ``rules``) in place of ``mcp_request`` when it stopped the request, or after ``mcp_response``
+    when it stopped the response; so does one refused because the gateway's rules cannot be read.
+    A list from which provisioning hid features adds one ``gateway_feature_filtered`` per server
+    (how many, and per reason, in ``error``). A message served by the gateway itself
+    (``initialize``, ``ping``) has only the two proxy legs.
     """
 
     PROXY_REQUEST = "proxy_request"
@@ -27,6 +30,7 @@ class Leg(StrEnum):
     GATEWAY_REFUSED = "gateway_refused"
     GATEWAY_FEATURE_BLOCKED = "gateway_feature_blocked"
     GATEWAY_FEATURE_FILTERED = "gateway_feature_filtered"
+    POLICY_ENFORCED_ABORT = "policy_enforced_abort"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +40,8 @@ class AuditEntry:
     ``body`` and ``headers`` are JSON text with secret keys already replaced by ``[REDACTED]``; a
     body that could not be stored as is (too deep to serialize, refused by the store, sent by a
     caller not authenticated) is a degraded note instead (``degraded_body``);
+    ``rules`` is JSON text, the list of what gateway rules did on this leg
+    (``domain.rules.RuleOutcome.to_json``: rule id, name, action, match count; never matched text);
     ``duration_ms`` is the time since the client message reached the gateway (for response legs)
     or the time the upstream took (``mcp_response``).
     """
@@ -54,6 +60,7 @@ class AuditEntry:
     error: str | None = None
     body: str | None = None
     headers: str | None = None
+    rules: str | None = None
 
 
 DEGRADED_HEAD_CHARS = 1024  # how much of a degraded body is kept, at most

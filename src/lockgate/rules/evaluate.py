@@ -53,8 +53,9 @@ class Blocked:
 @dataclass(slots=True)
 class Evaluation:
     """The message after the rules (``message`` is the input object when nothing changed), what each
-    rule that acted did, the rule that blocked if one did, and whether a rule that acted asks for the
-    original body to be stored (``Rule.store_original``)."""
+    rule that acted did, the rule that blocked if one did, and whether the original body is to be
+    stored: every rule that acted asks for it (``Rule.store_original``; spec §5, the stored bodies
+    are the transformed ones unless the rules opt out)."""
 
     message: Mapping[str, Any]
     outcomes: list[RuleOutcome] = field(default_factory=list)
@@ -102,6 +103,7 @@ async def evaluate(
     ``key`` is the gateway's key for ``hash``. Never raises for a rule's failure: it is an outcome.
     """
     result = Evaluation(message)
+    scanned = _Scanned(method, leg)
     for entry in compiled:
         rule = entry.rule
         try:
@@ -110,27 +112,47 @@ async def evaluate(
             if entry.detector is None:
                 acted = await _engine(rule, result, ask)
             else:
-                acted = await _detect(entry, leg, method, result, key, find)
+                acted = await _detect(entry, scanned.of(result.message), result, key, find)
         except DetectionFailed as failed:
             acted = _failed(rule, result, failed.reason)
-        if acted and rule.store_original:
-            result.store_original = True
+        if acted:
+            first = len(result.outcomes) == 1
+            result.store_original = rule.store_original and (first or result.store_original)
         if result.blocked is not None:
             break
     return result
 
 
-async def _detect(entry: Compiled, leg: Leg, method: str, result: Evaluation, key: bytes, find: Find) -> bool:
+class _Scanned:
+    """The strings of the message as it is now, worked out again only once a rule changed it."""
+
+    def __init__(self, method: str, leg: Leg) -> None:
+        self._method, self._leg = method, leg
+        self._message: Mapping[str, Any] | None = None
+        self.strings: list[tuple[Path, str]] = []
+        self.texts: list[str] = []
+        self.too_large = False
+
+    def of(self, message: Mapping[str, Any]) -> _Scanned:
+        if message is not self._message:
+            self._message = message
+            self.strings = scanned_strings(self._method, self._leg, message)
+            self.texts = [text for _, text in self.strings]
+            self.too_large = (
+                sum(len(text) for text in self.texts) * 4 > LIMITS.scan_bytes
+                and _utf8_size(self.strings) > LIMITS.scan_bytes
+            )
+        return self
+
+
+async def _detect(entry: Compiled, scanned: _Scanned, result: Evaluation, key: bytes, find: Find) -> bool:
     rule, detector = entry.rule, entry.detector
     assert detector is not None and rule.action is not None
-    strings = scanned_strings(method, leg, result.message)
-    if (
-        sum(len(text) for _, text in strings) * 4 > LIMITS.scan_bytes
-        and _utf8_size(strings) > LIMITS.scan_bytes
-    ):
+    if scanned.too_large:
         raise DetectionFailed(f"the message holds more than {LIMITS.scan_bytes} bytes of text to inspect")
+    strings = scanned.strings
     try:
-        found = await find(detector, [text for _, text in strings])
+        found = await find(detector, scanned.texts)
     except ValueError as exc:  # ScanTooLarge, a detector refusing its input
         raise DetectionFailed(type(exc).__name__) from None
     count = sum(len(spans) for spans in found)

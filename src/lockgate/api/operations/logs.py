@@ -24,7 +24,7 @@ class AuditEntry(BaseModel):
     correlation_id: str
     type: str = Field(
         description="'<leg>_success' or '<leg>_error', or 'gateway_refused', 'gateway_feature_blocked', "
-        "'gateway_feature_filtered'."
+        "'gateway_feature_filtered', 'policy_enforced_abort'."
     )
     created_at: float
     method: str | None
@@ -38,6 +38,11 @@ class AuditEntry(BaseModel):
     error: str | None
     body: str | None = Field(description="JSON text, secrets replaced by [REDACTED].")
     headers: str | None = Field(description="JSON text, secrets replaced by [REDACTED].")
+    rules: str | None = Field(
+        None,
+        description="JSON text: what gateway rules did on this leg, a list of {id, rule, action, "
+        "matches} (never the matched text).",
+    )
 
 
 class LogList(ListInput):

@@ -1,0 +1,298 @@
+"""Gateway rules inline (spec §2, issue 12 §1, §2, §4, §5): the last request step and a response step.
+
+Only messages to a server whose method rules may look at (``SCANNABLE_METHODS``) are inspected, by
+the rules of the caller's gateway that apply to the leg, method, assignment and tool
+(``Rule.applies``; the tool by the name its server gives it). The whole JSON-RPC message goes
+through ``rules.evaluate`` (the one decision, shared with ``lockgate rules test``), then:
+
+* a rule blocked it: refused with -32017 (``RULE_BLOCKED``) "Request blocked by the gateway's rule
+  'x'" (or "Response ..."), ``data.rule`` and ``data.ruleId``, leg ``policy_enforced_abort``; a
+  blocked request never reaches the server, a blocked response never reaches the client, and the
+  client never sees what matched;
+* rules changed it: the params (or the response) are replaced, same id; a ``tools/call`` whose
+  arguments changed gets its ``Mcp-Param-*`` headers to the server prepared again from them.
+
+Audit (spec §5): what the rules did goes on the ``mcp_request`` (``mcp_response``) leg, or on the
+``policy_enforced_abort`` leg when they blocked. Stored bodies are the bodies after the rules: the
+held ``proxy_request`` leg (``Exchange.arrival``) stores the rewritten message, or a note in place
+of a blocked one; a blocked response's ``mcp_response`` leg a note. A rule's ``store_original``
+keeps the originals when every rule that acted asks for it. Alerts go to ``alerts.AlertWriter``.
+
+Detection runs inline for a regex over small texts, and on a bounded pool of threads past
+``INLINE_CHARS`` or for other detectors (Presidio). A gateway whose rules cannot be loaded has its
+inspected messages refused (fail closed), never passed uninspected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from lockgate.dataplane.alerts import Alert, AlertWriter
+from lockgate.dataplane.errors import RULE_BLOCKED, Refusal
+from lockgate.dataplane.exchange import Exchange
+from lockgate.dataplane.params import upstream_param_headers
+from lockgate.dataplane.pipeline import Message, Noted
+from lockgate.dataplane.rulebook import Book, RuleBook, RulesUnavailable
+from lockgate.domain.audit import Leg as AuditLeg
+from lockgate.domain.audit import degraded_body
+from lockgate.domain.rules import (
+    SCANNABLE_METHODS,
+    EngineDetection,
+    EngineRequest,
+    Leg,
+    Rule,
+    RuleEngine,
+    Verdict,
+)
+from lockgate.rules.actions import Span
+from lockgate.rules.detect import Detector, RegexDetector
+from lockgate.rules.evaluate import Ask, DetectionFailed, Evaluation, evaluate
+
+AskEngine = Callable[[RuleEngine, EngineRequest], Awaitable[Verdict]]
+"""Asks a rule engine about one message; raises anything when the engine fails."""
+
+INLINE_CHARS = 64 * 1024
+"""Text a regex scans on the event loop, at most; more goes to the pool."""
+WITHHELD = degraded_body("withheld: blocked by a gateway rule").encode()
+"""What a leg stores in place of a body a rule blocked (JSON text, stored as is)."""
+ABORT_LEG = AuditLeg.POLICY_ENFORCED_ABORT.value
+PARAM_HEADER = "mcp-param-"
+
+
+class Finder:
+    """``rules.evaluate.Find``: a regex over at most ``INLINE_CHARS`` runs in place, anything else on
+    ``threads`` worker threads."""
+
+    def __init__(self, threads: int = 4) -> None:
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="lockgate-detect")
+
+    async def __call__(self, detector: Detector, texts: list[str]) -> list[list[Span]]:
+        if isinstance(detector, RegexDetector) and sum(len(t) for t in texts) <= INLINE_CHARS:
+            return [detector.find(text) for text in texts]
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, _find_all, detector, texts)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+
+def _find_all(detector: Detector, texts: list[str]) -> list[list[Span]]:
+    return [detector.find(text) for text in texts]
+
+
+@dataclass(frozen=True, slots=True)
+class Inspector:
+    """What both steps share: the rules, where detection runs, the engines (``ask``; None: none can
+    be reached, so engine rules fail by their failure mode) and the alerts."""
+
+    rulebook: RuleBook
+    find: Finder
+    alerts: AlertWriter
+    ask: AskEngine | None = None
+
+    async def evaluate(self, ex: Exchange, message: Message, leg: Leg) -> Evaluation | None:
+        """The rules' evaluation of ``message`` on ``leg``, None when no rule looks at it.
+
+        Raises:
+            Refusal: the gateway's rules cannot be loaded (fail closed).
+        """
+        assignment = message.assignment
+        if assignment is None or not message.to_server or message.method not in SCANNABLE_METHODS:
+            return None
+        if leg is Leg.RESPONSE and "result" not in (message.response or {}):
+            return None
+        try:
+            book = await self.rulebook.rules(ex.access.principal.gateway_id, ex.access.change)
+        except RulesUnavailable as exc:
+            raise Refusal(
+                RULE_BLOCKED,
+                f"{_noun(leg)} refused: {exc.reason}; inspected calls are refused until they can be",
+                "rules_unavailable",
+                server=assignment.server.name,
+                leg=ABORT_LEG,
+            ) from None
+        where, tool = assignment.name or assignment.server.name, _feature(message)
+        applying = [c for c in book.compiled if c.rule.applies(leg, message.method, where, tool)]
+        if not applying:
+            return None
+        whole = _whole(ex, message, leg)
+        ask = self._asker(ex, message, leg, book) if self.ask is not None else None
+        result = await evaluate(
+            applying, leg, message.method, whole, key=book.rules.hash_key, ask=ask, find=self.find
+        )
+        if result.outcomes:
+            self._alert(ex, message, leg, book, result)
+        return result
+
+    def _asker(self, ex: Exchange, message: Message, leg: Leg, book: Book) -> Ask:
+        ask = self.ask
+        assert ask is not None and message.assignment is not None
+        principal, assignment = ex.access.principal, message.assignment
+
+        async def asking(rule: Rule, body: Mapping[str, Any]) -> Verdict:
+            assert isinstance(rule.detection, EngineDetection)
+            engine = book.rules.engines.get(rule.detection.engine)
+            if engine is None:
+                raise DetectionFailed(f"the rule engine {rule.detection.engine!r} does not exist")
+            request = EngineRequest(
+                rule_id=rule.id,
+                rule=rule.name,
+                engine_id=engine.id,
+                engine=engine.name,
+                user_id=principal.user_id,
+                user_email=principal.user_email,
+                host=principal.host,
+                gateway_id=principal.gateway_id,
+                gateway=principal.gateway,
+                server=assignment.name or assignment.server.name,
+                tool=_feature(message),
+                method=message.method,
+                direction=leg,
+                correlation_id=ex.correlation_id,
+                time=time.time(),
+                body=body,
+            )
+            return await ask(engine, request)
+
+        return asking
+
+    def _alert(self, ex: Exchange, message: Message, leg: Leg, book: Book, result: Evaluation) -> None:
+        by_id = {rule.id: rule for rule in book.rules.rules}
+        principal, assignment = ex.access.principal, message.assignment
+        assert assignment is not None
+        for outcome in result.alerting(by_id):
+            details = {
+                "gateway": principal.gateway,
+                "ruleId": outcome.rule_id,
+                "action": outcome.action,
+                "matches": outcome.matches,
+                "leg": leg.value,
+                "correlationId": ex.correlation_id,
+                "user": principal.user_email,
+                "host": principal.host,
+                "server": assignment.name or assignment.server.name,
+                "tool": _feature(message),
+                "method": message.method,
+            }
+            self.alerts.raise_alert(Alert(ex.correlation_id, outcome.rule, details))
+
+
+@dataclass(frozen=True, slots=True)
+class InspectRequest:
+    """The request leg's rules (after ``steps.MirrorParamHeaders``, which checked the client's
+    headers against the arguments as sent)."""
+
+    inspector: Inspector
+
+    async def __call__(self, ex: Exchange, message: Message) -> None:
+        result = await self.inspector.evaluate(ex, message, Leg.REQUEST)
+        if result is None:
+            return
+        outcomes = [o.to_json() for o in result.outcomes]
+        if result.blocked is not None:
+            if not result.store_original:
+                _withhold_arrival(ex)
+            raise _blocked(Leg.REQUEST, message, result, outcomes)
+        original = message.params
+        if result.changed:
+            params = result.message.get("params")
+            message.params = dict(params) if isinstance(params, Mapping) else None
+            arguments = (message.params or {}).get("arguments")
+            if message.header_params:
+                prepared = arguments if isinstance(arguments, dict) else {}
+                ex.client.upstream_headers = upstream_param_headers(message.header_params, prepared)
+            if not result.store_original:
+                _rewrite_arrival(ex, message)
+        stored = original if result.changed and result.store_original else None
+        message.noted["request"] = Noted(outcomes, stored)
+
+
+@dataclass(frozen=True, slots=True)
+class InspectResponse:
+    """The response leg's rules."""
+
+    inspector: Inspector
+
+    async def __call__(self, ex: Exchange, message: Message) -> None:
+        result = await self.inspector.evaluate(ex, message, Leg.RESPONSE)
+        if result is None:
+            return
+        outcomes = [o.to_json() for o in result.outcomes]
+        original = message.response
+        if result.blocked is not None:
+            message.noted["response"] = Noted((), None if result.store_original else WITHHELD)
+            raise _blocked(Leg.RESPONSE, message, result, outcomes)
+        if result.changed:
+            replaced = result.message
+            key = "result" if "result" in replaced else "error"
+            message.response = {key: replaced.get(key)}
+        stored = original if result.changed and result.store_original else None
+        message.noted["response"] = Noted(outcomes, stored)
+
+
+def _noun(leg: Leg) -> str:
+    return "Request" if leg is Leg.REQUEST else "Response"
+
+
+def _feature(message: Message) -> str | None:
+    """The feature a message names as its server knows it: a tool's or prompt's name, a URI."""
+    params = message.params or {}
+    name = params.get("name", params.get("uri"))
+    return name if isinstance(name, str) else None
+
+
+def _whole(ex: Exchange, message: Message, leg: Leg) -> dict[str, Any]:
+    """The whole JSON-RPC message rules see: the request as sent on, or its response (same id)."""
+    if leg is Leg.REQUEST:
+        request: dict[str, Any] = {"jsonrpc": "2.0", "id": ex.request_id, "method": message.method}
+        if message.params is not None:
+            request["params"] = message.params
+        return request
+    return {"jsonrpc": "2.0", "id": ex.request_id, **(message.response or {})}
+
+
+def _blocked(leg: Leg, message: Message, result: Evaluation, outcomes: list[dict[str, Any]]) -> Refusal:
+    assert result.blocked is not None and message.assignment is not None
+    rule = result.blocked.rule
+    return Refusal(
+        RULE_BLOCKED,
+        f"{_noun(leg)} blocked by the gateway's rule '{rule.name}'",
+        "rule_blocked",
+        server=message.assignment.server.name,
+        leg=ABORT_LEG,
+        outcomes=outcomes,
+        rule=rule.name,
+        ruleId=rule.id,
+    )
+
+
+def _withhold_arrival(ex: Exchange) -> None:
+    """The held ``proxy_request`` leg of a blocked request stores a note, and no argument header."""
+    if ex.arrival is not None:
+        ex.arrival.body = WITHHELD
+        ex.arrival.headers = _without_param_headers(ex.arrival.headers)
+
+
+def _rewrite_arrival(ex: Exchange, message: Message) -> None:
+    """The held ``proxy_request`` leg stores the message as the rules rewrote it (under the name the
+    client called it by), with the argument headers as prepared for the server."""
+    arrival = ex.arrival
+    if arrival is None:
+        return
+    params = dict(message.params or {})
+    client_name = (ex.params or {}).get("name")
+    if "name" in params and client_name is not None:
+        params["name"] = client_name
+    arrival.body = {"jsonrpc": "2.0", "id": ex.request_id, "method": ex.method, "params": params}
+    headers = _without_param_headers(arrival.headers)
+    arrival.headers = [*headers, *((k.lower(), v) for k, v in ex.client.upstream_headers.items())]
+
+
+def _without_param_headers(headers: Any) -> list[tuple[str, str]]:
+    pairs = headers.items() if isinstance(headers, Mapping) else (headers or ())
+    return [(k, v) for k, v in pairs if not k.lower().startswith(PARAM_HEADER)]

@@ -1,0 +1,64 @@
+"""Where detection runs: a regex over small texts on the event loop, anything larger (or any other
+detector) on the detection threads."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from lockgate.dataplane.inspection import INLINE_CHARS, Finder
+from lockgate.domain.rules import RegexDetection
+from lockgate.rules.actions import Span
+from lockgate.rules.detect import RegexDetector
+
+pytestmark = pytest.mark.anyio
+
+
+class Noting:
+    """A detector (not a regex) that notes the thread it ran on and finds nothing."""
+
+    def __init__(self) -> None:
+        self.threads: list[str] = []
+
+    def find(self, text: str) -> list[Span]:
+        self.threads.append(threading.current_thread().name)
+        return []
+
+
+class NotingRegex(RegexDetector):
+    """A regex detector that notes the thread it ran on."""
+
+    def __init__(self) -> None:
+        super().__init__(RegexDetection(patterns=("/x+/",)))
+        self.threads: list[str] = []
+
+    def find(self, text: str) -> list[Span]:
+        self.threads.append(threading.current_thread().name)
+        return super().find(text)
+
+
+async def test_a_regex_over_small_texts_runs_in_place_and_over_large_ones_on_a_thread() -> None:
+    finder = Finder(threads=1)
+    regex = NotingRegex()
+    try:
+        small = await finder(regex, ["axxb", "y"])
+        large = await finder(regex, ["x" * (INLINE_CHARS + 1)])
+    finally:
+        finder.close()
+
+    assert small == [[Span(1, 3)], []]
+    assert large == [[Span(0, INLINE_CHARS + 1)]]
+    assert regex.threads[:2] == [threading.current_thread().name] * 2
+    assert regex.threads[2].startswith("lockgate-detect")
+
+
+async def test_other_detectors_always_run_on_a_thread() -> None:
+    finder = Finder(threads=1)
+    other = Noting()
+    try:
+        await finder(other, ["tiny"])
+    finally:
+        finder.close()
+
+    assert other.threads == ["lockgate-detect_0"]
