@@ -54,6 +54,7 @@ from lockgate.domain.audit import AuditEntry
 from lockgate.domain.model import Credential, Server
 from lockgate.domain.rules import GatewayRules
 from lockgate.egress import guarded_client, parse_networks
+from lockgate.engines import Engines
 from lockgate.settings import Settings
 from lockgate.store.access import AccessReader
 from lockgate.store.audit_log import save_entries
@@ -93,14 +94,18 @@ def build_app(
     """The Lockgate ASGI app: ``/mcp/{gateway}`` (the data plane), ``/api/v1`` (the control plane),
     the web pages (``/signin``, ``/connect/...``, ``/oauth/...``) and ``/healthz``. Servers are reached
     through ``upstream_factory`` when given (tests: ``upstream/memory.py``), else their real transport;
-    gateway rules ask rule engines through ``ask`` (None: engine rules fail by their failure mode)."""
+    gateway rules ask rule engines through ``ask`` when given (tests), else through one ``Engines``
+    client the control plane's Test shares."""
     engine = engine or open_engine(settings.resolved_database_url)
     key = settings.key_bytes()
     vault = settings.vault()
     outbound = guarded_client(settings.egress_allowed_networks, timeout=settings.upstream_timeout)
     guard = HostOriginGuard(*settings.guard_patterns())
     credentials = CredentialRefresher(OAuthRefresher(engine, vault, outbound))
-    data = build_data_plane(settings, engine, key, vault, credentials, guard, upstream_factory, ask)
+    engines = Engines(settings.egress_allowed_networks)
+    data = build_data_plane(
+        settings, engine, key, vault, credentials, guard, upstream_factory, ask or engines.ask
+    )
     webhooks = WebhookDeliverer(engine, vault, allowed_networks=settings.egress_allowed_networks)
     gateway = Gateway(
         engine,
@@ -113,7 +118,7 @@ def build_app(
         data.reviews,
         data.inspector.alerts,
     )
-    api, admin_mcp = build_control_plane(settings, engine, key, vault, data.pool, credentials, guard)
+    api, admin_mcp = build_control_plane(settings, engine, key, vault, data.pool, credentials, guard, engines)
 
     spill = settings.data_dir / SPILL_FILE
 
@@ -136,6 +141,7 @@ def build_app(
             await webhooks.close()
             await data.pool.close()
             await outbound.aclose()
+            await engines.aclose()
             _keep_audit(spill, await data.recorder.close(settings.audit_shutdown_deadline), settings)
             data.access.close()
             data.reviews.close()
@@ -216,7 +222,7 @@ def build_data_plane(
         with engine.connect() as conn:
             return load_gateway_rules(conn, vault, gateway_id)
 
-    rulebook = RuleBook(load_rules, presidio_model=getattr(settings, "presidio_model", None))
+    rulebook = RuleBook(load_rules, presidio_model=settings.presidio_model)
     alerts = AlertWriter(functools.partial(save_alerts, engine))
     inspector = Inspector(rulebook, Finder(), alerts, ask)
     pipeline = Pipeline(
@@ -304,6 +310,7 @@ def build_control_plane(
             public_url=public_url,
             server_networks=server_networks,
             egress_networks=egress_networks,
+            ner_model=settings.presidio_model is not None,
             engines=engines,
         )
 

@@ -32,7 +32,9 @@ from lockgate.api.http import PREFIX
 from lockgate.api.operation import PATH_PARAM, Context, Operation, execute
 from lockgate.domain.actor import Actor
 from lockgate.domain.capabilities import Capability
+from lockgate.domain.rules import RuleEngine
 from lockgate.egress import IPNetwork
+from lockgate.engines import Engines, EngineTest
 from lockgate.vault import Vault
 
 OPERATOR_ROLE = "Instance operator"
@@ -123,6 +125,8 @@ class LocalClient:
         public_url: str,
         server_networks: Sequence[IPNetwork],
         egress_networks: Sequence[IPNetwork] = (),
+        *,
+        ner_model: bool = False,
     ) -> None:
         self.engine = engine
         self.token_key = token_key
@@ -131,6 +135,7 @@ class LocalClient:
         self.public_url = public_url
         self.server_networks = tuple(server_networks)
         self.egress_networks = tuple(egress_networks)
+        self.ner_model = ner_model
 
     def call(self, operation: Operation, values: dict[str, Any]) -> bytes | None:
         ctx = Context(
@@ -142,6 +147,8 @@ class LocalClient:
             public_url=self.public_url,
             server_networks=self.server_networks,
             egress_networks=self.egress_networks,
+            ner_model=self.ner_model,
+            engines=_OneOffEngines(self.egress_networks),
         )
         try:
             result = anyio.run(execute, operation, ctx, values)
@@ -150,6 +157,20 @@ class LocalClient:
         if result is None:
             return None
         return result.__pydantic_serializer__.to_json(result)  # what api/http.py answers
+
+
+class _OneOffEngines:
+    """Rule engines' Test from the command line: a client of its own for the one call."""
+
+    def __init__(self, allowed_networks: Sequence[IPNetwork]) -> None:
+        self._allowed = [str(network) for network in allowed_networks]
+
+    async def test(self, engine: RuleEngine) -> EngineTest:
+        engines = Engines(self._allowed)
+        try:
+            return await engines.test(engine)
+        finally:
+            await engines.aclose()
 
 
 def operator_actor() -> Actor:

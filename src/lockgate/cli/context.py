@@ -60,6 +60,7 @@ def local_client(settings: Settings, engine: Engine) -> LocalClient:
         settings.resolved_public_url,
         parse_networks(settings.server_allowed_networks),
         parse_networks(settings.egress_allowed_networks),
+        ner_model=settings.presidio_model is not None,
     )
 
 

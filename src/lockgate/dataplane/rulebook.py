@@ -19,7 +19,6 @@ inspected message pass uninspected.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from lockgate.domain.rules import (
 )
 from lockgate.rules.detect import Detector, RegexDetector
 from lockgate.rules.evaluate import Compiled
+from lockgate.rules.presidio import PresidioDetector, offline_analyzer
 from lockgate.store.rules import UnreadableRuleError
 
 log = logging.getLogger(__name__)
@@ -175,6 +175,4 @@ class RuleBook:
     def _presidio(self, detection: PresidioDetection) -> Any:
         """A Presidio detector on the process's offline analyzer for the model (built on first need,
         by ``rules.presidio``; Presidio and spaCy are imported only by a gateway with such a rule)."""
-        presidio = importlib.import_module("lockgate.rules.presidio")
-        analyzer = presidio.offline_analyzer(self._presidio_model)
-        return presidio.PresidioDetector(detection, analyzer)
+        return PresidioDetector(detection, offline_analyzer(self._presidio_model))
