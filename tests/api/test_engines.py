@@ -175,8 +175,3 @@ def test_the_test_of_a_failing_engine_shows_why(
 def _with_engines(ctx: Any, engines: FakeEngines) -> Any:
     ctx.engines = engines
     return ctx
-
-
-def test_the_test_without_engines_to_reach_is_a_503(admin: Api) -> None:
-    make(admin)
-    assert admin.post("/engines/guard/test").status_code == 503

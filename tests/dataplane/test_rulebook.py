@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import OperationalError
@@ -206,41 +207,25 @@ async def test_an_engine_rule_is_compiled_again_when_its_engine_comes_or_goes() 
     assert missing.broken is not None and present.broken is None and gone.broken is not None
 
 
-async def test_a_presidio_rule_is_built_on_the_offline_analyzer_of_the_configured_model(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    built: list[tuple[PresidioDetection, object]] = []
-
-    def detector(detection: PresidioDetection, analyzer: object) -> object:
-        built.append((detection, analyzer))
-        return object()
-
-    monkeypatch.setattr(presidio, "offline_analyzer", lambda model: ("analyzer of", model), raising=False)
-    monkeypatch.setattr(presidio, "PresidioDetector", detector, raising=False)
+async def test_a_presidio_rule_is_built_on_the_offline_analyzer() -> None:
     detection = PresidioDetection(("EMAIL_ADDRESS",))
     rule = Rule(1, "emails", 1, detection, Action(ActionKind.REPLACE), failure_mode=FailureMode.CLOSED)
-    book = RuleBook(Store(rule).load, presidio_model="/models/en")
+    book = RuleBook(Store(rule).load, presidio_model=None)
     try:
         [compiled] = (await book.rules(7, 1)).compiled
     finally:
         book.close()
 
-    assert compiled.broken is None and compiled.detector is not None
-    assert built == [(detection, ("analyzer of", "/models/en"))]
+    assert compiled.broken is None and isinstance(compiled.detector, presidio.PresidioDetector)
+    assert [span.label for span in compiled.detector.find("mail ada@example.org")] == ["EMAIL_ADDRESS"]
 
 
-async def test_a_presidio_rule_whose_analyzer_cannot_be_built_is_broken(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    def unavailable(model: str | None) -> object:
-        raise ValueError(f"the spaCy model at {model!r} does not load")
-
-    monkeypatch.setattr(presidio, "offline_analyzer", unavailable, raising=False)
+async def test_a_presidio_rule_whose_model_does_not_load_is_broken(tmp_path: Path) -> None:
     rule = Rule(1, "emails", 1, PresidioDetection(), Action(ActionKind.REDACT), failure_mode=FailureMode.OPEN)
-    book = RuleBook(Store(rule).load, presidio_model="/nowhere")
+    book = RuleBook(Store(rule).load, presidio_model=str(tmp_path / "no-model-here"))
     try:
         [compiled] = (await book.rules(7, 1)).compiled
     finally:
         book.close()
 
-    assert compiled.broken == "the rule cannot be compiled (ValueError)"
+    assert compiled.broken == "the rule cannot be compiled (PresidioUnavailable)"

@@ -43,7 +43,10 @@ def test_a_presidio_or_engine_rule_fails_closed_unless_told_otherwise() -> None:
 @pytest.mark.parametrize(
     ("fields", "field"),
     [
-        ({"name": "has space"}, "name"),
+        ({"name": " leading space"}, "name"),
+        ({"name": "a/b"}, "name"),
+        ({"name": "tab\there"}, "name"),
+        ({"name": "n" * 129}, "name"),
         (
             {"detection": {"method": "regex", "patterns": ["x" * (LIMITS.pattern_chars + 1)]}},
             "detection.patterns.0",

@@ -59,8 +59,25 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], deadline: float =
     fail(f"the everything server did not listen on port {port} within {deadline:g}s")
 
 
+DEMO_RULES = [
+    {
+        "name": "mask SSNs sent to tools",
+        "hook": "request",
+        "detection": {"method": "regex", "presets": ["us_ssn"]},
+        "action": {"kind": "mask", "visible": 4},
+    },
+    {
+        "name": "replace emails in results",
+        "hook": "response",
+        "detection": {"method": "regex", "presets": ["email"]},
+        "action": {"kind": "replace"},
+    },
+]
+"""The demo gateway's rules: try `echo` with an SSN or an email (docs/rules.md)."""
+
+
 def demo_declaration(node_modules: Path, everything_url: str) -> dict[str, Any]:
-    """The demo's servers, gateway and host, as a declaration file would hold them."""
+    """The demo's servers, gateway (with its rules) and host, as a declaration file would hold them."""
     return {
         "servers": [
             {
@@ -85,6 +102,7 @@ def demo_declaration(node_modules: Path, everything_url: str) -> dict[str, Any]:
                     {"server": "memory", "provisioning": "allow_all", "prefix": "memory"},
                     {"server": "everything", "provisioning": "allow_all"},
                 ],
+                "rules": DEMO_RULES,
             }
         ],
         "hosts": [{"name": HOST, "kind": "token"}],

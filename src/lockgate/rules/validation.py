@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 
-from lockgate.domain.declaration import NAME
 from lockgate.domain.rules import (
     LIMITS,
     SCANNABLE_METHODS,
@@ -29,7 +28,9 @@ from lockgate.rules.presets import PRESETS
 from lockgate.rules.presidio import NER_ENTITIES, SUPPORTED_ENTITIES
 from lockgate.rules.regex import RegexRefused, compile_js
 
-_NAME = re.compile(NAME)
+_NAME = re.compile(r"^[^\s/\x00-\x1f\x7f-\x9f](?:[^/\x00-\x1f\x7f-\x9f]{0,126}[^\s/\x00-\x1f\x7f-\x9f])?$")
+"""A rule's name: what people call it ("Redact emails in results"), at most 128 characters, no control
+character or '/', no space at either end."""
 
 
 class RuleDefinitionError(ValueError):
@@ -53,7 +54,7 @@ def check_rule(rule: Rule, *, engines: Collection[str], ner_model: bool) -> None
     """
     if not _NAME.match(rule.name):
         raise RuleDefinitionError(
-            "name", "letters, digits, '_', '.', '-', at most 128, starting alphanumeric"
+            "name", "at most 128 characters, no control character or '/', no space at either end"
         )
     _check_scope(rule)
     detection = rule.detection
