@@ -19,10 +19,10 @@ from lockgate.domain.mcp import Client, Era, JsonObject
 from lockgate.domain.rules import (
     Action,
     ActionKind,
+    Direction,
     EngineRequest,
     FailureMode,
     Hook,
-    Leg,
     RegexDetection,
     RuleEngine,
     Verdict,
@@ -333,7 +333,7 @@ async def test_an_engine_rule_is_asked_with_the_whole_message_and_its_context(
         "alpha",
         "echo",
     )
-    assert request.direction is Leg.REQUEST and response.direction is Leg.RESPONSE
+    assert request.direction is Direction.REQUEST and response.direction is Direction.RESPONSE
     assert request.correlation_id == outcome.legs[0]["correlation_id"]
     assert request.body["method"] == "tools/call" and request.body["params"]["arguments"] == {"n": 1}
     assert response.body["id"] == request.body["id"] and "result" in response.body

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
-from lockgate.domain.rules import EngineKind, EngineRequest, Leg, RuleEngine
+from lockgate.domain.rules import Direction, EngineKind, EngineRequest, RuleEngine
 from lockgate.engines import Engines
 
 LOOPBACK = ["127.0.0.0/8"]
@@ -59,7 +59,7 @@ def webhook(url: str, **changes: Any) -> RuleEngine:
 
 
 def asking(
-    body: Mapping[str, Any] = CALL, leg: Leg = Leg.REQUEST, method: str = "tools/call"
+    body: Mapping[str, Any] = CALL, leg: Direction = Direction.REQUEST, method: str = "tools/call"
 ) -> EngineRequest:
     return EngineRequest(
         rule_id=11,

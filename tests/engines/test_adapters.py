@@ -20,7 +20,7 @@ from joserfc.jwk import RSAKey
 from pytest_httpserver import HTTPServer
 from werkzeug import Request
 
-from lockgate.domain.rules import EngineKind, Leg, RuleEngine, VerdictKind
+from lockgate.domain.rules import Direction, EngineKind, RuleEngine, VerdictKind
 from lockgate.engines import EngineFailure, Engines
 from tests.engines.conftest import CALL, RESULT, asking
 
@@ -75,7 +75,9 @@ async def test_lakera_sees_a_result_as_the_assistants_turn_and_passes_what_it_do
 ) -> None:
     server.expect_request("/v2/guard").respond_with_json(recorded("lakera", "clean"))
 
-    verdict = await engines.ask(engine(EngineKind.LAKERA, server, "lak_key"), asking(RESULT, Leg.RESPONSE))
+    verdict = await engines.ask(
+        engine(EngineKind.LAKERA, server, "lak_key"), asking(RESULT, Direction.RESPONSE)
+    )
 
     assert verdict.kind is VerdictKind.PASS
     assert only(server).json == {"messages": [{"role": "assistant", "content": "sent to ada@example.com"}]}
@@ -170,7 +172,7 @@ async def test_bedrock_judges_a_result_as_output_and_passes_when_it_does_not_int
         recorded("bedrock", "none")
     )
 
-    verdict = await engines.ask(bedrock(server), asking(RESULT, Leg.RESPONSE))
+    verdict = await engines.ask(bedrock(server), asking(RESULT, Direction.RESPONSE))
 
     assert verdict.kind is VerdictKind.PASS
     assert only(server).json == {
@@ -241,8 +243,8 @@ async def test_model_armor_reuses_its_token_and_sanitizes_a_result_as_a_model_re
     )
     armor = model_armor(server)
 
-    first = await engines.ask(armor, asking(RESULT, Leg.RESPONSE))
-    second = await engines.ask(armor, asking(RESULT, Leg.RESPONSE))
+    first = await engines.ask(armor, asking(RESULT, Direction.RESPONSE))
+    second = await engines.ask(armor, asking(RESULT, Direction.RESPONSE))
 
     assert first.kind is second.kind is VerdictKind.PASS
     paths = [request.path for request, _ in server.log]
@@ -301,8 +303,8 @@ async def test_prompt_shields_judges_a_result_as_a_document_and_blocks_a_documen
     server.expect_ordered_request(SHIELD).respond_with_json(recorded("prompt_shields", "clean"))
     shields = engine(EngineKind.PROMPT_SHIELDS, server, "azure-key")
 
-    attacked = await engines.ask(shields, asking(RESULT, Leg.RESPONSE))
-    clean = await engines.ask(shields, asking(RESULT, Leg.RESPONSE))
+    attacked = await engines.ask(shields, asking(RESULT, Direction.RESPONSE))
+    clean = await engines.ask(shields, asking(RESULT, Direction.RESPONSE))
 
     assert (attacked.kind, clean.kind) == (VerdictKind.BLOCK, VerdictKind.PASS)
     assert server.log[0][0].json == {"userPrompt": "", "documents": ["sent to ada@example.com"]}

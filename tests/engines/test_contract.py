@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 from pytest_httpserver import HTTPServer
 
-from lockgate.domain.rules import EngineKind, Leg, VerdictKind
+from lockgate.domain.rules import Direction, EngineKind, VerdictKind
 from lockgate.engines import EngineFailure, Engines
 from lockgate.engines.settings import FIELDS
 from tests.conftest import ROOT
@@ -40,7 +40,7 @@ async def test_what_the_client_sends_validates_against_the_request_schema(
     server.expect_request("/hook").respond_with_json({"verdict": "pass"})
     url = server.url_for("/hook")
     await engines.ask(webhook(url), asking())
-    await engines.ask(webhook(url), asking(RESULT, Leg.RESPONSE))
+    await engines.ask(webhook(url), asking(RESULT, Direction.RESPONSE))
     await engines.test(webhook(url))
 
     sent = [json.loads(request.get_data()) for request, _ in server.log]
@@ -114,7 +114,7 @@ async def test_the_example_engine_passes_blocks_and_modifies_through_the_client(
 
     passed = await engines.ask(webhook(example), asking())
     blocked = await engines.ask(webhook(example), asking(bluebird))
-    modified = await engines.ask(webhook(example), asking(RESULT, Leg.RESPONSE))
+    modified = await engines.ask(webhook(example), asking(RESULT, Direction.RESPONSE))
 
     assert passed.kind is VerdictKind.PASS
     assert (blocked.kind, blocked.reason) == (VerdictKind.BLOCK, "mentions project Bluebird")

@@ -16,7 +16,7 @@ from pytest_httpserver import HTTPServer
 from standardwebhooks import Webhook
 from werkzeug import Request, Response
 
-from lockgate.domain.rules import LIMITS, Leg, VerdictKind
+from lockgate.domain.rules import LIMITS, Direction, VerdictKind
 from lockgate.engines import EngineFailure, Engines
 from tests.engines.conftest import CALL, RESULT, SECRET, asking, webhook
 
@@ -125,7 +125,7 @@ async def test_a_modify_verdict_replaces_the_message_on_either_leg(
     )
 
     on_request = await engines.ask(webhook(url), asking())
-    on_response = await engines.ask(webhook(url), asking(RESULT, Leg.RESPONSE))
+    on_response = await engines.ask(webhook(url), asking(RESULT, Direction.RESPONSE))
 
     assert (on_request.kind, on_request.body, on_request.reason) == (VerdictKind.MODIFY, call, "redacted")
     assert (on_response.kind, on_response.body) == (VerdictKind.MODIFY, result)
@@ -134,23 +134,23 @@ async def test_a_modify_verdict_replaces_the_message_on_either_leg(
 @pytest.mark.parametrize(
     ("leg", "body", "why"),
     [
-        (Leg.REQUEST, {**CALL, "id": 8}, "id"),
-        (Leg.REQUEST, {**CALL, "id": "7"}, "id"),
-        (Leg.REQUEST, {**CALL, "method": "tools/list"}, "method"),
-        (Leg.REQUEST, {**CALL, "params": {"name": "delete_all", "arguments": {}}}, "params.name"),
-        (Leg.REQUEST, {**CALL, "params": {"name": "send_email", "arguments": "x"}}, "arguments"),
-        (Leg.REQUEST, {k: v for k, v in CALL.items() if k != "jsonrpc"}, "2.0"),
-        (Leg.REQUEST, None, "not a JSON object"),
-        (Leg.RESPONSE, {"jsonrpc": "2.0", "id": 7, "error": {"code": 1, "message": "no"}}, "result"),
-        (Leg.RESPONSE, {**RESULT, "result": {"content": [{"text": "untyped"}]}}, "content"),
-        (Leg.RESPONSE, {**RESULT, "result": {"deep": json.loads("[" * 80 + "]" * 80)}}, "deeper"),
+        (Direction.REQUEST, {**CALL, "id": 8}, "id"),
+        (Direction.REQUEST, {**CALL, "id": "7"}, "id"),
+        (Direction.REQUEST, {**CALL, "method": "tools/list"}, "method"),
+        (Direction.REQUEST, {**CALL, "params": {"name": "delete_all", "arguments": {}}}, "params.name"),
+        (Direction.REQUEST, {**CALL, "params": {"name": "send_email", "arguments": "x"}}, "arguments"),
+        (Direction.REQUEST, {k: v for k, v in CALL.items() if k != "jsonrpc"}, "2.0"),
+        (Direction.REQUEST, None, "not a JSON object"),
+        (Direction.RESPONSE, {"jsonrpc": "2.0", "id": 7, "error": {"code": 1, "message": "no"}}, "result"),
+        (Direction.RESPONSE, {**RESULT, "result": {"content": [{"text": "untyped"}]}}, "content"),
+        (Direction.RESPONSE, {**RESULT, "result": {"deep": json.loads("[" * 80 + "]" * 80)}}, "deeper"),
     ],
 )
 async def test_a_modified_body_that_is_not_the_same_message_is_a_failure(
-    server: HTTPServer, engines: Engines, leg: Leg, body: Any, why: str
+    server: HTTPServer, engines: Engines, leg: Direction, body: Any, why: str
 ) -> None:
     url = answering(server, {"verdict": "modify", "modifiedPayload": {"body": body}})
-    original = CALL if leg is Leg.REQUEST else RESULT
+    original = CALL if leg is Direction.REQUEST else RESULT
     with pytest.raises(EngineFailure, match=why):
         await engines.ask(webhook(url), asking(original, leg))
 

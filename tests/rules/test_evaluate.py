@@ -11,9 +11,9 @@ from lockgate.domain.rules import (
     LIMITS,
     Action,
     ActionKind,
+    Direction,
     EngineDetection,
     FailureMode,
-    Leg,
     RegexDetection,
     Rule,
     Verdict,
@@ -51,7 +51,7 @@ async def test_modifying_rules_chain_each_on_the_text_the_previous_one_produced(
         regex(1, r"\d{4}", Action(ActionKind.REPLACE, replacement="abcd")),
         regex(2, "bc", Action(ActionKind.MASK)),
     ]
-    out = await evaluate(rules, Leg.REQUEST, "tools/call", call(a="pin 1234"), key=KEY)
+    out = await evaluate(rules, Direction.REQUEST, "tools/call", call(a="pin 1234"), key=KEY)
     assert out.message["params"]["arguments"] == {"a": "pin a**d"}
     assert [(o.rule_id, o.action, o.matches) for o in out.outcomes] == [(1, "replace", 1), (2, "mask", 1)]
     assert out.changed and out.blocked is None and out.message["id"] == 3
@@ -59,7 +59,7 @@ async def test_modifying_rules_chain_each_on_the_text_the_previous_one_produced(
 
 async def test_block_stops_at_once_and_later_rules_do_not_run() -> None:
     rules = [regex(1, "x", Action(ActionKind.BLOCK)), regex(2, "x", Action(ActionKind.REDACT))]
-    out = await evaluate(rules, Leg.REQUEST, "tools/call", call(a="xx"), key=KEY)
+    out = await evaluate(rules, Direction.REQUEST, "tools/call", call(a="xx"), key=KEY)
     assert out.blocked is not None and out.blocked.rule.id == 1 and "2 times" in out.blocked.reason
     assert "xx" not in out.blocked.reason
     assert [o.rule_id for o in out.outcomes] == [1]
@@ -68,7 +68,7 @@ async def test_block_stops_at_once_and_later_rules_do_not_run() -> None:
 async def test_a_rule_that_finds_nothing_leaves_the_very_same_message_and_no_outcome() -> None:
     message = call(a="clean")
     out = await evaluate(
-        [regex(1, "secret", Action(ActionKind.BLOCK))], Leg.REQUEST, "tools/call", message, key=KEY
+        [regex(1, "secret", Action(ActionKind.BLOCK))], Direction.REQUEST, "tools/call", message, key=KEY
     )
     assert out.message is message and out.outcomes == [] and not out.changed
 
@@ -85,7 +85,7 @@ async def test_an_engine_verdict_passes_blocks_or_replaces_the_whole_message() -
 
     passed = await evaluate(
         [engine(1)],
-        Leg.REQUEST,
+        Direction.REQUEST,
         "tools/call",
         call(a="dirty"),
         key=KEY,
@@ -94,7 +94,7 @@ async def test_an_engine_verdict_passes_blocks_or_replaces_the_whole_message() -
     assert passed.outcomes == [] and passed.blocked is None
     blocked = await evaluate(
         [engine(1)],
-        Leg.REQUEST,
+        Direction.REQUEST,
         "tools/call",
         call(a="dirty"),
         key=KEY,
@@ -103,7 +103,7 @@ async def test_an_engine_verdict_passes_blocks_or_replaces_the_whole_message() -
     assert blocked.blocked is not None and blocked.blocked.reason == "no"
     modified = await evaluate(
         [engine(1)],
-        Leg.REQUEST,
+        Direction.REQUEST,
         "tools/call",
         call(a="dirty"),
         key=KEY,
@@ -122,12 +122,12 @@ async def test_an_engine_that_fails_or_answers_error_follows_the_rules_failure_m
 
     for ask in (failing, erring):
         opened = await evaluate(
-            [engine(1, FailureMode.OPEN)], Leg.REQUEST, "tools/call", call(a="x"), key=KEY, ask=ask
+            [engine(1, FailureMode.OPEN)], Direction.REQUEST, "tools/call", call(a="x"), key=KEY, ask=ask
         )
         assert opened.blocked is None and [o.action for o in opened.outcomes] == ["failed_open"]
-        closed = await evaluate([engine(1)], Leg.REQUEST, "tools/call", call(a="x"), key=KEY, ask=ask)
+        closed = await evaluate([engine(1)], Direction.REQUEST, "tools/call", call(a="x"), key=KEY, ask=ask)
         assert closed.blocked is not None and "fails closed" in closed.blocked.reason
-    unreachable = await evaluate([engine(1)], Leg.REQUEST, "tools/call", call(a="x"), key=KEY)
+    unreachable = await evaluate([engine(1)], Direction.REQUEST, "tools/call", call(a="x"), key=KEY)
     assert unreachable.blocked is not None
 
 
@@ -135,11 +135,11 @@ async def test_a_broken_rule_and_a_message_over_the_scan_limit_block_a_regex_rul
     broken = Compiled(
         Rule(1, "b", 0, RegexDetection(("x",)), Action(ActionKind.REDACT)), broken="cannot compile"
     )
-    out = await evaluate([broken], Leg.REQUEST, "tools/call", call(a="x"), key=KEY)
+    out = await evaluate([broken], Direction.REQUEST, "tools/call", call(a="x"), key=KEY)
     assert out.blocked is not None and "cannot compile" in out.blocked.reason
     huge = call(a="a" * (LIMITS.scan_bytes + 1))
     out = await evaluate(
-        [regex(2, "zzz", Action(ActionKind.REDACT))], Leg.REQUEST, "tools/call", huge, key=KEY
+        [regex(2, "zzz", Action(ActionKind.REDACT))], Direction.REQUEST, "tools/call", huge, key=KEY
     )
     assert out.blocked is not None and "more than" in out.blocked.reason
 
@@ -149,12 +149,12 @@ async def test_store_original_is_asked_only_by_a_rule_that_acted_and_alerts_list
         regex(1, "nothing-here", Action(ActionKind.REDACT), store_original=True),
         regex(2, "x", Action(ActionKind.REDACT), alerts=True),
     ]
-    out = await evaluate(rules, Leg.REQUEST, "tools/call", call(a="x"), key=KEY)
+    out = await evaluate(rules, Direction.REQUEST, "tools/call", call(a="x"), key=KEY)
     assert not out.store_original
     assert [o.rule_id for o in out.alerting({c.rule.id: c.rule for c in rules})] == [2]
     kept = await evaluate(
         [regex(3, "x", Action(ActionKind.REDACT), store_original=True)],
-        Leg.REQUEST,
+        Direction.REQUEST,
         "tools/call",
         call(a="x"),
         key=KEY,
@@ -165,7 +165,11 @@ async def test_store_original_is_asked_only_by_a_rule_that_acted_and_alerts_list
 async def test_a_response_rule_sees_the_result_and_keeps_the_id() -> None:
     response = {"jsonrpc": "2.0", "id": 9, "result": {"content": [{"type": "text", "text": "key AKIA1234"}]}}
     out = await evaluate(
-        [regex(1, "AKIA\\d+", Action(ActionKind.REPLACE))], Leg.RESPONSE, "tools/call", response, key=KEY
+        [regex(1, "AKIA\\d+", Action(ActionKind.REPLACE))],
+        Direction.RESPONSE,
+        "tools/call",
+        response,
+        key=KEY,
     )
     assert out.message == {
         "jsonrpc": "2.0",

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from lockgate.domain.rules import Leg
+from lockgate.domain.rules import Direction
 from lockgate.rules.scan import rewritten, scanned_strings
 
 CALL = {
@@ -31,14 +31,14 @@ RESULT = {
 
 
 def test_a_tool_call_request_exposes_every_string_of_its_arguments_and_nothing_else() -> None:
-    assert scanned_strings("tools/call", Leg.REQUEST, CALL) == [
+    assert scanned_strings("tools/call", Direction.REQUEST, CALL) == [
         (("params", "arguments", "note"), "a"),
         (("params", "arguments", "items", 0, "x"), "b"),
     ]
 
 
 def test_a_tool_result_exposes_text_embedded_resource_text_and_structured_content() -> None:
-    assert scanned_strings("tools/call", Leg.RESPONSE, RESULT) == [
+    assert scanned_strings("tools/call", Direction.RESPONSE, RESULT) == [
         (("result", "content", 0, "text"), "t"),
         (("result", "content", 2, "resource", "text"), "r"),
         (("result", "structuredContent", "k", 0), "s"),
@@ -48,19 +48,23 @@ def test_a_tool_result_exposes_text_embedded_resource_text_and_structured_conten
 def test_prompt_messages_and_resource_contents_are_exposed_on_the_response_leg() -> None:
     prompt = {"result": {"messages": [{"role": "user", "content": {"type": "text", "text": "p"}}]}}
     read = {"result": {"contents": [{"uri": "u", "text": "c"}, {"uri": "v", "blob": "aGk="}]}}
-    assert scanned_strings("prompts/get", Leg.RESPONSE, prompt) == [
+    assert scanned_strings("prompts/get", Direction.RESPONSE, prompt) == [
         (("result", "messages", 0, "content", "text"), "p")
     ]
-    assert scanned_strings("resources/read", Leg.RESPONSE, read) == [(("result", "contents", 0, "text"), "c")]
+    assert scanned_strings("resources/read", Direction.RESPONSE, read) == [
+        (("result", "contents", 0, "text"), "c")
+    ]
 
 
 def test_errors_other_methods_and_malformed_shapes_expose_nothing() -> None:
-    assert scanned_strings("tools/call", Leg.RESPONSE, {"error": {"code": 1, "message": "secret"}}) == []
-    assert scanned_strings("tools/list", Leg.RESPONSE, {"result": {"tools": [{"name": "x"}]}}) == []
-    assert scanned_strings("tools/call", Leg.REQUEST, {"params": {"arguments": "not an object"}}) == [
+    assert (
+        scanned_strings("tools/call", Direction.RESPONSE, {"error": {"code": 1, "message": "secret"}}) == []
+    )
+    assert scanned_strings("tools/list", Direction.RESPONSE, {"result": {"tools": [{"name": "x"}]}}) == []
+    assert scanned_strings("tools/call", Direction.REQUEST, {"params": {"arguments": "not an object"}}) == [
         (("params", "arguments"), "not an object")
     ]
-    assert scanned_strings("tools/call", Leg.RESPONSE, {"result": {"content": "x"}}) == []
+    assert scanned_strings("tools/call", Direction.RESPONSE, {"result": {"content": "x"}}) == []
 
 
 def test_an_edit_replaces_only_its_strings_and_leaves_the_message_and_its_id_intact() -> None:

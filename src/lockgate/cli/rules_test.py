@@ -26,7 +26,7 @@ from lockgate.api.table import BY_ID
 from lockgate.cli.client import CallFailed
 from lockgate.cli.context import load_settings, open_client
 from lockgate.domain.rule_specs import RuleSpec
-from lockgate.domain.rules import EngineDetection, Leg, PresidioDetection, Rule
+from lockgate.domain.rules import Direction, EngineDetection, PresidioDetection, Rule
 from lockgate.rules.detect import Detector, RegexDetector
 from lockgate.rules.evaluate import Compiled, Evaluation, evaluate
 from lockgate.rules.presidio import PresidioDetector, offline_analyzer
@@ -37,7 +37,8 @@ Gateway = Annotated[str | None, typer.Option("--gateway", help="Fetch the rule f
 RuleName = Annotated[str | None, typer.Option("--rule", help="The rule's name on --gateway.")]
 Message = Annotated[Path, typer.Option("--message", help="The JSON-RPC message, a JSON file.")]
 LegOption = Annotated[
-    Leg | None, typer.Option("--leg", help="request or response. Default: request when it has a method.")
+    Direction | None,
+    typer.Option("--leg", help="request or response. Default: request when it has a method."),
 ]
 Method = Annotated[str, typer.Option("--method", help="The call's method.")]
 
@@ -56,7 +57,7 @@ def test(
     locally (use 'lockgate engines test'); hash uses a throwaway key."""
     spec = _rule_spec(ctx, rule_file, gateway, rule)
     loaded = _load_message(message)
-    chosen = leg or (Leg.REQUEST if "method" in loaded else Leg.RESPONSE)
+    chosen = leg or (Direction.REQUEST if "method" in loaded else Direction.RESPONSE)
     rule_value = spec.to_rule(rule_id=1)
     detector = _detector(rule_value)
     if not (rule_value.enabled and rule_value.hook.covers(chosen) and method in rule_value.methods):

@@ -38,13 +38,12 @@ from lockgate.dataplane.exchange import Exchange
 from lockgate.dataplane.params import upstream_param_headers
 from lockgate.dataplane.pipeline import Message, Noted
 from lockgate.dataplane.rulebook import Book, RuleBook, RulesUnavailable
-from lockgate.domain.audit import Leg as AuditLeg
-from lockgate.domain.audit import degraded_body
+from lockgate.domain.audit import Leg, degraded_body
 from lockgate.domain.rules import (
     SCANNABLE_METHODS,
+    Direction,
     EngineDetection,
     EngineRequest,
-    Leg,
     Rule,
     RuleEngine,
     Verdict,
@@ -60,7 +59,7 @@ INLINE_CHARS = 64 * 1024
 """Text a regex scans on the event loop, at most; more goes to the pool."""
 WITHHELD = degraded_body("withheld: blocked by a gateway rule").encode()
 """What a leg stores in place of a body a rule blocked (JSON text, stored as is)."""
-ABORT_LEG = AuditLeg.POLICY_ENFORCED_ABORT.value
+ABORT_LEG = Leg.POLICY_ENFORCED_ABORT.value
 PARAM_HEADER = "mcp-param-"
 
 
@@ -95,7 +94,7 @@ class Inspector:
     alerts: AlertWriter
     ask: AskEngine | None = None
 
-    async def evaluate(self, ex: Exchange, message: Message, leg: Leg) -> Evaluation | None:
+    async def evaluate(self, ex: Exchange, message: Message, leg: Direction) -> Evaluation | None:
         """The rules' evaluation of ``message`` on ``leg``, None when no rule looks at it.
 
         Raises:
@@ -104,7 +103,7 @@ class Inspector:
         assignment = message.assignment
         if assignment is None or not message.to_server or message.method not in SCANNABLE_METHODS:
             return None
-        if leg is Leg.RESPONSE and "result" not in (message.response or {}):
+        if leg is Direction.RESPONSE and "result" not in (message.response or {}):
             return None
         try:
             book = await self.rulebook.rules(ex.access.principal.gateway_id, ex.access.change)
@@ -129,7 +128,7 @@ class Inspector:
             self._alert(ex, message, leg, book, result)
         return result
 
-    def _asker(self, ex: Exchange, message: Message, leg: Leg, book: Book) -> Ask:
+    def _asker(self, ex: Exchange, message: Message, leg: Direction, book: Book) -> Ask:
         ask = self.ask
         assert ask is not None and message.assignment is not None
         principal, assignment = ex.access.principal, message.assignment
@@ -161,7 +160,7 @@ class Inspector:
 
         return asking
 
-    def _alert(self, ex: Exchange, message: Message, leg: Leg, book: Book, result: Evaluation) -> None:
+    def _alert(self, ex: Exchange, message: Message, leg: Direction, book: Book, result: Evaluation) -> None:
         by_id = {rule.id: rule for rule in book.rules.rules}
         principal, assignment = ex.access.principal, message.assignment
         assert assignment is not None
@@ -190,14 +189,14 @@ class InspectRequest:
     inspector: Inspector
 
     async def __call__(self, ex: Exchange, message: Message) -> None:
-        result = await self.inspector.evaluate(ex, message, Leg.REQUEST)
+        result = await self.inspector.evaluate(ex, message, Direction.REQUEST)
         if result is None:
             return
         outcomes = [o.to_json() for o in result.outcomes]
         if result.blocked is not None:
             if not result.store_original:
                 _withhold_arrival(ex)
-            raise _blocked(Leg.REQUEST, message, result, outcomes)
+            raise _blocked(Direction.REQUEST, message, result, outcomes)
         original = message.params
         if result.changed:
             params = result.message.get("params")
@@ -219,14 +218,14 @@ class InspectResponse:
     inspector: Inspector
 
     async def __call__(self, ex: Exchange, message: Message) -> None:
-        result = await self.inspector.evaluate(ex, message, Leg.RESPONSE)
+        result = await self.inspector.evaluate(ex, message, Direction.RESPONSE)
         if result is None:
             return
         outcomes = [o.to_json() for o in result.outcomes]
         original = message.response
         if result.blocked is not None:
             message.noted["response"] = Noted((), None if result.store_original else WITHHELD)
-            raise _blocked(Leg.RESPONSE, message, result, outcomes)
+            raise _blocked(Direction.RESPONSE, message, result, outcomes)
         if result.changed:
             replaced = result.message
             key = "result" if "result" in replaced else "error"
@@ -235,8 +234,8 @@ class InspectResponse:
         message.noted["response"] = Noted(outcomes, stored)
 
 
-def _noun(leg: Leg) -> str:
-    return "Request" if leg is Leg.REQUEST else "Response"
+def _noun(leg: Direction) -> str:
+    return "Request" if leg is Direction.REQUEST else "Response"
 
 
 def _feature(message: Message) -> str | None:
@@ -246,9 +245,9 @@ def _feature(message: Message) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _whole(ex: Exchange, message: Message, leg: Leg) -> dict[str, Any]:
+def _whole(ex: Exchange, message: Message, leg: Direction) -> dict[str, Any]:
     """The whole JSON-RPC message rules see: the request as sent on, or its response (same id)."""
-    if leg is Leg.REQUEST:
+    if leg is Direction.REQUEST:
         request: dict[str, Any] = {"jsonrpc": "2.0", "id": ex.request_id, "method": message.method}
         if message.params is not None:
             request["params"] = message.params
@@ -256,7 +255,7 @@ def _whole(ex: Exchange, message: Message, leg: Leg) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": ex.request_id, **(message.response or {})}
 
 
-def _blocked(leg: Leg, message: Message, result: Evaluation, outcomes: list[dict[str, Any]]) -> Refusal:
+def _blocked(leg: Direction, message: Message, result: Evaluation, outcomes: list[dict[str, Any]]) -> Refusal:
     assert result.blocked is not None and message.assignment is not None
     rule = result.blocked.rule
     return Refusal(

@@ -27,12 +27,13 @@ class Hook(StrEnum):
     RESPONSE = "response"
     BOTH = "both"
 
-    def covers(self, leg: Leg) -> bool:
-        return self is Hook.BOTH or self.value == leg.value
+    def covers(self, direction: Direction) -> bool:
+        return self is Hook.BOTH or self.value == direction.value
 
 
-class Leg(StrEnum):
-    """The leg of one call a rule is evaluated on."""
+class Direction(StrEnum):
+    """Which way the message a rule looks at goes: to the server (the call's request) or back to the
+    client (its response). The engine envelope's ``direction``."""
 
     REQUEST = "request"
     RESPONSE = "response"
@@ -171,7 +172,7 @@ class Rule:
     store_original: bool = False
     version: int = 1
 
-    def applies(self, leg: Leg, method: str, assignment: str, tool: str | None) -> bool:
+    def applies(self, leg: Direction, method: str, assignment: str, tool: str | None) -> bool:
         """Whether this rule looks at ``method`` on ``leg`` to assignment ``assignment`` (its name on
         the gateway), for ``tool`` (the server's name of the tool; None for prompts and resources)."""
         if not self.enabled or not self.hook.covers(leg) or method not in self.methods:
@@ -255,7 +256,7 @@ class EngineRequest:
     server: str | None  # the assignment's name on the gateway
     tool: str | None  # the feature's name as its server knows it (tool, prompt or resource URI)
     method: str
-    direction: Leg
+    direction: Direction
     correlation_id: str
     time: float
     body: Mapping[str, Any]

@@ -22,7 +22,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from lockgate.domain.rules import EngineRequest, Leg, RuleEngine, Verdict, VerdictKind
+from lockgate.domain.rules import Direction, EngineRequest, RuleEngine, Verdict, VerdictKind
 from lockgate.engines.http import EngineFailure, EngineHttp
 from lockgate.engines.text import judged_strings
 from lockgate.rules.scan import rewritten
@@ -58,7 +58,7 @@ async def ask(engine: RuleEngine, request: EngineRequest, http: EngineHttp) -> V
     version = quote(str(engine.settings["guardrail_version"]), safe="")
     url = f"{endpoint(engine)}/guardrail/{guardrail}/version/{version}/apply"
     body = {
-        "source": "INPUT" if request.direction is Leg.REQUEST else "OUTPUT",
+        "source": "INPUT" if request.direction is Direction.REQUEST else "OUTPUT",
         "content": [{"text": {"text": text}} for _, text in strings],
     }
     content = orjson.dumps(body)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import anyio
 
-from lockgate.domain.rules import LIMITS, EngineKind, EngineRequest, Leg, RuleEngine, Verdict
+from lockgate.domain.rules import LIMITS, Direction, EngineKind, EngineRequest, RuleEngine, Verdict
 from lockgate.egress import guarded_client, parse_networks
 from lockgate.engines import bedrock, lakera, prompt_shields, webhook
 from lockgate.engines.http import EngineFailure, EngineHttp
@@ -106,7 +106,7 @@ class Engines:
             server=None,
             tool="lockgate_test",
             method="tools/call",
-            direction=Leg.REQUEST,
+            direction=Direction.REQUEST,
             correlation_id="lockgate-test",
             time=time.time(),
             body=TEST_BODY,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import orjson
 
-from lockgate.domain.rules import EngineRequest, Leg, RuleEngine, Verdict, VerdictKind
+from lockgate.domain.rules import Direction, EngineRequest, RuleEngine, Verdict, VerdictKind
 from lockgate.engines.http import EngineFailure, EngineHttp
 from lockgate.engines.text import judged_text
 
@@ -28,7 +28,7 @@ async def ask(engine: RuleEngine, request: EngineRequest, http: EngineHttp) -> V
     text = judged_text(request)
     if text is None:
         return Verdict(VerdictKind.PASS)
-    role = "user" if request.direction is Leg.REQUEST else "assistant"
+    role = "user" if request.direction is Direction.REQUEST else "assistant"
     body: dict[str, object] = {"messages": [{"role": role, "content": text}]}
     if project := engine.settings.get("project_id"):
         body["project_id"] = project

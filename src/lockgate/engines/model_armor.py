@@ -26,7 +26,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
-from lockgate.domain.rules import LIMITS, EngineRequest, Leg, RuleEngine, Verdict, VerdictKind
+from lockgate.domain.rules import LIMITS, Direction, EngineRequest, RuleEngine, Verdict, VerdictKind
 from lockgate.engines.http import EngineFailure, EngineHttp
 from lockgate.engines.settings import EngineDefinitionError, service_account
 from lockgate.engines.text import judged_text
@@ -73,7 +73,7 @@ class ModelArmor:
         settings = engine.settings
         location = settings["location"]
         template = f"projects/{settings['project']}/locations/{location}/templates/{settings['template']}"
-        if request.direction is Leg.REQUEST:
+        if request.direction is Direction.REQUEST:
             url, body = (
                 f"{endpoint(engine)}/v1/{template}:sanitizeUserPrompt",
                 {"userPromptData": {"text": text}},

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from lockgate.domain.rules import EngineRequest, Leg, RuleEngine, Verdict, VerdictKind
+from lockgate.domain.rules import Direction, EngineRequest, RuleEngine, Verdict, VerdictKind
 from lockgate.engines.http import EngineFailure, EngineHttp
 from lockgate.engines.text import judged_text
 
@@ -33,7 +33,7 @@ async def ask(engine: RuleEngine, request: EngineRequest, http: EngineHttp) -> V
         return Verdict(VerdictKind.PASS)
     if not engine.url:
         raise EngineFailure("the Prompt Shields engine has no endpoint URL")
-    if request.direction is Leg.REQUEST:
+    if request.direction is Direction.REQUEST:
         body: dict[str, Any] = {"userPrompt": text, "documents": []}
     else:
         body = {"userPrompt": "", "documents": [text]}

@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from lockgate.domain.rules import Leg
+from lockgate.domain.rules import Direction
 from lockgate.engines.http import EngineFailure
 
 REASON_CHARS = 256
@@ -36,7 +36,7 @@ def clean_reason(reason: Any) -> str | None:
     return kept.strip()[:REASON_CHARS] or None
 
 
-def check_replacement(original: Mapping[str, Any], body: Any, leg: Leg) -> dict[str, Any]:
+def check_replacement(original: Mapping[str, Any], body: Any, leg: Direction) -> dict[str, Any]:
     """``body`` if it may replace ``original`` on ``leg`` (see the module's rules).
 
     Raises:
@@ -54,7 +54,7 @@ def check_replacement(original: Mapping[str, Any], body: Any, leg: Leg) -> dict[
         raise EngineFailure("the modified payload's body changed the JSON-RPC id")
     if _depth(body) > MAX_DEPTH:
         raise EngineFailure(f"the modified payload's body is nested deeper than {MAX_DEPTH} levels")
-    if leg is Leg.REQUEST:
+    if leg is Direction.REQUEST:
         _check_request(original, body)
     else:
         _check_response(body)

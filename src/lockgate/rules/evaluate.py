@@ -21,8 +21,8 @@ from typing import Any
 from lockgate.domain.rules import (
     LIMITS,
     ActionKind,
+    Direction,
     FailureMode,
-    Leg,
     Rule,
     RuleOutcome,
     Verdict,
@@ -89,7 +89,7 @@ class DetectionFailed(Exception):
 
 async def evaluate(
     compiled: Sequence[Compiled],
-    leg: Leg,
+    leg: Direction,
     method: str,
     message: Mapping[str, Any],
     *,
@@ -126,7 +126,7 @@ async def evaluate(
 class _Scanned:
     """The strings of the message as it is now, worked out again only once a rule changed it."""
 
-    def __init__(self, method: str, leg: Leg) -> None:
+    def __init__(self, method: str, leg: Direction) -> None:
         self._method, self._leg = method, leg
         self._message: Mapping[str, Any] | None = None
         self.strings: list[tuple[Path, str]] = []

@@ -21,12 +21,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from lockgate.domain.rules import Leg
+from lockgate.domain.rules import Direction
 
 Path = tuple[str | int, ...]
 
 
-def scanned_strings(method: str, leg: Leg, message: Mapping[str, Any]) -> list[tuple[Path, str]]:
+def scanned_strings(method: str, leg: Direction, message: Mapping[str, Any]) -> list[tuple[Path, str]]:
     """The strings rules see in ``message`` (a request ``{"params": ...}`` or a response
     ``{"result": ...}``; extra keys such as ``jsonrpc`` and ``id`` are ignored), with their paths, in
     document order. Nothing for a method or leg rules do not look at, or an error response."""
@@ -67,8 +67,8 @@ def _rebuild(value: Any, path: Path, steps: dict[Path, set[str | int]], edits: M
     return out
 
 
-def _strings(method: str, leg: Leg, message: Mapping[str, Any]) -> Iterator[tuple[Path, str]]:
-    if leg is Leg.REQUEST:
+def _strings(method: str, leg: Direction, message: Mapping[str, Any]) -> Iterator[tuple[Path, str]]:
+    if leg is Direction.REQUEST:
         params = message.get("params")
         if method == "tools/call" and isinstance(params, Mapping):
             yield from _every_string(params.get("arguments"), ("params", "arguments"))
