@@ -108,14 +108,14 @@ async def test_a_request_rule_blocks_an_ssn_and_the_server_never_receives_the_ca
     assert outcome.status == 200
     assert outcome.answer["error"] == {
         "code": -32017,
-        "message": "Request blocked by the gateway's rule 'no ssn'",
+        "message": "Request blocked by the gateway's rule 'no ssn': matched 1 time",
         "data": {"reason": "rule_blocked", "server": "alpha", "rule": "no ssn", "ruleId": rule_id},
     }
     assert _calls(alpha) == []
     assert outcome.types == ["proxy_request_success", "policy_enforced_abort", "proxy_response_error"]
     abort = outcome.legs[1]
     assert _rules(abort) == [{"id": rule_id, "rule": "no ssn", "action": "block", "matches": 1}]
-    assert abort["error"] == "rule_blocked: Request blocked by the gateway's rule 'no ssn'"
+    assert abort["error"] == "rule_blocked: Request blocked by the gateway's rule 'no ssn': matched 1 time"
     assert orjson.loads(outcome.legs[0]["body"]) == {"degraded": "withheld: blocked by a gateway rule"}
     assert SSN not in stored_text(engine)
 
@@ -173,7 +173,7 @@ async def test_each_action_on_the_response_leg_is_what_the_client_receives(
     if action is ActionKind.BLOCK:
         assert outcome.answer["error"] == {
             "code": -32017,
-            "message": "Response blocked by the gateway's rule 'ssn out'",
+            "message": "Response blocked by the gateway's rule 'ssn out': matched 2 times",
             "data": {"reason": "rule_blocked", "server": "alpha", "rule": "ssn out", "ruleId": 1},
         }
         assert outcome.types == [
@@ -350,7 +350,9 @@ async def test_an_engine_block_and_modify_verdict_are_followed(settings: Setting
         engines.answer = None  # modify
         modified = await answered(gateway, client, "tools/call", {"name": "echo", "arguments": {"n": 1}})
 
-    assert blocked.answer["error"]["message"] == "Request blocked by the gateway's rule 'ask guard'"
+    assert blocked.answer["error"]["message"] == (
+        "Request blocked by the gateway's rule 'ask guard': looks like an injection"
+    )
     assert _rules(blocked.legs[1]) == [{"id": 1, "rule": "ask guard", "action": "block", "matches": 1}]
     assert _echoed(modified.answer) == {"n": "rewritten by the engine"}
     assert _calls(alpha) == [{"name": "echo", "arguments": {"n": "rewritten by the engine"}}]
@@ -380,14 +382,18 @@ async def test_an_engine_that_fails_or_is_missing_follows_the_rules_failure_mode
         outcome = await answered(gateway, client, "tools/call", {"name": "echo", "arguments": {"n": 1}})
 
     assert len(engines.asked) == (1 if engine_name == "guard" else 0)
+    why = "RuntimeError" if engine_name == "guard" else "the rule engine 'missing' does not exist"
     if passes:
         assert _echoed(outcome.answer) == {"n": 1}
         assert _rules(_leg(outcome, "mcp_request")) == [
-            {"id": 1, "rule": "ask", "action": "failed_open", "matches": 0}
+            {"id": 1, "rule": "ask", "action": "failed_open", "matches": 0, "reason": why}
         ]
         return
     assert outcome.answer["error"]["data"]["reason"] == "rule_blocked" and _calls(alpha) == []
-    assert _rules(outcome.legs[1]) == [{"id": 1, "rule": "ask", "action": "failed_closed", "matches": 0}]
+    assert why in outcome.answer["error"]["message"] and "fell over" not in outcome.answer["error"]["message"]
+    assert _rules(outcome.legs[1]) == [
+        {"id": 1, "rule": "ask", "action": "failed_closed", "matches": 0, "reason": why}
+    ]
 
 
 async def test_without_engines_an_engine_rule_fails_by_its_failure_mode(

@@ -176,3 +176,25 @@ async def test_a_response_rule_sees_the_result_and_keeps_the_id() -> None:
         "id": 9,
         "result": {"content": [{"type": "text", "text": "key [REDACTED]"}]},
     }
+
+
+class Raising:
+    """A detector that fails, quoting its text (as a library's error might)."""
+
+    def find(self, text: str) -> list[Any]:
+        raise RuntimeError(f"cannot analyse {text!r}")
+
+
+@pytest.mark.parametrize("failure_mode", [FailureMode.OPEN, FailureMode.CLOSED, None])
+async def test_a_detector_that_raises_follows_the_failure_mode_and_its_error_text_goes_nowhere(
+    failure_mode: FailureMode | None,
+) -> None:
+    rule = Rule(1, "r", 0, RegexDetection(("x",)), Action(ActionKind.REDACT), failure_mode=failure_mode)
+    out = await evaluate(
+        [Compiled(rule, Raising())], Direction.REQUEST, "tools/call", call(a="078-05-1120"), key=KEY
+    )
+    [outcome] = out.outcomes
+    assert outcome.action == ("failed_open" if failure_mode is FailureMode.OPEN else "failed_closed")
+    assert outcome.reason == "the detector failed (RuntimeError)"
+    assert (out.blocked is None) == (failure_mode is FailureMode.OPEN)
+    assert "078-05-1120" not in repr(out.outcomes) + repr(out.blocked and out.blocked.reason)

@@ -9,8 +9,11 @@ from typing import Any
 
 from lockgate.audit.recorder import AuditRecorder, Leg
 from lockgate.dataplane.access import may_ask
+from lockgate.domain.audit import degraded_body
 from lockgate.domain.mcp import Client, Era, JsonObject
 from lockgate.domain.model import Access, Assignment
+
+PARAM_HEADER = "mcp-param-"  # the headers mirroring arguments (MCP 2026-07-28 streamable-http)
 
 
 @dataclass(slots=True)
@@ -47,6 +50,15 @@ class Exchange:
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
 
+    def withhold_arrival(self, reason: str) -> None:
+        """The held ``proxy_request`` leg stores a note saying why (``domain.audit.degraded_body``) in
+        place of the body, and none of the ``Mcp-Param-*`` headers that mirror its arguments: for a
+        message a rule blocked, or one whose inspection did not end."""
+        if self.arrival is None:
+            return
+        self.arrival.body = degraded_body(reason).encode()
+        self.arrival.headers = without_param_headers(self.arrival.headers)
+
     def release_arrival(self) -> None:
         """Record the held ``proxy_request`` leg, once."""
         arrival, self.arrival = self.arrival, None
@@ -71,3 +83,9 @@ class Exchange:
                 **fields,
             )
         )
+
+
+def without_param_headers(headers: Any) -> list[tuple[str, str]]:
+    """``headers`` (a mapping or pairs) without the ``Mcp-Param-*`` ones."""
+    pairs = headers.items() if isinstance(headers, Mapping) else (headers or ())
+    return [(k, v) for k, v in pairs if not k.lower().startswith(PARAM_HEADER)]

@@ -26,6 +26,7 @@ inspected messages refused (fail closed), never passed uninspected.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +35,7 @@ from typing import Any
 
 from lockgate.dataplane.alerts import Alert, AlertWriter
 from lockgate.dataplane.errors import RULE_BLOCKED, Refusal
-from lockgate.dataplane.exchange import Exchange
+from lockgate.dataplane.exchange import Exchange, without_param_headers
 from lockgate.dataplane.params import upstream_param_headers
 from lockgate.dataplane.pipeline import Message, Noted
 from lockgate.dataplane.rulebook import Book, RuleBook, RulesUnavailable
@@ -57,10 +58,11 @@ AskEngine = Callable[[RuleEngine, EngineRequest], Awaitable[Verdict]]
 
 INLINE_CHARS = 64 * 1024
 """Text a regex scans on the event loop, at most; more goes to the pool."""
-WITHHELD = degraded_body("withheld: blocked by a gateway rule").encode()
+BLOCKED_NOTE = "withheld: blocked by a gateway rule"
+WITHHELD = degraded_body(BLOCKED_NOTE).encode()
 """What a leg stores in place of a body a rule blocked (JSON text, stored as is)."""
+log = logging.getLogger(__name__)
 ABORT_LEG = Leg.POLICY_ENFORCED_ABORT.value
-PARAM_HEADER = "mcp-param-"
 
 
 class Finder:
@@ -124,6 +126,18 @@ class Inspector:
         result = await evaluate(
             applying, leg, message.method, whole, key=book.rules.hash_key, ask=ask, find=self.find
         )
+        for outcome in result.outcomes:
+            if outcome.reason is not None:
+                log.warning(
+                    "rule %d (%r) could not decide on the %s of %s (correlation id %s): %s; %s",
+                    outcome.rule_id,
+                    outcome.rule,
+                    leg.value,
+                    message.method,
+                    ex.correlation_id,
+                    outcome.reason,
+                    outcome.action.replace("_", " "),
+                )
         if result.outcomes:
             self._alert(ex, message, leg, book, result)
         return result
@@ -195,7 +209,7 @@ class InspectRequest:
         outcomes = [o.to_json() for o in result.outcomes]
         if result.blocked is not None:
             if not result.store_original:
-                _withhold_arrival(ex)
+                ex.withhold_arrival(BLOCKED_NOTE)
             raise _blocked(Direction.REQUEST, message, result, outcomes)
         original = message.params
         if result.changed:
@@ -260,7 +274,7 @@ def _blocked(leg: Direction, message: Message, result: Evaluation, outcomes: lis
     rule = result.blocked.rule
     return Refusal(
         RULE_BLOCKED,
-        f"{_noun(leg)} blocked by the gateway's rule '{rule.name}'",
+        f"{_noun(leg)} blocked by the gateway's rule '{rule.name}': {result.blocked.reason}",
         "rule_blocked",
         server=message.assignment.server.name,
         leg=ABORT_LEG,
@@ -268,13 +282,6 @@ def _blocked(leg: Direction, message: Message, result: Evaluation, outcomes: lis
         rule=rule.name,
         ruleId=rule.id,
     )
-
-
-def _withhold_arrival(ex: Exchange) -> None:
-    """The held ``proxy_request`` leg of a blocked request stores a note, and no argument header."""
-    if ex.arrival is not None:
-        ex.arrival.body = WITHHELD
-        ex.arrival.headers = _without_param_headers(ex.arrival.headers)
 
 
 def _rewrite_arrival(ex: Exchange, message: Message) -> None:
@@ -288,10 +295,5 @@ def _rewrite_arrival(ex: Exchange, message: Message) -> None:
     if "name" in params and client_name is not None:
         params["name"] = client_name
     arrival.body = {"jsonrpc": "2.0", "id": ex.request_id, "method": ex.method, "params": params}
-    headers = _without_param_headers(arrival.headers)
+    headers = without_param_headers(arrival.headers)
     arrival.headers = [*headers, *((k.lower(), v) for k, v in ex.client.upstream_headers.items())]
-
-
-def _without_param_headers(headers: Any) -> list[tuple[str, str]]:
-    pairs = headers.items() if isinstance(headers, Mapping) else (headers or ())
-    return [(k, v) for k, v in pairs if not k.lower().startswith(PARAM_HEADER)]

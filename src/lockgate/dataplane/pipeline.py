@@ -131,8 +131,14 @@ class Pipeline:
         Raises:
             Refusal: a step stopped the message.
         """
-        for step in self.requests:
-            await step(ex, message)
+        try:
+            for step in self.requests:
+                await step(ex, message)
+        except Refusal:
+            raise
+        except BaseException:  # a fault, a cancellation: what the rules would have seen is not stored
+            ex.withhold_arrival("withheld: the request's inspection did not end")
+            raise
 
     def relaying(self, ex: Exchange, assignment: Assignment, client: Client) -> Client:
         """``client`` with its relays of server→client requests and notifications run through the

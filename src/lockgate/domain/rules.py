@@ -269,8 +269,17 @@ class RuleOutcome:
 
     rule_id: int
     rule: str
-    action: str  # an ActionKind value, or for engines "pass"/"block"/"modify"/"failed_open"/"failed_closed"
+    action: str  # an ActionKind value; for engines "block"/"modify"; "failed_open"/"failed_closed"
     matches: int
+    reason: str | None = None  # why a rule could not decide (failed_*), in the gateway's words
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.rule_id, "rule": self.rule, "action": self.action, "matches": self.matches}
+        out: dict[str, Any] = {
+            "id": self.rule_id,
+            "rule": self.rule,
+            "action": self.action,
+            "matches": self.matches,
+        }
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out

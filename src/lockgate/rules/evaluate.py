@@ -153,20 +153,26 @@ async def _detect(entry: Compiled, scanned: _Scanned, result: Evaluation, key: b
     strings = scanned.strings
     try:
         found = await find(detector, scanned.texts)
-    except ValueError as exc:  # ScanTooLarge, a detector refusing its input
-        raise DetectionFailed(type(exc).__name__) from None
+    except Exception as exc:  # ScanTooLarge, ScanTooSlow, any detector fault: never its message (text)
+        raise DetectionFailed(f"the detector failed ({type(exc).__name__})") from None
     count = sum(len(spans) for spans in found)
     if not count:
         return False
-    result.outcomes.append(RuleOutcome(rule.id, rule.name, rule.action.kind.value, count))
     if rule.action.kind is ActionKind.BLOCK:
+        result.outcomes.append(RuleOutcome(rule.id, rule.name, rule.action.kind.value, count))
         result.blocked = Blocked(rule, f"matched {count} time{'s' if count != 1 else ''}")
         return True
-    edits: dict[Path, str] = {}
-    for (path, text), spans in zip(strings, found, strict=True):
-        if spans:
-            edits[path] = transform(text, spans, rule.action, key)
-    result.message = rewritten(result.message, edits)
+    try:
+        edits = {
+            path: transform(text, spans, rule.action, key)
+            for (path, text), spans in zip(strings, found, strict=True)
+            if spans
+        }
+        changed = rewritten(result.message, edits)
+    except Exception as exc:  # e.g. hash without the gateway's key, a span past a text's end
+        raise DetectionFailed(f"the action failed ({type(exc).__name__})") from None
+    result.outcomes.append(RuleOutcome(rule.id, rule.name, rule.action.kind.value, count))
+    result.message = changed
     result.changed = True
     return True
 
@@ -194,9 +200,9 @@ async def _engine(rule: Rule, result: Evaluation, ask: Ask | None) -> bool:
 
 def _failed(rule: Rule, result: Evaluation, reason: str) -> bool:
     if rule.failure_mode is FailureMode.OPEN:
-        result.outcomes.append(RuleOutcome(rule.id, rule.name, "failed_open", 0))
+        result.outcomes.append(RuleOutcome(rule.id, rule.name, "failed_open", 0, reason))
         return True
-    result.outcomes.append(RuleOutcome(rule.id, rule.name, "failed_closed", 0))
+    result.outcomes.append(RuleOutcome(rule.id, rule.name, "failed_closed", 0, reason))
     result.blocked = Blocked(rule, f"the rule could not decide ({reason}) and fails closed")
     return True
 
