@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import hashlib
@@ -55,6 +56,7 @@ from lockgate.domain.model import Credential, Server
 from lockgate.domain.rules import GatewayRules
 from lockgate.egress import guarded_client, parse_networks
 from lockgate.engines import Engines
+from lockgate.rules.presidio import offline_analyzer
 from lockgate.settings import Settings
 from lockgate.store.access import AccessReader
 from lockgate.store.audit_log import save_entries
@@ -125,6 +127,8 @@ def build_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         upgrade(engine, vault)
+        if settings.presidio_model is not None:  # a model that does not load stops the start, by name
+            await asyncio.to_thread(offline_analyzer, settings.presidio_model)
         data.recorder.resume(load_spilled(spill))
         await data.pool.start()
         data.recorder.start()

@@ -8,8 +8,11 @@ import threading
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
+from starlette.types import Message, Scope
 
+from lockgate.app import build_app
 from lockgate.dataplane.rulebook import RuleBook, RulesUnavailable
 from lockgate.domain.rules import (
     Action,
@@ -24,6 +27,7 @@ from lockgate.domain.rules import (
     RuleEngine,
 )
 from lockgate.rules import presidio
+from lockgate.settings import Settings
 from lockgate.store.rules import UnreadableRuleError
 from tests.conftest import DEADLINE
 
@@ -229,3 +233,22 @@ async def test_a_presidio_rule_whose_model_does_not_load_is_broken(tmp_path: Pat
         book.close()
 
     assert compiled.broken == "the rule cannot be compiled (PresidioUnavailable)"
+
+
+async def test_a_configured_model_that_does_not_load_stops_the_gateways_start_naming_it(
+    settings: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-model-here"
+    app = build_app(settings.model_copy(update={"presidio_model": str(missing)}), engine)
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "lifespan.startup"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope: Scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
+    with pytest.raises(presidio.PresidioUnavailable, match=str(missing)):
+        await app(scope, receive, send)
+    assert [m["type"] for m in sent] == ["lifespan.startup.failed"]

@@ -445,7 +445,7 @@ async def test_an_alert_only_rule_lets_the_call_through_and_raises_the_alert(
 
     assert _echoed(outcome.answer) == {"n": "*******6789"}
     [event] = alert_events(engine)
-    assert (event["actor"], event["kind"], event["name"]) == ("lockgate", "rule", "watch ssn")
+    assert (event["actor"], event["kind"], event["name"]) == ("lockgate", "alert", "watch ssn")
     assert event["correlation_id"] == outcome.legs[0]["correlation_id"]
     after = event["after"] if isinstance(event["after"], Mapping) else orjson.loads(event["after"])
     assert after == {
@@ -455,7 +455,7 @@ async def test_an_alert_only_rule_lets_the_call_through_and_raises_the_alert(
         "matches": 1,
         "leg": "request",
         "correlationId": event["correlation_id"],
-        "user": after["user"],
+        "user": outcome.legs[0]["user_email"],
         "host": "agent",
         "server": "alpha",
         "tool": "echo",

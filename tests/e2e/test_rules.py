@@ -31,7 +31,7 @@ from sqlalchemy import Engine, select
 
 from lockgate.settings import Settings
 from lockgate.store.schema import admin_events, audit_entries, metadata
-from tests.conftest import NPM, TEST_MASTER_KEY, RunningGateway, child, free_port, mcp_client
+from tests.conftest import NPM, TEST_MASTER_KEY, Api, RunningGateway, child, free_port, mcp_client
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -293,15 +293,21 @@ async def test_a_webhook_engines_modify_verdict_replaces_the_message(
     assert [(o["action"], o["matches"]) for o in outcomes(lockgate)] == [("modify", 1)]
 
 
+@pytest.mark.parametrize("era", ERAS)
 @pytest.mark.parametrize("behaviour", ["hang", "error", "garbage", "huge", "status500"])
 @pytest.mark.parametrize("failure_mode", ["fail_open", "fail_closed"])
 async def test_an_engine_that_cannot_decide_follows_the_rules_failure_mode(
-    lockgate: RunningGateway, everything_http_url: str, engine_url: str, behaviour: str, failure_mode: str
+    lockgate: RunningGateway,
+    everything_http_url: str,
+    engine_url: str,
+    behaviour: str,
+    failure_mode: str,
+    era: str,
 ) -> None:
     with_engine(
         lockgate, everything_http_url, f"{engine_url}/{behaviour}", [engine_rule("request", failure_mode)]
     )
-    async with mcp_client(lockgate.url("g"), lockgate.token("agent", "g")) as client:
+    async with mcp_client(lockgate.url("g"), lockgate.token("agent", "g"), mode=era) as client:
         if failure_mode == "fail_open":
             assert await echo(client, "hello") == "Echo: hello"
         else:
@@ -311,15 +317,38 @@ async def test_an_engine_that_cannot_decide_follows_the_rules_failure_mode(
     assert [o["action"] for o in outcomes(lockgate)] == [failure_mode.replace("fail_", "failed_")]
 
 
-async def test_an_engine_block_verdict_stops_the_call(
-    lockgate: RunningGateway, everything_http_url: str, engine_url: str
+@pytest.mark.parametrize("era", ERAS)
+async def test_an_engine_block_verdict_stops_the_call_with_the_engines_reason(
+    lockgate: RunningGateway, everything_http_url: str, engine_url: str, era: str
 ) -> None:
-    with_engine(lockgate, everything_http_url, f"{engine_url}/block", [engine_rule("request")])
-    async with mcp_client(lockgate.url("g"), lockgate.token("agent", "g")) as client:
+    with_engine(lockgate, everything_http_url, f"{engine_url}/block", [engine_rule("response")])
+    async with mcp_client(lockgate.url("g"), lockgate.token("agent", "g"), mode=era) as client:
         with pytest.raises(MCPError) as blocked:
             await echo(client, "hello")
-    assert "engine rule" in blocked.value.error.message
+    expected = "Response blocked by the gateway's rule 'engine rule': the engine says no"
+    assert blocked.value.error.message == expected
     assert len(legs(lockgate, "policy_enforced_abort")) == 1
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "verdict", "failure"), [("block", "block", None), ("status500", None, "HTTP 500")]
+)
+def test_the_built_in_test_asks_the_engine_signed_and_shows_its_answer(
+    lockgate: RunningGateway,
+    admin: Api,
+    engine_url: str,
+    behaviour: str,
+    verdict: str | None,
+    failure: str | None,
+) -> None:
+    url = f"{engine_url}/{behaviour}"
+    lockgate.declare(
+        {"rule_engines": [{"name": "hook", "kind": "webhook", "url": url, "secret": SECRET, "retries": 0}]}
+    )
+    shown = admin.post("/engines/hook/test").json()
+    assert (shown["ok"], shown["verdict"]) == (failure is None, verdict)
+    assert failure is None or failure in shown["reason"]
+    assert SECRET not in str(shown)
 
 
 # -- alert-only ------------------------------------------------------------------------------------
@@ -334,6 +363,6 @@ async def test_alert_only_lets_the_call_through_and_raises_the_alert(
     lockgate.flush_audit()
     lockgate.on_loop(lockgate.app.state.lockgate.alerts.flush())
     with lockgate.engine.connect() as conn:
-        alerts = list(conn.execute(select(admin_events).where(admin_events.c.kind == "rule")))
+        alerts = list(conn.execute(select(admin_events).where(admin_events.c.kind == "alert")))
     assert [(a.name, a.after["action"], a.after["matches"]) for a in alerts] == [("watch SSNs", "mask", 1)]
     assert SSN not in store_dump(lockgate.engine)

@@ -1,7 +1,7 @@
 """Alerts of gateway rules (spec §2.5, issue 12 §5): raised each time a rule with alerts on acts.
 
 An alert is one admin event (``store.admin_events``: actor ``lockgate``, operation ``rules_alert``,
-kind ``rule``, name the rule's) whose ``after`` says where and what: gateway, rule id, action, match
+kind ``alert``, name the rule's) whose ``after`` says where and what: gateway, rule id, action, match
 count, leg, correlation id, user, host, server, tool and method, never the matched text. It is also
 one WARNING log line, as free of matched text.
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 ACTOR = "lockgate"
 OPERATION = "rules_alert"
-KIND = "rule"
+KIND = "alert"
 
 
 @dataclass(frozen=True, slots=True)
