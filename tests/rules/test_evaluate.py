@@ -267,3 +267,17 @@ def test_find_all_looks_at_the_deadline_between_strings() -> None:
     with pytest.raises(ScanTooSlow, match="0 of 2 strings in"):
         find_all(counting, ["a", "b"], deadline=0.0)
     assert counting.texts == 2  # none scanned once the deadline had passed
+
+
+async def test_a_modifying_rule_acts_on_a_bounded_number_of_matches_while_a_block_still_blocks() -> None:
+    many = call(**{f"k{i}": "x" * (LIMITS.matches_per_text // 2 + 1) for i in range(2)})
+    redact = await evaluate(
+        [regex(1, "/x/g", Action(ActionKind.REDACT))], Direction.REQUEST, "tools/call", many, key=KEY
+    )
+    [outcome] = redact.outcomes
+    assert outcome.action == "failed_closed" and redact.blocked is not None and not redact.changed
+    assert outcome.reason == f"more than {LIMITS.matches_per_text} matches to act on in one message"
+    block = await evaluate(
+        [regex(2, "/x/g", Action(ActionKind.BLOCK))], Direction.REQUEST, "tools/call", many, key=KEY
+    )
+    assert [(o.action, o.matches) for o in block.outcomes] == [("block", LIMITS.matches_per_text + 2)]

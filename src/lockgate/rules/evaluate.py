@@ -10,7 +10,8 @@ mode: ``fail_open`` lets the message on, ``fail_closed`` blocks it; a regex rule
 and blocks (an uninspected message never passes a rule silently).
 
 Bounds (``domain.rules.LIMITS``): a message with more than ``scan_bytes`` of text or ``scan_strings``
-strings is too large to inspect; each detection rule has one deadline, ``scan_s`` from its start, for
+strings is too large to inspect, and a modifying rule acts on at most ``matches_per_text`` matches
+in all; each detection rule has one deadline, ``scan_s`` from its start, for
 the whole message (checked between strings and inside long scans); past it the rule cannot decide.
 The loop yields to the event loop between rules.
 
@@ -196,6 +197,8 @@ async def _detect(entry: Compiled, scanned: _Scanned, result: Evaluation, key: b
         result.outcomes.append(RuleOutcome(rule.id, rule.name, rule.action.kind.value, count))
         result.blocked = Blocked(rule, f"matched {count} time{'s' if count != 1 else ''}")
         return True
+    if count > LIMITS.matches_per_text:  # the edits are made on the event loop: as bounded as one text's
+        raise DetectionFailed(f"more than {LIMITS.matches_per_text} matches to act on in one message")
     try:
         edits = {
             path: transform(text, spans, rule.action, key)
