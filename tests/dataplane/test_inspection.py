@@ -3,11 +3,12 @@ detector) on the detection threads."""
 
 from __future__ import annotations
 
+import math
 import threading
 
 import pytest
 
-from lockgate.dataplane.inspection import INLINE_CHARS, Finder
+from lockgate.dataplane.inspection import INLINE_CHARS, INLINE_SEARCHES, Finder, inline
 from lockgate.domain.rules import RegexDetection
 from lockgate.rules.actions import Span
 from lockgate.rules.detect import RegexDetector
@@ -21,7 +22,7 @@ class Noting:
     def __init__(self) -> None:
         self.threads: list[str] = []
 
-    def find(self, text: str) -> list[Span]:
+    def find(self, text: str, deadline: float = math.inf) -> list[Span]:
         self.threads.append(threading.current_thread().name)
         return []
 
@@ -33,17 +34,17 @@ class NotingRegex(RegexDetector):
         super().__init__(RegexDetection(patterns=("/x+/",)))
         self.threads: list[str] = []
 
-    def find(self, text: str) -> list[Span]:
+    def find(self, text: str, deadline: float = math.inf) -> list[Span]:
         self.threads.append(threading.current_thread().name)
-        return super().find(text)
+        return super().find(text, deadline)
 
 
 async def test_a_regex_over_small_texts_runs_in_place_and_over_large_ones_on_a_thread() -> None:
     finder = Finder(threads=1)
     regex = NotingRegex()
     try:
-        small = await finder(regex, ["axxb", "y"])
-        large = await finder(regex, ["x" * (INLINE_CHARS + 1)])
+        small = await finder(regex, ["axxb", "y"], math.inf)
+        large = await finder(regex, ["x" * (INLINE_CHARS + 1)], math.inf)
     finally:
         finder.close()
 
@@ -57,8 +58,31 @@ async def test_other_detectors_always_run_on_a_thread() -> None:
     finder = Finder(threads=1)
     other = Noting()
     try:
-        await finder(other, ["tiny"])
+        await finder(other, ["tiny"], math.inf)
     finally:
         finder.close()
 
     assert other.threads == ["lockgate-detect_0"]
+
+
+def test_the_inline_choice_counts_strings_times_patterns_as_well_as_characters() -> None:
+    one = RegexDetector(RegexDetection(patterns=("/x/",)))
+    two = RegexDetector(RegexDetection(patterns=("/x/",), presets=("us_ssn",)))
+    assert two.patterns == 2
+    assert inline(one, ["y"] * INLINE_SEARCHES)
+    assert not inline(one, ["y"] * (INLINE_SEARCHES + 1))  # many one-character strings go to a thread
+    assert not inline(two, ["y"] * (INLINE_SEARCHES // 2 + 1))
+    assert not inline(one, ["y" * INLINE_CHARS, "y"])
+    assert not inline(Noting(), ["y"])
+
+
+async def test_many_short_strings_are_scanned_on_a_thread_in_one_call() -> None:
+    finder = Finder(threads=1)
+    regex = NotingRegex()
+    try:
+        found = await finder(regex, ["x"] * (INLINE_SEARCHES + 1), math.inf)
+    finally:
+        finder.close()
+
+    assert found == [[Span(0, 1)]] * (INLINE_SEARCHES + 1)
+    assert set(regex.threads) == {"lockgate-detect_0"}

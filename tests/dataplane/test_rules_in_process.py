@@ -5,6 +5,8 @@ no planted secret left in any stored leg, admin event or log line."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import hmac
 import logging
@@ -15,6 +17,7 @@ import orjson
 import pytest
 from sqlalchemy import Engine, update
 
+from lockgate.dataplane.inspection import Inspector
 from lockgate.domain.mcp import Client, Era, JsonObject
 from lockgate.domain.rules import (
     Action,
@@ -407,6 +410,38 @@ async def test_without_engines_an_engine_rule_fails_by_its_failure_mode(
         outcome = await answered(gateway, client, "tools/call", {"name": "echo", "arguments": {"n": 1}})
 
     assert outcome.answer["error"]["data"]["reason"] == "rule_blocked" and _calls(alpha) == []
+
+
+async def _hang(_engine: RuleEngine, _request: EngineRequest) -> Verdict:
+    await asyncio.Event().wait()  # an engine that never answers
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize("hook", [Hook.REQUEST, Hook.RESPONSE])
+async def test_an_inspection_that_outlasts_its_bound_blocks_the_message_even_for_a_fail_open_rule(
+    settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch, hook: Hook
+) -> None:
+    monkeypatch.setattr("lockgate.app.Inspector", functools.partial(Inspector, timeout_s=0.01))
+    alpha = _server(Era.LEGACY)
+    async with memory_gateway(settings, engine, {"alpha": alpha}, ask=_hang) as gateway:
+        add_engine(engine, "guard")
+        engine_rule(engine, "ask", "guard", FailureMode.OPEN, hook=hook)
+        client = await gateway.legacy_client()
+        arguments = {"n": SSN} if hook is Hook.REQUEST else {}  # the result holds one too
+        outcome = await answered(gateway, client, "tools/call", {"name": "leak", "arguments": arguments})
+
+    noun = "Request" if hook is Hook.REQUEST else "Response"
+    assert outcome.answer["error"] == {
+        "code": -32017,
+        "message": f"{noun} blocked: the gateway's rules took longer than 0.01 s to inspect it",
+        "data": {"reason": "inspection_timeout", "server": "alpha"},
+    }
+    assert len(_calls(alpha)) == (0 if hook is Hook.REQUEST else 1)
+    assert outcome.types[-2:] == ["policy_enforced_abort", "proxy_response_error"]
+    withheld = {"degraded": "withheld: the inspection of the message took too long"}
+    stored = outcome.legs[0] if hook is Hook.REQUEST else _leg(outcome, "mcp_response")
+    assert orjson.loads(stored["body"]) == withheld
+    assert SSN not in stored_text(engine)
 
 
 @pytest.mark.parametrize("era", ERAS)

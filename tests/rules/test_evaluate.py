@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,8 +21,10 @@ from lockgate.domain.rules import (
     Verdict,
     VerdictKind,
 )
-from lockgate.rules.detect import RegexDetector
-from lockgate.rules.evaluate import Compiled, evaluate
+from lockgate.rules.actions import Span
+from lockgate.rules.detect import Detector, RegexDetector
+from lockgate.rules.evaluate import Compiled, evaluate, find_all
+from lockgate.rules.regex import ScanTooSlow
 
 pytestmark = pytest.mark.anyio
 KEY = b"k" * 32
@@ -181,7 +185,7 @@ async def test_a_response_rule_sees_the_result_and_keeps_the_id() -> None:
 class Raising:
     """A detector that fails, quoting its text (as a library's error might)."""
 
-    def find(self, text: str) -> list[Any]:
+    def find(self, text: str, deadline: float = math.inf) -> list[Any]:
         raise RuntimeError(f"cannot analyse {text!r}")
 
 
@@ -198,3 +202,82 @@ async def test_a_detector_that_raises_follows_the_failure_mode_and_its_error_tex
     assert outcome.reason == "the detector failed (RuntimeError)"
     assert (out.blocked is None) == (failure_mode is FailureMode.OPEN)
     assert "078-05-1120" not in repr(out.outcomes) + repr(out.blocked and out.blocked.reason)
+
+
+@pytest.mark.parametrize("failure_mode", [FailureMode.OPEN, None])
+async def test_a_message_with_more_strings_than_the_limit_is_too_large_and_fails_by_the_mode(
+    failure_mode: FailureMode | None,
+) -> None:
+    rule = Rule(1, "r", 0, RegexDetection(("x",)), Action(ActionKind.REDACT), failure_mode=failure_mode)
+    many = call(a=["y"] * (LIMITS.scan_strings + 1))
+    out = await evaluate([Compiled(rule, Raising())], Direction.REQUEST, "tools/call", many, key=KEY)
+    [outcome] = out.outcomes
+    assert outcome.reason == f"the message holds more than {LIMITS.scan_strings} strings to inspect"
+    assert (out.blocked is None) == (failure_mode is FailureMode.OPEN)
+    at_limit = call(a=["y"] * LIMITS.scan_strings)
+    out = await evaluate(
+        [regex(2, "x", Action(ActionKind.REDACT))], Direction.REQUEST, "tools/call", at_limit, key=KEY
+    )
+    assert out.outcomes == [] and out.blocked is None
+
+
+async def test_each_rule_gets_one_deadline_for_the_whole_message() -> None:
+    deadlines: list[float] = []
+
+    async def recording(detector: Detector, texts: list[str], deadline: float) -> list[list[Span]]:
+        deadlines.append(deadline)
+        return [[] for _ in texts]
+
+    rules = [regex(1, "x", Action(ActionKind.REDACT)), regex(2, "y", Action(ActionKind.REDACT))]
+    before = time.perf_counter()
+    await evaluate(rules, Direction.REQUEST, "tools/call", call(a="1", b="2", c="3"), key=KEY, find=recording)
+    after = time.perf_counter()
+    assert len(deadlines) == 2  # one per rule, not one per string
+    assert all(before + LIMITS.scan_s <= deadline <= after + LIMITS.scan_s for deadline in deadlines)
+
+
+async def test_a_rule_whose_scan_passes_its_deadline_fails_closed() -> None:
+    async def too_slow(detector: Detector, texts: list[str], deadline: float) -> list[list[Span]]:
+        return find_all(detector, texts, deadline=0.0)
+
+    out = await evaluate(
+        [regex(1, "x", Action(ActionKind.REDACT))],
+        Direction.REQUEST,
+        "tools/call",
+        call(a="x"),
+        key=KEY,
+        find=too_slow,
+    )
+    [outcome] = out.outcomes
+    assert outcome.action == "failed_closed" and outcome.reason == "the detector failed (ScanTooSlow)"
+    assert out.blocked is not None
+
+
+def test_find_all_looks_at_the_deadline_between_strings() -> None:
+    class Counting:
+        def __init__(self) -> None:
+            self.texts = 0
+
+        def find(self, text: str, deadline: float = math.inf) -> list[Span]:
+            self.texts += 1
+            return []
+
+    counting = Counting()
+    assert find_all(counting, ["a", "b"]) == [[], []]
+    with pytest.raises(ScanTooSlow, match="0 of 2 strings in"):
+        find_all(counting, ["a", "b"], deadline=0.0)
+    assert counting.texts == 2  # none scanned once the deadline had passed
+
+
+async def test_a_modifying_rule_acts_on_a_bounded_number_of_matches_while_a_block_still_blocks() -> None:
+    many = call(**{f"k{i}": "x" * (LIMITS.matches_per_text // 2 + 1) for i in range(2)})
+    redact = await evaluate(
+        [regex(1, "/x/g", Action(ActionKind.REDACT))], Direction.REQUEST, "tools/call", many, key=KEY
+    )
+    [outcome] = redact.outcomes
+    assert outcome.action == "failed_closed" and redact.blocked is not None and not redact.changed
+    assert outcome.reason == f"more than {LIMITS.matches_per_text} matches to act on in one message"
+    block = await evaluate(
+        [regex(2, "/x/g", Action(ActionKind.BLOCK))], Direction.REQUEST, "tools/call", many, key=KEY
+    )
+    assert [(o.action, o.matches) for o in block.outcomes] == [("block", LIMITS.matches_per_text + 2)]

@@ -291,3 +291,21 @@ def test_every_preset_has_a_row_in_the_rules_documentation() -> None:
     section = (ROOT / "docs" / "rules.md").read_text().split("## Ready-made patterns", 1)[1].split("\n## ")[0]
     for preset in PRESETS.values():
         assert f"| `{preset.name}` | `{preset.label}` |" in section, preset.name
+
+
+@pytest.mark.timeout(10)  # the former pattern took some 20 s here: every BEGIN line rescanned the rest
+def test_a_mebibyte_of_repeated_begin_lines_is_one_match_a_line_found_in_one_pass() -> None:
+    line = "-----BEGIN RSA PRIVATE KEY-----\n"
+    text = line * (1024 * 1024 // len(line))
+    spans = PRESETS["private_key"].compiled().find(text)
+    assert len(spans) == text.count(line)
+    assert spans == [(start, start + len(line)) for start in range(0, len(text), len(line))]
+
+
+def test_a_private_key_with_header_lines_is_found_whole() -> None:
+    encrypted = PEM.replace(
+        "-----\n", "-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,3F17F5316E2BAC89\n\n", 1
+    )
+    assert RegexDetector(RegexDetection(presets=("private_key",))).find(f"key: {encrypted} bye") == [
+        Span(5, 5 + len(encrypted), "PRIVATE_KEY")
+    ]

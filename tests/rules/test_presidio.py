@@ -28,14 +28,13 @@ from lockgate.rules.presidio import (
     Analyzer,
     PresidioDetector,
     PresidioUnavailable,
-    ScanTooSlow,
     UnknownEntityError,
     build_analyzer,
     offline_analyzer,
     pieces,
 )
 from lockgate.rules.presidio_offline import BisectContextEnhancer, LinearUrlRecognizer, load_pipeline
-from lockgate.rules.regex import ScanTooLarge
+from lockgate.rules.regex import ScanTooLarge, ScanTooSlow
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -151,6 +150,12 @@ def test_a_text_whose_analysis_outlasts_the_budget_is_stopped_between_pieces(ana
     assert PresidioDetector(PresidioDetection(), analyzer).find(text) == []
     with pytest.raises(ScanTooSlow, match="time budget"):
         PresidioDetector(PresidioDetection(), analyzer, budget_s=0).find(text)
+
+
+def test_the_rules_deadline_over_the_message_stops_presidio_like_a_regex(analyzer: Analyzer) -> None:
+    text = "word " * (PIECE_CHARS // 5 + 10)  # two pieces
+    with pytest.raises(ScanTooSlow, match="time budget"):  # the one class regex and Presidio share
+        PresidioDetector(PresidioDetection(), analyzer).find(text, deadline=0.0)
 
 
 def test_an_ner_entity_without_a_model_is_refused_naming_the_setting(analyzer: Analyzer) -> None:

@@ -3,7 +3,15 @@ that catastrophic patterns run in linear time."""
 
 import pytest
 
-from lockgate.rules.regex import MAX_SCANNED_BYTES, RegexRefused, ScanTooLarge, compile_js
+from lockgate.domain.rules import LIMITS
+from lockgate.rules.regex import (
+    CHECK_EVERY,
+    MAX_SCANNED_BYTES,
+    RegexRefused,
+    ScanTooLarge,
+    ScanTooSlow,
+    compile_js,
+)
 
 MEGABYTE = 1024 * 1024
 
@@ -143,6 +151,38 @@ def test_a_text_past_the_scan_limit_is_refused_not_partly_scanned() -> None:
         regex.find("b" * (MAX_SCANNED_BYTES + 1))
     with pytest.raises(ScanTooLarge):
         regex.matches("é" * (MAX_SCANNED_BYTES // 2 + 1))  # the limit counts UTF-8 bytes
+
+
+def test_the_scan_limit_is_the_one_in_limits() -> None:
+    assert LIMITS.scan_bytes == MAX_SCANNED_BYTES
+
+
+def test_a_text_with_more_matches_than_the_cap_is_refused_not_partly_reported() -> None:
+    regex = compile_js("/x/g")
+    assert len(regex.find("x" * LIMITS.matches_per_text)) == LIMITS.matches_per_text
+    with pytest.raises(ScanTooLarge, match=f"more than {LIMITS.matches_per_text} matches"):
+        regex.find("x" * (LIMITS.matches_per_text + 1))
+
+
+def test_a_find_past_its_deadline_stops_with_scan_too_slow() -> None:
+    # each match of this pattern rescans to the end of the text: n matches cost n² without a deadline
+    regex = compile_js("/a(?:.*b)?/")
+    assert len(regex.find("a" * 100)) == 100
+    with pytest.raises(ScanTooSlow, match="deadline, 0 bytes in"):
+        regex.find("a" * 100, deadline=0.0)  # already passed: looked at before the first search
+
+
+def test_the_deadline_is_looked_at_again_every_few_searches(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 1.0  # every look at the clock is a second later
+        return now[0]
+
+    monkeypatch.setattr("lockgate.rules.regex.time.perf_counter", clock)
+    regex = compile_js("/a/")
+    with pytest.raises(ScanTooSlow, match=f"deadline, {CHECK_EVERY} bytes in"):
+        regex.find("a" * 1000, deadline=1.5)  # the first look is at 1 s, the second at 2 s
 
 
 @pytest.mark.timeout(60)

@@ -18,8 +18,11 @@ held ``proxy_request`` leg (``Exchange.arrival``) stores the rewritten message, 
 of a blocked one; a blocked response's ``mcp_response`` leg a note. A rule's ``store_original``
 keeps the originals when every rule that acted asks for it. Alerts go to ``alerts.AlertWriter``.
 
-Detection runs inline for a regex over small texts, and on a bounded pool of threads past
-``INLINE_CHARS`` or for other detectors (Presidio). A gateway whose rules cannot be loaded has its
+Detection runs inline for a regex over a few short strings (at most ``INLINE_SEARCHES`` strings ×
+patterns and ``INLINE_CHARS`` characters), and on a bounded pool of threads otherwise or for other
+detectors (Presidio), one thread call per rule over all the strings. The whole inspection of one
+message is bounded by ``LIMITS.inspection_s``: past it the message is refused (fail closed,
+``inspection_timeout``) and its body is not stored. A gateway whose rules cannot be loaded has its
 inspected messages refused (fail closed), never passed uninspected.
 """
 
@@ -41,6 +44,7 @@ from lockgate.dataplane.pipeline import Message, Noted
 from lockgate.dataplane.rulebook import Book, RuleBook, RulesUnavailable
 from lockgate.domain.audit import Leg, degraded_body
 from lockgate.domain.rules import (
+    LIMITS,
     SCANNABLE_METHODS,
     Direction,
     EngineDetection,
@@ -51,13 +55,16 @@ from lockgate.domain.rules import (
 )
 from lockgate.rules.actions import Span
 from lockgate.rules.detect import Detector, RegexDetector
-from lockgate.rules.evaluate import Ask, DetectionFailed, Evaluation, evaluate
+from lockgate.rules.evaluate import Ask, DetectionFailed, Evaluation, evaluate, find_all
 
 AskEngine = Callable[[RuleEngine, EngineRequest], Awaitable[Verdict]]
 """Asks a rule engine about one message; raises anything when the engine fails."""
 
 INLINE_CHARS = 64 * 1024
 """Text a regex scans on the event loop, at most; more goes to the pool."""
+INLINE_SEARCHES = 1024
+"""Searches (strings × compiled patterns) a regex makes on the event loop, at most; more go to the pool."""
+TIMED_OUT_NOTE = "withheld: the inspection of the message took too long"
 BLOCKED_NOTE = "withheld: blocked by a gateway rule"
 WITHHELD = degraded_body(BLOCKED_NOTE).encode()
 """What a leg stores in place of a body a rule blocked (JSON text, stored as is)."""
@@ -66,24 +73,30 @@ ABORT_LEG = Leg.POLICY_ENFORCED_ABORT.value
 
 
 class Finder:
-    """``rules.evaluate.Find``: a regex over at most ``INLINE_CHARS`` runs in place, anything else on
-    ``threads`` worker threads."""
+    """``rules.evaluate.Find``: a regex that is cheap by both counts (``inline``) runs in place,
+    anything else on ``threads`` worker threads."""
 
     def __init__(self, threads: int = 4) -> None:
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="lockgate-detect")
 
-    async def __call__(self, detector: Detector, texts: list[str]) -> list[list[Span]]:
-        if isinstance(detector, RegexDetector) and sum(len(t) for t in texts) <= INLINE_CHARS:
-            return [detector.find(text) for text in texts]
+    async def __call__(self, detector: Detector, texts: list[str], deadline: float) -> list[list[Span]]:
+        if inline(detector, texts):
+            return find_all(detector, texts, deadline)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, _find_all, detector, texts)
+        return await loop.run_in_executor(self._executor, find_all, detector, texts, deadline)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
 
 
-def _find_all(detector: Detector, texts: list[str]) -> list[list[Span]]:
-    return [detector.find(text) for text in texts]
+def inline(detector: Detector, texts: list[str]) -> bool:
+    """Whether ``detector`` over ``texts`` is cheap enough for the event loop: a regex making at most
+    ``INLINE_SEARCHES`` searches over at most ``INLINE_CHARS`` characters."""
+    return (
+        isinstance(detector, RegexDetector)
+        and len(texts) * detector.patterns <= INLINE_SEARCHES
+        and sum(len(t) for t in texts) <= INLINE_CHARS
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +108,14 @@ class Inspector:
     find: Finder
     alerts: AlertWriter
     ask: AskEngine | None = None
+    timeout_s: float = LIMITS.inspection_s
 
     async def evaluate(self, ex: Exchange, message: Message, leg: Direction) -> Evaluation | None:
         """The rules' evaluation of ``message`` on ``leg``, None when no rule looks at it.
 
         Raises:
-            Refusal: the gateway's rules cannot be loaded (fail closed).
+            Refusal: the gateway's rules cannot be loaded, or the rules took longer than
+                ``timeout_s`` (fail closed; the message's body is not stored).
         """
         assignment = message.assignment
         if assignment is None or not message.to_server or message.method not in SCANNABLE_METHODS:
@@ -123,9 +138,13 @@ class Inspector:
             return None
         whole = _whole(ex, message, leg)
         ask = self._asker(ex, message, leg, book) if self.ask is not None else None
-        result = await evaluate(
-            applying, leg, message.method, whole, key=book.rules.hash_key, ask=ask, find=self.find
-        )
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                result = await evaluate(
+                    applying, leg, message.method, whole, key=book.rules.hash_key, ask=ask, find=self.find
+                )
+        except TimeoutError:
+            raise self._timed_out(ex, message, leg) from None
         for outcome in result.outcomes:
             if outcome.reason is not None:
                 log.warning(
@@ -141,6 +160,28 @@ class Inspector:
         if result.outcomes:
             self._alert(ex, message, leg, book, result)
         return result
+
+    def _timed_out(self, ex: Exchange, message: Message, leg: Direction) -> Refusal:
+        """The refusal of a message whose inspection outlasted ``timeout_s``, its body withheld."""
+        assert message.assignment is not None
+        log.warning(
+            "the rules' inspection of the %s of %s (correlation id %s) took over %g s; refused",
+            leg.value,
+            message.method,
+            ex.correlation_id,
+            self.timeout_s,
+        )
+        if leg is Direction.REQUEST:
+            ex.withhold_arrival(TIMED_OUT_NOTE)
+        else:
+            message.noted["response"] = Noted((), degraded_body(TIMED_OUT_NOTE).encode())
+        return Refusal(
+            RULE_BLOCKED,
+            f"{_noun(leg)} blocked: the gateway's rules took longer than {self.timeout_s:g} s to inspect it",
+            "inspection_timeout",
+            server=message.assignment.server.name,
+            leg=ABORT_LEG,
+        )
 
     def _asker(self, ex: Exchange, message: Message, leg: Direction, book: Book) -> Ask:
         ask = self.ask

@@ -98,6 +98,12 @@ class Limits:
     engine_header_chars: int = 4096
     engine_settings_bytes: int = 16 * 1024
     scan_bytes: int = 4 * 1024 * 1024  # text one message exposes to detection, at most
+    scan_strings: int = 10_000  # strings one message exposes to detection, at most
+    matches_per_text: int = 65_536  # matches one pattern reports in one string (and a modifying rule
+    # acts on in one message), at most
+    scan_s: float = 30.0  # seconds one rule's detection may take over one message, at most
+    inspection_s: float = 60.0  # all the rules' inspection of one message, at most: above one engine's
+    # longest wait (engine_timeout_s), so one engine that hangs fails by its own failure mode first
     engine_payload_bytes: int = 16 * 1024 * 1024  # an engine request or answer, at most (spec §1.2)
 
 

@@ -8,6 +8,7 @@ not detectors (``lockgate.engines``).
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 from lockgate.domain.rules import RegexDetection
@@ -19,11 +20,12 @@ from lockgate.rules.regex import JsRegex, compile_js
 class Detector(Protocol):
     """Finds what a rule matches in one string."""
 
-    def find(self, text: str) -> list[Span]:
+    def find(self, text: str, deadline: float = math.inf) -> list[Span]:
         """The matches in ``text`` (character offsets), in any order, possibly overlapping.
 
         Raises:
-            rules.regex.ScanTooLarge: ``text`` is over the scan limit.
+            rules.regex.ScanTooLarge: ``text`` is over the scan limit (or has too many matches).
+            rules.regex.ScanTooSlow: ``time.perf_counter()`` passed ``deadline`` during the scan.
         """
         ...
 
@@ -51,12 +53,17 @@ class RegexDetector:
             (PRESETS[name], PRESETS[name].compiled()) for name in detection.presets
         ]
 
-    def find(self, text: str) -> list[Span]:
-        spans = [Span(start, end) for start, end in self._own.find(text)] if self._own else []
+    @property
+    def patterns(self) -> int:
+        """Compiled patterns ``find`` runs over each text (the rule's own OR-ed, one per preset)."""
+        return (self._own is not None) + len(self._presets)
+
+    def find(self, text: str, deadline: float = math.inf) -> list[Span]:
+        spans = [Span(start, end) for start, end in self._own.find(text, deadline)] if self._own else []
         for preset, regex in self._presets:
             spans.extend(
                 Span(start, end, preset.label)
-                for start, end in regex.find(text)
+                for start, end in regex.find(text, deadline)
                 if preset.accepts(text[start:end])
             )
         return spans

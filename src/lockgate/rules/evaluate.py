@@ -9,11 +9,20 @@ detector refusing a text over the scan limit, a rule that cannot be compiled) fo
 mode: ``fail_open`` lets the message on, ``fail_closed`` blocks it; a regex rule has no failure mode
 and blocks (an uninspected message never passes a rule silently).
 
+Bounds (``domain.rules.LIMITS``): a message with more than ``scan_bytes`` of text or ``scan_strings``
+strings is too large to inspect, and a modifying rule acts on at most ``matches_per_text`` matches
+in all; each detection rule has one deadline, ``scan_s`` from its start, for
+the whole message (checked between strings and inside long scans); past it the rule cannot decide.
+The loop yields to the event loop between rules.
+
 The same function serves the data plane and ``lockgate rules test``, so both decide alike.
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +39,7 @@ from lockgate.domain.rules import (
 )
 from lockgate.rules.actions import Span, transform
 from lockgate.rules.detect import Detector
+from lockgate.rules.regex import ScanTooSlow
 from lockgate.rules.scan import Path, rewritten, scanned_strings
 
 
@@ -71,12 +81,31 @@ class Evaluation:
 Ask = Callable[[Rule, Mapping[str, Any]], Awaitable[Verdict]]
 """Asks a rule's engine about a whole JSON-RPC message; raises anything on failure."""
 
-Find = Callable[[Detector, list[str]], Awaitable[list[list[Span]]]]
-"""Runs a detector over strings (the data plane moves big or slow work off its event loop)."""
+Find = Callable[[Detector, list[str], float], Awaitable[list[list[Span]]]]
+"""Runs a detector over strings by a deadline (``time.perf_counter()`` scale), as ``find_all`` does
+(the data plane moves big or slow work off its event loop)."""
 
 
-async def find_inline(detector: Detector, texts: list[str]) -> list[list[Span]]:
-    return [detector.find(text) for text in texts]
+def find_all(detector: Detector, texts: list[str], deadline: float = math.inf) -> list[list[Span]]:
+    """Each text's spans, in order.
+
+    Raises:
+        rules.regex.ScanTooSlow: ``deadline`` passed before a text, or during one's scan.
+        Anything the detector raises (``rules.regex.ScanTooLarge``).
+    """
+    found: list[list[Span]] = []
+    for text in texts:
+        if time.perf_counter() > deadline:
+            raise ScanTooSlow(
+                f"the scan was stopped at its deadline, {len(found)} of {len(texts)} strings in"
+            )
+        found.append(detector.find(text, deadline))
+    return found
+
+
+async def find_inline(detector: Detector, texts: list[str], deadline: float) -> list[list[Span]]:
+    """``find_all`` on the caller's event loop (``lockgate rules test``, tests)."""
+    return find_all(detector, texts, deadline)
 
 
 class DetectionFailed(Exception):
@@ -120,6 +149,7 @@ async def evaluate(
             result.store_original = rule.store_original and (first or result.store_original)
         if result.blocked is not None:
             break
+        await asyncio.sleep(0)  # lets the event loop serve others between two rules
     return result
 
 
@@ -131,28 +161,33 @@ class _Scanned:
         self._message: Mapping[str, Any] | None = None
         self.strings: list[tuple[Path, str]] = []
         self.texts: list[str] = []
-        self.too_large = False
+        self.too_large: str | None = None  # what makes it too large to inspect
 
     def of(self, message: Mapping[str, Any]) -> _Scanned:
         if message is not self._message:
             self._message = message
             self.strings = scanned_strings(self._method, self._leg, message)
             self.texts = [text for _, text in self.strings]
-            self.too_large = (
+            if len(self.texts) > LIMITS.scan_strings:
+                self.too_large = f"more than {LIMITS.scan_strings} strings"
+            elif (
                 sum(len(text) for text in self.texts) * 4 > LIMITS.scan_bytes
                 and _utf8_size(self.strings) > LIMITS.scan_bytes
-            )
+            ):
+                self.too_large = f"more than {LIMITS.scan_bytes} bytes of text"
+            else:
+                self.too_large = None
         return self
 
 
 async def _detect(entry: Compiled, scanned: _Scanned, result: Evaluation, key: bytes, find: Find) -> bool:
     rule, detector = entry.rule, entry.detector
     assert detector is not None and rule.action is not None
-    if scanned.too_large:
-        raise DetectionFailed(f"the message holds more than {LIMITS.scan_bytes} bytes of text to inspect")
+    if scanned.too_large is not None:
+        raise DetectionFailed(f"the message holds {scanned.too_large} to inspect")
     strings = scanned.strings
     try:
-        found = await find(detector, scanned.texts)
+        found = await find(detector, scanned.texts, time.perf_counter() + LIMITS.scan_s)
     except Exception as exc:  # ScanTooLarge, ScanTooSlow, any detector fault: never its message (text)
         raise DetectionFailed(f"the detector failed ({type(exc).__name__})") from None
     count = sum(len(spans) for spans in found)
@@ -162,6 +197,8 @@ async def _detect(entry: Compiled, scanned: _Scanned, result: Evaluation, key: b
         result.outcomes.append(RuleOutcome(rule.id, rule.name, rule.action.kind.value, count))
         result.blocked = Blocked(rule, f"matched {count} time{'s' if count != 1 else ''}")
         return True
+    if count > LIMITS.matches_per_text:  # the edits are made on the event loop: as bounded as one text's
+        raise DetectionFailed(f"more than {LIMITS.matches_per_text} matches to act on in one message")
     try:
         edits = {
             path: transform(text, spans, rule.action, key)

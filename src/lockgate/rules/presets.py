@@ -171,9 +171,11 @@ _ALL = (
         "private_key",
         "PRIVATE_KEY",
         "PEM or OpenSSH private key block, BEGIN line to END line (RSA, EC, DSA, OPENSSH, ENCRYPTED, "
-        "PKCS #8, PGP … BLOCK); without an END line, the BEGIN line and the base64 lines after it",
-        r"-----BEGIN[ A-Z0-9]{0,32} PRIVATE KEY(?: BLOCK)?-----(?:[^]*?"
-        r"-----END[ A-Z0-9]{0,32} PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\r\n]*)",
+        "PKCS #8, PGP … BLOCK): the BEGIN line, its header lines (Proc-Type:, Version: …), the base64 "
+        "after it and the END line if it follows; linear, so repeated BEGIN lines cost no rescans",
+        r"-----BEGIN[ A-Z0-9]{0,32} PRIVATE KEY(?: BLOCK)?-----"
+        r"(?:\r?\n[A-Za-z][A-Za-z-]{0,31}:[^\r\n]{0,256})*[A-Za-z0-9+/=\s]*"
+        r"(?:-----END[ A-Z0-9]{0,32} PRIVATE KEY(?: BLOCK)?-----)?",
     ),
     Preset(
         "jwt",

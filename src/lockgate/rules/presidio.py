@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from lockgate.domain.rules import LIMITS, PresidioDetection
 from lockgate.rules.actions import Span
-from lockgate.rules.regex import ScanTooLarge
+from lockgate.rules.regex import ScanTooLarge, ScanTooSlow
 
 if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine
@@ -60,10 +60,6 @@ about 35 µs a character on texts made for it (bench/presidio.py), so 4 MiB coul
 class PresidioUnavailable(ValueError):
     """What a rule asks of Presidio is not available here: the model path does not load, or an NER
     entity is selected and no model was given."""
-
-
-class ScanTooSlow(ValueError):
-    """Analyzing a text took longer than the detector's budget; the rest of it was not analyzed."""
 
 
 class UnknownEntityError(ValueError):
@@ -222,11 +218,14 @@ class PresidioDetector:
         self._allowlist = detection.allowlist
         self._budget_s = budget_s
 
-    def find(self, text: str) -> list[Span]:
-        """Raises:
+    def find(self, text: str, deadline: float = math.inf) -> list[Span]:
+        """``deadline`` (``time.perf_counter()`` scale) is the rule's over the whole message
+        (``rules.evaluate``); the detector's own budget bounds this text too.
+
+        Raises:
         rules.regex.ScanTooLarge: ``text`` is over ``LIMITS.scan_bytes`` in UTF-8, or longer than the
             analyzer's pipeline takes (``Analyzer.max_chars``: a model's limit).
-        ScanTooSlow: analyzing ``text`` took longer than the budget.
+        rules.regex.ScanTooSlow: analyzing ``text`` passed ``deadline`` or took longer than the budget.
         """
         if len(text) > self._analyzer.max_chars:
             raise ScanTooLarge(
@@ -237,5 +236,5 @@ class PresidioDetector:
             size = len(text.encode("utf-8", "surrogatepass"))
             if size > LIMITS.scan_bytes:
                 raise ScanTooLarge(f"text of {size} bytes is above the {LIMITS.scan_bytes}-byte scan limit")
-        deadline = time.perf_counter() + self._budget_s
+        deadline = min(deadline, time.perf_counter() + self._budget_s)
         return self._analyzer.find(text, self._entities, self._threshold, self._allowlist, deadline)

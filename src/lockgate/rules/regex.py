@@ -10,21 +10,39 @@ lookbehind, backreferences, the few constructs RE2 would match differently (list
 :mod:`lockgate.rules.js_syntax`), and every flag but ``i`` and ``g`` (``m``, ``s``, ``u``, ``y``, ``d``,
 ``v``: refused, not emulated). ``g`` is recorded (:attr:`JsPattern.global_flag`); matching always finds all.
 
+Bounds (``domain.rules.LIMITS``): a text over ``scan_bytes`` in UTF-8 is not scanned
+(:class:`ScanTooLarge`), nor is one with more than ``matches_per_text`` matches; ``find`` stops at its
+deadline (:class:`ScanTooSlow`), checked every ``CHECK_EVERY`` searches: one search is linear, but a
+pattern like ``/a(?:.*b)?/`` makes each of n matches rescan to the end of the text.
+
 Known difference from V8: a text character above U+FFFF is one character here (V8 without ``u`` sees
 two UTF-16 units, so ``.`` matches half of it there). Case-insensitive matching follows JS's Canonicalize
 as of Python's Unicode tables, which may lag V8's by a version.
 """
 
+import math
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import re2
 import regress
 
+from lockgate.domain.rules import LIMITS
 from lockgate.rules.js_syntax import RegexRefused, translate
 
-__all__ = ["MAX_PROGRAM_BYTES", "MAX_SCANNED_BYTES", "JsPattern", "JsRegex", "RegexRefused", "ScanTooLarge"]
+__all__ = [
+    "MAX_PROGRAM_BYTES",
+    "MAX_SCANNED_BYTES",
+    "JsPattern",
+    "JsRegex",
+    "RegexRefused",
+    "ScanTooLarge",
+    "ScanTooSlow",
+]
 
-MAX_SCANNED_BYTES = 4 * 1024 * 1024  # UTF-8 bytes of text one search may scan; more raises ScanTooLarge
+MAX_SCANNED_BYTES = LIMITS.scan_bytes  # UTF-8 bytes of text one search may scan; more raises ScanTooLarge
+CHECK_EVERY = 16  # searches between two looks at the clock in ``find``
 MAX_PROGRAM_BYTES = 8 * 1024 * 1024  # RE2's max_mem: a bigger compiled pattern is refused
 ALLOWED_FLAGS = "gi"
 FLAG_NAMES = {
@@ -38,7 +56,12 @@ FLAG_NAMES = {
 
 
 class ScanTooLarge(ValueError):
-    """A text longer than :data:`MAX_SCANNED_BYTES` in UTF-8: it is not scanned at all."""
+    """A text longer than :data:`MAX_SCANNED_BYTES` in UTF-8 (it is not scanned at all), or with more
+    matches than ``LIMITS.matches_per_text``."""
+
+
+class ScanTooSlow(ValueError):
+    """A scan (a regex's, Presidio's) passed its deadline; the rest of the text was not scanned."""
 
 
 @dataclass(frozen=True)
@@ -88,35 +111,47 @@ class JsRegex:
         except re2.error as error:
             raise RegexRefused(f"a pattern RE2 cannot compile ({error})", self.re2_text) from None
 
-    def find(self, text: str) -> list[tuple[int, int]]:
+    def find(self, text: str, deadline: float = math.inf) -> list[tuple[int, int]]:
         """Every match as ``(start, end)`` Python string indices, left to right, as JS ``matchAll`` finds
-        them (an empty match moves on by one character); raises :class:`ScanTooLarge`."""
+        them (an empty match moves on by one character).
+
+        Raises:
+            ScanTooLarge: ``text`` is over the scan limit, or has over ``LIMITS.matches_per_text``
+                matches.
+            ScanTooSlow: ``time.perf_counter()`` passed ``deadline`` before the scan ended.
+        """
         data = _encode(text)
         counter = _CharIndex(data, ascii_only=len(data) == len(text))
-        spans = []
-        position = 0
-        while (span := self._next_match(data, position)) is not None:
-            start, end = span
+        spans: list[tuple[int, int]] = []
+        for start, end in self._matches(data, deadline):
+            if len(spans) == LIMITS.matches_per_text:
+                raise ScanTooLarge(f"more than {LIMITS.matches_per_text} matches in one text")
             spans.append((counter.at(start), counter.at(end)))
-            position = end if end > start else end + _char_length(data, end)
         return spans
 
     def matches(self, text: str) -> bool:
         """Whether any pattern matches anywhere in ``text``; raises :class:`ScanTooLarge`."""
-        return self._next_match(_encode(text), 0) is not None
+        return next(self._matches(_encode(text), math.inf), None) is not None
 
-    def _next_match(self, data: bytes, position: int) -> tuple[int, int] | None:
-        """The leftmost match at or after ``position`` that starts on a character: RE2's ``\\B`` also
-        holds between the bytes of one UTF-8 character, which JS has no notion of."""
+    def _matches(self, data: bytes, deadline: float) -> Iterator[tuple[int, int]]:
+        """The matches' byte spans, left to right, each starting on a character: RE2's ``\\B`` also
+        holds between the bytes of one UTF-8 character, which JS has no notion of. Raises
+        :class:`ScanTooSlow` past ``deadline`` (looked at before the first search, then every
+        ``CHECK_EVERY``)."""
+        position, searches = 0, 0
         while position <= len(data):
+            if searches % CHECK_EVERY == 0 and time.perf_counter() > deadline:
+                raise ScanTooSlow(f"the scan was stopped at its deadline, {position} bytes in")
+            searches += 1
             match = self._compiled.search(data, position)
             if match is None:
-                return None
+                return
             start, end = match.span()
-            if start == len(data) or not 0x80 <= data[start] < 0xC0:
-                return start, end
-            position = start + 1
-        return None
+            if start < len(data) and 0x80 <= data[start] < 0xC0:
+                position = start + 1
+                continue
+            yield start, end
+            position = end if end > start else end + _char_length(data, end)
 
 
 def compile_js(patterns: str | list[str]) -> JsRegex:
