@@ -22,7 +22,7 @@ from lockgate.domain.rules import (
     VerdictKind,
 )
 from lockgate.rules.actions import Span
-from lockgate.rules.detect import Detector, RegexDetector
+from lockgate.rules.detect import Detector, Prefilter, RegexDetector
 from lockgate.rules.evaluate import Compiled, evaluate, find_all
 from lockgate.rules.regex import ScanTooSlow
 
@@ -281,3 +281,45 @@ async def test_a_modifying_rule_acts_on_a_bounded_number_of_matches_while_a_bloc
         [regex(2, "/x/g", Action(ActionKind.BLOCK))], Direction.REQUEST, "tools/call", many, key=KEY
     )
     assert [(o.action, o.matches) for o in block.outcomes] == [("block", LIMITS.matches_per_text + 2)]
+
+
+class Counting(RegexDetector):
+    """A regex detector that counts its searches."""
+
+    def __init__(self, detection: RegexDetection) -> None:
+        super().__init__(detection)
+        self.searched = 0
+
+    def find(self, text: str, deadline: float = math.inf) -> list[Any]:
+        self.searched += 1
+        return super().find(text, deadline)
+
+
+def counting(rule_id: int, detection: RegexDetection, action: Action) -> Compiled:
+    return Compiled(Rule(rule_id, f"r{rule_id}", rule_id, detection, action), Counting(detection))
+
+
+async def test_where_the_prefilter_finds_nothing_no_regex_rule_searches() -> None:
+    rules = [
+        counting(1, RegexDetection(("alpha",)), Action(ActionKind.BLOCK)),
+        counting(2, RegexDetection(presets=("us_ssn",)), Action(ActionKind.REDACT)),
+    ]
+    prefilter = Prefilter(c.rule.detection for c in rules)  # type: ignore[misc]
+    out = await evaluate(
+        rules, Direction.REQUEST, "tools/call", call(a="nothing here"), key=KEY, prefilter=prefilter
+    )
+    assert out.outcomes == [] and [c.detector.searched for c in rules] == [0, 0]  # type: ignore[union-attr]
+
+
+async def test_where_the_prefilter_finds_a_candidate_each_rule_decides_as_without_it() -> None:
+    rules = [
+        counting(1, RegexDetection(("alpha",)), Action(ActionKind.REPLACE, replacement="beta")),
+        counting(2, RegexDetection(("beta",)), Action(ActionKind.MASK)),
+        counting(3, RegexDetection(presets=("us_ssn",)), Action(ActionKind.REDACT)),
+    ]
+    prefilter = Prefilter(c.rule.detection for c in rules)  # type: ignore[misc]
+    message = call(a="alpha 000-12-3456")  # an SSN's shape the preset's validator refuses (area 000)
+    with_it = await evaluate(rules, Direction.REQUEST, "tools/call", message, key=KEY, prefilter=prefilter)
+    without = await evaluate(rules, Direction.REQUEST, "tools/call", message, key=KEY)
+    assert with_it.message == without.message == call(a="**** 000-12-3456")
+    assert with_it.outcomes == without.outcomes and [o.rule_id for o in with_it.outcomes] == [1, 2]

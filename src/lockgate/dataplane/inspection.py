@@ -141,7 +141,14 @@ class Inspector:
         try:
             async with asyncio.timeout(self.timeout_s):
                 result = await evaluate(
-                    applying, leg, message.method, whole, key=book.rules.hash_key, ask=ask, find=self.find
+                    applying,
+                    leg,
+                    message.method,
+                    whole,
+                    key=book.rules.hash_key,
+                    ask=ask,
+                    find=self.find,
+                    prefilter=book.prefilter,
                 )
         except TimeoutError:
             raise self._timed_out(ex, message, leg) from None

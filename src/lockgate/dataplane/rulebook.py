@@ -34,7 +34,7 @@ from lockgate.domain.rules import (
     RegexDetection,
     Rule,
 )
-from lockgate.rules.detect import Detector, RegexDetector
+from lockgate.rules.detect import Detector, Prefilter, RegexDetector
 from lockgate.rules.evaluate import Compiled
 from lockgate.rules.presidio import PresidioDetector, offline_analyzer
 from lockgate.store.rules import UnreadableRuleError
@@ -62,6 +62,7 @@ class Book:
 
     rules: GatewayRules
     compiled: tuple[Compiled, ...]
+    prefilter: Detector | None = None  # every regex rule's patterns in one search (rules.detect)
 
 
 class RuleBook:
@@ -150,7 +151,8 @@ class RuleBook:
             raise RulesUnavailable("the gateway's rules cannot be loaded now") from None
         built = previous.compiled if previous else ()
         kept = {(c.rule.id, c.rule.version): c.detector for c in built if c.detector is not None}
-        return Book(rules, tuple(self._compile(r, rules, kept.get((r.id, r.version))) for r in rules.rules))
+        compiled = tuple(self._compile(r, rules, kept.get((r.id, r.version))) for r in rules.rules)
+        return Book(rules, compiled, _prefilter(compiled))
 
     def _compile(self, rule: Rule, rules: GatewayRules, detector: Detector | None) -> Compiled:
         """``rule`` ready to run, on ``detector`` when one was built for its version already."""
@@ -176,3 +178,16 @@ class RuleBook:
         """A Presidio detector on the process's offline analyzer for the model (built on first need,
         by ``rules.presidio``; Presidio and spaCy are imported only by a gateway with such a rule)."""
         return PresidioDetector(detection, offline_analyzer(self._presidio_model))
+
+
+def _prefilter(compiled: tuple[Compiled, ...]) -> Prefilter | None:
+    """One search for all the regex rules that run (None when there are none, or their patterns do
+    not compile together: each rule then searches on its own)."""
+    regex = [c.rule.detection for c in compiled if isinstance(c.detector, RegexDetector)]
+    if not regex:
+        return None
+    try:
+        return Prefilter(d for d in regex if isinstance(d, RegexDetection))
+    except ValueError as exc:
+        log.info("the regex rules' patterns do not compile together (%s): each searches alone", exc)
+        return None

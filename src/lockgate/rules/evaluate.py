@@ -38,7 +38,7 @@ from lockgate.domain.rules import (
     VerdictKind,
 )
 from lockgate.rules.actions import Span, transform
-from lockgate.rules.detect import Detector
+from lockgate.rules.detect import Detector, RegexDetector
 from lockgate.rules.regex import ScanTooSlow
 from lockgate.rules.scan import Path, rewritten, scanned_strings
 
@@ -108,6 +108,9 @@ async def find_inline(detector: Detector, texts: list[str], deadline: float) -> 
     return find_all(detector, texts, deadline)
 
 
+YIELD_AFTER_S = 0.001  # rules run back to back for at most this long before the event loop is served
+
+
 class DetectionFailed(Exception):
     """A detector could not decide; ``reason`` is safe to store."""
 
@@ -125,14 +128,18 @@ async def evaluate(
     key: bytes,
     ask: Ask | None = None,
     find: Find = find_inline,
+    prefilter: Detector | None = None,
 ) -> Evaluation:
     """Run ``compiled`` (already filtered to the rules that apply, in order) over ``message`` (a whole
     JSON-RPC message: ``params`` on the request leg, ``result`` on the response leg).
 
-    ``key`` is the gateway's key for ``hash``. Never raises for a rule's failure: it is an outcome.
+    ``key`` is the gateway's key for ``hash``. ``prefilter`` (``rules.detect.Prefilter``) finds
+    something wherever any regex rule could: where it finds nothing, the regex rules are skipped.
+    Never raises for a rule's failure: it is an outcome.
     """
     result = Evaluation(message)
     scanned = _Scanned(method, leg)
+    yielded = time.perf_counter()
     for entry in compiled:
         rule = entry.rule
         try:
@@ -140,6 +147,10 @@ async def evaluate(
                 raise DetectionFailed(entry.broken)
             if entry.detector is None:
                 acted = await _engine(rule, result, ask)
+            elif isinstance(entry.detector, RegexDetector) and await scanned.of(result.message).quiet(
+                prefilter, find
+            ):
+                acted = False
             else:
                 acted = await _detect(entry, scanned.of(result.message), result, key, find)
         except DetectionFailed as failed:
@@ -149,7 +160,9 @@ async def evaluate(
             result.store_original = rule.store_original and (first or result.store_original)
         if result.blocked is not None:
             break
-        await asyncio.sleep(0)  # lets the event loop serve others between two rules
+        if time.perf_counter() - yielded > YIELD_AFTER_S:  # lets the event loop serve others
+            await asyncio.sleep(0)
+            yielded = time.perf_counter()
     return result
 
 
@@ -162,6 +175,7 @@ class _Scanned:
         self.strings: list[tuple[Path, str]] = []
         self.texts: list[str] = []
         self.too_large: str | None = None  # what makes it too large to inspect
+        self._quiet: bool | None = None  # the prefilter found nothing (None: not asked yet)
 
     def of(self, message: Mapping[str, Any]) -> _Scanned:
         if message is not self._message:
@@ -177,7 +191,21 @@ class _Scanned:
                 self.too_large = f"more than {LIMITS.scan_bytes} bytes of text"
             else:
                 self.too_large = None
+            self._quiet = None
         return self
+
+    async def quiet(self, prefilter: Detector | None, find: Find) -> bool:
+        """Whether ``prefilter`` finds nothing in any string (False without one, for a message too
+        large to inspect, or when it fails: the rules then run and decide)."""
+        if self._quiet is None:
+            self._quiet = False
+            if prefilter is not None and self.too_large is None:
+                try:
+                    found = await find(prefilter, self.texts, time.perf_counter() + LIMITS.scan_s)
+                    self._quiet = not any(found)
+                except Exception:  # the rules run: each fails or decides by its own
+                    self._quiet = False
+        return self._quiet
 
 
 async def _detect(entry: Compiled, scanned: _Scanned, result: Evaluation, key: bytes, find: Find) -> bool:

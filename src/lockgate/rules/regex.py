@@ -129,9 +129,10 @@ class JsRegex:
             spans.append((counter.at(start), counter.at(end)))
         return spans
 
-    def matches(self, text: str) -> bool:
-        """Whether any pattern matches anywhere in ``text``; raises :class:`ScanTooLarge`."""
-        return next(self._matches(_encode(text), math.inf), None) is not None
+    def matches(self, text: str, deadline: float = math.inf) -> bool:
+        """Whether any pattern matches anywhere in ``text``; raises :class:`ScanTooLarge` and
+        :class:`ScanTooSlow` as ``find`` does."""
+        return next(self._matches(_encode(text), deadline), None) is not None
 
     def _matches(self, data: bytes, deadline: float) -> Iterator[tuple[int, int]]:
         """The matches' byte spans, left to right, each starting on a character: RE2's ``\\B`` also
