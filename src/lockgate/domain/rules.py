@@ -99,6 +99,9 @@ class Limits:
     engine_settings_bytes: int = 16 * 1024
     scan_bytes: int = 4 * 1024 * 1024  # text one message exposes to detection, at most
     engine_payload_bytes: int = 16 * 1024 * 1024  # an engine request or answer, at most (spec §1.2)
+    engine_connections: int = 20  # open to one engine at once, at most (asks beyond wait for one)
+    engine_keepalive_connections: int = 5  # idle connections kept per engine
+    engine_pools: int = 64  # engines (by id and version) with a connection pool at once
 
 
 LIMITS = Limits()

@@ -225,9 +225,9 @@ def create_engine(ctx: Context, args: EngineCreate) -> EngineView:
 
 def update_engine(ctx: Context, args: EngineUpdate) -> EngineView:
     """Change some of an engine's fields; those left out keep their value (its secret and headers
-    too), unless the change moves the engine to another destination: then the secret and every
-    header value must be given again or removed (422 naming them, ``require_secrets_given``). Rules
-    naming it use the change from their next message on."""
+    too). A change of where it is called (its url, a Bedrock region, a Model Armor project or
+    location) must give the secret and every header value again, or remove them: else 422, naming
+    them. Rules naming it use the change from their next message on."""
     given = args.model_fields_set
     with ctx.transaction() as conn:
         row = fetch_named(conn, rule_engines, args.engine, "rule engine")
