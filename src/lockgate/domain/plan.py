@@ -144,15 +144,9 @@ def _engine_secrets(current: Declaration, desired: Declaration) -> list[Declared
     for index, engine in enumerate(desired.rule_engines):
         kept = stored.get(engine.name)
         given = {f"headers.{k}" for k, v in engine.headers.items() if v is not None}
-        carried = (
-            []
-            if kept is None
-            else carried_secrets(
-                kept.to_engine(),
-                engine.to_engine(),
-                given | ({"secret"} if engine.secret is not None else set()),
-            )
-        )
+        if engine.secret is not None:
+            given.add("secret")
+        carried = carried_secrets(kept.to_engine(), engine.to_engine(), given) if kept else []
         if carried:
             fields = [f"rule_engines.{index}.{name}" for name in carried]
             raise MovedSecretError(
