@@ -250,15 +250,19 @@ class EgressTransport(httpx.AsyncHTTPTransport):
 
 
 def guarded_client(
-    allowed_networks: Sequence[str], timeout: float, *, resolve: Resolve = resolve_host
+    allowed_networks: Sequence[str],
+    timeout: float,
+    *,
+    resolve: Resolve = resolve_host,
+    limits: httpx.Limits = LIMITS,
 ) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` whose every connection passes the egress guard. ``allowed_networks``
     are CIDRs that may be reached although not public (the ``egress_allowed_networks`` setting);
-    ``timeout`` is httpx's per-operation timeout in seconds; redirects are not followed unless a
-    request asks (each hop is then checked).
+    ``timeout`` is httpx's per-operation timeout in seconds; ``limits`` bound its connection pool;
+    redirects are not followed unless a request asks (each hop is then checked).
 
     Raises:
         ValueError: a malformed CIDR in ``allowed_networks``.
     """
-    transport = EgressTransport(parse_networks(allowed_networks), resolve=resolve)
+    transport = EgressTransport(parse_networks(allowed_networks), resolve=resolve, limits=limits)
     return httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False)

@@ -90,6 +90,35 @@ def test_a_declared_engine_url_is_refused_as_the_api_refuses_it(admin: Api) -> N
         assert (answer.status_code, answer.json()["error"]["field"]) == (422, "rule_engines.0.url"), url
 
 
+def test_an_exported_engine_declared_elsewhere_is_a_422_naming_the_secrets_it_would_carry(admin: Api) -> None:
+    apply(admin, declaration())
+    exported = admin.get("/declaration").json()
+    exported["rule_engines"][0]["url"] = "https://attacker.example.net/collect"
+    for planned in ("/declaration/plan", "/declaration/apply"):
+        answer = admin.post(planned, json={"declaration": exported})
+        assert (answer.status_code, answer.json()["error"]["field"]) == (422, "rule_engines.0.secret")
+        assert "rule_engines.0.secret, rule_engines.0.headers.X-Key" in answer.json()["error"]["message"]
+    assert admin.get("/engines/guard").json()["url"] == ENGINE["url"]
+    half = declaration(url="https://b.example.net/", headers={"X-Key": None})
+    answer = apply(admin, half)
+    assert (answer.status_code, answer.json()["error"]["field"]) == (422, "rule_engines.0.headers.X-Key")
+
+
+def test_an_engine_declared_elsewhere_with_its_secrets_given_again_is_moved(admin: Api) -> None:
+    apply(admin, declaration())
+    moved = apply(admin, declaration(url="https://b.example.net/", headers={"X-Key": "new-header-value"}))
+    assert moved.status_code == 200, moved.text
+    shown = admin.get("/engines/guard").json()
+    assert (shown["url"], shown["has_secret"], shown["header_names"]) == (
+        "https://b.example.net/",
+        True,
+        ["X-Key"],
+    )
+    without_headers = apply(admin, declaration(url="https://c.example.net/", headers={}))
+    assert without_headers.status_code == 200, without_headers.text
+    assert admin.get("/engines/guard").json()["header_names"] == []
+
+
 def test_rules_need_basic_gateway_management_and_engines_manage_integrations(
     admin: Api, people: People
 ) -> None:

@@ -61,6 +61,94 @@ def test_an_update_keeps_what_it_does_not_give_and_an_empty_secret_removes_it(ad
     assert admin.patch("/engines/guard", json={"secret": ""}).json()["has_secret"] is False
 
 
+def test_moving_an_engine_without_giving_its_secrets_again_is_a_422_naming_them(admin: Api) -> None:
+    made = make(admin)
+    moved = admin.patch("/engines/guard", json={"url": "https://attacker.example.net/collect"})
+    assert refusal(moved) == (422, "secret")
+    assert "secret, headers.Authorization" in moved.json()["error"]["message"]
+    assert HEADER_VALUE not in moved.text and SECRET not in moved.text
+    half = admin.patch("/engines/guard", json={"url": "https://b.example.net/", "secret": OTHER_SECRET})
+    assert refusal(half) == (422, "headers.Authorization")
+    kept_value = {"url": "https://b.example.net/", "secret": OTHER_SECRET, "headers": {"Authorization": None}}
+    assert refusal(admin.patch("/engines/guard", json=kept_value)) == (422, "headers.Authorization")
+    assert admin.get("/engines/guard").json() == made
+
+
+def test_a_move_that_gives_the_secrets_again_or_removes_them_is_saved(admin: Api) -> None:
+    make(admin)
+    given = {
+        "url": "https://b.example.net/",
+        "secret": OTHER_SECRET,
+        "headers": {"Authorization": "Bearer b"},
+    }
+    moved = admin.patch("/engines/guard", json=given)
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["url"] == "https://b.example.net/" and moved.json()["has_secret"] is True
+    removed = admin.patch(
+        "/engines/guard", json={"url": "https://c.example.net/", "secret": "", "headers": {}}
+    )
+    assert removed.status_code == 200, removed.text
+    assert (removed.json()["has_secret"], removed.json()["header_names"]) == (False, [])
+    staying = admin.patch("/engines/guard", json={"url": "https://c.example.net/", "retries": 1})
+    assert staying.status_code == 200, staying.text
+
+
+SERVICE_ACCOUNT = (
+    '{"client_email": "armor@p.iam.gserviceaccount.com", "private_key": "(key)", '
+    '"token_uri": "https://oauth2.googleapis.com/token"}'
+)
+BEDROCK = {
+    "region": "us-east-1",
+    "guardrail_id": "gr1",
+    "guardrail_version": "1",
+    "access_key_id": "AKIAEXAMPLE0000000",
+}
+ARMOR = {"project": "my-project-1", "location": "us-central1", "template": "t1"}
+
+
+@pytest.mark.parametrize(
+    ("made", "move"),
+    [
+        ({"kind": "lakera", "url": None, "secret": "lakera-key"}, {"url": "https://lakera.example.net"}),
+        ({"kind": "prompt_shields", "url": "https://cs.example.com", "secret": "azure-key"},
+         {"url": "https://cs.example.net"}),
+        ({"kind": "bedrock", "url": None, "secret": "aws-secret", "settings": BEDROCK},
+         {"settings": {**BEDROCK, "region": "eu-west-1"}}),
+        ({"kind": "model_armor", "url": None, "secret": SERVICE_ACCOUNT, "settings": ARMOR},
+         {"settings": {**ARMOR, "location": "europe-west4"}}),
+        ({"kind": "model_armor", "url": None, "secret": SERVICE_ACCOUNT, "settings": ARMOR},
+         {"settings": {**ARMOR, "project": "their-project"}}),
+    ],
+)  # fmt: skip
+def test_a_managed_engine_keeps_its_key_only_where_it_was_given(
+    admin: Api, made: dict[str, Any], move: dict[str, Any]
+) -> None:
+    make(admin, headers={}, **made)
+    assert refusal(admin.patch("/engines/guard", json=move)) == (422, "secret")
+    again = admin.patch("/engines/guard", json={**move, "secret": made["secret"]})
+    assert again.status_code == 200, again.text
+
+
+def test_a_managed_engine_change_that_stays_put_keeps_its_key(admin: Api) -> None:
+    make(admin, kind="bedrock", url=None, secret="aws-secret", headers={}, settings=BEDROCK)
+    other_guardrail = admin.patch("/engines/guard", json={"settings": {**BEDROCK, "guardrail_id": "gr2"}})
+    assert other_guardrail.status_code == 200 and other_guardrail.json()["has_secret"] is True
+
+
+def test_moving_an_engine_on_the_admin_mcp_needs_its_secrets_again_too(admin: Api) -> None:
+    make(admin)
+    arguments = {"engine": "guard", "url": "https://attacker.example.net/collect"}
+    answer = admin.post(
+        "/mcp",
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+              "params": {"name": "engines_update", "arguments": arguments}},
+        headers={"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"},
+    )  # fmt: skip
+    result = answer.json()["result"]
+    assert result["isError"] is True and "secret, headers.Authorization" in result["content"][0]["text"]
+    assert admin.get("/engines/guard").json()["url"] == ENGINE["url"]
+
+
 @pytest.mark.parametrize(
     ("fields", "field"),
     [

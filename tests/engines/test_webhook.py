@@ -139,6 +139,7 @@ async def test_a_modify_verdict_replaces_the_message_on_either_leg(
         (Direction.REQUEST, {**CALL, "method": "tools/list"}, "method"),
         (Direction.REQUEST, {**CALL, "params": {"name": "delete_all", "arguments": {}}}, "params.name"),
         (Direction.REQUEST, {**CALL, "params": {"name": "send_email", "arguments": "x"}}, "arguments"),
+        (Direction.REQUEST, {**CALL, "params": {**CALL["params"], "_meta": {}}}, "added a member to params"),
         (Direction.REQUEST, {k: v for k, v in CALL.items() if k != "jsonrpc"}, "2.0"),
         (Direction.REQUEST, None, "not a JSON object"),
         (Direction.RESPONSE, {"jsonrpc": "2.0", "id": 7, "error": {"code": 1, "message": "no"}}, "result"),

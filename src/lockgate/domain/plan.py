@@ -23,6 +23,7 @@ from lockgate.domain.capabilities import BuiltinRole
 from lockgate.domain.declaration import AssignmentSpec, Declaration, DeclaredEngine, GatewaySpec
 from lockgate.domain.declared_provisioning import MetadataFilterSpec
 from lockgate.domain.provisioning import Mode
+from lockgate.domain.rules import carried_secrets
 
 KINDS = ("role", "team", "user", "server", "host", "rule_engine", "gateway")
 SECRET_FIELDS = ("env", "headers")
@@ -62,6 +63,16 @@ class PlannedChange:
 
 class MissingSecretError(ValueError):
     """A declared env or header value is None (keep the stored one) but nothing is stored."""
+
+
+class MovedSecretError(MissingSecretError):
+    """A declared rule engine goes to another destination than the stored one but leaves secret or
+    header values to be kept: they were given for the old destination only. ``field`` is the first
+    (``rule_engines.<i>.secret`` or ``rule_engines.<i>.headers.<key>``); the message names all."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class UnknownTeamError(ValueError):
@@ -124,12 +135,25 @@ def _engine_secrets(current: Declaration, desired: Declaration) -> list[Declared
     """The declared engines with a None secret or header value replaced by the stored one.
 
     Raises:
+        MovedSecretError: an engine declared at another destination keeps a stored value
+            (``carried_secrets``).
         MissingSecretError: naming ``rule_engines.<i>.headers.<key>`` when nothing is stored.
     """
     stored = {e.name: e for e in current.rule_engines}
     engines = []
     for index, engine in enumerate(desired.rule_engines):
         kept = stored.get(engine.name)
+        given = {f"headers.{k}" for k, v in engine.headers.items() if v is not None}
+        if engine.secret is not None:
+            given.add("secret")
+        carried = carried_secrets(kept.to_engine(), engine.to_engine(), given) if kept else []
+        if carried:
+            fields = [f"rule_engines.{index}.{name}" for name in carried]
+            raise MovedSecretError(
+                f"rule engine {engine.name!r} is declared at another destination, so its stored "
+                f"secrets do not follow: give {', '.join(fields)} in the file or from the environment",
+                fields[0],
+            )
         headers: dict[str, str | None] = {}
         for key, value in engine.headers.items():
             if value is None:

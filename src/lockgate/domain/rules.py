@@ -14,7 +14,7 @@ and the declaration refuse the same values with the same words.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -105,6 +105,9 @@ class Limits:
     inspection_s: float = 60.0  # all the rules' inspection of one message, at most: above one engine's
     # longest wait (engine_timeout_s), so one engine that hangs fails by its own failure mode first
     engine_payload_bytes: int = 16 * 1024 * 1024  # an engine request or answer, at most (spec §1.2)
+    engine_connections: int = 20  # open to one engine at once, at most (asks beyond wait for one)
+    engine_keepalive_connections: int = 5  # idle connections kept per engine
+    engine_pools: int = 64  # engines (by id and version) with a connection pool at once
 
 
 LIMITS = Limits()
@@ -208,6 +211,31 @@ class RuleEngine:
     timeout_s: float = 30.0
     retries: int = 2
     version: int = 1
+
+    def destination(self) -> tuple[Any, ...]:
+        """Where its secret and header values are sent: its kind, its URL (None: the provider's
+        public endpoint) and the settings that choose the endpoint (``DESTINATION_SETTINGS``)."""
+        chosen = DESTINATION_SETTINGS.get(self.kind, ())
+        return (self.kind, self.url, *(self.settings.get(name) for name in chosen))
+
+
+DESTINATION_SETTINGS: Mapping[EngineKind, tuple[str, ...]] = {
+    EngineKind.BEDROCK: ("region",),  # bedrock-runtime.<region>.amazonaws.com
+    EngineKind.MODEL_ARMOR: ("project", "location"),  # modelarmor.<location>...; projects/<project>/...
+}
+"""Per kind, the settings that decide where the engine is called, besides its URL."""
+
+
+def carried_secrets(stored: RuleEngine, changed: RuleEngine, given: Collection[str]) -> list[str]:
+    """The stored secrets ``changed`` would carry to another destination than ``stored``'s without
+    their being given again: ``secret`` when one is stored and ``secret`` is not in ``given``, and
+    ``headers.<name>`` for each header of ``changed`` not in ``given``. Empty when the destination
+    (``RuleEngine.destination``) is the same. Every surface that changes an engine refuses a change
+    for which this is not empty: a secret was given for one destination only."""
+    if changed.destination() == stored.destination():
+        return []
+    secret = ["secret"] if stored.secret and "secret" not in given else []
+    return secret + [f"headers.{name}" for name in changed.headers if f"headers.{name}" not in given]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """``Engines``: asks a rule engine for its verdict on one message, whatever its kind
 (docs/rule-engines.md).
 
-One egress-guarded HTTP client serves every engine (``lockgate.egress``; the operator's allowed
-networks are the only non-public addresses reached, and the only ones plain http may go to). Each
+Each engine has an egress-guarded HTTP client of its own (``EnginePools``; the operator's allowed
+networks are the only non-public addresses reached, and the only ones plain http may go to), so a
+slow engine holds its own connections and never another engine's. Each
 kind is an ``Adapter``: a function of the engine, the request and the ask's ``EngineHttp`` to a
 verdict. ``ask`` bounds the whole of it, token exchanges and retries included, by the engine's
 ``timeout_s`` (at most ``LIMITS.engine_timeout_s``), and turns every way of not deciding into an
@@ -18,10 +19,11 @@ from dataclasses import dataclass
 import anyio
 
 from lockgate.domain.rules import LIMITS, Direction, EngineKind, EngineRequest, RuleEngine, Verdict
-from lockgate.egress import guarded_client, parse_networks
+from lockgate.egress import parse_networks
 from lockgate.engines import bedrock, lakera, prompt_shields, webhook
 from lockgate.engines.http import EngineFailure, EngineHttp
 from lockgate.engines.model_armor import ModelArmor
+from lockgate.engines.pools import EnginePools
 from lockgate.engines.settings import EngineDefinitionError, check
 
 Adapter = Callable[[RuleEngine, EngineRequest, EngineHttp], Awaitable[Verdict]]
@@ -51,8 +53,8 @@ class EngineTest:
 
 
 class Engines:
-    """Asks rule engines, over one guarded client. ``allowed_networks`` are the operator's
-    ``egress_allowed_networks`` (CIDRs).
+    """Asks rule engines, each over a guarded client of its own (``EnginePools``).
+    ``allowed_networks`` are the operator's ``egress_allowed_networks`` (CIDRs).
 
     Raises:
         ValueError: a malformed CIDR in ``allowed_networks``.
@@ -60,7 +62,7 @@ class Engines:
 
     def __init__(self, allowed_networks: Sequence[str]) -> None:
         self._allowed = parse_networks(allowed_networks)
-        self._client = guarded_client(allowed_networks, timeout=LIMITS.engine_timeout_s[1])
+        self._pools = EnginePools(allowed_networks)
         self._adapters: Mapping[EngineKind, Adapter] = {
             EngineKind.WEBHOOK: webhook.ask,
             EngineKind.LAKERA: lakera.ask,
@@ -83,10 +85,11 @@ class Engines:
             raise EngineFailure(f"the engine's definition cannot be used: {exc}") from None
         seconds = min(engine.timeout_s, LIMITS.engine_timeout_s[1])
         deadline = time.monotonic() + seconds
-        http = EngineHttp(self._client, self._allowed, engine.headers, engine.retries, deadline)
         try:
             with anyio.fail_after(seconds):
-                return await self._adapters[engine.kind](engine, request, http)
+                async with self._pools.client(engine) as client:
+                    http = EngineHttp(client, self._allowed, engine.headers, engine.retries, deadline)
+                    return await self._adapters[engine.kind](engine, request, http)
         except TimeoutError:
             raise EngineFailure(f"the engine did not answer within {seconds:g} s") from None
 
@@ -121,5 +124,5 @@ class Engines:
         return EngineTest(verdict, failure, round((time.perf_counter() - started) * 1000, 1))
 
     async def aclose(self) -> None:
-        """Close the HTTP client (its connections)."""
-        await self._client.aclose()
+        """Close the engines' HTTP clients (their connections)."""
+        await self._pools.aclose()

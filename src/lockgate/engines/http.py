@@ -1,9 +1,9 @@
 """One engine call's HTTP: the POST every engine kind makes, bounded in size, time and retries
 (docs/rule-engines.md, "Timeout, retries and size caps").
 
-``EngineHttp`` lives for one ``ask``: it shares the egress-guarded client of ``Engines`` and carries
-the ask's deadline and retry budget, so the token exchange of an adapter, the call itself and every
-retry of either fit in the engine's ``timeout_s`` together.
+``EngineHttp`` lives for one ``ask``: it uses the engine's own egress-guarded client
+(``EnginePools``) and carries the ask's deadline and retry budget, so the token exchange of an
+adapter, the call itself and every retry of either fit in the engine's ``timeout_s`` together.
 
 - Only ``https`` URLs, or ``http`` to an address literal (or ``localhost``) inside the operator's
   allowed networks: plain text travels only where the operator vouched for the path.
@@ -65,7 +65,7 @@ def check_transport_url(url: str, allowed: Sequence[IPNetwork]) -> None:
 
 
 class EngineHttp:
-    """POSTs for one ask: ``client`` is the shared guarded client, ``allowed`` the networks plain
+    """POSTs for one ask: ``client`` is the engine's guarded client, ``allowed`` the networks plain
     http may reach, ``headers`` the engine's configured headers (already checked; the caller's own
     headers win over them), ``retries`` how many times a retriable failure is tried again,
     ``deadline`` the ask's end (``time.monotonic()`` seconds)."""

@@ -29,6 +29,7 @@ from lockgate.domain.declaration import (
 from lockgate.domain.plan import (
     SECRET_FIELDS,
     SERVER_SECRET_VALUES,
+    MovedSecretError,
     PlannedChange,
     items_by_kind,
     resolve_desired,
@@ -111,7 +112,10 @@ def _plan(
     ctx: Context, conn: Connection, args: DeclarationInput
 ) -> tuple[Declaration, Declaration, list[PlannedChange]]:
     current = load_declaration(conn, ctx.vault)
-    desired = resolve_desired(current, args.declaration)
+    try:
+        desired = resolve_desired(current, args.declaration)
+    except MovedSecretError as exc:
+        raise UnprocessableContent(str(exc), field=exc.field) from None
     plan = resolve_plan(current, desired, args.prune)
     stored, wanted = items_by_kind(current), items_by_kind(desired)
     created = {c.name for c in plan if c.kind == "server" and c.action == "create"}

@@ -24,7 +24,7 @@ from lockgate.api.errors import ApiError, ServiceUnavailable, UnprocessableConte
 from lockgate.api.operation import Context, Input, NoInput, Operation, Versioned
 from lockgate.api.operations.common import Name, Page
 from lockgate.domain.capabilities import Capability
-from lockgate.domain.rules import LIMITS, EngineKind, RuleEngine
+from lockgate.domain.rules import LIMITS, EngineKind, RuleEngine, carried_secrets
 from lockgate.domain.upstream_values import UpstreamValueError, check_headers
 from lockgate.egress import resolve_url_refusal
 from lockgate.engines.settings import EngineDefinitionError, check
@@ -131,6 +131,21 @@ def require_valid_engine(ctx: Context, engine: RuleEngine, where: str = "") -> N
         raise refuse(named, str(exc)) from None
 
 
+def require_secrets_given(stored: RuleEngine, changed: RuleEngine, given: set[str], where: str = "") -> None:
+    """Raises UnprocessableContent, naming the fields (prefixed with ``where``), when ``changed``
+    sends requests elsewhere than ``stored`` (its URL, kind, Bedrock region, Model Armor project or
+    location) but would carry stored secret or header values not in ``given`` there
+    (``carried_secrets``): they were given for the old destination only."""
+    carried = carried_secrets(stored, changed, given)
+    if carried:
+        fields = ", ".join(f"{where}{name}" for name in carried)
+        raise UnprocessableContent(
+            f"the rule engine's destination changes, so its stored secrets do not follow: give "
+            f"{fields} again in the same change (or remove them)",
+            field=f"{where}{carried[0]}",
+        )
+
+
 def _url_problem(ctx: Context, url: str) -> str | None:
     try:
         parts = urlsplit(url)
@@ -210,7 +225,9 @@ def create_engine(ctx: Context, args: EngineCreate) -> EngineView:
 
 def update_engine(ctx: Context, args: EngineUpdate) -> EngineView:
     """Change some of an engine's fields; those left out keep their value (its secret and headers
-    too). Rules naming it use the change from their next message on."""
+    too). A change of where it is called (its url, a Bedrock region, a Model Armor project or
+    location) must give the secret and every header value again, or remove them: else 422, naming
+    them. Rules naming it use the change from their next message on."""
     given = args.model_fields_set
     with ctx.transaction() as conn:
         row = fetch_named(conn, rule_engines, args.engine, "rule engine")
@@ -236,6 +253,8 @@ def update_engine(ctx: Context, args: EngineUpdate) -> EngineView:
             args.retries if args.retries is not None else stored.retries,
         )
         require_valid_engine(ctx, engine)
+        sent = {f"headers.{k}" for k, v in (args.headers or {}).items() if v is not None}
+        require_secrets_given(stored, engine, sent | ({"secret"} & given))
         after = _view(ctx, conn, save_engine(conn, ctx.vault, engine, row, args.if_match))
         ctx.record(
             conn, "rule_engine", after.name, before.model_dump(mode="json"), after.model_dump(mode="json")
