@@ -204,6 +204,36 @@ async def test_a_relayed_elicitation_is_rewritten_before_the_client_sees_it(
     assert SSN not in stored_text(engine)
 
 
+@pytest.mark.parametrize("action", [ActionKind.BLOCK, ActionKind.REDACT])
+async def test_a_legacy_clients_answer_to_a_relayed_elicitation_is_inspected_before_the_server_receives_it(
+    settings: Settings, engine: Engine, action: ActionKind
+) -> None:
+    answers: list[JsonObject] = []
+
+    async def work(_arguments: JsonObject, client: Client) -> JsonObject:
+        assert client.on_request is not None
+        answers.append(await client.on_request("elicitation/create", {"message": "ssn?"}))
+        return {"content": [{"type": "text", "text": "done"}]}
+
+    alpha = _server(Era.LEGACY, work)
+    async with memory_gateway(settings, engine, {"alpha": alpha}) as gateway:
+        rule_id = add_rule(engine, "ssn in", action)
+        client = await gateway.legacy_client({"elicitation": {"form": {}}})
+        async with client.stream("tools/call", {"name": "work", "arguments": {}}) as stream:
+            asked = await stream.message()
+            accepted = {"action": "accept", "content": {"ssn": SSN}}
+            await client.post({"jsonrpc": "2.0", "id": asked["id"], "result": accepted})
+            called = await stream.message()
+
+    assert called["result"]["content"] == [{"type": "text", "text": "done"}]
+    [answer] = answers
+    if action is ActionKind.BLOCK:
+        assert answer["error"]["code"] == BLOCKED and answer["error"]["data"]["ruleId"] == rule_id
+    else:
+        assert answer == {"result": {"action": "accept", "content": {"ssn": ""}}}
+    assert SSN not in stored_text(engine).replace(_answer_arrival(engine), "")
+
+
 def _needs_input(asking: JsonObject = ELICIT) -> Any:
     """A tool that asks for input once (MRTR), then answers."""
     calls: list[int] = []

@@ -130,6 +130,15 @@ def test_what_a_server_sends_the_client_during_a_call_exposes_every_string_of_it
     ]
 
 
+def test_a_clients_answer_to_a_relayed_request_exposes_every_string_of_its_result() -> None:
+    answer = {"jsonrpc": "2.0", "id": 3, "result": {"action": "accept", "content": {"ssn": "x"}}}
+    assert scanned_strings("elicitation/create", Direction.REQUEST, answer) == [
+        (("result", "action"), "accept"),
+        (("result", "content", "ssn"), "x"),
+    ]
+    assert scanned_strings("notifications/message", Direction.REQUEST, answer) == []
+
+
 def test_an_edit_replaces_only_its_strings_and_leaves_the_message_and_its_id_intact() -> None:
     before = copy.deepcopy(RESULT)
     out = rewritten(

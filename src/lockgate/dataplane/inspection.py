@@ -2,7 +2,8 @@
 
 Only messages to a server whose method rules may look at (``SCANNABLE_METHODS``), their responses
 (results and errors), and what a server sends the client during such a call (notifications, relayed
-requests: the response direction of the call) are inspected, by the rules of the caller's gateway
+requests: the response direction of the call; the client's answer to a relayed request: its request
+direction) are inspected, by the rules of the caller's gateway
 that apply to the leg, the call's method, assignment and tool (``Rule.applies``; the tool by the name
 its server gives it); ``rules.scan`` says which strings of each message they see. The whole
 JSON-RPC message goes through ``rules.evaluate`` (the one decision, shared with ``lockgate rules
@@ -202,12 +203,14 @@ class Inspector:
 class InspectRequest:
     """The request leg's rules (after ``steps.MirrorParamHeaders``, which checked the client's
     headers against the arguments as sent); for a message a server sends the client during a call
-    (``Message.call``), the response-direction rules of that call, over the message's own strings."""
+    (``Message.call``), the response-direction rules of that call, over the message's own strings,
+    and for the client's answer to a relayed request, the call's request-direction rules."""
 
     inspector: Inspector
 
     async def __call__(self, ex: Exchange, message: Message) -> None:
-        leg = Direction.REQUEST if message.to_server else Direction.RESPONSE
+        answer = not message.to_server and message.response is not None  # the client's, to the server
+        leg = Direction.REQUEST if message.to_server or answer else Direction.RESPONSE
         result = await self.inspector.evaluate(ex, message, leg)
         if result is None:
             return
@@ -217,7 +220,9 @@ class InspectRequest:
                 ex.withhold_arrival(BLOCKED_NOTE)
             raise _blocked(leg, message, result, outcomes)
         original = message.params
-        if result.changed:
+        if result.changed and answer:
+            message.response = {k: v for k, v in result.message.items() if k in ("result", "error")}
+        elif result.changed:
             params = result.message.get("params")
             message.params = dict(params) if isinstance(params, Mapping) else None
         if not message.to_server:  # no leg of its own: the alerts and an abort leg say what rules did
@@ -273,7 +278,10 @@ def _answered(response: Mapping[str, Any] | None) -> bool:
 
 def _whole(ex: Exchange, message: Message, leg: Direction) -> dict[str, Any]:
     """The whole JSON-RPC message rules see: the request as sent on, or its response (same id), or a
-    message to the client as relayed (its id is the relay's, not known here)."""
+    message to the client as relayed, or the client's answer to it (ids are the relay's, not known
+    here)."""
+    if not message.to_server and message.response is not None:
+        return {"jsonrpc": "2.0", **message.response}
     if not message.to_server:
         toward: dict[str, Any] = {"jsonrpc": "2.0", "method": message.method}
         if message.params is not None:

@@ -45,7 +45,8 @@ class Message:
     ``noted`` holds what steps note for the ``mcp_request`` and ``mcp_response`` legs, by leg name
     (``"request"``, ``"response"``); ``header_params`` the tool's ``x-mcp-header`` arguments
     (argument → header suffix) once ``steps.MirrorParamHeaders`` read them; ``call``, for a message
-    to the client, the call to a server it comes during."""
+    to the client, the call to a server it comes during (a relayed request's ``response`` is the
+    client's answer)."""
 
     method: str
     params: JsonObject | None
@@ -144,8 +145,9 @@ class Pipeline:
 
     def relaying(self, ex: Exchange, call: Message, client: Client) -> Client:
         """``client`` with its relays of server→client requests and notifications during ``call`` run
-        through the request steps, which may change their params: a refused request is answered with
-        the refusal's error, a refused notification is dropped."""
+        through the request steps, which may change their params, and a relayed request's answer
+        (``Message.response``) through them again on its way to the server: a refused request or
+        answer is answered to the server with the refusal's error, a refused notification is dropped."""
         ask, emit = client.on_request, client.on_notification
         assignment = call.assignment
 
@@ -154,9 +156,11 @@ class Pipeline:
             message = Message(method, params, assignment, to_server=False, call=call)
             try:
                 await self._toward_client(ex, message)
+                message.response = await ask(method, message.params)
+                await self._toward_client(ex, message)  # now the client's answer, on its way back
             except Refusal as refusal:
                 return {"error": refusal.to_error()}
-            return await ask(method, message.params)
+            return message.response
 
         async def on_notification(notification: JsonObject) -> None:
             assert emit is not None

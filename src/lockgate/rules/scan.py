@@ -13,6 +13,9 @@ basic/patterns/mrtr):
   answers an MRTR retry carries);
 * ``prompts/get`` request: every string in ``params.arguments``;
 * ``resources/read`` request: nothing (the URI routes the request, it is not data);
+* a client's answer to a relayed ``sampling/createMessage`` or ``elicitation/create``
+  (``{"result": ...}``, on its way to the server), on the request direction: every string in
+  ``result``;
 * ``tools/call`` response: of each ``result.content`` item, the ``text`` of a text item, the
   ``resource.text`` of an embedded resource, the ``name``, ``title`` and ``description`` of a
   ``resource_link`` (not its ``uri``); every string in ``result.structuredContent``;
@@ -41,6 +44,8 @@ TOWARD_CLIENT = frozenset(
     {"notifications/message", "notifications/progress", "sampling/createMessage", "elicitation/create"}
 )
 """What a server sends the client during a call whose ``params`` rules see on the response direction."""
+RELAYED = frozenset({"sampling/createMessage", "elicitation/create"})
+"""The requests of ``TOWARD_CLIENT`` whose answer's ``result`` rules see on the request direction."""
 
 
 def scanned_strings(method: str, leg: Direction, message: Mapping[str, Any]) -> list[tuple[Path, str]]:
@@ -88,7 +93,9 @@ def _rebuild(value: Any, path: Path, steps: dict[Path, set[str | int]], edits: M
 def _strings(method: str, leg: Direction, message: Mapping[str, Any]) -> Iterator[tuple[Path, str]]:
     params = message.get("params")
     if leg is Direction.REQUEST:
-        if method in ("tools/call", "prompts/get") and isinstance(params, Mapping):
+        if method in RELAYED:
+            yield from _every_string(message.get("result"), ("result",))
+        elif method in ("tools/call", "prompts/get") and isinstance(params, Mapping):
             yield from _every_string(params.get("arguments"), ("params", "arguments"))
             if method == "tools/call":
                 yield from _every_string(params.get("inputResponses"), ("params", "inputResponses"))
