@@ -84,7 +84,7 @@ def read_verdict(answer: Any, request: EngineRequest) -> Verdict:
     if verdict == VerdictKind.MODIFY:
         payload = answer.get("modifiedPayload")
         body = payload.get("body") if isinstance(payload, dict) else None
-        return Verdict(VerdictKind.MODIFY, reason, check_replacement(request.body, body, request.direction))
+        return Verdict(VerdictKind.MODIFY, reason, check_replacement(request.body, body))
     raise EngineFailure("the engine answered an unknown verdict")
 
 
