@@ -3,11 +3,10 @@
 Only messages to a server whose method rules may look at (``SCANNABLE_METHODS``), their responses
 (results and errors), and what a server sends the client during such a call (notifications, relayed
 requests: the response direction of the call; the client's answer to a relayed request: its request
-direction) are inspected, by the rules of the caller's gateway
-that apply to the leg, the call's method, assignment and tool (``Rule.applies``; the tool by the name
-its server gives it); ``rules.scan`` says which strings of each message they see. The whole
-JSON-RPC message goes through ``rules.evaluate`` (the one decision, shared with ``lockgate rules
-test``), then:
+direction) are inspected, by the rules of the caller's gateway that apply to the leg, the call's
+method, assignment and tool (``Rule.applies``; the tool by the name its server gives it);
+``rules.scan`` says which strings of each message they see. The whole JSON-RPC message goes through
+``rules.evaluate`` (the one decision, shared with ``lockgate rules test``), then:
 
 * a rule blocked it: refused with -32017 (``RULE_BLOCKED``) "Request blocked by the gateway's rule
   'x'" (or "Response ..."), ``data.rule`` and ``data.ruleId``, leg ``policy_enforced_abort``; a
