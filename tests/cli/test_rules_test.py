@@ -52,6 +52,14 @@ def test_a_response_rule_runs_on_the_response_leg(tmp_path: Path) -> None:
     assert "does not apply" in run(tmp_path, rule, CALL).stdout
 
 
+def test_a_notification_during_a_call_is_run_on_the_response_leg_over_its_own_strings(tmp_path: Path) -> None:
+    note = {"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": SAMPLE}}
+    rule = regex("redact", hook="response")
+    result = run(tmp_path, rule, note)
+    assert result.exit_code == 0, result.output
+    assert "123-45-6789" not in result.stdout and "passed (changed)" in result.stdout
+
+
 def test_hash_says_its_key_is_a_throwaway(tmp_path: Path) -> None:
     result = run(tmp_path, regex("hash"))
     assert result.exit_code == 0 and "hash:" in result.stdout

@@ -71,7 +71,7 @@ async def test_an_input_required_result_is_asked_of_the_legacy_client_and_retrie
     upstream, saved, seen, asked = InputUpstream(), [], [], []
 
     async def step(ex: Exchange, message: Message) -> None:
-        seen.append((message.method, message.to_server))
+        seen.append((message.method, message.to_server, message.response is not None))
 
     async def ask(method: str, params: JsonObject | None) -> JsonObject:
         asked.append(method)
@@ -90,7 +90,12 @@ async def test_an_input_required_result_is_asked_of_the_legacy_client_and_retrie
         "inputResponses": {"r": {"action": "accept", "content": {"region": "eu"}}},
         "requestState": "s",
     }
-    assert seen == [("tools/call", True), ("elicitation/create", False), ("tools/call", True)]
+    assert seen == [  # the call, the relayed request, the client's answer to it, the retry
+        ("tools/call", True, False),
+        ("elicitation/create", False, False),
+        ("elicitation/create", False, True),
+        ("tools/call", True, False),
+    ]
     await ex.recorder.flush()
     assert [e.type for e in saved] == ["mcp_request_success", "mcp_response_success"]
 

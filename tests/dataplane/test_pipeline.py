@@ -133,7 +133,7 @@ async def test_a_relayed_request_runs_the_steps_toward_the_client_and_a_refusal_
 
     pipeline = Pipeline([trace.step("rule", refuse=True)])
     ex = _exchange(saved, Client(on_request=ask))
-    client = pipeline.relaying(ex, _assignment(), ex.client)
+    client = pipeline.relaying(ex, Message("tools/call", {}, _assignment()), ex.client)
     assert client.on_request is not None
 
     answer = await client.on_request("sampling/createMessage", {"messages": []})
@@ -153,7 +153,7 @@ async def test_a_relayed_notification_passes_the_steps_and_reaches_the_client() 
 
     pipeline = Pipeline([trace.step("rule")])
     ex = _exchange(saved, Client(on_notification=emit))
-    client = pipeline.relaying(ex, _assignment(), ex.client)
+    client = pipeline.relaying(ex, Message("tools/call", {}, _assignment()), ex.client)
     assert client.on_notification is not None
     progress = {"method": "notifications/progress", "params": {"progress": 1}}
 

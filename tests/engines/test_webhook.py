@@ -143,6 +143,7 @@ async def test_a_modify_verdict_replaces_the_message_on_either_leg(
         (Direction.REQUEST, {k: v for k, v in CALL.items() if k != "jsonrpc"}, "2.0"),
         (Direction.REQUEST, None, "not a JSON object"),
         (Direction.RESPONSE, {"jsonrpc": "2.0", "id": 7, "error": {"code": 1, "message": "no"}}, "result"),
+        (Direction.RESPONSE, {**RESULT, "result": {"content": "not a list"}}, "content"),
         (Direction.RESPONSE, {**RESULT, "result": {"content": [{"text": "untyped"}]}}, "content"),
         (Direction.RESPONSE, {**RESULT, "result": {"deep": json.loads("[" * 80 + "]" * 80)}}, "deeper"),
     ],
@@ -154,6 +155,56 @@ async def test_a_modified_body_that_is_not_the_same_message_is_a_failure(
     original = CALL if leg is Direction.REQUEST else RESULT
     with pytest.raises(EngineFailure, match=why):
         await engines.ask(webhook(url), asking(original, leg))
+
+
+NOTE = {"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "x"}}
+ERROR = {"jsonrpc": "2.0", "id": 7, "error": {"code": -32602, "message": "no customer x"}}
+ANSWER = {"jsonrpc": "2.0", "result": {"action": "accept", "content": {"ssn": "x"}}}
+
+
+@pytest.mark.parametrize(
+    ("original", "leg", "method", "replacement"),
+    [
+        (
+            NOTE,
+            Direction.RESPONSE,
+            "notifications/message",
+            {**NOTE, "params": {"level": "info", "data": "y"}},
+        ),
+        (ERROR, Direction.RESPONSE, "tools/call", {**ERROR, "error": {"code": -32602, "message": "no one"}}),
+        (ANSWER, Direction.REQUEST, "elicitation/create", {**ANSWER, "result": {"action": "decline"}}),
+    ],
+)
+async def test_a_notification_an_error_or_a_relayed_answer_may_be_modified_into_its_own_kind(
+    server: HTTPServer,
+    engines: Engines,
+    original: dict[str, Any],
+    leg: Direction,
+    method: str,
+    replacement: dict[str, Any],
+) -> None:
+    url = answering(server, {"verdict": "modify", "modifiedPayload": {"body": replacement}})
+    verdict = await engines.ask(webhook(url), asking(original, leg, method))
+    assert (verdict.kind, verdict.body) == (VerdictKind.MODIFY, replacement)
+
+
+@pytest.mark.parametrize(
+    ("original", "body", "why"),
+    [
+        (NOTE, {**NOTE, "id": 1}, "id"),
+        (NOTE, {**NOTE, "params": "x"}, "params object"),
+        (ERROR, {**ERROR, "error": {"code": 0, "message": "no"}}, "code"),
+        (ERROR, {**ERROR, "error": {"code": -32602}}, "message"),
+        (ERROR, {**RESULT}, "error object"),
+        (ANSWER, {**ANSWER, "id": 3}, "id"),
+    ],
+)
+async def test_a_notification_or_an_error_modified_into_another_kind_of_message_is_a_failure(
+    server: HTTPServer, engines: Engines, original: dict[str, Any], body: Any, why: str
+) -> None:
+    url = answering(server, {"verdict": "modify", "modifiedPayload": {"body": body}})
+    with pytest.raises(EngineFailure, match=why):
+        await engines.ask(webhook(url), asking(original, Direction.RESPONSE))
 
 
 @pytest.mark.parametrize(

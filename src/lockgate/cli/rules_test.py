@@ -30,6 +30,7 @@ from lockgate.domain.rules import Direction, EngineDetection, PresidioDetection,
 from lockgate.rules.detect import Detector, RegexDetector
 from lockgate.rules.evaluate import Compiled, Evaluation, evaluate
 from lockgate.rules.presidio import PresidioDetector, offline_analyzer
+from lockgate.rules.scan import TOWARD_CLIENT
 from lockgate.rules.validation import RuleDefinitionError, check_rule
 
 RuleFile = Annotated[Path | None, typer.Option("--rule-file", help="The rule, YAML or JSON.")]
@@ -57,7 +58,10 @@ def test(
     locally (use 'lockgate engines test'); hash uses a throwaway key."""
     spec = _rule_spec(ctx, rule_file, gateway, rule)
     loaded = _load_message(message)
-    chosen = leg or (Direction.REQUEST if "method" in loaded else Direction.RESPONSE)
+    own = loaded.get("method")  # what is scanned: a notification's own strings, a call's arguments
+    scanned = own if isinstance(own, str) else method
+    toward_server = isinstance(own, str) and own not in TOWARD_CLIENT
+    chosen = leg or (Direction.REQUEST if toward_server else Direction.RESPONSE)
     rule_value = spec.to_rule(rule_id=1)
     detector = _detector(rule_value)
     if not (rule_value.enabled and rule_value.hook.covers(chosen) and method in rule_value.methods):
@@ -65,7 +69,7 @@ def test(
         raise typer.Exit(0)
     typer.echo("note: hash uses a throwaway key here; the gateway's digests differ", err=True)
     key = secrets.token_bytes(32)
-    result = anyio.run(lambda: evaluate([Compiled(rule_value, detector)], chosen, method, loaded, key=key))
+    result = anyio.run(lambda: evaluate([Compiled(rule_value, detector)], chosen, scanned, loaded, key=key))
     _show(result)
     raise typer.Exit(1 if result.blocked is not None else 0)
 

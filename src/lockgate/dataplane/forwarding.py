@@ -162,7 +162,7 @@ class Forwarder:
         """Send one message to its server and return the response (``pipeline.Send``)."""
         assert message.assignment is not None
         assignment, server = message.assignment, message.assignment.server.name
-        client = self.pipeline.relaying(ex, assignment, ex.client)
+        client = self.pipeline.relaying(ex, message, ex.client)
         try:
             upstream = await self.connector.open(assignment, client)
             async with asyncio.timeout(self.connector.timeout):

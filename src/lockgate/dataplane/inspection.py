@@ -1,9 +1,12 @@
 """Gateway rules inline (spec §2, issue 12 §1, §2, §4, §5): the last request step and a response step.
 
-Only messages to a server whose method rules may look at (``SCANNABLE_METHODS``) are inspected, by
-the rules of the caller's gateway that apply to the leg, method, assignment and tool
-(``Rule.applies``; the tool by the name its server gives it). The whole JSON-RPC message goes
-through ``rules.evaluate`` (the one decision, shared with ``lockgate rules test``), then:
+Only messages to a server whose method rules may look at (``SCANNABLE_METHODS``), their responses
+(results and errors), and what a server sends the client during such a call (notifications, relayed
+requests: the response direction of the call; the client's answer to a relayed request: its request
+direction) are inspected, by the rules of the caller's gateway that apply to the leg, the call's
+method, assignment and tool (``Rule.applies``; the tool by the name its server gives it);
+``rules.scan`` says which strings of each message they see. The whole JSON-RPC message goes through
+``rules.evaluate`` (the one decision, shared with ``lockgate rules test``), then:
 
 * a rule blocked it: refused with -32017 (``RULE_BLOCKED``) "Request blocked by the gateway's rule
   'x'" (or "Response ..."), ``data.rule`` and ``data.ruleId``, leg ``policy_enforced_abort``; a
@@ -117,10 +120,10 @@ class Inspector:
             Refusal: the gateway's rules cannot be loaded, or the rules took longer than
                 ``timeout_s`` (fail closed; the message's body is not stored).
         """
-        assignment = message.assignment
-        if assignment is None or not message.to_server or message.method not in SCANNABLE_METHODS:
+        assignment, call = message.assignment, message if message.to_server else message.call
+        if assignment is None or call is None or call.method not in SCANNABLE_METHODS:
             return None
-        if leg is Direction.RESPONSE and "result" not in (message.response or {}):
+        if message.to_server and leg is Direction.RESPONSE and not _answered(message.response):
             return None
         try:
             book = await self.rulebook.rules(ex.access.principal.gateway_id, ex.access.change)
@@ -132,8 +135,8 @@ class Inspector:
                 server=assignment.server.name,
                 leg=ABORT_LEG,
             ) from None
-        where, tool = assignment.name or assignment.server.name, _feature(message)
-        applying = [c for c in book.compiled if c.rule.applies(leg, message.method, where, tool)]
+        where, tool = assignment.name or assignment.server.name, _feature(call)
+        applying = [c for c in book.compiled if c.rule.applies(leg, call.method, where, tool)]
         if not applying:
             return None
         whole = _whole(ex, message, leg)
@@ -211,7 +214,7 @@ class Inspector:
                 gateway_id=principal.gateway_id,
                 gateway=principal.gateway,
                 server=assignment.name or assignment.server.name,
-                tool=_feature(message),
+                tool=_feature(message.call or message),
                 method=message.method,
                 direction=leg,
                 correlation_id=ex.correlation_id,
@@ -237,7 +240,7 @@ class Inspector:
                 "user": principal.user_email,
                 "host": principal.host,
                 "server": assignment.name or assignment.server.name,
-                "tool": _feature(message),
+                "tool": _feature(message.call or message),
                 "method": message.method,
             }
             self.alerts.raise_alert(Alert(ex.correlation_id, outcome.rule, details))
@@ -246,23 +249,32 @@ class Inspector:
 @dataclass(frozen=True, slots=True)
 class InspectRequest:
     """The request leg's rules (after ``steps.MirrorParamHeaders``, which checked the client's
-    headers against the arguments as sent)."""
+    headers against the arguments as sent); for a message a server sends the client during a call
+    (``Message.call``), the response-direction rules of that call, over the message's own strings,
+    and for the client's answer to a relayed request, the call's request-direction rules."""
 
     inspector: Inspector
 
     async def __call__(self, ex: Exchange, message: Message) -> None:
-        result = await self.inspector.evaluate(ex, message, Direction.REQUEST)
+        answer = not message.to_server and message.response is not None  # the client's, to the server
+        leg = Direction.REQUEST if message.to_server or answer else Direction.RESPONSE
+        result = await self.inspector.evaluate(ex, message, leg)
         if result is None:
             return
         outcomes = [o.to_json() for o in result.outcomes]
         if result.blocked is not None:
-            if not result.store_original:
+            if message.to_server and not result.store_original:
                 ex.withhold_arrival(BLOCKED_NOTE)
-            raise _blocked(Direction.REQUEST, message, result, outcomes)
+            raise _blocked(leg, message, result, outcomes)
         original = message.params
-        if result.changed:
+        if result.changed and answer:
+            message.response = {k: v for k, v in result.message.items() if k in ("result", "error")}
+        elif result.changed:
             params = result.message.get("params")
             message.params = dict(params) if isinstance(params, Mapping) else None
+        if not message.to_server:  # no leg of its own: the alerts and an abort leg say what rules did
+            return
+        if result.changed:
             arguments = (message.params or {}).get("arguments")
             if message.header_params:
                 prepared = arguments if isinstance(arguments, dict) else {}
@@ -307,8 +319,21 @@ def _feature(message: Message) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def _answered(response: Mapping[str, Any] | None) -> bool:
+    return response is not None and ("result" in response or "error" in response)
+
+
 def _whole(ex: Exchange, message: Message, leg: Direction) -> dict[str, Any]:
-    """The whole JSON-RPC message rules see: the request as sent on, or its response (same id)."""
+    """The whole JSON-RPC message rules see: the request as sent on, or its response (same id), or a
+    message to the client as relayed, or the client's answer to it (ids are the relay's, not known
+    here)."""
+    if not message.to_server and message.response is not None:
+        return {"jsonrpc": "2.0", **message.response}
+    if not message.to_server:
+        toward: dict[str, Any] = {"jsonrpc": "2.0", "method": message.method}
+        if message.params is not None:
+            toward["params"] = message.params
+        return toward
     if leg is Direction.REQUEST:
         request: dict[str, Any] = {"jsonrpc": "2.0", "id": ex.request_id, "method": message.method}
         if message.params is not None:

@@ -44,7 +44,9 @@ class Message:
     client (a relayed request or notification). ``response`` is filled in once the server answered.
     ``noted`` holds what steps note for the ``mcp_request`` and ``mcp_response`` legs, by leg name
     (``"request"``, ``"response"``); ``header_params`` the tool's ``x-mcp-header`` arguments
-    (argument → header suffix) once ``steps.MirrorParamHeaders`` read them."""
+    (argument → header suffix) once ``steps.MirrorParamHeaders`` read them; ``call``, for a message
+    to the client, the call to a server it comes during (a relayed request's ``response`` is the
+    client's answer)."""
 
     method: str
     params: JsonObject | None
@@ -53,6 +55,7 @@ class Message:
     response: JsonObject | None = None
     noted: dict[str, Noted] = field(default_factory=dict)
     header_params: Mapping[str, str] | None = None
+    call: Message | None = None
 
 
 class Step(Protocol):
@@ -140,28 +143,36 @@ class Pipeline:
             ex.withhold_arrival("withheld: the request's inspection did not end")
             raise
 
-    def relaying(self, ex: Exchange, assignment: Assignment, client: Client) -> Client:
-        """``client`` with its relays of server→client requests and notifications run through the
-        request steps: a refused request is answered with the refusal's error, a refused
-        notification is dropped."""
+    def relaying(self, ex: Exchange, call: Message, client: Client) -> Client:
+        """``client`` with its relays of server→client requests and notifications during ``call`` run
+        through the request steps, which may change their params, and a relayed request's answer
+        (``Message.response``) through them again on its way to the server: a refused request or
+        answer is answered to the server with the refusal's error, a refused notification is dropped."""
         ask, emit = client.on_request, client.on_notification
+        assignment = call.assignment
 
         async def on_request(method: str, params: JsonObject | None) -> JsonObject:
             assert ask is not None
+            message = Message(method, params, assignment, to_server=False, call=call)
             try:
-                await self._toward_client(ex, Message(method, params, assignment, to_server=False))
+                await self._toward_client(ex, message)
+                message.response = await ask(method, message.params)
+                await self._toward_client(ex, message)  # now the client's answer, on its way back
             except Refusal as refusal:
                 return {"error": refusal.to_error()}
-            return await ask(method, params)
+            return message.response
 
         async def on_notification(notification: JsonObject) -> None:
             assert emit is not None
-            message = Message(notification.get("method", ""), notification.get("params"), assignment, False)
+            params = notification.get("params")
+            message = Message(notification.get("method", ""), params, assignment, False, call=call)
             try:
                 await self._toward_client(ex, message)
             except Refusal:
                 return
-            await emit(notification)
+            await emit(
+                notification if message.params is params else {**notification, "params": message.params}
+            )
 
         return dataclasses.replace(
             client,

@@ -2,16 +2,19 @@
 replacement that is still the same JSON-RPC message (docs/rule-engines.md, "Verdicts").
 
 A replacement body (JSON-RPC 2.0 §4 and §5; MCP 2025-11-25 server/tools) must be a JSON object with
-``jsonrpc: "2.0"``, the original's ``id`` (same value and type) and no member the original has not
-(nor one fewer), and
+``jsonrpc: "2.0"``, the original's ``id`` (same value and type; none for a notification or a relayed
+request, whose id is the relay's) and no member the original has not (nor one fewer), and
 
-- on the request leg: only ``params.arguments`` may differ, and it must stay an object. Every other
-  member of the message and of ``params`` is the original's, deeply equal (``method``,
+- for a request to the server: only ``params.arguments`` may differ, and it must stay an object.
+  Every other member of the message and of ``params`` is the original's, deeply equal (``method``,
   ``params.name``, a ``resources/read`` ``uri``, ``_meta``, ``inputResponses``, ``requestState``...):
   none added or removed. An engine edits the arguments of a call; it cannot route it to another tool
   or resource, nor answer on the client's behalf. A request without a ``params.arguments`` object
   (``resources/read``, a call without arguments) cannot be modified at all;
-- on the response leg: a ``result`` object whose ``content``, when present, is a list of objects
+- for a notification or a relayed request to the client during a call: the original's ``method``
+  and a ``params`` object (its strings are what the engine edits);
+- for an error response: an ``error`` object with the original's ``code`` and a string ``message``;
+- for any other response: a ``result`` object whose ``content``, when present, is a list of objects
   each with a string ``type``;
 
 nested at most ``MAX_DEPTH`` levels (the size is bounded by the answer's cap).
@@ -44,8 +47,8 @@ def clean_reason(reason: Any) -> str | None:
     return kept.strip()[:REASON_CHARS] or None
 
 
-def check_replacement(original: Mapping[str, Any], body: Any, leg: Direction) -> dict[str, Any]:
-    """``body`` if it may replace ``original`` on ``leg`` (see the module's rules).
+def check_replacement(original: Mapping[str, Any], body: Any, direction: Direction) -> dict[str, Any]:
+    """``body`` if it may replace ``original``, going ``direction`` (see the module's rules).
 
     Raises:
         EngineFailure: naming the first rule ``body`` breaks (never a value of either message).
@@ -54,12 +57,16 @@ def check_replacement(original: Mapping[str, Any], body: Any, leg: Direction) ->
         raise EngineFailure("the modified payload's body is not a JSON object")
     if body.get("jsonrpc") != "2.0":
         raise EngineFailure('the modified payload\'s body is not JSON-RPC "2.0"')
-    if "id" not in body or not _same(body["id"], original.get("id")):
+    if ("id" in body) != ("id" in original) or not _same(body.get("id"), original.get("id")):
         raise EngineFailure("the modified payload's body changed the JSON-RPC id")
     if _depth(body) > MAX_DEPTH:
         raise EngineFailure(f"the modified payload's body is nested deeper than {MAX_DEPTH} levels")
-    if leg is Direction.REQUEST:
+    if "method" in original and direction is Direction.REQUEST:
         _check_request(original, body)
+    elif "method" in original:
+        _check_toward_client(original, body)
+    elif isinstance(original.get("error"), Mapping):
+        _check_error(original["error"], body)
     else:
         _check_response(body)
     if body.keys() != original.keys():
@@ -88,6 +95,21 @@ def _require_same(original: Mapping[str, Any], body: Mapping[str, Any], free: st
         raise EngineFailure(
             f"the modified payload's body added a member to {where.rstrip('.') or 'the message'}"
         )
+
+
+def _check_toward_client(original: Mapping[str, Any], body: dict[str, Any]) -> None:
+    if body.get("method") != original.get("method"):
+        raise EngineFailure("the modified payload's body changed the method")
+    if isinstance(original.get("params"), Mapping) and not isinstance(body.get("params"), dict):
+        raise EngineFailure("the modified payload's body has no params object")
+
+
+def _check_error(was: Mapping[str, Any], body: dict[str, Any]) -> None:
+    error = body.get("error")
+    if not isinstance(error, dict):
+        raise EngineFailure("the modified payload's body has no error object")
+    if not _same(error.get("code"), was.get("code")) or not isinstance(error.get("message"), str):
+        raise EngineFailure("the modified payload's error changed its code or has no message")
 
 
 def _check_response(body: dict[str, Any]) -> None:

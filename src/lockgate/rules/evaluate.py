@@ -131,7 +131,9 @@ async def evaluate(
     prefilter: Detector | None = None,
 ) -> Evaluation:
     """Run ``compiled`` (already filtered to the rules that apply, in order) over ``message`` (a whole
-    JSON-RPC message: ``params`` on the request leg, ``result`` on the response leg).
+    JSON-RPC message: ``params`` on the request leg, ``result`` or ``error`` on the response leg, or a
+    message to the client during a call), whose strings are those ``rules.scan`` gives for ``method``,
+    the message's own (a notification's, not its call's).
 
     ``key`` is the gateway's key for ``hash``. ``prefilter`` (``rules.detect.Prefilter``) finds
     something wherever any regex rule could: where it finds nothing, the regex rules are skipped.

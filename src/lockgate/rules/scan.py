@@ -5,13 +5,29 @@ so a modification edits string values and the message stays valid JSON and the s
 message (its ``id`` and shape untouched). Object keys are not scanned (they are the tool's schema,
 not the data).
 
-What is scanned, by method and leg (MCP 2025-11-25 / 2026-07-28 server/tools, prompts, resources):
+What is scanned, by method and direction (MCP 2025-11-25 / 2026-07-28 server/tools, prompts,
+resources, client/sampling, client/elicitation, server/utilities/logging, basic/utilities/progress,
+basic/patterns/mrtr):
 
-* ``tools/call`` request: every string in ``params.arguments``;
-* ``tools/call`` response: ``result.content[*].text`` of text items, ``result.content[*].resource.text``
-  of embedded resources, and every string in ``result.structuredContent``;
-* ``prompts/get`` response: ``result.messages[*].content`` as a content item (text, embedded resource);
-* ``resources/read`` response: ``result.contents[*].text``.
+* ``tools/call`` request: every string in ``params.arguments`` and in ``params.inputResponses`` (the
+  answers an MRTR retry carries);
+* ``prompts/get`` request: every string in ``params.arguments``;
+* ``resources/read`` request: nothing (the URI routes the request, it is not data);
+* a client's answer to a relayed ``sampling/createMessage`` or ``elicitation/create``
+  (``{"result": ...}``, on its way to the server), on the request direction: every string in
+  ``result``;
+* ``tools/call`` response: of each ``result.content`` item, the ``text`` of a text item, the
+  ``resource.text`` of an embedded resource, the ``name``, ``title`` and ``description`` of a
+  ``resource_link`` (not its ``uri``); every string in ``result.structuredContent``;
+* ``prompts/get`` response: ``result.description`` and ``result.messages[*].content`` as a content item;
+* ``resources/read`` response: ``result.contents[*].text`` (a base64 ``blob`` is not decoded, so not
+  scanned);
+* any of these responses: every string in ``result.inputRequests`` (an MRTR ``input_required``
+  result asks the client through them), and of an error response ``error.message`` and every string
+  in ``error.data``;
+* a message to the client during a call (``TOWARD_CLIENT``: ``notifications/message``,
+  ``notifications/progress``, a relayed ``sampling/createMessage`` or ``elicitation/create``), on the
+  response direction: every string in ``params``.
 
 A path is the tuple of keys and indexes from the message to the string.
 """
@@ -24,12 +40,19 @@ from typing import Any
 from lockgate.domain.rules import Direction
 
 Path = tuple[str | int, ...]
+TOWARD_CLIENT = frozenset(
+    {"notifications/message", "notifications/progress", "sampling/createMessage", "elicitation/create"}
+)
+"""What a server sends the client during a call whose ``params`` rules see on the response direction."""
+RELAYED = frozenset({"sampling/createMessage", "elicitation/create"})
+"""The requests of ``TOWARD_CLIENT`` whose answer's ``result`` rules see on the request direction."""
 
 
 def scanned_strings(method: str, leg: Direction, message: Mapping[str, Any]) -> list[tuple[Path, str]]:
     """The strings rules see in ``message`` (a request ``{"params": ...}`` or a response
-    ``{"result": ...}``; extra keys such as ``jsonrpc`` and ``id`` are ignored), with their paths, in
-    document order. Nothing for a method or leg rules do not look at, or an error response."""
+    ``{"result": ...}`` or ``{"error": ...}``, or a message to the client ``{"params": ...}`` named by
+    its own method; extra keys such as ``jsonrpc`` and ``id`` are ignored), with their paths, in
+    document order. Nothing for a method or direction rules do not look at."""
     return list(_strings(method, leg, message))
 
 
@@ -68,19 +91,36 @@ def _rebuild(value: Any, path: Path, steps: dict[Path, set[str | int]], edits: M
 
 
 def _strings(method: str, leg: Direction, message: Mapping[str, Any]) -> Iterator[tuple[Path, str]]:
+    params = message.get("params")
     if leg is Direction.REQUEST:
-        params = message.get("params")
-        if method == "tools/call" and isinstance(params, Mapping):
+        if method in RELAYED:
+            yield from _every_string(message.get("result"), ("result",))
+        elif method in ("tools/call", "prompts/get") and isinstance(params, Mapping):
             yield from _every_string(params.get("arguments"), ("params", "arguments"))
+            if method == "tools/call":
+                yield from _every_string(params.get("inputResponses"), ("params", "inputResponses"))
         return
+    if method in TOWARD_CLIENT:
+        yield from _every_string(params, ("params",))
+        return
+    error = message.get("error")
+    if isinstance(error, Mapping):
+        if isinstance(error.get("message"), str):
+            yield ("error", "message"), error["message"]
+        yield from _every_string(error.get("data"), ("error", "data"))
     result = message.get("result")
-    if not isinstance(result, Mapping):
-        return
-    base: Path = ("result",)
+    if isinstance(result, Mapping):
+        yield from _result(method, result, ("result",))
+        yield from _every_string(result.get("inputRequests"), ("result", "inputRequests"))
+
+
+def _result(method: str, result: Mapping[str, Any], base: Path) -> Iterator[tuple[Path, str]]:
     if method == "tools/call":
         yield from _content_items(result.get("content"), (*base, "content"))
         yield from _every_string(result.get("structuredContent"), (*base, "structuredContent"))
     elif method == "prompts/get":
+        if isinstance(result.get("description"), str):
+            yield (*base, "description"), result["description"]
         messages = result.get("messages")
         if isinstance(messages, list):
             for index, item in enumerate(messages):
@@ -112,6 +152,10 @@ def _content_item(item: Any, path: Path) -> Iterator[tuple[Path, str]]:
         and isinstance(resource.get("text"), str)
     ):
         yield (*path, "resource", "text"), resource["text"]
+    if item.get("type") == "resource_link":
+        for key in ("name", "title", "description"):
+            if isinstance(item.get(key), str):
+                yield (*path, key), item[key]
 
 
 def _every_string(value: Any, path: Path) -> Iterator[tuple[Path, str]]:
