@@ -13,10 +13,7 @@ then 32) in alternating order over ``--rounds`` rounds, so both see the same mac
 
 import argparse
 import contextlib
-import os
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,24 +22,19 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
-from bench.ab import Paths, measure_rounds, summarize
+from bench.ab import Paths, measure_rounds, parser, run_benchmark, summarize
 from bench.run import (
     CONNECTIONS,
-    DATABASES,
     ERAS,
     call,
-    database,
     free_port,
     gateway,
-    machine,
     open_endpoint,
     post,
     prepare_gateway,
     rpc_headers,
     rpc_message,
     upstream,
-    write_report,
-    wrk_version,
 )
 from lockgate.domain.features import FeatureKind
 from lockgate.domain.mcp import JsonObject
@@ -212,47 +204,15 @@ def render(report: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="a smoke run: --duration 2, 1 s warm-up, 1 round"
-    )
-    parser.add_argument(
-        "--duration", type=int, help="seconds of each 32-connection run, half at 1 (default 8)"
-    )
-    parser.add_argument("--rounds", type=int, help="times each configuration x era is measured (default 2)")
-    parser.add_argument("--tools", type=int, default=120, help="tools the upstream lists (default 120)")
-    parser.add_argument(
+    options = parser(__doc__.splitlines()[0], "provisioning")
+    options.add_argument("--tools", type=int, default=120, help="tools the upstream lists (default 120)")
+    options.add_argument(
         "--approved", type=int, default=100, help="tools allow_selected approves (default 100)"
     )
-    parser.add_argument(
-        "--database", choices=DATABASES, default="sqlite", help="the gateways' store (default sqlite)"
-    )
-    parser.add_argument(
-        "--out", type=Path, help="JSON report (default bench/results/provisioning-<timestamp>.json)"
-    )
-    args = parser.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk not found: apt-get install wrk")
+    args = options.parse_args()
     if not 1 <= args.approved <= args.tools:
         sys.exit("--approved must be between 1 and --tools (echo is the first tool)")
-    args.seconds = args.duration or (2 if args.quick else 8)
-    args.warmup = 1 if args.quick else 2
-    args.rounds = args.rounds or (1 if args.quick else 2)
-    report: dict[str, Any] = {
-        "machine": machine(wrk=wrk_version(), database=args.database),
-        "seconds": args.seconds,
-        "warmup": args.warmup,
-        "rounds": args.rounds,
-    }
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="lockgate-provisioning-") as tmp, contextlib.ExitStack() as stack:
-        environment = {config: stack.enter_context(database(args.database)) for config in CONFIGS}
-        report.update(run(args, Path(tmp), environment))
-    report["loadavg_at_end"] = os.getloadavg()[0]
-    report["wall_s"] = round(time.monotonic() - started, 1)
-    out = write_report(report, args.out, "provisioning-")
-    print(render(report))
-    print(f"\n{report['wall_s']} s; written to {os.path.relpath(out)}")
+    run_benchmark(args, "provisioning", CONFIGS, run, render)
 
 
 if __name__ == "__main__":

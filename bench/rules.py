@@ -18,10 +18,6 @@ p50 per call).
 
 import argparse
 import contextlib
-import os
-import shutil
-import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,17 +25,12 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from bench.ab import Paths, measure_rounds, summarize
+from bench.ab import Paths, measure_rounds, parser, run_benchmark, summarize
 from bench.run import (
-    DATABASES,
-    database,
     free_port,
     gateway,
-    machine,
     prepare_gateway,
     upstream,
-    write_report,
-    wrk_version,
 )
 from lockgate.domain.rules import (
     Action,
@@ -183,39 +174,8 @@ def render(report: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="a smoke run: --duration 2, 1 s warm-up, 1 round"
-    )
-    parser.add_argument(
-        "--duration", type=int, help="seconds of each 32-connection run, half at 1 (default 8)"
-    )
-    parser.add_argument("--rounds", type=int, help="times each configuration x era is measured (default 2)")
-    parser.add_argument(
-        "--database", choices=DATABASES, default="sqlite", help="the gateways' store (default sqlite)"
-    )
-    parser.add_argument("--out", type=Path, help="JSON report (default bench/results/rules-<timestamp>.json)")
-    args = parser.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk not found: apt-get install wrk")
-    args.seconds = args.duration or (2 if args.quick else 8)
-    args.warmup = 1 if args.quick else 2
-    args.rounds = args.rounds or (1 if args.quick else 2)
-    report: dict[str, Any] = {
-        "machine": machine(wrk=wrk_version(), database=args.database),
-        "seconds": args.seconds,
-        "warmup": args.warmup,
-        "rounds": args.rounds,
-    }
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="lockgate-rules-") as tmp, contextlib.ExitStack() as stack:
-        environment = {config: stack.enter_context(database(args.database)) for config in CONFIGS}
-        report.update(run(args, Path(tmp), environment))
-    report["loadavg_at_end"] = os.getloadavg()[0]
-    report["wall_s"] = round(time.monotonic() - started, 1)
-    out = write_report(report, args.out, "rules-")
-    print(render(report))
-    print(f"\n{report['wall_s']} s; written to {os.path.relpath(out)}")
+    args = parser(__doc__.splitlines()[0], "rules").parse_args()
+    run_benchmark(args, "rules", CONFIGS, run, render)
 
 
 if __name__ == "__main__":

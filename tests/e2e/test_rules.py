@@ -31,7 +31,7 @@ from sqlalchemy import Engine, select
 
 from lockgate.settings import Settings
 from lockgate.store.schema import admin_events, audit_entries, metadata
-from tests.conftest import NPM, TEST_MASTER_KEY, Api, RunningGateway, child, free_port, mcp_client
+from tests.conftest import NPM, Api, RunningGateway, child, free_port, mcp_client
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -42,17 +42,9 @@ SECRET = "whsec_" + base64.b64encode(b"rule-engine-test-secret-32-bytes").decode
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
+def settings(settings: Settings) -> Settings:
     """The suite's settings, with loopback allowed as an operator would allow an internal engine."""
-    return Settings(
-        data_dir=tmp_path,
-        database_url=database_url,
-        secret_key="test-secret-key",  # type: ignore[arg-type]
-        master_key=TEST_MASTER_KEY,  # type: ignore[arg-type]
-        upstream_timeout=10,
-        audit_flush_interval=0.01,
-        egress_allowed_networks=["127.0.0.0/8"],
-    )
+    return settings.model_copy(update={"egress_allowed_networks": ["127.0.0.0/8"]})
 
 
 @pytest.fixture(scope="module")
