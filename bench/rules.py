@@ -1,5 +1,6 @@
-"""The gateway rules benchmark: tools/call with no rules, with 10 regex rules on both legs, and with one
-Presidio rule on both legs, same upstream, same run (issue 12).
+"""The gateway rules benchmark: no rules, ten regex rules, one Presidio rule; both legs, same run.
+
+tools/call through three gateways in front of the same upstream, in one run (issue 12).
 
 Three gateways, each in its own data dir and ``lockgate serve``, front the fast upstream. ``regex10``
 has ten rules of the kinds a security team writes first (SSNs, cards, cloud and SaaS keys, private
