@@ -11,7 +11,7 @@ import pytest
 from lockgate.dataplane.inspection import INLINE_CHARS, INLINE_SEARCHES, Finder, inline
 from lockgate.domain.rules import RegexDetection
 from lockgate.rules.actions import Span
-from lockgate.rules.detect import RegexDetector
+from lockgate.rules.detect import Prefilter, RegexDetector
 
 pytestmark = pytest.mark.anyio
 
@@ -74,6 +74,13 @@ def test_the_inline_choice_counts_strings_times_patterns_as_well_as_characters()
     assert not inline(two, ["y"] * (INLINE_SEARCHES // 2 + 1))
     assert not inline(one, ["y" * INLINE_CHARS, "y"])
     assert not inline(Noting(), ["y"])
+
+
+def test_the_prefilter_of_all_regex_rules_is_one_search_and_runs_in_place_as_a_regex_does() -> None:
+    prefilter = Prefilter([RegexDetection(patterns=("/x/",), presets=("us_ssn", "email"))])
+    assert prefilter.patterns == 1
+    assert inline(prefilter, ["y"] * INLINE_SEARCHES)
+    assert not inline(prefilter, ["y"] * (INLINE_SEARCHES + 1))
 
 
 async def test_many_short_strings_are_scanned_on_a_thread_in_one_call() -> None:

@@ -57,7 +57,7 @@ from lockgate.domain.rules import (
     Verdict,
 )
 from lockgate.rules.actions import Span
-from lockgate.rules.detect import Detector, RegexDetector
+from lockgate.rules.detect import Detector, Prefilter, RegexDetector
 from lockgate.rules.evaluate import Ask, DetectionFailed, Evaluation, evaluate, find_all
 
 AskEngine = Callable[[RuleEngine, EngineRequest], Awaitable[Verdict]]
@@ -93,10 +93,11 @@ class Finder:
 
 
 def inline(detector: Detector, texts: list[str]) -> bool:
-    """Whether ``detector`` over ``texts`` is cheap enough for the event loop: a regex making at most
-    ``INLINE_SEARCHES`` searches over at most ``INLINE_CHARS`` characters."""
+    """Whether ``detector`` over ``texts`` is cheap enough for the event loop: a regex (a rule's, or
+    the prefilter of them all) making at most ``INLINE_SEARCHES`` searches over at most
+    ``INLINE_CHARS`` characters."""
     return (
-        isinstance(detector, RegexDetector)
+        isinstance(detector, RegexDetector | Prefilter)
         and len(texts) * detector.patterns <= INLINE_SEARCHES
         and sum(len(t) for t in texts) <= INLINE_CHARS
     )
