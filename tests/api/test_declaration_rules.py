@@ -104,9 +104,18 @@ def test_an_exported_engine_declared_elsewhere_is_a_422_naming_the_secrets_it_wo
     assert (answer.status_code, answer.json()["error"]["field"]) == (422, "rule_engines.0.headers.X-Key")
 
 
-def test_an_engine_declared_elsewhere_with_its_secrets_given_again_is_moved(admin: Api) -> None:
+def test_an_engine_rules_name_is_not_moved_and_once_unnamed_moves_with_its_secrets_given_again(
+    admin: Api,
+) -> None:
     apply(admin, declaration())
-    moved = apply(admin, declaration(url="https://b.example.net/", headers={"X-Key": "new-header-value"}))
+    refused = apply(admin, declaration(url="https://b.example.net/", headers={"X-Key": "new-header-value"}))
+    assert refused.status_code == 409 and "g/checked" in refused.json()["error"]["message"]
+    assert admin.get("/engines/guard").json()["url"] == ENGINE["url"]
+    unnamed = RULES[:2]
+    assert apply(admin, declaration(unnamed)).status_code == 200
+    moved = apply(
+        admin, declaration(unnamed, url="https://b.example.net/", headers={"X-Key": "new-header-value"})
+    )
     assert moved.status_code == 200, moved.text
     shown = admin.get("/engines/guard").json()
     assert (shown["url"], shown["has_secret"], shown["header_names"]) == (
@@ -114,7 +123,7 @@ def test_an_engine_declared_elsewhere_with_its_secrets_given_again_is_moved(admi
         True,
         ["X-Key"],
     )
-    without_headers = apply(admin, declaration(url="https://c.example.net/", headers={}))
+    without_headers = apply(admin, declaration(unnamed, url="https://c.example.net/", headers={}))
     assert without_headers.status_code == 200, without_headers.text
     assert admin.get("/engines/guard").json()["header_names"] == []
 

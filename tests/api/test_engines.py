@@ -188,7 +188,7 @@ def test_a_private_engine_url_is_refused_on_the_admin_mcp_too(admin: Api) -> Non
     assert admin.get("/engines").json()["items"] == []
 
 
-def test_deleting_or_renaming_an_engine_rules_name_is_a_409_naming_them(admin: Api) -> None:
+def test_deleting_renaming_or_moving_an_engine_rules_name_is_a_409_naming_them(admin: Api) -> None:
     fixture = {"transport": "stdio", "command": sys.executable, "args": ["-m", "tests.fixtures.sdk_server"]}
     assert admin.post("/servers", json={"name": "local", **fixture}).status_code == 201
     admin.post("/gateways", json={"name": "eng"})
@@ -197,6 +197,9 @@ def test_deleting_or_renaming_an_engine_rules_name_is_a_409_naming_them(admin: A
     deleted = admin.delete("/engines/guard")
     assert deleted.status_code == 409 and "eng/checked" in deleted.json()["error"]["message"]
     assert admin.patch("/engines/guard", json={"name": "other"}).status_code == 409
+    moved = admin.patch("/engines/guard", json={"url": "https://elsewhere.example.org/", "secret": SECRET})
+    assert moved.status_code == 409 and "eng/checked" in moved.json()["error"]["message"]
+    assert admin.patch("/engines/guard", json={"timeout_s": 5}).status_code == 200  # a change in place
     assert admin.get("/engines/guard").json()["used_by"] == ["eng/checked"]
     admin.delete("/gateways/eng/rules/checked")
     assert admin.delete("/engines/guard").status_code == 204

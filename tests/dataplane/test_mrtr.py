@@ -24,9 +24,10 @@ def needs(requests: Any) -> JsonObject:
         [ELICIT],
         {"a": "elicitation/create"},
         {"a": {"params": {}}},
+        {"a": {"method": "elicitation/create", "params": "a string"}},
         {str(i): ELICIT for i in range(MAX_INPUT_REQUESTS + 1)},
     ],
-    ids=["a list", "not objects", "no method", "too many"],
+    ids=["a list", "not objects", "no method", "params not an object", "too many"],
 )
 async def test_malformed_or_too_many_input_requests_fail_the_call_without_asking_the_client(
     requests: Any,

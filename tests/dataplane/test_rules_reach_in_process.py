@@ -381,3 +381,32 @@ async def test_a_prompts_arguments_and_description_are_inspected_by_rules_that_o
     [received] = [r.params for r in alpha.received if r.method == "prompts/get"]
     assert received is not None and received["arguments"] == {"who": ""}
     assert SSN not in stored_text(engine)
+
+
+@pytest.mark.parametrize("era", ERAS)
+async def test_what_a_server_sends_during_a_call_rules_do_not_scan_meets_the_tool_rules(
+    settings: Settings, engine: Engine, era: Era
+) -> None:
+    async def completing(_params: JsonObject, client: Client) -> JsonObject:
+        assert client.on_notification is not None
+        note = {"level": "info", "data": f"completing for ssn {SSN}"}
+        await client.on_notification({"method": "notifications/message", "params": note})
+        return {"completion": {"values": ["a"]}}
+
+    alpha = MemoryServer(era=era, tools=[ECHO], calls={"completion/complete": completing})
+    async with memory_gateway(settings, engine, {"alpha": alpha}) as gateway:
+        add_rule(engine, "ssn out", ActionKind.BLOCK, hook=Hook.RESPONSE)
+        add_rule(engine, "echo only", ActionKind.BLOCK, hook=Hook.RESPONSE, tools=frozenset({"echo"}))
+        client = await _client(gateway, era)
+        params: JsonObject = {
+            "ref": {"type": "ref/prompt", "name": "p"},
+            "argument": {"name": "a", "value": ""},
+        }
+        outcome = await _streamed(gateway, client, "completion/complete", params)
+
+    assert outcome.answer["result"]["completion"]["values"] == ["a"]
+    assert [m for m in outcome.messages if m.get("method") == "notifications/message"] == []
+    [abort] = [leg for leg in outcome.legs if leg["type"] == "policy_enforced_abort"]
+    assert [r["rule"] for r in orjson.loads(abort["rules"])] == ["ssn out"]  # the tool-scoped rule is not
+    assert SSN not in _shown(outcome.messages)
+    assert SSN not in stored_text(engine)

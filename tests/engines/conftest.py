@@ -27,17 +27,12 @@ RESULT = {
 }
 
 
-@pytest.fixture(scope="module")
-def running() -> Iterator[HTTPServer]:
+@pytest.fixture
+def server() -> Iterator[HTTPServer]:
+    """An engine server of the test's own: no request of another test's (a late retry, a handler
+    still held) can reach it."""
     with HTTPServer(host="127.0.0.1", port=0) as http:
         yield http
-
-
-@pytest.fixture
-def server(running: HTTPServer) -> Iterator[HTTPServer]:
-    """The module's engine server, its expectations and log cleared after each test."""
-    yield running
-    running.clear()
 
 
 @pytest.fixture

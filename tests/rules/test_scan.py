@@ -6,7 +6,8 @@ import copy
 
 import pytest
 
-from lockgate.domain.rules import Direction
+from lockgate.domain.rules import LIMITS, Direction
+from lockgate.rules.regex import ScanTooLarge
 from lockgate.rules.scan import TOWARD_CLIENT, rewritten, scanned_strings
 
 CALL = {
@@ -156,3 +157,18 @@ def test_an_edit_to_a_path_that_is_not_there_is_refused() -> None:
         rewritten(CALL, {("params", "arguments", "missing"): "x"})
     with pytest.raises(KeyError):
         rewritten(CALL, {("params", "arguments", "items", 9, "x"): "x"})
+
+
+def test_a_message_of_more_strings_or_json_values_than_a_message_may_hold_is_refused_before_its_walk() -> (
+    None
+):
+    many_numbers = {"params": {"arguments": {"x": [0] * (LIMITS.scan_values + 1)}}}
+    nested = {"params": {"arguments": {"x": [[0] * 1000 for _ in range(LIMITS.scan_values // 1000 + 1)]}}}
+    many_strings = {"params": {"arguments": {"x": ["a"] * (LIMITS.scan_strings + 1)}}}
+    for message, what in ((many_numbers, "JSON values"), (nested, "JSON values"), (many_strings, "strings")):
+        with pytest.raises(ScanTooLarge, match=what):
+            scanned_strings("tools/call", Direction.REQUEST, message)
+    assert (
+        len(scanned_strings("tools/call", Direction.REQUEST, {"params": {"arguments": {"x": ["a"] * 10}}}))
+        == 10
+    )

@@ -49,6 +49,7 @@ from lockgate.domain.audit import Leg, degraded_body
 from lockgate.domain.rules import (
     LIMITS,
     SCANNABLE_METHODS,
+    TOOLS_CALL,
     Direction,
     EngineDetection,
     EngineRequest,
@@ -122,7 +123,9 @@ class Inspector:
                 ``timeout_s`` (fail closed; the message's body is not stored).
         """
         assignment, call = message.assignment, message if message.to_server else message.call
-        if assignment is None or call is None or call.method not in SCANNABLE_METHODS:
+        if assignment is None or call is None:
+            return None
+        if message.to_server and call.method not in SCANNABLE_METHODS:
             return None
         if message.to_server and leg is Direction.RESPONSE and not _answered(message.response):
             return None
@@ -136,8 +139,12 @@ class Inspector:
                 server=assignment.server.name,
                 leg=ABORT_LEG,
             ) from None
-        where, tool = assignment.name or assignment.server.name, _feature(call)
-        applying = [c for c in book.compiled if c.rule.applies(leg, call.method, where, tool)]
+        where = assignment.name or assignment.server.name
+        # what a server sends the client during a call rules do not scan (a completion, a list) meets
+        # the rules every tool call meets: a server may not route around them by its choice of call
+        scanned = call.method in SCANNABLE_METHODS
+        method, tool = (call.method, _feature(call)) if scanned else (TOOLS_CALL, None)
+        applying = [c for c in book.compiled if c.rule.applies(leg, method, where, tool)]
         if not applying:
             return None
         whole = _whole(ex, message, leg)

@@ -29,7 +29,7 @@ def is_input_required(response: JsonObject) -> bool:
 
 def _input_requests(result: JsonObject) -> dict[str, JsonObject]:
     """The round's ``inputRequests``: an object of at most ``MAX_INPUT_REQUESTS`` request objects,
-    each naming its ``method``.
+    each naming its ``method``, its ``params`` (if any) an object.
 
     Raises:
         JsonRpcError: -32012, the server's ``inputRequests`` are not that (a server's value is data).
@@ -38,7 +38,10 @@ def _input_requests(result: JsonObject) -> dict[str, JsonObject]:
     if (
         not isinstance(requests, dict)
         or len(requests) > MAX_INPUT_REQUESTS
-        or not all(isinstance(r, dict) and isinstance(r.get("method"), str) for r in requests.values())
+        or not all(
+            isinstance(r, dict) and isinstance(r.get("method"), str) and isinstance(r.get("params", {}), dict)
+            for r in requests.values()
+        )
     ):
         message = f"the server's inputRequests are not an object of at most {MAX_INPUT_REQUESTS} requests"
         raise JsonRpcError(UPSTREAM_FAILED, message)

@@ -44,11 +44,11 @@ class MirrorParamHeaders:
     list_features: ListFeatures
 
     async def __call__(self, ex: Exchange, message: Message) -> None:
-        params = message.params or {}
-        tool, arguments = params.get("name"), params.get("arguments")
-        if message.method != "tools/call" or message.assignment is None or not isinstance(tool, str):
+        params = message.params
+        if message.method != "tools/call" or not message.to_server or not isinstance(params, dict):
             return
-        if not message.to_server or not isinstance(arguments, dict):
+        tool, arguments = params.get("name"), params.get("arguments")
+        if message.assignment is None or not isinstance(tool, str) or not isinstance(arguments, dict):
             return
         assignment = message.assignment
         try:

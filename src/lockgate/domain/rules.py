@@ -99,6 +99,7 @@ class Limits:
     engine_settings_bytes: int = 16 * 1024
     scan_bytes: int = 4 * 1024 * 1024  # text one message exposes to detection, at most
     scan_strings: int = 10_000  # strings one message exposes to detection, at most
+    scan_values: int = 250_000  # JSON values walked to find them, at most (numbers, objects... included)
     matches_per_text: int = 65_536  # matches one pattern reports in one string (and a modifying rule
     # acts on in one message), at most
     scan_s: float = 30.0  # seconds one rule's detection may take over one message, at most

@@ -39,7 +39,7 @@ from lockgate.domain.rules import (
 )
 from lockgate.rules.actions import Span, transform
 from lockgate.rules.detect import Detector, RegexDetector
-from lockgate.rules.regex import ScanTooSlow
+from lockgate.rules.regex import ScanTooLarge, ScanTooSlow
 from lockgate.rules.scan import Path, rewritten, scanned_strings
 
 
@@ -182,17 +182,17 @@ class _Scanned:
     def of(self, message: Mapping[str, Any]) -> _Scanned:
         if message is not self._message:
             self._message = message
-            self.strings = scanned_strings(self._method, self._leg, message)
+            try:
+                self.strings = scanned_strings(self._method, self._leg, message)
+                self.too_large = None
+            except ScanTooLarge as exc:  # more strings or JSON values than a message may hold
+                self.strings, self.too_large = [], str(exc)
             self.texts = [text for _, text in self.strings]
-            if len(self.texts) > LIMITS.scan_strings:
-                self.too_large = f"more than {LIMITS.scan_strings} strings"
-            elif (
+            if (
                 sum(len(text) for text in self.texts) * 4 > LIMITS.scan_bytes
                 and _utf8_size(self.strings) > LIMITS.scan_bytes
             ):
                 self.too_large = f"more than {LIMITS.scan_bytes} bytes of text"
-            else:
-                self.too_large = None
             self._quiet = None
         return self
 

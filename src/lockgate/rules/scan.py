@@ -37,7 +37,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from lockgate.domain.rules import Direction
+from lockgate.domain.rules import LIMITS, Direction
+from lockgate.rules.regex import ScanTooLarge
 
 Path = tuple[str | int, ...]
 TOWARD_CLIENT = frozenset(
@@ -53,7 +54,25 @@ def scanned_strings(method: str, leg: Direction, message: Mapping[str, Any]) -> 
     ``{"result": ...}`` or ``{"error": ...}``, or a message to the client ``{"params": ...}`` named by
     its own method; extra keys such as ``jsonrpc`` and ``id`` are ignored), with their paths, in
     document order. Nothing for a method or direction rules do not look at."""
-    return list(_strings(method, leg, message))
+    found: list[tuple[Path, str]] = []
+    for item in _strings(method, leg, message, _Budget()):
+        found.append(item)
+        if len(found) > LIMITS.scan_strings:
+            raise ScanTooLarge(f"more than {LIMITS.scan_strings} strings")
+    return found
+
+
+class _Budget:
+    """How many JSON values a walk may still visit (``LIMITS.scan_values``), so a message of a
+    million numbers costs a bounded walk, not one the size of the message."""
+
+    def __init__(self) -> None:
+        self.left = LIMITS.scan_values
+
+    def spend(self, count: int) -> None:
+        self.left -= count
+        if self.left < 0:
+            raise ScanTooLarge(f"more than {LIMITS.scan_values} JSON values")
 
 
 def rewritten(message: Mapping[str, Any], edits: Mapping[Path, str]) -> dict[str, Any]:
@@ -90,52 +109,59 @@ def _rebuild(value: Any, path: Path, steps: dict[Path, set[str | int]], edits: M
     return out
 
 
-def _strings(method: str, leg: Direction, message: Mapping[str, Any]) -> Iterator[tuple[Path, str]]:
+def _strings(
+    method: str, leg: Direction, message: Mapping[str, Any], budget: _Budget
+) -> Iterator[tuple[Path, str]]:
     params = message.get("params")
     if leg is Direction.REQUEST:
         if method in RELAYED:
-            yield from _every_string(message.get("result"), ("result",))
+            yield from _every_string(message.get("result"), ("result",), budget)
         elif method in ("tools/call", "prompts/get") and isinstance(params, Mapping):
-            yield from _every_string(params.get("arguments"), ("params", "arguments"))
+            yield from _every_string(params.get("arguments"), ("params", "arguments"), budget)
             if method == "tools/call":
-                yield from _every_string(params.get("inputResponses"), ("params", "inputResponses"))
+                yield from _every_string(params.get("inputResponses"), ("params", "inputResponses"), budget)
         return
     if method in TOWARD_CLIENT:
-        yield from _every_string(params, ("params",))
+        yield from _every_string(params, ("params",), budget)
         return
     error = message.get("error")
     if isinstance(error, Mapping):
         if isinstance(error.get("message"), str):
             yield ("error", "message"), error["message"]
-        yield from _every_string(error.get("data"), ("error", "data"))
+        yield from _every_string(error.get("data"), ("error", "data"), budget)
     result = message.get("result")
     if isinstance(result, Mapping):
-        yield from _result(method, result, ("result",))
-        yield from _every_string(result.get("inputRequests"), ("result", "inputRequests"))
+        yield from _result(method, result, ("result",), budget)
+        yield from _every_string(result.get("inputRequests"), ("result", "inputRequests"), budget)
 
 
-def _result(method: str, result: Mapping[str, Any], base: Path) -> Iterator[tuple[Path, str]]:
+def _result(
+    method: str, result: Mapping[str, Any], base: Path, budget: _Budget
+) -> Iterator[tuple[Path, str]]:
     if method == "tools/call":
-        yield from _content_items(result.get("content"), (*base, "content"))
-        yield from _every_string(result.get("structuredContent"), (*base, "structuredContent"))
+        yield from _content_items(result.get("content"), (*base, "content"), budget)
+        yield from _every_string(result.get("structuredContent"), (*base, "structuredContent"), budget)
     elif method == "prompts/get":
         if isinstance(result.get("description"), str):
             yield (*base, "description"), result["description"]
         messages = result.get("messages")
         if isinstance(messages, list):
+            budget.spend(len(messages))
             for index, item in enumerate(messages):
                 if isinstance(item, Mapping):
                     yield from _content_item(item.get("content"), (*base, "messages", index, "content"))
     elif method == "resources/read":
         contents = result.get("contents")
         if isinstance(contents, list):
+            budget.spend(len(contents))
             for index, item in enumerate(contents):
                 if isinstance(item, Mapping) and isinstance(item.get("text"), str):
                     yield (*base, "contents", index, "text"), item["text"]
 
 
-def _content_items(items: Any, path: Path) -> Iterator[tuple[Path, str]]:
+def _content_items(items: Any, path: Path, budget: _Budget) -> Iterator[tuple[Path, str]]:
     if isinstance(items, list):
+        budget.spend(len(items))
         for index, item in enumerate(items):
             yield from _content_item(item, (*path, index))
 
@@ -158,14 +184,22 @@ def _content_item(item: Any, path: Path) -> Iterator[tuple[Path, str]]:
                 yield (*path, key), item[key]
 
 
-def _every_string(value: Any, path: Path) -> Iterator[tuple[Path, str]]:
-    """Every string value under ``value``, depth first (messages are depth-bounded on arrival)."""
+def _every_string(value: Any, path: Path, budget: _Budget) -> Iterator[tuple[Path, str]]:
+    """Every string value under ``value``, depth first (messages are depth-bounded on arrival); each
+    value visited is spent from ``budget``, and only strings and containers get a path."""
     stack: list[tuple[Any, Path]] = [(value, path)]
     while stack:
         node, at = stack.pop()
         if isinstance(node, str):
             yield at, node
         elif isinstance(node, Mapping):
-            stack.extend((node[key], (*at, key)) for key in reversed(list(node)))
+            budget.spend(len(node))
+            stack.extend((node[k], (*at, k)) for k in reversed(list(node)) if isinstance(node[k], _WALKED))
         elif isinstance(node, list):
-            stack.extend((node[i], (*at, i)) for i in range(len(node) - 1, -1, -1))
+            budget.spend(len(node))
+            stack.extend(
+                (node[i], (*at, i)) for i in range(len(node) - 1, -1, -1) if isinstance(node[i], _WALKED)
+            )
+
+
+_WALKED = (str, Mapping, list)

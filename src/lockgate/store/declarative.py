@@ -26,7 +26,7 @@ from lockgate.domain.rule_specs import RuleSpec
 from lockgate.domain.rules import RuleEngine
 from lockgate.store.declared_provisioning import load_declared_provisioning, save_declared_provisioning
 from lockgate.store.errors import ConflictError
-from lockgate.store.gateway_rules import engine_users, fetch_rule_rows, replace_rules
+from lockgate.store.gateway_rules import engine_users, fetch_rule_rows, replace_rules, require_unused_to_move
 from lockgate.store.gateways import describe_gateway, resolve_shared_identity
 from lockgate.store.hosts import new_link_id
 from lockgate.store.identities import delete_server_credentials
@@ -194,7 +194,7 @@ def _save_engine(conn: Connection, vault: Vault, change: PlannedChange, spec: Ba
     """Create, change or delete one rule engine (its secrets resolved).
 
     Raises:
-        ConflictError: deleting an engine rules still name.
+        ConflictError: deleting an engine rules still name, or moving it to another destination.
     """
     row = None if change.action == "create" else fetch_named(conn, rule_engines, change.name, "rule engine")
     if row is not None and change.action == "delete":
@@ -204,7 +204,10 @@ def _save_engine(conn: Connection, vault: Vault, change: PlannedChange, spec: Ba
         delete_row(conn, rule_engines, row, "rule engine", None)
         return
     assert isinstance(spec, DeclaredEngine)
-    save_engine(conn, vault, spec.to_engine(), row)
+    engine = spec.to_engine()
+    if row is not None:
+        require_unused_to_move(conn, load_engine(row, vault), engine)
+    save_engine(conn, vault, engine, row)
 
 
 def _moved(before: BaseModel, after: ServerSpec) -> bool:

@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, select, update
 
-from lockgate.domain.rules import LIMITS, EngineDetection, Rule
-from lockgate.store.errors import LimitError, NotFoundError
+from lockgate.domain.rules import LIMITS, EngineDetection, Rule, RuleEngine
+from lockgate.store.errors import ConflictError, LimitError, NotFoundError
 from lockgate.store.provisioning import load_json
 from lockgate.store.records import delete_row, insert_row, update_row
 from lockgate.store.rules import dump_rule, hash_key, load_detection
@@ -158,3 +158,16 @@ def _renumber(conn: Connection, order: Sequence[int]) -> None:
     for position, rule_id in enumerate(order):
         if current.get(rule_id) != position:
             conn.execute(update(rules).where(rules.c.id == rule_id).values(position=position))
+
+
+def require_unused_to_move(conn: Connection, stored: RuleEngine, changed: RuleEngine) -> None:
+    """Raises ConflictError (409, naming the rules) when ``changed`` calls another destination than
+    ``stored`` (``RuleEngine.destination``) while rules name the engine: the messages of their
+    gateways would go there, so whoever manages integrations could send the traffic of gateways they
+    may not use somewhere else. Point those rules at another engine first."""
+    users = engine_users(conn, stored.name)
+    if users and changed.destination() != stored.destination():
+        raise ConflictError(
+            f"rule engine {stored.name!r} is named by rules {', '.join(users)}: it cannot be moved to "
+            "another destination while they do; point them at another engine first"
+        )

@@ -29,7 +29,7 @@ from lockgate.domain.upstream_values import UpstreamValueError, check_headers
 from lockgate.egress import resolve_url_refusal
 from lockgate.engines.settings import EngineDefinitionError, check
 from lockgate.store.errors import ConflictError
-from lockgate.store.gateway_rules import engine_users
+from lockgate.store.gateway_rules import engine_users, require_unused_to_move
 from lockgate.store.records import delete_row, fetch_named
 from lockgate.store.rules import load_engine, save_engine
 from lockgate.store.schema import rule_engines
@@ -227,7 +227,9 @@ def update_engine(ctx: Context, args: EngineUpdate) -> EngineView:
     """Change some of an engine's fields; those left out keep their value (its secret and headers
     too). A change of where it is called (its url, a Bedrock region, a Model Armor project or
     location) must give the secret and every header value again, or remove them: else 422, naming
-    them. Rules naming it use the change from their next message on."""
+    them; and is refused (409, naming them) while rules name it: whoever manages integrations may not
+    send the traffic of gateways they may not use somewhere else. Rules naming it use any other change
+    from their next message on."""
     given = args.model_fields_set
     with ctx.transaction() as conn:
         row = fetch_named(conn, rule_engines, args.engine, "rule engine")
@@ -253,6 +255,7 @@ def update_engine(ctx: Context, args: EngineUpdate) -> EngineView:
             args.retries if args.retries is not None else stored.retries,
         )
         require_valid_engine(ctx, engine)
+        require_unused_to_move(conn, stored, engine)
         sent = {f"headers.{k}" for k, v in (args.headers or {}).items() if v is not None}
         require_secrets_given(stored, engine, sent | ({"secret"} & given))
         after = _view(ctx, conn, save_engine(conn, ctx.vault, engine, row, args.if_match))
