@@ -27,6 +27,7 @@ from lockgate.domain.rules import (
     RuleEngine,
 )
 from lockgate.rules import presidio
+from lockgate.rules.detect import Prefilter
 from lockgate.settings import Settings
 from lockgate.store.rules import UnreadableRuleError
 from tests.conftest import DEADLINE
@@ -117,6 +118,22 @@ async def test_a_detector_is_kept_across_reloads_until_its_rule_changes_version(
 
     assert after.compiled[0].detector is before.compiled[0].detector
     assert after.compiled[1].detector is not before.compiled[1].detector
+
+
+async def test_the_prefilter_is_built_once_for_the_same_regex_rules_and_again_when_one_changes() -> None:
+    store = Store(_rule(1), _rule(2))
+    book = RuleBook(store.load)
+    try:
+        first = await book.rules(7, 1)
+        unchanged = await book.rules(7, 2)  # the counter moved for another reason
+        store.rules = GatewayRules(7, (_rule(1), _rule(2, version=2)), {}, KEY)
+        changed = await book.rules(7, 3)
+    finally:
+        book.close()
+
+    assert isinstance(first.prefilter, Prefilter) and store.loads == 3
+    assert unchanged.prefilter is first.prefilter
+    assert changed.prefilter is not first.prefilter and isinstance(changed.prefilter, Prefilter)
 
 
 async def test_a_rule_that_cannot_be_compiled_is_broken_by_name_and_the_others_run() -> None:

@@ -63,6 +63,7 @@ class Book:
     rules: GatewayRules
     compiled: tuple[Compiled, ...]
     prefilter: Detector | None = None  # every regex rule's patterns in one search (rules.detect)
+    prefilter_of: tuple[tuple[int, int], ...] = ()  # the (id, version) of the rules it covers
 
 
 class RuleBook:
@@ -152,7 +153,12 @@ class RuleBook:
         built = previous.compiled if previous else ()
         kept = {(c.rule.id, c.rule.version): c.detector for c in built if c.detector is not None}
         compiled = tuple(self._compile(r, rules, kept.get((r.id, r.version))) for r in rules.rules)
-        return Book(rules, compiled, _prefilter(compiled))
+        covered = tuple(
+            sorted((c.rule.id, c.rule.version) for c in compiled if isinstance(c.detector, RegexDetector))
+        )
+        if previous is not None and previous.prefilter_of == covered:  # the same rules: no new program
+            return Book(rules, compiled, previous.prefilter, covered)
+        return Book(rules, compiled, _prefilter(compiled), covered)
 
     def _compile(self, rule: Rule, rules: GatewayRules, detector: Detector | None) -> Compiled:
         """``rule`` ready to run, on ``detector`` when one was built for its version already."""
