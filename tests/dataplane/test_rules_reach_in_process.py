@@ -410,3 +410,34 @@ async def test_what_a_server_sends_during_a_call_rules_do_not_scan_meets_the_too
     assert [r["rule"] for r in orjson.loads(abort["rules"])] == ["ssn out"]  # the tool-scoped rule is not
     assert SSN not in _shown(outcome.messages)
     assert SSN not in stored_text(engine)
+
+
+@pytest.mark.parametrize("era", ERAS)
+async def test_completing_a_prompts_argument_meets_the_rules_that_see_prompts(
+    settings: Settings, engine: Engine, era: Era
+) -> None:
+    received: list[JsonObject] = []
+
+    async def completing(params: JsonObject, _client: Client) -> JsonObject:
+        received.append(params)
+        return {"completion": {"values": []}}
+
+    alpha = MemoryServer(era=era, tools=[ECHO], calls={"completion/complete": completing})
+    async with memory_gateway(settings, engine, {"alpha": alpha}) as gateway:
+        add_rule(engine, "no ssn", ActionKind.BLOCK, methods=("tools/call", "prompts/get"))
+        client = await _client(gateway, era)
+        ref = {"type": "ref/prompt", "name": "p"}
+        clean = await _streamed(
+            gateway, client, "completion/complete", {"ref": ref, "argument": {"name": "a", "value": "x"}}
+        )
+        as_value = {"ref": ref, "argument": {"name": "a", "value": SSN}}
+        in_context = {
+            "ref": ref,
+            "argument": {"name": "a", "value": ""},
+            "context": {"arguments": {"b": SSN}},
+        }
+        blocked = [await _streamed(gateway, client, "completion/complete", p) for p in (as_value, in_context)]
+
+    assert "result" in clean.answer and len(received) == 1
+    assert [b.answer["error"]["code"] for b in blocked] == [BLOCKED, BLOCKED]
+    assert SSN not in _shown(received) and SSN not in stored_text(engine)

@@ -47,6 +47,7 @@ from lockgate.dataplane.pipeline import Message, Noted
 from lockgate.dataplane.rulebook import Book, RuleBook, RulesUnavailable
 from lockgate.domain.audit import Leg, degraded_body
 from lockgate.domain.rules import (
+    GOVERNED_AS,
     LIMITS,
     SCANNABLE_METHODS,
     TOOLS_CALL,
@@ -125,7 +126,8 @@ class Inspector:
         assignment, call = message.assignment, message if message.to_server else message.call
         if assignment is None or call is None:
             return None
-        if message.to_server and call.method not in SCANNABLE_METHODS:
+        governed = GOVERNED_AS.get(call.method, call.method)
+        if message.to_server and governed not in SCANNABLE_METHODS:
             return None
         if message.to_server and leg is Direction.RESPONSE and not _answered(message.response):
             return None
@@ -140,11 +142,16 @@ class Inspector:
                 leg=ABORT_LEG,
             ) from None
         where = assignment.name or assignment.server.name
-        # what a server sends the client during a call rules do not scan (a completion, a list) meets
+        scanned = governed in SCANNABLE_METHODS
+        method, tool = (governed, _feature(call)) if scanned else (TOOLS_CALL, None)
+        # what a server sends the client during any call (a completion, a list, a prompt) also meets
         # the rules every tool call meets: a server may not route around them by its choice of call
-        scanned = call.method in SCANNABLE_METHODS
-        method, tool = (call.method, _feature(call)) if scanned else (TOOLS_CALL, None)
-        applying = [c for c in book.compiled if c.rule.applies(leg, method, where, tool)]
+        applying = [
+            c
+            for c in book.compiled
+            if c.rule.applies(leg, method, where, tool)
+            or (not message.to_server and c.rule.applies(leg, TOOLS_CALL, where, None))
+        ]
         if not applying:
             return None
         whole = _whole(ex, message, leg)

@@ -73,6 +73,9 @@ TOOLS_CALL = "tools/call"
 SCANNABLE_METHODS = ("tools/call", "prompts/get", "resources/read")
 """The methods a rule may inspect: ``tools/call`` always (MCP Manager's scope), ``prompts/get`` and
 ``resources/read`` results where a rule opts in."""
+GOVERNED_AS = {"completion/complete": "prompts/get"}
+"""Requests the rules of another method see: completing a prompt's argument sends the server what
+``prompts/get`` would (MCP server/utilities/completion), so the rules that opted into prompts see it."""
 
 
 @dataclass(frozen=True, slots=True)

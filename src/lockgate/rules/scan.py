@@ -12,6 +12,8 @@ basic/patterns/mrtr):
 * ``tools/call`` request: every string in ``params.arguments`` and in ``params.inputResponses`` (the
   answers an MRTR retry carries);
 * ``prompts/get`` request: every string in ``params.arguments``;
+* ``completion/complete`` request (seen by the rules of ``prompts/get``, ``domain.rules.GOVERNED_AS``):
+  ``params.argument.value`` and every string in ``params.context.arguments``;
 * ``resources/read`` request: nothing (the URI routes the request, it is not data);
 * a client's answer to a relayed ``sampling/createMessage`` or ``elicitation/create``
   (``{"result": ...}``, on its way to the server), on the request direction: every string in
@@ -120,6 +122,12 @@ def _strings(
             yield from _every_string(params.get("arguments"), ("params", "arguments"), budget)
             if method == "tools/call":
                 yield from _every_string(params.get("inputResponses"), ("params", "inputResponses"), budget)
+        elif method == "completion/complete" and isinstance(params, Mapping):
+            argument, context = params.get("argument"), params.get("context")
+            if isinstance(argument, Mapping) and isinstance(argument.get("value"), str):
+                yield ("params", "argument", "value"), argument["value"]
+            if isinstance(context, Mapping):
+                yield from _every_string(context.get("arguments"), ("params", "context", "arguments"), budget)
         return
     if method in TOWARD_CLIENT:
         yield from _every_string(params, ("params",), budget)
