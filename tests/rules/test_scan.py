@@ -172,3 +172,11 @@ def test_a_message_of_more_strings_or_json_values_than_a_message_may_hold_is_ref
         len(scanned_strings("tools/call", Direction.REQUEST, {"params": {"arguments": {"x": ["a"] * 10}}}))
         == 10
     )
+
+
+def test_a_clients_error_answer_to_a_relayed_request_exposes_its_message_and_data() -> None:
+    answer = {"error": {"code": -1, "message": "no, ssn 123-45-6789", "data": {"why": ["x"]}}}
+    assert scanned_strings("elicitation/create", Direction.REQUEST, answer) == [
+        (("error", "message"), "no, ssn 123-45-6789"),
+        (("error", "data", "why", 0), "x"),
+    ]

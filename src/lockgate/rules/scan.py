@@ -16,8 +16,8 @@ basic/patterns/mrtr):
   ``params.argument.value`` and every string in ``params.context.arguments``;
 * ``resources/read`` request: nothing (the URI routes the request, it is not data);
 * a client's answer to a relayed ``sampling/createMessage`` or ``elicitation/create``
-  (``{"result": ...}``, on its way to the server), on the request direction: every string in
-  ``result``;
+  (``{"result": ...}`` or ``{"error": ...}``, on its way to the server), on the request direction:
+  every string in ``result``, or the error's ``message`` and every string in its ``data``;
 * ``tools/call`` response: of each ``result.content`` item, the ``text`` of a text item, the
   ``resource.text`` of an embedded resource, the ``name``, ``title`` and ``description`` of a
   ``resource_link`` (not its ``uri``); every string in ``result.structuredContent``;
@@ -118,6 +118,7 @@ def _strings(
     if leg is Direction.REQUEST:
         if method in RELAYED:
             yield from _every_string(message.get("result"), ("result",), budget)
+            yield from _error(message, budget)
         elif method in ("tools/call", "prompts/get") and isinstance(params, Mapping):
             yield from _every_string(params.get("arguments"), ("params", "arguments"), budget)
             if method == "tools/call":
@@ -132,15 +133,20 @@ def _strings(
     if method in TOWARD_CLIENT:
         yield from _every_string(params, ("params",), budget)
         return
+    yield from _error(message, budget)
+    result = message.get("result")
+    if isinstance(result, Mapping):
+        yield from _result(method, result, ("result",), budget)
+        yield from _every_string(result.get("inputRequests"), ("result", "inputRequests"), budget)
+
+
+def _error(message: Mapping[str, Any], budget: _Budget) -> Iterator[tuple[Path, str]]:
+    """An error answer's ``error.message`` and every string in its ``error.data``."""
     error = message.get("error")
     if isinstance(error, Mapping):
         if isinstance(error.get("message"), str):
             yield ("error", "message"), error["message"]
         yield from _every_string(error.get("data"), ("error", "data"), budget)
-    result = message.get("result")
-    if isinstance(result, Mapping):
-        yield from _result(method, result, ("result",), budget)
-        yield from _every_string(result.get("inputRequests"), ("result", "inputRequests"), budget)
 
 
 def _result(
