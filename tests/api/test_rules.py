@@ -231,3 +231,14 @@ def test_the_admin_mcp_refuses_a_pattern_with_the_same_words(eng: Api) -> None:
     assert result["isError"] is True
     error = orjson.loads(result["content"][0]["text"])["error"]
     assert error["field"] == "detection.patterns.0" and "lookbehind (?<=" in error["message"]
+
+
+def test_a_rule_named_as_people_name_it_is_addressed_by_that_name_on_every_operation(eng: Api) -> None:
+    name = "Redact emails in results"
+    made = eng.post(R, json={"name": name, "presets": ["email"], "action": "redact"})
+    assert made.status_code == 201, made.text
+    assert eng.get(f"{R}/{name}").json()["name"] == name
+    assert eng.patch(f"{R}/{name}", json={"alerts": True}).status_code == 200
+    assert eng.delete(f"{R}/{name}").status_code == 204
+    refused = eng.post(R, json={"name": "a/b", "presets": ["email"], "action": "redact"})
+    assert refused.status_code == 400 and refused.json()["error"]["field"] == "name"

@@ -28,9 +28,10 @@ from lockgate.rules.presets import PRESETS
 from lockgate.rules.presidio import NER_ENTITIES, SUPPORTED_ENTITIES
 from lockgate.rules.regex import RegexRefused, compile_js
 
-_NAME = re.compile(r"^[^\s/\x00-\x1f\x7f-\x9f](?:[^/\x00-\x1f\x7f-\x9f]{0,126}[^\s/\x00-\x1f\x7f-\x9f])?$")
+RULE_NAME = r"^[^\s/\x00-\x1f\x7f-\x9f](?:[^/\x00-\x1f\x7f-\x9f]{0,126}[^\s/\x00-\x1f\x7f-\x9f])?$"
 """A rule's name: what people call it ("Redact emails in results"), at most 128 characters, no control
-character or '/', no space at either end."""
+character or '/', no space at either end. Every surface that takes or addresses one uses it."""
+_NAME = re.compile(RULE_NAME)
 
 
 class RuleDefinitionError(ValueError):

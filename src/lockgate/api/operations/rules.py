@@ -30,7 +30,7 @@ from lockgate.domain.rule_specs import (
     RuleSpec,
 )
 from lockgate.domain.rules import LIMITS, ActionKind, FailureMode, Hook, Rule
-from lockgate.rules.validation import RuleDefinitionError, check_rule
+from lockgate.rules.validation import RULE_NAME, RuleDefinitionError, check_rule
 from lockgate.store import gateway_rules as store
 from lockgate.store.records import fetch_named
 from lockgate.store.rules import load_rule
@@ -50,17 +50,23 @@ class RuleView(RuleSpec):
     version: int = Field(description="Bumped by every change; send it back as If-Match.")
 
 
+RuleName = Annotated[
+    str,
+    Field(pattern=RULE_NAME, description="What people call the rule: spaces allowed, no '/', at most 128."),
+]
+
+
 class RulesOf(Input):
     gateway: Name
 
 
 class RuleRef(RulesOf):
-    rule: Name
+    rule: RuleName
 
 
 class RuleChange(Versioned):
     gateway: Name
-    rule: Name
+    rule: RuleName
 
 
 class _Definition(Input):
@@ -89,22 +95,22 @@ class _Definition(Input):
 
 class RuleCreate(_Definition):
     gateway: Name
-    name: Name
+    name: RuleName
     position: Position | None = None
-    before: Name | None = Field(None, description="Put it just before this rule.")
+    before: RuleName | None = Field(None, description="Put it just before this rule.")
 
 
 class RuleUpdate(_Definition, Versioned):
     gateway: Name
-    rule: Name
-    name: Name | None = Field(None, description="A new name.")
+    rule: RuleName
+    name: RuleName | None = Field(None, description="A new name.")
 
 
 class RuleMove(Versioned):
     gateway: Name
-    rule: Name
+    rule: RuleName
     position: Position | None = None
-    before: Name | None = Field(None, description="Put it just before this rule.")
+    before: RuleName | None = Field(None, description="Put it just before this rule.")
 
 
 def resolve_spec(args: _Definition, base: dict[str, Any], name: str) -> RuleSpec:
