@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from lockgate.domain.json_depth import exceeds_depth
 from lockgate.domain.rules import Direction
 from lockgate.engines.http import EngineFailure
 
@@ -59,7 +60,7 @@ def check_replacement(original: Mapping[str, Any], body: Any, direction: Directi
         raise EngineFailure('the modified payload\'s body is not JSON-RPC "2.0"')
     if ("id" in body) != ("id" in original) or not _same(body.get("id"), original.get("id")):
         raise EngineFailure("the modified payload's body changed the JSON-RPC id")
-    if _depth(body) > MAX_DEPTH:
+    if exceeds_depth(body, MAX_DEPTH):
         raise EngineFailure(f"the modified payload's body is nested deeper than {MAX_DEPTH} levels")
     if "method" in original and direction is Direction.REQUEST:
         _check_request(original, body)
@@ -138,16 +139,3 @@ def _named(key: str) -> str:
     """A member's name as a failure reason may show it: the name when it is an identifier (``uri``,
     ``_meta``), else "a member" (a name is the client's, and may be anything)."""
     return key if _IDENTIFIER.fullmatch(key) else "a member"
-
-
-def _depth(value: Any) -> int:
-    deepest = 0
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict | list):
-            deepest = max(deepest, depth)
-            if depth > MAX_DEPTH:
-                return depth
-            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
-    return deepest
