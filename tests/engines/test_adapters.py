@@ -308,3 +308,14 @@ async def test_prompt_shields_judges_a_result_as_a_document_and_blocks_a_documen
 
     assert (attacked.kind, clean.kind) == (VerdictKind.BLOCK, VerdictKind.PASS)
     assert server.log[0][0].json == {"userPrompt": "", "documents": ["sent to ada@example.com"]}
+
+
+async def test_a_fault_asking_an_engine_is_a_failure_that_never_quotes_its_secret(
+    server: HTTPServer, engines: Engines
+) -> None:
+    lakera = engine(EngineKind.LAKERA, server, "sécret-clé")  # a Bearer value httpx cannot encode
+    with pytest.raises(EngineFailure) as failed:
+        await engines.ask(lakera, asking(INJECTION))
+    assert failed.value.reason == "the engine could not be asked (UnicodeEncodeError)"
+    shown = await engines.test(lakera)
+    assert shown.verdict is None and shown.failure == failed.value.reason

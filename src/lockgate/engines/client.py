@@ -92,6 +92,10 @@ class Engines:
                     return await self._adapters[engine.kind](engine, request, http)
         except TimeoutError:
             raise EngineFailure(f"the engine did not answer within {seconds:g} s") from None
+        except EngineFailure:
+            raise
+        except Exception as exc:  # e.g. a header value httpx cannot encode: never its message (a secret)
+            raise EngineFailure(f"the engine could not be asked ({type(exc).__name__})") from None
 
     async def test(self, engine: RuleEngine) -> EngineTest:
         """The built-in Test operation: ask ``engine`` about ``TEST_BODY`` in an envelope marked
