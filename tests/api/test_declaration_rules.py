@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from lockgate.domain.capabilities import Capability
+from lockgate.domain.rules import LIMITS
 from lockgate.store.schema import admin_events
 from tests.conftest import Api, People, RunningGateway
 
@@ -175,3 +176,9 @@ def test_a_declaration_leaving_defaults_out_plans_nothing_the_second_time(admin:
     assert apply(admin, declaration(rules)).status_code == 200
     assert admin.get("/gateways/g/rules/pii").json()["failure_mode"] == "fail_closed"
     assert admin.post("/declaration/plan", json={"declaration": declaration(rules)}).json()["changes"] == []
+
+
+def test_a_declared_engine_is_bounded_as_the_api_bounds_it(admin: Api) -> None:
+    answer = apply(admin, declaration(secret="whsec_" + "A" * LIMITS.engine_secret_chars))
+    assert answer.status_code == 400 and "rule_engines.0.secret" in answer.text
+    assert admin.get("/engines").json()["items"] == []

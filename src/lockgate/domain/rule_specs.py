@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lockgate.domain.rules import (
+    LIMITS,
     TOOLS_CALL,
     Action,
     ActionKind,
@@ -193,10 +194,14 @@ class RuleEngineSpec(_Strict):
 
     name: str
     kind: EngineKind = EngineKind.WEBHOOK
-    url: str | None = Field(None, description="https; a managed provider's default when left out.")
+    url: str | None = Field(
+        None,
+        max_length=LIMITS.engine_url_chars,
+        description="https; a managed provider's default when left out.",
+    )
     settings: dict[str, Any] = Field({}, description="The provider's own fields (docs/rule-engines.md).")
     headers: dict[str, str | None] = Field({}, description="Sent with every request; values are secret.")
-    secret: str | None = Field(None, description="Write-only.")
+    secret: str | None = Field(None, max_length=LIMITS.engine_secret_chars, description="Write-only.")
     timeout_s: float = Field(30.0, description="The whole call, retries included, at most (seconds).")
     retries: int = Field(2, description="Retries of a connection failure, 429, 502, 503 or 504.")
 

@@ -98,6 +98,8 @@ class Limits:
     engine_timeout_s: tuple[float, float] = (0.1, 30.0)
     engine_retries: int = 5
     engine_headers: int = 16
+    engine_url_chars: int = 2048
+    engine_secret_chars: int = 4096
     engine_header_chars: int = 4096
     engine_settings_bytes: int = 16 * 1024
     scan_bytes: int = 4 * 1024 * 1024  # text one message exposes to detection, at most

@@ -34,9 +34,6 @@ from lockgate.store.records import delete_row, fetch_named
 from lockgate.store.rules import load_engine, save_engine
 from lockgate.store.schema import rule_engines
 
-MAX_URL = 2048
-MAX_SECRET = 4096
-
 
 class EngineView(BaseModel):
     """A rule engine; never its secret or header values."""
@@ -70,11 +67,13 @@ class EngineRef(Input):
 class EngineCreate(Input):
     name: Name
     kind: EngineKind = Field(EngineKind.WEBHOOK, description="webhook, lakera, bedrock, model_armor, ...")
-    url: str | None = Field(None, max_length=MAX_URL, description="https (a managed provider's default).")
+    url: str | None = Field(
+        None, max_length=LIMITS.engine_url_chars, description="https (a managed provider's default)."
+    )
     settings: dict[str, Any] = Field({}, description="The provider's own fields (docs/rule-engines.md).")
     headers: dict[str, str] = Field({}, description="Sent with every request; write-only values.")
     secret: str | None = Field(
-        None, max_length=MAX_SECRET, description="Signing secret or API key; write-only."
+        None, max_length=LIMITS.engine_secret_chars, description="Signing secret or API key; write-only."
     )
     timeout_s: float = Field(30.0, description="The whole call, retries included, at most (seconds).")
     retries: int = Field(2, description="Retries of connection failures, 429, 502, 503, 504.")
@@ -83,12 +82,14 @@ class EngineCreate(Input):
 class EngineUpdate(Versioned):
     engine: Name
     name: Name | None = Field(None, description="A new name (not while rules name it).")
-    url: str | None = Field(None, max_length=MAX_URL)
+    url: str | None = Field(None, max_length=LIMITS.engine_url_chars)
     settings: dict[str, Any] | None = Field(None, description="Replaces the settings whole.")
     headers: dict[str, str | None] | None = Field(
         None, description="Replaces the headers; a null value keeps the stored value of that header."
     )
-    secret: str | None = Field(None, max_length=MAX_SECRET, description='A new secret; "" removes it.')
+    secret: str | None = Field(
+        None, max_length=LIMITS.engine_secret_chars, description='A new secret; "" removes it.'
+    )
     timeout_s: float | None = None
     retries: int | None = None
 
