@@ -242,3 +242,14 @@ def test_a_rule_named_as_people_name_it_is_addressed_by_that_name_on_every_opera
     assert eng.delete(f"{R}/{name}").status_code == 204
     refused = eng.post(R, json={"name": "a/b", "presets": ["email"], "action": "redact"})
     assert refused.status_code == 400 and refused.json()["error"]["field"] == "name"
+
+
+def test_an_assignment_a_rule_is_limited_to_cannot_be_unassigned_until_the_rule_lets_go(eng: Api) -> None:
+    made = eng.post(
+        R, json={"name": "local only", "presets": ["email"], "action": "redact", "assignments": ["local"]}
+    )
+    assert made.status_code == 201, made.text
+    refused = eng.delete("/gateways/eng/assignments/local")
+    assert refused.status_code == 409 and "local only" in refused.json()["error"]["message"]
+    assert eng.patch(f"{R}/local only", json={"assignments": []}).status_code == 200
+    assert eng.delete("/gateways/eng/assignments/local").status_code == 200

@@ -11,10 +11,10 @@ from lockgate.domain.features import FeatureKind
 from lockgate.domain.model import Availability, IdentityScheme
 from lockgate.domain.provisioning import Mode
 from lockgate.store.errors import ConflictError, NotFoundError
-from lockgate.store.provisioning import dump_modes
+from lockgate.store.provisioning import dump_modes, load_json
 from lockgate.store.records import fetch_named, page
 from lockgate.store.rows import as_dict, insert_returning_id
-from lockgate.store.schema import gateway_servers, gateways, identities, servers, team_gateways, teams
+from lockgate.store.schema import gateway_servers, gateways, identities, rules, servers, team_gateways, teams
 
 
 def select_gateway_names(on_gateways: Collection[int] | Literal["any"]) -> Select[tuple[str]]:
@@ -186,8 +186,16 @@ def unassign_server(conn: Connection, gateway_id: int, name: str) -> None:
 
     Raises:
         NotFoundError: the gateway has no assignment with that name.
+        ConflictError: rules of the gateway are limited to it (naming them): they would be left
+            limited to an assignment that is not there.
     """
     row = fetch_assignment(conn, gateway_id, name)
+    scoped = conn.execute(select(rules.c.name, rules.c.assignments).where(rules.c.gateway_id == gateway_id))
+    limited = sorted(r.name for r in scoped if name in (load_json(r.assignments) or ()))
+    if limited:
+        raise ConflictError(
+            f"assignment {name!r} is named by the rules {', '.join(limited)}: change their assignments first"
+        )
     conn.execute(delete(gateway_servers).where(gateway_servers.c.id == row.id))
 
 
