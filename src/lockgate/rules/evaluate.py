@@ -13,7 +13,7 @@ Bounds (``domain.rules.LIMITS``): a message with more than ``scan_bytes`` of tex
 strings is too large to inspect, and a modifying rule acts on at most ``matches_per_text`` matches
 in all; each detection rule has one deadline, ``scan_s`` from its start, for
 the whole message (checked between strings and inside long scans); past it the rule cannot decide.
-The loop yields to the event loop between rules.
+The loop yields to the event loop after each millisecond of work.
 
 The same function serves the data plane and ``lockgate rules test``, so both decide alike.
 """
@@ -204,9 +204,9 @@ class _Scanned:
             if prefilter is not None and self.too_large is None:
                 try:
                     found = await find(prefilter, self.texts, time.perf_counter() + LIMITS.scan_s)
-                    self._quiet = not any(found)
                 except Exception:  # the rules run: each fails or decides by its own
-                    self._quiet = False
+                    return False
+                self._quiet = not any(found)
         return self._quiet
 
 
